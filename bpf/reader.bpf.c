@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The reader: walks a fresh subject's task_struct through the calibrated
+ * offsets (const volatile rodata, so the verifier sees constants) and records
+ * what it finds. User space compares the values with what it knows; only a
+ * calibration that reads back correctly is reported as calibrated.
+ *
+ * It follows only pointers it read from the current task at the given offsets;
+ * it never dereferences an address that user space supplies.
+ */
+#include <linux/types.h>
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "reader.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+const volatile __u32 off_pid = OP_NO_OFFSET;
+const volatile __u32 off_tgid = OP_NO_OFFSET;
+const volatile __u32 off_comm = OP_NO_OFFSET;
+const volatile __u32 off_start_time = OP_NO_OFFSET;
+const volatile __u32 off_start_boottime = OP_NO_OFFSET;
+const volatile __u32 off_group_leader = OP_NO_OFFSET;
+const volatile __u32 off_real_parent = OP_NO_OFFSET;
+const volatile __u32 off_parent = OP_NO_OFFSET;
+const volatile __u32 off_exit_code = OP_NO_OFFSET;
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, OP_MAX_SLOTS);
+  __type(key, char[OP_COMM_LEN]);
+  __type(value, __u32);
+} cookies SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, OP_MAX_SLOTS);
+  __type(key, __u32);
+  __type(value, struct op_readback);
+} readbacks SEC(".maps");
+
+#define READ(dst, base, off, bit)                                                                  \
+  do {                                                                                             \
+    if ((off) != OP_NO_OFFSET && (base) &&                                                         \
+        bpf_probe_read_kernel(&(dst), sizeof(dst), (void *)((base) + (off))) == 0)                 \
+      rb->ok |= (bit);                                                                             \
+  } while (0)
+
+static __always_inline int read_fields(unsigned int site)
+{
+  char comm[OP_COMM_LEN] = {};
+  struct op_readback *rb;
+  unsigned long long task;
+  __u32 *slot;
+
+  if (bpf_get_current_comm(comm, sizeof(comm)))
+    return 0;
+  slot = bpf_map_lookup_elem(&cookies, comm);
+  if (!slot)
+    return 0;
+  rb = bpf_map_lookup_elem(&readbacks, slot);
+  if (!rb)
+    return 0;
+
+  task = bpf_get_current_task();
+  rb->task_addr = task;
+  rb->pid_tgid = bpf_get_current_pid_tgid();
+  rb->site = site;
+  rb->ok = 0;
+  READ(rb->pid, task, off_pid, OP_RD_PID);
+  READ(rb->tgid, task, off_tgid, OP_RD_TGID);
+  READ(rb->comm, task, off_comm, OP_RD_COMM);
+  READ(rb->start_time, task, off_start_time, OP_RD_START_TIME);
+  READ(rb->start_boottime, task, off_start_boottime, OP_RD_START_BOOTTIME);
+  READ(rb->group_leader, task, off_group_leader, OP_RD_GROUP_LEADER);
+  READ(rb->real_parent, task, off_real_parent, OP_RD_REAL_PARENT);
+  READ(rb->parent, task, off_parent, OP_RD_PARENT);
+  if (site == OP_SITE_EXIT)
+    READ(rb->exit_code, task, off_exit_code, OP_RD_EXIT_CODE);
+  /* One pointer further: the chains the counting probe and agents use. */
+  if (rb->ok & OP_RD_GROUP_LEADER) {
+    READ(rb->leader_start_boottime, rb->group_leader, off_start_boottime,
+         OP_RD_LEADER_START_BOOTTIME);
+    READ(rb->leader_pid, rb->group_leader, off_pid, OP_RD_LEADER_PID);
+  }
+  if (rb->ok & OP_RD_REAL_PARENT)
+    READ(rb->real_parent_tgid, rb->real_parent, off_tgid, OP_RD_REAL_PARENT_TGID);
+  if (rb->ok & OP_RD_PARENT)
+    READ(rb->parent_pid, rb->parent, off_pid, OP_RD_PARENT_PID);
+  return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_getppid")
+int read_trigger_tp(void *ctx)
+{
+  return read_fields(OP_SITE_TRIGGER);
+}
+
+SEC("uprobe")
+int read_trigger_uprobe(void *ctx)
+{
+  return read_fields(OP_SITE_TRIGGER);
+}
+
+SEC("tracepoint/sched/sched_process_exit")
+int read_exit(void *ctx)
+{
+  return read_fields(OP_SITE_EXIT);
+}

@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The scanner: copies the raw bytes of a subject's task_struct into a slot.
+ *
+ * It knows nothing about the layout of task_struct. A task is captured only
+ * when its comm equals one of the cookies the running calibration put into
+ * `cookies`, so it reads no other process (least reach), and it picks subjects
+ * by comm rather than pid so that it works from inside a pid namespace.
+ */
+#include <linux/types.h>
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "scanner.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, OP_MAX_SLOTS);
+  __type(key, char[OP_COMM_LEN]);
+  __type(value, __u32);
+} cookies SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, OP_MAX_SLOTS);
+  __type(key, __u32);
+  __type(value, struct op_snapshot);
+} snapshots SEC(".maps");
+
+/* How many chunks to read; set before load. */
+const volatile __u32 nr_chunks = OP_MAX_CHUNKS;
+
+static __always_inline int capture(unsigned int site)
+{
+  char comm[OP_COMM_LEN] = {};
+  struct op_snapshot *snap;
+  unsigned long long task;
+  __u32 *slot;
+  __u32 i;
+
+  if (bpf_get_current_comm(comm, sizeof(comm)))
+    return 0;
+  slot = bpf_map_lookup_elem(&cookies, comm);
+  if (!slot)
+    return 0;
+  snap = bpf_map_lookup_elem(&snapshots, slot);
+  if (!snap)
+    return 0;
+
+  task = bpf_get_current_task();
+  snap->task_addr = task;
+  snap->pid_tgid = bpf_get_current_pid_tgid();
+  snap->site = site;
+  snap->readable = 0;
+  for (i = 0; i < OP_MAX_CHUNKS && i < nr_chunks; i++) {
+    void *dst = snap->data + i * OP_CHUNK_SIZE;
+
+    /* On a fault the helper zeroes dst; the bit stays clear. */
+    if (bpf_probe_read_kernel(dst, OP_CHUNK_SIZE, (void *)(task + i * OP_CHUNK_SIZE)) == 0)
+      snap->readable |= 1ULL << i;
+  }
+  __sync_fetch_and_add(&snap->count, 1);
+  return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_getppid")
+int scan_trigger_tp(void *ctx)
+{
+  return capture(OP_SITE_TRIGGER);
+}
+
+/* Fallback where syscall tracepoints are absent: a uprobe on the binary's own
+ * trigger function, attached by the loader. */
+SEC("uprobe")
+int scan_trigger_uprobe(void *ctx)
+{
+  return capture(OP_SITE_TRIGGER);
+}
+
+SEC("tracepoint/sched/sched_process_exit")
+int scan_exit(void *ctx)
+{
+  return capture(OP_SITE_EXIT);
+}

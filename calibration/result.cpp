@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "calibration/result.h"
+
+namespace offsetprobe {
+
+const char *to_string(FieldStatus s) {
+  switch (s) {
+  case FieldStatus::calibrated:
+    return "calibrated";
+  case FieldStatus::ambiguous:
+    return "ambiguous";
+  case FieldStatus::unresolved:
+    return "unresolved";
+  case FieldStatus::not_present:
+    return "not_present";
+  }
+  return "unresolved";
+}
+
+std::optional<FieldStatus> field_status_from_string(const std::string &s) {
+  for (auto v : {FieldStatus::calibrated, FieldStatus::ambiguous, FieldStatus::unresolved,
+                 FieldStatus::not_present})
+    if (s == to_string(v))
+      return v;
+  return std::nullopt;
+}
+
+const char *to_string(Validation v) {
+  switch (v) {
+  case Validation::not_run:
+    return "not_run";
+  case Validation::passed:
+    return "passed";
+  case Validation::failed:
+    return "failed";
+  }
+  return "not_run";
+}
+
+std::optional<Validation> validation_from_string(const std::string &s) {
+  for (auto v : {Validation::not_run, Validation::passed, Validation::failed})
+    if (s == to_string(v))
+      return v;
+  return std::nullopt;
+}
+
+const FieldResult *CalibrationResult::find(const std::string &name) const {
+  for (const auto &f : fields)
+    if (f.name == name)
+      return &f;
+  return nullptr;
+}
+
+bool CalibrationResult::complete() const {
+  if (fields.empty())
+    return false;
+  for (const auto &f : fields) {
+    if (f.status == FieldStatus::not_present)
+      continue;
+    if (f.status != FieldStatus::calibrated || f.validation != Validation::passed)
+      return false;
+  }
+  return true;
+}
+
+} // namespace offsetprobe

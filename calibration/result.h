@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// The outcome of a calibration: plain data, shared by the engine, the cache,
+// the exports and the consumers.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace offsetprobe {
+
+enum class FieldStatus {
+  calibrated,  // exactly one candidate in every trial, and validated
+  ambiguous,   // more than one candidate survived: see candidates
+  unresolved,  // no candidate, or the experiment could not run: see reason
+  not_present, // the kernel has no such field (e.g. no audit): not a failure
+};
+
+const char *to_string(FieldStatus s);
+std::optional<FieldStatus> field_status_from_string(const std::string &s);
+
+enum class Validation {
+  not_run, // never read back (not calibrated, or validation skipped)
+  passed,  // the reader program read the known value back through the offset
+  failed,  // it read something else: see validation_detail
+};
+
+const char *to_string(Validation v);
+std::optional<Validation> validation_from_string(const std::string &s);
+
+struct FieldResult {
+  std::string name;                 // "task_struct.group_leader"
+  std::string struct_name;          // "task_struct"
+  std::string member;               // "group_leader" (a path for nested members)
+  std::vector<std::string> aliases; // e.g. "real_start_time" for start_boottime
+  uint32_t size = 0;                // bytes
+  FieldStatus status = FieldStatus::unresolved;
+  std::optional<uint32_t> offset;   // set only when calibrated
+  std::vector<uint32_t> candidates; // when ambiguous
+  std::string reason;               // why ambiguous / unresolved / not present
+  uint32_t trials = 0;              // independent trials that agreed
+  Validation validation = Validation::not_run;
+  std::string validation_detail;
+};
+
+struct CalibrationResult {
+  std::vector<FieldResult> fields;
+  uint32_t trials = 0;             // trials run
+  std::string backend = "libbpf";  // "libbpf" or "bcc"
+  std::string trigger;             // "tracepoint" or "uprobe"
+  uint32_t scan_bytes = 0;         // bytes of task_struct scanned
+  std::optional<uint32_t> task_struct_size; // from the slab cache, when known
+  double elapsed_ms = 0;
+
+  const FieldResult *find(const std::string &name) const;
+  // True when every field is calibrated (or not present) and validated.
+  bool complete() const;
+};
+
+} // namespace offsetprobe

@@ -1,0 +1,25 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// The solver: pure. Snapshots and known values in, offsets (or a reasoned
+// "ambiguous" / "unresolved") out. No kernel access, no I/O.
+#pragma once
+
+#include "calibration/result.h"
+#include "calibration/snapshot.h"
+
+#include <vector>
+
+namespace offsetprobe {
+
+struct SolveOptions {
+  uint32_t min_trials = 3;             // a field must agree across this many trials
+  uint64_t tick_ns = 10'000'000;       // one USER_HZ tick in ns (USER_HZ = 100)
+  std::optional<uint32_t> struct_size; // scan only below this (slab object size)
+};
+
+// The fields of task_struct this engine calibrates, in report order.
+const std::vector<FieldResult> &task_struct_fields();
+
+// Solves every field; validation is left as not_run.
+std::vector<FieldResult> solve(const std::vector<Trial> &trials, const SolveOptions &opt);
+
+} // namespace offsetprobe

@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// The command-line front end: each command registers itself on the CLI11 app.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <stdexcept>
+#include <string>
+
+namespace offsetprobe {
+
+// Options every command sees.
+struct GlobalOptions {
+  int verbosity = 0; // -v raises, -q lowers
+  std::string cache_dir; // --cache-dir, else $OFFSETPROBE_CACHE_DIR, else the default
+};
+
+// A fatal, user-facing error: printed as "offsetprobe: <message>" and turned
+// into its exit code by main(). Recoverable errors travel as values instead.
+class Fatal : public std::runtime_error {
+public:
+  Fatal(int code, const std::string &msg) : std::runtime_error(msg), code_(code) {}
+  int code() const { return code_; }
+
+private:
+  int code_;
+};
+
+// A registered command's body; returns the exit code.
+using CommandFn = std::function<int()>;
+
+// Each command file defines one of these; main() calls them all.
+void register_calibrate(CLI::App &app, GlobalOptions &g, CommandFn &run);
+void register_verify(CLI::App &app, GlobalOptions &g, CommandFn &run);
+
+// Log lines go to stderr, never stdout (stdout is for --json and tables).
+void log_info(const GlobalOptions &g, const std::string &msg);
+void log_debug(const GlobalOptions &g, const std::string &msg);
+void log_warn(const std::string &msg);
+
+} // namespace offsetprobe

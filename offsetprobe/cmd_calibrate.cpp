@@ -1,0 +1,12 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "offsetprobe/cli.h"
+#include "offsetprobe/exit_codes.h"
+
+namespace offsetprobe {
+
+void register_calibrate(CLI::App &app, GlobalOptions &, CommandFn &run) {
+  auto *cmd = app.add_subcommand("calibrate", "(being built)");
+  cmd->callback([&run] { run = [] { throw Fatal(exit_failure, "calibrate is not built yet"); return 0; }; });
+}
+
+} // namespace offsetprobe

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# Installs what offsetprobe needs from Debian's packages, prepares tracefs and
+# builds into ./build. Idempotent; run as root on Debian 12.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libzstd-dev
+  meson ninja-build pkg-config g++
+  libboost-dev libboost-filesystem-dev nlohmann-json3-dev doctest-dev libcli11-dev
+  jq util-linux libcap2-bin
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The scanner attaches to syscall tracepoints: tracefs must be mounted.
+if [ ! -e /sys/kernel/tracing/events ] && [ -d /sys/kernel/tracing ]; then
+  mount -t tracefs nodev /sys/kernel/tracing || echo "setup: could not mount tracefs" >&2
+fi
+
+if [ ! -f build/build.ninja ]; then
+  meson setup build --buildtype=release >/dev/null
+fi
+ninja -C build >/dev/null
+echo "setup: built ./build/offsetprobe/offsetprobe"
