@@ -18,7 +18,9 @@ void log_debug(const GlobalOptions &g, const std::string &msg) {
     std::fprintf(stderr, "offsetprobe: %s\n", msg.c_str());
 }
 
-void log_warn(const std::string &msg) { std::fprintf(stderr, "offsetprobe: warning: %s\n", msg.c_str()); }
+void log_warn(const std::string &msg) {
+  std::fprintf(stderr, "offsetprobe: warning: %s\n", msg.c_str());
+}
 
 } // namespace offsetprobe
 

@@ -1,0 +1,493 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "calibration/calibrator.h"
+
+#include "calibration/error.h"
+#include "calibration/solver.h"
+#include "calibration/subject.h"
+#include "offsetprobe/exit_codes.h"
+
+#include "reader.h"
+
+#include <boost/process/child.hpp>
+#include <boost/process/io.hpp>
+#include <boost/process/posix.hpp>
+
+#include <chrono>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/random.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace bp = boost::process;
+
+namespace offsetprobe {
+
+TimeNsOffsets read_timens_offsets() {
+  TimeNsOffsets out;
+  std::ifstream f("/proc/self/timens_offsets");
+  std::string name;
+  int64_t sec = 0, nsec = 0;
+  while (f >> name >> sec >> nsec) {
+    int64_t ns = sec * 1'000'000'000 + nsec;
+    if (name == "monotonic")
+      out.monotonic_ns = ns;
+    else if (name == "boottime")
+      out.boottime_ns = ns;
+  }
+  return out;
+}
+
+std::optional<uint64_t> read_start_ticks(const std::string &stat_path) {
+  std::ifstream f(stat_path);
+  std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  // comm (field 2) may hold spaces and parentheses: fields resume after the last ')'.
+  auto close = s.rfind(')');
+  if (close == std::string::npos)
+    return std::nullopt;
+  std::istringstream is(s.substr(close + 1));
+  std::string tok;
+  // Field 3 is the first after ')'; field 22 is the 20th.
+  for (int field = 3; field <= 22; field++)
+    if (!(is >> tok))
+      return std::nullopt;
+  try {
+    return std::stoull(tok);
+  } catch (...) {
+    return std::nullopt;
+  }
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+uint64_t now_ns(clockid_t clk) {
+  timespec ts{};
+  clock_gettime(clk, &ts);
+  return uint64_t(ts.tv_sec) * 1'000'000'000ull + uint64_t(ts.tv_nsec);
+}
+
+void throw_if_stopped(const CalibrateOptions &opt) {
+  if (!opt.stop_signal)
+    return;
+  int sig = opt.stop_signal->load();
+  if (sig == SIGINT)
+    throw Fatal(exit_interrupted, "interrupted (SIGINT): calibration stopped, nothing written");
+  if (sig != 0)
+    throw Fatal(exit_terminated, "terminated (signal " + std::to_string(sig) +
+                                     "): calibration stopped, nothing written");
+}
+
+// One running subject (the leader of a trial) and its pipes. The destructor
+// makes sure it is gone: no subject outlives the calibration.
+class SubjectProcess {
+public:
+  SubjectProcess(const CalibrateOptions &opt, const Cookies &c, int exit_code) {
+    int in[2], out[2];
+    if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC))
+      throw Fatal(exit_failure, std::string("pipe: ") + std::strerror(errno));
+    in_ = in[1];
+    out_ = out[0];
+    clocks_begin();
+    try {
+      child_ = bp::child(opt.self_exe, kSubjectArg, c.leader, c.thread, c.grandchild, c.exiter,
+                         std::to_string(exit_code), bp::posix::fd.bind(0, in[0]),
+                         bp::posix::fd.bind(1, out[1]));
+    } catch (const std::exception &e) {
+      ::close(in[0]);
+      ::close(out[1]);
+      throw Fatal(exit_subject,
+                  std::string("starting a subject (") + opt.self_exe + "): " + e.what());
+    }
+    clocks_end();
+    ::close(in[0]);
+    ::close(out[1]);
+  }
+
+  ~SubjectProcess() {
+    close_stdin();
+    if (out_ >= 0)
+      ::close(out_);
+    if (child_.valid() && child_.running()) {
+      // Killing L also kills G (PR_SET_PDEATHSIG) and T with it.
+      ::kill(child_.id(), SIGKILL);
+    }
+    if (child_.valid()) {
+      std::error_code ec;
+      child_.wait(ec);
+    }
+  }
+
+  int pid() const { return child_.id(); }
+  const Window &mono() const { return mono_; }
+  const Window &boot() const { return boot_; }
+
+  // Reads one line; the deadline covers a hung subject, the stop flag Ctrl-C.
+  std::string read_line(const CalibrateOptions &opt, Clock::time_point deadline) {
+    for (;;) {
+      auto nl = buf_.find('\n');
+      if (nl != std::string::npos) {
+        std::string line = buf_.substr(0, nl);
+        buf_.erase(0, nl + 1);
+        return line;
+      }
+      throw_if_stopped(opt);
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      if (left.count() <= 0)
+        throw Fatal(exit_subject, "subject " + std::to_string(pid()) + " did not answer within " +
+                                      std::to_string(opt.subject_timeout_ms) +
+                                      " ms (hung?); increase --timeout on a very slow machine");
+      pollfd p{out_, POLLIN, 0};
+      int n = ::poll(&p, 1, static_cast<int>(std::min<long>(left.count(), 50)));
+      if (n < 0 && errno != EINTR)
+        throw Fatal(exit_failure, std::string("poll: ") + std::strerror(errno));
+      if (n <= 0)
+        continue;
+      char chunk[512];
+      ssize_t r = ::read(out_, chunk, sizeof(chunk));
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r <= 0)
+        throw Fatal(exit_subject, "subject " + std::to_string(pid()) + " died before reporting" +
+                                      exit_description());
+      buf_.append(chunk, static_cast<size_t>(r));
+    }
+  }
+
+  // Tells the subject to finish (EOF on its stdin) and waits for it.
+  void finish(const CalibrateOptions &opt, Clock::time_point deadline) {
+    close_stdin();
+    while (child_.running()) {
+      throw_if_stopped(opt);
+      if (Clock::now() > deadline) {
+        ::kill(child_.id(), SIGKILL);
+        break;
+      }
+      ::usleep(200);
+    }
+    std::error_code ec;
+    child_.wait(ec);
+  }
+
+private:
+  void clocks_begin() {
+    mono_.lo = now_ns(CLOCK_MONOTONIC);
+    boot_.lo = now_ns(CLOCK_BOOTTIME);
+  }
+  void clocks_end() {
+    boot_.hi = now_ns(CLOCK_BOOTTIME);
+    mono_.hi = now_ns(CLOCK_MONOTONIC);
+  }
+  void close_stdin() {
+    if (in_ >= 0)
+      ::close(in_);
+    in_ = -1;
+  }
+  std::string exit_description() {
+    std::error_code ec;
+    if (child_.valid() && !child_.running(ec)) {
+      int native = child_.native_exit_code();
+      if (WIFSIGNALED(native))
+        return " (killed by signal " + std::to_string(WTERMSIG(native)) + ")";
+      return " (exit code " + std::to_string(child_.exit_code()) + ")";
+    }
+    return "";
+  }
+
+  bp::child child_;
+  int in_ = -1, out_ = -1;
+  std::string buf_;
+  Window mono_, boot_;
+};
+
+int random_exit_code() {
+  unsigned char b = 0;
+  while (getrandom(&b, 1, 0) != 1) {
+  }
+  return 1 + b % 254; // 1..254: never 0, never 255 (a common generic failure)
+}
+
+Cookies fresh_cookies() {
+  return Cookies{make_cookie(), make_cookie(), make_cookie(), make_cookie()};
+}
+
+Window shift(Window w, int64_t offset) {
+  w.lo = static_cast<uint64_t>(static_cast<int64_t>(w.lo) - offset);
+  w.hi = static_cast<uint64_t>(static_cast<int64_t>(w.hi) - offset);
+  return w;
+}
+
+// One leader subject and everything it reported, after it is ready.
+struct Launched {
+  std::unique_ptr<SubjectProcess> proc;
+  Cookies cookies;
+  int exit_code = 0;
+  SubjectReport report;
+  std::optional<uint64_t> leader_ticks, thread_ticks, grandchild_ticks;
+};
+
+// Starts `n` subjects in parallel and waits until each is ready; reads their
+// start ticks from /proc while they are alive.
+std::vector<Launched> launch(const CalibrateOptions &opt, size_t n,
+                             const std::function<void(const Cookies &)> &register_cookies) {
+  std::vector<Launched> out(n);
+  for (auto &l : out) {
+    l.cookies = fresh_cookies();
+    l.exit_code = random_exit_code();
+    register_cookies(l.cookies);
+  }
+  for (auto &l : out) {
+    throw_if_stopped(opt);
+    l.proc = std::make_unique<SubjectProcess>(opt, l.cookies, l.exit_code);
+  }
+  auto pids = [&] {
+    std::vector<int> p;
+    for (auto &l : out)
+      p.push_back(l.proc->pid());
+    return p;
+  };
+  if (opt.on_stage)
+    opt.on_stage("spawned", pids());
+  auto deadline = Clock::now() + std::chrono::milliseconds(opt.subject_timeout_ms);
+  for (auto &l : out) {
+    std::string error;
+    auto rep = parse_report(l.proc->read_line(opt, deadline), error);
+    if (!rep)
+      throw Fatal(exit_subject, "subject " + std::to_string(l.proc->pid()) + ": " + error);
+    l.report = *rep;
+    std::string proc = "/proc/" + std::to_string(l.proc->pid());
+    l.leader_ticks = read_start_ticks(proc + "/stat");
+    l.thread_ticks = read_start_ticks(proc + "/task/" + std::to_string(rep->thread_tid) + "/stat");
+    l.grandchild_ticks = read_start_ticks("/proc/" + std::to_string(rep->grandchild_pid) + "/stat");
+  }
+  if (opt.on_stage)
+    opt.on_stage("ready", pids());
+  return out;
+}
+
+void finish_all(const CalibrateOptions &opt, std::vector<Launched> &subjects) {
+  auto deadline = Clock::now() + std::chrono::milliseconds(opt.subject_timeout_ms);
+  for (auto &l : subjects)
+    l.proc->finish(opt, deadline);
+}
+
+// Fills a trial's known values (windows in the host clock domain).
+Trial make_trial(const Launched &l, const TimeNsOffsets &ns) {
+  Trial t;
+  auto known = [&](Subject &s, Role role, const std::string &cookie, Window mono, Window boot,
+                   std::optional<uint64_t> ticks) {
+    s.role = role;
+    s.comm = cookie;
+    s.mono = shift(mono, ns.monotonic_ns);
+    s.boot = shift(boot, ns.boottime_ns);
+    s.start_ticks = ticks;
+  };
+  const auto &r = l.report;
+  known(t.leader, Role::leader, l.cookies.leader, l.proc->mono(), l.proc->boot(), l.leader_ticks);
+  known(t.thread, Role::thread, l.cookies.thread, r.thread_mono, r.thread_boot, l.thread_ticks);
+  known(t.grandchild, Role::grandchild, l.cookies.grandchild, r.grandchild_mono, r.grandchild_boot,
+        l.grandchild_ticks);
+  known(t.exiter, Role::exiter, l.cookies.exiter, r.exiter_mono, r.exiter_boot, std::nullopt);
+  t.exiter.exit_code = (l.exit_code & 0xff) << 8;
+  t.traced = r.traced;
+  t.trace_error = r.trace_error;
+  return t;
+}
+
+// Validation: read a fresh subject's fields back through the offsets.
+class Validator {
+public:
+  Validator(std::vector<FieldResult> &fields) : fields_(fields) {}
+
+  void run(const CalibrateOptions &opt, const TimeNsOffsets &ns, int64_t tick_offset_ns,
+           uint64_t tick_ns) {
+    ReaderOffsets o;
+    o.pid = offset("pid");
+    o.tgid = offset("tgid");
+    o.comm = offset("comm");
+    o.start_time = offset("start_time");
+    o.start_boottime = offset("start_boottime");
+    o.group_leader = offset("group_leader");
+    o.real_parent = offset("real_parent");
+    o.parent = offset("parent");
+    o.exit_code = offset("exit_code");
+    ReaderSession reader(opt.trigger, o);
+    uint32_t slots[4];
+    auto subjects = launch(opt, 1, [&](const Cookies &c) {
+      slots[0] = reader.add_cookie(c.leader);
+      slots[1] = reader.add_cookie(c.thread);
+      slots[2] = reader.add_cookie(c.grandchild);
+      slots[3] = reader.add_cookie(c.exiter);
+    });
+    const Launched &s = subjects[0];
+    Trial t = make_trial(s, ns);
+    Readback L = reader.readback(slots[0]), T = reader.readback(slots[1]),
+             G = reader.readback(slots[2]), E = reader.readback(slots[3]);
+    finish_all(opt, subjects);
+
+    auto ticks_ok = [&](uint64_t v, const std::optional<uint64_t> &ticks) {
+      if (!ticks)
+        return true;
+      auto n = static_cast<int64_t>(v) + tick_offset_ns;
+      return n >= 0 && uint64_t(n) / tick_ns == *ticks;
+    };
+    auto has = [](const Readback &r, uint32_t bits) { return r.captured && (r.ok & bits) == bits; };
+
+    check("pid",
+          has(L, OP_RD_PID) && has(T, OP_RD_PID) && has(G, OP_RD_PID) && uint32_t(L.pid) == L.tid &&
+              uint32_t(T.pid) == T.tid && uint32_t(G.pid) == G.tid,
+          "pid read back as " + std::to_string(L.pid) + "/" + std::to_string(T.pid) + ", want " +
+              std::to_string(L.tid) + "/" + std::to_string(T.tid));
+    check("tgid",
+          has(L, OP_RD_TGID) && has(T, OP_RD_TGID) && uint32_t(L.tgid_field) == L.tgid &&
+              uint32_t(T.tgid_field) == L.tgid,
+          "tgid read back as " + std::to_string(T.tgid_field) + ", want " + std::to_string(L.tgid));
+    check("comm",
+          has(L, OP_RD_COMM) && has(T, OP_RD_COMM) && has(G, OP_RD_COMM) &&
+              L.comm == s.cookies.leader && T.comm == s.cookies.thread &&
+              G.comm == s.cookies.grandchild,
+          "comm read back as \"" + L.comm + "\", want \"" + s.cookies.leader + "\"");
+    check("start_time",
+          has(L, OP_RD_START_TIME) && has(T, OP_RD_START_TIME) &&
+              t.leader.mono->contains(L.start_time) && t.thread.mono->contains(T.start_time),
+          "start_time " + std::to_string(L.start_time) + " outside its window");
+    check("start_boottime",
+          has(L, OP_RD_START_BOOTTIME) &&
+              has(T, OP_RD_START_BOOTTIME | OP_RD_LEADER_START_BOOTTIME) &&
+              t.leader.boot->contains(L.start_boottime) &&
+              ticks_ok(L.start_boottime, t.leader.start_ticks) &&
+              t.thread.boot->contains(T.start_boottime) &&
+              ticks_ok(T.start_boottime, t.thread.start_ticks) &&
+              T.leader_start_boottime == L.start_boottime,
+          "start_boottime " + std::to_string(L.start_boottime) + " (group_leader->start_boottime " +
+              std::to_string(T.leader_start_boottime) +
+              ") disagrees with the window or /proc/<pid>/stat");
+    check("group_leader",
+          has(L, OP_RD_GROUP_LEADER) && has(T, OP_RD_GROUP_LEADER) && has(G, OP_RD_GROUP_LEADER) &&
+              L.group_leader == L.task_addr && T.group_leader == L.task_addr &&
+              G.group_leader == G.task_addr &&
+              (!o.pid || (has(T, OP_RD_LEADER_PID) && uint32_t(T.leader_pid) == L.tid)),
+          "group_leader does not lead to the leader");
+    check(
+        "real_parent",
+        has(G, OP_RD_REAL_PARENT) && G.real_parent == L.task_addr &&
+            (!o.tgid || (has(G, OP_RD_REAL_PARENT_TGID) && uint32_t(G.real_parent_tgid) == L.tgid)),
+        "real_parent->tgid read back as " + std::to_string(G.real_parent_tgid) + ", want " +
+            std::to_string(L.tgid));
+    if (t.traced)
+      check("parent",
+            has(G, OP_RD_PARENT) && G.parent == T.task_addr &&
+                (!o.pid || (has(G, OP_RD_PARENT_PID) && uint32_t(G.parent_pid) == T.tid)),
+            "parent->pid read back as " + std::to_string(G.parent_pid) + ", want the tracer " +
+                std::to_string(T.tid));
+    check("exit_code", has(E, OP_RD_EXIT_CODE) && E.exit_code == *t.exiter.exit_code,
+          "exit_code read back as " + std::to_string(E.exit_code) + ", want " +
+              std::to_string(*t.exiter.exit_code));
+  }
+
+private:
+  FieldResult *find(const std::string &member) {
+    for (auto &f : fields_)
+      if (f.member == member)
+        return &f;
+    return nullptr;
+  }
+  std::optional<uint32_t> offset(const std::string &member) {
+    auto *f = find(member);
+    return f && f->status == FieldStatus::calibrated ? f->offset : std::nullopt;
+  }
+  void check(const std::string &member, bool ok, const std::string &detail) {
+    auto *f = find(member);
+    if (!f || f->status != FieldStatus::calibrated)
+      return;
+    if (ok) {
+      f->validation = Validation::passed;
+      return;
+    }
+    // A found offset that does not read back is never reported: the field
+    // becomes unresolved, the offset is kept only as a candidate.
+    f->validation = Validation::failed;
+    f->validation_detail = detail;
+    f->status = FieldStatus::unresolved;
+    f->candidates = {*f->offset};
+    f->offset.reset();
+    f->reason = "validation failed: " + detail;
+  }
+
+  std::vector<FieldResult> &fields_;
+};
+
+} // namespace
+
+Calibration calibrate(const CalibrateOptions &opt) {
+  auto t0 = Clock::now();
+  check_bpf_privileges();
+  Calibration cal;
+  auto ns = read_timens_offsets();
+  cal.boot_offset_ns = ns.boottime_ns;
+  cal.mono_offset_ns = ns.monotonic_ns;
+  auto slab = slab_task_struct_size();
+  uint32_t nr_chunks = slab ? (*slab + OP_CHUNK_SIZE - 1) / OP_CHUNK_SIZE : OP_MAX_CHUNKS;
+
+  TriggerMode used_trigger;
+  bool exit_hook = false;
+  {
+    ScannerSession scanner(opt.trigger, nr_chunks);
+    used_trigger = scanner.mode();
+    exit_hook = scanner.exit_attached();
+    std::vector<std::array<uint32_t, 4>> slots;
+    auto subjects = launch(opt, opt.trials, [&](const Cookies &c) {
+      slots.push_back({scanner.add_cookie(c.leader), scanner.add_cookie(c.thread),
+                       scanner.add_cookie(c.grandchild), scanner.add_cookie(c.exiter)});
+    });
+    for (size_t i = 0; i < subjects.size(); i++) {
+      Trial t = make_trial(subjects[i], ns);
+      t.leader.snap = scanner.snapshot(slots[i][0]);
+      t.thread.snap = scanner.snapshot(slots[i][1]);
+      t.grandchild.snap = scanner.snapshot(slots[i][2]);
+      t.exiter.snap = scanner.snapshot(slots[i][3]);
+      if (!exit_hook)
+        t.exiter.exit_code.reset();
+      cal.trials.push_back(std::move(t));
+    }
+    finish_all(opt, subjects);
+  }
+  throw_if_stopped(opt);
+
+  SolveOptions so;
+  so.min_trials = std::min<uint32_t>(3, opt.trials);
+  so.struct_size = slab;
+  so.boot_offset_ns = ns.boottime_ns;
+  long hz = sysconf(_SC_CLK_TCK);
+  so.tick_ns = 1'000'000'000ull / static_cast<uint64_t>(hz > 0 ? hz : 100);
+  auto &r = cal.result;
+  r.fields = solve(cal.trials, so);
+  if (!exit_hook)
+    for (auto &f : r.fields)
+      if (f.member == "exit_code")
+        f.reason = "sched:sched_process_exit could not be attached; " + f.reason;
+  r.trials = opt.trials;
+  r.trigger = to_string(used_trigger);
+  r.task_struct_size = slab;
+  r.scan_bytes = nr_chunks * OP_CHUNK_SIZE;
+
+  bool any = false;
+  for (const auto &f : r.fields)
+    any |= f.status == FieldStatus::calibrated;
+  if (opt.validate && any) {
+    Validator v(r.fields);
+    v.run(opt, ns, ns.boottime_ns, so.tick_ns);
+  }
+  throw_if_stopped(opt);
+  r.elapsed_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  return cal;
+}
+
+} // namespace offsetprobe
