@@ -2,6 +2,7 @@
 #include "calibration/btf_oracle.h"
 
 #include <bpf/btf.h>
+#include <bpf/libbpf.h>
 
 #include <cerrno>
 #include <cstring>
@@ -15,7 +16,12 @@ namespace {
 // against malformed (cyclic) BTF.
 constexpr int kMaxDepth = 32;
 
+// libbpf's own codes (LIBBPF_ERRNO__FORMAT for a file that is not BTF, ...)
+// are beyond strerror()'s range; libbpf_strerror() knows both.
 std::string errno_text(int err) {
+  char buf[128];
+  if (libbpf_strerror(err, buf, sizeof(buf)) == 0)
+    return buf;
   return std::strerror(err);
 }
 
@@ -111,16 +117,23 @@ const char *kind_word(const struct btf_type *t) {
 BtfOracle::BtfOracle(std::optional<std::string> path) {
   const bool running_kernel = !path;
   source_ = path.value_or(kVmlinuxPath);
+  // libbpf logs its own complaint about a bad file on stderr; the caller
+  // gets ours, with the path, as a value instead.
+  libbpf_print_fn_t previous = libbpf_set_print(nullptr);
   errno = 0;
   btf_ = btf__parse(source_.c_str(), nullptr);
+  const int err = errno ? errno : EINVAL;
+  libbpf_set_print(previous);
   if (btf_)
     return;
-  const int err = errno ? errno : EINVAL;
   if (running_kernel && err == ENOENT)
     load_error_ = "no BTF at " + source_ +
                   ": this kernel was built without CONFIG_DEBUG_INFO_BTF (pass --btf FILE)";
   else if (err == ENOENT)
     load_error_ = "no BTF at " + source_ + ": no such file";
+  else if (err == LIBBPF_ERRNO__FORMAT)
+    load_error_ =
+        "cannot load BTF from " + source_ + ": neither raw BTF nor an ELF file with a .BTF section";
   else
     load_error_ = "cannot load BTF from " + source_ + ": " + errno_text(err);
 }
