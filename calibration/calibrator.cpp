@@ -161,7 +161,19 @@ public:
     }
   }
 
-  // Tells the subject to finish (EOF on its stdin) and waits for it.
+  // Lets the subject run its experiment.
+  void go() {
+    static const char msg[] = "go\n";
+    if (::write(in_, msg, sizeof(msg) - 1) != sizeof(msg) - 1)
+      throw Fatal(exit_subject,
+                  "subject " + std::to_string(pid()) + " is gone before it started" +
+                      exit_description());
+  }
+
+  // Tells the subject to finish: EOF on its stdin.
+  void release() { close_stdin(); }
+
+  // Tells the subject to finish and waits for it.
   void finish(const CalibrateOptions &opt, Clock::time_point deadline) {
     close_stdin();
     while (child_.running()) {
@@ -233,43 +245,58 @@ struct Launched {
   std::optional<uint64_t> leader_ticks, thread_ticks, grandchild_ticks;
 };
 
-// Starts `n` subjects in parallel and waits until each is ready; reads their
-// start ticks from /proc while they are alive.
-std::vector<Launched> launch(const CalibrateOptions &opt, size_t n,
-                             const std::function<void(const Cookies &)> &register_cookies) {
+// Starts `n` subjects at once. They start, set their comm and wait for "go",
+// so their exec and dynamic linking overlap with loading the BPF programs.
+std::vector<Launched> spawn(const CalibrateOptions &opt, size_t n) {
   std::vector<Launched> out(n);
   for (auto &l : out) {
+    throw_if_stopped(opt);
     l.cookies = fresh_cookies();
     l.exit_code = random_exit_code();
-    register_cookies(l.cookies);
-  }
-  for (auto &l : out) {
-    throw_if_stopped(opt);
     l.proc = std::make_unique<SubjectProcess>(opt, l.cookies, l.exit_code);
   }
-  auto pids = [&] {
-    std::vector<int> p;
-    for (auto &l : out)
-      p.push_back(l.proc->pid());
-    return p;
-  };
+  return out;
+}
+
+std::vector<int> pids_of(const std::vector<Launched *> &subjects) {
+  std::vector<int> p;
+  for (auto *l : subjects)
+    p.push_back(l->proc->pid());
+  return p;
+}
+
+// Registers the subjects' cookies (through `register_cookies`), says go, and
+// waits until each is ready; reads their start ticks from /proc while they
+// are alive, then lets them go (they exit on EOF; reaped by finish_all()).
+void run_subjects(const CalibrateOptions &opt, const std::vector<Launched *> &subjects,
+                  const std::function<void(const Cookies &)> &register_cookies) {
+  for (auto *l : subjects)
+    register_cookies(l->cookies);
+  for (auto *l : subjects)
+    l->proc->go();
   if (opt.on_stage)
-    opt.on_stage("spawned", pids());
+    opt.on_stage("started", pids_of(subjects));
   auto deadline = Clock::now() + std::chrono::milliseconds(opt.subject_timeout_ms);
-  for (auto &l : out) {
+  for (auto *l : subjects) {
     std::string error;
-    auto rep = parse_report(l.proc->read_line(opt, deadline), error);
+    auto rep = parse_report(l->proc->read_line(opt, deadline), error);
     if (!rep)
-      throw Fatal(exit_subject, "subject " + std::to_string(l.proc->pid()) + ": " + error);
-    l.report = *rep;
-    std::string proc = "/proc/" + std::to_string(l.proc->pid());
-    l.leader_ticks = read_start_ticks(proc + "/stat");
-    l.thread_ticks = read_start_ticks(proc + "/task/" + std::to_string(rep->thread_tid) + "/stat");
-    l.grandchild_ticks = read_start_ticks("/proc/" + std::to_string(rep->grandchild_pid) + "/stat");
+      throw Fatal(exit_subject, "subject " + std::to_string(l->proc->pid()) + ": " + error);
+    l->report = *rep;
+    std::string proc = "/proc/" + std::to_string(l->proc->pid());
+    l->leader_ticks = read_start_ticks(proc + "/stat");
+    l->thread_ticks =
+        read_start_ticks(proc + "/task/" + std::to_string(rep->thread_tid) + "/stat");
+    l->grandchild_ticks =
+        read_start_ticks("/proc/" + std::to_string(rep->grandchild_pid) + "/stat");
   }
   if (opt.on_stage)
-    opt.on_stage("ready", pids());
-  return out;
+    opt.on_stage("ready", pids_of(subjects));
+}
+
+void release(const std::vector<Launched *> &subjects) {
+  for (auto *l : subjects)
+    l->proc->release();
 }
 
 void finish_all(const CalibrateOptions &opt, std::vector<Launched> &subjects) {
@@ -306,8 +333,9 @@ class Validator {
 public:
   Validator(std::vector<FieldResult> &fields) : fields_(fields) {}
 
-  void run(const CalibrateOptions &opt, const TimeNsOffsets &ns, int64_t tick_offset_ns,
-           uint64_t tick_ns) {
+  // `s` is a fresh subject spawned for validation, still waiting for "go".
+  void run(const CalibrateOptions &opt, Launched &s, const TimeNsOffsets &ns,
+           int64_t tick_offset_ns, uint64_t tick_ns) {
     ReaderOffsets o;
     o.pid = offset("pid");
     o.tgid = offset("tgid");
@@ -320,17 +348,16 @@ public:
     o.exit_code = offset("exit_code");
     ReaderSession reader(opt.trigger, o);
     uint32_t slots[4];
-    auto subjects = launch(opt, 1, [&](const Cookies &c) {
+    run_subjects(opt, {&s}, [&](const Cookies &c) {
       slots[0] = reader.add_cookie(c.leader);
       slots[1] = reader.add_cookie(c.thread);
       slots[2] = reader.add_cookie(c.grandchild);
       slots[3] = reader.add_cookie(c.exiter);
     });
-    const Launched &s = subjects[0];
     Trial t = make_trial(s, ns);
     Readback L = reader.readback(slots[0]), T = reader.readback(slots[1]),
              G = reader.readback(slots[2]), E = reader.readback(slots[3]);
-    finish_all(opt, subjects);
+    release({&s});
 
     auto ticks_ok = [&](uint64_t v, const std::optional<uint64_t> &ticks) {
       if (!ticks)
@@ -438,17 +465,29 @@ Calibration calibrate(const CalibrateOptions &opt) {
 
   TriggerMode used_trigger;
   bool exit_hook = false;
+  // The scanner stays attached until validation has attached the reader:
+  // taking a tracepoint's last probe away and adding one again (1 -> 0 -> 1)
+  // makes the kernel wait for an RCU grace period (tp_rcu_cond_sync), which
+  // costs milliseconds; overlapping the two sessions avoids it.
+  std::optional<ScannerSession> scanner_holder;
+  // One subject per trial plus one for validation, all started now.
+  auto subjects = spawn(opt, opt.trials + (opt.validate ? 1 : 0));
+  std::vector<Launched *> trial_subjects;
+  for (uint32_t i = 0; i < opt.trials; i++)
+    trial_subjects.push_back(&subjects[i]);
+  if (opt.on_stage)
+    opt.on_stage("spawned", pids_of(trial_subjects));
   {
-    ScannerSession scanner(opt.trigger, nr_chunks);
+    ScannerSession &scanner = scanner_holder.emplace(opt.trigger, nr_chunks);
     used_trigger = scanner.mode();
     exit_hook = scanner.exit_attached();
     std::vector<std::array<uint32_t, 4>> slots;
-    auto subjects = launch(opt, opt.trials, [&](const Cookies &c) {
+    run_subjects(opt, trial_subjects, [&](const Cookies &c) {
       slots.push_back({scanner.add_cookie(c.leader), scanner.add_cookie(c.thread),
                        scanner.add_cookie(c.grandchild), scanner.add_cookie(c.exiter)});
     });
-    for (size_t i = 0; i < subjects.size(); i++) {
-      Trial t = make_trial(subjects[i], ns);
+    for (size_t i = 0; i < trial_subjects.size(); i++) {
+      Trial t = make_trial(*trial_subjects[i], ns);
       t.leader.snap = scanner.snapshot(slots[i][0]);
       t.thread.snap = scanner.snapshot(slots[i][1]);
       t.grandchild.snap = scanner.snapshot(slots[i][2]);
@@ -457,7 +496,7 @@ Calibration calibrate(const CalibrateOptions &opt) {
         t.exiter.exit_code.reset();
       cal.trials.push_back(std::move(t));
     }
-    finish_all(opt, subjects);
+    release(trial_subjects);
   }
   throw_if_stopped(opt);
 
@@ -483,8 +522,10 @@ Calibration calibrate(const CalibrateOptions &opt) {
     any |= f.status == FieldStatus::calibrated;
   if (opt.validate && any) {
     Validator v(r.fields);
-    v.run(opt, ns, ns.boottime_ns, so.tick_ns);
+    v.run(opt, subjects.back(), ns, ns.boottime_ns, so.tick_ns);
   }
+  scanner_holder.reset();
+  finish_all(opt, subjects);
   throw_if_stopped(opt);
   r.elapsed_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   return cal;

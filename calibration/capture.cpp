@@ -164,21 +164,26 @@ struct TriggerPrograms {
 // Decides, before load, which programs to load for the requested mode.
 struct Plan {
   TriggerMode mode;
-  bool want_raw_fallback = false; // automatic without tracefs: raw, else uprobe
+  bool want_raw_fallback = false; // automatic: raw tracepoint, else uprobe
   bool exit_tp = false;
 };
 
 Plan plan_for(TriggerMode requested, const TriggerPrograms &p) {
   Plan plan{requested};
+  // Automatic mode prefers the raw sys_enter tracepoint: it needs no tracefs,
+  // and detaching it does not block, while closing the last perf-event user
+  // of a syscalls:* tracepoint waits for an RCU grace period in
+  // perf_trace_event_unreg() (50-70 ms measured here). Its cost, our program
+  // running on every syscall for the few milliseconds of a calibration, is
+  // a comm lookup that returns at once for every task but the subjects.
   if (requested == TriggerMode::automatic) {
-    if (tracefs_event_exists("syscalls/sys_enter_getppid")) {
-      plan.mode = TriggerMode::tracepoint;
-    } else {
-      plan.mode = TriggerMode::raw_tracepoint;
-      plan.want_raw_fallback = true;
-    }
+    plan.mode = TriggerMode::raw_tracepoint;
+    plan.want_raw_fallback = true;
   }
-  plan.exit_tp = tracefs_event_exists("sched/sched_process_exit");
+  // The exit hook is a raw tracepoint wherever the kernel has them (4.17+):
+  // detaching a perf-event tracepoint waits for an RCU grace period in
+  // perf_trace_event_unreg() (tens of ms here), a raw one does not.
+  plan.exit_tp = false;
   bpf_program__set_autoload(p.tp, plan.mode == TriggerMode::tracepoint);
   bpf_program__set_autoload(p.raw, plan.mode == TriggerMode::raw_tracepoint);
   bpf_program__set_autoload(p.uprobe, plan.mode == TriggerMode::uprobe || plan.want_raw_fallback);

@@ -17,7 +17,7 @@ namespace offsetprobe {
 
 // Where a subject's trigger is caught.
 enum class TriggerMode {
-  automatic,      // tracepoint, else raw_tracepoint, else uprobe
+  automatic,      // raw_tracepoint, else uprobe
   tracepoint,     // syscalls:sys_enter_getppid (needs tracefs and FTRACE_SYSCALLS)
   raw_tracepoint, // raw sys_enter filtered by syscall number (no tracefs needed)
   uprobe,         // a uprobe on offsetprobe_trigger() in this binary

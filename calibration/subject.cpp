@@ -181,6 +181,22 @@ int subject_main(int argc, char **argv) {
     return 3;
   set_comm(cookie_l);
 
+  // Wait for "go": the calibrator starts us while it loads its programs.
+  std::string go;
+  char ch;
+  while (go.size() < 8) {
+    ssize_t n = read(STDIN_FILENO, &ch, 1);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return 0; // the calibration was called off
+    if (ch == '\n')
+      break;
+    go += ch;
+  }
+  if (go != "go")
+    return 2;
+
   SubjectReport rep;
 
   // G: forked by L; waits for "go", triggers, then sleeps until killed.
