@@ -12,11 +12,15 @@
 #include <boost/process/io.hpp>
 #include <boost/process/posix.hpp>
 
+#include <algorithm>
 #include <chrono>
+#include <cinttypes>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <semaphore>
 #include <sstream>
+#include <thread>
 
 #include <fcntl.h>
 #include <poll.h>
@@ -68,12 +72,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-uint64_t now_ns(clockid_t clk) {
-  timespec ts{};
-  clock_gettime(clk, &ts);
-  return uint64_t(ts.tv_sec) * 1'000'000'000ull + uint64_t(ts.tv_nsec);
-}
-
 void throw_if_stopped(const CalibrateOptions &opt) {
   if (!opt.stop_signal)
     return;
@@ -85,49 +83,56 @@ void throw_if_stopped(const CalibrateOptions &opt) {
                                      "): calibration stopped, nothing written");
 }
 
-// One running subject (the leader of a trial) and its pipes. The destructor
-// makes sure it is gone: no subject outlives the calibration.
-class SubjectProcess {
+// The subject host process (a re-execution of this binary in subject mode)
+// and its pipes. The destructor makes sure it is gone, and with it every
+// leader it forked: no subject outlives the calibration.
+class SubjectHost {
 public:
-  SubjectProcess(const CalibrateOptions &opt, const Cookies &c, int exit_code) {
+  explicit SubjectHost(const CalibrateOptions &opt) {
     int in[2], out[2];
     if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC))
       throw Fatal(exit_failure, std::string("pipe: ") + std::strerror(errno));
     in_ = in[1];
     out_ = out[0];
-    clocks_begin();
     try {
-      child_ = bp::child(opt.self_exe, kSubjectArg, c.leader, c.thread, c.grandchild, c.exiter,
-                         std::to_string(exit_code), bp::posix::fd.bind(0, in[0]),
+      child_ = bp::child(opt.self_exe, kSubjectArg, bp::posix::fd.bind(0, in[0]),
                          bp::posix::fd.bind(1, out[1]));
     } catch (const std::exception &e) {
       ::close(in[0]);
       ::close(out[1]);
       throw Fatal(exit_subject,
-                  std::string("starting a subject (") + opt.self_exe + "): " + e.what());
+                  std::string("starting the subject host (") + opt.self_exe + "): " + e.what());
     }
-    clocks_end();
     ::close(in[0]);
     ::close(out[1]);
   }
 
-  ~SubjectProcess() {
+  ~SubjectHost() {
     close_stdin();
     if (out_ >= 0)
       ::close(out_);
-    if (child_.valid() && child_.running()) {
-      // Killing L also kills G (PR_SET_PDEATHSIG) and T with it.
-      ::kill(child_.id(), SIGKILL);
+    std::error_code ec;
+    if (child_.valid() && child_.running(ec)) {
+      // The host kills its leaders on EOF; give it a moment, then insist
+      // (PR_SET_PDEATHSIG takes the leaders down with it).
+      for (int i = 0; i < 200 && child_.running(ec); i++)
+        ::usleep(500);
+      if (child_.running(ec))
+        ::kill(child_.id(), SIGKILL);
     }
-    if (child_.valid()) {
-      std::error_code ec;
+    if (child_.valid())
       child_.wait(ec);
-    }
   }
+  SubjectHost(const SubjectHost &) = delete;
+  SubjectHost &operator=(const SubjectHost &) = delete;
 
   int pid() const { return child_.id(); }
-  const Window &mono() const { return mono_; }
-  const Window &boot() const { return boot_; }
+
+  void send(const std::string &line) {
+    std::string l = line + "\n";
+    if (::write(in_, l.data(), l.size()) != static_cast<ssize_t>(l.size()))
+      throw Fatal(exit_subject, "the subject host is gone" + exit_description());
+  }
 
   // Reads one line; the deadline covers a hung subject, the stop flag Ctrl-C.
   std::string read_line(const CalibrateOptions &opt, Clock::time_point deadline) {
@@ -141,62 +146,41 @@ public:
       throw_if_stopped(opt);
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
       if (left.count() <= 0)
-        throw Fatal(exit_subject, "subject " + std::to_string(pid()) + " did not answer within " +
+        throw Fatal(exit_subject, "a subject did not answer within " +
                                       std::to_string(opt.subject_timeout_ms) +
-                                      " ms (hung?); increase --timeout on a very slow machine");
+                                      " ms (hung?); on a very slow machine raise --timeout");
       pollfd p{out_, POLLIN, 0};
       int n = ::poll(&p, 1, static_cast<int>(std::min<long>(left.count(), 50)));
       if (n < 0 && errno != EINTR)
         throw Fatal(exit_failure, std::string("poll: ") + std::strerror(errno));
       if (n <= 0)
         continue;
-      char chunk[512];
+      char chunk[1024];
       ssize_t r = ::read(out_, chunk, sizeof(chunk));
       if (r < 0 && errno == EINTR)
         continue;
       if (r <= 0)
-        throw Fatal(exit_subject, "subject " + std::to_string(pid()) + " died before reporting" +
-                                      exit_description());
+        throw Fatal(exit_subject, "the subject host died" + exit_description());
       buf_.append(chunk, static_cast<size_t>(r));
     }
   }
 
-  // Lets the subject run its experiment.
-  void go() {
-    static const char msg[] = "go\n";
-    if (::write(in_, msg, sizeof(msg) - 1) != sizeof(msg) - 1)
-      throw Fatal(exit_subject,
-                  "subject " + std::to_string(pid()) + " is gone before it started" +
-                      exit_description());
-  }
-
-  // Tells the subject to finish: EOF on its stdin.
-  void release() { close_stdin(); }
-
-  // Tells the subject to finish and waits for it.
-  void finish(const CalibrateOptions &opt, Clock::time_point deadline) {
+  // EOF on its stdin: the host kills what is left, reaps, and exits.
+  void finish(const CalibrateOptions &opt) {
     close_stdin();
-    while (child_.running()) {
-      throw_if_stopped(opt);
+    auto deadline = Clock::now() + std::chrono::milliseconds(opt.subject_timeout_ms);
+    std::error_code ec;
+    while (child_.running(ec)) {
       if (Clock::now() > deadline) {
         ::kill(child_.id(), SIGKILL);
         break;
       }
-      ::usleep(200);
+      ::usleep(100);
     }
-    std::error_code ec;
     child_.wait(ec);
   }
 
 private:
-  void clocks_begin() {
-    mono_.lo = now_ns(CLOCK_MONOTONIC);
-    boot_.lo = now_ns(CLOCK_BOOTTIME);
-  }
-  void clocks_end() {
-    boot_.hi = now_ns(CLOCK_BOOTTIME);
-    mono_.hi = now_ns(CLOCK_MONOTONIC);
-  }
   void close_stdin() {
     if (in_ >= 0)
       ::close(in_);
@@ -208,7 +192,7 @@ private:
       int native = child_.native_exit_code();
       if (WIFSIGNALED(native))
         return " (killed by signal " + std::to_string(WTERMSIG(native)) + ")";
-      return " (exit code " + std::to_string(child_.exit_code()) + ")";
+      return " (exit code " + std::to_string(WEXITSTATUS(native)) + ")";
     }
     return "";
   }
@@ -216,7 +200,6 @@ private:
   bp::child child_;
   int in_ = -1, out_ = -1;
   std::string buf_;
-  Window mono_, boot_;
 };
 
 int random_exit_code() {
@@ -236,73 +219,116 @@ Window shift(Window w, int64_t offset) {
   return w;
 }
 
-// One leader subject and everything it reported, after it is ready.
+// One leader subject (one trial) and everything known about it.
 struct Launched {
-  std::unique_ptr<SubjectProcess> proc;
+  int index = 0;
   Cookies cookies;
   int exit_code = 0;
+  int pid = 0;       // the leader, in our pid namespace
+  Window mono, boot; // around its fork
+  bool spawned = false, ready = false;
   SubjectReport report;
   std::optional<uint64_t> leader_ticks, thread_ticks, grandchild_ticks;
 };
 
-// Starts `n` subjects at once. They start, set their comm and wait for "go",
-// so their exec and dynamic linking overlap with loading the BPF programs.
-std::vector<Launched> spawn(const CalibrateOptions &opt, size_t n) {
-  std::vector<Launched> out(n);
-  for (auto &l : out) {
-    throw_if_stopped(opt);
-    l.cookies = fresh_cookies();
-    l.exit_code = random_exit_code();
-    l.proc = std::make_unique<SubjectProcess>(opt, l.cookies, l.exit_code);
-  }
-  return out;
-}
-
-std::vector<int> pids_of(const std::vector<Launched *> &subjects) {
-  std::vector<int> p;
+std::vector<int> pids_of(const SubjectHost &host, const std::vector<Launched *> &subjects) {
+  std::vector<int> p{host.pid()};
   for (auto *l : subjects)
-    p.push_back(l->proc->pid());
+    if (l->pid)
+      p.push_back(l->pid);
   return p;
 }
 
-// Registers the subjects' cookies (through `register_cookies`), says go, and
-// waits until each is ready; reads their start ticks from /proc while they
-// are alive, then lets them go (they exit on EOF; reaped by finish_all()).
-void run_subjects(const CalibrateOptions &opt, const std::vector<Launched *> &subjects,
+bool parse_window(const std::string &s, Window &w) {
+  return std::sscanf(s.c_str(), "%" SCNu64 ":%" SCNu64, &w.lo, &w.hi) == 2 && w.lo <= w.hi;
+}
+
+// Registers the subjects' cookies (through `register_cookies`), has the host
+// fork their leaders, and waits until each is ready; reads their start ticks
+// from /proc while they are alive. Throws Fatal(exit_subject) when one dies.
+void run_subjects(const CalibrateOptions &opt, SubjectHost &host,
+                  const std::vector<Launched *> &subjects,
                   const std::function<void(const Cookies &)> &register_cookies) {
   for (auto *l : subjects)
     register_cookies(l->cookies);
-  for (auto *l : subjects)
-    l->proc->go();
-  if (opt.on_stage)
-    opt.on_stage("started", pids_of(subjects));
-  auto deadline = Clock::now() + std::chrono::milliseconds(opt.subject_timeout_ms);
   for (auto *l : subjects) {
-    std::string error;
-    auto rep = parse_report(l->proc->read_line(opt, deadline), error);
-    if (!rep)
-      throw Fatal(exit_subject, "subject " + std::to_string(l->proc->pid()) + ": " + error);
-    l->report = *rep;
-    std::string proc = "/proc/" + std::to_string(l->proc->pid());
+    const auto &c = l->cookies;
+    host.send("trial " + std::to_string(l->index) + " " + c.leader + " " + c.thread + " " +
+              c.grandchild + " " + c.exiter + " " + std::to_string(l->exit_code));
+  }
+  auto deadline = Clock::now() + std::chrono::milliseconds(opt.subject_timeout_ms);
+  size_t ready = 0;
+  bool announced = false;
+  while (ready < subjects.size()) {
+    std::string line = host.read_line(opt, deadline);
+    std::istringstream is(line);
+    int index = -1;
+    std::string what;
+    is >> index >> what;
+    Launched *l = nullptr;
+    for (auto *x : subjects)
+      if (x->index == index)
+        l = x;
+    if (!l)
+      throw Fatal(exit_subject, "the subject host said \"" + line.substr(0, 200) + "\"");
+    if (what == "spawned") {
+      std::string mono, boot;
+      if (!(is >> l->pid >> mono >> boot) || !parse_window(mono, l->mono) ||
+          !parse_window(boot, l->boot))
+        throw Fatal(exit_subject, "bad spawn report \"" + line.substr(0, 200) + "\"");
+      l->spawned = true;
+    } else if (what == "ready") {
+      std::string error;
+      auto rep = parse_report(line.substr(line.find("ready")), error);
+      if (!rep)
+        throw Fatal(exit_subject, "subject " + std::to_string(l->pid) + ": " + error);
+      l->report = *rep;
+      l->ready = true;
+      ready++;
+    } else if (what == "died") {
+      int status = 0;
+      is >> status;
+      throw Fatal(exit_subject,
+                  "subject " + std::to_string(l->pid) + " died during the experiment" +
+                      (WIFSIGNALED(status)
+                           ? " (killed by signal " + std::to_string(WTERMSIG(status)) + ")"
+                           : " (exit code " + std::to_string(WEXITSTATUS(status)) + ")"));
+    } else {
+      throw Fatal(exit_subject, "the subject host said \"" + line.substr(0, 200) + "\"");
+    }
+    if (!announced && opt.on_stage &&
+        std::all_of(subjects.begin(), subjects.end(), [](auto *x) { return x->spawned; })) {
+      announced = true;
+      opt.on_stage("started", pids_of(host, subjects));
+    }
+  }
+  for (auto *l : subjects) {
+    if (!l->spawned) // "ready" came first: the spawn line must follow
+      throw Fatal(exit_subject, "subject " + std::to_string(l->index) + " was never announced");
+    std::string proc = "/proc/" + std::to_string(l->pid);
     l->leader_ticks = read_start_ticks(proc + "/stat");
     l->thread_ticks =
-        read_start_ticks(proc + "/task/" + std::to_string(rep->thread_tid) + "/stat");
+        read_start_ticks(proc + "/task/" + std::to_string(l->report.thread_tid) + "/stat");
     l->grandchild_ticks =
-        read_start_ticks("/proc/" + std::to_string(rep->grandchild_pid) + "/stat");
+        read_start_ticks("/proc/" + std::to_string(l->report.grandchild_pid) + "/stat");
   }
   if (opt.on_stage)
-    opt.on_stage("ready", pids_of(subjects));
+    opt.on_stage("ready", pids_of(host, subjects));
 }
 
-void release(const std::vector<Launched *> &subjects) {
+void release(SubjectHost &host, const std::vector<Launched *> &subjects) {
   for (auto *l : subjects)
-    l->proc->release();
+    host.send("release " + std::to_string(l->index));
 }
 
-void finish_all(const CalibrateOptions &opt, std::vector<Launched> &subjects) {
-  auto deadline = Clock::now() + std::chrono::milliseconds(opt.subject_timeout_ms);
-  for (auto &l : subjects)
-    l.proc->finish(opt, deadline);
+std::vector<Launched> make_subjects(uint32_t n) {
+  std::vector<Launched> out(n);
+  for (uint32_t i = 0; i < n; i++) {
+    out[i].index = static_cast<int>(i);
+    out[i].cookies = fresh_cookies();
+    out[i].exit_code = random_exit_code();
+  }
+  return out;
 }
 
 // Fills a trial's known values (windows in the host clock domain).
@@ -317,7 +343,7 @@ Trial make_trial(const Launched &l, const TimeNsOffsets &ns) {
     s.start_ticks = ticks;
   };
   const auto &r = l.report;
-  known(t.leader, Role::leader, l.cookies.leader, l.proc->mono(), l.proc->boot(), l.leader_ticks);
+  known(t.leader, Role::leader, l.cookies.leader, l.mono, l.boot, l.leader_ticks);
   known(t.thread, Role::thread, l.cookies.thread, r.thread_mono, r.thread_boot, l.thread_ticks);
   known(t.grandchild, Role::grandchild, l.cookies.grandchild, r.grandchild_mono, r.grandchild_boot,
         l.grandchild_ticks);
@@ -334,7 +360,7 @@ public:
   Validator(std::vector<FieldResult> &fields) : fields_(fields) {}
 
   // `s` is a fresh subject spawned for validation, still waiting for "go".
-  void run(const CalibrateOptions &opt, Launched &s, const TimeNsOffsets &ns,
+  void run(const CalibrateOptions &opt, SubjectHost &host, Launched &s, const TimeNsOffsets &ns,
            int64_t tick_offset_ns, uint64_t tick_ns) {
     ReaderOffsets o;
     o.pid = offset("pid");
@@ -348,7 +374,7 @@ public:
     o.exit_code = offset("exit_code");
     ReaderSession reader(opt.trigger, o);
     uint32_t slots[4];
-    run_subjects(opt, {&s}, [&](const Cookies &c) {
+    run_subjects(opt, host, {&s}, [&](const Cookies &c) {
       slots[0] = reader.add_cookie(c.leader);
       slots[1] = reader.add_cookie(c.thread);
       slots[2] = reader.add_cookie(c.grandchild);
@@ -357,7 +383,7 @@ public:
     Trial t = make_trial(s, ns);
     Readback L = reader.readback(slots[0]), T = reader.readback(slots[1]),
              G = reader.readback(slots[2]), E = reader.readback(slots[3]);
-    release({&s});
+    release(host, {&s});
 
     auto ticks_ok = [&](uint64_t v, const std::optional<uint64_t> &ticks) {
       if (!ticks)
@@ -470,19 +496,44 @@ Calibration calibrate(const CalibrateOptions &opt) {
   // makes the kernel wait for an RCU grace period (tp_rcu_cond_sync), which
   // costs milliseconds; overlapping the two sessions avoids it.
   std::optional<ScannerSession> scanner_holder;
-  // One subject per trial plus one for validation, all started now.
-  auto subjects = spawn(opt, opt.trials + (opt.validate ? 1 : 0));
+  // The host starts (fork, exec, dynamic linking: Boost.Process waits for the
+  // exec) on another thread while this one loads the scanner.
+  // The starter thread then stays until the end: PR_SET_PDEATHSIG fires
+  // when the *thread* that forked the host exits, not the process.
+  std::optional<SubjectHost> host_holder;
+  std::exception_ptr host_error;
+  std::binary_semaphore started(0), done(0);
+  std::thread starter([&] {
+    try {
+      host_holder.emplace(opt);
+    } catch (...) {
+      host_error = std::current_exception();
+    }
+    started.release();
+    done.acquire();
+  });
+  struct Joiner {
+    std::thread &t;
+    std::binary_semaphore &done;
+    ~Joiner() {
+      done.release();
+      t.join();
+    }
+  } joiner{starter, done};
+  auto subjects = make_subjects(opt.trials + 1); // the last one validates
   std::vector<Launched *> trial_subjects;
   for (uint32_t i = 0; i < opt.trials; i++)
     trial_subjects.push_back(&subjects[i]);
-  if (opt.on_stage)
-    opt.on_stage("spawned", pids_of(trial_subjects));
   {
     ScannerSession &scanner = scanner_holder.emplace(opt.trigger, nr_chunks);
     used_trigger = scanner.mode();
     exit_hook = scanner.exit_attached();
+    started.acquire();
+    if (host_error)
+      std::rethrow_exception(host_error);
+    SubjectHost &host = *host_holder;
     std::vector<std::array<uint32_t, 4>> slots;
-    run_subjects(opt, trial_subjects, [&](const Cookies &c) {
+    run_subjects(opt, host, trial_subjects, [&](const Cookies &c) {
       slots.push_back({scanner.add_cookie(c.leader), scanner.add_cookie(c.thread),
                        scanner.add_cookie(c.grandchild), scanner.add_cookie(c.exiter)});
     });
@@ -496,7 +547,7 @@ Calibration calibrate(const CalibrateOptions &opt) {
         t.exiter.exit_code.reset();
       cal.trials.push_back(std::move(t));
     }
-    release(trial_subjects);
+    release(host, trial_subjects);
   }
   throw_if_stopped(opt);
 
@@ -522,10 +573,10 @@ Calibration calibrate(const CalibrateOptions &opt) {
     any |= f.status == FieldStatus::calibrated;
   if (opt.validate && any) {
     Validator v(r.fields);
-    v.run(opt, subjects.back(), ns, ns.boottime_ns, so.tick_ns);
+    v.run(opt, *host_holder, subjects.back(), ns, ns.boottime_ns, so.tick_ns);
   }
   scanner_holder.reset();
-  finish_all(opt, subjects);
+  host_holder->finish(opt);
   throw_if_stopped(opt);
   r.elapsed_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   return cal;

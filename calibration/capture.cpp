@@ -113,13 +113,6 @@ void init_libbpf() {
   libbpf_set_print(libbpf_print);
 }
 
-bool tracefs_event_exists(const char *event) {
-  for (const char *root : {"/sys/kernel/tracing/events/", "/sys/kernel/debug/tracing/events/"})
-    if (access((std::string(root) + event + "/id").c_str(), R_OK) == 0)
-      return true;
-  return false;
-}
-
 std::string errno_text(int err) {
   err = err < 0 ? -err : err;
   return std::string(strerrorname_np(err) ? strerrorname_np(err) : "E?") + " (" +
@@ -165,7 +158,6 @@ struct TriggerPrograms {
 struct Plan {
   TriggerMode mode;
   bool want_raw_fallback = false; // automatic: raw tracepoint, else uprobe
-  bool exit_tp = false;
 };
 
 Plan plan_for(TriggerMode requested, const TriggerPrograms &p) {
@@ -180,15 +172,14 @@ Plan plan_for(TriggerMode requested, const TriggerPrograms &p) {
     plan.mode = TriggerMode::raw_tracepoint;
     plan.want_raw_fallback = true;
   }
-  // The exit hook is a raw tracepoint wherever the kernel has them (4.17+):
-  // detaching a perf-event tracepoint waits for an RCU grace period in
-  // perf_trace_event_unreg() (tens of ms here), a raw one does not.
-  plan.exit_tp = false;
   bpf_program__set_autoload(p.tp, plan.mode == TriggerMode::tracepoint);
   bpf_program__set_autoload(p.raw, plan.mode == TriggerMode::raw_tracepoint);
   bpf_program__set_autoload(p.uprobe, plan.mode == TriggerMode::uprobe || plan.want_raw_fallback);
-  bpf_program__set_autoload(p.exit_tp, plan.exit_tp);
-  bpf_program__set_autoload(p.exit_raw, !plan.exit_tp);
+  // The exit hook is always the raw sched_process_exit tracepoint (4.17+):
+  // detaching a perf-event tracepoint waits for an RCU grace period in
+  // perf_trace_event_unreg() (tens of ms here), a raw one does not.
+  bpf_program__set_autoload(p.exit_tp, false);
+  bpf_program__set_autoload(p.exit_raw, true);
   return plan;
 }
 
@@ -232,9 +223,7 @@ std::pair<TriggerMode, bool> attach(const Plan &plan, const TriggerPrograms &p,
     }
   }
   links.push_back(link);
-  bpf_link *exit_link =
-      plan.exit_tp ? bpf_program__attach_tracepoint(p.exit_tp, "sched", "sched_process_exit")
-                   : bpf_program__attach_raw_tracepoint(p.exit_raw, "sched_process_exit");
+  bpf_link *exit_link = bpf_program__attach_raw_tracepoint(p.exit_raw, "sched_process_exit");
   if (exit_link)
     links.push_back(exit_link);
   return {mode, exit_link != nullptr};

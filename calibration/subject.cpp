@@ -6,16 +6,19 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <ctime>
 #include <semaphore>
 #include <sstream>
 #include <thread>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/random.h>
+#include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -166,49 +169,26 @@ std::optional<SubjectReport> parse_report(const std::string &line, std::string &
   return r;
 }
 
-// argv: kSubjectArg cookie_L cookie_T cookie_G cookie_E exit_code
-int subject_main(int argc, char **argv) {
-  if (argc != 7) {
-    std::fprintf(stderr, "offsetprobe: subject mode is internal\n");
-    return 2;
-  }
-  const std::string cookie_l = argv[2], cookie_t = argv[3], cookie_g = argv[4], cookie_e = argv[5];
-  const int exit_code = std::atoi(argv[6]) & 0xff;
+namespace {
 
-  // If the calibrator dies, so do we: no subject outlives a calibration.
+// The leader L of one trial, forked by the host. Runs the experiment, writes
+// its report to `out` (one write, shorter than PIPE_BUF, so lines of several
+// leaders never interleave), then waits for EOF on `ctl` and cleans up.
+[[noreturn]] void run_leader(int index, const Cookies &c, int exit_code, int ctl, int out) {
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-  if (getppid() == 1)
-    return 3;
-  set_comm(cookie_l);
-
-  // Wait for "go": the calibrator starts us while it loads its programs.
-  std::string go;
-  char ch;
-  while (go.size() < 8) {
-    ssize_t n = read(STDIN_FILENO, &ch, 1);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return 0; // the calibration was called off
-    if (ch == '\n')
-      break;
-    go += ch;
-  }
-  if (go != "go")
-    return 2;
-
+  set_comm(c.leader);
   SubjectReport rep;
 
   // G: forked by L; waits for "go", triggers, then sleeps until killed.
   int g_go[2], g_done[2];
   if (pipe2(g_go, O_CLOEXEC) || pipe2(g_done, O_CLOEXEC))
-    return 4;
+    _exit(4);
   ClockPair g_clock;
   g_clock.begin();
   pid_t g = fork();
   if (g == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-    set_comm(cookie_g);
+    set_comm(c.grandchild);
     write_byte(g_done[1]); // comm is set
     if (read_byte(g_go[0]))
       offsetprobe_trigger();
@@ -218,7 +198,7 @@ int subject_main(int argc, char **argv) {
   }
   g_clock.end();
   if (g < 0)
-    return 5;
+    _exit(5);
   rep.grandchild_pid = g;
   rep.grandchild_mono = g_clock.mono;
   rep.grandchild_boot = g_clock.boot;
@@ -233,7 +213,7 @@ int subject_main(int argc, char **argv) {
   t_clock.begin();
   std::thread t([&] {
     t_tid = static_cast<pid_t>(syscall(SYS_gettid));
-    set_comm(cookie_t);
+    set_comm(c.thread);
     if (ptrace(PTRACE_SEIZE, g, nullptr, nullptr) != 0)
       trace_errno = errno;
     t_done.release();
@@ -257,12 +237,12 @@ int subject_main(int argc, char **argv) {
   e_clock.begin();
   pid_t e = fork();
   if (e == 0) {
-    set_comm(cookie_e);
+    set_comm(c.exiter);
     _exit(exit_code);
   }
   e_clock.end();
   if (e < 0)
-    return 6;
+    _exit(6);
   rep.exiter_pid = e;
   rep.exiter_mono = e_clock.mono;
   rep.exiter_boot = e_clock.boot;
@@ -277,20 +257,158 @@ int subject_main(int argc, char **argv) {
   write_byte(g_go[1]);
   read_byte(g_done[0]);
 
-  std::string line = format_report(rep) + "\n";
-  if (write(STDOUT_FILENO, line.data(), line.size()) != static_cast<ssize_t>(line.size()))
-    return 7;
+  std::string line = std::to_string(index) + " " + format_report(rep) + "\n";
+  if (write(out, line.data(), line.size()) != static_cast<ssize_t>(line.size()))
+    _exit(7);
 
-  // Wait for "exit" or EOF: the calibrator reads /proc/<pid>/stat meanwhile.
-  char buf[64];
-  while (read(STDIN_FILENO, buf, sizeof(buf)) < 0 && errno == EINTR) {
+  // Wait for EOF on ctl: the calibrator reads /proc/<pid>/stat meanwhile.
+  char buf[16];
+  while (read(ctl, buf, sizeof(buf)) < 0 && errno == EINTR) {
   }
-
   kill(g, SIGKILL);
   t_exit.release();
   t.join();
   while (waitpid(g, &status, 0) < 0 && errno == EINTR) {
   }
+  _exit(0);
+}
+
+struct LeaderSlot {
+  pid_t pid = 0;
+  int ctl = -1; // write end; closing it releases the leader
+};
+
+void say(const std::string &line) {
+  std::string l = line + "\n";
+  (void)!write(STDOUT_FILENO, l.data(), l.size());
+}
+
+} // namespace
+
+// The subject host: started once per calibration (Boost.Process), it forks
+// one leader per trial on command, so a trial costs a fork rather than an
+// exec. Commands on stdin, one per line:
+//   trial <index> <cookie_L> <cookie_T> <cookie_G> <cookie_E> <exit_code>
+//   release <index>
+// Answers on stdout: "<index> spawned <pid> <mono lo:hi> <boot lo:hi>", the
+// leader's "<index> ready ...", or "<index> died <status>". On EOF it kills
+// what is left, reaps everything and exits.
+int subject_main(int argc, char **) {
+  if (argc != 2) {
+    std::fprintf(stderr, "offsetprobe: subject mode is internal\n");
+    return 2;
+  }
+  // If the calibrator dies, so do we, and our leaders die with us.
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  if (getppid() == 1)
+    return 3;
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &chld, nullptr);
+  int sfd = signalfd(-1, &chld, SFD_CLOEXEC);
+  if (sfd < 0)
+    return 4;
+
+  std::map<int, LeaderSlot> leaders;
+  auto reap = [&] {
+    int status = 0;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+      for (auto &[index, l] : leaders)
+        if (l.pid == pid) {
+          // A leader that ends before it was released died: say so at once.
+          if (l.ctl >= 0) {
+            say(std::to_string(index) + " died " + std::to_string(status));
+            close(l.ctl);
+            l.ctl = -1;
+          }
+          l.pid = 0;
+        }
+  };
+
+  std::string buf;
+  for (;;) {
+    pollfd p[2] = {{STDIN_FILENO, POLLIN, 0}, {sfd, POLLIN, 0}};
+    if (poll(p, 2, -1) < 0) {
+      if (errno == EINTR)
+        continue;
+      break;
+    }
+    if (p[1].revents) {
+      signalfd_siginfo si;
+      (void)!read(sfd, &si, sizeof(si));
+      reap();
+    }
+    if (!p[0].revents)
+      continue;
+    char chunk[512];
+    ssize_t n = read(STDIN_FILENO, chunk, sizeof(chunk));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
+    buf.append(chunk, static_cast<size_t>(n));
+    size_t nl;
+    while ((nl = buf.find('\n')) != std::string::npos) {
+      std::istringstream is(buf.substr(0, nl));
+      buf.erase(0, nl + 1);
+      std::string cmd;
+      int index = -1;
+      is >> cmd >> index;
+      if (cmd == "trial") {
+        Cookies c;
+        int code = 0;
+        if (!(is >> c.leader >> c.thread >> c.grandchild >> c.exiter >> code) ||
+            leaders.count(index)) {
+          say(std::to_string(index) + " error bad-trial-command");
+          continue;
+        }
+        int ctl[2];
+        if (pipe2(ctl, O_CLOEXEC)) {
+          say(std::to_string(index) + " error pipe");
+          continue;
+        }
+        ClockPair clock;
+        clock.begin();
+        pid_t pid = fork();
+        if (pid == 0) {
+          sigprocmask(SIG_UNBLOCK, &chld, nullptr);
+          close(ctl[1]);
+          run_leader(index, c, code & 0xff, ctl[0], STDOUT_FILENO);
+        }
+        clock.end();
+        close(ctl[0]);
+        if (pid < 0) {
+          close(ctl[1]);
+          say(std::to_string(index) + " error fork");
+          continue;
+        }
+        leaders[index] = LeaderSlot{pid, ctl[1]};
+        std::ostringstream os;
+        os << index << " spawned " << pid << ' ' << clock.mono.lo << ':' << clock.mono.hi << ' '
+           << clock.boot.lo << ':' << clock.boot.hi;
+        say(os.str());
+      } else if (cmd == "release") {
+        auto it = leaders.find(index);
+        if (it != leaders.end() && it->second.ctl >= 0) {
+          close(it->second.ctl);
+          it->second.ctl = -1;
+        }
+      }
+    }
+  }
+  // EOF (or the calibrator is gone): nothing may outlive us.
+  for (auto &[index, l] : leaders) {
+    if (l.ctl >= 0)
+      close(l.ctl);
+    if (l.pid > 0)
+      kill(l.pid, SIGKILL);
+  }
+  for (auto &[index, l] : leaders)
+    if (l.pid > 0)
+      while (waitpid(l.pid, nullptr, 0) < 0 && errno == EINTR) {
+      }
   return 0;
 }
 
