@@ -372,7 +372,9 @@ public:
     o.real_parent = offset("real_parent");
     o.parent = offset("parent");
     o.exit_code = offset("exit_code");
-    ReaderSession reader(opt.trigger, o);
+    const Backend &backend = opt.backend ? *opt.backend : libbpf_backend();
+    auto reader_ptr = backend.make_reader(opt.trigger, o);
+    Reader &reader = *reader_ptr;
     uint32_t slots[4];
     run_subjects(opt, host, {&s}, [&](const Cookies &c) {
       slots[0] = reader.add_cookie(c.leader);
@@ -495,7 +497,8 @@ Calibration calibrate(const CalibrateOptions &opt) {
   // taking a tracepoint's last probe away and adding one again (1 -> 0 -> 1)
   // makes the kernel wait for an RCU grace period (tp_rcu_cond_sync), which
   // costs milliseconds; overlapping the two sessions avoids it.
-  std::optional<ScannerSession> scanner_holder;
+  const Backend &backend = opt.backend ? *opt.backend : libbpf_backend();
+  std::unique_ptr<Scanner> scanner_holder;
   // The host starts (fork, exec, dynamic linking: Boost.Process waits for the
   // exec) on another thread while this one loads the scanner.
   // The starter thread then stays until the end: PR_SET_PDEATHSIG fires
@@ -525,7 +528,8 @@ Calibration calibrate(const CalibrateOptions &opt) {
   for (uint32_t i = 0; i < opt.trials; i++)
     trial_subjects.push_back(&subjects[i]);
   {
-    ScannerSession &scanner = scanner_holder.emplace(opt.trigger, nr_chunks);
+    scanner_holder = backend.make_scanner(opt.trigger, nr_chunks);
+    Scanner &scanner = *scanner_holder;
     used_trigger = scanner.mode();
     exit_hook = scanner.exit_attached();
     started.acquire();
@@ -564,6 +568,7 @@ Calibration calibrate(const CalibrateOptions &opt) {
       if (f.member == "exit_code")
         f.reason = "sched:sched_process_exit could not be attached; " + f.reason;
   r.trials = opt.trials;
+  r.backend = backend.name;
   r.trigger = to_string(used_trigger);
   r.task_struct_size = slab;
   r.scan_bytes = nr_chunks * OP_CHUNK_SIZE;

@@ -20,6 +20,7 @@ struct CalibrateOptions {
   uint32_t subject_timeout_ms = 10'000; // a subject that says nothing for this long is hung
   std::string self_exe = "/proc/self/exe";
   bool validate = true;
+  const Backend *backend = nullptr; // nullptr: libbpf_backend()
   // Set by a signal handler: the calibration stops, kills its subjects and
   // throws Fatal(exit_interrupted / exit_terminated).
   const std::atomic<int> *stop_signal = nullptr;

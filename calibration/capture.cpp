@@ -369,4 +369,17 @@ Readback ReaderSession::readback(uint32_t slot) const {
   return rb;
 }
 
+const Backend &libbpf_backend() {
+  static const Backend b{
+      "libbpf",
+      [](TriggerMode m, uint32_t nr_chunks) -> std::unique_ptr<Scanner> {
+        return std::make_unique<ScannerSession>(m, nr_chunks);
+      },
+      [](TriggerMode m, const ReaderOffsets &o) -> std::unique_ptr<Reader> {
+        return std::make_unique<ReaderSession>(m, o);
+      },
+  };
+  return b;
+}
+
 } // namespace offsetprobe

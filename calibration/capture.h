@@ -7,6 +7,7 @@
 #include "calibration/snapshot.h"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -33,23 +34,34 @@ void check_bpf_privileges();
 // kernel tells. This reads no header and no BTF.
 std::optional<uint32_t> slab_task_struct_size();
 
-// The scanner program, loaded and attached. Captures tasks whose comm is one
-// of the registered cookies, and nothing else.
-class ScannerSession {
+// A loaded and attached scanner: captures the raw task_struct of tasks whose
+// comm is one of the registered cookies, and of nothing else. Implemented by
+// the libbpf backend (ScannerSession) and by the BCC backend.
+class Scanner {
+public:
+  virtual ~Scanner() = default;
+  // Registers a cookie; its captures land in a slot of their own. Returns the slot.
+  virtual uint32_t add_cookie(const std::string &cookie) = 0;
+  // The latest capture of the cookie's slot (captured == false if none).
+  virtual Snapshot snapshot(uint32_t slot) const = 0;
+  // The hook the trigger was caught with (never automatic).
+  virtual TriggerMode mode() const = 0;
+  virtual bool exit_attached() const = 0;
+};
+
+// The libbpf scanner (bpf/scanner.bpf.c through its skeleton).
+class ScannerSession : public Scanner {
 public:
   // Throws Fatal (exit_bpf, exit_permission or exit_tracing) on failure.
   ScannerSession(TriggerMode mode, uint32_t nr_chunks);
-  ~ScannerSession();
+  ~ScannerSession() override;
   ScannerSession(const ScannerSession &) = delete;
   ScannerSession &operator=(const ScannerSession &) = delete;
 
-  // Registers a cookie; its captures land in a slot of their own. Returns the slot.
-  uint32_t add_cookie(const std::string &cookie);
-  // The latest capture of the cookie's slot (captured == false if none).
-  Snapshot snapshot(uint32_t slot) const;
-
-  TriggerMode mode() const { return mode_; }
-  bool exit_attached() const { return exit_attached_; }
+  uint32_t add_cookie(const std::string &cookie) override;
+  Snapshot snapshot(uint32_t slot) const override;
+  TriggerMode mode() const override { return mode_; }
+  bool exit_attached() const override { return exit_attached_; }
 
 private:
   struct Impl;
@@ -80,16 +92,27 @@ struct Readback {
   int32_t real_parent_tgid = 0, parent_pid = 0;
 };
 
-class ReaderSession {
+// A loaded and attached reader: reads registered subjects' fields through
+// the offsets it was loaded with.
+class Reader {
+public:
+  virtual ~Reader() = default;
+  virtual uint32_t add_cookie(const std::string &cookie) = 0;
+  virtual Readback readback(uint32_t slot) const = 0;
+  virtual bool exit_attached() const = 0;
+};
+
+// The libbpf reader (bpf/reader.bpf.c through its skeleton).
+class ReaderSession : public Reader {
 public:
   ReaderSession(TriggerMode mode, const ReaderOffsets &offsets);
-  ~ReaderSession();
+  ~ReaderSession() override;
   ReaderSession(const ReaderSession &) = delete;
   ReaderSession &operator=(const ReaderSession &) = delete;
 
-  uint32_t add_cookie(const std::string &cookie);
-  Readback readback(uint32_t slot) const;
-  bool exit_attached() const { return exit_attached_; }
+  uint32_t add_cookie(const std::string &cookie) override;
+  Readback readback(uint32_t slot) const override;
+  bool exit_attached() const override { return exit_attached_; }
 
 private:
   struct Impl;
@@ -97,5 +120,15 @@ private:
   bool exit_attached_ = false;
   uint32_t next_slot_ = 0;
 };
+
+// How a calibration loads its programs: libbpf (prebuilt objects, the
+// default) or BCC (compiled at run time, in the separate offsetprobe-bcc).
+struct Backend {
+  std::string name;
+  std::function<std::unique_ptr<Scanner>(TriggerMode, uint32_t nr_chunks)> make_scanner;
+  std::function<std::unique_ptr<Reader>(TriggerMode, const ReaderOffsets &)> make_reader;
+};
+
+const Backend &libbpf_backend();
 
 } // namespace offsetprobe
