@@ -2,6 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # Installs what offsetprobe needs from Debian's packages, prepares tracefs and
 # builds into ./build. Idempotent; run as root on Debian 12.
+#
+# OFFSETPROBE_BCC=disabled skips the BCC backend: no libbpfcc-dev, no kernel
+# headers, and the build is configured with -Dbcc=disabled.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +14,15 @@ packages=(
   libboost-dev libboost-filesystem-dev nlohmann-json3-dev doctest-dev libcli11-dev
   jq util-linux libcap2-bin
 )
+bcc=${OFFSETPROBE_BCC:-auto}
+if [ "$bcc" != disabled ]; then
+  # The BCC backend (offsetprobe-bcc) compiles its programs at run time and
+  # needs libbcc plus a kernel header set. This machine kind has no headers for
+  # its own kernel; Debian's current ones are close enough, because the BCC
+  # programs reach task_struct only through calibrated offsets
+  # (docs/bcc-backend.md).
+  packages+=(libbpfcc-dev linux-headers-amd64)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -27,7 +39,7 @@ if [ ! -e /sys/kernel/tracing/events ] && [ -d /sys/kernel/tracing ]; then
 fi
 
 if [ ! -f build/build.ninja ]; then
-  meson setup build --buildtype=release >/dev/null
+  meson setup build --buildtype=release -Dbcc="$bcc" >/dev/null
 fi
 ninja -C build >/dev/null
 echo "setup: built ./build/offsetprobe/offsetprobe"
