@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "calibration/capture.h"
 
+#include "calibration/capture_raw.h"
+
 #include "calibration/error.h"
 #include "calibration/subject.h"
 #include "offsetprobe/exit_codes.h"
@@ -281,21 +283,10 @@ uint32_t ScannerSession::add_cookie(const std::string &cookie) {
 
 Snapshot ScannerSession::snapshot(uint32_t slot) const {
   std::vector<uint8_t> buf(sizeof(op_snapshot));
-  Snapshot snap;
   if (bpf_map__lookup_elem(impl_->skel->maps.snapshots, &slot, sizeof(slot), buf.data(), buf.size(),
                            0) != 0)
-    return snap;
-  auto *raw = reinterpret_cast<const op_snapshot *>(buf.data());
-  if (raw->count == 0)
-    return snap;
-  snap.captured = true;
-  snap.task_addr = raw->task_addr;
-  snap.tid = static_cast<uint32_t>(raw->pid_tgid);
-  snap.tgid = static_cast<uint32_t>(raw->pid_tgid >> 32);
-  snap.chunk_size = OP_CHUNK_SIZE;
-  snap.readable = raw->readable;
-  snap.bytes.assign(raw->data, raw->data + OP_SNAPSHOT_BYTES);
-  return snap;
+    return Snapshot{};
+  return to_snapshot(*reinterpret_cast<const op_snapshot *>(buf.data()));
 }
 
 struct ReaderSession::Impl {
@@ -343,30 +334,10 @@ uint32_t ReaderSession::add_cookie(const std::string &cookie) {
 
 Readback ReaderSession::readback(uint32_t slot) const {
   op_readback raw{};
-  Readback rb;
   if (bpf_map__lookup_elem(impl_->skel->maps.readbacks, &slot, sizeof(slot), &raw, sizeof(raw),
-                           0) != 0 ||
-      raw.task_addr == 0)
-    return rb;
-  rb.captured = true;
-  rb.task_addr = raw.task_addr;
-  rb.tid = static_cast<uint32_t>(raw.pid_tgid);
-  rb.tgid = static_cast<uint32_t>(raw.pid_tgid >> 32);
-  rb.ok = raw.ok;
-  rb.pid = raw.pid;
-  rb.tgid_field = raw.tgid;
-  rb.comm.assign(raw.comm, strnlen(raw.comm, sizeof(raw.comm)));
-  rb.start_time = raw.start_time;
-  rb.start_boottime = raw.start_boottime;
-  rb.group_leader = raw.group_leader;
-  rb.real_parent = raw.real_parent;
-  rb.parent = raw.parent;
-  rb.exit_code = raw.exit_code;
-  rb.leader_pid = raw.leader_pid;
-  rb.leader_start_boottime = raw.leader_start_boottime;
-  rb.real_parent_tgid = raw.real_parent_tgid;
-  rb.parent_pid = raw.parent_pid;
-  return rb;
+                           0) != 0)
+    return Readback{};
+  return to_readback(raw);
 }
 
 const Backend &libbpf_backend() {

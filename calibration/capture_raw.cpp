@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "calibration/capture_raw.h"
+
+#include "reader.h"
+#include "scanner.h"
+
+#include <cstring>
+
+namespace offsetprobe {
+
+Snapshot to_snapshot(const op_snapshot &raw) {
+  Snapshot snap;
+  if (raw.count == 0)
+    return snap;
+  snap.captured = true;
+  snap.task_addr = raw.task_addr;
+  snap.tid = static_cast<uint32_t>(raw.pid_tgid);
+  snap.tgid = static_cast<uint32_t>(raw.pid_tgid >> 32);
+  snap.chunk_size = OP_CHUNK_SIZE;
+  snap.readable = raw.readable;
+  snap.bytes.assign(raw.data, raw.data + OP_SNAPSHOT_BYTES);
+  return snap;
+}
+
+Readback to_readback(const op_readback &raw) {
+  Readback rb;
+  if (raw.task_addr == 0)
+    return rb;
+  rb.captured = true;
+  rb.task_addr = raw.task_addr;
+  rb.tid = static_cast<uint32_t>(raw.pid_tgid);
+  rb.tgid = static_cast<uint32_t>(raw.pid_tgid >> 32);
+  rb.ok = raw.ok;
+  rb.pid = raw.pid;
+  rb.tgid_field = raw.tgid;
+  rb.comm.assign(raw.comm, strnlen(raw.comm, sizeof(raw.comm)));
+  rb.start_time = raw.start_time;
+  rb.start_boottime = raw.start_boottime;
+  rb.group_leader = raw.group_leader;
+  rb.real_parent = raw.real_parent;
+  rb.parent = raw.parent;
+  rb.exit_code = raw.exit_code;
+  rb.leader_pid = raw.leader_pid;
+  rb.leader_start_boottime = raw.leader_start_boottime;
+  rb.real_parent_tgid = raw.real_parent_tgid;
+  rb.parent_pid = raw.parent_pid;
+  return rb;
+}
+
+} // namespace offsetprobe

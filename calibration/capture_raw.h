@@ -1,0 +1,21 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// Conversions from the raw map values both backends share (bpf/scanner.h,
+// bpf/reader.h) to the engine's types: one place, so that the libbpf and the
+// BCC backend cannot read the same bytes differently.
+#pragma once
+
+#include "calibration/capture.h"
+#include "calibration/snapshot.h"
+
+struct op_snapshot;
+struct op_readback;
+
+namespace offsetprobe {
+
+// A raw snapshot value; captured == false when the slot was never written.
+Snapshot to_snapshot(const op_snapshot &raw);
+
+// A raw readback value; captured == false when the slot was never written.
+Readback to_readback(const op_readback &raw);
+
+} // namespace offsetprobe
