@@ -9,13 +9,15 @@
 #include <functional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace offsetprobe {
 
 // Options every command sees.
 struct GlobalOptions {
-  int verbosity = 0;     // -v raises, -q lowers
-  std::string cache_dir; // --cache-dir, else $OFFSETPROBE_CACHE_DIR, else the default
+  int verbosity = 0;             // -v raises, -q lowers
+  std::string cache_dir;         // --cache-dir, else $OFFSETPROBE_CACHE_DIR, else the default
+  std::vector<std::string> argv; // the command line, for re-execution in offsetprobe-bcc
 };
 
 // A registered command's body; returns the exit code.

@@ -3,6 +3,7 @@
 #include "calibration/calibrator.h"
 #include "calibration/result_json.h"
 #include "calibration/trial_json.h"
+#include "offsetprobe/bcc_bridge.h"
 #include "offsetprobe/cli.h"
 #include "offsetprobe/exit_codes.h"
 #include "offsetprobe/table.h"
@@ -43,6 +44,8 @@ struct CalibrateArgs {
   uint32_t timeout_ms = 10'000;
   std::string dump_snapshots;
   bool no_validate = false;
+  std::string backend = "libbpf";
+  std::string kernel_headers;
 };
 
 int exit_code_for(const CalibrationResult &r) {
@@ -71,11 +74,31 @@ void print_table(const CalibrationResult &r) {
               r.elapsed_ms);
 }
 
+// Test hook (OFFSETPROBE_TEST_PRINT_MAPS=1): prints, on stderr, how many
+// mappings this process has and every one that maps libbcc or LLVM, so a test
+// can check that the default backend never loads them (and, as its positive
+// control, that the BCC backend does).
+void print_maps_for_test() {
+  const char *hook = getenv("OFFSETPROBE_TEST_PRINT_MAPS");
+  if (!hook || std::string(hook) != "1")
+    return;
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  size_t n = 0;
+  while (std::getline(maps, line)) {
+    n++;
+    if (line.find("bcc") != std::string::npos || line.find("LLVM") != std::string::npos)
+      std::fprintf(stderr, "offsetprobe-maps: %s\n", line.c_str());
+  }
+  std::fprintf(stderr, "offsetprobe-maps: pid %d, %zu mappings\n", static_cast<int>(getpid()), n);
+}
+
 } // namespace
 
 Calibration run_calibration(const GlobalOptions &g, uint32_t trials, const std::string &trigger,
-                            uint32_t timeout_ms, bool validate) {
+                            uint32_t timeout_ms, bool validate, const Backend *backend) {
   CalibrateOptions opt;
+  opt.backend = backend;
   opt.trials = trials;
   auto mode = trigger_mode_from_string(trigger);
   if (!mode)
@@ -87,6 +110,31 @@ Calibration run_calibration(const GlobalOptions &g, uint32_t trials, const std::
   install_stop_handlers();
   log_debug(g, "calibrating with " + std::to_string(trials) + " trials");
   return calibrate(opt);
+}
+
+// Runs one calibration with `backend` (nullptr: libbpf) and prints it.
+static int calibrate_and_print(const GlobalOptions &g, const CalibrateArgs &args,
+                               const Backend *backend) {
+  Calibration cal =
+      run_calibration(g, args.trials, args.trigger, args.timeout_ms, !args.no_validate, backend);
+  if (!args.dump_snapshots.empty()) {
+    TrialDump d;
+    d.trials = cal.trials;
+    d.options.boot_offset_ns = cal.boot_offset_ns;
+    d.options.struct_size = cal.result.task_struct_size;
+    long hz = sysconf(_SC_CLK_TCK);
+    d.options.tick_ns = 1'000'000'000ull / static_cast<uint64_t>(hz > 0 ? hz : 100);
+    std::ofstream f(args.dump_snapshots);
+    f << to_json(d).dump() << '\n';
+    if (!f)
+      throw Fatal(exit_failure, "cannot write " + args.dump_snapshots);
+  }
+  if (args.json)
+    std::cout << to_json(cal.result).dump(2) << std::endl;
+  else
+    print_table(cal.result);
+  print_maps_for_test();
+  return exit_code_for(cal.result);
 }
 
 void register_calibrate(CLI::App &app, GlobalOptions &g, CommandFn &run) {
@@ -105,27 +153,22 @@ void register_calibrate(CLI::App &app, GlobalOptions &g, CommandFn &run) {
                   "Write the raw trials (snapshots and known values) as JSON to FILE");
   cmd->add_flag("--no-validate", args->no_validate,
                 "Skip the read-back (results are then never complete)");
+  cmd->add_option("--backend", args->backend,
+                  "How programs are loaded: libbpf (prebuilt, the default) or bcc (compiled at run "
+                  "time by libbcc in offsetprobe-bcc; needs kernel headers)")
+      ->check(CLI::IsMember({"libbpf", "bcc"}));
+  cmd->add_option("--kernel-headers", args->kernel_headers,
+                  "Kernel header tree for --backend bcc (default: /lib/modules/$(uname -r)/build, "
+                  "else the newest /usr/src/linux-headers-*)");
   cmd->callback([args, &g, &run] {
     run = [args, &g] {
-      Calibration cal =
-          run_calibration(g, args->trials, args->trigger, args->timeout_ms, !args->no_validate);
-      if (!args->dump_snapshots.empty()) {
-        TrialDump d;
-        d.trials = cal.trials;
-        d.options.boot_offset_ns = cal.boot_offset_ns;
-        d.options.struct_size = cal.result.task_struct_size;
-        long hz = sysconf(_SC_CLK_TCK);
-        d.options.tick_ns = 1'000'000'000ull / static_cast<uint64_t>(hz > 0 ? hz : 100);
-        std::ofstream f(args->dump_snapshots);
-        f << to_json(d).dump() << '\n';
-        if (!f)
-          throw Fatal(exit_failure, "cannot write " + args->dump_snapshots);
-      }
-      if (args->json)
-        std::cout << to_json(cal.result).dump(2) << std::endl;
-      else
-        print_table(cal.result);
-      return exit_code_for(cal.result);
+      if (args->backend == "bcc")
+        return with_bcc_backend(g, args->kernel_headers, [&](const BccContext &ctx) {
+          return calibrate_and_print(g, *args, ctx.backend);
+        });
+      if (!args->kernel_headers.empty())
+        log_warn("--kernel-headers is used by --backend bcc only; ignored");
+      return calibrate_and_print(g, *args, nullptr);
     };
   });
 }

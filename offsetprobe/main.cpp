@@ -36,6 +36,7 @@ int main(int argc, char **argv) {
   app.require_subcommand(1);
   app.fallthrough(); // global options may follow the subcommand too
   GlobalOptions g;
+  g.argv.assign(argv, argv + argc);
   int verbose = 0, quiet = 0;
   app.add_flag("-v,--verbose", verbose, "More log output on stderr (repeatable)");
   app.add_flag("-q,--quiet", quiet, "Only errors on stderr");

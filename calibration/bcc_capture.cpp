@@ -1,0 +1,309 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "calibration/bcc_capture.h"
+
+#include "calibration/capture_raw.h"
+#include "calibration/error.h"
+#include "calibration/subject.h"
+#include "offsetprobe/exit_codes.h"
+
+#include "reader.bcc.h"
+#include "reader.h"
+#include "scanner.bcc.h"
+#include "scanner.h"
+
+#include <bcc/BPF.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <optional>
+
+#include <link.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+namespace offsetprobe {
+
+std::vector<std::string> reader_cflags(const ReaderOffsets &o) {
+  // One row per offset: the macro is the export name of the field.
+  const std::pair<const char *, const std::optional<uint32_t> *> rows[] = {
+      {"PID", &o.pid},
+      {"TGID", &o.tgid},
+      {"COMM", &o.comm},
+      {"START_TIME", &o.start_time},
+      {"START_BOOTTIME", &o.start_boottime},
+      {"GROUP_LEADER", &o.group_leader},
+      {"REAL_PARENT", &o.real_parent},
+      {"PARENT", &o.parent},
+      {"EXIT_CODE", &o.exit_code},
+  };
+  std::vector<std::string> out;
+  for (const auto &[name, off] : rows)
+    if (off->has_value())
+      out.push_back("-DOFFSETPROBE_TASK_STRUCT_" + std::string(name) + "=" + std::to_string(**off) +
+                    "U");
+  return out;
+}
+
+namespace {
+
+// BCC prints its own warnings on stderr (on this machine kind, two lines per
+// program load: the kernel has no AF_ALG for computing program tags). While a
+// program loads and attaches, stderr goes to a temporary file; its text is
+// shown only when something fails (or with BccConfig::verbose).
+//
+// Only load and attach are wrapped, not the compile (whose diagnostics must
+// reach the user): they take milliseconds, after the compile's hundreds, so
+// the subject host, whose start overlaps the scanner's compile, has started
+// long before (a host forked inside the window would only lose its stderr).
+class StderrCapture {
+public:
+  explicit StderrCapture(bool passthrough) {
+    if (passthrough)
+      return;
+    std::fflush(stderr);
+    file_ = std::tmpfile();
+    if (!file_)
+      return;
+    saved_ = ::dup(STDERR_FILENO);
+    if (saved_ < 0 || ::dup2(fileno(file_), STDERR_FILENO) < 0) {
+      restore();
+      std::fclose(file_);
+      file_ = nullptr;
+    }
+  }
+  ~StderrCapture() {
+    restore();
+    if (file_)
+      std::fclose(file_);
+  }
+  StderrCapture(const StderrCapture &) = delete;
+  StderrCapture &operator=(const StderrCapture &) = delete;
+
+  // Restores stderr and returns what was written meanwhile.
+  std::string finish() {
+    restore();
+    std::string text;
+    if (!file_)
+      return text;
+    std::rewind(file_);
+    char buf[512];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof(buf), file_)) > 0)
+      text.append(buf, n);
+    while (!text.empty() && text.back() == '\n')
+      text.pop_back();
+    return text;
+  }
+
+private:
+  void restore() {
+    if (saved_ < 0)
+      return;
+    std::fflush(stderr);
+    ::dup2(saved_, STDERR_FILENO);
+    ::close(saved_);
+    saved_ = -1;
+  }
+  FILE *file_ = nullptr;
+  int saved_ = -1;
+};
+
+// The ELF virtual address of offsetprobe_trigger() in the running binary: the
+// runtime address minus the main program's load bias. BCC turns it into the
+// file offset the uprobe needs; the symbol table is not needed (a stripped
+// install works).
+uint64_t trigger_vaddr() {
+  uintptr_t bias = 0;
+  dl_iterate_phdr(
+      [](dl_phdr_info *info, size_t, void *data) {
+        *static_cast<uintptr_t *>(data) = info->dlpi_addr;
+        return 1; // the first entry is the main program
+      },
+      &bias);
+  return reinterpret_cast<uintptr_t>(&offsetprobe_trigger) - bias;
+}
+
+std::string self_path() {
+  std::error_code ec;
+  auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? "/proc/self/exe" : p.string();
+}
+
+// One compiled BCC module with its cookie map, attached per the trigger mode
+// like the libbpf sessions (capture.cpp: plan_for/attach): automatic is the
+// raw sys_enter tracepoint, else a uprobe on offsetprobe_trigger(); the exit
+// hook is always the raw sched_process_exit tracepoint.
+class BccSession {
+public:
+  BccSession(const BccConfig &cfg, const char *what, const char *source,
+             std::vector<std::string> cflags, TriggerMode requested, const char *uprobe_fn)
+      : what_(what), bpf_(std::make_unique<ebpf::BPF>()) {
+    TriggerMode plan =
+        requested == TriggerMode::automatic ? TriggerMode::raw_tracepoint : requested;
+    bool uprobe_fallback = requested == TriggerMode::automatic;
+    cflags.push_back("-DOP_TRIGGER_NR=" + std::to_string(SYS_getppid) + "ULL");
+    if (plan == TriggerMode::tracepoint)
+      cflags.push_back("-DOP_WANT_TP");
+    if (plan == TriggerMode::raw_tracepoint)
+      cflags.push_back("-DOP_WANT_RAW");
+    if (plan == TriggerMode::uprobe || uprobe_fallback)
+      cflags.push_back("-DOP_WANT_UPROBE");
+
+    auto st = bpf_->init(source, cflags);
+    if (!st.ok())
+      throw Fatal(exit_bpf, std::string("compiling the ") + what + " with BCC (kernel headers: " +
+                                cfg.headers_origin + "): " + st.msg());
+
+    StderrCapture quiet(cfg.verbose);
+    int err = 0;
+    auto try_attach = [&](TriggerMode m) {
+      auto st = attach_one(m, uprobe_fn);
+      err = st.ok() ? 0 : errno;
+      return st;
+    };
+    mode_ = plan;
+    auto st_attach = try_attach(plan);
+    if (!st_attach.ok() && uprobe_fallback) {
+      auto st_uprobe = try_attach(TriggerMode::uprobe);
+      if (st_uprobe.ok()) {
+        mode_ = TriggerMode::uprobe;
+        st_attach = st_uprobe;
+      }
+    }
+    if (!st_attach.ok()) {
+      std::string chatter = quiet.finish();
+      std::string msg = std::string("attaching the ") + what + "'s trigger hook (" +
+                        to_string(plan) + ") with BCC: " + st_attach.msg() +
+                        (chatter.empty() ? "" : " [" + chatter + "]");
+      if (err == EPERM || err == EACCES)
+        throw Fatal(exit_permission, msg + ": run as root with CAP_BPF and CAP_PERFMON");
+      throw Fatal(exit_tracing, msg + ". Is tracefs mounted? mount -t tracefs nodev "
+                                      "/sys/kernel/tracing; or try --trigger uprobe");
+    }
+    exit_attached_ =
+        bpf_->attach_raw_tracepoint("sched_process_exit", "raw_tracepoint__sched_process_exit")
+            .ok();
+    quiet.finish();
+  }
+
+  ~BccSession() {
+    // BPF's destructor detaches everything; keep its chatter quiet as well.
+    StderrCapture quiet(false);
+    bpf_.reset();
+  }
+
+  TriggerMode mode() const { return mode_; }
+  bool exit_attached() const { return exit_attached_; }
+
+private:
+  ebpf::StatusTuple attach_one(TriggerMode m, const char *uprobe_fn) {
+    switch (m) {
+    case TriggerMode::tracepoint:
+      return bpf_->attach_tracepoint("syscalls:sys_enter_getppid",
+                                     "tracepoint__syscalls__sys_enter_getppid");
+    case TriggerMode::raw_tracepoint:
+      return bpf_->attach_raw_tracepoint("sys_enter", "raw_tracepoint__sys_enter");
+    case TriggerMode::uprobe:
+      return bpf_->attach_uprobe(self_path(), "", uprobe_fn, trigger_vaddr());
+    case TriggerMode::automatic:
+      break;
+    }
+    return ebpf::StatusTuple(-1, "no trigger mode");
+  }
+
+public:
+  int map_fd(const char *name) {
+    int fd = bpf_->get_table(name).get_fd();
+    if (fd < 0)
+      throw Fatal(exit_bpf, std::string("the ") + what_ + " has no map " + name);
+    return fd;
+  }
+
+  uint32_t add_cookie(const std::string &cookie, uint32_t slot) {
+    if (slot >= OP_MAX_SLOTS)
+      throw Fatal(exit_failure, "too many subjects for one session");
+    char key[OP_COMM_LEN] = {};
+    std::memcpy(key, cookie.data(), std::min(cookie.size(), sizeof(key) - 1));
+    if (bpf_update_elem(map_fd("cookies"), key, &slot, BPF_ANY) != 0)
+      throw Fatal(exit_bpf, std::string("registering a subject cookie in the ") + what_ + ": " +
+                                std::strerror(errno));
+    return slot;
+  }
+
+  bool lookup(const char *map, uint32_t slot, void *value) {
+    return bpf_lookup_elem(map_fd(map), &slot, value) == 0;
+  }
+
+private:
+  const char *what_;
+  std::unique_ptr<ebpf::BPF> bpf_;
+  TriggerMode mode_ = TriggerMode::raw_tracepoint;
+  bool exit_attached_ = false;
+};
+
+class BccScanner : public Scanner {
+public:
+  BccScanner(const BccConfig &cfg, TriggerMode mode, uint32_t nr_chunks)
+      : session_(cfg, "scanner", kScannerBccSource,
+                 {"-DOP_NR_CHUNKS=" + std::to_string(nr_chunks) + "U"}, mode,
+                 "scan_trigger_uprobe") {}
+
+  uint32_t add_cookie(const std::string &cookie) override {
+    return session_.add_cookie(cookie, next_slot_++);
+  }
+  Snapshot snapshot(uint32_t slot) const override {
+    std::vector<uint8_t> buf(sizeof(op_snapshot));
+    if (!session_.lookup("snapshots", slot, buf.data()))
+      return Snapshot{};
+    return to_snapshot(*reinterpret_cast<const op_snapshot *>(buf.data()));
+  }
+  TriggerMode mode() const override { return session_.mode(); }
+  bool exit_attached() const override { return session_.exit_attached(); }
+
+private:
+  mutable BccSession session_;
+  uint32_t next_slot_ = 0;
+};
+
+class BccReader : public Reader {
+public:
+  BccReader(const BccConfig &cfg, TriggerMode mode, const ReaderOffsets &o)
+      : session_(cfg, "reader", kReaderBccSource, reader_cflags(o), mode, "read_trigger_uprobe") {}
+
+  uint32_t add_cookie(const std::string &cookie) override {
+    return session_.add_cookie(cookie, next_slot_++);
+  }
+  Readback readback(uint32_t slot) const override {
+    op_readback raw{};
+    if (!session_.lookup("readbacks", slot, &raw))
+      return Readback{};
+    return to_readback(raw);
+  }
+  bool exit_attached() const override { return session_.exit_attached(); }
+
+private:
+  mutable BccSession session_;
+  uint32_t next_slot_ = 0;
+};
+
+} // namespace
+
+Backend make_bcc_backend(const BccConfig &config) {
+  // BCC reads the header location from the environment at each compile; this
+  // process (offsetprobe-bcc) exists for the BCC backend alone.
+  ::setenv("BCC_KERNEL_SOURCE", config.kernel_source.c_str(), 1);
+  return Backend{
+      "bcc",
+      [config](TriggerMode m, uint32_t nr_chunks) -> std::unique_ptr<Scanner> {
+        return std::make_unique<BccScanner>(config, m, nr_chunks);
+      },
+      [config](TriggerMode m, const ReaderOffsets &o) -> std::unique_ptr<Reader> {
+        return std::make_unique<BccReader>(config, m, o);
+      },
+  };
+}
+
+} // namespace offsetprobe

@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// The way from a command to the BCC backend. libbcc links LLVM (~100 MB of
+// shared libraries), so the default offsetprobe executable does not link it:
+// there, with_bcc_backend() re-executes the same command line in the separate
+// offsetprobe-bcc executable, which links libbcc and implements it for real.
+// Two implementations, one per executable: bcc_bridge_exec.cpp (offsetprobe)
+// and bcc_bridge_local.cpp (offsetprobe-bcc).
+#pragma once
+
+#include "calibration/capture.h"
+#include "offsetprobe/cli.h"
+
+#include <functional>
+#include <string>
+
+namespace offsetprobe {
+
+// What the BCC side of a command needs: the backend for calibrate, and the
+// header tree and log settings for count's own BCC program.
+struct BccContext {
+  const Backend *backend = nullptr;
+  std::string kernel_source;  // BCC_KERNEL_SOURCE (possibly a merged view)
+  std::string headers_origin; // how the headers were found
+};
+
+// with_bcc_backend runs `body` with the BCC backend and returns its exit code.
+// In offsetprobe it never returns: it execs offsetprobe-bcc (next to
+// /proc/self/exe, else in the install's libexec dir) with g.argv, or throws
+// Fatal(exit_failure) when this build has no BCC backend. In offsetprobe-bcc
+// it finds the kernel headers (`kernel_headers` is --kernel-headers; throws
+// Fatal(exit_no_headers) when none are found), builds a merged view for
+// split trees (removed when body returns) and runs body in-process.
+int with_bcc_backend(const GlobalOptions &g, const std::string &kernel_headers,
+                     const std::function<int(const BccContext &)> &body);
+
+// True in offsetprobe-bcc.
+bool bcc_in_process();
+
+} // namespace offsetprobe
