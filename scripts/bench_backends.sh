@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# Full calibration, libbpf vs BCC backend, in one run: wall time (outside the
+# process, fork to exit), the calibrator's own elapsed_ms, and peak RSS
+# (/usr/bin/time %M). Median over RUNS runs of each, interleaved so that load
+# from other work on the machine hits both alike.
+#
+# "Cold" means a fresh process with nothing cached by offsetprobe: the BCC
+# side compiles its scanner and its reader from source each time, as Pixie's
+# resolver did. The page cache is left as it is (dropping it would disturb
+# everything else on a shared host); run 1 is reported apart for that reason.
+#
+# Usage: scripts/bench_backends.sh [BUILD_DIR] [RUNS]   (root; default build, 5)
+set -euo pipefail
+build=${1:-build}
+runs=${2:-5}
+op=$build/offsetprobe/offsetprobe
+[[ -x $op ]] || { echo "bench: $op not built" >&2; exit 1; }
+[[ -x $build/offsetprobe/offsetprobe-bcc ]] || { echo "bench: offsetprobe-bcc not built" >&2; exit 1; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# run BACKEND I: one calibration; appends "wall_ms elapsed_ms rss_kib" to $tmp/BACKEND
+run() {
+  local backend=$1 args=()
+  [[ $backend == bcc ]] && args=(--backend bcc)
+  local t0 t1
+  t0=$(date +%s%N)
+  /usr/bin/time -f '%M' -o "$tmp/time" "$op" -q calibrate "${args[@]}" --json >"$tmp/out.json"
+  t1=$(date +%s%N)
+  local elapsed
+  elapsed=$(jq .elapsed_ms "$tmp/out.json")
+  jq -e '[.fields[] | .status == "calibrated"] | all' "$tmp/out.json" >/dev/null ||
+    { echo "bench: $backend run $2 did not calibrate every field" >&2; exit 1; }
+  echo "$(((t1 - t0) / 1000)) $elapsed $(tail -1 "$tmp/time")" >>"$tmp/$backend"
+}
+
+for i in $(seq 1 "$runs"); do
+  run libbpf "$i"
+  run bcc "$i"
+done
+
+# median FILE COLUMN
+median() {
+  awk -v c="$2" '{print $c}' "$1" | sort -g | awk '{v[NR]=$1} END {
+    if (NR % 2) printf "%.3f", v[(NR+1)/2]; else printf "%.3f", (v[NR/2]+v[NR/2+1])/2 }'
+}
+
+uname_r=$(uname -r)
+echo "offsetprobe calibrate, libbpf vs BCC: $runs runs each, kernel $uname_r, $(nproc) CPUs"
+printf '%-8s %14s %14s %12s %12s %14s\n' BACKEND "WALL_MS(med)" "CALIB_MS(med)" "RSS_KIB(med)" "RSS_MIB" "WALL_MS(run1)"
+for b in libbpf bcc; do
+  wall=$(median "$tmp/$b" 1 | awk '{printf "%.1f", $1/1000}')
+  calib=$(median "$tmp/$b" 2 | awk '{printf "%.1f", $1}')
+  rss=$(median "$tmp/$b" 3 | awk '{printf "%d", $1}')
+  first=$(head -1 "$tmp/$b" | awk '{printf "%.1f", $1/1000}')
+  printf '%-8s %14s %14s %12s %12s %14s\n' "$b" "$wall" "$calib" "$rss" \
+    "$(awk -v r="$rss" 'BEGIN{printf "%.1f", r/1024}')" "$first"
+done
+wl=$(median "$tmp/libbpf" 1); wb=$(median "$tmp/bcc" 1)
+cl=$(median "$tmp/libbpf" 2); cb=$(median "$tmp/bcc" 2)
+rl=$(median "$tmp/libbpf" 3); rb=$(median "$tmp/bcc" 3)
+awk -v wl="$wl" -v wb="$wb" -v cl="$cl" -v cb="$cb" -v rl="$rl" -v rb="$rb" 'BEGIN {
+  printf "libbpf is %.1fx faster (wall, process start to exit), %.1fx (calibrator elapsed_ms); BCC uses %.1fx the RSS\n", wb/wl, cb/cl, rb/rl }'
