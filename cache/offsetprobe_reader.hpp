@@ -377,7 +377,10 @@ inline Result<int> open_cache_dir(const std::string &dir, const Safety &s = {}) 
     int e = errno;
     if (e == ENOENT)
       return make_error(ErrorCode::not_found, "cache directory " + dir + " does not exist");
-    if (e == ELOOP)
+    // O_DIRECTORY|O_NOFOLLOW on a symlink fails with ENOTDIR (or ELOOP):
+    // lstat tells the symlink from a plain non-directory.
+    struct stat lst {};
+    if ((e == ELOOP || e == ENOTDIR) && ::lstat(dir.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode))
       return make_error(ErrorCode::unsafe, "cache directory " + dir +
                                                " is a symlink; refusing it while running as root");
     if (e == ENOTDIR)

@@ -128,8 +128,13 @@ std::optional<CacheError> make_dirs(const std::string &dir) {
     cur = dir.substr(0, pos);
     if (cur.empty())
       continue;
-    if (::mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST)
+    if (::mkdir(cur.c_str(), 0755) == 0) {
+      // The umask may have narrowed it; non-root consumers must get in.
+      if (::chmod(cur.c_str(), 0755) != 0)
+        return io_error("cannot chmod " + cur, errno);
+    } else if (errno != EEXIST) {
       return io_error("cannot create " + cur, errno);
+    }
   }
   return std::nullopt;
 }
