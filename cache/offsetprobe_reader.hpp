@@ -304,11 +304,14 @@ inline Result<KernelId> read_kernel_id(const char *notes_path = "/sys/kernel/not
   if (::uname(&u) != 0)
     return make_error(ErrorCode::no_kernel_id, "uname failed: " + std::string(strerror(errno)));
   auto notes = read_small_file(notes_path);
+  if (notes && parse_gnu_build_id(notes->data(), notes->size()))
+    return make_kernel_id(notes, "", u.release, u.version, u.machine); // /proc/version unused
   auto pv = read_small_file("/proc/version");
-  if (!notes && !pv)
+  if (!pv)
     return make_error(ErrorCode::no_kernel_id,
-                      "cannot read /sys/kernel/notes nor /proc/version to identify the kernel");
-  return make_kernel_id(notes, pv.value_or(""), u.release, u.version, u.machine);
+                      "no GNU build id in /sys/kernel/notes and cannot read /proc/version to "
+                      "identify the kernel");
+  return make_kernel_id(std::nullopt, *pv, u.release, u.version, u.machine);
 }
 
 // ---------------------------------------------------------------------------
