@@ -59,7 +59,7 @@ std::function<bool(uint64_t)> in_window(const std::optional<Window> &w) {
   return [w](uint64_t v) { return w && w->contains(v); };
 }
 
-std::string missing_subjects(const Trial &t, std::initializer_list<Role> roles) {
+std::string missing_subjects(const Trial &t, const std::vector<Role> &roles) {
   std::string out;
   for (Role r : roles) {
     const Subject *s = r == Role::leader       ? &t.leader
@@ -86,8 +86,11 @@ FieldResult field(const char *member, uint32_t size, std::vector<std::string> al
 
 std::vector<FieldSpec> make_specs(const SolveOptions &opt) {
   std::vector<FieldSpec> specs;
+  // The roles are copied: an initializer_list's array dies with the
+  // full-expression that made it, long before the lambda is called.
   auto need = [](std::initializer_list<Role> roles) {
-    return [roles](const Trial &t) { return missing_subjects(t, roles); };
+    return
+        [roles = std::vector<Role>(roles)](const Trial &t) { return missing_subjects(t, roles); };
   };
 
   // pid: every task's own tid. The thread separates it from tgid.
