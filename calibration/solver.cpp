@@ -385,6 +385,34 @@ std::vector<FieldResult> solve(const std::vector<Trial> &trials, const SolveOpti
       }
     }
   }
+
+  // Two members of one struct never share bytes. On a machine never
+  // suspended either start value fits both windows, so with one of the pair
+  // missing or unreadable the other's offset is the single candidate of both
+  // fields (and the read-back cannot tell either). Which field owns it is
+  // unknown: both are withdrawn rather than one of them reported wrong.
+  std::vector<std::pair<size_t, size_t>> clashes;
+  for (size_t i = 0; i < out.size(); i++)
+    for (size_t j = i + 1; j < out.size(); j++) {
+      const auto &a = out[i], &b = out[j];
+      if (a.status == FieldStatus::calibrated && b.status == FieldStatus::calibrated &&
+          a.struct_name == b.struct_name && *a.offset < *b.offset + b.size &&
+          *b.offset < *a.offset + a.size)
+        clashes.emplace_back(i, j);
+    }
+  for (auto [i, j] : clashes) {
+    uint32_t off = std::min(*out[i].offset, *out[j].offset);
+    for (auto [f, other] : {std::pair{&out[i], &out[j]}, std::pair{&out[j], &out[i]}})
+      f->reason = "its only candidate overlaps " + other->name + " near offset " +
+                  std::to_string(off) + ": cannot tell which field it is";
+  }
+  for (auto [i, j] : clashes)
+    for (FieldResult *f : {&out[i], &out[j]})
+      if (f->offset) {
+        f->candidates = {*f->offset};
+        f->offset.reset();
+        f->status = FieldStatus::unresolved;
+      }
   return out;
 }
 
