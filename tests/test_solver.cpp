@@ -24,7 +24,7 @@ const FieldResult &get(const std::vector<FieldResult> &r, const std::string &mem
 void check_calibrated(const std::vector<FieldResult> &r, const std::string &member, uint32_t off,
                       uint32_t trials = 3) {
   const auto &f = get(r, member);
-  INFO(member << ": " << to_string(f.status) << ", " << f.reason);
+  INFO(member << ": " << std::string(to_string(f.status)) << ", " << f.reason);
   CHECK(f.status == FieldStatus::calibrated);
   CHECK(f.offset == std::optional<uint32_t>(off));
   CHECK(f.candidates.empty());
@@ -34,7 +34,7 @@ void check_calibrated(const std::vector<FieldResult> &r, const std::string &memb
 void check_ambiguous(const std::vector<FieldResult> &r, const std::string &member,
                      std::vector<uint32_t> want) {
   const auto &f = get(r, member);
-  INFO(member << ": " << to_string(f.status) << ", " << f.reason);
+  INFO(member << ": " << std::string(to_string(f.status)) << ", " << f.reason);
   CHECK(f.status == FieldStatus::ambiguous);
   CHECK_FALSE(f.offset.has_value()); // never a guess
   std::sort(want.begin(), want.end());
@@ -45,7 +45,7 @@ void check_ambiguous(const std::vector<FieldResult> &r, const std::string &membe
 void check_unresolved(const std::vector<FieldResult> &r, const std::string &member,
                       const std::string &reason_part) {
   const auto &f = get(r, member);
-  INFO(member << ": " << to_string(f.status) << ", " << f.reason);
+  INFO(member << ": " << std::string(to_string(f.status)) << ", " << f.reason);
   CHECK(f.status == FieldStatus::unresolved);
   CHECK_FALSE(f.offset.has_value());
   CHECK(f.reason.find(reason_part) != std::string::npos);
