@@ -95,7 +95,7 @@ verify_all() {
 # --- (a) BTF hidden in a private mount namespace; verify outside -------------
 rc=0
 unshare -m sh -c 'mount --make-rprivate / && mount -t tmpfs none /sys/kernel/btf &&
-  ! test -e /sys/kernel/btf/vmlinux && exec "$1" calibrate --json' sh "$bin" \
+  ! test -e /sys/kernel/btf/vmlinux && exec "$1" calibrate --no-cache --json' sh "$bin" \
   >"$tmp/hidden.json" 2>"$tmp/hidden.err" || rc=$?
 if [[ $rc -ne 0 ]]; then
   fail "calibrate with BTF hidden: exit $rc, want 0" "$tmp/hidden.err" "$tmp/hidden.json"
@@ -109,7 +109,7 @@ fi
 # PTRACE_SEIZE fails: parent is then unresolved (exit 4), everything else found.
 rc=0
 strace -f -qq -o "$tmp/strace.log" -e trace=open,openat,openat2,creat,execve \
-  "$bin" calibrate --json >"$tmp/strace.json" 2>"$tmp/strace.err" || rc=$?
+  "$bin" calibrate --no-cache --json >"$tmp/strace.json" 2>"$tmp/strace.err" || rc=$?
 if [[ $rc -ne 0 && $rc -ne 4 ]]; then
   fail "calibrate under strace: exit $rc, want 0 or 4" "$tmp/strace.err"
 elif ! grep -q '/proc/self/timens_offsets' "$tmp/strace.log"; then
@@ -126,7 +126,7 @@ fi
 # --- (b) each trigger mode ---------------------------------------------------
 for trigger in tracepoint raw_tracepoint uprobe; do
   rc=0
-  "$bin" calibrate --json --trigger "$trigger" >"$tmp/$trigger.json" 2>"$tmp/$trigger.err" || rc=$?
+  "$bin" calibrate --no-cache --json --trigger "$trigger" >"$tmp/$trigger.json" 2>"$tmp/$trigger.err" || rc=$?
   used=$(jq -r .trigger "$tmp/$trigger.json" 2>/dev/null)
   if [[ $rc -ne 0 ]]; then
     fail "--trigger $trigger: exit $rc, want 0" "$tmp/$trigger.err" "$tmp/$trigger.json"
@@ -141,7 +141,7 @@ done
 # Not root: a clear message naming the capability, exit 7, no BPF left.
 rc=0
 setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all --bounding-set=-all \
-  "$bin" calibrate >"$tmp/nobody.out" 2>"$tmp/nobody.err" || rc=$?
+  "$bin" calibrate --no-cache >"$tmp/nobody.out" 2>"$tmp/nobody.err" || rc=$?
 if [[ $rc -ne 7 ]]; then
   fail "not root: exit $rc, want 7" "$tmp/nobody.err"
 elif ! grep -q 'CAP_BPF' "$tmp/nobody.err"; then
@@ -159,7 +159,7 @@ fi
 before=$(date +%s%N)
 rc=0
 strace -f -qq -o /dev/null -e trace=prctl -e inject=prctl:signal=STOP:when=1 \
-  "$bin" calibrate --timeout 500 >/dev/null 2>"$tmp/hang.err" || rc=$?
+  "$bin" calibrate --no-cache --timeout 500 >/dev/null 2>"$tmp/hang.err" || rc=$?
 ms=$((($(date +%s%N) - before) / 1000000))
 if [[ $rc -ne 9 ]]; then
   fail "hung subject: exit $rc, want 9" "$tmp/hang.err"
@@ -175,7 +175,7 @@ expect_no_subjects "hung subject"
 # A subject that dies: each leader is killed at its PR_SET_NAME.
 rc=0
 strace -f -qq -o /dev/null -e trace=prctl -e inject=prctl:signal=KILL:when=2 \
-  "$bin" calibrate --timeout 5000 >/dev/null 2>"$tmp/die.err" || rc=$?
+  "$bin" calibrate --no-cache --timeout 5000 >/dev/null 2>"$tmp/die.err" || rc=$?
 if [[ $rc -ne 9 ]]; then
   fail "dying subject: exit $rc, want 9" "$tmp/die.err"
 elif ! grep -q 'died' "$tmp/die.err"; then
@@ -191,7 +191,7 @@ expect_no_subjects "dying subject"
 for sig in INT TERM; do
   want=$([[ $sig == INT ]] && echo 130 || echo 143)
   strace -f -qq -o /dev/null -e trace=prctl -e inject=prctl:signal=STOP:when=1 \
-    "$bin" calibrate --timeout 20000 >/dev/null 2>"$tmp/sig.err" &
+    "$bin" calibrate --no-cache --timeout 20000 >/dev/null 2>"$tmp/sig.err" &
   tracer=$!
   cal=""
   mid=""
