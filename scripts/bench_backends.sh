@@ -26,7 +26,7 @@ run() {
   [[ $backend == bcc ]] && args=(--backend bcc)
   local t0 t1
   t0=$(date +%s%N)
-  /usr/bin/time -f '%M' -o "$tmp/time" "$op" -q calibrate "${args[@]}" --json >"$tmp/out.json"
+  /usr/bin/time -f '%M' -o "$tmp/time" "$op" -q calibrate --no-cache "${args[@]}" --json >"$tmp/out.json"
   t1=$(date +%s%N)
   local elapsed
   elapsed=$(jq .elapsed_ms "$tmp/out.json")

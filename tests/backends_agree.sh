@@ -20,7 +20,7 @@ need_root_bpf
 fields() { jq -S '[.fields[] | {name, status, offset, size, validation}]' "$1"; }
 
 rc=0
-"$op" -q calibrate --json >"$tmp/libbpf.json" 2>"$tmp/libbpf.err" || rc=$?
+"$op" -q calibrate --no-cache --json >"$tmp/libbpf.json" 2>"$tmp/libbpf.err" || rc=$?
 [[ $rc -eq 7 ]] && skip "no BPF privileges: $(cat "$tmp/libbpf.err")"
 if [[ $rc -ne 0 ]]; then
   fail "libbpf calibrate: exit $rc"; cat "$tmp/libbpf.err"; finish
@@ -30,12 +30,13 @@ ok "libbpf calibrate complete ($(jq -r .trigger "$tmp/libbpf.json"), $(jq .elaps
 for trigger in auto tracepoint uprobe; do
   out=$tmp/bcc-$trigger.json
   rc=0
-  "$op" -q calibrate --backend bcc --trigger "$trigger" --json >"$out" 2>"$tmp/bcc.err" || rc=$?
+  "$op" -q calibrate --no-cache --backend bcc --trigger "$trigger" --json >"$out" 2>"$tmp/bcc.err" || rc=$?
   [[ $rc -eq 13 ]] && skip "no kernel headers for BCC: $(cat "$tmp/bcc.err")"
   if [[ $rc -ne 0 ]]; then
     fail "bcc calibrate --trigger $trigger: exit $rc"; cat "$tmp/bcc.err"; continue
   fi
   [[ $(jq -r .backend "$out") == bcc ]] || fail "bcc --trigger $trigger: backend is $(jq -r .backend "$out")"
+  [[ $(jq -r .source "$out") == calibrated ]] || fail "bcc --trigger $trigger: source is $(jq -r .source "$out"), not a calibration"
   if diff <(fields "$tmp/libbpf.json") <(fields "$out") >"$tmp/diff"; then
     ok "bcc --trigger $trigger ($(jq -r .trigger "$out")): $(jq '.fields | length' "$out") fields identical to libbpf"
   else

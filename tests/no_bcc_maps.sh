@@ -30,7 +30,7 @@ fi
 
 need_root_bpf
 rc=0
-OFFSETPROBE_TEST_PRINT_MAPS=1 "$op" -q calibrate >/dev/null 2>"$tmp/err" || rc=$?
+OFFSETPROBE_TEST_PRINT_MAPS=1 "$op" -q calibrate --no-cache >/dev/null 2>"$tmp/err" || rc=$?
 [[ $rc -eq 7 ]] && skip "no BPF privileges: $(cat "$tmp/err")"
 if [[ $rc -ne 0 ]]; then
   fail "calibrate: exit $rc"; cat "$tmp/err"; finish
@@ -50,7 +50,7 @@ if [[ $built == no-bcc ]]; then
 fi
 [[ -x $(dirname "$op")/offsetprobe-bcc ]] || { fail "offsetprobe-bcc missing from the build"; finish; }
 rc=0
-OFFSETPROBE_TEST_PRINT_MAPS=1 "$op" -q calibrate --backend bcc >/dev/null 2>"$tmp/err" || rc=$?
+OFFSETPROBE_TEST_PRINT_MAPS=1 "$op" -q calibrate --no-cache --backend bcc >/dev/null 2>"$tmp/err" || rc=$?
 [[ $rc -eq 13 ]] && skip "no kernel headers for BCC: positive control not run"
 if [[ $rc -ne 0 ]]; then
   fail "calibrate --backend bcc: exit $rc"; cat "$tmp/err"
