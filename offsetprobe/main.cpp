@@ -44,6 +44,7 @@ int main(int argc, char **argv) {
   CommandFn run;
   register_calibrate(app, g, run);
   register_verify(app, g, run);
+  register_count(app, g, run);
 
   try {
     app.parse(argc, argv);
