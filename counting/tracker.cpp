@@ -66,10 +66,7 @@ std::optional<ProcStat> LiveProcSource::stat(uint32_t tgid) {
 std::vector<CountKey> CountTracker::update(const std::vector<CountEntry> &entries,
                                            ProcSource &proc) {
   std::vector<CountKey> gone;
-  // Idle keys that matched are re-read only on every kSweepEvery-th update, to
-  // find the processes that exited without counting more (their entries are
-  // then drained); busy keys are read every time.
-  bool sweep = updates_++ % kSweepEvery == 0;
+  bool sweep = updates_++ % sweep_every_ == 0;
   for (const auto &e : entries) {
     State &s = keys_[e.key];
     bool changed = e.count != s.in_map || s.reported == 0;

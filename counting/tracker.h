@@ -60,6 +60,11 @@ struct ProcessRow {
 
 class CountTracker {
 public:
+  // Idle keys that matched are re-read from /proc only on every sweep_every-th
+  // update (busy keys on every update), to find processes that exited without
+  // counting more, so that their entries are drained.
+  explicit CountTracker(uint32_t sweep_every = 10) : sweep_every_(sweep_every ? sweep_every : 1) {}
+
   // Takes the map's entries, checks each key whose count changed or whose
   // check is not final, and returns the keys whose process is gone (exited
   // or reused): their count is kept here and the caller removes them from the
@@ -82,7 +87,7 @@ private:
     bool verified = false; // matched a live process at least once
     bool gone = false;     // final: the process no longer exists
   };
-  static constexpr uint64_t kSweepEvery = 10;
+  uint32_t sweep_every_;
   std::map<CountKey, State> keys_;
   uint64_t updates_ = 0;
 };
