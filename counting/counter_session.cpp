@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <sys/stat.h>
@@ -78,9 +79,10 @@ std::string errno_text(int err) {
 struct CounterSession::Impl {
   op_counter *skel = nullptr;
   std::vector<bpf_link *> links;
+  // Counting hooks first, the exit hook last (it was attached first).
   void detach() {
-    for (auto *l : links)
-      bpf_link__destroy(l);
+    for (auto it = links.rbegin(); it != links.rend(); ++it)
+      bpf_link__destroy(*it);
     links.clear();
   }
   ~Impl() {
@@ -105,6 +107,7 @@ CounterSession::CounterSession(const CounterConfig &cfg) : impl_(std::make_uniqu
   ro->tick_ns = cfg.tick_ns;
   ro->boot_offset_ns = cfg.boot_offset_ns;
   ro->filter_tgid = cfg.filter_tgid;
+  ro->no_task_cache = cfg.no_task_cache ? 1 : 0;
   ro->use_pidns = cfg.pidns ? 1 : 0;
   ro->pidns_dev = cfg.pidns ? cfg.pidns->dev : 0;
   ro->pidns_ino = cfg.pidns ? cfg.pidns->ino : 0;
@@ -117,11 +120,21 @@ CounterSession::CounterSession(const CounterConfig &cfg) : impl_(std::make_uniqu
   }
   if (int err = bpf_map__set_max_entries(s->maps.counts, cfg.max_entries))
     fail("sizing the counts map", err);
+  if (int err = bpf_map__set_max_entries(s->maps.tasks, cfg.max_entries))
+    fail("sizing the tasks map", err);
   bool raw = cfg.hook == CountHook::raw_tracepoint;
   bpf_program__set_autoload(s->progs.count_raw, raw);
   bpf_program__set_autoload(s->progs.count_tp, !raw);
   if (int err = op_counter__load(s))
     fail("loading", err);
+  // The exit hook first: a thread's cached key must be forgotten when it
+  // exits, before its task_struct address can be reused, from the first
+  // counted event on. Without it the cache would be unsafe: no fallback.
+  bpf_link *exit_link =
+      bpf_program__attach_raw_tracepoint(s->progs.count_exit, "sched_process_exit");
+  if (!exit_link)
+    fail("attaching raw tracepoint sched_process_exit", errno, exit_tracing);
+  impl_->links.push_back(exit_link);
   if (raw) {
     bpf_link *l = bpf_program__attach_raw_tracepoint(s->progs.count_raw, "sys_enter");
     if (!l)
@@ -149,27 +162,51 @@ void CounterSession::detach() {
 }
 
 std::vector<CountEntry> CounterSession::entries() const {
-  std::vector<CountEntry> out;
+  // counts first, then the live threads: a thread that exits in between is
+  // missed by this snapshot (its count moved to counts after we read it), never
+  // counted twice. Snapshots can thus be low, never high; the last one, taken
+  // after detach(), is exact.
+  std::map<CountKey, uint64_t> sum;
   int fd = bpf_map__fd(impl_->skel->maps.counts);
   op_count_key key{}, next{};
   op_count_key *prev = nullptr;
-  // Keys may be added while we walk; get_next_key restarts from the first key
-  // if the previous one was deleted, which only user space does (remove()).
   while (bpf_map_get_next_key(fd, prev, &next) == 0) {
     uint64_t v = 0;
     if (bpf_map_lookup_elem(fd, &next, &v) == 0)
-      out.push_back({{next.tgid, next.start_ticks}, v});
+      sum[{next.tgid, next.start_ticks}] += v;
     key = next;
     prev = &key;
   }
+  // Keyed by task address: when a deletion makes get_next_key restart from
+  // the first key, the entries seen twice overwrite themselves.
+  std::map<uint64_t, op_task_count> threads;
+  fd = bpf_map__fd(impl_->skel->maps.tasks);
+  uint64_t tkey = 0, tnext = 0;
+  uint64_t *tprev = nullptr;
+  while (bpf_map_get_next_key(fd, tprev, &tnext) == 0) {
+    op_task_count v{};
+    if (bpf_map_lookup_elem(fd, &tnext, &v) == 0)
+      threads[tnext] = v;
+    tkey = tnext;
+    tprev = &tkey;
+  }
+  for (const auto &[addr, tc] : threads)
+    sum[{tc.key.tgid, tc.key.start_ticks}] += tc.count;
+  std::vector<CountEntry> out;
+  out.reserve(sum.size());
+  for (const auto &[k, v] : sum)
+    out.push_back({k, v});
   return out;
 }
 
-void CounterSession::remove(const CountKey &k) {
+uint64_t CounterSession::take(const CountKey &k) {
   op_count_key key{};
   key.tgid = k.tgid;
   key.start_ticks = k.start_ticks;
-  bpf_map_delete_elem(bpf_map__fd(impl_->skel->maps.counts), &key);
+  uint64_t v = 0;
+  if (bpf_map_lookup_and_delete_elem(bpf_map__fd(impl_->skel->maps.counts), &key, &v) != 0)
+    return 0;
+  return v;
 }
 
 DropCounts CounterSession::drops() const {

@@ -43,6 +43,7 @@ struct CounterConfig {
   std::vector<std::string> syscall_names; // for the tracepoint hook
   CountHook hook = CountHook::raw_tracepoint;
   uint32_t max_entries = 65536;
+  bool no_task_cache = false; // benchmark only: read the key on every event
 };
 
 // A process as the probe keys it: tgid and start time in USER_HZ ticks.
@@ -72,10 +73,14 @@ public:
   CounterSession(const CounterSession &) = delete;
   CounterSession &operator=(const CounterSession &) = delete;
 
-  // Every key in the counts map with its count.
+  // Every process key with its count (exited threads + live threads). A
+  // snapshot taken while counting may be low by the counts of threads that
+  // exit during the read; one taken after detach() is exact.
   std::vector<CountEntry> entries() const;
-  // Removes a key (its process has exited and its count was taken).
-  void remove(const CountKey &key);
+  // The final count of a process that no longer exists, removed from the map
+  // (0 if the key is not there). Call only once /proc shows the process gone:
+  // then none of its threads can add to it anymore.
+  uint64_t take(const CountKey &key);
   // The drop counters, summed over CPUs.
   DropCounts drops() const;
   // Detaches the programs (the maps stay readable until destruction).

@@ -87,26 +87,37 @@ std::vector<CountKey> CountTracker::update(const std::vector<CountEntry> &entrie
       s.check = s.verified ? KeyCheck::exited : KeyCheck::unverified;
       s.gone = true;
     }
-    if (s.gone) {
-      s.drained += s.in_map;
-      s.in_map = 0;
+    if (s.gone)
       gone.push_back(e.key);
-    }
   }
-  // Keys not in the map this time were drained earlier (or never counted).
+  // Keys not in the map this time were settled earlier (or never counted).
   for (auto &[key, s] : keys_) {
-    uint64_t now = s.drained + s.in_map;
+    // A snapshot can be low (see CounterSession::entries), never high: keep
+    // the highest seen, so that counts never go down.
+    uint64_t now = std::max(s.drained + s.in_map, s.reported);
     s.delta = now - s.reported;
     s.reported = now;
   }
   return gone;
 }
 
+void CountTracker::settle(const CountKey &key, uint64_t final_count) {
+  auto it = keys_.find(key);
+  if (it == keys_.end())
+    return;
+  State &s = it->second;
+  s.drained += final_count;
+  s.in_map = 0;
+  uint64_t now = std::max(s.drained, s.reported);
+  s.delta += now - s.reported;
+  s.reported = now;
+}
+
 std::vector<ProcessRow> CountTracker::rows() const {
   std::vector<ProcessRow> out;
   out.reserve(keys_.size());
   for (const auto &[key, s] : keys_)
-    out.push_back({key, s.comm, s.drained + s.in_map, s.delta, s.check});
+    out.push_back({key, s.comm, s.reported, s.delta, s.check});
   std::sort(out.begin(), out.end(), [](const ProcessRow &a, const ProcessRow &b) {
     if (a.count != b.count)
       return a.count > b.count;
@@ -118,7 +129,7 @@ std::vector<ProcessRow> CountTracker::rows() const {
 uint64_t CountTracker::total() const {
   uint64_t t = 0;
   for (const auto &[key, s] : keys_)
-    t += s.drained + s.in_map;
+    t += s.reported;
   return t;
 }
 

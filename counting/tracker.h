@@ -67,9 +67,11 @@ public:
 
   // Takes the map's entries, checks each key whose count changed or whose
   // check is not final, and returns the keys whose process is gone (exited
-  // or reused): their count is kept here and the caller removes them from the
-  // map, so that the map holds live processes only.
+  // or reused). The caller takes each one's final count out of the map and
+  // hands it to settle(), so that the map holds live processes only.
   std::vector<CountKey> update(const std::vector<CountEntry> &entries, ProcSource &proc);
+  // The final count of a key update() returned; the count is kept here.
+  void settle(const CountKey &key, uint64_t final_count);
 
   // Sorted by count, highest first (then by tgid).
   std::vector<ProcessRow> rows() const;

@@ -280,7 +280,7 @@ int run_count(const GlobalOptions &g, const CountArgs &a) {
   LiveProcSource proc;
   auto collect = [&] {
     for (const auto &k : tracker.update(session.entries(), proc))
-      session.remove(k);
+      tracker.settle(k, session.take(k));
   };
 
   const int64_t t0 = now_ns(CLOCK_MONOTONIC);

@@ -13,6 +13,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -217,31 +218,61 @@ TEST_CASE("count: --pid filter counts that process only") {
   CHECK(entries[0].count == 400);
 }
 
-TEST_CASE("count: a full map drops and counts the drops") {
+TEST_CASE("count: full maps drop and count the drops") {
   auto cfg = live_config();
   if (!cfg)
     return;
   cfg->syscall_nrs = {static_cast<uint32_t>(kNr)};
-  cfg->max_entries = 1;
+  cfg->max_entries = 1; // one live thread, one process
   CounterSession session(*cfg);
-  Subject a(kNr, 100, 0);
+  Subject a(kNr, 100, 0); // takes the one tasks entry
   a.go();
   a.wait_done();
-  Subject b(kNr, 200, 0);
-  b.go();
-  b.wait_done();
-  auto entries = session.entries();
-  REQUIRE(entries.size() == 1);
-  CHECK(entries[0].key.tgid == static_cast<uint32_t>(a.pid()));
-  CHECK(entries[0].count == 100);
-  CHECK(session.drops().map_full == 200);
-  // Draining the dead entries (what `count` does) makes room again.
-  session.remove(entries[0].key);
-  Subject c(kNr, 50, 0);
-  c.go();
-  c.wait_done();
+  auto b = std::make_unique<Subject>(kNr, 150, 0); // counted directly in counts
+  b->go();
+  b->wait_done();
+  {
+    Subject c(kNr, 200, 0); // nowhere to go: dropped, and the drops counted
+    c.go();
+    c.wait_done();
+  }
   uint64_t ticks = 0;
-  CHECK(count_of(session.entries(), static_cast<uint32_t>(c.pid()), &ticks) == 50);
+  auto entries = session.entries();
+  CHECK(count_of(entries, static_cast<uint32_t>(a.pid()), &ticks) == 100);
+  CHECK(count_of(entries, static_cast<uint32_t>(b->pid()), &ticks) == 150);
+  CHECK(session.drops().map_full == 200);
+  // Draining the entry of a process that is gone (what `count` does) makes
+  // room again.
+  CountKey bkey{static_cast<uint32_t>(b->pid()), ticks};
+  b.reset();
+  CHECK(session.take(bkey) == 150);
+  Subject d(kNr, 50, 0);
+  d.go();
+  d.wait_done();
+  CHECK(count_of(session.entries(), static_cast<uint32_t>(d.pid()), &ticks) == 50);
+  CHECK(session.drops().map_full == 200);
+}
+
+TEST_CASE("count: an exited thread's count stays with its process") {
+  auto cfg = live_config();
+  if (!cfg)
+    return;
+  cfg->syscall_nrs = {static_cast<uint32_t>(kNr)};
+  CounterSession session(*cfg);
+  uint32_t pid = 0;
+  uint64_t ticks = 0, proc_ticks = 0;
+  {
+    Subject s(kNr, 300, 3); // three threads that exit before the process
+    pid = static_cast<uint32_t>(s.pid());
+    proc_ticks = s.start_ticks();
+    s.go();
+    s.wait_done();
+    CHECK(count_of(session.entries(), pid, &ticks) == 900);
+  }
+  // Gone: every thread's count moved to the process key at its exit.
+  CHECK(count_of(session.entries(), pid, &ticks) == 900);
+  CHECK(ticks == proc_ticks);
+  CHECK(session.take({pid, ticks}) == 900);
 }
 
 TEST_CASE("count: the tracker checks live keys against /proc") {
@@ -272,8 +303,10 @@ TEST_CASE("count: the tracker checks live keys against /proc") {
   // The subject has exited and been reaped: its key is drained, its count kept.
   auto gone = tracker.update(session.entries(), proc);
   bool drained = false;
-  for (const auto &k : gone)
+  for (const auto &k : gone) {
     drained |= k.tgid == pid;
+    tracker.settle(k, session.take(k));
+  }
   CHECK(drained);
   for (const auto &r : tracker.rows())
     if (r.key.tgid == pid) {
