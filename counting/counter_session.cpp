@@ -32,6 +32,18 @@ std::optional<CountHook> count_hook_from_string(const std::string &s) {
   return std::nullopt;
 }
 
+CountHook choose_hook(const std::vector<std::string> &syscall_names) {
+  for (const auto &name : syscall_names) {
+    bool found = false;
+    for (const char *root :
+         {"/sys/kernel/tracing/events/syscalls/", "/sys/kernel/debug/tracing/events/syscalls/"})
+      found |= access((std::string(root) + "sys_enter_" + name + "/id").c_str(), R_OK) == 0;
+    if (!found)
+      return CountHook::raw_tracepoint;
+  }
+  return CountHook::tracepoint;
+}
+
 std::optional<PidNamespace> nested_pid_namespace() {
   std::ifstream f("/proc/self/status");
   std::string line;

@@ -20,6 +20,12 @@ enum class CountHook {
 };
 
 const char *to_string(CountHook h);
+
+// The hook --hook auto picks: the per-syscall tracepoints when tracefs has
+// syscalls/sys_enter_<name> for every name, else the raw sys_enter. The raw
+// hook is cheaper per counted event but runs on every syscall of the host;
+// see docs/counting-probe.md for the measurements.
+CountHook choose_hook(const std::vector<std::string> &syscall_names);
 std::optional<CountHook> count_hook_from_string(const std::string &s);
 
 // The pid namespace tgids are reported in (from /proc/self/ns/pid).

@@ -63,10 +63,10 @@ std::optional<ProcStat> LiveProcSource::stat(uint32_t tgid) {
   return parse_proc_stat(ss.str());
 }
 
-std::vector<CountKey> CountTracker::update(const std::vector<CountEntry> &entries,
-                                           ProcSource &proc) {
+std::vector<CountKey> CountTracker::update(const std::vector<CountEntry> &entries, ProcSource &proc,
+                                           bool full_sweep) {
   std::vector<CountKey> gone;
-  bool sweep = updates_++ % sweep_every_ == 0;
+  bool sweep = updates_++ % sweep_every_ == 0 || full_sweep;
   for (const auto &e : entries) {
     State &s = keys_[e.key];
     bool changed = e.count != s.in_map || s.reported == 0;

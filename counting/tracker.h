@@ -69,7 +69,9 @@ public:
   // check is not final, and returns the keys whose process is gone (exited
   // or reused). The caller takes each one's final count out of the map and
   // hands it to settle(), so that the map holds live processes only.
-  std::vector<CountKey> update(const std::vector<CountEntry> &entries, ProcSource &proc);
+  // full_sweep: re-read every key now (the final update).
+  std::vector<CountKey> update(const std::vector<CountEntry> &entries, ProcSource &proc,
+                               bool full_sweep = false);
   // The final count of a key update() returned; the count is kept here.
   void settle(const CountKey &key, uint64_t final_count);
 

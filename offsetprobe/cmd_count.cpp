@@ -51,7 +51,7 @@ struct CountArgs {
   double interval = 1;
   bool json = false;
   uint32_t max_processes = 65536;
-  std::string hook = "raw_tracepoint";
+  std::string hook = "auto";
   uint32_t top = 20;
 };
 
@@ -237,9 +237,10 @@ int run_count(const GlobalOptions &g, const CountArgs &a) {
   if (!resolved.set)
     throw Fatal(exit_usage, "--syscall: " + resolved.error);
   const SyscallSet &set = *resolved.set;
-  auto hook = count_hook_from_string(a.hook);
+  std::optional<CountHook> hook =
+      a.hook == "auto" ? choose_hook(set.names) : count_hook_from_string(a.hook);
   if (!hook)
-    throw Fatal(exit_usage, "--hook must be raw_tracepoint or tracepoint");
+    throw Fatal(exit_usage, "--hook must be auto, raw_tracepoint or tracepoint");
 
   install_stop_handlers();
   check_bpf_privileges();
@@ -278,8 +279,8 @@ int run_count(const GlobalOptions &g, const CountArgs &a) {
   Reporter report(a, set, cfg.tick_ns);
   CountTracker tracker;
   LiveProcSource proc;
-  auto collect = [&] {
-    for (const auto &k : tracker.update(session.entries(), proc))
+  auto collect = [&](bool final) {
+    for (const auto &k : tracker.update(session.entries(), proc, final))
       tracker.settle(k, session.take(k));
   };
 
@@ -296,7 +297,7 @@ int run_count(const GlobalOptions &g, const CountArgs &a) {
     int64_t now = now_ns(CLOCK_MONOTONIC);
     if (now >= end)
       break;
-    collect();
+    collect(false);
     report.interval(tracker, session.drops(), double(now - t0) / 1e9, double(now - last) / 1e9);
     last = now;
     while (next <= now)
@@ -305,7 +306,7 @@ int run_count(const GlobalOptions &g, const CountArgs &a) {
   // Stop counting first, then take the last counts: the summary is final.
   session.detach();
   int64_t now = now_ns(CLOCK_MONOTONIC);
-  collect();
+  collect(true);
   int sig = g_stop.load();
   const char *why = sig == SIGINT    ? "SIGINT"
                     : sig == SIGTERM ? "SIGTERM"
@@ -337,8 +338,10 @@ void register_count(CLI::App &app, GlobalOptions &g, CommandFn &run) {
                   "Processes the kernel map holds at once (events of more are counted as drops)")
       ->check(CLI::Range(16u, 4'194'304u));
   cmd->add_option("--hook", args->hook,
-                  "raw_tracepoint (sys_enter, filtered; default) or tracepoint (per syscall)")
-      ->check(CLI::IsMember({"raw_tracepoint", "tracepoint"}));
+                  "auto (default: tracepoint where tracefs has every syscall's, else "
+                  "raw_tracepoint), tracepoint (syscalls:sys_enter_<name>) or raw_tracepoint "
+                  "(sys_enter, filtered by number)")
+      ->check(CLI::IsMember({"auto", "raw_tracepoint", "tracepoint"}));
   cmd->add_option("--top", args->top, "Rows in the table (0: all)");
   cmd->callback([args, &g, &run] { run = [args, &g] { return run_count(g, *args); }; });
 }
