@@ -45,23 +45,15 @@ CountHook choose_hook(const std::vector<std::string> &syscall_names) {
 }
 
 std::optional<PidNamespace> nested_pid_namespace() {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  bool nested = false;
-  while (std::getline(f, line)) {
-    if (!line.starts_with("NSpid:"))
-      continue;
-    std::istringstream is(line.substr(6));
-    int levels = 0;
-    for (long v; is >> v;)
-      levels++;
-    nested = levels > 1;
-  }
-  if (!nested)
-    return std::nullopt;
+  // The initial pid namespace has a fixed inode number, PROC_PID_INIT_INO
+  // (include/linux/proc_ns.h). NSpid in /proc/self/status cannot tell: with
+  // /proc mounted from inside the namespace it shows one level only.
+  constexpr uint64_t proc_pid_init_ino = 0xEFFFFFFCu;
   struct stat st {};
   if (stat("/proc/self/ns/pid", &st) != 0)
     throw Fatal(exit_failure, std::string("stat /proc/self/ns/pid: ") + std::strerror(errno));
+  if (st.st_ino == proc_pid_init_ino)
+    return std::nullopt;
   return PidNamespace{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
 }
 

@@ -33,9 +33,8 @@ struct PidNamespace {
   uint64_t dev = 0, ino = 0;
 };
 
-// The pid namespace of this process when it is not the initial one (NSpid in
-// /proc/self/status has more than one level), else nullopt: then the kernel's
-// global tgids are the ones /proc shows us.
+// The pid namespace of this process when it is not the initial one, else
+// nullopt: then the kernel's global tgids are the ones /proc shows us.
 std::optional<PidNamespace> nested_pid_namespace();
 
 struct CounterConfig {

@@ -84,6 +84,26 @@ row=$(tail -1 "$tmp/out" | jq -c --argjson p "$spid" '.processes[] | select(.pid
 [[ $(jq -r .count <<<"$row") == 2000 && $(jq -r .stopped_by <<<"$(tail -1 "$tmp/out")") == --duration ]] &&
   ok "threads under the leader's key" || fail "threads: $row"
 
+# Inside a pid namespace: keys and --pid use the namespace's pids.
+if unshare -p -f --mount-proc true 2>/dev/null; then
+  export bin subject tmp
+  unshare -p -f --mount-proc bash -c '
+    "$bin" count -s getppid --json -i 0.2 -d 4 >"$tmp/ns.out" 2>"$tmp/ns.err" &
+    for _ in $(seq 100); do grep -q "Ctrl-C stops" "$tmp/ns.err" && break; sleep 0.1; done
+    coproc S { exec "$subject" 110 77 0; }
+    read -r l <&"${S[0]}"
+    echo "$S_PID $(awk "{ sub(/.*\\) /, \"\"); print \$20 }" /proc/$S_PID/stat)" >"$tmp/ns.subject"
+    echo g >&"${S[1]}"; read -r l <&"${S[0]}"; sleep 0.5
+    exec {S[1]}>&-; wait $S_PID; wait'
+  read -r nspid nsticks <"$tmp/ns.subject"
+  row=$(tail -1 "$tmp/ns.out" | jq -c --argjson p "$nspid" '.processes[] | select(.pid == $p)')
+  [[ $(jq -r .count <<<"$row") == 77 && $(jq -r .start_ticks <<<"$row") == "$nsticks" &&
+     $(jq -r .check <<<"$row") == exited ]] &&
+    ok "pid namespace: pid $nspid as the namespace sees it" || fail "pid namespace: $row; $(cat "$tmp/ns.err")"
+else
+  echo "SKIP: unshare -p not permitted: pid namespace case not run"
+fi
+
 # Nothing left behind: no counter program stays loaded.
 if bpftool prog show 2>/dev/null | grep -q "count_raw\|count_tp\|count_exit"; then
   fail "a counter program is still loaded"
