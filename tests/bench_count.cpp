@@ -18,6 +18,7 @@
 #include <bpf/libbpf.h>
 
 #include <algorithm>
+#include <random>
 #include <cstdio>
 #include <functional>
 #include <map>
@@ -151,6 +152,8 @@ std::string fmt1(double v) {
 }
 
 double median(std::vector<double> v) {
+  if (v.empty())
+    return 0;
   std::sort(v.begin(), v.end());
   size_t n = v.size();
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
@@ -234,28 +237,35 @@ int main(int argc, char **argv) {
   std::vector<std::vector<double>> target(configs.size()), other(configs.size()),
       abs_target(configs.size());
   std::vector<std::string> errors(configs.size());
+  // Each round runs the configurations in a new random order, each one right
+  // after a no-probe loop of its own: the added cost is the difference of the
+  // two adjacent loops, so slow drift and order effects cancel.
+  std::mt19937 rng(12345);
+  std::vector<size_t> order;
+  for (size_t i = 1; i < configs.size(); i++)
+    order.push_back(i);
   for (int r = 0; r < rounds; r++) {
-    double base_t = 0, base_o = 0;
-    for (size_t i = 0; i < configs.size(); i++) {
+    std::shuffle(order.begin(), order.end(), rng);
+    for (size_t i : order) {
       if (!errors[i].empty())
         continue;
       try {
-        auto handle = configs[i].attach();
         loop_ns(kTarget, calls / 20); // warm up
+        double base_t = loop_ns(kTarget, calls);
+        double base_o = loop_ns(kOther, calls);
+        abs_target[0].push_back(base_t);
+        auto handle = configs[i].attach();
+        loop_ns(kTarget, calls / 20);
         double t = loop_ns(kTarget, calls);
         double o = loop_ns(kOther, calls);
         uint64_t seen = configs[i].count(handle);
-        if (configs[i].name != "none" && configs[i].name != "bpftrace") {
+        if (configs[i].name != "bpftrace") {
           uint64_t want = uint64_t(calls) + uint64_t(calls / 20);
           if (seen != want)
             std::fprintf(stderr, "warning: %s/%s counted %llu of %llu calls\n",
                          configs[i].name.c_str(), configs[i].hook.c_str(),
                          static_cast<unsigned long long>(seen),
                          static_cast<unsigned long long>(want));
-        }
-        if (i == 0) {
-          base_t = t;
-          base_o = o;
         }
         abs_target[i].push_back(t);
         target[i].push_back(t - base_t);
@@ -267,38 +277,44 @@ int main(int argc, char **argv) {
     std::fprintf(stderr, "round %d/%d done\n", r + 1, rounds);
   }
 
-  auto find = [&](const std::string &name, const std::string &hook) -> std::optional<double> {
+  auto min_of = [](const std::vector<double> &v) { return *std::min_element(v.begin(), v.end()); };
+  auto find = [&](const std::string &name, const std::string &hook) -> std::optional<size_t> {
     for (size_t i = 0; i < configs.size(); i++)
       if (configs[i].name == name && configs[i].hook == hook && errors[i].empty())
-        return median(target[i]);
+        return i;
     return std::nullopt;
   };
-  std::printf("%ld calls of getppid per loop, %d interleaved rounds, medians; added = loop "
-              "with probe - loop without, same round. `other` = added cost on getuid, which "
+  std::printf("%ld calls of getppid per loop, %d rounds (configurations in random order, "
+              "each right after a no-probe loop), medians; added = loop with probe - the "
+              "no-probe loop before it. `other` = added cost on getuid, which "
               "is not counted.\n\n",
               calls, rounds);
-  std::printf("| config | hook | what | ns/call | added ns/event | x bare (same hook) | added "
-              "ns on other syscall |\n");
-  std::printf("|---|---|---|---:|---:|---:|---:|\n");
+  std::printf("| config | hook | what | ns/call | added ns/event | x bare (same hook) | x bare, "
+              "fastest loops | added ns on other syscall |\n");
+  std::printf("|---|---|---|---:|---:|---:|---:|---:|\n");
   for (size_t i = 0; i < configs.size(); i++) {
     const auto &c = configs[i];
     if (!errors[i].empty()) {
-      std::printf("| %s | %s | %s | failed: %s | | | |\n", c.name.c_str(), c.hook.c_str(),
+      std::printf("| %s | %s | %s | failed: %s | | | | |\n", c.name.c_str(), c.hook.c_str(),
                   c.what.c_str(), errors[i].c_str());
       continue;
     }
     double added = median(target[i]);
-    std::string ratio = "-";
+    std::string ratio = "-", ratio_min = "-";
     // bpftrace attaches to the per-syscall tracepoint; compare with that floor.
-    if (i > 0)
-      if (auto floor = find("bare", c.hook); floor && *floor > 0) {
-        char b[32];
-        std::snprintf(b, sizeof(b), "%.2f", added / *floor);
-        ratio = b;
-      }
-    std::printf("| %s | %s | %s | %.1f | %s | %s | %s |\n", c.name.c_str(), c.hook.c_str(),
+    if (auto f = find("bare", c.hook); i > 0 && f) {
+      char b[32];
+      std::snprintf(b, sizeof(b), "%.2f", added / median(target[*f]));
+      ratio = b;
+      // Fastest loop of each: interference only ever adds time.
+      double none_min = min_of(abs_target[0]);
+      std::snprintf(b, sizeof(b), "%.2f",
+                    (min_of(abs_target[i]) - none_min) / (min_of(abs_target[*f]) - none_min));
+      ratio_min = b;
+    }
+    std::printf("| %s | %s | %s | %.1f | %s | %s | %s | %s |\n", c.name.c_str(), c.hook.c_str(),
                 c.what.c_str(), median(abs_target[i]), i ? fmt1(added).c_str() : "-", ratio.c_str(),
-                i ? fmt1(median(other[i])).c_str() : "-");
+                ratio_min.c_str(), i ? fmt1(median(other[i])).c_str() : "-");
   }
   return 0;
 }
