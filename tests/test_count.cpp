@@ -315,4 +315,30 @@ TEST_CASE("count: the tracker checks live keys against /proc") {
     }
 }
 
+TEST_CASE("count: a wrong offset shows up as a mismatch at once") {
+  auto cfg = live_config();
+  if (!cfg)
+    return;
+  cfg->syscall_nrs = {static_cast<uint32_t>(kNr)};
+  // Two fields on: inside task_struct, readable, and not the start time.
+  cfg->off_start_boottime += 16;
+  CounterSession session(*cfg);
+  CountTracker tracker;
+  LiveProcSource proc;
+  Subject s(kNr, 10, 0);
+  s.go();
+  s.wait_done();
+  tracker.update(session.entries(), proc);
+  bool found = false;
+  for (const auto &r : tracker.rows())
+    if (r.key.tgid == static_cast<uint32_t>(s.pid())) {
+      found = true;
+      CHECK(r.count == 10);
+      CHECK(r.key.start_ticks != s.start_ticks());
+      CHECK(r.check == KeyCheck::mismatch);
+    }
+  CHECK(found);
+  CHECK(tracker.mismatches() >= 1);
+}
+
 } // namespace offsetprobe::test
