@@ -28,10 +28,11 @@ skip() {
 
 # Starts `count --json` in the background; waits until it counts.
 start_count() {
+  rm -f "$tmp/out" "$tmp/err" # the previous run's "Ctrl-C stops" must not count
   "$bin" count --syscall getppid --json --interval 0.2 "$@" >"$tmp/out" 2>"$tmp/err" &
   cpid=$!
   for _ in $(seq 100); do
-    grep -q "Ctrl-C stops" "$tmp/err" && return 0
+    grep -qs "Ctrl-C stops" "$tmp/err" && return 0
     kill -0 "$cpid" 2>/dev/null || break
     sleep 0.1
   done
@@ -82,7 +83,7 @@ wait "$cpid"; rc=$?; cpid=
 [[ $rc -eq 0 ]] && ok "--duration exits 0" || fail "--duration exit $rc"
 row=$(tail -1 "$tmp/out" | jq -c --argjson p "$spid" '.processes[] | select(.pid == $p)')
 [[ $(jq -r .count <<<"$row") == 2000 && $(jq -r .stopped_by <<<"$(tail -1 "$tmp/out")") == --duration ]] &&
-  ok "threads under the leader's key" || fail "threads: $row"
+  ok "threads under the leader's key" || fail "threads: pid $spid: $row; $(tail -1 "$tmp/out" | head -c 600)"
 
 # Inside a pid namespace: keys and --pid use the namespace's pids.
 if unshare -p -f --mount-proc true 2>/dev/null; then
