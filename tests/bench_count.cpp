@@ -117,8 +117,12 @@ public:
         line += c;
         continue;
       }
-      if (line == "ready")
+      if (line == "ready") {
+        // bpftrace keeps working for a moment after BEGIN (freeing what it
+        // parsed); let it settle so that the loop measures the probe only.
+        usleep(500'000);
         return;
+      }
       line.clear();
     }
     throw std::runtime_error("bpftrace did not start: " + prog);
