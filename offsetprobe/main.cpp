@@ -50,6 +50,7 @@ int main(int argc, char **argv) {
   register_export(app, g, run);
   register_cache(app, g, run);
   register_bundle(app, g, run);
+  register_count(app, g, run);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,198 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The counting probe: counts chosen syscalls per process, keyed by
+ * {tgid, start time in USER_HZ ticks}. The start time is the thread group
+ * leader's start_boottime, read through offsets found by calibration; they
+ * are const volatile rodata, so the verifier (and the JIT) see constants.
+ *
+ * Cost: a bpf_probe_read_kernel() costs about 40 ns here, twice what the
+ * whole bare tgid counter spends in its program. So the key is read once per
+ * thread, on its first counted syscall, and kept with the thread's count in
+ * the tasks map, keyed by the task_struct address. When the thread exits
+ * (sched_process_exit, attached before the counting hook) its count moves to
+ * the counts map under the process key and its tasks entry is deleted, so an
+ * address reused by a later task never finds a stale key. User space reports
+ * counts + the live threads' tasks entries, summed per key.
+ *
+ * Two hooks, chosen by user space: the raw sys_enter tracepoint with the
+ * syscall number tested against a bitmap, or one per-syscall tracepoint
+ * each (no filter). See docs/counting-probe.md for which and why.
+ */
+#include <linux/types.h>
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "counter.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+const volatile __u32 off_group_leader = 0;
+const volatile __u32 off_start_boottime = 0;
+/* Nanoseconds per USER_HZ tick (10000000 for USER_HZ 100). */
+const volatile __u64 tick_ns = 10000000;
+/* Boottime offset of our time namespace: /proc/<pid>/stat adds it, so do we. */
+const volatile __s64 boot_offset_ns = 0;
+/* Count only this tgid (as user space sees it); 0: every process. */
+const volatile __u32 filter_tgid = 0;
+/* Inside a pid namespace: report tgids as that namespace numbers them. */
+const volatile __u32 use_pidns = 0;
+const volatile __u64 pidns_dev = 0;
+const volatile __u64 pidns_ino = 0;
+/* Benchmark only: read the key on every event instead of once per thread. */
+const volatile __u32 no_task_cache = 0;
+/* Bit nr set: syscall nr is counted (raw tracepoint only). */
+const volatile __u64 syscalls[OP_COUNT_BITMAP_WORDS] = {};
+
+/* Per process: the counts of its exited threads (and of events counted
+ * directly when the tasks map was full). */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, OP_COUNT_DEFAULT_ENTRIES); /* user space may resize */
+  __type(key, struct op_count_key);
+  __type(value, __u64);
+} counts SEC(".maps");
+
+/* Per live thread: its process key and its count. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, OP_COUNT_DEFAULT_ENTRIES);
+  __type(key, __u64); /* task_struct address */
+  __type(value, struct op_task_count);
+} tasks SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, OP_DROP_SLOTS);
+  __type(key, __u32);
+  __type(value, __u64);
+} drops SEC(".maps");
+
+static __always_inline void drop(__u32 slot, __u64 n)
+{
+  __u64 *v = bpf_map_lookup_elem(&drops, &slot);
+
+  if (v)
+    *v += n; /* per-CPU: no atomic needed */
+}
+
+/* Adds n to the process's entry in counts. */
+static __always_inline void add_count(struct op_count_key *key, __u64 n)
+{
+  __u64 *v = bpf_map_lookup_elem(&counts, key);
+
+  if (v) {
+    __sync_fetch_and_add(v, n);
+    return;
+  }
+  if (bpf_map_update_elem(&counts, key, &n, BPF_NOEXIST) == 0)
+    return;
+  /* Another CPU may have added the key first (a thread of the same process). */
+  v = bpf_map_lookup_elem(&counts, key);
+  if (v)
+    __sync_fetch_and_add(v, n);
+  else
+    drop(OP_DROP_MAP_FULL, n);
+}
+
+/* The current task's process key, read through the offsets. */
+static __always_inline int read_key(__u64 task, __u64 pid_tgid, __u32 tgid,
+                                    struct op_count_key *key)
+{
+  unsigned long long leader, start;
+
+  /* The main thread is its own group leader (its pid is the tgid): one read
+   * saved. Other threads go through group_leader. */
+  if ((__u32)pid_tgid == (__u32)(pid_tgid >> 32))
+    leader = task;
+  else if (bpf_probe_read_kernel(&leader, sizeof(leader), (void *)(task + off_group_leader)))
+    return -1;
+  if (!leader ||
+      bpf_probe_read_kernel(&start, sizeof(start), (void *)(leader + off_start_boottime)))
+    return -1;
+  key->tgid = tgid;
+  key->pad = 0;
+  /* Same truncated division as nsec_to_clock_t() for /proc/<pid>/stat. */
+  key->start_ticks = (start + boot_offset_ns) / tick_ns;
+  return 0;
+}
+
+static __always_inline int count_current(void)
+{
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  __u64 task = bpf_get_current_task();
+  struct op_task_count *tc, fresh = {};
+  __u32 tgid;
+
+  if (use_pidns) {
+    struct bpf_pidns_info ns = {};
+
+    if (bpf_get_ns_current_pid_tgid(pidns_dev, pidns_ino, &ns, sizeof(ns))) {
+      drop(OP_DROP_OTHER_NS, 1);
+      return 0;
+    }
+    tgid = ns.tgid;
+  } else {
+    tgid = pid_tgid >> 32;
+  }
+  if (filter_tgid && tgid != filter_tgid)
+    return 0;
+
+  if (no_task_cache) {
+    if (read_key(task, pid_tgid, tgid, &fresh.key))
+      drop(OP_DROP_READ, 1);
+    else
+      add_count(&fresh.key, 1);
+    return 0;
+  }
+  tc = bpf_map_lookup_elem(&tasks, &task);
+  if (tc) {
+    /* Only this thread touches its entry, and only in task context. */
+    tc->count += 1;
+    return 0;
+  }
+  /* First counted syscall of this thread. */
+  if (read_key(task, pid_tgid, tgid, &fresh.key)) {
+    drop(OP_DROP_READ, 1);
+    return 0;
+  }
+  fresh.count = 1;
+  if (bpf_map_update_elem(&tasks, &task, &fresh, BPF_NOEXIST))
+    add_count(&fresh.key, 1); /* tasks map full: count in place, slower */
+  return 0;
+}
+
+SEC("raw_tracepoint/sys_enter")
+int count_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+  __u64 nr = ctx->args[1];
+
+  if (nr >= OP_COUNT_MAX_NR || !((syscalls[nr / 64] >> (nr % 64)) & 1))
+    return 0;
+  return count_current();
+}
+
+/* Attached to syscalls/sys_enter_<name> for each chosen syscall. */
+SEC("tracepoint")
+int count_tp(void *ctx)
+{
+  return count_current();
+}
+
+/* Every thread passes here in do_exit(), after its last syscall and before
+ * its task_struct can be freed and reused: move its count to its process
+ * and forget its address. A raw tracepoint: no tracefs needed, and no
+ * bpf_prog_active recursion guard that could skip it. */
+SEC("raw_tracepoint/sched_process_exit")
+int count_exit(void *ctx)
+{
+  __u64 task = bpf_get_current_task();
+  struct op_task_count *tc;
+
+  tc = bpf_map_lookup_elem(&tasks, &task);
+  if (!tc)
+    return 0;
+  if (tc->count)
+    add_count(&tc->key, tc->count);
+  bpf_map_delete_elem(&tasks, &task);
+  return 0;
+}

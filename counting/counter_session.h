@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// Kernel access of the counting probe: counter.bpf.c loaded and attached,
+// behind a narrow interface. RAII: destroying the session detaches the
+// programs and frees the maps.
+#pragma once
+
+#include <compare>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace offsetprobe {
+
+// Where the probe is attached.
+enum class CountHook {
+  raw_tracepoint, // raw sys_enter, syscall number tested in the program (default)
+  tracepoint,     // one syscalls:sys_enter_<name> tracepoint per syscall
+};
+
+const char *to_string(CountHook h);
+
+// The hook --hook auto picks: the per-syscall tracepoints when tracefs has
+// syscalls/sys_enter_<name> for every name, else the raw sys_enter. The raw
+// hook is cheaper per counted event but runs on every syscall of the host;
+// see docs/counting-probe.md for the measurements.
+CountHook choose_hook(const std::vector<std::string> &syscall_names);
+std::optional<CountHook> count_hook_from_string(const std::string &s);
+
+// The pid namespace tgids are reported in (from /proc/self/ns/pid).
+struct PidNamespace {
+  uint64_t dev = 0, ino = 0;
+};
+
+// The pid namespace of this process when it is not the initial one, else
+// nullopt: then the kernel's global tgids are the ones /proc shows us.
+std::optional<PidNamespace> nested_pid_namespace();
+
+struct CounterConfig {
+  uint32_t off_group_leader = 0;
+  uint32_t off_start_boottime = 0;
+  uint64_t tick_ns = 10'000'000; // 1e9 / USER_HZ
+  int64_t boot_offset_ns = 0;    // time namespace boottime offset
+  uint32_t filter_tgid = 0;      // 0: all processes
+  std::optional<PidNamespace> pidns;
+  std::vector<uint32_t> syscall_nrs;
+  std::vector<std::string> syscall_names; // for the tracepoint hook
+  CountHook hook = CountHook::raw_tracepoint;
+  uint32_t max_entries = 65536;
+  bool no_task_cache = false; // benchmark only: read the key on every event
+};
+
+// A process as the probe keys it: tgid and start time in USER_HZ ticks.
+struct CountKey {
+  uint32_t tgid = 0;
+  uint64_t start_ticks = 0;
+  auto operator<=>(const CountKey &) const = default;
+};
+
+struct CountEntry {
+  CountKey key;
+  uint64_t count = 0;
+};
+
+struct DropCounts {
+  uint64_t map_full = 0;   // a new process could not be added: the map was full
+  uint64_t read_error = 0; // reading group_leader->start_boottime faulted
+  uint64_t other_ns = 0;   // the task is outside our pid namespace
+};
+
+class CounterSession {
+public:
+  // Loads and attaches. Throws Fatal (exit_permission, exit_bpf, exit_tracing)
+  // with the step that failed.
+  explicit CounterSession(const CounterConfig &cfg);
+  ~CounterSession();
+  CounterSession(const CounterSession &) = delete;
+  CounterSession &operator=(const CounterSession &) = delete;
+
+  // Every process key with its count (exited threads + live threads). A
+  // snapshot taken while counting may be low by the counts of threads that
+  // exit during the read; one taken after detach() is exact.
+  std::vector<CountEntry> entries() const;
+  // The final count of a process that no longer exists, removed from the map
+  // (0 if the key is not there). Call only once /proc shows the process gone:
+  // then none of its threads can add to it anymore.
+  uint64_t take(const CountKey &key);
+  // The drop counters, summed over CPUs.
+  DropCounts drops() const;
+  // Detaches the programs (the maps stay readable until destruction).
+  void detach();
+
+private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+} // namespace offsetprobe

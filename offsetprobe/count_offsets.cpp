@@ -1,0 +1,44 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "offsetprobe/count_offsets.h"
+
+#include "offsetprobe/calibrate_cached.h"
+
+namespace offsetprobe {
+
+namespace {
+
+// The offset of a field that is calibrated and validated, else nullopt.
+std::optional<uint32_t> trusted_offset(const GlobalOptions &g, const CalibrationResult &r,
+                                       const char *name) {
+  const FieldResult *f = r.find(name);
+  if (!f) {
+    log_warn(std::string(name) + ": not in the calibration");
+    return std::nullopt;
+  }
+  if (f->status != FieldStatus::calibrated || f->validation != Validation::passed || !f->offset) {
+    log_warn(std::string(name) + ": " + to_string(f->status) + ", validation " +
+             to_string(f->validation) + (f->reason.empty() ? "" : ": " + f->reason));
+    return std::nullopt;
+  }
+  log_debug(g, std::string(name) + " at offset " + std::to_string(*f->offset));
+  return f->offset;
+}
+
+} // namespace
+
+std::optional<CountOffsets> cached_offsets(const GlobalOptions &g,
+                                           const std::atomic<int> * /*stop_signal*/) {
+  // This kernel's cache entry, calibrating (and storing) first when there is
+  // no valid one; the calibration installs its own stop handlers.
+  CalibrateRequest req;
+  CalibrateOutcome out = calibrate_cached(g, req);
+  if (out.source != "cache")
+    log_info(g, "offsets: " + out.source + (out.path ? " (" + *out.path + ")" : ""));
+  auto leader = trusted_offset(g, out.entry.calibration, "task_struct.group_leader");
+  auto start = trusted_offset(g, out.entry.calibration, "task_struct.start_boottime");
+  if (!leader || !start)
+    return std::nullopt;
+  return CountOffsets{*leader, *start};
+}
+
+} // namespace offsetprobe

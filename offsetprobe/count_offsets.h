@@ -1,0 +1,30 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// Where `offsetprobe count` gets its offsets: one function, so that the cache
+// can take over without touching the command.
+#pragma once
+
+#include "offsetprobe/cli.h"
+
+#include <atomic>
+#include <cstdint>
+#include <optional>
+
+namespace offsetprobe {
+
+// The two offsets the counting probe reads through.
+struct CountOffsets {
+  uint32_t group_leader = 0;   // task_struct.group_leader
+  uint32_t start_boottime = 0; // task_struct.start_boottime (real_start_time before 5.5)
+};
+
+// The offsets of this kernel, or nullopt when they are not known for sure:
+// both fields must be calibrated and have passed the read-back validation.
+// There is no default: a missing offset is never replaced by 0 or a guess.
+// For now this runs a fresh calibration in-process (a few ms); it will read
+// the per-kernel cache, calibrating first when the cache has no valid entry.
+// Throws Fatal when the calibration cannot run (privileges, BPF, signals via
+// stop_signal).
+std::optional<CountOffsets> cached_offsets(const GlobalOptions &g,
+                                           const std::atomic<int> *stop_signal = nullptr);
+
+} // namespace offsetprobe
