@@ -16,6 +16,7 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+const volatile __u64 trigger_nr = 0;
 const volatile __u32 off_pid = OP_NO_OFFSET;
 const volatile __u32 off_tgid = OP_NO_OFFSET;
 const volatile __u32 off_comm = OP_NO_OFFSET;
@@ -97,6 +98,16 @@ int read_trigger_tp(void *ctx)
   return read_fields(OP_SITE_TRIGGER);
 }
 
+/* Where per-syscall tracepoints are absent (no CONFIG_FTRACE_SYSCALLS, or no
+ * tracefs): the raw sys_enter tracepoint, filtered by syscall number. */
+SEC("raw_tracepoint/sys_enter")
+int read_trigger_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+  if (ctx->args[1] != trigger_nr)
+    return 0;
+  return read_fields(OP_SITE_TRIGGER);
+}
+
 SEC("uprobe")
 int read_trigger_uprobe(void *ctx)
 {
@@ -105,6 +116,12 @@ int read_trigger_uprobe(void *ctx)
 
 SEC("tracepoint/sched/sched_process_exit")
 int read_exit(void *ctx)
+{
+  return read_fields(OP_SITE_EXIT);
+}
+
+SEC("raw_tracepoint/sched_process_exit")
+int read_exit_raw(void *ctx)
 {
   return read_fields(OP_SITE_EXIT);
 }

@@ -29,6 +29,9 @@ struct {
   __type(value, struct op_snapshot);
 } snapshots SEC(".maps");
 
+/* Syscall number of getppid on this architecture, for the raw tracepoint. */
+const volatile __u64 trigger_nr = 0;
+
 /* How many chunks to read; set before load. */
 const volatile __u32 nr_chunks = OP_MAX_CHUNKS;
 
@@ -71,6 +74,16 @@ int scan_trigger_tp(void *ctx)
   return capture(OP_SITE_TRIGGER);
 }
 
+/* Where per-syscall tracepoints are absent (no CONFIG_FTRACE_SYSCALLS, or no
+ * tracefs): the raw sys_enter tracepoint, filtered by syscall number. */
+SEC("raw_tracepoint/sys_enter")
+int scan_trigger_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+  if (ctx->args[1] != trigger_nr)
+    return 0;
+  return capture(OP_SITE_TRIGGER);
+}
+
 /* Fallback where syscall tracepoints are absent: a uprobe on the binary's own
  * trigger function, attached by the loader. */
 SEC("uprobe")
@@ -81,6 +94,12 @@ int scan_trigger_uprobe(void *ctx)
 
 SEC("tracepoint/sched/sched_process_exit")
 int scan_exit(void *ctx)
+{
+  return capture(OP_SITE_EXIT);
+}
+
+SEC("raw_tracepoint/sched_process_exit")
+int scan_exit_raw(void *ctx)
 {
   return capture(OP_SITE_EXIT);
 }

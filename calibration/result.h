@@ -46,10 +46,10 @@ struct FieldResult {
 
 struct CalibrationResult {
   std::vector<FieldResult> fields;
-  uint32_t trials = 0;             // trials run
-  std::string backend = "libbpf";  // "libbpf" or "bcc"
-  std::string trigger;             // "tracepoint" or "uprobe"
-  uint32_t scan_bytes = 0;         // bytes of task_struct scanned
+  uint32_t trials = 0;                      // trials run
+  std::string backend = "libbpf";           // "libbpf" or "bcc"
+  std::string trigger;                      // "tracepoint" or "uprobe"
+  uint32_t scan_bytes = 0;                  // bytes of task_struct scanned
   std::optional<uint32_t> task_struct_size; // from the slab cache, when known
   double elapsed_ms = 0;
 

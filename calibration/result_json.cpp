@@ -31,7 +31,7 @@ json to_json(const CalibrationResult &r) {
   for (const auto &f : r.fields)
     fields.push_back(to_json(f));
   json j = {
-      {"backend", r.backend},     {"trigger", r.trigger},          {"trials", r.trials},
+      {"backend", r.backend},       {"trigger", r.trigger},       {"trials", r.trials},
       {"scan_bytes", r.scan_bytes}, {"elapsed_ms", r.elapsed_ms}, {"complete", r.complete()},
       {"fields", fields},
   };

@@ -50,11 +50,11 @@ enum class Role { leader, thread, grandchild, exiter };
 struct Subject {
   Role role = Role::leader;
   Snapshot snap;
-  std::string comm;                     // the cookie it set with PR_SET_NAME
-  std::optional<Window> mono;           // CLOCK_MONOTONIC window around its start
-  std::optional<Window> boot;           // CLOCK_BOOTTIME window, host clock domain
-  std::optional<uint64_t> start_ticks;  // /proc/<pid>/stat field 22, host domain
-  std::optional<int32_t> exit_code;     // expected task->exit_code (code << 8)
+  std::string comm;                    // the cookie it set with PR_SET_NAME
+  std::optional<Window> mono;          // CLOCK_MONOTONIC window around its start
+  std::optional<Window> boot;          // CLOCK_BOOTTIME window, host clock domain
+  std::optional<uint64_t> start_ticks; // /proc/<pid>/stat field 22, host domain
+  std::optional<int32_t> exit_code;    // expected task->exit_code (code << 8)
 };
 
 // One independent trial: a leader L, its thread T, a grandchild G forked by L

@@ -14,6 +14,7 @@ struct SolveOptions {
   uint32_t min_trials = 3;             // a field must agree across this many trials
   uint64_t tick_ns = 10'000'000;       // one USER_HZ tick in ns (USER_HZ = 100)
   std::optional<uint32_t> struct_size; // scan only below this (slab object size)
+  int64_t boot_offset_ns = 0;          // time namespace boottime offset /proc adds
 };
 
 // The fields of task_struct this engine calibrates, in report order.

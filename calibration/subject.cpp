@@ -1,5 +1,415 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "calibration/subject.h"
+
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <ctime>
+#include <semaphore>
+#include <sstream>
+#include <thread>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 namespace offsetprobe {
-int subject_main(int, char **) { return 1; }
+
+extern "C" __attribute__((noinline, used)) void offsetprobe_trigger() {
+  // getppid has no side effects and is rare enough that its tracepoint costs
+  // the rest of the machine almost nothing; the scanner filters by comm anyway.
+  syscall(SYS_getppid);
+  asm volatile("" ::: "memory");
+}
+
+std::string make_cookie() {
+  static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+  unsigned char rnd[13];
+  size_t got = 0;
+  while (got < sizeof(rnd)) {
+    ssize_t n = getrandom(rnd + got, sizeof(rnd) - got, 0);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      throw std::runtime_error(std::string("getrandom: ") + std::strerror(errno));
+    got += static_cast<size_t>(n);
+  }
+  std::string c = "op";
+  for (unsigned char b : rnd)
+    c += alphabet[b % (sizeof(alphabet) - 1)];
+  return c;
+}
+
+namespace {
+
+uint64_t now_ns(clockid_t clk) {
+  timespec ts{};
+  clock_gettime(clk, &ts);
+  return uint64_t(ts.tv_sec) * 1'000'000'000ull + uint64_t(ts.tv_nsec);
+}
+
+// Both clocks, read before (lo) and after (hi) an event that starts a task.
+struct ClockPair {
+  Window mono, boot;
+  void begin() {
+    mono.lo = now_ns(CLOCK_MONOTONIC);
+    boot.lo = now_ns(CLOCK_BOOTTIME);
+  }
+  void end() {
+    // copy_process() reads the monotonic clock first, then the boottime
+    // clock; reading ours in the opposite order keeps both inside.
+    boot.hi = now_ns(CLOCK_BOOTTIME);
+    mono.hi = now_ns(CLOCK_MONOTONIC);
+  }
+};
+
+void set_comm(const std::string &cookie) {
+  prctl(PR_SET_NAME, cookie.c_str(), 0, 0, 0);
+}
+
+bool read_byte(int fd) {
+  char c;
+  for (;;) {
+    ssize_t n = read(fd, &c, 1);
+    if (n == 1)
+      return true;
+    if (n < 0 && errno == EINTR)
+      continue;
+    return false;
+  }
+}
+
+void write_byte(int fd) {
+  char c = 'x';
+  while (write(fd, &c, 1) < 0 && errno == EINTR) {
+  }
+}
+
+void write_window(std::ostringstream &os, const char *name, const Window &w) {
+  os << ' ' << name << '=' << w.lo << ':' << w.hi;
+}
+
+} // namespace
+
+std::string format_report(const SubjectReport &r) {
+  std::ostringstream os;
+  os << "ready thread_tid=" << r.thread_tid << " grandchild_pid=" << r.grandchild_pid
+     << " exiter_pid=" << r.exiter_pid;
+  write_window(os, "thread_mono", r.thread_mono);
+  write_window(os, "thread_boot", r.thread_boot);
+  write_window(os, "grandchild_mono", r.grandchild_mono);
+  write_window(os, "grandchild_boot", r.grandchild_boot);
+  write_window(os, "exiter_mono", r.exiter_mono);
+  write_window(os, "exiter_boot", r.exiter_boot);
+  os << " traced=" << (r.traced ? 1 : 0);
+  if (!r.traced)
+    os << " trace_error=" << r.trace_error;
+  return os.str();
+}
+
+std::optional<SubjectReport> parse_report(const std::string &line, std::string &error) {
+  std::istringstream is(line);
+  std::string word;
+  if (!(is >> word) || word != "ready") {
+    error = "subject said \"" + line.substr(0, 200) + "\" instead of ready";
+    return std::nullopt;
+  }
+  SubjectReport r;
+  unsigned seen = 0;
+  auto window = [&](const std::string &v, Window &w) {
+    return std::sscanf(v.c_str(), "%" SCNu64 ":%" SCNu64, &w.lo, &w.hi) == 2 && w.lo <= w.hi;
+  };
+  while (is >> word) {
+    auto eq = word.find('=');
+    if (eq == std::string::npos)
+      continue;
+    std::string k = word.substr(0, eq), v = word.substr(eq + 1);
+    bool ok = true;
+    if (k == "thread_tid")
+      ok = std::sscanf(v.c_str(), "%" SCNd32, &r.thread_tid) == 1, seen |= 1;
+    else if (k == "grandchild_pid")
+      ok = std::sscanf(v.c_str(), "%" SCNd32, &r.grandchild_pid) == 1, seen |= 2;
+    else if (k == "exiter_pid")
+      ok = std::sscanf(v.c_str(), "%" SCNd32, &r.exiter_pid) == 1, seen |= 4;
+    else if (k == "thread_mono")
+      ok = window(v, r.thread_mono), seen |= 8;
+    else if (k == "thread_boot")
+      ok = window(v, r.thread_boot), seen |= 16;
+    else if (k == "grandchild_mono")
+      ok = window(v, r.grandchild_mono), seen |= 32;
+    else if (k == "grandchild_boot")
+      ok = window(v, r.grandchild_boot), seen |= 64;
+    else if (k == "exiter_mono")
+      ok = window(v, r.exiter_mono), seen |= 128;
+    else if (k == "exiter_boot")
+      ok = window(v, r.exiter_boot), seen |= 256;
+    else if (k == "traced")
+      r.traced = v == "1", seen |= 512;
+    else if (k == "trace_error")
+      r.trace_error = v;
+    if (!ok) {
+      error = "subject report has a bad value for " + k;
+      return std::nullopt;
+    }
+  }
+  if (seen != 1023) {
+    error = "subject report is incomplete: \"" + line.substr(0, 200) + "\"";
+    return std::nullopt;
+  }
+  return r;
+}
+
+namespace {
+
+// The leader L of one trial, forked by the host. Runs the experiment, writes
+// its report to `out` (one write, shorter than PIPE_BUF, so lines of several
+// leaders never interleave), then waits for EOF on `ctl` and cleans up.
+[[noreturn]] void run_leader(int index, const Cookies &c, int exit_code, int ctl, int out) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  set_comm(c.leader);
+  SubjectReport rep;
+
+  // G: forked by L; waits for "go", triggers, then sleeps until killed.
+  int g_go[2], g_done[2];
+  if (pipe2(g_go, O_CLOEXEC) || pipe2(g_done, O_CLOEXEC))
+    _exit(4);
+  ClockPair g_clock;
+  g_clock.begin();
+  pid_t g = fork();
+  if (g == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    set_comm(c.grandchild);
+    write_byte(g_done[1]); // comm is set
+    if (read_byte(g_go[0]))
+      offsetprobe_trigger();
+    write_byte(g_done[1]);
+    for (;;)
+      pause();
+  }
+  g_clock.end();
+  if (g < 0)
+    _exit(5);
+  rep.grandchild_pid = g;
+  rep.grandchild_mono = g_clock.mono;
+  rep.grandchild_boot = g_clock.boot;
+  read_byte(g_done[0]); // G has set its comm
+
+  // T: a thread of L. It sets its own comm, seizes G (so that G's parent is T
+  // while its real_parent stays L), and triggers when asked.
+  std::binary_semaphore t_go(0), t_done(0), t_exit(0);
+  ClockPair t_clock;
+  pid_t t_tid = 0;
+  int trace_errno = 0;
+  t_clock.begin();
+  std::thread t([&] {
+    t_tid = static_cast<pid_t>(syscall(SYS_gettid));
+    set_comm(c.thread);
+    if (ptrace(PTRACE_SEIZE, g, nullptr, nullptr) != 0)
+      trace_errno = errno;
+    t_done.release();
+    t_go.acquire();
+    offsetprobe_trigger();
+    t_done.release();
+    t_exit.acquire();
+    // Leaving the thread ends the ptrace link; G goes back to L.
+  });
+  t_clock.end();
+  rep.thread_mono = t_clock.mono;
+  rep.thread_boot = t_clock.boot;
+  t_done.acquire();
+  rep.thread_tid = t_tid;
+  rep.traced = trace_errno == 0;
+  if (!rep.traced)
+    rep.trace_error = std::string("PTRACE_SEIZE:") + strerrorname_np(trace_errno);
+
+  // E: forked by L, exits at once with the chosen code.
+  ClockPair e_clock;
+  e_clock.begin();
+  pid_t e = fork();
+  if (e == 0) {
+    set_comm(c.exiter);
+    _exit(exit_code);
+  }
+  e_clock.end();
+  if (e < 0)
+    _exit(6);
+  rep.exiter_pid = e;
+  rep.exiter_mono = e_clock.mono;
+  rep.exiter_boot = e_clock.boot;
+  int status = 0;
+  while (waitpid(e, &status, 0) < 0 && errno == EINTR) {
+  }
+
+  // The captures: L, T, then G (after the seize).
+  offsetprobe_trigger();
+  t_go.release();
+  t_done.acquire();
+  write_byte(g_go[1]);
+  read_byte(g_done[0]);
+
+  std::string line = std::to_string(index) + " " + format_report(rep) + "\n";
+  if (write(out, line.data(), line.size()) != static_cast<ssize_t>(line.size()))
+    _exit(7);
+
+  // Wait for EOF on ctl: the calibrator reads /proc/<pid>/stat meanwhile.
+  char buf[16];
+  while (read(ctl, buf, sizeof(buf)) < 0 && errno == EINTR) {
+  }
+  kill(g, SIGKILL);
+  t_exit.release();
+  t.join();
+  while (waitpid(g, &status, 0) < 0 && errno == EINTR) {
+  }
+  _exit(0);
+}
+
+struct LeaderSlot {
+  pid_t pid = 0;
+  int ctl = -1; // write end; closing it releases the leader
+};
+
+void say(const std::string &line) {
+  std::string l = line + "\n";
+  (void)!write(STDOUT_FILENO, l.data(), l.size());
+}
+
+} // namespace
+
+// The subject host: started once per calibration (Boost.Process), it forks
+// one leader per trial on command, so a trial costs a fork rather than an
+// exec. Commands on stdin, one per line:
+//   trial <index> <cookie_L> <cookie_T> <cookie_G> <cookie_E> <exit_code>
+//   release <index>
+// Answers on stdout: "<index> spawned <pid> <mono lo:hi> <boot lo:hi>", the
+// leader's "<index> ready ...", or "<index> died <status>". On EOF it kills
+// what is left, reaps everything and exits.
+int subject_main(int argc, char **) {
+  if (argc != 2) {
+    std::fprintf(stderr, "offsetprobe: subject mode is internal\n");
+    return 2;
+  }
+  // If the calibrator dies, so do we, and our leaders die with us.
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  if (getppid() == 1)
+    return 3;
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &chld, nullptr);
+  int sfd = signalfd(-1, &chld, SFD_CLOEXEC);
+  if (sfd < 0)
+    return 4;
+
+  std::map<int, LeaderSlot> leaders;
+  auto reap = [&] {
+    int status = 0;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+      for (auto &[index, l] : leaders)
+        if (l.pid == pid) {
+          // A leader that ends before it was released died: say so at once.
+          if (l.ctl >= 0) {
+            say(std::to_string(index) + " died " + std::to_string(status));
+            close(l.ctl);
+            l.ctl = -1;
+          }
+          l.pid = 0;
+        }
+  };
+
+  std::string buf;
+  for (;;) {
+    pollfd p[2] = {{STDIN_FILENO, POLLIN, 0}, {sfd, POLLIN, 0}};
+    if (poll(p, 2, -1) < 0) {
+      if (errno == EINTR)
+        continue;
+      break;
+    }
+    if (p[1].revents) {
+      signalfd_siginfo si;
+      (void)!read(sfd, &si, sizeof(si));
+      reap();
+    }
+    if (!p[0].revents)
+      continue;
+    char chunk[512];
+    ssize_t n = read(STDIN_FILENO, chunk, sizeof(chunk));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
+    buf.append(chunk, static_cast<size_t>(n));
+    size_t nl;
+    while ((nl = buf.find('\n')) != std::string::npos) {
+      std::istringstream is(buf.substr(0, nl));
+      buf.erase(0, nl + 1);
+      std::string cmd;
+      int index = -1;
+      is >> cmd >> index;
+      if (cmd == "trial") {
+        Cookies c;
+        int code = 0;
+        if (!(is >> c.leader >> c.thread >> c.grandchild >> c.exiter >> code) ||
+            leaders.count(index)) {
+          say(std::to_string(index) + " error bad-trial-command");
+          continue;
+        }
+        int ctl[2];
+        if (pipe2(ctl, O_CLOEXEC)) {
+          say(std::to_string(index) + " error pipe");
+          continue;
+        }
+        ClockPair clock;
+        clock.begin();
+        pid_t pid = fork();
+        if (pid == 0) {
+          sigprocmask(SIG_UNBLOCK, &chld, nullptr);
+          close(ctl[1]);
+          run_leader(index, c, code & 0xff, ctl[0], STDOUT_FILENO);
+        }
+        clock.end();
+        close(ctl[0]);
+        if (pid < 0) {
+          close(ctl[1]);
+          say(std::to_string(index) + " error fork");
+          continue;
+        }
+        leaders[index] = LeaderSlot{pid, ctl[1]};
+        std::ostringstream os;
+        os << index << " spawned " << pid << ' ' << clock.mono.lo << ':' << clock.mono.hi << ' '
+           << clock.boot.lo << ':' << clock.boot.hi;
+        say(os.str());
+      } else if (cmd == "release") {
+        auto it = leaders.find(index);
+        if (it != leaders.end() && it->second.ctl >= 0) {
+          close(it->second.ctl);
+          it->second.ctl = -1;
+        }
+      }
+    }
+  }
+  // EOF (or the calibrator is gone): nothing may outlive us.
+  for (auto &[index, l] : leaders) {
+    if (l.ctl >= 0)
+      close(l.ctl);
+    if (l.pid > 0)
+      kill(l.pid, SIGKILL);
+  }
+  for (auto &[index, l] : leaders)
+    if (l.pid > 0)
+      while (waitpid(l.pid, nullptr, 0) < 0 && errno == EINTR) {
+      }
+  return 0;
+}
+
 } // namespace offsetprobe

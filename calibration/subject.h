@@ -1,6 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // Subjects: re-executions of this binary in a hidden mode, driven over pipes.
+//
+// One subject process is the leader L of one trial. On start it sets its comm
+// to its cookie, starts a thread T (own cookie), forks a grandchild G (own
+// cookie) which T PTRACE_SEIZEs, forks an exiter E (own cookie) that exits
+// with a chosen code, makes L, T and G call the trigger, then prints one
+// "ready" line with what it measured and waits for "exit" (or EOF) on stdin.
 #pragma once
+
+#include "calibration/snapshot.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
 
 namespace offsetprobe {
 
@@ -9,5 +21,34 @@ inline constexpr const char *kSubjectArg = "__offsetprobe_subject";
 
 // Entry point of a subject process.
 int subject_main(int argc, char **argv);
+
+// The function a subject calls to be captured: it makes the getppid syscall
+// (the scanner's tracepoint) and is itself the uprobe fallback's attach point.
+extern "C" void offsetprobe_trigger();
+
+// Cookies of the four tasks of one trial (15 chars each, [a-z0-9]).
+struct Cookies {
+  std::string leader, thread, grandchild, exiter;
+};
+
+// A fresh random cookie: "op" + 13 random characters, from getrandom().
+std::string make_cookie();
+
+// What a subject reports on its "ready" line. Ids are as seen in the
+// calibrator's pid namespace; windows are raw clock readings (the caller
+// removes time-namespace offsets).
+struct SubjectReport {
+  int32_t thread_tid = 0;
+  int32_t grandchild_pid = 0;
+  int32_t exiter_pid = 0;
+  Window thread_mono, thread_boot;
+  Window grandchild_mono, grandchild_boot;
+  Window exiter_mono, exiter_boot;
+  bool traced = false;
+  std::string trace_error;
+};
+
+std::string format_report(const SubjectReport &r);
+std::optional<SubjectReport> parse_report(const std::string &line, std::string &error);
 
 } // namespace offsetprobe

@@ -2,6 +2,8 @@
 // The command-line front end: each command registers itself on the CLI11 app.
 #pragma once
 
+#include "calibration/error.h"
+
 #include <CLI/CLI.hpp>
 
 #include <functional>
@@ -12,19 +14,8 @@ namespace offsetprobe {
 
 // Options every command sees.
 struct GlobalOptions {
-  int verbosity = 0; // -v raises, -q lowers
+  int verbosity = 0;     // -v raises, -q lowers
   std::string cache_dir; // --cache-dir, else $OFFSETPROBE_CACHE_DIR, else the default
-};
-
-// A fatal, user-facing error: printed as "offsetprobe: <message>" and turned
-// into its exit code by main(). Recoverable errors travel as values instead.
-class Fatal : public std::runtime_error {
-public:
-  Fatal(int code, const std::string &msg) : std::runtime_error(msg), code_(code) {}
-  int code() const { return code_; }
-
-private:
-  int code_;
 };
 
 // A registered command's body; returns the exit code.

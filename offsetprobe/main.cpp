@@ -18,7 +18,9 @@ void log_debug(const GlobalOptions &g, const std::string &msg) {
     std::fprintf(stderr, "offsetprobe: %s\n", msg.c_str());
 }
 
-void log_warn(const std::string &msg) { std::fprintf(stderr, "offsetprobe: warning: %s\n", msg.c_str()); }
+void log_warn(const std::string &msg) {
+  std::fprintf(stderr, "offsetprobe: warning: %s\n", msg.c_str());
+}
 
 } // namespace offsetprobe
 
@@ -32,6 +34,7 @@ int main(int argc, char **argv) {
   CLI::App app{"offsetprobe: find kernel struct field offsets without headers or BTF"};
   app.set_version_flag("--version", OFFSETPROBE_VERSION);
   app.require_subcommand(1);
+  app.fallthrough(); // global options may follow the subcommand too
   GlobalOptions g;
   int verbose = 0, quiet = 0;
   app.add_flag("-v,--verbose", verbose, "More log output on stderr (repeatable)");

@@ -1,0 +1,590 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "calibration/calibrator.h"
+
+#include "calibration/error.h"
+#include "calibration/solver.h"
+#include "calibration/subject.h"
+#include "offsetprobe/exit_codes.h"
+
+#include "reader.h"
+
+#include <boost/process/child.hpp>
+#include <boost/process/io.hpp>
+#include <boost/process/posix.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cinttypes>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <semaphore>
+#include <sstream>
+#include <thread>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/random.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace bp = boost::process;
+
+namespace offsetprobe {
+
+TimeNsOffsets read_timens_offsets() {
+  TimeNsOffsets out;
+  std::ifstream f("/proc/self/timens_offsets");
+  std::string name;
+  int64_t sec = 0, nsec = 0;
+  while (f >> name >> sec >> nsec) {
+    int64_t ns = sec * 1'000'000'000 + nsec;
+    if (name == "monotonic")
+      out.monotonic_ns = ns;
+    else if (name == "boottime")
+      out.boottime_ns = ns;
+  }
+  return out;
+}
+
+std::optional<uint64_t> read_start_ticks(const std::string &stat_path) {
+  std::ifstream f(stat_path);
+  std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  // comm (field 2) may hold spaces and parentheses: fields resume after the last ')'.
+  auto close = s.rfind(')');
+  if (close == std::string::npos)
+    return std::nullopt;
+  std::istringstream is(s.substr(close + 1));
+  std::string tok;
+  // Field 3 is the first after ')'; field 22 is the 20th.
+  for (int field = 3; field <= 22; field++)
+    if (!(is >> tok))
+      return std::nullopt;
+  try {
+    return std::stoull(tok);
+  } catch (...) {
+    return std::nullopt;
+  }
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+void throw_if_stopped(const CalibrateOptions &opt) {
+  if (!opt.stop_signal)
+    return;
+  int sig = opt.stop_signal->load();
+  if (sig == SIGINT)
+    throw Fatal(exit_interrupted, "interrupted (SIGINT): calibration stopped, nothing written");
+  if (sig != 0)
+    throw Fatal(exit_terminated, "terminated (signal " + std::to_string(sig) +
+                                     "): calibration stopped, nothing written");
+}
+
+// The subject host process (a re-execution of this binary in subject mode)
+// and its pipes. The destructor makes sure it is gone, and with it every
+// leader it forked: no subject outlives the calibration.
+class SubjectHost {
+public:
+  explicit SubjectHost(const CalibrateOptions &opt) {
+    int in[2], out[2];
+    if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC))
+      throw Fatal(exit_failure, std::string("pipe: ") + std::strerror(errno));
+    in_ = in[1];
+    out_ = out[0];
+    try {
+      child_ = bp::child(opt.self_exe, kSubjectArg, bp::posix::fd.bind(0, in[0]),
+                         bp::posix::fd.bind(1, out[1]));
+    } catch (const std::exception &e) {
+      ::close(in[0]);
+      ::close(out[1]);
+      throw Fatal(exit_subject,
+                  std::string("starting the subject host (") + opt.self_exe + "): " + e.what());
+    }
+    ::close(in[0]);
+    ::close(out[1]);
+  }
+
+  ~SubjectHost() {
+    close_stdin();
+    if (out_ >= 0)
+      ::close(out_);
+    std::error_code ec;
+    if (child_.valid() && child_.running(ec)) {
+      // The host kills its leaders on EOF; give it a moment, then insist
+      // (PR_SET_PDEATHSIG takes the leaders down with it).
+      for (int i = 0; i < 200 && child_.running(ec); i++)
+        ::usleep(500);
+      if (child_.running(ec))
+        ::kill(child_.id(), SIGKILL);
+    }
+    if (child_.valid())
+      child_.wait(ec);
+  }
+  SubjectHost(const SubjectHost &) = delete;
+  SubjectHost &operator=(const SubjectHost &) = delete;
+
+  int pid() const { return child_.id(); }
+
+  void send(const std::string &line) {
+    std::string l = line + "\n";
+    if (::write(in_, l.data(), l.size()) != static_cast<ssize_t>(l.size()))
+      throw Fatal(exit_subject, "the subject host is gone" + exit_description());
+  }
+
+  // Reads one line; the deadline covers a hung subject, the stop flag Ctrl-C.
+  std::string read_line(const CalibrateOptions &opt, Clock::time_point deadline) {
+    for (;;) {
+      auto nl = buf_.find('\n');
+      if (nl != std::string::npos) {
+        std::string line = buf_.substr(0, nl);
+        buf_.erase(0, nl + 1);
+        return line;
+      }
+      throw_if_stopped(opt);
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      if (left.count() <= 0)
+        throw Fatal(exit_subject, "a subject did not answer within " +
+                                      std::to_string(opt.subject_timeout_ms) +
+                                      " ms (hung?); on a very slow machine raise --timeout");
+      pollfd p{out_, POLLIN, 0};
+      int n = ::poll(&p, 1, static_cast<int>(std::min<long>(left.count(), 50)));
+      if (n < 0 && errno != EINTR)
+        throw Fatal(exit_failure, std::string("poll: ") + std::strerror(errno));
+      if (n <= 0)
+        continue;
+      char chunk[1024];
+      ssize_t r = ::read(out_, chunk, sizeof(chunk));
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r <= 0)
+        throw Fatal(exit_subject, "the subject host died" + exit_description());
+      buf_.append(chunk, static_cast<size_t>(r));
+    }
+  }
+
+  // EOF on its stdin: the host kills what is left, reaps, and exits.
+  void finish(const CalibrateOptions &opt) {
+    close_stdin();
+    auto deadline = Clock::now() + std::chrono::milliseconds(opt.subject_timeout_ms);
+    std::error_code ec;
+    while (child_.running(ec)) {
+      if (Clock::now() > deadline) {
+        ::kill(child_.id(), SIGKILL);
+        break;
+      }
+      ::usleep(100);
+    }
+    child_.wait(ec);
+  }
+
+private:
+  void close_stdin() {
+    if (in_ >= 0)
+      ::close(in_);
+    in_ = -1;
+  }
+  std::string exit_description() {
+    std::error_code ec;
+    if (child_.valid() && !child_.running(ec)) {
+      int native = child_.native_exit_code();
+      if (WIFSIGNALED(native))
+        return " (killed by signal " + std::to_string(WTERMSIG(native)) + ")";
+      return " (exit code " + std::to_string(WEXITSTATUS(native)) + ")";
+    }
+    return "";
+  }
+
+  bp::child child_;
+  int in_ = -1, out_ = -1;
+  std::string buf_;
+};
+
+int random_exit_code() {
+  unsigned char b = 0;
+  while (getrandom(&b, 1, 0) != 1) {
+  }
+  return 1 + b % 254; // 1..254: never 0, never 255 (a common generic failure)
+}
+
+Cookies fresh_cookies() {
+  return Cookies{make_cookie(), make_cookie(), make_cookie(), make_cookie()};
+}
+
+Window shift(Window w, int64_t offset) {
+  w.lo = static_cast<uint64_t>(static_cast<int64_t>(w.lo) - offset);
+  w.hi = static_cast<uint64_t>(static_cast<int64_t>(w.hi) - offset);
+  return w;
+}
+
+// One leader subject (one trial) and everything known about it.
+struct Launched {
+  int index = 0;
+  Cookies cookies;
+  int exit_code = 0;
+  int pid = 0;       // the leader, in our pid namespace
+  Window mono, boot; // around its fork
+  bool spawned = false, ready = false;
+  SubjectReport report;
+  std::optional<uint64_t> leader_ticks, thread_ticks, grandchild_ticks;
+};
+
+std::vector<int> pids_of(const SubjectHost &host, const std::vector<Launched *> &subjects) {
+  std::vector<int> p{host.pid()};
+  for (auto *l : subjects)
+    if (l->pid)
+      p.push_back(l->pid);
+  return p;
+}
+
+bool parse_window(const std::string &s, Window &w) {
+  return std::sscanf(s.c_str(), "%" SCNu64 ":%" SCNu64, &w.lo, &w.hi) == 2 && w.lo <= w.hi;
+}
+
+// Registers the subjects' cookies (through `register_cookies`), has the host
+// fork their leaders, and waits until each is ready; reads their start ticks
+// from /proc while they are alive. Throws Fatal(exit_subject) when one dies.
+void run_subjects(const CalibrateOptions &opt, SubjectHost &host,
+                  const std::vector<Launched *> &subjects,
+                  const std::function<void(const Cookies &)> &register_cookies) {
+  for (auto *l : subjects)
+    register_cookies(l->cookies);
+  for (auto *l : subjects) {
+    const auto &c = l->cookies;
+    host.send("trial " + std::to_string(l->index) + " " + c.leader + " " + c.thread + " " +
+              c.grandchild + " " + c.exiter + " " + std::to_string(l->exit_code));
+  }
+  auto deadline = Clock::now() + std::chrono::milliseconds(opt.subject_timeout_ms);
+  size_t ready = 0;
+  bool announced = false;
+  while (ready < subjects.size()) {
+    std::string line = host.read_line(opt, deadline);
+    std::istringstream is(line);
+    int index = -1;
+    std::string what;
+    is >> index >> what;
+    Launched *l = nullptr;
+    for (auto *x : subjects)
+      if (x->index == index)
+        l = x;
+    if (!l)
+      throw Fatal(exit_subject, "the subject host said \"" + line.substr(0, 200) + "\"");
+    if (what == "spawned") {
+      std::string mono, boot;
+      if (!(is >> l->pid >> mono >> boot) || !parse_window(mono, l->mono) ||
+          !parse_window(boot, l->boot))
+        throw Fatal(exit_subject, "bad spawn report \"" + line.substr(0, 200) + "\"");
+      l->spawned = true;
+    } else if (what == "ready") {
+      std::string error;
+      auto rep = parse_report(line.substr(line.find("ready")), error);
+      if (!rep)
+        throw Fatal(exit_subject, "subject " + std::to_string(l->pid) + ": " + error);
+      l->report = *rep;
+      l->ready = true;
+      ready++;
+    } else if (what == "died") {
+      int status = 0;
+      is >> status;
+      throw Fatal(exit_subject,
+                  "subject " + std::to_string(l->pid) + " died during the experiment" +
+                      (WIFSIGNALED(status)
+                           ? " (killed by signal " + std::to_string(WTERMSIG(status)) + ")"
+                           : " (exit code " + std::to_string(WEXITSTATUS(status)) + ")"));
+    } else {
+      throw Fatal(exit_subject, "the subject host said \"" + line.substr(0, 200) + "\"");
+    }
+    if (!announced && opt.on_stage &&
+        std::all_of(subjects.begin(), subjects.end(), [](auto *x) { return x->spawned; })) {
+      announced = true;
+      opt.on_stage("started", pids_of(host, subjects));
+    }
+  }
+  for (auto *l : subjects) {
+    if (!l->spawned) // "ready" came first: the spawn line must follow
+      throw Fatal(exit_subject, "subject " + std::to_string(l->index) + " was never announced");
+    std::string proc = "/proc/" + std::to_string(l->pid);
+    l->leader_ticks = read_start_ticks(proc + "/stat");
+    l->thread_ticks =
+        read_start_ticks(proc + "/task/" + std::to_string(l->report.thread_tid) + "/stat");
+    l->grandchild_ticks =
+        read_start_ticks("/proc/" + std::to_string(l->report.grandchild_pid) + "/stat");
+  }
+  if (opt.on_stage)
+    opt.on_stage("ready", pids_of(host, subjects));
+}
+
+void release(SubjectHost &host, const std::vector<Launched *> &subjects) {
+  for (auto *l : subjects)
+    host.send("release " + std::to_string(l->index));
+}
+
+std::vector<Launched> make_subjects(uint32_t n) {
+  std::vector<Launched> out(n);
+  for (uint32_t i = 0; i < n; i++) {
+    out[i].index = static_cast<int>(i);
+    out[i].cookies = fresh_cookies();
+    out[i].exit_code = random_exit_code();
+  }
+  return out;
+}
+
+// Fills a trial's known values (windows in the host clock domain).
+Trial make_trial(const Launched &l, const TimeNsOffsets &ns) {
+  Trial t;
+  auto known = [&](Subject &s, Role role, const std::string &cookie, Window mono, Window boot,
+                   std::optional<uint64_t> ticks) {
+    s.role = role;
+    s.comm = cookie;
+    s.mono = shift(mono, ns.monotonic_ns);
+    s.boot = shift(boot, ns.boottime_ns);
+    s.start_ticks = ticks;
+  };
+  const auto &r = l.report;
+  known(t.leader, Role::leader, l.cookies.leader, l.mono, l.boot, l.leader_ticks);
+  known(t.thread, Role::thread, l.cookies.thread, r.thread_mono, r.thread_boot, l.thread_ticks);
+  known(t.grandchild, Role::grandchild, l.cookies.grandchild, r.grandchild_mono, r.grandchild_boot,
+        l.grandchild_ticks);
+  known(t.exiter, Role::exiter, l.cookies.exiter, r.exiter_mono, r.exiter_boot, std::nullopt);
+  t.exiter.exit_code = (l.exit_code & 0xff) << 8;
+  t.traced = r.traced;
+  t.trace_error = r.trace_error;
+  return t;
+}
+
+// Validation: read a fresh subject's fields back through the offsets.
+class Validator {
+public:
+  Validator(std::vector<FieldResult> &fields) : fields_(fields) {}
+
+  // `s` is a fresh subject spawned for validation, still waiting for "go".
+  void run(const CalibrateOptions &opt, SubjectHost &host, Launched &s, const TimeNsOffsets &ns,
+           int64_t tick_offset_ns, uint64_t tick_ns) {
+    ReaderOffsets o;
+    o.pid = offset("pid");
+    o.tgid = offset("tgid");
+    o.comm = offset("comm");
+    o.start_time = offset("start_time");
+    o.start_boottime = offset("start_boottime");
+    o.group_leader = offset("group_leader");
+    o.real_parent = offset("real_parent");
+    o.parent = offset("parent");
+    o.exit_code = offset("exit_code");
+    const Backend &backend = opt.backend ? *opt.backend : libbpf_backend();
+    auto reader_ptr = backend.make_reader(opt.trigger, o);
+    Reader &reader = *reader_ptr;
+    uint32_t slots[4];
+    run_subjects(opt, host, {&s}, [&](const Cookies &c) {
+      slots[0] = reader.add_cookie(c.leader);
+      slots[1] = reader.add_cookie(c.thread);
+      slots[2] = reader.add_cookie(c.grandchild);
+      slots[3] = reader.add_cookie(c.exiter);
+    });
+    Trial t = make_trial(s, ns);
+    Readback L = reader.readback(slots[0]), T = reader.readback(slots[1]),
+             G = reader.readback(slots[2]), E = reader.readback(slots[3]);
+    release(host, {&s});
+
+    auto ticks_ok = [&](uint64_t v, const std::optional<uint64_t> &ticks) {
+      if (!ticks)
+        return true;
+      auto n = static_cast<int64_t>(v) + tick_offset_ns;
+      return n >= 0 && uint64_t(n) / tick_ns == *ticks;
+    };
+    auto has = [](const Readback &r, uint32_t bits) { return r.captured && (r.ok & bits) == bits; };
+
+    check("pid",
+          has(L, OP_RD_PID) && has(T, OP_RD_PID) && has(G, OP_RD_PID) && uint32_t(L.pid) == L.tid &&
+              uint32_t(T.pid) == T.tid && uint32_t(G.pid) == G.tid,
+          "pid read back as " + std::to_string(L.pid) + "/" + std::to_string(T.pid) + ", want " +
+              std::to_string(L.tid) + "/" + std::to_string(T.tid));
+    check("tgid",
+          has(L, OP_RD_TGID) && has(T, OP_RD_TGID) && uint32_t(L.tgid_field) == L.tgid &&
+              uint32_t(T.tgid_field) == L.tgid,
+          "tgid read back as " + std::to_string(T.tgid_field) + ", want " + std::to_string(L.tgid));
+    check("comm",
+          has(L, OP_RD_COMM) && has(T, OP_RD_COMM) && has(G, OP_RD_COMM) &&
+              L.comm == s.cookies.leader && T.comm == s.cookies.thread &&
+              G.comm == s.cookies.grandchild,
+          "comm read back as \"" + L.comm + "\", want \"" + s.cookies.leader + "\"");
+    check("start_time",
+          has(L, OP_RD_START_TIME) && has(T, OP_RD_START_TIME) &&
+              t.leader.mono->contains(L.start_time) && t.thread.mono->contains(T.start_time),
+          "start_time " + std::to_string(L.start_time) + " outside its window");
+    check("start_boottime",
+          has(L, OP_RD_START_BOOTTIME) &&
+              has(T, OP_RD_START_BOOTTIME | OP_RD_LEADER_START_BOOTTIME) &&
+              t.leader.boot->contains(L.start_boottime) &&
+              ticks_ok(L.start_boottime, t.leader.start_ticks) &&
+              t.thread.boot->contains(T.start_boottime) &&
+              ticks_ok(T.start_boottime, t.thread.start_ticks) &&
+              T.leader_start_boottime == L.start_boottime,
+          "start_boottime " + std::to_string(L.start_boottime) + " (group_leader->start_boottime " +
+              std::to_string(T.leader_start_boottime) +
+              ") disagrees with the window or /proc/<pid>/stat");
+    check("group_leader",
+          has(L, OP_RD_GROUP_LEADER) && has(T, OP_RD_GROUP_LEADER) && has(G, OP_RD_GROUP_LEADER) &&
+              L.group_leader == L.task_addr && T.group_leader == L.task_addr &&
+              G.group_leader == G.task_addr &&
+              (!o.pid || (has(T, OP_RD_LEADER_PID) && uint32_t(T.leader_pid) == L.tid)),
+          "group_leader does not lead to the leader");
+    check(
+        "real_parent",
+        has(G, OP_RD_REAL_PARENT) && G.real_parent == L.task_addr &&
+            (!o.tgid || (has(G, OP_RD_REAL_PARENT_TGID) && uint32_t(G.real_parent_tgid) == L.tgid)),
+        "real_parent->tgid read back as " + std::to_string(G.real_parent_tgid) + ", want " +
+            std::to_string(L.tgid));
+    if (t.traced)
+      check("parent",
+            has(G, OP_RD_PARENT) && G.parent == T.task_addr &&
+                (!o.pid || (has(G, OP_RD_PARENT_PID) && uint32_t(G.parent_pid) == T.tid)),
+            "parent->pid read back as " + std::to_string(G.parent_pid) + ", want the tracer " +
+                std::to_string(T.tid));
+    check("exit_code", has(E, OP_RD_EXIT_CODE) && E.exit_code == *t.exiter.exit_code,
+          "exit_code read back as " + std::to_string(E.exit_code) + ", want " +
+              std::to_string(*t.exiter.exit_code));
+  }
+
+private:
+  FieldResult *find(const std::string &member) {
+    for (auto &f : fields_)
+      if (f.member == member)
+        return &f;
+    return nullptr;
+  }
+  std::optional<uint32_t> offset(const std::string &member) {
+    auto *f = find(member);
+    return f && f->status == FieldStatus::calibrated ? f->offset : std::nullopt;
+  }
+  void check(const std::string &member, bool ok, const std::string &detail) {
+    auto *f = find(member);
+    if (!f || f->status != FieldStatus::calibrated)
+      return;
+    if (ok) {
+      f->validation = Validation::passed;
+      return;
+    }
+    // A found offset that does not read back is never reported: the field
+    // becomes unresolved, the offset is kept only as a candidate.
+    f->validation = Validation::failed;
+    f->validation_detail = detail;
+    f->status = FieldStatus::unresolved;
+    f->candidates = {*f->offset};
+    f->offset.reset();
+    f->reason = "validation failed: " + detail;
+  }
+
+  std::vector<FieldResult> &fields_;
+};
+
+} // namespace
+
+Calibration calibrate(const CalibrateOptions &opt) {
+  auto t0 = Clock::now();
+  check_bpf_privileges();
+  Calibration cal;
+  auto ns = read_timens_offsets();
+  cal.boot_offset_ns = ns.boottime_ns;
+  cal.mono_offset_ns = ns.monotonic_ns;
+  auto slab = slab_task_struct_size();
+  uint32_t nr_chunks = slab ? (*slab + OP_CHUNK_SIZE - 1) / OP_CHUNK_SIZE : OP_MAX_CHUNKS;
+
+  TriggerMode used_trigger;
+  bool exit_hook = false;
+  // The scanner stays attached until validation has attached the reader:
+  // taking a tracepoint's last probe away and adding one again (1 -> 0 -> 1)
+  // makes the kernel wait for an RCU grace period (tp_rcu_cond_sync), which
+  // costs milliseconds; overlapping the two sessions avoids it.
+  const Backend &backend = opt.backend ? *opt.backend : libbpf_backend();
+  std::unique_ptr<Scanner> scanner_holder;
+  // The host starts (fork, exec, dynamic linking: Boost.Process waits for the
+  // exec) on another thread while this one loads the scanner.
+  // The starter thread then stays until the end: PR_SET_PDEATHSIG fires
+  // when the *thread* that forked the host exits, not the process.
+  std::optional<SubjectHost> host_holder;
+  std::exception_ptr host_error;
+  std::binary_semaphore started(0), done(0);
+  std::thread starter([&] {
+    try {
+      host_holder.emplace(opt);
+    } catch (...) {
+      host_error = std::current_exception();
+    }
+    started.release();
+    done.acquire();
+  });
+  struct Joiner {
+    std::thread &t;
+    std::binary_semaphore &done;
+    ~Joiner() {
+      done.release();
+      t.join();
+    }
+  } joiner{starter, done};
+  auto subjects = make_subjects(opt.trials + 1); // the last one validates
+  std::vector<Launched *> trial_subjects;
+  for (uint32_t i = 0; i < opt.trials; i++)
+    trial_subjects.push_back(&subjects[i]);
+  {
+    scanner_holder = backend.make_scanner(opt.trigger, nr_chunks);
+    Scanner &scanner = *scanner_holder;
+    used_trigger = scanner.mode();
+    exit_hook = scanner.exit_attached();
+    started.acquire();
+    if (host_error)
+      std::rethrow_exception(host_error);
+    SubjectHost &host = *host_holder;
+    std::vector<std::array<uint32_t, 4>> slots;
+    run_subjects(opt, host, trial_subjects, [&](const Cookies &c) {
+      slots.push_back({scanner.add_cookie(c.leader), scanner.add_cookie(c.thread),
+                       scanner.add_cookie(c.grandchild), scanner.add_cookie(c.exiter)});
+    });
+    for (size_t i = 0; i < trial_subjects.size(); i++) {
+      Trial t = make_trial(*trial_subjects[i], ns);
+      t.leader.snap = scanner.snapshot(slots[i][0]);
+      t.thread.snap = scanner.snapshot(slots[i][1]);
+      t.grandchild.snap = scanner.snapshot(slots[i][2]);
+      t.exiter.snap = scanner.snapshot(slots[i][3]);
+      if (!exit_hook)
+        t.exiter.exit_code.reset();
+      cal.trials.push_back(std::move(t));
+    }
+    release(host, trial_subjects);
+  }
+  throw_if_stopped(opt);
+
+  SolveOptions so;
+  so.min_trials = std::min<uint32_t>(3, opt.trials);
+  so.struct_size = slab;
+  so.boot_offset_ns = ns.boottime_ns;
+  long hz = sysconf(_SC_CLK_TCK);
+  so.tick_ns = 1'000'000'000ull / static_cast<uint64_t>(hz > 0 ? hz : 100);
+  auto &r = cal.result;
+  r.fields = solve(cal.trials, so);
+  if (!exit_hook)
+    for (auto &f : r.fields)
+      if (f.member == "exit_code")
+        f.reason = "sched:sched_process_exit could not be attached; " + f.reason;
+  r.trials = opt.trials;
+  r.backend = backend.name;
+  r.trigger = to_string(used_trigger);
+  r.task_struct_size = slab;
+  r.scan_bytes = nr_chunks * OP_CHUNK_SIZE;
+
+  bool any = false;
+  for (const auto &f : r.fields)
+    any |= f.status == FieldStatus::calibrated;
+  if (opt.validate && any) {
+    Validator v(r.fields);
+    v.run(opt, *host_holder, subjects.back(), ns, ns.boottime_ns, so.tick_ns);
+  }
+  scanner_holder.reset();
+  host_holder->finish(opt);
+  throw_if_stopped(opt);
+  r.elapsed_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  return cal;
+}
+
+} // namespace offsetprobe

@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// The calibrator: runs the experiments (subjects + scanner), solves, and
+// validates the offsets with the reader before anything is reported.
+#pragma once
+
+#include "calibration/capture.h"
+#include "calibration/result.h"
+#include "calibration/snapshot.h"
+
+#include <atomic>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace offsetprobe {
+
+struct CalibrateOptions {
+  uint32_t trials = 3;
+  TriggerMode trigger = TriggerMode::automatic;
+  uint32_t subject_timeout_ms = 10'000; // a subject that says nothing for this long is hung
+  std::string self_exe = "/proc/self/exe";
+  bool validate = true;
+  const Backend *backend = nullptr; // nullptr: libbpf_backend()
+  // Set by a signal handler: the calibration stops, kills its subjects and
+  // throws Fatal(exit_interrupted / exit_terminated).
+  const std::atomic<int> *stop_signal = nullptr;
+  // Test hook: called with the stage name and the subjects' pids.
+  std::function<void(const std::string &stage, const std::vector<int> &pids)> on_stage;
+};
+
+// Everything one calibration produced, including the raw trials (for
+// --dump-snapshots and offline fixtures).
+struct Calibration {
+  CalibrationResult result;
+  std::vector<Trial> trials;
+  int64_t boot_offset_ns = 0;
+  int64_t mono_offset_ns = 0;
+};
+
+// Throws Fatal with the matching exit code on any failure that stops the
+// experiment (privileges, BPF, subjects, signals). A field that could not be
+// found is not an exception: it is reported in the result.
+Calibration calibrate(const CalibrateOptions &opt);
+
+// Time namespace offsets of this process (0 outside a time namespace).
+struct TimeNsOffsets {
+  int64_t monotonic_ns = 0;
+  int64_t boottime_ns = 0;
+};
+TimeNsOffsets read_timens_offsets();
+
+// /proc/<pid>/stat field 22 (start time in USER_HZ ticks), or nullopt.
+std::optional<uint64_t> read_start_ticks(const std::string &stat_path);
+
+} // namespace offsetprobe

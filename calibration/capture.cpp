@@ -1,0 +1,385 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "calibration/capture.h"
+
+#include "calibration/error.h"
+#include "calibration/subject.h"
+#include "offsetprobe/exit_codes.h"
+
+#include "reader.h"
+#include "reader.skel.h"
+#include "scanner.h"
+#include "scanner.skel.h"
+
+#include <bpf/libbpf.h>
+
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include <linux/capability.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+namespace offsetprobe {
+
+const char *to_string(TriggerMode m) {
+  switch (m) {
+  case TriggerMode::automatic:
+    return "auto";
+  case TriggerMode::tracepoint:
+    return "tracepoint";
+  case TriggerMode::raw_tracepoint:
+    return "raw_tracepoint";
+  case TriggerMode::uprobe:
+    return "uprobe";
+  }
+  return "auto";
+}
+
+std::optional<TriggerMode> trigger_mode_from_string(const std::string &s) {
+  for (auto m : {TriggerMode::automatic, TriggerMode::tracepoint, TriggerMode::raw_tracepoint,
+                 TriggerMode::uprobe})
+    if (s == to_string(m))
+      return m;
+  return std::nullopt;
+}
+
+void check_bpf_privileges() {
+  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2]{};
+  if (syscall(SYS_capget, &hdr, data) != 0)
+    return; // cannot tell: let the bpf() syscall speak
+  auto has = [&](int cap) { return (data[cap / 32].effective >> (cap % 32)) & 1; };
+  constexpr int cap_sys_admin = 21, cap_perfmon = 38, cap_bpf = 39;
+  if (has(cap_sys_admin))
+    return;
+  if (has(cap_bpf) && has(cap_perfmon))
+    return;
+  std::string missing;
+  if (!has(cap_bpf))
+    missing += "CAP_BPF";
+  if (!has(cap_perfmon))
+    missing += std::string(missing.empty() ? "" : " and ") + "CAP_PERFMON";
+  throw Fatal(exit_permission,
+              "missing " + missing +
+                  " (or CAP_SYS_ADMIN): loading the scanner needs them; run as root "
+                  "(e.g. sudo offsetprobe calibrate)");
+}
+
+std::optional<uint32_t> slab_task_struct_size() {
+  // The slab object holds the whole task_struct, including the variable-size
+  // FPU state at its end (arch_task_struct_size), so no field lies beyond it.
+  {
+    std::ifstream f("/sys/kernel/slab/task_struct/object_size");
+    uint32_t v = 0;
+    if (f >> v && v > 0 && v <= OP_SNAPSHOT_BYTES)
+      return v;
+  }
+  std::ifstream f("/proc/slabinfo");
+  std::string line;
+  while (std::getline(f, line)) {
+    std::istringstream is(line);
+    std::string name;
+    uint64_t active = 0, num = 0, objsize = 0;
+    if (is >> name >> active >> num >> objsize && name == "task_struct" && objsize > 0 &&
+        objsize <= OP_SNAPSHOT_BYTES)
+      return static_cast<uint32_t>(objsize);
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+// libbpf's messages go to stderr only with -v; otherwise they are kept quiet
+// and our own error (with context) is what the user sees.
+int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args) {
+  static const bool verbose = getenv("OFFSETPROBE_LIBBPF_DEBUG") != nullptr;
+  if (!verbose && level != LIBBPF_WARN)
+    return 0;
+  if (!verbose)
+    return 0;
+  return vfprintf(stderr, fmt, args);
+}
+
+void init_libbpf() {
+  static bool done = false;
+  if (done)
+    return;
+  done = true;
+  libbpf_set_print(libbpf_print);
+}
+
+std::string errno_text(int err) {
+  err = err < 0 ? -err : err;
+  return std::string(strerrorname_np(err) ? strerrorname_np(err) : "E?") + " (" +
+         std::strerror(err) + ")";
+}
+
+[[noreturn]] void fail_load(const char *what, int err) {
+  err = err < 0 ? -err : err;
+  if (err == EPERM || err == EACCES)
+    throw Fatal(exit_permission, std::string("loading ") + what + ": " + errno_text(err) +
+                                     ": run as root with CAP_BPF and CAP_PERFMON");
+  throw Fatal(exit_bpf, std::string("loading ") + what + ": " + errno_text(err));
+}
+
+// File offset of offsetprobe_trigger() in the running binary, for the uprobe.
+std::pair<std::string, uint64_t> trigger_location() {
+  auto addr = reinterpret_cast<uintptr_t>(&offsetprobe_trigger);
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    uintptr_t lo = 0, hi = 0;
+    uint64_t off = 0;
+    char perms[8] = {};
+    int path_at = 0;
+    if (std::sscanf(line.c_str(), "%" SCNxPTR "-%" SCNxPTR " %7s %" SCNx64 " %*s %*s%n", &lo, &hi,
+                    perms, &off, &path_at) < 4)
+      continue;
+    if (addr < lo || addr >= hi)
+      continue;
+    std::string path = line.substr(static_cast<size_t>(path_at));
+    path.erase(0, path.find_first_not_of(' '));
+    return {path, addr - lo + off};
+  }
+  throw Fatal(exit_tracing, "uprobe fallback: cannot find offsetprobe_trigger in /proc/self/maps");
+}
+
+// The programs of one object that can catch a trigger or an exit.
+struct TriggerPrograms {
+  bpf_program *tp, *raw, *uprobe, *exit_tp, *exit_raw;
+};
+
+// Decides, before load, which programs to load for the requested mode.
+struct Plan {
+  TriggerMode mode;
+  bool want_raw_fallback = false; // automatic: raw tracepoint, else uprobe
+};
+
+Plan plan_for(TriggerMode requested, const TriggerPrograms &p) {
+  Plan plan{requested};
+  // Automatic mode prefers the raw sys_enter tracepoint: it needs no tracefs,
+  // and detaching it does not block, while closing the last perf-event user
+  // of a syscalls:* tracepoint waits for an RCU grace period in
+  // perf_trace_event_unreg() (50-70 ms measured here). Its cost, our program
+  // running on every syscall for the few milliseconds of a calibration, is
+  // a comm lookup that returns at once for every task but the subjects.
+  if (requested == TriggerMode::automatic) {
+    plan.mode = TriggerMode::raw_tracepoint;
+    plan.want_raw_fallback = true;
+  }
+  bpf_program__set_autoload(p.tp, plan.mode == TriggerMode::tracepoint);
+  bpf_program__set_autoload(p.raw, plan.mode == TriggerMode::raw_tracepoint);
+  bpf_program__set_autoload(p.uprobe, plan.mode == TriggerMode::uprobe || plan.want_raw_fallback);
+  // The exit hook is always the raw sched_process_exit tracepoint (4.17+):
+  // detaching a perf-event tracepoint waits for an RCU grace period in
+  // perf_trace_event_unreg() (tens of ms here), a raw one does not.
+  bpf_program__set_autoload(p.exit_tp, false);
+  bpf_program__set_autoload(p.exit_raw, true);
+  return plan;
+}
+
+// Attaches per the plan. Links are owned by the caller's vector. Returns the
+// mode actually attached and whether the exit hook attached.
+std::pair<TriggerMode, bool> attach(const Plan &plan, const TriggerPrograms &p,
+                                    std::vector<bpf_link *> &links) {
+  TriggerMode mode = plan.mode;
+  bpf_link *link = nullptr;
+  int err = 0;
+  auto try_attach = [&](TriggerMode m) {
+    switch (m) {
+    case TriggerMode::tracepoint:
+      link = bpf_program__attach_tracepoint(p.tp, "syscalls", "sys_enter_getppid");
+      break;
+    case TriggerMode::raw_tracepoint:
+      link = bpf_program__attach_raw_tracepoint(p.raw, "sys_enter");
+      break;
+    case TriggerMode::uprobe: {
+      auto [path, off] = trigger_location();
+      link = bpf_program__attach_uprobe(p.uprobe, false, -1, path.c_str(), off);
+      break;
+    }
+    case TriggerMode::automatic:
+      break;
+    }
+    err = link ? 0 : -errno;
+    return link != nullptr;
+  };
+  if (!try_attach(mode)) {
+    if (plan.want_raw_fallback && try_attach(TriggerMode::uprobe)) {
+      mode = TriggerMode::uprobe;
+    } else {
+      if (err == -EPERM || err == -EACCES)
+        fail_load("the trigger hook", err);
+      throw Fatal(exit_tracing,
+                  std::string("attaching the trigger hook (") + to_string(mode) +
+                      "): " + errno_text(err) +
+                      ". Is tracefs mounted? mount -t tracefs nodev /sys/kernel/tracing; or try "
+                      "--trigger uprobe");
+    }
+  }
+  links.push_back(link);
+  bpf_link *exit_link = bpf_program__attach_raw_tracepoint(p.exit_raw, "sched_process_exit");
+  if (exit_link)
+    links.push_back(exit_link);
+  return {mode, exit_link != nullptr};
+}
+
+void destroy_links(std::vector<bpf_link *> &links) {
+  for (auto *l : links)
+    bpf_link__destroy(l);
+  links.clear();
+}
+
+uint32_t register_cookie(bpf_map *map, const std::string &cookie, uint32_t slot) {
+  if (slot >= OP_MAX_SLOTS)
+    throw Fatal(exit_failure, "too many subjects for one session");
+  char key[OP_COMM_LEN] = {};
+  std::memcpy(key, cookie.data(), std::min(cookie.size(), sizeof(key) - 1));
+  if (bpf_map__update_elem(map, key, sizeof(key), &slot, sizeof(slot), BPF_ANY) != 0)
+    throw Fatal(exit_bpf, "registering a subject cookie: " + errno_text(errno));
+  return slot;
+}
+
+} // namespace
+
+struct ScannerSession::Impl {
+  op_scanner *skel = nullptr;
+  std::vector<bpf_link *> links;
+  ~Impl() {
+    destroy_links(links);
+    op_scanner__destroy(skel);
+  }
+};
+
+ScannerSession::ScannerSession(TriggerMode mode, uint32_t nr_chunks)
+    : impl_(std::make_unique<Impl>()), mode_(mode) {
+  init_libbpf();
+  auto &s = impl_->skel;
+  s = op_scanner__open();
+  if (!s)
+    fail_load("the scanner", errno);
+  s->rodata->nr_chunks = nr_chunks;
+  s->rodata->trigger_nr = SYS_getppid;
+  TriggerPrograms p{s->progs.scan_trigger_tp, s->progs.scan_trigger_raw,
+                    s->progs.scan_trigger_uprobe, s->progs.scan_exit, s->progs.scan_exit_raw};
+  Plan plan = plan_for(mode, p);
+  if (int err = op_scanner__load(s))
+    fail_load("the scanner", err);
+  std::tie(mode_, exit_attached_) = attach(plan, p, impl_->links);
+}
+
+ScannerSession::~ScannerSession() = default;
+
+uint32_t ScannerSession::add_cookie(const std::string &cookie) {
+  return register_cookie(impl_->skel->maps.cookies, cookie, next_slot_++);
+}
+
+Snapshot ScannerSession::snapshot(uint32_t slot) const {
+  std::vector<uint8_t> buf(sizeof(op_snapshot));
+  Snapshot snap;
+  if (bpf_map__lookup_elem(impl_->skel->maps.snapshots, &slot, sizeof(slot), buf.data(), buf.size(),
+                           0) != 0)
+    return snap;
+  auto *raw = reinterpret_cast<const op_snapshot *>(buf.data());
+  if (raw->count == 0)
+    return snap;
+  snap.captured = true;
+  snap.task_addr = raw->task_addr;
+  snap.tid = static_cast<uint32_t>(raw->pid_tgid);
+  snap.tgid = static_cast<uint32_t>(raw->pid_tgid >> 32);
+  snap.chunk_size = OP_CHUNK_SIZE;
+  snap.readable = raw->readable;
+  snap.bytes.assign(raw->data, raw->data + OP_SNAPSHOT_BYTES);
+  return snap;
+}
+
+struct ReaderSession::Impl {
+  op_reader *skel = nullptr;
+  std::vector<bpf_link *> links;
+  ~Impl() {
+    destroy_links(links);
+    op_reader__destroy(skel);
+  }
+};
+
+ReaderSession::ReaderSession(TriggerMode mode, const ReaderOffsets &o)
+    : impl_(std::make_unique<Impl>()) {
+  init_libbpf();
+  auto &s = impl_->skel;
+  s = op_reader__open();
+  if (!s)
+    fail_load("the reader", errno);
+  auto set = [](volatile uint32_t &dst, const std::optional<uint32_t> &v) {
+    dst = v ? *v : OP_NO_OFFSET;
+  };
+  s->rodata->trigger_nr = SYS_getppid;
+  set(s->rodata->off_pid, o.pid);
+  set(s->rodata->off_tgid, o.tgid);
+  set(s->rodata->off_comm, o.comm);
+  set(s->rodata->off_start_time, o.start_time);
+  set(s->rodata->off_start_boottime, o.start_boottime);
+  set(s->rodata->off_group_leader, o.group_leader);
+  set(s->rodata->off_real_parent, o.real_parent);
+  set(s->rodata->off_parent, o.parent);
+  set(s->rodata->off_exit_code, o.exit_code);
+  TriggerPrograms p{s->progs.read_trigger_tp, s->progs.read_trigger_raw,
+                    s->progs.read_trigger_uprobe, s->progs.read_exit, s->progs.read_exit_raw};
+  Plan plan = plan_for(mode, p);
+  if (int err = op_reader__load(s))
+    fail_load("the reader", err);
+  exit_attached_ = attach(plan, p, impl_->links).second;
+}
+
+ReaderSession::~ReaderSession() = default;
+
+uint32_t ReaderSession::add_cookie(const std::string &cookie) {
+  return register_cookie(impl_->skel->maps.cookies, cookie, next_slot_++);
+}
+
+Readback ReaderSession::readback(uint32_t slot) const {
+  op_readback raw{};
+  Readback rb;
+  if (bpf_map__lookup_elem(impl_->skel->maps.readbacks, &slot, sizeof(slot), &raw, sizeof(raw),
+                           0) != 0 ||
+      raw.task_addr == 0)
+    return rb;
+  rb.captured = true;
+  rb.task_addr = raw.task_addr;
+  rb.tid = static_cast<uint32_t>(raw.pid_tgid);
+  rb.tgid = static_cast<uint32_t>(raw.pid_tgid >> 32);
+  rb.ok = raw.ok;
+  rb.pid = raw.pid;
+  rb.tgid_field = raw.tgid;
+  rb.comm.assign(raw.comm, strnlen(raw.comm, sizeof(raw.comm)));
+  rb.start_time = raw.start_time;
+  rb.start_boottime = raw.start_boottime;
+  rb.group_leader = raw.group_leader;
+  rb.real_parent = raw.real_parent;
+  rb.parent = raw.parent;
+  rb.exit_code = raw.exit_code;
+  rb.leader_pid = raw.leader_pid;
+  rb.leader_start_boottime = raw.leader_start_boottime;
+  rb.real_parent_tgid = raw.real_parent_tgid;
+  rb.parent_pid = raw.parent_pid;
+  return rb;
+}
+
+const Backend &libbpf_backend() {
+  static const Backend b{
+      "libbpf",
+      [](TriggerMode m, uint32_t nr_chunks) -> std::unique_ptr<Scanner> {
+        return std::make_unique<ScannerSession>(m, nr_chunks);
+      },
+      [](TriggerMode m, const ReaderOffsets &o) -> std::unique_ptr<Reader> {
+        return std::make_unique<ReaderSession>(m, o);
+      },
+  };
+  return b;
+}
+
+} // namespace offsetprobe

@@ -1,0 +1,388 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "calibration/solver.h"
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <sstream>
+
+namespace offsetprobe {
+
+namespace {
+
+// What a predicate says of one offset in one trial.
+enum class Verdict {
+  unknown,  // the bytes are unreadable, or the subjects it needs were not captured
+  match,    // every subject's value is the known one
+  mismatch, // at least one subject contradicts
+};
+
+using Predicate = std::function<Verdict(const Trial &, uint32_t off)>;
+
+struct FieldSpec {
+  FieldResult base;
+  uint32_t align;
+  Predicate predicate;
+  // A trial that cannot test this field says why (e.g. ptrace refused).
+  std::function<std::string(const Trial &)> cannot_test;
+};
+
+// One subject's check: its bytes at off must satisfy `ok`.
+template <typename T>
+Verdict check(const Subject &s, uint32_t off, const std::function<bool(T)> &ok) {
+  if (!s.snap.readable_range(off, sizeof(T)))
+    return Verdict::unknown;
+  return ok(s.snap.load<T>(off)) ? Verdict::match : Verdict::mismatch;
+}
+
+// Combines required checks (all must match) and optional ones (an optional
+// subject that was not captured is skipped; one that was must match).
+struct Checks {
+  Verdict v = Verdict::match;
+  void need(Verdict x) {
+    if (v == Verdict::mismatch || x == Verdict::mismatch)
+      v = Verdict::mismatch;
+    else if (x == Verdict::unknown)
+      v = Verdict::unknown;
+  }
+  void optional(const Subject &s, Verdict x) {
+    if (s.snap.captured && x != Verdict::unknown)
+      need(x);
+  }
+};
+
+template <typename T> std::function<bool(T)> equals(T want) {
+  return [want](T got) { return got == want; };
+}
+
+std::function<bool(uint64_t)> in_window(const std::optional<Window> &w) {
+  return [w](uint64_t v) { return w && w->contains(v); };
+}
+
+std::string missing_subjects(const Trial &t, std::initializer_list<Role> roles) {
+  std::string out;
+  for (Role r : roles) {
+    const Subject *s = r == Role::leader       ? &t.leader
+                       : r == Role::thread     ? &t.thread
+                       : r == Role::grandchild ? &t.grandchild
+                                               : &t.exiter;
+    if (!s->snap.captured) {
+      static const char *names[] = {"leader", "thread", "grandchild", "exiter"};
+      out += std::string(out.empty() ? "" : ", ") + names[static_cast<int>(r)];
+    }
+  }
+  return out.empty() ? "" : "not captured: " + out;
+}
+
+FieldResult field(const char *member, uint32_t size, std::vector<std::string> aliases = {}) {
+  FieldResult f;
+  f.struct_name = "task_struct";
+  f.member = member;
+  f.name = "task_struct." + f.member;
+  f.size = size;
+  f.aliases = std::move(aliases);
+  return f;
+}
+
+std::vector<FieldSpec> make_specs(const SolveOptions &opt) {
+  std::vector<FieldSpec> specs;
+  auto need = [](std::initializer_list<Role> roles) {
+    return [roles](const Trial &t) { return missing_subjects(t, roles); };
+  };
+
+  // pid: every task's own tid. The thread separates it from tgid.
+  specs.push_back(
+      {field("pid", 4), 4,
+       [](const Trial &t, uint32_t o) {
+         Checks c;
+         c.need(check<int32_t>(t.leader, o, equals<int32_t>(t.leader.snap.tid)));
+         c.need(check<int32_t>(t.thread, o, equals<int32_t>(t.thread.snap.tid)));
+         c.need(check<int32_t>(t.grandchild, o, equals<int32_t>(t.grandchild.snap.tid)));
+         c.optional(t.exiter, check<int32_t>(t.exiter, o, equals<int32_t>(t.exiter.snap.tid)));
+         return c.v;
+       },
+       need({Role::leader, Role::thread, Role::grandchild})});
+
+  // tgid: the thread's is its leader's, not its own tid.
+  specs.push_back({field("tgid", 4), 4,
+                   [](const Trial &t, uint32_t o) {
+                     Checks c;
+                     c.need(check<int32_t>(t.leader, o, equals<int32_t>(t.leader.snap.tgid)));
+                     c.need(check<int32_t>(t.thread, o, equals<int32_t>(t.leader.snap.tgid)));
+                     c.need(
+                         check<int32_t>(t.grandchild, o, equals<int32_t>(t.grandchild.snap.tgid)));
+                     return c.v;
+                   },
+                   need({Role::leader, Role::thread, Role::grandchild})});
+
+  // comm: the cookie, NUL-padded to 16 bytes. Any byte offset is tried.
+  specs.push_back({field("comm", 16), 1,
+                   [](const Trial &t, uint32_t o) {
+                     Checks c;
+                     auto comm_is = [o](const Subject &s) {
+                       if (!s.snap.readable_range(o, 16))
+                         return Verdict::unknown;
+                       char want[16] = {};
+                       s.comm.copy(want, 15);
+                       return std::equal(want, want + 16, s.snap.bytes.begin() + o)
+                                  ? Verdict::match
+                                  : Verdict::mismatch;
+                     };
+                     c.need(comm_is(t.leader));
+                     c.need(comm_is(t.thread));
+                     c.need(comm_is(t.grandchild));
+                     c.optional(t.exiter, comm_is(t.exiter));
+                     return c.v;
+                   },
+                   need({Role::leader, Role::thread, Role::grandchild})});
+
+  // group_leader: the thread's and the leader's point to the leader; a
+  // process's own (G, E) to itself. Requiring T -> L rules out saved-register
+  // copies of the current task (Pixie's false match in cpu_context on arm64).
+  specs.push_back(
+      {field("group_leader", 8), 8,
+       [](const Trial &t, uint32_t o) {
+         Checks c;
+         auto l = t.leader.snap.task_addr;
+         c.need(check<uint64_t>(t.leader, o, equals<uint64_t>(l)));
+         c.need(check<uint64_t>(t.thread, o, equals<uint64_t>(l)));
+         c.need(check<uint64_t>(t.grandchild, o, equals<uint64_t>(t.grandchild.snap.task_addr)));
+         c.optional(t.exiter,
+                    check<uint64_t>(t.exiter, o, equals<uint64_t>(t.exiter.snap.task_addr)));
+         return c.v;
+       },
+       need({Role::leader, Role::thread, Role::grandchild})});
+
+  // real_parent: G's (ptraced by T) and E's point to L; T shares L's (both
+  // were created by the calibrator's side), which is neither 0 nor L itself.
+  specs.push_back({field("real_parent", 8), 8,
+                   [](const Trial &t, uint32_t o) {
+                     Checks c;
+                     auto l = t.leader.snap.task_addr;
+                     c.need(check<uint64_t>(t.grandchild, o, equals<uint64_t>(l)));
+                     c.optional(t.exiter, check<uint64_t>(t.exiter, o, equals<uint64_t>(l)));
+                     if (!t.leader.snap.readable_range(o, 8))
+                       c.need(Verdict::unknown);
+                     else {
+                       auto lp = t.leader.snap.load<uint64_t>(o);
+                       c.need(lp != 0 && lp != l ? Verdict::match : Verdict::mismatch);
+                       c.need(check<uint64_t>(t.thread, o, equals<uint64_t>(lp)));
+                     }
+                     return c.v;
+                   },
+                   need({Role::leader, Role::thread, Role::grandchild})});
+
+  // parent: differs from real_parent only while ptraced: G's points to T.
+  specs.push_back(
+      {field("parent", 8), 8,
+       [](const Trial &t, uint32_t o) {
+         if (!t.traced)
+           return Verdict::unknown;
+         Checks c;
+         auto l = t.leader.snap.task_addr;
+         c.need(check<uint64_t>(t.grandchild, o, equals<uint64_t>(t.thread.snap.task_addr)));
+         c.optional(t.exiter, check<uint64_t>(t.exiter, o, equals<uint64_t>(l)));
+         if (!t.leader.snap.readable_range(o, 8))
+           c.need(Verdict::unknown);
+         else {
+           auto lp = t.leader.snap.load<uint64_t>(o);
+           c.need(lp != 0 && lp != l ? Verdict::match : Verdict::mismatch);
+           c.need(check<uint64_t>(t.thread, o, equals<uint64_t>(lp)));
+         }
+         return c.v;
+       },
+       [](const Trial &t) {
+         if (!t.traced)
+           return "ptrace not permitted (" + t.trace_error +
+                  "): parent equals real_parent unless a task is ptraced";
+         return missing_subjects(t, {Role::leader, Role::thread, Role::grandchild});
+       }});
+
+  // start_time: CLOCK_MONOTONIC ns at fork, inside the window around it.
+  specs.push_back({field("start_time", 8), 8,
+                   [](const Trial &t, uint32_t o) {
+                     Checks c;
+                     for (const Subject *s : {&t.leader, &t.thread, &t.grandchild})
+                       c.need(check<uint64_t>(*s, o, in_window(s->mono)));
+                     c.optional(t.exiter, check<uint64_t>(t.exiter, o, in_window(t.exiter.mono)));
+                     return c.v;
+                   },
+                   need({Role::leader, Role::thread, Role::grandchild})});
+
+  // start_boottime: CLOCK_BOOTTIME ns at fork, inside the window, and equal
+  // to /proc/<pid>/stat field 22 once truncated to USER_HZ ticks (after the
+  // time namespace's boottime offset, which /proc adds).
+  specs.push_back({field("start_boottime", 8, {"real_start_time"}), 8,
+                   [opt](const Trial &t, uint32_t o) {
+                     Checks c;
+                     auto ok = [&opt](const Subject &s) {
+                       return [&opt, &s](uint64_t v) {
+                         if (!s.boot || !s.boot->contains(v))
+                           return false;
+                         if (!s.start_ticks)
+                           return true;
+                         auto ns = static_cast<int64_t>(v) + opt.boot_offset_ns;
+                         return ns >= 0 && uint64_t(ns) / opt.tick_ns == *s.start_ticks;
+                       };
+                     };
+                     for (const Subject *s : {&t.leader, &t.thread, &t.grandchild})
+                       c.need(check<uint64_t>(*s, o, ok(*s)));
+                     c.optional(t.exiter, check<uint64_t>(t.exiter, o, ok(t.exiter)));
+                     return c.v;
+                   },
+                   need({Role::leader, Role::thread, Role::grandchild})});
+
+  // exit_code: do_group_exit() stores (code & 0xff) << 8 before the
+  // sched_process_exit tracepoint fires; live tasks hold 0 there.
+  specs.push_back({field("exit_code", 4), 4,
+                   [](const Trial &t, uint32_t o) {
+                     if (!t.exiter.exit_code)
+                       return Verdict::unknown;
+                     Checks c;
+                     c.need(check<int32_t>(t.exiter, o, equals<int32_t>(*t.exiter.exit_code)));
+                     c.need(check<int32_t>(t.leader, o, equals<int32_t>(0)));
+                     c.need(check<int32_t>(t.thread, o, equals<int32_t>(0)));
+                     c.need(check<int32_t>(t.grandchild, o, equals<int32_t>(0)));
+                     return c.v;
+                   },
+                   need({Role::leader, Role::thread, Role::grandchild, Role::exiter})});
+  return specs;
+}
+
+std::string join(const std::vector<uint32_t> &v) {
+  std::ostringstream os;
+  for (size_t i = 0; i < v.size(); i++)
+    os << (i ? ", " : "") << v[i];
+  return os.str();
+}
+
+// Largest offset a snapshot of any trial covers.
+uint32_t capture_size(const std::vector<Trial> &trials) {
+  size_t n = 0;
+  for (const auto &t : trials)
+    for (const Subject *s : {&t.leader, &t.thread, &t.grandchild, &t.exiter})
+      n = std::max(n, s->snap.bytes.size());
+  return static_cast<uint32_t>(n);
+}
+
+} // namespace
+
+const std::vector<FieldResult> &task_struct_fields() {
+  static const std::vector<FieldResult> fields = [] {
+    std::vector<FieldResult> out;
+    for (const auto &s : make_specs(SolveOptions{}))
+      out.push_back(s.base);
+    return out;
+  }();
+  return fields;
+}
+
+std::vector<FieldResult> solve(const std::vector<Trial> &trials, const SolveOptions &opt) {
+  auto specs = make_specs(opt);
+  uint32_t limit = capture_size(trials);
+  if (opt.struct_size)
+    limit = std::min(limit, *opt.struct_size);
+
+  std::vector<FieldResult> out;
+  std::map<std::string, std::vector<uint32_t>> found;
+  for (const auto &spec : specs) {
+    FieldResult f = spec.base;
+    // Trials able to test this field at all.
+    std::vector<const Trial *> usable;
+    std::string why_not;
+    for (const auto &t : trials) {
+      std::string why = spec.cannot_test(t);
+      if (why.empty())
+        usable.push_back(&t);
+      else if (why_not.empty())
+        why_not = why;
+    }
+    if (usable.size() < opt.min_trials) {
+      f.status = FieldStatus::unresolved;
+      f.reason = "only " + std::to_string(usable.size()) + " of " + std::to_string(trials.size()) +
+                 " trials could observe it (need " + std::to_string(opt.min_trials) + ")" +
+                 (why_not.empty() ? "" : ": " + why_not);
+      out.push_back(f);
+      continue;
+    }
+    // An offset survives when no trial contradicts it and at least
+    // min_trials trials saw it match: a decoy that equals the known value in
+    // one trial (a stale copy, a coincidence) is dropped by the others.
+    std::vector<uint32_t> candidates;
+    uint32_t support_of_best = 0;
+    for (uint32_t o = 0; o + f.size <= limit; o += spec.align) {
+      uint32_t support = 0;
+      bool contradicted = false;
+      for (const Trial *t : usable) {
+        Verdict v = spec.predicate(*t, o);
+        if (v == Verdict::mismatch) {
+          contradicted = true;
+          break;
+        }
+        if (v == Verdict::match)
+          support++;
+      }
+      if (!contradicted && support >= opt.min_trials) {
+        candidates.push_back(o);
+        support_of_best = std::max(support_of_best, support);
+      }
+    }
+    f.trials = support_of_best;
+    found[f.member] = candidates;
+    if (candidates.size() == 1) {
+      f.status = FieldStatus::calibrated;
+      f.offset = candidates[0];
+    } else if (candidates.empty()) {
+      f.status = FieldStatus::unresolved;
+      f.reason = "no offset below " + std::to_string(limit) + " matched in " +
+                 std::to_string(opt.min_trials) + " trials without contradiction";
+    } else {
+      f.status = FieldStatus::ambiguous;
+      f.candidates = candidates;
+      f.reason =
+          std::to_string(candidates.size()) + " offsets match every trial: " + join(candidates);
+    }
+    out.push_back(f);
+  }
+
+  // The start_time / start_boottime trap: on a machine never suspended,
+  // CLOCK_BOOTTIME == CLOCK_MONOTONIC, so both fields fall into both windows
+  // and both candidate sets are the same adjacent pair {a, a+8} (Pixie hit
+  // this). The kernel declares `u64 start_time; u64 start_boottime;` next to
+  // each other, in that order, since 3.17 (then named real_start_time; renamed
+  // in 5.5), and copy_process() reads the monotonic clock first. So when both
+  // sets are exactly {a, a+8} and the value at a never exceeds the value at
+  // a+8, a is start_time and a+8 is start_boottime. Anything else stays
+  // ambiguous.
+  auto *st = &out[0];
+  auto *bt = &out[0];
+  for (auto &f : out) {
+    if (f.member == "start_time")
+      st = &f;
+    if (f.member == "start_boottime")
+      bt = &f;
+  }
+  const auto &sc = found["start_time"];
+  const auto &bc = found["start_boottime"];
+  if (st->status == FieldStatus::ambiguous && bt->status == FieldStatus::ambiguous && sc == bc &&
+      sc.size() == 2 && sc[1] == sc[0] + 8) {
+    bool ordered = true;
+    for (const auto &t : trials)
+      for (const Subject *s : {&t.leader, &t.thread, &t.grandchild, &t.exiter})
+        if (s->snap.readable_range(sc[0], 16) &&
+            s->snap.load<uint64_t>(sc[0]) > s->snap.load<uint64_t>(sc[1]))
+          ordered = false;
+    if (ordered) {
+      for (auto [f, off] : {std::pair{st, sc[0]}, std::pair{bt, sc[1]}}) {
+        f->status = FieldStatus::calibrated;
+        f->offset = off;
+        f->candidates.clear();
+        f->reason = "clocks indistinguishable (never suspended): adjacent pair " + join(sc) +
+                    " split by declaration order (start_time first)";
+      }
+    }
+  }
+  return out;
+}
+
+} // namespace offsetprobe

@@ -1,0 +1,27 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// JSON form of raw trials (snapshots + known values): `calibrate
+// --dump-snapshots` writes it, the matrix stores it as offline fixtures, and
+// the solver's replay tests read it back.
+#pragma once
+
+#include "calibration/solver.h"
+#include "calibration/snapshot.h"
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace offsetprobe {
+
+struct TrialDump {
+  std::vector<Trial> trials;
+  SolveOptions options;
+};
+
+nlohmann::json to_json(const TrialDump &d);
+// Strict; returns nullopt with `error` set on anything malformed.
+std::optional<TrialDump> trial_dump_from_json(const nlohmann::json &j, std::string &error);
+
+} // namespace offsetprobe

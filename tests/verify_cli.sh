@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# `offsetprobe verify` end to end: input handling and exit codes.
+# Usage: verify_cli.sh OFFSETPROBE_BINARY
+set -uo pipefail
+bin=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+failures=0
+
+# expect NAME WANT_RC STDERR_PATTERN -- ARGS... [< stdin via $stdin]
+expect() {
+  local name=$1 want=$2 pattern=$3
+  shift 4
+  local rc=0
+  "$bin" verify "$@" <"${stdin:-/dev/null}" >"$tmp/out" 2>"$tmp/err" || rc=$?
+  if [[ $rc -ne $want ]]; then
+    echo "FAIL $name: exit $rc, want $want"; cat "$tmp/err"; failures=$((failures + 1))
+  elif [[ -n $pattern ]] && ! grep -q -- "$pattern" "$tmp/err" "$tmp/out"; then
+    echo "FAIL $name: output lacks '$pattern'"; cat "$tmp/err" "$tmp/out"; failures=$((failures + 1))
+  else
+    echo "ok   $name"
+  fi
+}
+
+field() { # member status offset
+  printf '{"name":"task_struct.%s","struct":"task_struct","member":"%s","aliases":[],"size":4,"status":"%s","offset":%s,"trials":3,"validation":"%s"}' \
+    "$1" "$1" "$2" "$3" "$([[ $2 == calibrated ]] && echo passed || echo not_run)"
+}
+calibration() { # fields...
+  local IFS=,
+  printf '{"backend":"libbpf","trigger":"tracepoint","trials":3,"scan_bytes":16384,"fields":[%s]}' "$*"
+}
+
+calibration "$(field offsetprobe_no_such_member not_present null)" >"$tmp/absent.json"
+# pid is never at offset 0 of task_struct (thread_info or __state comes first).
+calibration "$(field pid calibrated 0)" >"$tmp/wrong.json"
+printf '{"kernel":{},"calibration":%s}' "$(cat "$tmp/wrong.json")" >"$tmp/entry.json"
+echo '{"fields": [' >"$tmp/broken.json"
+echo '{"calibration": 3}' >"$tmp/notcal.json"
+
+expect "no input" 2 "no calibration given" --
+expect "missing file" 2 "$tmp/nope.json" -- --input "$tmp/nope.json"
+expect "invalid JSON" 2 "$tmp/broken.json is not valid JSON" -- --input "$tmp/broken.json"
+expect "not a calibration" 2 "$tmp/notcal.json" -- --input "$tmp/notcal.json"
+stdin=$tmp/broken.json expect "invalid JSON on stdin" 2 "<stdin>" -- --input -
+expect "no BTF file" 12 "no BTF at $tmp/none.btf" -- --input "$tmp/absent.json" --btf "$tmp/none.btf"
+expect "bad input before missing BTF" 2 "" -- --input "$tmp/broken.json" --btf "$tmp/none.btf"
+
+if [[ -r /sys/kernel/btf/vmlinux ]]; then
+  expect "not present, not in BTF" 0 "agree with BTF" -- --input "$tmp/absent.json"
+  expect "mismatch" 6 "mismatch" -- --input "$tmp/wrong.json"
+  expect "cache entry format" 6 "offset 0 != BTF" -- --input "$tmp/entry.json"
+  stdin=$tmp/entry.json expect "stdin, --json" 6 '"ok": false' -- --input - --json
+elif [[ ${CI:-} == true ]]; then
+  echo "FAIL: /sys/kernel/btf/vmlinux is missing and CI=true"; failures=$((failures + 1))
+else
+  echo "SKIP: /sys/kernel/btf/vmlinux is missing: BTF comparisons not run"
+fi
+
+exit $((failures > 0))
