@@ -45,7 +45,12 @@ def field_verdict($f; $b):
        else empty end),
       (if $guest.count.available and $guest.count.rc != 0 then "count smoke test exited \($guest.count.rc)" else empty end),
       ($fields[] | select(.verdict | startswith("ok") | not)
-        | "\(.name): \(.verdict) (offset \(.offset // "-"), BTF \(.btf_offset // "-"))")
+        | "\(.name): \(.verdict) (offset \(.offset // "-"), BTF \(.btf_offset // "-"))"),
+      # The two oracles must agree: a disagreement is a bug in one of them.
+      ($fields[] | select(.verify != null and .verify.btf_offset != .btf_offset)
+        | "\(.name): verify's BTF offset \(.verify.btf_offset // "-") differs from the host's \(.btf_offset // "-")"),
+      ($fields[] | select(.verify != null and (.verdict == "ok") and .verify.verdict != "match")
+        | "\(.name): verify says \(.verify.verdict) (\(.verify.detail))")
     end ] as $problems
 | {
     schema: "offsetprobe-matrix-result/v1",
