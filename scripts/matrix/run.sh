@@ -272,11 +272,12 @@ run_one() {
   esac
   local kd=$out/kernels/$release
   mkdir -p "$kd"
-  local failure="" t deb dl_s=0 dl_bytes=0 boot_s=0 qrc=0 timed_out=false
+  local failure="" t deb dl_s=0 dl_bytes=0 dl_cached=true boot_s=0 qrc=0 timed_out=false
 
   # download (cached)
   deb=$(ls "$cache/debs/${pkg}_${ver/:/%3a}_"*.deb 2>/dev/null | head -n1 || true)
   if [ -z "$deb" ]; then
+    dl_cached=false
     t=$(now)
     if (cd "$cache/debs" && apt_get -q download "$pkg=$ver" >"$kd/download.log" 2>&1); then
       dl_s=$(elapsed "$t")
@@ -366,7 +367,7 @@ run_one() {
 
   jq -n --arg req "$req" --arg pkg "$pkg" --arg suite "$suite" --arg ver "$ver" \
     --arg release "$release" --arg flavour "$flavour" --arg failure "$failure" \
-    --argjson dl_bytes "$dl_bytes" --argjson dl_s "$dl_s" --argjson boot_s "$boot_s" \
+    --argjson dl_bytes "$dl_bytes" --argjson dl_s "$dl_s" --argjson dl_cached "$dl_cached" --argjson boot_s "$boot_s" \
     --argjson qrc "$qrc" --argjson timed_out "$timed_out" --argjson config "$cfg_json" \
     --arg needs_module "${needs_module# }" --argjson guest "$guest" --argjson truth "$truth" \
     --arg build_id "$build_id" \
