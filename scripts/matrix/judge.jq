@@ -12,6 +12,9 @@ def btf_offset($f):
 def verify_for($name):
   ($guest.verify.output.fields // []) | map(select(.name == $name)) | first;
 
+# The last non-empty line of a stderr tail, as ": line", or nothing.
+def last_line: (split("\n") | map(select(. != "")) | last) as $l | if $l == null then "" else ": " + $l end;
+
 def field_verdict($f; $b):
   if $f.status == "calibrated" then
     if $b == null then "no-btf-member"
@@ -35,13 +38,13 @@ def field_verdict($f; $b):
     else
       (if $guest.env.btf_hidden != true then "BTF could not be hidden during calibration" else empty end),
       (if $guest.calibrate.rc != 0 then
-         "calibrate exited \($guest.calibrate.rc): \($guest.calibrate.stderr | split("\n") | map(select(. != "")) | last // "")"
+         "calibrate exited \($guest.calibrate.rc)\($guest.calibrate.stderr | last_line)"
        else empty end),
       (if $cal == null then "calibrate printed no JSON" else empty end),
       (if $cal != null and ($fields | length) == 0 then "calibrate reported no fields" else empty end),
       (if $truth == null then "no BTF from the guest to check against" else empty end),
       (if $cal != null and $guest.verify.rc != 0 then
-         "verify exited \($guest.verify.rc): \($guest.verify.stderr | split("\n") | map(select(. != "")) | last // "")"
+         "verify exited \($guest.verify.rc)\($guest.verify.stderr | last_line)"
        else empty end),
       (if $guest.count.available and $guest.count.rc != 0 then "count smoke test exited \($guest.count.rc)" else empty end),
       ($fields[] | select(.verdict | startswith("ok") | not)
@@ -58,7 +61,7 @@ def field_verdict($f; $b):
     release: $release, flavour: $flavour,
     build_id: (if $build_id == "" then null else $build_id end),
     download: { bytes: $dl_bytes, seconds: $dl_s, cached: $dl_cached },
-    boot_seconds: $boot_s, qemu_exit: $qrc, timed_out: $timed_out,
+    boot_seconds: $boot_s, qemu_cpu: $cpu, qemu_exit: $qrc, timed_out: $timed_out,
     config: $config, needs_module: $needs_module,
     btf: { present: ($truth != null), task_struct_size: ($truth.task_struct.size // null) },
     fields: $fields,

@@ -27,6 +27,8 @@ usage: $0 [options] [PACKAGE[/SUITE]...]
   --binary FILE    static offsetprobe to put in the guest (default: build it in
                    ./build-static with -Dstatic_binary=true)
   --timeout S      hard limit per guest in seconds (default: 600)
+  --cpu MODEL      QEMU CPU model (default: max; QEMU's default qemu64 lacks
+                   cmpxchg16b, which 6.12.95+deb12-cloud-amd64 needs to boot)
   --refresh        refresh the private apt indexes even if they are recent
   --no-setup       do not apt-get install the host tools
 Environment: OFFSETPROBE_MATRIX_CACHE (default ~/.cache/offsetprobe-matrix)
@@ -39,6 +41,7 @@ out=./matrix-results
 fixtures=""
 binary=""
 guest_timeout=600
+cpu=max
 refresh=0
 setup=1
 pkgs=()
@@ -51,6 +54,7 @@ while [ $# -gt 0 ]; do
     --fixtures) fixtures=${2:?--fixtures needs a directory}; shift 2 ;;
     --binary) binary=${2:?--binary needs a file}; shift 2 ;;
     --timeout) guest_timeout=${2:?--timeout needs seconds}; shift 2 ;;
+    --cpu) cpu=${2:?--cpu needs a model}; shift 2 ;;
     --refresh) refresh=1; shift ;;
     --no-setup) setup=0; shift ;;
     -h|--help) usage; exit 0 ;;
@@ -319,7 +323,7 @@ run_one() {
   if [ -z "$failure" ]; then
     t=$(now)
     set +e
-    timeout -k 10 "$guest_timeout" qemu-system-x86_64 -accel tcg -m 1024 -smp 1 -nographic -no-reboot \
+    timeout -k 10 "$guest_timeout" qemu-system-x86_64 -accel tcg -cpu "$cpu" -m 1024 -smp 1 -nographic -no-reboot \
       -net none -monitor none -kernel "$vmlinuz" -initrd "$ird.cpio.gz" \
       -append 'console=ttyS0 panic=-1 quiet noirqdebug' \
       -serial "file:$kd/console.log" -serial "file:$kd/data.tar.gz" >"$kd/qemu.log" 2>&1 </dev/null
@@ -370,7 +374,7 @@ run_one() {
     --argjson dl_bytes "$dl_bytes" --argjson dl_s "$dl_s" --argjson dl_cached "$dl_cached" --argjson boot_s "$boot_s" \
     --argjson qrc "$qrc" --argjson timed_out "$timed_out" --argjson config "$cfg_json" \
     --arg needs_module "${needs_module# }" --argjson guest "$guest" --argjson truth "$truth" \
-    --arg build_id "$build_id" \
+    --arg build_id "$build_id" --arg cpu "$cpu" \
     -f "$here/judge.jq" >"$kd/result.json"
 
   # fixtures: raw snapshots + BTF truth, compressed, for offline replay tests
