@@ -24,6 +24,10 @@ using CommandFn = std::function<int()>;
 // Each command file defines one of these; main() calls them all.
 void register_calibrate(CLI::App &app, GlobalOptions &g, CommandFn &run);
 void register_verify(CLI::App &app, GlobalOptions &g, CommandFn &run);
+void register_show(CLI::App &app, GlobalOptions &g, CommandFn &run);
+void register_export(CLI::App &app, GlobalOptions &g, CommandFn &run);
+void register_cache(CLI::App &app, GlobalOptions &g, CommandFn &run);
+void register_bundle(CLI::App &app, GlobalOptions &g, CommandFn &run);
 
 // Log lines go to stderr, never stdout (stdout is for --json and tables).
 void log_info(const GlobalOptions &g, const std::string &msg);

@@ -45,6 +45,10 @@ int main(int argc, char **argv) {
   CommandFn run;
   register_calibrate(app, g, run);
   register_verify(app, g, run);
+  register_show(app, g, run);
+  register_export(app, g, run);
+  register_cache(app, g, run);
+  register_bundle(app, g, run);
 
   try {
     app.parse(argc, argv);

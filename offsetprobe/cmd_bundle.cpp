@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// offsetprobe bundle create -o OUT FILES...: merge entries of many kernels.
+#include "cache/bundle.h"
+#include "offsetprobe/cache_common.h"
+
+#include <memory>
+
+namespace offsetprobe {
+
+void register_bundle(CLI::App &app, GlobalOptions &g, CommandFn &run) {
+  auto *cmd = app.add_subcommand("bundle", "Fleet bundles of cache entries");
+  cmd->require_subcommand(1);
+  auto *create = cmd->add_subcommand("create", "Merge cache entries and bundles into one bundle");
+  auto out = std::make_shared<std::string>();
+  auto inputs = std::make_shared<std::vector<std::string>>();
+  create->add_option("-o,--output", *out, "Bundle file to write")->required();
+  create->add_option("FILES", *inputs, "Cache entries (<build id>.json) or bundles")
+      ->required()
+      ->check(CLI::ExistingFile);
+  create->callback([&run, &g, out, inputs] {
+    run = [&g, out, inputs] {
+      std::vector<std::string> notes;
+      auto b = bundle_merge(*inputs, notes);
+      for (const auto &n : notes)
+        log_debug(g, n);
+      if (!b)
+        throw_cache_error(b.error());
+      auto w = bundle_write(b.value(), *out);
+      if (!w)
+        throw_cache_error(w.error());
+      log_info(g, "wrote " + w.value() + " with " + std::to_string(b.value()["entries"].size()) +
+                      " kernel build(s)");
+      return exit_ok;
+    };
+  });
+}
+
+} // namespace offsetprobe
