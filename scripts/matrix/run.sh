@@ -67,7 +67,7 @@ done
 if [ -z "$list" ] && [ "${#pkgs[@]}" -eq 0 ]; then list=default; fi
 
 log() { echo "matrix: $*" >&2; }
-die() { echo "matrix: $*" >&2; exit "${2:-3}"; }
+die() { echo "matrix: $1" >&2; exit "${2:-3}"; }
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
@@ -206,7 +206,7 @@ for r in "${pkgs[@]}"; do
   fi
 done
 if [ "$bad" = 1 ]; then
-  die "unknown kernel package(s); see 'apt-cache search linux-image' with the suites: ${suites[*]}" 2
+  die "unknown kernel package(s): give linux-image-{amd64,cloud-amd64,rt-amd64}/SUITE or a concrete build such as $(apt_cache pkgnames linux-image-6 2>/dev/null | grep -E -- '-cloud-amd64$' | sort -V | tail -n1)" 2
 fi
 [ "${#kernels[@]}" -gt 0 ] || die "nothing to run" 2
 
