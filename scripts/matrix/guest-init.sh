@@ -64,7 +64,10 @@ BTF_HIDDEN=false
 if mount -t tmpfs none /sys/kernel/btf 2>/dev/null && [ ! -e /sys/kernel/btf/vmlinux ]; then
   BTF_HIDDEN=true
 fi
-CAL_ARGS="calibrate --json"
+# --cache-dir: once calibrate writes its cache entry, it lands in /out/cache and
+# the host bundles that real entry.
+mkdir -p -m 0755 /out/cache
+CAL_ARGS="--cache-dir /out/cache calibrate --json"
 if [ "$FIXTURES" = 1 ]; then
   if $OP calibrate --help 2>&1 | grep -q -- --dump-snapshots; then
     CAL_ARGS="$CAL_ARGS --dump-snapshots /out/snapshots.json"
@@ -124,8 +127,8 @@ T4=$(now)
   # A fresh line first: firmware escape sequences may still be on the current one.
   echo
   echo "=====OFFSETPROBE-RESULT-BEGIN====="
-  printf '{"schema":"offsetprobe-matrix-guest/v1","release":%s,"version":%s,' \
-    "$(uname -r | json_str)" "$($OP --version 2>&1 | json_str)"
+  printf '{"schema":"offsetprobe-matrix-guest/v1","release":%s,"kernel_version":%s,"machine":%s,"version":%s,' \
+    "$(uname -r | json_str)" "$(uname -v | json_str)" "$(uname -m | json_str)" "$($OP --version 2>&1 | json_str)"
   printf '"env":{"btf":%s,"btf_hidden":%s,"tracefs":%s,"syscall_tracepoints":%s,"sched_process_exit":%s,"lo_up":%s,"nproc":%s,"data_channel":%s},' \
     "$HAS_BTF" "$BTF_HIDDEN" "$(echo "$TRACEFS" | json_str)" "$HAS_SYSCALL_TP" "$HAS_EXIT_TP" "$LO_UP" "$(nproc)" "$DATA"
   printf '"calibrate":{"rc":%s,"seconds":%s,"args":%s,"stderr":%s,"output":' "$CAL_RC" \

@@ -61,6 +61,7 @@ def field_verdict($f; $b):
     release: $release, flavour: $flavour,
     build_id: (if $build_id == "" then null else $build_id end),
     download: { bytes: $dl_bytes, seconds: $dl_s, cached: $dl_cached },
+    calibrated_at: $calibrated_at,
     boot_seconds: $boot_s, qemu_cpu: $cpu, qemu_exit: $qrc, timed_out: $timed_out,
     config: $config, needs_module: $needs_module,
     btf: { present: ($truth != null), task_struct_size: ($truth.task_struct.size // null) },

@@ -63,18 +63,34 @@ jq -r '
 # The bundle: every kernel that passed.
 passed=$(jq -r '.results[] | select(.verdict == "pass") | .release' "$out/summary.json")
 if [ -n "$tool" ]; then
+  # `bundle create` takes cache entries (offsetprobe/v1). Use the guest's own
+  # entry when calibrate wrote one; otherwise wrap the guest's calibrate output
+  # in an entry here (same kernel key: the GNU build id from /sys/kernel/notes).
   files=()
-  for r in $passed; do files+=("$out/kernels/$r/guest-files/calibrate.json"); done
+  for r in $passed; do
+    kd=$out/kernels/$r
+    entry=$(ls "$kd"/guest-files/cache/*.json 2>/dev/null | head -n1 || true)
+    if [ -z "$entry" ]; then
+      entry=$kd/cache-entry.json
+      jq '{schema: "offsetprobe/v1",
+           kernel: {build_id, build_id_source: "gnu-build-id", release: .guest.release,
+                    version: .guest.kernel_version, machine: .guest.machine},
+           tool: {name: "offsetprobe", version: .guest.version},
+           calibrated_at: .calibrated_at,
+           calibration: .guest.calibrate.output}' "$kd/result.json" >"$entry"
+    fi
+    files+=("$entry")
+  done
   if [ "${#files[@]}" -gt 0 ]; then
-    "$tool" bundle create -o "$out/bundle.json" "${files[@]}" || echo "report: offsetprobe bundle create failed" >&2
+    "$tool" -q bundle create -o "$out/bundle.json" "${files[@]}" \
+      || echo "report: offsetprobe bundle create failed" >&2
   fi
 else
   jq -s '{
       schema: "offsetprobe-bundle/v1",
       note: "written by scripts/matrix/report.sh: this offsetprobe has no `bundle create`",
       entries: (map(select(.verdict == "pass")
-        | {key: .release, value: {package, version, flavour, suite,
-            build_id,
+        | {key: .release, value: {package, version, flavour, suite, build_id,
             calibration: .guest.calibrate.output}}) | from_entries)
     }' "${results[@]}" >"$out/bundle.json"
 fi

@@ -374,7 +374,7 @@ run_one() {
     --argjson dl_bytes "$dl_bytes" --argjson dl_s "$dl_s" --argjson dl_cached "$dl_cached" --argjson boot_s "$boot_s" \
     --argjson qrc "$qrc" --argjson timed_out "$timed_out" --argjson config "$cfg_json" \
     --arg needs_module "${needs_module# }" --argjson guest "$guest" --argjson truth "$truth" \
-    --arg build_id "$build_id" --arg cpu "$cpu" \
+    --arg build_id "$build_id" --arg cpu "$cpu" --arg calibrated_at "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
     -f "$here/judge.jq" >"$kd/result.json"
 
   # fixtures: raw snapshots + BTF truth, compressed, for offline replay tests
