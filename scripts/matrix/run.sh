@@ -380,18 +380,7 @@ run_one() {
   # fixtures: raw snapshots + BTF truth, compressed, for offline replay tests
   if [ -n "$fixtures" ] && [ "$guest" != null ]; then
     mkdir -p "$fixtures"
-    local snap=null
-    [ -s "$kd/guest-files/snapshots.json" ] && jq -e . "$kd/guest-files/snapshots.json" >/dev/null 2>&1 \
-      && snap=$kd/guest-files/snapshots.json
-    jq -n --slurpfile r "$kd/result.json" --argjson truth "$truth" \
-      --slurpfile s "${snap/#null//dev/null}" '{
-        schema: "offsetprobe-matrix-fixture/v1",
-        kernel: ($r[0] | {package, suite, version, release, flavour}),
-        snapshots: ($s[0] // null),
-        btf_truth: $truth,
-        calibrate: $r[0].guest.calibrate.output,
-        verify: $r[0].guest.verify.output
-      }' | gzip -9n >"$fixtures/$release.json.gz"
+    "$here/fixture.sh" "$kd" "$fixtures/$release.json.gz" || log "$release: could not write the fixture"
   fi
 
   local v
