@@ -587,4 +587,23 @@ Calibration calibrate(const CalibrateOptions &opt) {
   return cal;
 }
 
+std::vector<FieldResult> validate_offsets(const CalibrateOptions &opt,
+                                          std::vector<FieldResult> fields) {
+  check_bpf_privileges();
+  auto ns = read_timens_offsets();
+  for (auto &f : fields) {
+    f.validation = Validation::not_run;
+    f.validation_detail.clear();
+  }
+  long hz = sysconf(_SC_CLK_TCK);
+  uint64_t tick_ns = 1'000'000'000ull / static_cast<uint64_t>(hz > 0 ? hz : 100);
+  SubjectHost host(opt);
+  auto subjects = make_subjects(1);
+  Validator v(fields);
+  v.run(opt, host, subjects[0], ns, ns.boottime_ns, tick_ns);
+  host.finish(opt);
+  throw_if_stopped(opt);
+  return fields;
+}
+
 } // namespace offsetprobe

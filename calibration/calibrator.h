@@ -42,6 +42,12 @@ struct Calibration {
 // found is not an exception: it is reported in the result.
 Calibration calibrate(const CalibrateOptions &opt);
 
+// Reads offsets found elsewhere (a fleet bundle, say) back on this kernel with
+// the reader program, exactly like a calibration's own validation. Fields
+// that fail become unresolved. Throws Fatal like calibrate().
+std::vector<FieldResult> validate_offsets(const CalibrateOptions &opt,
+                                          std::vector<FieldResult> fields);
+
 // Time namespace offsets of this process (0 outside a time namespace).
 struct TimeNsOffsets {
   int64_t monotonic_ns = 0;

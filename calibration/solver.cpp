@@ -59,7 +59,7 @@ std::function<bool(uint64_t)> in_window(const std::optional<Window> &w) {
   return [w](uint64_t v) { return w && w->contains(v); };
 }
 
-std::string missing_subjects(const Trial &t, std::initializer_list<Role> roles) {
+std::string missing_subjects(const Trial &t, const std::vector<Role> &roles) {
   std::string out;
   for (Role r : roles) {
     const Subject *s = r == Role::leader       ? &t.leader
@@ -86,8 +86,11 @@ FieldResult field(const char *member, uint32_t size, std::vector<std::string> al
 
 std::vector<FieldSpec> make_specs(const SolveOptions &opt) {
   std::vector<FieldSpec> specs;
+  // The roles are copied: an initializer_list's array dies with the
+  // full-expression that made it, long before the lambda is called.
   auto need = [](std::initializer_list<Role> roles) {
-    return [roles](const Trial &t) { return missing_subjects(t, roles); };
+    return
+        [roles = std::vector<Role>(roles)](const Trial &t) { return missing_subjects(t, roles); };
   };
 
   // pid: every task's own tid. The thread separates it from tgid.
@@ -382,6 +385,34 @@ std::vector<FieldResult> solve(const std::vector<Trial> &trials, const SolveOpti
       }
     }
   }
+
+  // Two members of one struct never share bytes. On a machine never
+  // suspended either start value fits both windows, so with one of the pair
+  // missing or unreadable the other's offset is the single candidate of both
+  // fields (and the read-back cannot tell either). Which field owns it is
+  // unknown: both are withdrawn rather than one of them reported wrong.
+  std::vector<std::pair<size_t, size_t>> clashes;
+  for (size_t i = 0; i < out.size(); i++)
+    for (size_t j = i + 1; j < out.size(); j++) {
+      const auto &a = out[i], &b = out[j];
+      if (a.status == FieldStatus::calibrated && b.status == FieldStatus::calibrated &&
+          a.struct_name == b.struct_name && *a.offset < *b.offset + b.size &&
+          *b.offset < *a.offset + a.size)
+        clashes.emplace_back(i, j);
+    }
+  for (auto [i, j] : clashes) {
+    uint32_t off = std::min(*out[i].offset, *out[j].offset);
+    for (auto [f, other] : {std::pair{&out[i], &out[j]}, std::pair{&out[j], &out[i]}})
+      f->reason = "its only candidate overlaps " + other->name + " near offset " +
+                  std::to_string(off) + ": cannot tell which field it is";
+  }
+  for (auto [i, j] : clashes)
+    for (FieldResult *f : {&out[i], &out[j]})
+      if (f->offset) {
+        f->candidates = {*f->offset};
+        f->offset.reset();
+        f->status = FieldStatus::unresolved;
+      }
   return out;
 }
 

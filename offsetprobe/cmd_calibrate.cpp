@@ -6,13 +6,18 @@
 #include "offsetprobe/cli.h"
 #include "offsetprobe/exit_codes.h"
 #include "offsetprobe/table.h"
+#include "offsetprobe/calibrate_cached.h"
+#include "offsetprobe/cache_common.h"
+#include "cache/bundle.h"
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 
 #include <signal.h>
+#include <unistd.h>
 
 namespace offsetprobe {
 
@@ -24,18 +29,6 @@ void on_signal(int sig) {
   g_stop.store(sig);
 }
 
-// SIGINT/SIGTERM stop the calibration at the next check: subjects are killed,
-// BPF objects released by their destructors, nothing is written.
-void install_stop_handlers() {
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = 0; // no SA_RESTART: a blocking poll() returns EINTR
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGHUP, &sa, nullptr);
-}
-
 struct CalibrateArgs {
   bool json = false;
   uint32_t trials = 3;
@@ -43,6 +36,9 @@ struct CalibrateArgs {
   uint32_t timeout_ms = 10'000;
   std::string dump_snapshots;
   bool no_validate = false;
+  bool force = false;
+  bool no_cache = false;
+  std::string bundle;
 };
 
 int exit_code_for(const CalibrationResult &r) {
@@ -73,20 +69,115 @@ void print_table(const CalibrationResult &r) {
 
 } // namespace
 
-Calibration run_calibration(const GlobalOptions &g, uint32_t trials, const std::string &trigger,
-                            uint32_t timeout_ms, bool validate) {
+const std::atomic<int> *install_stop_handlers() {
+  // SIGINT/SIGTERM stop the calibration at the next check: subjects are
+  // killed, BPF objects released by their destructors, nothing is written.
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0; // no SA_RESTART: a blocking poll() returns EINTR
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGHUP, &sa, nullptr);
+  return &g_stop;
+}
+
+namespace {
+
+bool usable(const CacheEntry &e) {
+  return e.calibration.complete();
+}
+
+CalibrateOptions engine_options(const CalibrateRequest &req) {
   CalibrateOptions opt;
-  opt.trials = trials;
-  auto mode = trigger_mode_from_string(trigger);
-  if (!mode)
-    throw Fatal(exit_usage, "--trigger must be auto, tracepoint, raw_tracepoint or uprobe");
-  opt.trigger = *mode;
-  opt.subject_timeout_ms = timeout_ms;
-  opt.validate = validate;
-  opt.stop_signal = &g_stop;
-  install_stop_handlers();
-  log_debug(g, "calibrating with " + std::to_string(trials) + " trials");
-  return calibrate(opt);
+  opt.trials = req.trials;
+  opt.trigger = req.trigger;
+  opt.subject_timeout_ms = req.timeout_ms;
+  opt.validate = req.validate;
+  opt.stop_signal = install_stop_handlers();
+  return opt;
+}
+
+// The bundle's offsets for this kernel, read back here; nullopt when the
+// bundle has no entry for this build or the read-back fails.
+std::optional<CacheEntry> from_bundle(const GlobalOptions &g, const CalibrateRequest &req,
+                                      const KernelId &kernel) {
+  auto e = lookup_bundle(req.bundle, kernel);
+  if (!e) {
+    if (req.bundle_required && e.error().code != CacheErrorCode::not_found)
+      throw_cache_error(e.error());
+    log_debug(g, "bundle " + req.bundle + ": " + e.error().message);
+    return std::nullopt;
+  }
+  CacheEntry entry = std::move(e.value());
+  auto t0 = std::chrono::steady_clock::now();
+  entry.calibration.fields = validate_offsets(engine_options(req), entry.calibration.fields);
+  entry.calibration.elapsed_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  if (!usable(entry)) {
+    log_warn("the offsets in bundle " + req.bundle +
+             " for this kernel failed the read-back here; calibrating instead");
+    return std::nullopt;
+  }
+  entry.calibrated_at.clear(); // save() stamps the time it was proven here
+  entry.tool_version = OFFSETPROBE_VERSION;
+  log_info(g, "offsets from bundle " + req.bundle + " validated on this kernel");
+  return entry;
+}
+
+} // namespace
+
+CalibrateOutcome calibrate_cached(const GlobalOptions &g, const CalibrateRequest &req) {
+  CalibrateOutcome out;
+  KernelId kernel = running_kernel();
+  std::optional<CacheStore> store;
+  std::optional<CacheLock> lock;
+  if (req.use_cache) {
+    store.emplace(open_store(g));
+    auto hit = [&]() -> bool {
+      auto e = store->load(kernel);
+      if (e && usable(e.value())) {
+        out.entry = std::move(e.value());
+        out.source = "cache";
+        out.path = store->path_for(kernel.build_id);
+        return true;
+      }
+      if (!e && e.error().code != CacheErrorCode::not_found)
+        log_warn("ignoring the cache entry: " + e.error().message);
+      return false;
+    };
+    if (!req.force && hit())
+      return out;
+    // Serialize with concurrent calibrations; the later one finds the fresh
+    // entry instead of calibrating again.
+    auto l = store->lock();
+    if (!l)
+      throw_cache_error(l.error());
+    lock.emplace(std::move(l.value()));
+    if (!req.force && hit())
+      return out;
+  }
+
+  std::optional<CacheEntry> entry;
+  if (!req.bundle.empty())
+    entry = from_bundle(g, req, kernel);
+  if (entry) {
+    out.entry = std::move(*entry);
+    out.source = "bundle";
+  } else {
+    log_debug(g, "calibrating with " + std::to_string(req.trials) + " trials");
+    out.raw = calibrate(engine_options(req));
+    out.entry.kernel = kernel;
+    out.entry.calibration = out.raw->result;
+    out.source = "calibrated";
+  }
+  if (store && usable(out.entry)) {
+    auto saved = store->save(out.entry);
+    if (!saved)
+      throw_cache_error(saved.error());
+    out.path = saved.value();
+  }
+  return out;
 }
 
 void register_calibrate(CLI::App &app, GlobalOptions &g, CommandFn &run) {
@@ -104,16 +195,38 @@ void register_calibrate(CLI::App &app, GlobalOptions &g, CommandFn &run) {
   cmd->add_option("--dump-snapshots", args->dump_snapshots,
                   "Write the raw trials (snapshots and known values) as JSON to FILE");
   cmd->add_flag("--no-validate", args->no_validate,
-                "Skip the read-back (results are then never complete)");
+                "Skip the read-back (results are then never complete, never cached)");
+  cmd->add_flag("--force", args->force, "Calibrate even when the cache holds a valid entry");
+  cmd->add_flag("--no-cache", args->no_cache, "Neither read nor write the cache");
+  cmd->add_option("--bundle", args->bundle,
+                  std::string("Take this kernel's offsets from a fleet bundle when they pass the "
+                              "read-back here (default ") +
+                      kDefaultBundlePath + " when it exists)");
   cmd->callback([args, &g, &run] {
     run = [args, &g] {
-      Calibration cal =
-          run_calibration(g, args->trials, args->trigger, args->timeout_ms, !args->no_validate);
-      if (!args->dump_snapshots.empty()) {
+      CalibrateRequest req;
+      req.force = args->force;
+      req.use_cache = !args->no_cache && !args->no_validate;
+      req.trials = args->trials;
+      req.trigger = *trigger_mode_from_string(args->trigger);
+      req.timeout_ms = args->timeout_ms;
+      req.validate = !args->no_validate;
+      if (!args->bundle.empty()) {
+        req.bundle = args->bundle;
+        req.bundle_required = true;
+      } else if (access(kDefaultBundlePath, F_OK) == 0) {
+        req.bundle = kDefaultBundlePath;
+      }
+      // Snapshots exist only for a real calibration.
+      if (!args->dump_snapshots.empty())
+        req.force = true, req.bundle.clear();
+      CalibrateOutcome out = calibrate_cached(g, req);
+      const CalibrationResult &r = out.entry.calibration;
+      if (!args->dump_snapshots.empty() && out.raw) {
         TrialDump d;
-        d.trials = cal.trials;
-        d.options.boot_offset_ns = cal.boot_offset_ns;
-        d.options.struct_size = cal.result.task_struct_size;
+        d.trials = out.raw->trials;
+        d.options.boot_offset_ns = out.raw->boot_offset_ns;
+        d.options.struct_size = r.task_struct_size;
         long hz = sysconf(_SC_CLK_TCK);
         d.options.tick_ns = 1'000'000'000ull / static_cast<uint64_t>(hz > 0 ? hz : 100);
         std::ofstream f(args->dump_snapshots);
@@ -121,11 +234,26 @@ void register_calibrate(CLI::App &app, GlobalOptions &g, CommandFn &run) {
         if (!f)
           throw Fatal(exit_failure, "cannot write " + args->dump_snapshots);
       }
-      if (args->json)
-        std::cout << to_json(cal.result).dump(2) << std::endl;
-      else
-        print_table(cal.result);
-      return exit_code_for(cal.result);
+      if (args->json) {
+        // The calibration object, plus where it came from and which kernel
+        // it belongs to (verify reads it as it is).
+        auto j = to_json(r);
+        j["source"] = out.source;
+        j["cache_path"] = out.path ? nlohmann::json(*out.path) : nlohmann::json(nullptr);
+        j["kernel"] = to_json(out.entry).at("kernel");
+        std::cout << j.dump(2) << std::endl;
+      } else {
+        print_table(r);
+        if (out.source == "cache")
+          std::printf("cache hit: %s (calibrated %s; --force recalibrates)\n", out.path->c_str(),
+                      out.entry.calibrated_at.c_str());
+        else if (out.path)
+          std::printf("%s: saved %s\n", out.source == "bundle" ? "from bundle" : "calibrated",
+                      out.path->c_str());
+        else if (req.use_cache)
+          std::printf("not cached: only a complete, validated calibration is stored\n");
+      }
+      return exit_code_for(r);
     };
   });
 }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // `offsetprobe verify`: compare a calibration with the kernel's own BTF.
+#include "offsetprobe/cache_common.h"
 #include "offsetprobe/cli.h"
 #include "offsetprobe/exit_codes.h"
 #include "calibration/btf_oracle.h"
@@ -29,9 +30,9 @@ struct VerifyOptions {
 // The calibration to verify when no --input is given.
 // HOOK for the cache: return the calibration of the running kernel's cache
 // entry (throw Fatal(exit_not_calibrated, ...) when there is none).
-CalibrationResult load_default_calibration(const GlobalOptions & /*g*/) {
-  throw Fatal(exit_usage,
-              "no calibration given: pass --input FILE (cache lookup comes with the cache)");
+// Without --input: this kernel's cache entry (exit 3 when there is none).
+CalibrationResult load_default_calibration(const GlobalOptions &g) {
+  return load_current_entry(g).calibration;
 }
 
 // Reads a calibration from `path` ("-" = stdin). The document is either the

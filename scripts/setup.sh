@@ -9,7 +9,7 @@ packages=(
   clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libzstd-dev
   meson ninja-build pkg-config g++
   libboost-dev libboost-filesystem-dev nlohmann-json3-dev doctest-dev libcli11-dev
-  jq util-linux libcap2-bin
+  jq util-linux libcap2-bin strace
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -30,4 +30,9 @@ temps=$(find "$dir/c" -maxdepth 1 -name '.*.tmp-*' | wc -l)
 [[ $entries == 1 ]] || { echo "FAIL: $entries entries"; exit 1; }
 [[ $temps == 0 ]] || { echo "FAIL: $temps temp files left"; exit 1; }
 "$OP" --cache-dir "$dir/c" show >/dev/null || { echo "FAIL: the entry does not load"; exit 1; }
+# Exactly one run calibrated; the others waited on the lock and reused it.
+calibrated=$(grep -l '^calibrated: saved' "$dir"/run*.out | wc -l)
+hits=$(grep -l '^cache hit:' "$dir"/run*.out | wc -l)
+[[ $calibrated == 1 ]] || { echo "FAIL: $calibrated runs calibrated, want 1"; exit 1; }
+[[ $hits == $((N - 1)) ]] || { echo "FAIL: $hits cache hits, want $((N - 1))"; exit 1; }
 echo "concurrency: $N runs, one entry, no temp files"

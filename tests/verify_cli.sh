@@ -39,7 +39,7 @@ printf '{"kernel":{},"calibration":%s}' "$(cat "$tmp/wrong.json")" >"$tmp/entry.
 echo '{"fields": [' >"$tmp/broken.json"
 echo '{"calibration": 3}' >"$tmp/notcal.json"
 
-expect "no input" 2 "no calibration given" --
+OFFSETPROBE_CACHE_DIR=$tmp/empty-cache expect "no input and no cache entry" 3 "not calibrated" --
 expect "missing file" 2 "$tmp/nope.json" -- --input "$tmp/nope.json"
 expect "invalid JSON" 2 "$tmp/broken.json is not valid JSON" -- --input "$tmp/broken.json"
 expect "not a calibration" 2 "$tmp/notcal.json" -- --input "$tmp/notcal.json"
