@@ -23,7 +23,8 @@ usage: $0 [options] [PACKAGE[/SUITE]...]
   --list NAME      kernels from scripts/matrix/lists/NAME.txt (default: default)
   -j N             kernels booted in parallel (default: number of CPUs)
   -o DIR           results directory (default: ./matrix-results)
-  --fixtures DIR   also dump raw snapshots + BTF truth to DIR/<release>.json.gz
+  --fixtures DIR   also write solver fixtures (raw trials + BTF offsets,
+                   tests/fixtures/README.md) to DIR/<release>-debian.json.gz
   --binary FILE    static offsetprobe to put in the guest (default: build it in
                    ./build-static with -Dstatic_binary=true)
   --timeout S      hard limit per guest in seconds (default: 600)
@@ -380,7 +381,7 @@ run_one() {
   # fixtures: raw snapshots + BTF truth, compressed, for offline replay tests
   if [ -n "$fixtures" ] && [ "$guest" != null ]; then
     mkdir -p "$fixtures"
-    "$here/fixture.sh" "$kd" "$fixtures/$release.json.gz" || log "$release: could not write the fixture"
+    "$here/fixture.sh" "$kd" "$fixtures/$release-debian.json.gz" || log "$release: could not write the fixture"
   fi
 
   local v
