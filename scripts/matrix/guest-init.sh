@@ -103,7 +103,11 @@ COUNT_AVAIL=false
 COUNT_RC=-1
 if $OP --help 2>&1 | grep -qE '^ +count( |$)'; then
   COUNT_AVAIL=true
-  timeout "$STEP_TIMEOUT" $OP count --json --smoke "$COUNT_N" >/out/count.json 2>/out/count.err
+  # PLACEHOLDER invocation: adapt to the count command's interface when it
+  # lands (its --help is kept in count.help for that). It reads the offsets
+  # from the cache entry calibrate wrote to /out/cache.
+  $OP count --help >/out/count.help 2>&1
+  timeout "$STEP_TIMEOUT" $OP --cache-dir /out/cache count --json --smoke "$COUNT_N" >/out/count.json 2>/out/count.err
   COUNT_RC=$?
 else
   echo "not available: this offsetprobe has no count command" >/out/count.err

@@ -20,7 +20,15 @@ while read -r req pkg _; do
 done <"$out/kernels.txt"
 
 jq -s --argjson wall "$wall" --argjson missing "$(printf '%s\n' "${missing[@]}" | jq -R . | jq -s 'map(select(. != ""))')" '
-  {
+  # A field that calibrate reports on one kernel and leaves out on another is
+  # missing there: the run fails, as for a field reported unresolved.
+  (map(.fields[].name) | unique) as $all
+  | map((. as $r | $all - ($r.fields | map(.name))) as $lost
+        | if ($lost | length) > 0 and .guest != null and .guest.calibrate.output != null then
+            .verdict = "fail"
+            | .failure = ([.failure, "not reported by calibrate: \($lost | join(", "))"] | map(select(. != "")) | join("; "))
+          else . end)
+  | {
     schema: "offsetprobe-matrix-summary/v1",
     wall_seconds: $wall,
     kernels: length,
