@@ -1,4 +1,5 @@
 #!/bin/busybox sh
+# shellcheck shell=dash
 # SPDX-License-Identifier: GPL-2.0-only
 # /init of the matrix initramfs (busybox sh, PID 1). Calibrates with BTF
 # hidden, verifies with BTF back, and reports to the host on two serial ports:
@@ -66,7 +67,7 @@ if mount -t tmpfs none /sys/kernel/btf 2>/dev/null && [ ! -e /sys/kernel/btf/vml
 fi
 # --cache-dir: once calibrate writes its cache entry, it lands in /out/cache and
 # the host bundles that real entry.
-mkdir -p -m 0755 /out/cache
+mkdir -m 0755 /out/cache
 CAL_ARGS="--cache-dir /out/cache calibrate --json"
 if [ "$FIXTURES" = 1 ]; then
   if $OP calibrate --help 2>&1 | grep -q -- --dump-snapshots; then

@@ -172,7 +172,7 @@ resolve() {
   if [ -n "$suite" ] && ! printf '%s\n' "${suites[@]}" | grep -qx "$suite"; then
     echo "unknown suite '$suite' (have: ${suites[*]})"; return 1
   fi
-  for i in 1 2 3; do
+  for _ in 1 2 3; do
     local mad
     mad=$(apt_cache madison "$pkg" 2>/dev/null | awk -F'|' -v s="$suite" '
       { split($3, a, " "); split(a[2], b, "/"); if (s == "" || b[1] == s) { print; exit } }')
