@@ -166,7 +166,7 @@ suite_of_line() { # an apt-cache madison line -> its suite
   awk -F'|' '{ split($3, a, " "); split(a[2], b, "/"); print b[1] }'
 }
 resolve() {
-  local req=$1 pkg suite ver dep i
+  local req=$1 pkg suite ver dep
   pkg=${req%%/*}
   suite=""; [ "$pkg" != "$req" ] && suite=${req#*/}
   if [ -n "$suite" ] && ! printf '%s\n' "${suites[@]}" | grep -qx "$suite"; then
