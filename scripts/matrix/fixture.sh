@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# fixture.sh KERNEL_RESULT_DIR OUT.json.gz: an offline solver fixture from one
+# kernel's matrix results, in the format of tests/fixtures/README.md
+# (offsetprobe-fixture/v1): the raw trials of `calibrate --dump-snapshots`
+# and the kernel's BTF offsets. run.sh calls it with --fixtures.
+#
+# The BTF offsets are the host's own (btf-truth.sh on the guest's BTF copy),
+# keyed by the calibration's field names; an alias (real_start_time before
+# 5.5) stands in for its field. They must agree with `verify`, or no fixture.
+#
+# The trials are spliced in byte for byte, never passed through jq: jq 1.6
+# turns integers into doubles, and the task_struct addresses (> 2^53) that
+# the pointer fields are solved from would lose their low bits.
+set -euo pipefail
+kd=${1:?usage: fixture.sh KERNEL_RESULT_DIR OUT.json.gz}
+out=${2:?usage: fixture.sh KERNEL_RESULT_DIR OUT.json.gz}
+here=$(cd "$(dirname "$0")" && pwd)
+
+snap=$kd/guest-files/snapshots.json
+[ -s "$snap" ] || { echo "fixture: $kd has no snapshots.json (calibrate --dump-snapshots)" >&2; exit 1; }
+[ -s "$kd/guest-files/btf.vmlinux.gz" ] || { echo "fixture: $kd has no BTF copy" >&2; exit 1; }
+tmp=$(mktemp)
+trap 'rm -f "$tmp"' EXIT
+gunzip -c "$kd/guest-files/btf.vmlinux.gz" >"$tmp"
+truth=$("$here/btf-truth.sh" "$tmp" task_struct)
+
+head=$(jq -c --argjson truth "$truth" '
+  (.guest.calibrate.output.fields // []) as $fields
+  | ($truth.task_struct.members) as $m
+  | {
+      format: "offsetprobe-fixture/v1",
+      kernel: {release: .guest.release, version: .guest.kernel_version, machine: .guest.machine,
+               package, suite, debian_version: .version, flavour, build_id},
+      captured: .calibrated_at,
+      btf: ($fields | map({(.name): ([.member] + (.aliases // []) | map($m[.]) | map(select(. != null)) | first)})
+                    | add | with_entries(select(.value != null)))
+    }' "$kd/result.json")
+# Cross-check with verify's oracle: the two must agree on every field.
+disagree=$(jq -r --argjson h "$head" '(.guest.verify.output.fields // [])[]
+  | select(.btf_offset != $h.btf[.name]) | .name' "$kd/result.json")
+[ -z "$disagree" ] || { echo "fixture: host BTF and verify disagree on: $disagree" >&2; exit 1; }
+{
+  printf '%s,"trials":' "${head%\}}"
+  tr -d '\n' <"$snap"
+  printf '}\n'
+} | gzip -9n >"$out.tmp"
+gunzip -c "$out.tmp" | jq -e '.format' >/dev/null
+mv "$out.tmp" "$out"

@@ -1,0 +1,408 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# The portability matrix: boots real Debian kernel builds under QEMU and checks
+# every offset `offsetprobe calibrate` finds (BTF hidden) against the kernel's
+# own BTF. See docs/matrix.md.
+#
+#   scripts/matrix/run.sh [options] [--list NAME] [PACKAGE[/SUITE]...]
+#
+# Exit status: 0 when every field on every kernel equals BTF; 1 when any field
+# is wrong, ambiguous or missing, or any guest failed; 2 on a usage error or a
+# package that does not exist in the configured suites; 3 when set-up failed.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+
+usage() {
+  cat <<EOF
+usage: $0 [options] [PACKAGE[/SUITE]...]
+  PACKAGE          a Debian kernel image package, e.g. linux-image-cloud-amd64/bookworm
+                   (meta packages are resolved to the concrete build) or
+                   linux-image-6.1.0-50-rt-amd64
+  --list NAME      kernels from scripts/matrix/lists/NAME.txt (default: default)
+  -j N             kernels booted in parallel (default: number of CPUs)
+  -o DIR           results directory (default: ./matrix-results)
+  --fixtures DIR   also write solver fixtures (raw trials + BTF offsets,
+                   tests/fixtures/README.md) to DIR/<release>-debian.json.gz
+  --binary FILE    static offsetprobe to put in the guest (default: build it in
+                   ./build-static with -Dstatic_binary=true)
+  --timeout S      hard limit per guest in seconds (default: 600)
+  --cpu MODEL      QEMU CPU model (default: max; QEMU's default qemu64 lacks
+                   cmpxchg16b, which 6.12.95+deb12-cloud-amd64 needs to boot)
+  --refresh        refresh the private apt indexes even if they are recent
+  --no-setup       do not apt-get install the host tools
+Environment: OFFSETPROBE_MATRIX_CACHE (default ~/.cache/offsetprobe-matrix)
+EOF
+}
+
+list=""
+jobs=$(nproc)
+out=./matrix-results
+fixtures=""
+binary=""
+guest_timeout=600
+cpu=max
+refresh=0
+setup=1
+pkgs=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --list) list=${2:?--list needs a name}; shift 2 ;;
+    -j) jobs=${2:?-j needs a number}; shift 2 ;;
+    -j*) jobs=${1#-j}; shift ;;
+    -o) out=${2:?-o needs a directory}; shift 2 ;;
+    --fixtures) fixtures=${2:?--fixtures needs a directory}; shift 2 ;;
+    --binary) binary=${2:?--binary needs a file}; shift 2 ;;
+    --timeout) guest_timeout=${2:?--timeout needs seconds}; shift 2 ;;
+    --cpu) cpu=${2:?--cpu needs a model}; shift 2 ;;
+    --refresh) refresh=1; shift ;;
+    --no-setup) setup=0; shift ;;
+    -h|--help) usage; exit 0 ;;
+    -*) echo "matrix: unknown option $1" >&2; usage >&2; exit 2 ;;
+    *) pkgs+=("$1"); shift ;;
+  esac
+done
+[[ $jobs =~ ^[1-9][0-9]*$ ]] || { echo "matrix: -j wants a positive number, got '$jobs'" >&2; exit 2; }
+[[ $guest_timeout =~ ^[1-9][0-9]*$ ]] || { echo "matrix: --timeout wants seconds, got '$guest_timeout'" >&2; exit 2; }
+if [ -z "$list" ] && [ "${#pkgs[@]}" -eq 0 ]; then list=default; fi
+
+log() { echo "matrix: $*" >&2; }
+die() { echo "matrix: $1" >&2; exit "${2:-3}"; }
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+t_start=$(now)
+
+# --- host tools ---------------------------------------------------------------
+if [ "$setup" = 1 ]; then
+  need=(qemu-system-x86 busybox-static debian-archive-keyring jq bpftool gzip xz-utils
+        meson ninja-build libbpf-dev libelf-dev zlib1g-dev libzstd-dev libboost-filesystem-dev)
+  missing=()
+  for p in "${need[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    log "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+      || die "could not install ${missing[*]}"
+  fi
+fi
+busybox=$(command -v busybox || true)
+[ -n "$busybox" ] && file -L "$busybox" 2>/dev/null | grep -q 'statically linked' || busybox=/bin/busybox
+[ -x "$busybox" ] || die "busybox-static is needed (apt-get install busybox-static)"
+command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 is needed (apt-get install qemu-system-x86)"
+command -v jq >/dev/null || die "jq is needed"
+
+# --- private apt ----------------------------------------------------------------
+# Everything apt reads or writes lives under $cache/apt: the machine's sources,
+# state and apt.conf.d (which on Docker images holds docker-clean hooks) are not
+# used or changed. APT_CONFIG is read before apt.conf.d, so pointing
+# Dir::Etc::parts at an empty directory there keeps the host's parts out; the
+# rest is passed with -o as well so every command line shows where it works.
+cache=${OFFSETPROBE_MATRIX_CACHE:-$HOME/.cache/offsetprobe-matrix}
+keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+[ -r "$keyring" ] || die "$keyring missing (apt-get install debian-archive-keyring)"
+suites=(bullseye bookworm bookworm-security bookworm-backports trixie)
+A=$cache/apt
+mkdir -p "$A/etc/apt.conf.d" "$A/etc/sources.list.d" "$A/etc/preferences.d" \
+         "$A/state/lists/partial" "$A/cache/archives/partial" "$cache/debs" "$cache/kernels"
+touch "$A/state/status" "$A/etc/preferences"
+cat >"$A/etc/sources.list.new" <<EOF
+deb [signed-by=$keyring] http://deb.debian.org/debian bullseye main
+deb [signed-by=$keyring] http://deb.debian.org/debian bookworm main
+deb [signed-by=$keyring] http://deb.debian.org/debian-security bookworm-security main
+deb [signed-by=$keyring] http://deb.debian.org/debian bookworm-backports main
+deb [signed-by=$keyring] http://deb.debian.org/debian trixie main
+EOF
+if ! cmp -s "$A/etc/sources.list.new" "$A/etc/sources.list" 2>/dev/null; then
+  mv "$A/etc/sources.list.new" "$A/etc/sources.list"; refresh=1
+else
+  rm -f "$A/etc/sources.list.new"
+fi
+cat >"$A/apt.conf" <<EOF
+Dir::Etc::main "/dev/null";
+Dir::Etc::parts "$A/etc/apt.conf.d";
+EOF
+export APT_CONFIG=$A/apt.conf
+apt_opts=(
+  -o "Dir::State=$A/state" -o "Dir::State::status=$A/state/status"
+  -o "Dir::Cache=$A/cache" -o "Dir::Etc::sourcelist=$A/etc/sources.list"
+  -o "Dir::Etc::sourceparts=$A/etc/sources.list.d"
+  -o "Dir::Etc::preferences=$A/etc/preferences" -o "Dir::Etc::preferencesparts=$A/etc/preferences.d"
+  -o "Dir::Etc::trusted=$keyring" -o "Dir::Etc::trustedparts=$A/etc/trusted.gpg.d"
+  -o APT::Architecture=amd64 -o APT::Architectures::=amd64 -o Acquire::Languages=none
+  -o APT::Sandbox::User=root -o Debug::NoLocking=1
+)
+apt_get() { apt-get "${apt_opts[@]}" "$@"; }
+apt_cache() { apt-cache "${apt_opts[@]}" "$@"; }
+
+stamp=$A/state/updated
+if [ "$refresh" = 1 ] || [ -z "$(find "$stamp" -mmin -360 2>/dev/null)" ]; then
+  t=$(now)
+  apt_get -q update >"$A/update.log" 2>&1 || { cat "$A/update.log" >&2; die "apt-get update (private sources) failed"; }
+  grep -qE '^(W|E): ' "$A/update.log" && grep -E '^(W|E): ' "$A/update.log" >&2
+  touch "$stamp"
+  log "private apt indexes refreshed in $(elapsed "$t") s"
+fi
+
+# --- what to run ------------------------------------------------------------------
+if [ -n "$list" ]; then
+  lf=$here/lists/$list.txt
+  [ -r "$lf" ] || die "no list '$list' (have: $(cd "$here/lists" && ls | sed 's/\.txt$//' | tr '\n' ' '))" 2
+  while read -r line; do
+    line=${line%%#*}
+    # shellcheck disable=SC2086
+    set -- $line
+    [ $# -eq 0 ] && continue
+    if [ $# -eq 2 ]; then pkgs+=("$2/$1"); else pkgs+=("$1"); fi
+  done <"$lf"
+fi
+
+# resolve REQUEST -> "concrete suite version": meta packages (linux-image-amd64)
+# are followed through Depends to the build they pull in.
+suite_of_line() { # an apt-cache madison line -> its suite
+  awk -F'|' '{ split($3, a, " "); split(a[2], b, "/"); print b[1] }'
+}
+resolve() {
+  local req=$1 pkg suite ver dep
+  pkg=${req%%/*}
+  suite=""; [ "$pkg" != "$req" ] && suite=${req#*/}
+  if [ -n "$suite" ] && ! printf '%s\n' "${suites[@]}" | grep -qx "$suite"; then
+    echo "unknown suite '$suite' (have: ${suites[*]})"; return 1
+  fi
+  for _ in 1 2 3; do
+    local mad
+    mad=$(apt_cache madison "$pkg" 2>/dev/null | awk -F'|' -v s="$suite" '
+      { split($3, a, " "); split(a[2], b, "/"); if (s == "" || b[1] == s) { print; exit } }')
+    if [ -z "$mad" ]; then
+      if [ -n "$suite" ]; then echo "no package '$pkg' in $suite"
+      else echo "no package '$pkg' in any of ${suites[*]}"; fi
+      return 1
+    fi
+    suite=$(suite_of_line <<<"$mad")
+    ver=$(awk -F'|' '{ gsub(/ /, "", $2); print $2 }' <<<"$mad")
+    dep=$(apt_cache show "$pkg=$ver" 2>/dev/null | sed -n 's/^Depends: //p' | head -n1 | tr ',|' '\n\n' \
+          | sed 's/^ *//; s/ .*//' | grep -E '^linux-image-[0-9]' | head -n1 || true)
+    if [ -z "$dep" ]; then
+      case $pkg in
+        linux-image-[0-9]*) echo "$pkg $suite $ver"; return 0 ;;
+        *) echo "'$pkg' ($suite) is not a kernel image package"; return 1 ;;
+      esac
+    fi
+    pkg=$dep
+  done
+  echo "'$req': too many levels of meta packages"; return 1
+}
+
+declare -a kernels=()  # "request concrete suite version"
+bad=0
+for r in "${pkgs[@]}"; do
+  if res=$(resolve "$r"); then
+    kernels+=("$r $res")
+  else
+    echo "matrix: $r: $res" >&2
+    bad=1
+  fi
+done
+if [ "$bad" = 1 ]; then
+  die "unknown kernel package(s): give linux-image-{amd64,cloud-amd64,rt-amd64}/SUITE or a concrete build such as $(apt_cache pkgnames linux-image-6 2>/dev/null | grep -E -- '-cloud-amd64$' | sort -V | tail -n1)" 2
+fi
+[ "${#kernels[@]}" -gt 0 ] || die "nothing to run" 2
+
+# --- the guest image -------------------------------------------------------------------
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+rm -rf "$out/kernels" "$out/summary.md" "$out/summary.json" "$out/bundle.json"
+mkdir -p "$out/kernels"
+if [ -z "$binary" ]; then
+  t=$(now)
+  if [ ! -f "$repo/build-static/build.ninja" ]; then
+    meson setup "$repo/build-static" "$repo" -Dstatic_binary=true -Dbcc=disabled -Dtests=false \
+      >"$out/build-static.log" 2>&1 || { cat "$out/build-static.log" >&2; die "meson setup of the static build failed"; }
+  fi
+  ninja -C "$repo/build-static" >>"$out/build-static.log" 2>&1 \
+    || { tail -n 40 "$out/build-static.log" >&2; die "static build failed"; }
+  binary=$repo/build-static/offsetprobe/offsetprobe
+  log "static offsetprobe built in $(elapsed "$t") s"
+fi
+[ -x "$binary" ] || die "no executable offsetprobe at $binary"
+file -L "$binary" | grep -q 'statically linked' || die "$binary is not statically linked (the guest has no libraries)"
+
+ird=$out/initramfs
+rm -rf "$ird.d"
+mkdir -p "$ird.d"/{bin,sbin,proc,sys,dev,tmp,out,run,etc}
+cp "$busybox" "$ird.d/bin/busybox"
+cp "$binary" "$ird.d/bin/offsetprobe"
+cp "$here/guest-init.sh" "$ird.d/init"
+chmod 0755 "$ird.d/init" "$ird.d/bin/busybox" "$ird.d/bin/offsetprobe"
+printf 'fixtures=%s\nstep_timeout=%s\ncount_n=%s\n' "$([ -n "$fixtures" ] && echo 1 || echo 0)" \
+  $((guest_timeout / 3)) 1000 >"$ird.d/matrix.conf"
+(cd "$ird.d" && find . | LC_ALL=C sort | "$busybox" cpio -o -H newc 2>/dev/null | gzip -6) >"$ird.cpio.gz"
+rm -rf "$ird.d"
+has_cmd() { "$binary" --help 2>&1 | grep -qE "^ +$1( |$)"; }
+
+# Things the guest needs from a kernel with no modules loaded.
+required_config=(CONFIG_BPF_SYSCALL CONFIG_BPF_EVENTS CONFIG_TRACEPOINTS CONFIG_FTRACE_SYSCALLS
+  CONFIG_DEBUG_INFO_BTF CONFIG_BLK_DEV_INITRD CONFIG_RD_GZIP CONFIG_DEVTMPFS CONFIG_TMPFS
+  CONFIG_SERIAL_8250 CONFIG_SERIAL_8250_CONSOLE CONFIG_UPROBE_EVENTS)
+
+# gnu_build_id NOTES: the hex GNU build id in an ELF notes blob (/sys/kernel/notes).
+gnu_build_id() {
+  od -An -v -tx1 "$1" | tr -s ' \n' '\n\n' | grep . | awk '
+    # mawk has no strtonum.
+    function hex(h,    v, k) { v = 0; for (k = 1; k <= length(h); k++) v = v * 16 + index("0123456789abcdef", substr(h, k, 1)) - 1; return v }
+    function u32(i) { return hex(b[i+3] b[i+2] b[i+1] b[i]) }
+    { b[n++] = $1 }
+    END {
+      i = 0
+      while (i + 12 <= n) {
+        ns = u32(i); ds = u32(i + 4); t = u32(i + 8)
+        nm = ""; for (j = 0; j < ns - 1; j++) nm = nm sprintf("%c", hex(b[i + 12 + j]))
+        d = i + 12 + int((ns + 3) / 4) * 4
+        if (t == 3 && nm == "GNU") { s = ""; for (j = 0; j < ds; j++) s = s b[d + j]; print s; exit }
+        i = d + int((ds + 3) / 4) * 4
+      }
+    }'
+}
+
+# --- one kernel ---------------------------------------------------------------------------
+run_one() {
+  local req=$1 pkg=$2 suite=$3 ver=$4
+  local release=${pkg#linux-image-}; release=${release%-unsigned}
+  local flavour
+  case $release in
+    *-rt-amd64) flavour=rt ;; *-cloud-amd64) flavour=cloud ;; *-amd64) flavour=generic ;; *) flavour=other ;;
+  esac
+  local kd=$out/kernels/$release
+  mkdir -p "$kd"
+  local failure="" t deb dl_s=0 dl_bytes=0 dl_cached=true boot_s=0 qrc=0 timed_out=false
+
+  # download (cached)
+  deb=$(ls "$cache/debs/${pkg}_${ver/:/%3a}_"*.deb 2>/dev/null | head -n1 || true)
+  if [ -z "$deb" ]; then
+    dl_cached=false
+    t=$(now)
+    if (cd "$cache/debs" && apt_get -q download "$pkg=$ver" >"$kd/download.log" 2>&1); then
+      dl_s=$(elapsed "$t")
+      deb=$(ls "$cache/debs/${pkg}_${ver/:/%3a}_"*.deb 2>/dev/null | head -n1 || true)
+    fi
+    [ -n "$deb" ] || failure="download failed: $(tail -n 3 "$kd/download.log" | tr '\n' ' ')"
+  fi
+  [ -n "$deb" ] && dl_bytes=$(stat -c %s "$deb")
+
+  # unpack /boot only (the modules are hundreds of MB and the guest loads none)
+  local kdir=$cache/kernels/${pkg}_$ver vmlinuz="" config=""
+  if [ -z "$failure" ]; then
+    if [ ! -e "$kdir/.done" ]; then
+      rm -rf "$kdir"; mkdir -p "$kdir"
+      dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$kdir" --wildcards './boot/*' 2>"$kd/unpack.log" \
+        && touch "$kdir/.done" || failure="dpkg-deb could not unpack $deb"
+    fi
+    vmlinuz=$(ls "$kdir"/boot/vmlinuz-* 2>/dev/null | head -n1 || true)
+    config=$(ls "$kdir"/boot/config-* 2>/dev/null | head -n1 || true)
+    [ -n "$failure" ] || [ -n "$vmlinuz" ] || failure="no /boot/vmlinuz-* in $pkg"
+  fi
+
+  # config: what is built in, what is a module (not loadable here), what is off
+  local cfg_json="{}" needs_module=""
+  if [ -n "$config" ]; then
+    local c v
+    cfg_json=$(for c in "${required_config[@]}"; do
+        v=$(sed -n "s/^$c=//p" "$config"); echo "$c ${v:-n}"
+      done | jq -R -n '[inputs | split(" ") | {(.[0]): .[1]}] | add')
+    for c in "${required_config[@]}"; do
+      v=$(sed -n "s/^$c=//p" "$config")
+      [ "$v" = y ] || needs_module="$needs_module $c=${v:-n}"
+    done
+  fi
+
+  # boot. noirqdebug: PREEMPT_RT kernels (threaded IRQs) otherwise decide the
+  # emulated UART's interrupt is spurious while ttyS1 streams data, print
+  # "Disabling IRQ #3" and the guest's write to ttyS1 never completes.
+  if [ -z "$failure" ]; then
+    t=$(now)
+    set +e
+    timeout -k 10 "$guest_timeout" qemu-system-x86_64 -accel tcg -cpu "$cpu" -m 1024 -smp 1 -nographic -no-reboot \
+      -net none -monitor none -kernel "$vmlinuz" -initrd "$ird.cpio.gz" \
+      -append 'console=ttyS0 panic=-1 quiet noirqdebug' \
+      -serial "file:$kd/console.log" -serial "file:$kd/data.tar.gz" >"$kd/qemu.log" 2>&1 </dev/null
+    qrc=$?
+    set -e
+    boot_s=$(elapsed "$t")
+    if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then timed_out=true; fi
+  fi
+
+  # collect: the result block, even from a guest that panicked or hung
+  local guest=null
+  if [ -s "$kd/console.log" ]; then
+    tr -d '\r' <"$kd/console.log" | sed -n '/=====OFFSETPROBE-RESULT-BEGIN=====$/,/^=====OFFSETPROBE-RESULT-END=====$/p' \
+      | sed '1d;$d' >"$kd/guest.json"
+    if [ -s "$kd/guest.json" ] && jq -e . "$kd/guest.json" >/dev/null 2>&1; then
+      guest=$(jq -c . "$kd/guest.json")
+    elif [ -z "$failure" ]; then
+      if grep -q 'Kernel panic' "$kd/console.log"; then
+        failure="guest panicked: $(tr -d '\r' <"$kd/console.log" | grep -m1 'Kernel panic' | cut -c1-160)"
+      elif [ "$timed_out" = true ]; then
+        failure="guest hung: no result after ${guest_timeout}s"
+      elif [ -s "$kd/guest.json" ]; then
+        failure="guest result block is not valid JSON"
+      else
+        failure="guest printed no result block (qemu exit $qrc)"
+      fi
+    fi
+  elif [ -z "$failure" ]; then
+    failure="no console output (qemu exit $qrc: $(tail -n 2 "$kd/qemu.log" | tr '\n' ' '))"
+  fi
+  if [ -s "$kd/data.tar.gz" ]; then
+    mkdir -p "$kd/guest-files"
+    tar -xzf "$kd/data.tar.gz" -C "$kd/guest-files" 2>/dev/null || true
+  fi
+
+  # our own BTF oracle, independent of `offsetprobe verify`
+  local truth=null
+  if [ -s "$kd/guest-files/btf.vmlinux.gz" ] && gunzip -c "$kd/guest-files/btf.vmlinux.gz" >"$kd/btf.vmlinux"; then
+    truth=$("$here/btf-truth.sh" "$kd/btf.vmlinux" task_struct 2>"$kd/btf-truth.err" || echo null)
+    jq -e .task_struct.members.pid <<<"$truth" >/dev/null 2>&1 || truth=null
+  fi
+  rm -f "$kd/btf.vmlinux"
+  local build_id=""
+  [ -s "$kd/guest-files/notes" ] && build_id=$(gnu_build_id "$kd/guest-files/notes")
+
+  jq -n --arg req "$req" --arg pkg "$pkg" --arg suite "$suite" --arg ver "$ver" \
+    --arg release "$release" --arg flavour "$flavour" --arg failure "$failure" \
+    --argjson dl_bytes "$dl_bytes" --argjson dl_s "$dl_s" --argjson dl_cached "$dl_cached" --argjson boot_s "$boot_s" \
+    --argjson qrc "$qrc" --argjson timed_out "$timed_out" --argjson config "$cfg_json" \
+    --arg needs_module "${needs_module# }" --argjson guest "$guest" --argjson truth "$truth" \
+    --arg build_id "$build_id" --arg cpu "$cpu" --arg calibrated_at "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+    -f "$here/judge.jq" >"$kd/result.json"
+
+  # fixtures: raw snapshots + BTF truth, compressed, for offline replay tests
+  if [ -n "$fixtures" ] && [ "$guest" != null ]; then
+    mkdir -p "$fixtures"
+    "$here/fixture.sh" "$kd" "$fixtures/$release-debian.json.gz" || log "$release: could not write the fixture"
+  fi
+
+  local v
+  v=$(jq -r '.verdict + (if .failure != "" then ": " + .failure else "" end)' "$kd/result.json")
+  log "$release ($flavour, $suite): $v [boot+run ${boot_s}s]"
+}
+
+# --- run, in parallel -------------------------------------------------------------------------
+log "${#kernels[@]} kernel(s), $jobs at a time, results in $out"
+printf '%s\n' "${kernels[@]}" >"$out/kernels.txt"
+running=0
+for k in "${kernels[@]}"; do
+  # shellcheck disable=SC2086
+  # A runner bug must not lose the kernel: report.sh lists it as a runner failure.
+  run_one $k &
+  running=$((running + 1))
+  if [ "$running" -ge "$jobs" ]; then wait -n || true; running=$((running - 1)); fi
+done
+wait || true
+
+# --- report ------------------------------------------------------------------------------------
+bundle_tool=""
+has_cmd bundle && bundle_tool=$binary
+"$here/report.sh" "$out" "$(elapsed "$t_start")" "$bundle_tool"
