@@ -95,7 +95,8 @@ public:
     in_ = in[1];
     out_ = out[0];
     try {
-      child_ = bp::child(opt.self_exe, kSubjectArg, bp::posix::fd.bind(0, in[0]),
+      child_ = bp::child(opt.self_exe, kSubjectArg, std::to_string(::getpid()),
+                         bp::posix::fd.bind(0, in[0]),
                          bp::posix::fd.bind(1, out[1]));
     } catch (const std::exception &e) {
       ::close(in[0]);
