@@ -247,7 +247,7 @@ bool parse_window(const std::string &s, Window &w) {
 // Registers the subjects' cookies (through `register_cookies`), has the host
 // fork their leaders, and waits until each is ready; reads their start ticks
 // from /proc while they are alive. Throws Fatal(exit_subject) when one dies.
-void run_subjects(const CalibrateOptions &opt, SubjectHost &host,
+void run_subjects(const CalibrateOptions &opt, SubjectHost &host, const std::string &phase,
                   const std::vector<Launched *> &subjects,
                   const std::function<void(const Cookies &)> &register_cookies) {
   for (auto *l : subjects)
@@ -300,7 +300,7 @@ void run_subjects(const CalibrateOptions &opt, SubjectHost &host,
     if (!announced && opt.on_stage &&
         std::all_of(subjects.begin(), subjects.end(), [](auto *x) { return x->spawned; })) {
       announced = true;
-      opt.on_stage("started", pids_of(host, subjects));
+      opt.on_stage(phase + "-spawned", pids_of(host, subjects));
     }
   }
   for (auto *l : subjects) {
@@ -314,7 +314,7 @@ void run_subjects(const CalibrateOptions &opt, SubjectHost &host,
         read_start_ticks("/proc/" + std::to_string(l->report.grandchild_pid) + "/stat");
   }
   if (opt.on_stage)
-    opt.on_stage("ready", pids_of(host, subjects));
+    opt.on_stage(phase + "-ready", pids_of(host, subjects));
 }
 
 void release(SubjectHost &host, const std::vector<Launched *> &subjects) {
@@ -377,7 +377,7 @@ public:
     auto reader_ptr = backend.make_reader(opt.trigger, o);
     Reader &reader = *reader_ptr;
     uint32_t slots[4];
-    run_subjects(opt, host, {&s}, [&](const Cookies &c) {
+    run_subjects(opt, host, "validate", {&s}, [&](const Cookies &c) {
       slots[0] = reader.add_cookie(c.leader);
       slots[1] = reader.add_cookie(c.thread);
       slots[2] = reader.add_cookie(c.grandchild);
@@ -538,7 +538,7 @@ Calibration calibrate(const CalibrateOptions &opt) {
       std::rethrow_exception(host_error);
     SubjectHost &host = *host_holder;
     std::vector<std::array<uint32_t, 4>> slots;
-    run_subjects(opt, host, trial_subjects, [&](const Cookies &c) {
+    run_subjects(opt, host, "trial", trial_subjects, [&](const Cookies &c) {
       slots.push_back({scanner.add_cookie(c.leader), scanner.add_cookie(c.thread),
                        scanner.add_cookie(c.grandchild), scanner.add_cookie(c.exiter)});
     });
@@ -553,6 +553,8 @@ Calibration calibrate(const CalibrateOptions &opt) {
       cal.trials.push_back(std::move(t));
     }
     release(host, trial_subjects);
+    if (opt.on_stage)
+      opt.on_stage("trial-released", {host.pid()});
   }
   throw_if_stopped(opt);
 
