@@ -298,6 +298,8 @@ int subject_main(int argc, char **argv) {
     std::fprintf(stderr, "offsetprobe: subject mode is internal\n");
     return 2;
   }
+  // An ignored SIGPIPE survives exec; the calibrator ignores it for itself.
+  signal(SIGPIPE, SIG_DFL);
   // If the calibrator dies, so do we, and our leaders die with us.
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   // It may have died before the line above: then we have been reparented.

@@ -80,6 +80,10 @@ const std::atomic<int> *install_stop_handlers() {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGHUP, &sa, nullptr);
+  // A subject host that died makes our next write to its stdin fail: that
+  // must be an EPIPE we report (exit 9), not a SIGPIPE that kills us without
+  // a word. The subject host restores the default for itself.
+  signal(SIGPIPE, SIG_IGN);
   return &g_stop;
 }
 
