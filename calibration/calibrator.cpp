@@ -96,8 +96,7 @@ public:
     out_ = out[0];
     try {
       child_ = bp::child(opt.self_exe, kSubjectArg, std::to_string(::getpid()),
-                         bp::posix::fd.bind(0, in[0]),
-                         bp::posix::fd.bind(1, out[1]));
+                         bp::posix::fd.bind(0, in[0]), bp::posix::fd.bind(1, out[1]));
     } catch (const std::exception &e) {
       ::close(in[0]);
       ::close(out[1]);
@@ -317,6 +316,23 @@ void run_subjects(const CalibrateOptions &opt, SubjectHost &host, const std::str
     opt.on_stage(phase + "-ready", pids_of(host, subjects));
 }
 
+// Each subject is captured exactly once while its snapshot is taken: L, T
+// and G at the trigger, E at its exit. A slot captured twice, or a trigger
+// slot captured at exit, holds a subject that died mid-experiment (its exit
+// overwrote the capture; killing G made exit_code look ambiguous instead of
+// failing) or a foreign task that copied a cookie from /proc to poison the
+// trial. Neither may reach the solver. count/site 0: the backend does not tell.
+void check_capture(const Subject &s, const char *role, uint32_t want_site) {
+  if (!s.snap.captured)
+    return;
+  if (s.snap.count > 1 || (s.snap.site && s.snap.site != want_site))
+    throw Fatal(exit_subject, std::string("the ") + role + " subject " + s.comm + " (tid " +
+                                  std::to_string(s.snap.tid) + ") was captured " +
+                                  std::to_string(s.snap.count) + " times, last at " +
+                                  (s.snap.site == OP_SITE_EXIT ? "exit" : "the trigger") +
+                                  ": it died during the experiment, or another task took its comm");
+}
+
 void release(SubjectHost &host, const std::vector<Launched *> &subjects) {
   for (auto *l : subjects)
     host.send("release " + std::to_string(l->index));
@@ -386,6 +402,12 @@ public:
     Trial t = make_trial(s, ns);
     Readback L = reader.readback(slots[0]), T = reader.readback(slots[1]),
              G = reader.readback(slots[2]), E = reader.readback(slots[3]);
+    // L, T and G are read at their trigger; a read at exit means one died
+    // while it was being read (like check_capture for the trials).
+    for (const auto *rb : {&L, &T, &G})
+      if (rb->captured && rb->site == OP_SITE_EXIT)
+        throw Fatal(exit_subject, "validation subject " + std::to_string(rb->tid) +
+                                      " exited while its fields were read back");
     release(host, {&s});
 
     auto ticks_ok = [&](uint64_t v, const std::optional<uint64_t> &ticks) {
@@ -550,6 +572,10 @@ Calibration calibrate(const CalibrateOptions &opt) {
       t.exiter.snap = scanner.snapshot(slots[i][3]);
       if (!exit_hook)
         t.exiter.exit_code.reset();
+      check_capture(t.leader, "leader", OP_SITE_TRIGGER);
+      check_capture(t.thread, "thread", OP_SITE_TRIGGER);
+      check_capture(t.grandchild, "grandchild", OP_SITE_TRIGGER);
+      check_capture(t.exiter, "exiter", OP_SITE_EXIT);
       cal.trials.push_back(std::move(t));
     }
     release(host, trial_subjects);

@@ -294,6 +294,8 @@ Snapshot ScannerSession::snapshot(uint32_t slot) const {
   snap.tgid = static_cast<uint32_t>(raw->pid_tgid >> 32);
   snap.chunk_size = OP_CHUNK_SIZE;
   snap.readable = raw->readable;
+  snap.site = raw->site;
+  snap.count = raw->count;
   snap.bytes.assign(raw->data, raw->data + OP_SNAPSHOT_BYTES);
   return snap;
 }
@@ -353,6 +355,7 @@ Readback ReaderSession::readback(uint32_t slot) const {
   rb.tid = static_cast<uint32_t>(raw.pid_tgid);
   rb.tgid = static_cast<uint32_t>(raw.pid_tgid >> 32);
   rb.ok = raw.ok;
+  rb.site = raw.site;
   rb.pid = raw.pid;
   rb.tgid_field = raw.tgid;
   rb.comm.assign(raw.comm, strnlen(raw.comm, sizeof(raw.comm)));
