@@ -170,14 +170,23 @@ public:
     close_stdin();
     auto deadline = Clock::now() + std::chrono::milliseconds(opt.subject_timeout_ms);
     std::error_code ec;
+    bool hung = false;
     while (child_.running(ec)) {
       if (Clock::now() > deadline) {
         ::kill(child_.id(), SIGKILL);
+        hung = true;
         break;
       }
       ::usleep(100);
     }
     child_.wait(ec);
+    // It has nothing left to do but kill and reap its leaders: one that
+    // cannot is hung (stopped, say), and a hung subject is an error (exit 9)
+    // wherever it happens, not only while we wait for an answer.
+    if (hung)
+      throw Fatal(exit_subject, "the subject host did not exit within " +
+                                    std::to_string(opt.subject_timeout_ms) +
+                                    " ms of the end of the calibration (hung?); it was killed");
   }
 
 private:
@@ -269,6 +278,15 @@ void run_subjects(const CalibrateOptions &opt, SubjectHost &host, const std::str
     for (auto *x : subjects)
       if (x->index == index)
         l = x;
+    if (!l && what == "died") { // a trial's leader, dead before its release
+      int status = 0;
+      is >> status;
+      throw Fatal(exit_subject,
+                  "the leader of trial " + std::to_string(index) + " died during the experiment" +
+                      (WIFSIGNALED(status)
+                           ? " (killed by signal " + std::to_string(WTERMSIG(status)) + ")"
+                           : " (exit code " + std::to_string(WEXITSTATUS(status)) + ")"));
+    }
     if (!l)
       throw Fatal(exit_subject, "the subject host said \"" + line.substr(0, 200) + "\"");
     if (what == "spawned") {
