@@ -248,6 +248,13 @@ std::vector<int> pids_of(const SubjectHost &host, const std::vector<Launched *> 
   return p;
 }
 
+// True when /proc belongs to our pid namespace (/proc/self is our pid).
+bool proc_matches_pid_namespace() {
+  char buf[32] = {};
+  ssize_t n = ::readlink("/proc/self", buf, sizeof(buf) - 1);
+  return n > 0 && std::string(buf, static_cast<size_t>(n)) == std::to_string(::getpid());
+}
+
 bool parse_window(const std::string &s, Window &w) {
   return std::sscanf(s.c_str(), "%" SCNu64 ":%" SCNu64, &w.lo, &w.hi) == 2 && w.lo <= w.hi;
 }
@@ -320,9 +327,17 @@ void run_subjects(const CalibrateOptions &opt, SubjectHost &host, const std::str
       opt.on_stage(phase + "-spawned", pids_of(host, subjects));
     }
   }
+  // In a new pid namespace whose /proc was not remounted (unshare -p -f
+  // without --mount-proc), /proc/<pid> names another process, the one with
+  // that pid in the outer namespace: its start ticks contradicted the
+  // subjects' and start_boottime came out unresolved. Read them only from a
+  // /proc of our own namespace; without them the windows decide.
+  bool proc_is_ours = proc_matches_pid_namespace();
   for (auto *l : subjects) {
     if (!l->spawned) // "ready" came first: the spawn line must follow
       throw Fatal(exit_subject, "subject " + std::to_string(l->index) + " was never announced");
+    if (!proc_is_ours)
+      continue;
     std::string proc = "/proc/" + std::to_string(l->pid);
     l->leader_ticks = read_start_ticks(proc + "/stat");
     l->thread_ticks =
