@@ -697,6 +697,12 @@ inline std::optional<Error> extract_offsets(const nlohmann::json &calibration,
   const auto *fields = detail::member(calibration, "fields");
   if (!fields || !fields->is_array())
     return bad("missing \"calibration.fields\" array");
+  // The calibrator searches only below the task_struct slab object size it
+  // recorded; an offset whose field ends past it cannot have come from it.
+  const auto *struct_size = detail::member(calibration, "task_struct_size");
+  std::optional<uint64_t> max_end;
+  if (struct_size && struct_size->is_number_unsigned())
+    max_end = struct_size->get<uint64_t>();
   std::size_t i = 0;
   for (const auto &f : *fields) {
     std::string at = "calibration.fields[" + std::to_string(i++) + "]";
@@ -731,6 +737,10 @@ inline std::optional<Error> extract_offsets(const nlohmann::json &calibration,
       if (off->get<uint64_t>() >= kMaxOffset)
         return bad(at + ": \"offset\" " + std::to_string(off->get<uint64_t>()) + " is not below " +
                    std::to_string(kMaxOffset));
+      if (max_end && off->get<uint64_t>() + size->get<uint64_t>() > *max_end)
+        return bad(at + ": \"offset\" " + std::to_string(off->get<uint64_t>()) + " + size " +
+                   std::to_string(size->get<uint64_t>()) + " is past task_struct_size " +
+                   std::to_string(*max_end));
     }
     bool calibrated = *status == "calibrated";
     if (calibrated && off->is_null())

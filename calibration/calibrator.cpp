@@ -95,8 +95,8 @@ public:
     in_ = in[1];
     out_ = out[0];
     try {
-      child_ = bp::child(opt.self_exe, kSubjectArg, bp::posix::fd.bind(0, in[0]),
-                         bp::posix::fd.bind(1, out[1]));
+      child_ = bp::child(opt.self_exe, kSubjectArg, std::to_string(::getpid()),
+                         bp::posix::fd.bind(0, in[0]), bp::posix::fd.bind(1, out[1]));
     } catch (const std::exception &e) {
       ::close(in[0]);
       ::close(out[1]);
@@ -170,14 +170,23 @@ public:
     close_stdin();
     auto deadline = Clock::now() + std::chrono::milliseconds(opt.subject_timeout_ms);
     std::error_code ec;
+    bool hung = false;
     while (child_.running(ec)) {
       if (Clock::now() > deadline) {
         ::kill(child_.id(), SIGKILL);
+        hung = true;
         break;
       }
       ::usleep(100);
     }
     child_.wait(ec);
+    // It has nothing left to do but kill and reap its leaders: one that
+    // cannot is hung (stopped, say), and a hung subject is an error (exit 9)
+    // wherever it happens, not only while we wait for an answer.
+    if (hung)
+      throw Fatal(exit_subject, "the subject host did not exit within " +
+                                    std::to_string(opt.subject_timeout_ms) +
+                                    " ms of the end of the calibration (hung?); it was killed");
   }
 
 private:
@@ -239,6 +248,13 @@ std::vector<int> pids_of(const SubjectHost &host, const std::vector<Launched *> 
   return p;
 }
 
+// True when /proc belongs to our pid namespace (/proc/self is our pid).
+bool proc_matches_pid_namespace() {
+  char buf[32] = {};
+  ssize_t n = ::readlink("/proc/self", buf, sizeof(buf) - 1);
+  return n > 0 && std::string(buf, static_cast<size_t>(n)) == std::to_string(::getpid());
+}
+
 bool parse_window(const std::string &s, Window &w) {
   return std::sscanf(s.c_str(), "%" SCNu64 ":%" SCNu64, &w.lo, &w.hi) == 2 && w.lo <= w.hi;
 }
@@ -246,7 +262,7 @@ bool parse_window(const std::string &s, Window &w) {
 // Registers the subjects' cookies (through `register_cookies`), has the host
 // fork their leaders, and waits until each is ready; reads their start ticks
 // from /proc while they are alive. Throws Fatal(exit_subject) when one dies.
-void run_subjects(const CalibrateOptions &opt, SubjectHost &host,
+void run_subjects(const CalibrateOptions &opt, SubjectHost &host, const std::string &phase,
                   const std::vector<Launched *> &subjects,
                   const std::function<void(const Cookies &)> &register_cookies) {
   for (auto *l : subjects)
@@ -269,6 +285,15 @@ void run_subjects(const CalibrateOptions &opt, SubjectHost &host,
     for (auto *x : subjects)
       if (x->index == index)
         l = x;
+    if (!l && what == "died") { // a trial's leader, dead before its release
+      int status = 0;
+      is >> status;
+      throw Fatal(exit_subject,
+                  "the leader of trial " + std::to_string(index) + " died during the experiment" +
+                      (WIFSIGNALED(status)
+                           ? " (killed by signal " + std::to_string(WTERMSIG(status)) + ")"
+                           : " (exit code " + std::to_string(WEXITSTATUS(status)) + ")"));
+    }
     if (!l)
       throw Fatal(exit_subject, "the subject host said \"" + line.substr(0, 200) + "\"");
     if (what == "spawned") {
@@ -299,12 +324,20 @@ void run_subjects(const CalibrateOptions &opt, SubjectHost &host,
     if (!announced && opt.on_stage &&
         std::all_of(subjects.begin(), subjects.end(), [](auto *x) { return x->spawned; })) {
       announced = true;
-      opt.on_stage("started", pids_of(host, subjects));
+      opt.on_stage(phase + "-spawned", pids_of(host, subjects));
     }
   }
+  // In a new pid namespace whose /proc was not remounted (unshare -p -f
+  // without --mount-proc), /proc/<pid> names another process, the one with
+  // that pid in the outer namespace: its start ticks contradicted the
+  // subjects' and start_boottime came out unresolved. Read them only from a
+  // /proc of our own namespace; without them the windows decide.
+  bool proc_is_ours = proc_matches_pid_namespace();
   for (auto *l : subjects) {
     if (!l->spawned) // "ready" came first: the spawn line must follow
       throw Fatal(exit_subject, "subject " + std::to_string(l->index) + " was never announced");
+    if (!proc_is_ours)
+      continue;
     std::string proc = "/proc/" + std::to_string(l->pid);
     l->leader_ticks = read_start_ticks(proc + "/stat");
     l->thread_ticks =
@@ -313,7 +346,24 @@ void run_subjects(const CalibrateOptions &opt, SubjectHost &host,
         read_start_ticks("/proc/" + std::to_string(l->report.grandchild_pid) + "/stat");
   }
   if (opt.on_stage)
-    opt.on_stage("ready", pids_of(host, subjects));
+    opt.on_stage(phase + "-ready", pids_of(host, subjects));
+}
+
+// Each subject is captured exactly once while its snapshot is taken: L, T
+// and G at the trigger, E at its exit. A slot captured twice, or a trigger
+// slot captured at exit, holds a subject that died mid-experiment (its exit
+// overwrote the capture; killing G made exit_code look ambiguous instead of
+// failing) or a foreign task that copied a cookie from /proc to poison the
+// trial. Neither may reach the solver. count/site 0: the backend does not tell.
+void check_capture(const Subject &s, const char *role, uint32_t want_site) {
+  if (!s.snap.captured)
+    return;
+  if (s.snap.count > 1 || (s.snap.site && s.snap.site != want_site))
+    throw Fatal(exit_subject, std::string("the ") + role + " subject " + s.comm + " (tid " +
+                                  std::to_string(s.snap.tid) + ") was captured " +
+                                  std::to_string(s.snap.count) + " times, last at " +
+                                  (s.snap.site == OP_SITE_EXIT ? "exit" : "the trigger") +
+                                  ": it died during the experiment, or another task took its comm");
 }
 
 void release(SubjectHost &host, const std::vector<Launched *> &subjects) {
@@ -376,7 +426,7 @@ public:
     auto reader_ptr = backend.make_reader(opt.trigger, o);
     Reader &reader = *reader_ptr;
     uint32_t slots[4];
-    run_subjects(opt, host, {&s}, [&](const Cookies &c) {
+    run_subjects(opt, host, "validate", {&s}, [&](const Cookies &c) {
       slots[0] = reader.add_cookie(c.leader);
       slots[1] = reader.add_cookie(c.thread);
       slots[2] = reader.add_cookie(c.grandchild);
@@ -385,6 +435,12 @@ public:
     Trial t = make_trial(s, ns);
     Readback L = reader.readback(slots[0]), T = reader.readback(slots[1]),
              G = reader.readback(slots[2]), E = reader.readback(slots[3]);
+    // L, T and G are read at their trigger; a read at exit means one died
+    // while it was being read (like check_capture for the trials).
+    for (const auto *rb : {&L, &T, &G})
+      if (rb->captured && rb->site == OP_SITE_EXIT)
+        throw Fatal(exit_subject, "validation subject " + std::to_string(rb->tid) +
+                                      " exited while its fields were read back");
     release(host, {&s});
 
     auto ticks_ok = [&](uint64_t v, const std::optional<uint64_t> &ticks) {
@@ -537,7 +593,7 @@ Calibration calibrate(const CalibrateOptions &opt) {
       std::rethrow_exception(host_error);
     SubjectHost &host = *host_holder;
     std::vector<std::array<uint32_t, 4>> slots;
-    run_subjects(opt, host, trial_subjects, [&](const Cookies &c) {
+    run_subjects(opt, host, "trial", trial_subjects, [&](const Cookies &c) {
       slots.push_back({scanner.add_cookie(c.leader), scanner.add_cookie(c.thread),
                        scanner.add_cookie(c.grandchild), scanner.add_cookie(c.exiter)});
     });
@@ -549,9 +605,15 @@ Calibration calibrate(const CalibrateOptions &opt) {
       t.exiter.snap = scanner.snapshot(slots[i][3]);
       if (!exit_hook)
         t.exiter.exit_code.reset();
+      check_capture(t.leader, "leader", OP_SITE_TRIGGER);
+      check_capture(t.thread, "thread", OP_SITE_TRIGGER);
+      check_capture(t.grandchild, "grandchild", OP_SITE_TRIGGER);
+      check_capture(t.exiter, "exiter", OP_SITE_EXIT);
       cal.trials.push_back(std::move(t));
     }
     release(host, trial_subjects);
+    if (opt.on_stage)
+      opt.on_stage("trial-released", {host.pid()});
   }
   throw_if_stopped(opt);
 

@@ -24,7 +24,11 @@ struct CalibrateOptions {
   // Set by a signal handler: the calibration stops, kills its subjects and
   // throws Fatal(exit_interrupted / exit_terminated).
   const std::atomic<int> *stop_signal = nullptr;
-  // Test hook: called with the stage name and the subjects' pids.
+  // Test hook: called with the stage name and the subjects' pids (the host
+  // first, then the leaders). Stages, in order: trial-spawned (every trial
+  // leader forked), trial-ready (every leader reported, snapshots not read
+  // yet), trial-released, validate-spawned, validate-ready (read-backs not
+  // read yet). Scanner (and from validate-* on, reader) attached throughout.
   std::function<void(const std::string &stage, const std::vector<int> &pids)> on_stage;
 };
 

@@ -82,7 +82,8 @@ struct Readback {
   bool captured = false;
   uint64_t task_addr = 0;
   uint32_t tid = 0, tgid = 0;
-  uint32_t ok = 0; // enum op_read_bit
+  uint32_t ok = 0;   // enum op_read_bit
+  uint32_t site = 0; // enum op_capture_site of the last capture (0: unknown)
   int32_t pid = 0, tgid_field = 0;
   std::string comm;
   uint64_t start_time = 0, start_boottime = 0;

@@ -18,6 +18,8 @@ Snapshot to_snapshot(const op_snapshot &raw) {
   snap.tgid = static_cast<uint32_t>(raw.pid_tgid >> 32);
   snap.chunk_size = OP_CHUNK_SIZE;
   snap.readable = raw.readable;
+  snap.site = raw.site;
+  snap.count = raw.count;
   snap.bytes.assign(raw.data, raw.data + OP_SNAPSHOT_BYTES);
   return snap;
 }
@@ -31,6 +33,7 @@ Readback to_readback(const op_readback &raw) {
   rb.tid = static_cast<uint32_t>(raw.pid_tgid);
   rb.tgid = static_cast<uint32_t>(raw.pid_tgid >> 32);
   rb.ok = raw.ok;
+  rb.site = raw.site;
   rb.pid = raw.pid;
   rb.tgid_field = raw.tgid;
   rb.comm.assign(raw.comm, strnlen(raw.comm, sizeof(raw.comm)));

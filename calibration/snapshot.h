@@ -27,6 +27,11 @@ struct Snapshot {
   uint32_t chunk_size = 256;
   uint64_t readable = 0; // bit i: chunk i was read
   std::vector<uint8_t> bytes;
+  // How the slot was filled, where the backend tells (0: unknown): the hook
+  // of the last capture (1 trigger, 2 exit: enum op_capture_site) and how
+  // many captures the slot took. Not part of the solver's input.
+  uint32_t site = 0;
+  uint32_t count = 0;
 
   // True when [off, off + len) lies in the capture and in readable chunks.
   bool readable_range(uint32_t off, uint32_t len) const {

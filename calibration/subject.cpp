@@ -293,14 +293,19 @@ void say(const std::string &line) {
 // Answers on stdout: "<index> spawned <pid> <mono lo:hi> <boot lo:hi>", the
 // leader's "<index> ready ...", or "<index> died <status>". On EOF it kills
 // what is left, reaps everything and exits.
-int subject_main(int argc, char **) {
-  if (argc != 2) {
+int subject_main(int argc, char **argv) {
+  if (argc != 3) {
     std::fprintf(stderr, "offsetprobe: subject mode is internal\n");
     return 2;
   }
+  // An ignored SIGPIPE survives exec; the calibrator ignores it for itself.
+  signal(SIGPIPE, SIG_DFL);
   // If the calibrator dies, so do we, and our leaders die with us.
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-  if (getppid() == 1)
+  // It may have died before the line above: then we have been reparented.
+  // Compare with the pid it gave us rather than with 1: in a new pid
+  // namespace (unshare -p -f) or an initramfs the calibrator itself is pid 1.
+  if (std::to_string(getppid()) != argv[2])
     return 3;
   sigset_t chld;
   sigemptyset(&chld);

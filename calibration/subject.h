@@ -16,7 +16,8 @@
 
 namespace offsetprobe {
 
-// argv[1] that selects subject mode. Not a documented command.
+// argv[1] that selects subject mode (argv[2]: the calibrator's pid). Not a
+// documented command.
 inline constexpr const char *kSubjectArg = "__offsetprobe_subject";
 
 // Entry point of a subject process.

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 
@@ -105,6 +106,10 @@ const std::atomic<int> *install_stop_handlers() {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGHUP, &sa, nullptr);
+  // A subject host that died makes our next write to its stdin fail: that
+  // must be an EPIPE we report (exit 9), not a SIGPIPE that kills us without
+  // a word. The subject host restores the default for itself.
+  signal(SIGPIPE, SIG_IGN);
   return &g_stop;
 }
 
@@ -112,6 +117,28 @@ namespace {
 
 bool usable(const CacheEntry &e) {
   return e.calibration.complete();
+}
+
+// Test only (docs/reliability.md): with OFFSETPROBE_TEST_STAGE_HOOK=<stage>
+// the calibrator prints "offsetprobe: test stage hook: <stage> calibrator=<pid>
+// pids=<host>,<leader>..." on stderr when it reaches <stage> and stops itself
+// with SIGSTOP, so that a test can kill a subject or signal the calibrator at
+// exactly that point and then SIGCONT it. Unset, nothing changes.
+void install_test_stage_hook(CalibrateOptions &opt) {
+  const char *want = std::getenv("OFFSETPROBE_TEST_STAGE_HOOK");
+  if (!want || !*want)
+    return;
+  opt.on_stage = [stage = std::string(want)](const std::string &at, const std::vector<int> &pids) {
+    if (at != stage)
+      return;
+    std::string line = "offsetprobe: test stage hook: " + at +
+                       " calibrator=" + std::to_string(getpid()) + " pids=";
+    for (size_t i = 0; i < pids.size(); i++)
+      line += (i ? "," : "") + std::to_string(pids[i]);
+    std::fprintf(stderr, "%s\n", line.c_str());
+    std::fflush(stderr);
+    raise(SIGSTOP);
+  };
 }
 
 CalibrateOptions engine_options(const CalibrateRequest &req) {
@@ -122,6 +149,7 @@ CalibrateOptions engine_options(const CalibrateRequest &req) {
   opt.validate = req.validate;
   opt.backend = req.backend;
   opt.stop_signal = install_stop_handlers();
+  install_test_stage_hook(opt);
   return opt;
 }
 

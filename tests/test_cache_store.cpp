@@ -206,6 +206,9 @@ TEST_CASE("rejected: negative, float, huge offsets") {
                   "not a non-negative integer");
   expect_rejected([](json &j) { field(j, "pid")["offset"] = 65536; }, ErrorCode::schema_invalid,
                   "is not below 65536");
+  // Below 65536 but past the task_struct the calibration itself measured.
+  expect_rejected([](json &j) { field(j, "pid")["offset"] = 60000; }, ErrorCode::schema_invalid,
+                  "is past task_struct_size");
   expect_rejected([](json &j) { field(j, "pid")["offset"] = 18446744073709551615ull; },
                   ErrorCode::schema_invalid, "is not below 65536");
   // Beyond uint64: nlohmann reads it as a float.

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# Faults at each stage of a calibration. The test-only stage hook
+# (OFFSETPROBE_TEST_STAGE_HOOK=<stage>, docs/reliability.md) stops the
+# calibrator at a stage; the test then kills one subject (the host, a leader,
+# a leader's thread, the grandchild), stops the host (a hang) or sends SIGINT
+# or SIGTERM to the calibrator, and continues it. Every case must end with
+# its exit code (9 subject, 130 SIGINT, 143 SIGTERM) and a clear message,
+# leave no process of the calibrator's tree and no cookie-named process,
+# leave none of the BPF programs, maps and links it held mid-run, and leave
+# the cache directory byte for byte as it was (the run uses --force on a
+# directory holding a valid entry from an earlier run).
+# Usage: faults.sh OFFSETPROBE_BINARY
+set -uo pipefail
+bin=$(realpath "$1")
+tmp=$(mktemp -d)
+chmod 755 "$tmp"
+cal=""
+cleanup() {
+  [[ -n $cal ]] && kill -KILL "$cal" 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+. "$(dirname "$0")/lib_live.sh"
+need_live
+
+cache=$tmp/cache
+rc=0
+"$bin" --cache-dir "$cache" calibrate >"$tmp/first.out" 2>&1 || rc=$?
+[[ $rc -eq 0 ]] || skip "a first calibration fails here (exit $rc): $(tail -1 "$tmp/first.out")"
+cache_state() {
+  (cd "$cache" && find . -printf '%p %y %s %m %T@\n' | sort && cat ./*.json | sha256sum)
+}
+cache_before=$(cache_state)
+objects_before=$(our_objects)
+timeout_ms=1500
+
+# run_case STAGE ACTION WANT_RC MESSAGE_REGEX
+run_case() {
+  local stage=$1 action=$2 want=$3 msg=$4 name="$1 / $2"
+  : >"$tmp/err"
+  OFFSETPROBE_TEST_STAGE_HOOK=$stage "$bin" --cache-dir "$cache" calibrate --force \
+    --timeout "$timeout_ms" >"$tmp/out" 2>"$tmp/err" &
+  cal=$!
+  local state=""
+  for _ in $(seq 200); do # up to 10 s to reach the stage
+    state=$(awk '{ sub(/.*\) /, ""); print $1 }' "/proc/$cal/stat" 2>/dev/null)
+    [[ $state == T ]] && grep -q 'test stage hook' "$tmp/err" && break
+    [[ -z $state ]] && break
+    sleep 0.05
+  done
+  if [[ $state != T ]]; then
+    fail "$name: the calibrator never stopped at the stage" "$tmp/err"
+    kill -KILL "$cal" 2>/dev/null
+    wait "$cal" 2>/dev/null
+    cal=""
+    return
+  fi
+  sleep 0.1 # subjects run on while the calibrator is stopped: let them settle
+  local pids host leader thread grandchild
+  pids=$(sed -nE 's/.*test stage hook: .* pids=([0-9,]+)$/\1/p' "$tmp/err" | tr , ' ')
+  host=$(echo $pids | cut -d' ' -f1)
+  leader=$(echo $pids | cut -d' ' -f2)
+  thread=$(ls "/proc/$leader/task" 2>/dev/null | grep -vx "$leader" | head -1)
+  grandchild=$(pgrep -P "$leader" | head -1)
+  local everyone ids
+  everyone=$(tree "$cal" | grep -vx "$cal")
+  ids=$(bpf_ids "$cal")
+  local target=""
+  case $action in
+  kill-host) target=$host ;;
+  kill-leader) target=$leader ;;
+  kill-thread) target=$thread ;;
+  kill-grandchild) target=$grandchild ;;
+  hang-host) target=$host ;;
+  esac
+  case $action in
+  kill-*)
+    [[ -n $target ]] || { fail "$name: no such subject at this stage (pids $pids)"; }
+    kill -KILL "$target"
+    ;;
+  hang-host) kill -STOP "$target" ;;
+  SIGINT | SIGTERM) kill -"${action#SIG}" "$cal" ;;
+  esac
+  sleep 0.05
+  kill -CONT "$cal"
+  rc=0
+  wait "$cal" || rc=$?
+  cal=""
+  local ok_case=1
+  if [[ $rc -ne $want ]]; then
+    fail "$name: exit $rc, want $want" "$tmp/err" "$tmp/out"
+    ok_case=0
+  elif ! grep -v 'test stage hook' "$tmp/err" | grep -Eq "$msg"; then
+    fail "$name: no message matching /$msg/" "$tmp/err"
+    ok_case=0
+  fi
+  expect_no_subjects "$name" $everyone || ok_case=0
+  expect_bpf_gone "$name" "$ids" || ok_case=0
+  if [[ $(cache_state) != "$cache_before" ]]; then
+    fail "$name: the cache directory changed"
+    diff <(echo "$cache_before") <(cache_state) | sed 's/^/    /'
+    ok_case=0
+  fi
+  [[ $ok_case -eq 1 ]] &&
+    ok "$name: exit $rc, \"$(grep -v 'test stage hook' "$tmp/err" | head -1 | cut -c1-110)\"" \
+      "($(echo $everyone | wc -w) tasks gone, $(echo "$ids" | wc -l) BPF objects gone, cache unchanged)"
+}
+
+subject_msg='subject|died|captured|exited'
+for stage in trial-spawned trial-ready trial-released validate-spawned validate-ready; do
+  run_case "$stage" kill-host 9 "$subject_msg"
+  # After trial-released the trial leaders are gone by design: no target.
+  if [[ $stage != trial-released ]]; then
+    run_case "$stage" kill-leader 9 "$subject_msg"
+    run_case "$stage" kill-thread 9 "$subject_msg"
+    run_case "$stage" kill-grandchild 9 "$subject_msg"
+  fi
+  run_case "$stage" hang-host 9 "did not (answer|exit) within $timeout_ms ms"
+  run_case "$stage" SIGINT 130 "interrupted \(SIGINT\)"
+  run_case "$stage" SIGTERM 143 "terminated"
+done
+
+# Nothing of ours that was not there before (ids, by name; see lib_live.sh).
+expect_no_new_objects "after all cases" "$objects_before" &&
+  ok "no scanner/reader program, map or link left loaded that was not there before"
+finish

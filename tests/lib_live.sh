@@ -1,0 +1,142 @@
+# SPDX-License-Identifier: GPL-2.0-only
+# Helpers shared by the reliability tests (faults.sh, load.sh, containers.sh,
+# least_reach.sh): skip rules, result lines, subject and BPF object checks.
+# Source it after setting `bin` (the offsetprobe binary) and `tmp` (a temp dir).
+#
+# Skip rule (as in live_calibrate.sh): where a test cannot run it prints SKIP
+# with the reason and exits 77, which meson reports as skipped; with CI=true
+# the same condition fails the test instead.
+
+failures=0
+
+skip() {
+  if [[ ${CI:-} == true ]]; then
+    echo "FAIL: cannot run under CI=true: $*"
+    exit 1
+  fi
+  echo "SKIP: $*"
+  exit 77
+}
+fail() {
+  echo "FAIL $1"
+  shift
+  local f
+  for f in "$@"; do [[ -s $f ]] && sed 's/^/    /' "$f" | head -20; done
+  failures=$((failures + 1))
+  return 1
+}
+ok() { echo "ok   $*"; }
+finish() {
+  if [[ $failures -gt 0 ]]; then
+    echo "$failures check(s) failed"
+    exit 1
+  fi
+  echo "all checks passed"
+  exit 0
+}
+
+# need_live: root, a usable bpf() syscall, bpftool and jq.
+need_live() {
+  [[ $(id -u) -eq 0 ]] || skip "not root (uid $(id -u)): calibrate needs CAP_BPF and CAP_PERFMON"
+  command -v bpftool >/dev/null || skip "bpftool is not installed"
+  command -v jq >/dev/null || skip "jq is not installed"
+  bpftool prog show >/dev/null 2>&1 || skip "the bpf() syscall is not usable here (bpftool prog show failed)"
+}
+need_btf() {
+  [[ -r /sys/kernel/btf/vmlinux ]] || skip "no /sys/kernel/btf/vmlinux: no BTF oracle to compare with"
+}
+
+# A subject's comm: "op" + 13 of [a-z0-9] (calibration/subject.cpp make_cookie).
+cookie_re='op[a-z0-9]{13}'
+
+# tree PID: PID and every descendant process and thread (one id a line).
+tree() {
+  local p=$1 c
+  echo "$p"
+  ls "/proc/$p/task" 2>/dev/null | grep -vx "$p"
+  for c in $(pgrep -P "$p"); do tree "$c"; done
+}
+
+# alive ID...: the ids that still name a live (non-zombie) task.
+alive() {
+  local p s
+  for p in "$@"; do
+    s=$(awk '{ sub(/.*\) /, ""); print $1 }' "/proc/$p/stat" 2>/dev/null) || continue
+    [[ -n $s && $s != Z && $s != X ]] && echo "$p"
+  done
+}
+
+# expect_no_subjects NAME ID...: none of the ids is alive and no subject
+# process (the host runs as `__offsetprobe_subject`, leaders and their tasks
+# carry cookies) is left; waits up to 3 s. Other users' calibrations may
+# show cookies for a few ms: only a cookie that stays is a failure.
+expect_no_subjects() {
+  local name=$1 left
+  shift
+  for _ in $(seq 60); do
+    left="$(alive "$@") $(pgrep -f __offsetprobe_subject) $(pgrep -x "${cookie_re}")"
+    [[ -z ${left// /} ]] && return 0
+    sleep 0.05
+  done
+  fail "$name: processes left behind: $left"
+  ps -o pid,ppid,stat,comm,args -p "$(echo $left | tr ' ' ,)" 2>/dev/null | sed 's/^/    /'
+  return 1
+}
+
+# bpf_ids PID: "prog_id N", "map_id N", "link_id N" for every BPF object the
+# process holds an fd of (/proc/PID/fdinfo).
+bpf_ids() {
+  cat /proc/"$1"/fdinfo/* 2>/dev/null |
+    sed -nE 's/^(prog_id|map_id|link_id):[[:space:]]+([0-9]+)$/\1 \2/p' | sort -u
+}
+
+# loaded KIND ID: true while the kernel still has that object.
+loaded() {
+  case $1 in
+  prog_id) bpftool prog show id "$2" >/dev/null 2>&1 ;;
+  map_id) bpftool map show id "$2" >/dev/null 2>&1 ;;
+  link_id) bpftool link show id "$2" >/dev/null 2>&1 ;;
+  esac
+}
+
+# expect_bpf_gone NAME IDS: none of the objects (bpf_ids output) is still
+# loaded; waits up to 3 s (the kernel frees them after an RCU grace period).
+expect_bpf_gone() {
+  local name=$1 ids=$2 left kind id
+  [[ -n $ids ]] || { fail "$name: no BPF object was seen mid-run"; return 1; }
+  for _ in $(seq 60); do
+    left=""
+    while read -r kind id; do
+      loaded "$kind" "$id" && left+=" $kind=$id"
+    done <<<"$ids"
+    [[ -z $left ]] && return 0
+    sleep 0.05
+  done
+  fail "$name: BPF objects left loaded:$left"
+}
+
+# our_objects: ids of programs, maps and links with our names (scan_*,
+# read_*; maps cookies, snapshots, readbacks and the objects' .rodata/.bss),
+# one "kind id" a line. Before/after comparisons use it.
+our_objects() {
+  {
+    bpftool -j prog show 2>/dev/null | jq -r '.[] | select(.name | test("^(scan|read)_")) | "prog_id \(.id)"'
+    bpftool -j map show 2>/dev/null |
+      jq -r '.[] | select((.name // "") | test("^(cookies|snapshots|readbacks|scanner\\.|reader\\.|op_scann|op_reade)")) | "map_id \(.id)"'
+    bpftool -j link show 2>/dev/null | jq -r --argjson progs \
+      "$(bpftool -j prog show 2>/dev/null | jq '[.[] | select(.name | test("^(scan|read)_")) | .id]')" \
+      '.[] | select(.prog_id as $p | $progs | index($p)) | "link_id \(.id)"'
+  } | sort -u
+}
+
+# expect_no_new_objects NAME BEFORE: our_objects holds nothing that BEFORE did
+# not (waits up to 3 s: another user's calibration may be running).
+expect_no_new_objects() {
+  local name=$1 before=$2 new
+  for _ in $(seq 60); do
+    new=$(comm -13 <(echo "$before") <(our_objects))
+    [[ -z $new ]] && return 0
+    sleep 0.05
+  done
+  fail "$name: new BPF objects still loaded: $(echo $new)"
+}

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# Calibration under load: every core runs a CPU burner, and a fork storm
+# starts short-lived processes named like our cookies ("op" + 13 characters
+# of the cookie alphabet, "op" + 12, and longer names the kernel truncates to
+# 15), most of which call the trigger syscall (dash calls getppid() at
+# start). RUNS calibrations in a row (--no-cache), each checked against the
+# kernel's BTF with `offsetprobe verify --input`: a field whose offset
+# differs from BTF is WRONG and fails the test; ambiguous/unresolved fields
+# (exit 4/5) and clean failures (exit 9) are counted and printed. Any other
+# exit code fails the test too.
+# Usage: load.sh OFFSETPROBE_BINARY   (env RUNS, default 200; LOAD_SECONDS cap)
+set -uo pipefail
+bin=$(realpath "$1")
+runs=${RUNS:-200}
+limit=${LOAD_SECONDS:-240} # hard cap on the burners and the storm
+tmp=$(mktemp -d)
+chmod 755 "$tmp"
+load_pids=()
+cleanup() {
+  local p
+  for p in "${load_pids[@]}"; do kill -KILL -- "-$p" 2>/dev/null || kill -KILL "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+. "$(dirname "$0")/lib_live.sh"
+need_live
+need_btf
+command -v dash >/dev/null || skip "dash is not installed (the storm's getppid caller)"
+command -v setsid >/dev/null || skip "setsid is not installed"
+
+# Look-alike names: links to dash (comm is the link's name).
+mkdir "$tmp/names"
+alphabet=abcdefghijklmnopqrstuvwxyz0123456789
+rand() { # rand N: N random characters of the cookie alphabet
+  local s="" i
+  for ((i = 0; i < $1; i++)); do s+=${alphabet:RANDOM % 36:1}; done
+  echo "$s"
+}
+for i in $(seq 24); do ln -s "$(command -v dash)" "$tmp/names/op$(rand 13)"; done
+for i in $(seq 4); do ln -s "$(command -v dash)" "$tmp/names/op$(rand 12)"; done
+for i in $(seq 4); do ln -s "$(command -v dash)" "$tmp/names/op$(rand 18)"; done
+for i in $(seq 4); do ln -s "$(command -v true)" "$tmp/names/op$(rand 13)"; done
+
+# Burners: one per core. The storm: batches of 8 look-alikes at a time.
+for _ in $(seq "$(nproc)"); do
+  setsid timeout "$limit" sh -c 'while :; do :; done' &
+  load_pids+=($!)
+done
+setsid timeout "$limit" bash -c '
+  names=("$1"/*)
+  for ((b = 0; b < 200000; b++)); do
+    for ((i = 0; i < 8; i++)); do "${names[RANDOM % ${#names[@]}]}" -c : 2>/dev/null & done
+    wait
+  done' storm "$tmp/names" &
+load_pids+=($!)
+sleep 0.5
+storm_rate() { # processes started per second, roughly (from the pid counter)
+  local a b
+  a=$(cat /proc/sys/kernel/ns_last_pid)
+  sleep 1
+  b=$(cat /proc/sys/kernel/ns_last_pid)
+  echo $(((b - a + 4194304) % 4194304))
+}
+rate=$(storm_rate)
+
+good=0 wrong=0 ambiguous=0 unresolved=0 failed=0 odd=0
+declare -A fail_codes=()
+start=$(date +%s%N)
+for i in $(seq "$runs"); do
+  rc=0
+  "$bin" calibrate --no-cache --json >"$tmp/cal.json" 2>"$tmp/cal.err" || rc=$?
+  case $rc in
+  0 | 4 | 5)
+    "$bin" verify --input "$tmp/cal.json" --json >"$tmp/verify.json" 2>"$tmp/verify.err"
+    mism=$(jq '[.fields[] | select(.verdict == "mismatch")] | length' "$tmp/verify.json" 2>/dev/null)
+    if [[ $mism != 0 ]]; then
+      wrong=$((wrong + 1))
+      fail "run $i: $mism offset(s) differ from BTF" "$tmp/verify.json" "$tmp/cal.err"
+      cp "$tmp/cal.json" "/tmp/offsetprobe-load-wrong-$i.json" 2>/dev/null
+    elif [[ $rc -eq 0 ]]; then
+      good=$((good + 1))
+    else
+      jq -e '[.fields[] | select(.status == "ambiguous")] | length > 0' "$tmp/cal.json" >/dev/null &&
+        ambiguous=$((ambiguous + 1)) || unresolved=$((unresolved + 1))
+    fi
+    ;;
+  9)
+    failed=$((failed + 1))
+    fail_codes[$rc]=$((${fail_codes[$rc]:-0} + 1))
+    ;;
+  *)
+    odd=$((odd + 1))
+    fail "run $i: exit $rc (not a documented calibrate outcome under load)" "$tmp/cal.err"
+    ;;
+  esac
+done
+ms=$((($(date +%s%N) - start) / 1000000))
+load1=$(cut -d' ' -f1 /proc/loadavg)
+for p in "${load_pids[@]}"; do kill -KILL -- "-$p" 2>/dev/null; done
+wait 2>/dev/null
+expect_no_subjects "after the runs"
+
+echo "load: $runs runs in $ms ms ($((ms / runs)) ms each incl. verify), $(nproc) burners," \
+  "storm ~$rate processes/s, loadavg $load1"
+echo "load: correct $good, wrong $wrong, ambiguous $ambiguous, unresolved $unresolved," \
+  "failed cleanly (exit 9) $failed, other $odd"
+[[ $wrong -eq 0 ]] && ok "no wrong offset in $runs runs under load"
+finish
