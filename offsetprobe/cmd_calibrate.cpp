@@ -43,6 +43,7 @@ struct CalibrateArgs {
   uint32_t timeout_ms = 10'000;
   std::string dump_snapshots;
   bool no_validate = false;
+  std::string fields = "all";
 };
 
 int exit_code_for(const CalibrationResult &r) {
@@ -74,8 +75,9 @@ void print_table(const CalibrationResult &r) {
 } // namespace
 
 Calibration run_calibration(const GlobalOptions &g, uint32_t trials, const std::string &trigger,
-                            uint32_t timeout_ms, bool validate) {
+                            uint32_t timeout_ms, bool validate, bool chains) {
   CalibrateOptions opt;
+  opt.chains = chains;
   opt.trials = trials;
   auto mode = trigger_mode_from_string(trigger);
   if (!mode)
@@ -94,8 +96,12 @@ void register_calibrate(CLI::App &app, GlobalOptions &g, CommandFn &run) {
   auto *cmd = app.add_subcommand(
       "calibrate", "Find the task_struct field offsets of the running kernel by experiment");
   cmd->add_flag("--json", args->json, "Print the result as JSON on stdout");
-  cmd->add_option("--trials", args->trials, "Independent trials (at least 3)")
-      ->check(CLI::Range(3, 32));
+  // Six subjects per trial plus the validation's share the scanner's 64 slots.
+  cmd->add_option("--trials", args->trials, "Independent trials (3 to 9)")->check(CLI::Range(3, 9));
+  cmd->add_option("--fields", args->fields,
+                  "task: task_struct's own fields only; all: also the pointer chains (cred, "
+                  "nsproxy and namespaces, mm, loginuid/sessionid)")
+      ->check(CLI::IsMember({"task", "all"}));
   cmd->add_option("--trigger", args->trigger,
                   "Where subjects are caught: auto, tracepoint, raw_tracepoint, uprobe")
       ->check(CLI::IsMember({"auto", "tracepoint", "raw_tracepoint", "uprobe"}));
@@ -107,8 +113,8 @@ void register_calibrate(CLI::App &app, GlobalOptions &g, CommandFn &run) {
                 "Skip the read-back (results are then never complete)");
   cmd->callback([args, &g, &run] {
     run = [args, &g] {
-      Calibration cal =
-          run_calibration(g, args->trials, args->trigger, args->timeout_ms, !args->no_validate);
+      Calibration cal = run_calibration(g, args->trials, args->trigger, args->timeout_ms,
+                                        !args->no_validate, args->fields == "all");
       if (!args->dump_snapshots.empty()) {
         TrialDump d;
         d.trials = cal.trials;
