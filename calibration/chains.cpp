@@ -606,6 +606,23 @@ std::vector<FieldResult> solve_chains(const std::vector<Trial> &trials, const So
                      "arg_end == env_start after execve(); adjacent pair " + join(sets[ae]) +
                          " split by declaration order (arg_end first)");
 
+      // Without PR_SET_MM_MAP (no CONFIG_CHECKPOINT_RESTORE) env_end keeps a
+      // twin in mm->saved_auxv: AT_EXECFN points at the file name execve()
+      // copied right above the environment. `env_start, env_end` are
+      // declared next to each other, so the candidate 8 bytes after a
+      // calibrated env_start is env_end; the auxv copy never is (saved_auxv
+      // follows env_end).
+      auto &ee = find("mm_struct.env_end");
+      auto &es_f = find("mm_struct.env_start");
+      if (ee.status == FieldStatus::ambiguous && es_f.status == FieldStatus::calibrated &&
+          std::count(ee.candidates.begin(), ee.candidates.end(), *es_f.offset + 8)) {
+        ee.reason = "candidates " + join(ee.candidates) + " (auxv's AT_EXECFN equals env_end); " +
+                    std::to_string(*es_f.offset + 8) + " follows env_start (declaration order)";
+        ee.status = FieldStatus::calibrated;
+        ee.offset = *es_f.offset + 8;
+        ee.candidates.clear();
+      }
+
       // mm vs active_mm: a user task's are equal. Where the kernel runs
       // exit_mm() before the sched_process_exit tracepoint (through 6.x),
       // the exiter's mm is already NULL there and active_mm (kept for lazy

@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "calibration/subject.h"
 
+#include <array>
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <optional>
+#include <vector>
 #include <ctime>
 #include <semaphore>
 #include <sstream>
@@ -16,6 +19,7 @@
 #include <linux/capability.h>
 #include <poll.h>
 #include <sched.h>
+#include <linux/prctl.h>
 #include <sys/fsuid.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -174,7 +178,94 @@ std::string unshare_namespaces() {
   for (auto [flag, name] : flags)
     if (unshare(flag) != 0)
       append_error(err, std::string(name) + ":" + err_name(errno));
+  // /proc/<pid>/ns/pid_for_children shows the new pid namespace only once it
+  // has a child reaper (pidns_for_children_get()): fork its init, which
+  // sleeps until we die.
+  pid_t init = fork();
+  if (init == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    for (;;)
+      pause();
+  }
+  if (init < 0)
+    append_error(err, "fork:" + err_name(errno));
   return err;
+}
+
+// N also moves its mm's layout fields by small random amounts with
+// PR_SET_MM_MAP (CONFIG_CHECKPOINT_RESTORE; no capability needed without an
+// exe_fd): values then differ per trial, arg_end no longer equals env_start
+// (execve() makes them equal) and env_end no longer equals auxv's AT_EXECFN
+// (a decoy inside mm->saved_auxv). brk is left alone. Returns "" or the error.
+std::string move_mm_layout(const std::array<uint64_t, 10> &now) {
+  unsigned char r[10];
+  if (getrandom(r, sizeof(r), 0) != sizeof(r))
+    return "mm_map:getrandom";
+  // now: kMmFields order (start_code end_code start_data end_data start_brk
+  // start_stack arg_start arg_end env_start env_end).
+  auto d = [&](int i, uint64_t max) { return 1 + r[i] % max; };
+  prctl_mm_map m{};
+  m.start_code = now[0] + d(0, 255);
+  m.end_code = now[1] - d(1, 255);
+  m.start_data = now[2] + d(2, 63);
+  m.end_data = now[3] - d(3, 63);
+  m.start_brk = now[4] + d(4, 63);
+  m.brk = reinterpret_cast<uint64_t>(sbrk(0));
+  m.start_stack = now[5] - 8 * d(5, 63);
+  m.arg_start = now[6] + d(6, 3);
+  m.arg_end = now[7] - d(7, 3);
+  m.env_start = now[8] + d(8, 3);
+  m.env_end = now[9] - d(9, 3);
+  m.auxv = nullptr;
+  m.auxv_size = 0;
+  m.exe_fd = static_cast<uint32_t>(-1);
+  // Keep every pair ordered (validate_prctl_map_addr()); fall back to the
+  // original value where a range is too small to move into.
+  if (m.start_code >= m.end_code)
+    m.start_code = now[0], m.end_code = now[1];
+  if (m.start_data > m.end_data)
+    m.start_data = now[2], m.end_data = now[3];
+  if (m.start_brk > m.brk)
+    m.start_brk = now[4];
+  if (m.arg_start > m.arg_end)
+    m.arg_start = now[6], m.arg_end = now[7];
+  if (m.env_start > m.env_end)
+    m.env_start = now[8], m.env_end = now[9];
+  if (prctl(PR_SET_MM, PR_SET_MM_MAP, &m, sizeof(m), 0) != 0)
+    return "mm_map:" + err_name(errno);
+  return "";
+}
+
+// Our own mm layout from /proc/self/stat, kMmFields order.
+std::optional<std::array<uint64_t, 10>> own_mm_layout() {
+  static constexpr int fields[10] = {26, 27, 45, 46, 47, 28, 48, 49, 50, 51};
+  char buf[2048];
+  int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return std::nullopt;
+  ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  if (n <= 0)
+    return std::nullopt;
+  buf[n] = 0;
+  const char *p = strrchr(buf, ')');
+  if (!p)
+    return std::nullopt;
+  std::istringstream is(p + 1);
+  std::vector<uint64_t> v;
+  std::string tok;
+  while (is >> tok) {
+    char *end = nullptr;
+    v.push_back(strtoull(tok.c_str(), &end, 10));
+  }
+  std::array<uint64_t, 10> out{};
+  for (int i = 0; i < 10; i++) {
+    size_t at = static_cast<size_t>(fields[i] - 3);
+    if (at >= v.size())
+      return std::nullopt;
+    out[i] = v[at];
+  }
+  return out;
 }
 
 // A child of L that prepares itself (`setup`, returning its error text),
@@ -341,7 +432,14 @@ namespace {
                (loginuid_error.empty() ? "-" : loginuid_error);
       }))
     _exit(8);
-  if (!unshared.start(c.unshared, [] { return unshare_namespaces(); }))
+  if (!unshared.start(c.unshared, [] {
+        std::string err = unshare_namespaces();
+        auto mm = own_mm_layout();
+        std::string mm_err = mm ? move_mm_layout(*mm) : "mm_map:stat";
+        if (!mm_err.empty())
+          append_error(err, mm_err);
+        return err;
+      }))
     _exit(9);
 
   // G: forked by L; waits for "go", triggers, then sleeps until killed.
