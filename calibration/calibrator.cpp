@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cinttypes>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -568,15 +569,17 @@ public:
       slots[1] = reader.add_cookie(c.thread);
       slots[2] = reader.add_cookie(c.grandchild);
       slots[3] = reader.add_cookie(c.exiter);
-      slots[4] = reader.add_cookie(c.creds);
-      slots[5] = reader.add_cookie(c.unshared);
+      slots[4] = opt.chains ? reader.add_cookie(c.creds) : UINT32_MAX;
+      slots[5] = opt.chains ? reader.add_cookie(c.unshared) : UINT32_MAX;
     });
     Trial t = make_trial(s, ns);
     Readback L = reader.readback(slots[0]), T = reader.readback(slots[1]),
              G = reader.readback(slots[2]), E = reader.readback(slots[3]),
-             C = reader.readback(slots[4]), N = reader.readback(slots[5]);
+             C = opt.chains ? reader.readback(slots[4]) : Readback{},
+             N = opt.chains ? reader.readback(slots[5]) : Readback{};
     release(host, {&s});
-    check_chains(t, L, T, C, N, E);
+    if (opt.chains)
+      check_chains(t, L, T, C, N, E);
 
     auto ticks_ok = [&](uint64_t v, const std::optional<uint64_t> &ticks) {
       if (!ticks)
@@ -782,6 +785,13 @@ private:
 
 Calibration calibrate(const CalibrateOptions &opt) {
   auto t0 = Clock::now();
+  // OFFSETPROBE_TIMING=1: where the milliseconds go, on stderr.
+  static const bool timing = getenv("OFFSETPROBE_TIMING") != nullptr;
+  auto mark = [&](const char *what) {
+    if (timing)
+      std::fprintf(stderr, "offsetprobe: %8.2f ms %s\n",
+                   std::chrono::duration<double, std::milli>(Clock::now() - t0).count(), what);
+  };
   check_bpf_privileges();
   Calibration cal;
   auto ns = read_timens_offsets();
@@ -842,15 +852,19 @@ Calibration calibrate(const CalibrateOptions &opt) {
     Scanner &scanner = *scanner_holder;
     used_trigger = scanner.mode();
     exit_hook = scanner.exit_attached();
+    mark("scanner loaded");
     started.acquire();
+    mark("subject host started");
     if (host_error)
       std::rethrow_exception(host_error);
     SubjectHost &host = *host_holder;
     std::vector<std::array<uint32_t, 6>> slots;
     run_subjects(opt, host, trial_subjects, [&](const Cookies &c) {
+      uint32_t none = UINT32_MAX;
       slots.push_back({scanner.add_cookie(c.leader), scanner.add_cookie(c.thread),
                        scanner.add_cookie(c.grandchild), scanner.add_cookie(c.exiter),
-                       scanner.add_cookie(c.creds), scanner.add_cookie(c.unshared)});
+                       opt.chains ? scanner.add_cookie(c.creds) : none,
+                       opt.chains ? scanner.add_cookie(c.unshared) : none});
     });
     for (size_t i = 0; i < trial_subjects.size(); i++) {
       Trial t = make_trial(*trial_subjects[i], ns);
@@ -858,12 +872,15 @@ Calibration calibrate(const CalibrateOptions &opt) {
       t.thread.snap = scanner.snapshot(slots[i][1]);
       t.grandchild.snap = scanner.snapshot(slots[i][2]);
       t.exiter.snap = scanner.snapshot(slots[i][3]);
-      t.creds.snap = scanner.snapshot(slots[i][4]);
-      t.unshared.snap = scanner.snapshot(slots[i][5]);
+      if (opt.chains) {
+        t.creds.snap = scanner.snapshot(slots[i][4]);
+        t.unshared.snap = scanner.snapshot(slots[i][5]);
+      }
       if (!exit_hook)
         t.exiter.exit_code.reset();
       cal.trials.push_back(std::move(t));
     }
+    mark("stage 1 captured");
     // Stage 2, while the subjects live: follow the candidate pointers.
     if (opt.chains) {
       auto plan = chain_plan(cal.trials, so, OP_MAX_PTRS, OP_MAX_NESTED);
@@ -875,6 +892,7 @@ Calibration calibrate(const CalibrateOptions &opt) {
       } else {
         chain_holder = backend.make_chain_scanner(used_trigger, plan.plan,
                                                   static_cast<uint32_t>(3 * opt.trials));
+        mark("chain scanner loaded");
         ChainScanner &chains = *chain_holder;
         std::vector<std::array<uint32_t, 3>> cslots;
         for (auto *l : trial_subjects)
@@ -889,6 +907,7 @@ Calibration calibrate(const CalibrateOptions &opt) {
         }
       }
     }
+    mark("stage 2 captured");
     release(host, trial_subjects);
   }
   throw_if_stopped(opt);
@@ -918,12 +937,15 @@ Calibration calibrate(const CalibrateOptions &opt) {
   for (const auto &f : r.fields)
     any |= f.status == FieldStatus::calibrated;
   if (opt.validate && any) {
+    mark("solved");
     Validator v(r.fields);
     v.run(opt, *host_holder, subjects.back(), ns, ns.boottime_ns, so.tick_ns);
+    mark("validated");
   }
   scanner_holder.reset();
   chain_holder.reset();
   host_holder->finish(opt);
+  mark("done");
   throw_if_stopped(opt);
   r.elapsed_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   return cal;
