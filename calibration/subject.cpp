@@ -179,16 +179,29 @@ std::string unshare_namespaces() {
     if (unshare(flag) != 0)
       append_error(err, std::string(name) + ":" + err_name(errno));
   // /proc/<pid>/ns/pid_for_children shows the new pid namespace only once it
-  // has a child reaper (pidns_for_children_get()): fork its init, which
-  // sleeps until we die.
+  // has a child reaper (pidns_for_children_get()): fork its init, which lives
+  // until we die. Not by PR_SET_PDEATHSIG alone: an init that had not run its
+  // prctl() yet when we were killed (a loaded machine) outlived us holding
+  // the calibrator's pipes. It blocks on a pipe only we hold the write end
+  // of: our death, however early, is its EOF.
+  int life[2];
+  if (pipe(life) != 0) {
+    append_error(err, "pipe:" + err_name(errno));
+    return err;
+  }
   pid_t init = fork();
   if (init == 0) {
+    close(life[1]);
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-    for (;;)
-      pause();
+    char c;
+    while (read(life[0], &c, 1) < 0 && errno == EINTR) {
+    }
+    _exit(0);
   }
+  close(life[0]);
   if (init < 0)
     append_error(err, "fork:" + err_name(errno));
+  // life[1] stays open (and is inherited by nobody: we fork no more).
   return err;
 }
 
