@@ -108,7 +108,11 @@ void write_window(std::ostringstream &os, const char *name, const Window &w) {
 
 std::string err_name(int err) {
   const char *n = strerrorname_np(err);
-  return n ? n : "E" + std::to_string(err);
+  if (n)
+    return n;
+  std::string s = std::to_string(err);
+  s.insert(s.begin(), 'E'); // not "E" + ...: GCC 12's -Wrestrict false positive
+  return s;
 }
 
 void append_error(std::string &to, const std::string &what) {
