@@ -26,6 +26,18 @@ const volatile __u32 off_group_leader = OP_NO_OFFSET;
 const volatile __u32 off_real_parent = OP_NO_OFFSET;
 const volatile __u32 off_parent = OP_NO_OFFSET;
 const volatile __u32 off_exit_code = OP_NO_OFFSET;
+/* Chains; arrays are filled with OP_NO_OFFSET by the loader. */
+const volatile __u32 off_real_cred = OP_NO_OFFSET;
+const volatile __u32 off_cred = OP_NO_OFFSET;
+const volatile __u32 off_cred_ids[OP_CRED_IDS] = {};
+const volatile __u32 off_nsproxy = OP_NO_OFFSET;
+const volatile __u32 off_ns_ptr[OP_NS_KINDS] = {};
+const volatile __u32 off_ns_inum[OP_NS_KINDS] = {};
+const volatile __u32 off_mm = OP_NO_OFFSET;
+const volatile __u32 off_active_mm = OP_NO_OFFSET;
+const volatile __u32 off_mm_fields[OP_MM_FIELDS] = {};
+const volatile __u32 off_loginuid = OP_NO_OFFSET;
+const volatile __u32 off_sessionid = OP_NO_OFFSET;
 
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -41,12 +53,58 @@ struct {
   __type(value, struct op_readback);
 } readbacks SEC(".maps");
 
+#define READ_INTO(okvar, dst, base, off, bit)                                                      \
+  do {                                                                                             \
+    if ((off) != OP_NO_OFFSET && (base) &&                                                         \
+        bpf_probe_read_kernel(&(dst), sizeof(dst), (void *)((base) + (off))) == 0)                 \
+      (okvar) |= (bit);                                                                            \
+  } while (0)
+
 #define READ(dst, base, off, bit)                                                                  \
   do {                                                                                             \
     if ((off) != OP_NO_OFFSET && (base) &&                                                         \
         bpf_probe_read_kernel(&(dst), sizeof(dst), (void *)((base) + (off))) == 0)                 \
       rb->ok |= (bit);                                                                             \
   } while (0)
+
+/* Walks task -> real_cred/cred -> ids, task -> nsproxy -> *_ns -> ns.inum,
+ * task -> mm/active_mm -> layout fields, and task's loginuid/sessionid. */
+static __always_inline void read_chains(struct op_readback *rb, unsigned long long task)
+{
+  __u32 i;
+
+  rb->chain_ok = 0;
+  rb->real_cred_ids_ok = rb->cred_ids_ok = rb->ns_ptr_ok = rb->ns_inum_ok = 0;
+  rb->mm_ok = rb->active_mm_ok = 0;
+  READ_INTO(rb->chain_ok, rb->real_cred, task, off_real_cred, OP_RDC_REAL_CRED);
+  READ_INTO(rb->chain_ok, rb->cred, task, off_cred, OP_RDC_CRED);
+  READ_INTO(rb->chain_ok, rb->nsproxy, task, off_nsproxy, OP_RDC_NSPROXY);
+  READ_INTO(rb->chain_ok, rb->mm, task, off_mm, OP_RDC_MM);
+  READ_INTO(rb->chain_ok, rb->active_mm, task, off_active_mm, OP_RDC_ACTIVE_MM);
+  READ_INTO(rb->chain_ok, rb->loginuid, task, off_loginuid, OP_RDC_LOGINUID);
+  READ_INTO(rb->chain_ok, rb->sessionid, task, off_sessionid, OP_RDC_SESSIONID);
+  for (i = 0; i < OP_CRED_IDS; i++) {
+    if (rb->chain_ok & OP_RDC_REAL_CRED)
+      READ_INTO(rb->real_cred_ids_ok, rb->real_cred_ids[i], rb->real_cred, off_cred_ids[i],
+                1u << i);
+    if (rb->chain_ok & OP_RDC_CRED)
+      READ_INTO(rb->cred_ids_ok, rb->cred_ids[i], rb->cred, off_cred_ids[i], 1u << i);
+  }
+  for (i = 0; i < OP_NS_KINDS; i++) {
+    if (!(rb->chain_ok & OP_RDC_NSPROXY))
+      break;
+    READ_INTO(rb->ns_ptr_ok, rb->ns_ptr[i], rb->nsproxy, off_ns_ptr[i], 1u << i);
+    if (rb->ns_ptr_ok & (1u << i))
+      READ_INTO(rb->ns_inum_ok, rb->ns_inum[i], rb->ns_ptr[i], off_ns_inum[i], 1u << i);
+  }
+  for (i = 0; i < OP_MM_FIELDS; i++) {
+    if (rb->chain_ok & OP_RDC_MM)
+      READ_INTO(rb->mm_ok, rb->mm_fields[i], rb->mm, off_mm_fields[i], 1u << i);
+    if (rb->chain_ok & OP_RDC_ACTIVE_MM)
+      READ_INTO(rb->active_mm_ok, rb->active_mm_fields[i], rb->active_mm, off_mm_fields[i],
+                1u << i);
+  }
+}
 
 static __always_inline int read_fields(unsigned int site)
 {
@@ -89,6 +147,7 @@ static __always_inline int read_fields(unsigned int site)
     READ(rb->real_parent_tgid, rb->real_parent, off_tgid, OP_RD_REAL_PARENT_TGID);
   if (rb->ok & OP_RD_PARENT)
     READ(rb->parent_pid, rb->parent, off_pid, OP_RD_PARENT_PID);
+  read_chains(rb, task);
   return 0;
 }
 

@@ -25,6 +25,22 @@ enum op_read_bit {
   OP_RD_PARENT_PID = 1 << 12,
 };
 
+/* Chains: how many namespaces, ids and mm fields the reader walks. */
+#define OP_NS_KINDS 7 /* uts ipc mnt pid_for_children net time cgroup */
+#define OP_CRED_IDS 8 /* uid gid suid sgid euid egid fsuid fsgid */
+#define OP_MM_FIELDS 10
+
+/* Bits of op_readback.chain_ok. */
+enum op_chain_bit {
+  OP_RDC_REAL_CRED = 1 << 0,
+  OP_RDC_CRED = 1 << 1,
+  OP_RDC_NSPROXY = 1 << 2,
+  OP_RDC_MM = 1 << 3,
+  OP_RDC_ACTIVE_MM = 1 << 4,
+  OP_RDC_LOGINUID = 1 << 5,
+  OP_RDC_SESSIONID = 1 << 6,
+};
+
 /* What the reader saw through the calibrated offsets, for one subject. */
 struct op_readback {
   unsigned long long task_addr;
@@ -44,6 +60,17 @@ struct op_readback {
   unsigned long long leader_start_boottime;
   int real_parent_tgid;
   int parent_pid;
+  /* Chains (task -> cred/nsproxy/mm -> ...); masks: bit i = element i read. */
+  unsigned int chain_ok; /* enum op_chain_bit */
+  unsigned int real_cred_ids_ok, cred_ids_ok, ns_ptr_ok, ns_inum_ok, mm_ok, active_mm_ok;
+  unsigned long long real_cred, cred, nsproxy, mm, active_mm;
+  unsigned int real_cred_ids[OP_CRED_IDS];
+  unsigned int cred_ids[OP_CRED_IDS];
+  unsigned long long ns_ptr[OP_NS_KINDS];
+  unsigned int ns_inum[OP_NS_KINDS];
+  unsigned long long mm_fields[OP_MM_FIELDS];
+  unsigned long long active_mm_fields[OP_MM_FIELDS];
+  unsigned int loginuid, sessionid;
 };
 
 #endif

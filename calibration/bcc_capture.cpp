@@ -303,6 +303,8 @@ Backend make_bcc_backend(const BccConfig &config) {
       [config](TriggerMode m, const ReaderOffsets &o) -> std::unique_ptr<Reader> {
         return std::make_unique<BccReader>(config, m, o);
       },
+      // No chain scanner: chain fields are reported unresolved with the reason.
+      nullptr,
   };
 }
 

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "calibration/calibrator.h"
 
+#include "calibration/chains.h"
 #include "calibration/error.h"
 #include "calibration/solver.h"
 #include "calibration/subject.h"
 #include "offsetprobe/exit_codes.h"
 
+#include "chainscan.h"
 #include "reader.h"
 
 #include <boost/process/child.hpp>
@@ -16,8 +18,10 @@
 #include <chrono>
 #include <cinttypes>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <semaphore>
 #include <sstream>
 #include <thread>
@@ -26,6 +30,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -66,6 +71,83 @@ std::optional<uint64_t> read_start_ticks(const std::string &stat_path) {
   } catch (...) {
     return std::nullopt;
   }
+}
+
+namespace {
+
+// Fields 3.. of /proc/<pid>/stat (after the comm's last ')'), or empty.
+std::vector<std::string> stat_fields(const std::string &stat_path) {
+  std::ifstream f(stat_path);
+  std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  auto close = s.rfind(')');
+  std::vector<std::string> out;
+  if (close == std::string::npos)
+    return out;
+  std::istringstream is(s.substr(close + 1));
+  std::string tok;
+  while (is >> tok)
+    out.push_back(tok);
+  return out;
+}
+
+std::optional<uint32_t> read_u32_file(const std::string &path) {
+  std::ifstream f(path);
+  uint64_t v = 0;
+  if (!(f >> v) || v > UINT32_MAX)
+    return std::nullopt;
+  return static_cast<uint32_t>(v);
+}
+
+// Inode numbers of /proc/<pid>/ns/* (ns_common.inum), for the kinds present.
+std::map<std::string, uint32_t> read_ns_inums(int pid) {
+  std::map<std::string, uint32_t> out;
+  for (const auto &k : kNsKinds) {
+    struct stat st {};
+    std::string path = "/proc/" + std::to_string(pid) + "/ns/" + k.proc;
+    if (::stat(path.c_str(), &st) == 0)
+      out[k.proc] = static_cast<uint32_t>(st.st_ino);
+  }
+  return out;
+}
+
+} // namespace
+
+std::optional<std::array<uint64_t, 10>> read_mm_stat(const std::string &stat_path) {
+  auto f = stat_fields(stat_path);
+  std::array<uint64_t, 10> out{};
+  for (size_t i = 0; i < kMmStatFields.size(); i++) {
+    size_t at = static_cast<size_t>(kMmStatFields[i] - 3); // f[0] is field 3
+    if (at >= f.size())
+      return std::nullopt;
+    try {
+      out[i] = std::stoull(f[at]);
+    } catch (...) {
+      return std::nullopt;
+    }
+  }
+  // An unprivileged reader sees zeros (or 1 for the code range): useless.
+  if (out[0] <= 1 || out[7] == 0)
+    return std::nullopt;
+  return out;
+}
+
+std::optional<std::array<uint32_t, 8>> read_cred_ids(const std::string &status_path) {
+  std::ifstream f(status_path);
+  std::string line;
+  uint32_t uid[4], gid[4];
+  unsigned seen = 0;
+  while (std::getline(f, line)) {
+    uint32_t *dst = line.rfind("Uid:", 0) == 0 ? uid : line.rfind("Gid:", 0) == 0 ? gid : nullptr;
+    if (!dst)
+      continue;
+    std::istringstream is(line.substr(4));
+    if (is >> dst[0] >> dst[1] >> dst[2] >> dst[3])
+      seen |= dst == uid ? 1 : 2;
+  }
+  if (seen != 3)
+    return std::nullopt;
+  // real, effective, saved, fs -> uid gid suid sgid euid egid fsuid fsgid
+  return std::array<uint32_t, 8>{uid[0], gid[0], uid[2], gid[2], uid[1], gid[1], uid[3], gid[3]};
 }
 
 namespace {
@@ -219,7 +301,23 @@ int random_exit_code() {
 }
 
 Cookies fresh_cookies() {
-  return Cookies{make_cookie(), make_cookie(), make_cookie(), make_cookie()};
+  return Cookies{make_cookie(), make_cookie(), make_cookie(),
+                 make_cookie(), make_cookie(), make_cookie()};
+}
+
+// Distinct, unusual ids for C: a random base in [1e6, 9e6), then +1..+8 in
+// struct cred's order, and a loginuid beyond them. Random per trial, so a
+// decoy that matches one trial's value is dropped by the others.
+CredPlan fresh_cred_plan() {
+  uint32_t r = 0;
+  while (getrandom(&r, sizeof(r), 0) != sizeof(r)) {
+  }
+  uint32_t base = 1'000'000 + r % 8'000'000;
+  CredPlan p;
+  for (uint32_t i = 0; i < 8; i++)
+    p.ids[i] = base + 1 + i;
+  p.loginuid = base + 20;
+  return p;
 }
 
 Window shift(Window w, int64_t offset) {
@@ -233,11 +331,19 @@ struct Launched {
   int index = 0;
   Cookies cookies;
   int exit_code = 0;
+  CredPlan cred_plan;
   int pid = 0;       // the leader, in our pid namespace
   Window mono, boot; // around its fork
   bool spawned = false, ready = false;
   SubjectReport report;
   std::optional<uint64_t> leader_ticks, thread_ticks, grandchild_ticks;
+  // Chain known values, read from /proc while the subjects live.
+  struct Known {
+    std::optional<std::array<uint32_t, 8>> cred_ids;
+    std::optional<uint32_t> loginuid, sessionid;
+    std::map<std::string, uint32_t> ns_inum;
+    std::optional<std::array<uint64_t, 10>> mm;
+  } leader_known, creds_known, unshared_known;
 };
 
 std::vector<int> pids_of(const SubjectHost &host, const std::vector<Launched *> &subjects) {
@@ -269,8 +375,12 @@ void run_subjects(const CalibrateOptions &opt, SubjectHost &host, const std::str
     register_cookies(l->cookies);
   for (auto *l : subjects) {
     const auto &c = l->cookies;
+    std::string ids;
+    for (uint32_t id : l->cred_plan.ids)
+      ids += " " + std::to_string(id);
     host.send("trial " + std::to_string(l->index) + " " + c.leader + " " + c.thread + " " +
-              c.grandchild + " " + c.exiter + " " + std::to_string(l->exit_code));
+              c.grandchild + " " + c.exiter + " " + std::to_string(l->exit_code) + " " + c.creds +
+              " " + c.unshared + ids + " " + std::to_string(l->cred_plan.loginuid));
   }
   auto deadline = Clock::now() + std::chrono::milliseconds(opt.subject_timeout_ms);
   size_t ready = 0;
@@ -344,6 +454,21 @@ void run_subjects(const CalibrateOptions &opt, SubjectHost &host, const std::str
         read_start_ticks(proc + "/task/" + std::to_string(l->report.thread_tid) + "/stat");
     l->grandchild_ticks =
         read_start_ticks("/proc/" + std::to_string(l->report.grandchild_pid) + "/stat");
+    if (opt.chains) {
+      auto known = [](int pid) {
+        Launched::Known k;
+        std::string p = "/proc/" + std::to_string(pid);
+        k.cred_ids = read_cred_ids(p + "/status");
+        k.loginuid = read_u32_file(p + "/loginuid");
+        k.sessionid = read_u32_file(p + "/sessionid");
+        k.ns_inum = read_ns_inums(pid);
+        k.mm = read_mm_stat(p + "/stat");
+        return k;
+      };
+      l->leader_known = known(l->pid);
+      l->creds_known = known(l->report.creds_pid);
+      l->unshared_known = known(l->report.unshared_pid);
+    }
   }
   if (opt.on_stage)
     opt.on_stage(phase + "-ready", pids_of(host, subjects));
@@ -371,12 +496,34 @@ void release(SubjectHost &host, const std::vector<Launched *> &subjects) {
     host.send("release " + std::to_string(l->index));
 }
 
+// Makes the live subjects' L, C and N trigger again (for the chain scanner)
+// and waits until every leader says "again".
+void retrigger(const CalibrateOptions &opt, SubjectHost &host,
+               const std::vector<Launched *> &subjects) {
+  for (auto *l : subjects)
+    host.send("again " + std::to_string(l->index));
+  auto deadline = Clock::now() + std::chrono::milliseconds(opt.subject_timeout_ms);
+  size_t done = 0;
+  while (done < subjects.size()) {
+    std::string line = host.read_line(opt, deadline);
+    std::istringstream is(line);
+    int index = -1;
+    std::string what;
+    is >> index >> what;
+    if (what != "again")
+      throw Fatal(exit_subject,
+                  "the subject host said \"" + line.substr(0, 200) + "\" during the chain stage");
+    done++;
+  }
+}
+
 std::vector<Launched> make_subjects(uint32_t n) {
   std::vector<Launched> out(n);
   for (uint32_t i = 0; i < n; i++) {
     out[i].index = static_cast<int>(i);
     out[i].cookies = fresh_cookies();
     out[i].exit_code = random_exit_code();
+    out[i].cred_plan = fresh_cred_plan();
   }
   return out;
 }
@@ -401,6 +548,32 @@ Trial make_trial(const Launched &l, const TimeNsOffsets &ns) {
   t.exiter.exit_code = (l.exit_code & 0xff) << 8;
   t.traced = r.traced;
   t.trace_error = r.trace_error;
+  // C and N: forked by L after G; no start windows are needed for them.
+  t.creds.role = Role::creds;
+  t.creds.comm = l.cookies.creds;
+  t.unshared.role = Role::unshared;
+  t.unshared.comm = l.cookies.unshared;
+  auto chain_known = [](Subject &s, const Launched::Known &k) {
+    s.cred_ids = k.cred_ids;
+    s.loginuid = k.loginuid;
+    s.sessionid = k.sessionid;
+    s.ns_inum = k.ns_inum;
+    s.mm = k.mm;
+  };
+  chain_known(t.leader, l.leader_known);
+  chain_known(t.creds, l.creds_known);
+  chain_known(t.unshared, l.unshared_known);
+  t.creds_error = r.creds_error;
+  t.loginuid_error = r.loginuid_error;
+  t.unshare_error = r.unshare_error;
+  // C's ids must be the planned ones; /proc/<pid>/status confirms it.
+  if (t.creds_error.empty() && t.creds.cred_ids) {
+    for (size_t i = 0; i < 8; i++)
+      if ((*t.creds.cred_ids)[i] != l.cred_plan.ids[i])
+        t.creds_error = "ids:not-as-planned";
+  }
+  if (t.loginuid_error.empty() && t.creds.loginuid && *t.creds.loginuid != l.cred_plan.loginuid)
+    t.loginuid_error = "loginuid:not-as-planned";
   return t;
 }
 
@@ -422,19 +595,38 @@ public:
     o.real_parent = offset("real_parent");
     o.parent = offset("parent");
     o.exit_code = offset("exit_code");
+    o.real_cred = offset("real_cred");
+    o.cred = offset("cred");
+    o.nsproxy = offset("nsproxy");
+    o.mm = offset("mm");
+    o.active_mm = offset("active_mm");
+    o.loginuid = offset("loginuid");
+    o.sessionid = offset("sessionid");
+    for (size_t i = 0; i < kCredIds.size(); i++)
+      o.cred_ids[i] = offset(std::string("cred.") + kCredIds[i]);
+    for (size_t i = 0; i < kNsKinds.size(); i++) {
+      o.ns_ptr[i] = offset(std::string("nsproxy.") + kNsKinds[i].member);
+      o.ns_inum[i] = offset(std::string(kNsKinds[i].struct_name) + ".ns.inum");
+    }
+    for (size_t i = 0; i < kMmFields.size(); i++)
+      o.mm_fields[i] = offset(std::string("mm_struct.") + kMmFields[i]);
     const Backend &backend = opt.backend ? *opt.backend : libbpf_backend();
     auto reader_ptr = backend.make_reader(opt.trigger, o);
     Reader &reader = *reader_ptr;
-    uint32_t slots[4];
+    uint32_t slots[6];
     run_subjects(opt, host, "validate", {&s}, [&](const Cookies &c) {
       slots[0] = reader.add_cookie(c.leader);
       slots[1] = reader.add_cookie(c.thread);
       slots[2] = reader.add_cookie(c.grandchild);
       slots[3] = reader.add_cookie(c.exiter);
+      slots[4] = opt.chains ? reader.add_cookie(c.creds) : UINT32_MAX;
+      slots[5] = opt.chains ? reader.add_cookie(c.unshared) : UINT32_MAX;
     });
     Trial t = make_trial(s, ns);
     Readback L = reader.readback(slots[0]), T = reader.readback(slots[1]),
-             G = reader.readback(slots[2]), E = reader.readback(slots[3]);
+             G = reader.readback(slots[2]), E = reader.readback(slots[3]),
+             C = opt.chains ? reader.readback(slots[4]) : Readback{},
+             N = opt.chains ? reader.readback(slots[5]) : Readback{};
     // L, T and G are read at their trigger; a read at exit means one died
     // while it was being read (like check_capture for the trials).
     for (const auto *rb : {&L, &T, &G})
@@ -442,6 +634,8 @@ public:
         throw Fatal(exit_subject, "validation subject " + std::to_string(rb->tid) +
                                       " exited while its fields were read back");
     release(host, {&s});
+    if (opt.chains)
+      check_chains(t, L, T, C, N, E);
 
     auto ticks_ok = [&](uint64_t v, const std::optional<uint64_t> &ticks) {
       if (!ticks)
@@ -504,9 +698,117 @@ public:
   }
 
 private:
-  FieldResult *find(const std::string &member) {
+  // Walks every chain from the fresh subject's tasks: L (root ids, the
+  // original namespaces), C (distinct ids, its own loginuid), N (new
+  // namespaces), and E at exit for mm vs active_mm.
+  void check_chains(const Trial &t, const Readback &L, const Readback &T, const Readback &C,
+                    const Readback &N, const Readback &E) {
+    auto bit = [](const Readback &r, uint32_t mask, size_t i) {
+      return r.captured && (mask >> i & 1);
+    };
+    auto ids_of = [](const Subject &s) { return s.cred_ids; };
+    // cred: through real_cred and cred, C's and L's ids.
+    for (size_t k = 0; k < kCredIds.size(); k++) {
+      bool ok = t.creds_error.empty() && ids_of(t.creds) && ids_of(t.leader);
+      std::string got;
+      for (auto [rb, s] : {std::pair{&C, &t.creds}, std::pair{&L, &t.leader}}) {
+        if (!ok)
+          break;
+        uint32_t want = (*s->cred_ids)[k];
+        if (find("task_struct.real_cred") && offset("real_cred"))
+          ok = ok && bit(*rb, rb->real_cred_ids_ok, k) && rb->real_cred_ids[k] == want;
+        if (find("task_struct.cred") && offset("cred"))
+          ok = ok && bit(*rb, rb->cred_ids_ok, k) && rb->cred_ids[k] == want;
+        got += std::to_string(rb->real_cred_ids[k]) + "/" + std::to_string(rb->cred_ids[k]) + " ";
+      }
+      check(std::string("cred.") + kCredIds[k], ok && (offset("real_cred") || offset("cred")),
+            std::string(kCredIds[k]) + " read back as " + got + "(real_cred/cred of C, L)");
+    }
+    for (const char *p : {"real_cred", "cred"}) {
+      bool real = std::string(p) == "real_cred";
+      bool ok = t.creds.cred_ids && t.leader.cred_ids;
+      for (auto [rb, s] : {std::pair{&C, &t.creds}, std::pair{&L, &t.leader}})
+        for (size_t k = 0; ok && k < kCredIds.size(); k++)
+          if (offset(std::string("cred.") + kCredIds[k]))
+            ok = bit(*rb, real ? rb->real_cred_ids_ok : rb->cred_ids_ok, k) &&
+                 (real ? rb->real_cred_ids[k] : rb->cred_ids[k]) == (*s->cred_ids)[k];
+      // Threads share their creds.
+      ok = ok && (real ? T.real_cred == L.real_cred : T.cred == L.cred);
+      check(p, ok, std::string(p) + "->ids do not read back as C's and L's ids");
+    }
+    // nsproxy -> *_ns -> ns.inum in L and N.
+    bool all_ns = true;
+    for (size_t k = 0; k < kNsKinds.size(); k++) {
+      const char *proc = kNsKinds[k].proc;
+      bool ok = t.leader.ns_inum.count(proc) && t.unshared.ns_inum.count(proc);
+      std::string got;
+      for (auto [rb, s] : {std::pair{&L, &t.leader}, std::pair{&N, &t.unshared}}) {
+        if (!ok)
+          break;
+        ok = bit(*rb, rb->ns_inum_ok, k) && rb->ns_inum[k] == s->ns_inum.at(proc);
+        got += std::to_string(rb->ns_inum[k]) + " ";
+      }
+      std::string detail =
+          std::string(proc) + " inode read back as " + got + "(L, N), want " +
+          (t.leader.ns_inum.count(proc)
+               ? std::to_string(t.leader.ns_inum.at(proc)) + " " +
+                     std::to_string(t.unshared.ns_inum.count(proc) ? t.unshared.ns_inum.at(proc)
+                                                                   : 0)
+               : "-");
+      check(std::string("nsproxy.") + kNsKinds[k].member, ok, detail);
+      check(std::string(kNsKinds[k].struct_name) + ".ns.inum", ok, detail);
+      if (offset(std::string("nsproxy.") + kNsKinds[k].member))
+        all_ns = all_ns && ok;
+    }
+    check("nsproxy",
+          all_ns && bit(L, L.chain_ok, 2) && bit(N, N.chain_ok, 2) && L.nsproxy != N.nsproxy &&
+              T.nsproxy == L.nsproxy,
+          "nsproxy does not lead to L's and N's namespaces");
+    // mm -> layout fields in L and C; active_mm the same for a live task.
+    bool all_mm = true, all_active = true;
+    for (size_t k = 0; k < kMmFields.size(); k++) {
+      bool ok = t.leader.mm.has_value(), active = ok;
+      std::string got;
+      for (auto [rb, s] : {std::pair{&L, &t.leader}, std::pair{&C, &t.creds}}) {
+        if (!s->mm)
+          continue;
+        ok = ok && bit(*rb, rb->mm_ok, k) && rb->mm_fields[k] == (*s->mm)[k];
+        active = active && bit(*rb, rb->active_mm_ok, k) && rb->active_mm_fields[k] == (*s->mm)[k];
+        got += std::to_string(rb->mm_fields[k]) + " ";
+      }
+      check(std::string("mm_struct.") + kMmFields[k], offset("mm") ? ok : active,
+            std::string(kMmFields[k]) + " read back as " + got + "(L, C)");
+      if (offset(std::string("mm_struct.") + kMmFields[k])) {
+        all_mm = all_mm && ok;
+        all_active = all_active && active;
+      }
+    }
+    // At exit the kernel may have cleared mm already (exit_mm() before the
+    // tracepoint); it never clears active_mm there.
+    bool exit_ok = !E.captured || E.active_mm != 0;
+    check("mm", all_mm && T.mm == L.mm && L.mm != C.mm && exit_ok,
+          "mm does not lead to /proc/<pid>/stat's values");
+    check("active_mm", all_active && T.active_mm == L.active_mm && exit_ok,
+          "active_mm does not lead to /proc/<pid>/stat's values");
+    // loginuid/sessionid: C's own, L's inherited.
+    auto audit = [&](const char *name, uint32_t Readback::*field, uint32_t bitmask,
+                     std::optional<uint32_t> Subject::*known) {
+      bool ok = t.loginuid_error.empty() && (t.creds.*known) && (t.leader.*known) &&
+                bit(C, C.chain_ok, bitmask) && bit(L, L.chain_ok, bitmask) &&
+                C.*field == *(t.creds.*known) && L.*field == *(t.leader.*known);
+      check(name, ok,
+            std::string(name) + " read back as " + std::to_string(C.*field) + " (C), want " +
+                ((t.creds.*known) ? std::to_string(*(t.creds.*known)) : "-"));
+    };
+    audit("loginuid", &Readback::loginuid, 5, &Subject::loginuid);
+    audit("sessionid", &Readback::sessionid, 6, &Subject::sessionid);
+  }
+
+  // A field by full name ("cred.uid"), or task_struct's by member ("pid").
+  FieldResult *find(const std::string &name) {
+    std::string full = name.find('.') == std::string::npos ? "task_struct." + name : name;
     for (auto &f : fields_)
-      if (f.member == member)
+      if (f.name == full)
         return &f;
     return nullptr;
   }
@@ -539,6 +841,13 @@ private:
 
 Calibration calibrate(const CalibrateOptions &opt) {
   auto t0 = Clock::now();
+  // OFFSETPROBE_TIMING=1: where the milliseconds go, on stderr.
+  static const bool timing = getenv("OFFSETPROBE_TIMING") != nullptr;
+  auto mark = [&](const char *what) {
+    if (timing)
+      std::fprintf(stderr, "offsetprobe: %8.2f ms %s\n",
+                   std::chrono::duration<double, std::milli>(Clock::now() - t0).count(), what);
+  };
   check_bpf_privileges();
   Calibration cal;
   auto ns = read_timens_offsets();
@@ -583,39 +892,6 @@ Calibration calibrate(const CalibrateOptions &opt) {
   std::vector<Launched *> trial_subjects;
   for (uint32_t i = 0; i < opt.trials; i++)
     trial_subjects.push_back(&subjects[i]);
-  {
-    scanner_holder = backend.make_scanner(opt.trigger, nr_chunks);
-    Scanner &scanner = *scanner_holder;
-    used_trigger = scanner.mode();
-    exit_hook = scanner.exit_attached();
-    started.acquire();
-    if (host_error)
-      std::rethrow_exception(host_error);
-    SubjectHost &host = *host_holder;
-    std::vector<std::array<uint32_t, 4>> slots;
-    run_subjects(opt, host, "trial", trial_subjects, [&](const Cookies &c) {
-      slots.push_back({scanner.add_cookie(c.leader), scanner.add_cookie(c.thread),
-                       scanner.add_cookie(c.grandchild), scanner.add_cookie(c.exiter)});
-    });
-    for (size_t i = 0; i < trial_subjects.size(); i++) {
-      Trial t = make_trial(*trial_subjects[i], ns);
-      t.leader.snap = scanner.snapshot(slots[i][0]);
-      t.thread.snap = scanner.snapshot(slots[i][1]);
-      t.grandchild.snap = scanner.snapshot(slots[i][2]);
-      t.exiter.snap = scanner.snapshot(slots[i][3]);
-      if (!exit_hook)
-        t.exiter.exit_code.reset();
-      check_capture(t.leader, "leader", OP_SITE_TRIGGER);
-      check_capture(t.thread, "thread", OP_SITE_TRIGGER);
-      check_capture(t.grandchild, "grandchild", OP_SITE_TRIGGER);
-      check_capture(t.exiter, "exiter", OP_SITE_EXIT);
-      cal.trials.push_back(std::move(t));
-    }
-    release(host, trial_subjects);
-    if (opt.on_stage)
-      opt.on_stage("trial-released", {host.pid()});
-  }
-  throw_if_stopped(opt);
 
   SolveOptions so;
   so.min_trials = std::min<uint32_t>(3, opt.trials);
@@ -623,12 +899,100 @@ Calibration calibrate(const CalibrateOptions &opt) {
   so.boot_offset_ns = ns.boottime_ns;
   long hz = sysconf(_SC_CLK_TCK);
   so.tick_ns = 1'000'000'000ull / static_cast<uint64_t>(hz > 0 ? hz : 100);
+
+  std::unique_ptr<ChainScanner> chain_holder;
+  std::string chain_error; // why the chain stage did not run
+  bool chain_error_required = true;
+  {
+    scanner_holder = backend.make_scanner(opt.trigger, nr_chunks);
+    Scanner &scanner = *scanner_holder;
+    used_trigger = scanner.mode();
+    exit_hook = scanner.exit_attached();
+    mark("scanner loaded");
+    started.acquire();
+    mark("subject host started");
+    if (host_error)
+      std::rethrow_exception(host_error);
+    SubjectHost &host = *host_holder;
+    std::vector<std::array<uint32_t, 6>> slots;
+    run_subjects(opt, host, "trial", trial_subjects, [&](const Cookies &c) {
+      uint32_t none = UINT32_MAX;
+      slots.push_back({scanner.add_cookie(c.leader), scanner.add_cookie(c.thread),
+                       scanner.add_cookie(c.grandchild), scanner.add_cookie(c.exiter),
+                       opt.chains ? scanner.add_cookie(c.creds) : none,
+                       opt.chains ? scanner.add_cookie(c.unshared) : none});
+    });
+    for (size_t i = 0; i < trial_subjects.size(); i++) {
+      Trial t = make_trial(*trial_subjects[i], ns);
+      t.leader.snap = scanner.snapshot(slots[i][0]);
+      t.thread.snap = scanner.snapshot(slots[i][1]);
+      t.grandchild.snap = scanner.snapshot(slots[i][2]);
+      t.exiter.snap = scanner.snapshot(slots[i][3]);
+      if (opt.chains) {
+        t.creds.snap = scanner.snapshot(slots[i][4]);
+        t.unshared.snap = scanner.snapshot(slots[i][5]);
+      }
+      if (!exit_hook)
+        t.exiter.exit_code.reset();
+      check_capture(t.leader, "leader", OP_SITE_TRIGGER);
+      check_capture(t.thread, "thread", OP_SITE_TRIGGER);
+      check_capture(t.grandchild, "grandchild", OP_SITE_TRIGGER);
+      check_capture(t.exiter, "exiter", OP_SITE_EXIT);
+      if (opt.chains) {
+        check_capture(t.creds, "creds", OP_SITE_TRIGGER);
+        check_capture(t.unshared, "unshared", OP_SITE_TRIGGER);
+      }
+      cal.trials.push_back(std::move(t));
+    }
+    mark("stage 1 captured");
+    // Stage 2, while the subjects live: follow the candidate pointers.
+    if (opt.chains) {
+      auto plan = chain_plan(cal.trials, so, OP_MAX_PTRS, OP_MAX_NESTED);
+      if (!backend.make_chain_scanner) {
+        chain_error = "the " + backend.name + " backend has no chain scanner";
+        chain_error_required = false;
+      } else if (!plan.error.empty()) {
+        chain_error = "stage 1: " + plan.error;
+      } else {
+        chain_holder = backend.make_chain_scanner(used_trigger, plan.plan,
+                                                  static_cast<uint32_t>(3 * opt.trials));
+        mark("chain scanner loaded");
+        ChainScanner &chains = *chain_holder;
+        std::vector<std::array<uint32_t, 3>> cslots;
+        for (auto *l : trial_subjects)
+          cslots.push_back({chains.add_cookie(l->cookies.leader),
+                            chains.add_cookie(l->cookies.creds),
+                            chains.add_cookie(l->cookies.unshared)});
+        retrigger(opt, host, trial_subjects);
+        for (size_t i = 0; i < trial_subjects.size(); i++) {
+          cal.trials[i].leader.chain = chains.capture(cslots[i][0]);
+          cal.trials[i].creds.chain = chains.capture(cslots[i][1]);
+          cal.trials[i].unshared.chain = chains.capture(cslots[i][2]);
+        }
+      }
+    }
+    mark("stage 2 captured");
+    release(host, trial_subjects);
+    if (opt.on_stage)
+      opt.on_stage("trial-released", {host.pid()});
+  }
+  throw_if_stopped(opt);
+
   auto &r = cal.result;
   r.fields = solve(cal.trials, so);
   if (!exit_hook)
     for (auto &f : r.fields)
       if (f.member == "exit_code")
         f.reason = "sched:sched_process_exit could not be attached; " + f.reason;
+  if (opt.chains) {
+    for (auto &f : solve_audit(cal.trials, so))
+      r.fields.push_back(f);
+    auto chain_results = solve_chains(cal.trials, so);
+    if (!chain_error.empty())
+      mark_chains_unresolved(chain_results, chain_error, chain_error_required);
+    for (auto &f : chain_results)
+      r.fields.push_back(f);
+  }
   r.trials = opt.trials;
   r.backend = backend.name;
   r.trigger = to_string(used_trigger);
@@ -639,11 +1003,15 @@ Calibration calibrate(const CalibrateOptions &opt) {
   for (const auto &f : r.fields)
     any |= f.status == FieldStatus::calibrated;
   if (opt.validate && any) {
+    mark("solved");
     Validator v(r.fields);
     v.run(opt, *host_holder, subjects.back(), ns, ns.boottime_ns, so.tick_ns);
+    mark("validated");
   }
   scanner_holder.reset();
+  chain_holder.reset();
   host_holder->finish(opt);
+  mark("done");
   throw_if_stopped(opt);
   r.elapsed_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   return cal;

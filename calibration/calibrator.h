@@ -20,6 +20,10 @@ struct CalibrateOptions {
   uint32_t subject_timeout_ms = 10'000; // a subject that says nothing for this long is hung
   std::string self_exe = "/proc/self/exe";
   bool validate = true;
+  // Also the pointer-chain fields (cred, nsproxy and namespaces, mm,
+  // loginuid/sessionid): a second capture stage. False: task_struct's own
+  // fields only.
+  bool chains = true;
   const Backend *backend = nullptr; // nullptr: libbpf_backend()
   // Set by a signal handler: the calibration stops, kills its subjects and
   // throws Fatal(exit_interrupted / exit_terminated).
@@ -61,5 +65,11 @@ TimeNsOffsets read_timens_offsets();
 
 // /proc/<pid>/stat field 22 (start time in USER_HZ ticks), or nullopt.
 std::optional<uint64_t> read_start_ticks(const std::string &stat_path);
+
+// /proc/<pid>/stat's mm layout fields, in kMmFields order, or nullopt.
+std::optional<std::array<uint64_t, 10>> read_mm_stat(const std::string &stat_path);
+
+// /proc/<pid>/status Uid:/Gid: lines as struct cred's ids (kCredIds order).
+std::optional<std::array<uint32_t, 8>> read_cred_ids(const std::string &status_path);
 
 } // namespace offsetprobe

@@ -7,6 +7,8 @@
 #include "calibration/subject.h"
 #include "offsetprobe/exit_codes.h"
 
+#include "chainscan.h"
+#include "chainscan.skel.h"
 #include "reader.h"
 #include "reader.skel.h"
 #include "scanner.h"
@@ -14,6 +16,7 @@
 
 #include <bpf/libbpf.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
@@ -318,6 +321,21 @@ ReaderSession::ReaderSession(TriggerMode mode, const ReaderOffsets &o)
   set(s->rodata->off_real_parent, o.real_parent);
   set(s->rodata->off_parent, o.parent);
   set(s->rodata->off_exit_code, o.exit_code);
+  set(s->rodata->off_real_cred, o.real_cred);
+  set(s->rodata->off_cred, o.cred);
+  set(s->rodata->off_nsproxy, o.nsproxy);
+  set(s->rodata->off_mm, o.mm);
+  set(s->rodata->off_active_mm, o.active_mm);
+  set(s->rodata->off_loginuid, o.loginuid);
+  set(s->rodata->off_sessionid, o.sessionid);
+  for (size_t i = 0; i < OP_CRED_IDS; i++)
+    set(s->rodata->off_cred_ids[i], o.cred_ids[i]);
+  for (size_t i = 0; i < OP_NS_KINDS; i++) {
+    set(s->rodata->off_ns_ptr[i], o.ns_ptr[i]);
+    set(s->rodata->off_ns_inum[i], o.ns_inum[i]);
+  }
+  for (size_t i = 0; i < OP_MM_FIELDS; i++)
+    set(s->rodata->off_mm_fields[i], o.mm_fields[i]);
   TriggerPrograms p{s->progs.read_trigger_tp, s->progs.read_trigger_raw,
                     s->progs.read_trigger_uprobe, s->progs.read_exit, s->progs.read_exit_raw};
   Plan plan = plan_for(mode, p);
@@ -340,6 +358,107 @@ Readback ReaderSession::readback(uint32_t slot) const {
   return to_readback(raw);
 }
 
+struct ChainScannerSession::Impl {
+  op_chainscan *skel = nullptr;
+  std::vector<bpf_link *> links;
+  ~Impl() {
+    destroy_links(links);
+    op_chainscan__destroy(skel);
+  }
+};
+
+ChainScannerSession::ChainScannerSession(TriggerMode mode, const ChainPlan &plan,
+                                         uint32_t max_subjects)
+    : impl_(std::make_unique<Impl>()), plan_(plan), max_subjects_(std::max(1u, max_subjects)) {
+  init_libbpf();
+  if (plan.ptr_offsets.size() > OP_MAX_PTRS || plan.nested_of.size() > OP_MAX_NESTED)
+    throw Fatal(exit_failure, "chain scanner: plan exceeds its capacity");
+  for (uint32_t n : plan.nested_of)
+    if (n >= plan.ptr_offsets.size())
+      throw Fatal(exit_failure, "chain scanner: nested index out of range");
+  auto &s = impl_->skel;
+  s = op_chainscan__open();
+  if (!s)
+    fail_load("the chain scanner", errno);
+  s->rodata->trigger_nr = SYS_getppid;
+  s->rodata->nr_ptrs = static_cast<uint32_t>(plan.ptr_offsets.size());
+  for (size_t i = 0; i < plan.ptr_offsets.size(); i++)
+    s->rodata->ptr_off[i] = plan.ptr_offsets[i];
+  s->rodata->nr_nested = static_cast<uint32_t>(plan.nested_of.size());
+  for (size_t i = 0; i < plan.nested_of.size(); i++)
+    s->rodata->nested_of[i] = plan.nested_of[i];
+  if (bpf_map__set_max_entries(s->maps.chain_snaps, max_subjects_) != 0)
+    fail_load("the chain scanner (map size)", errno);
+  // Only the trigger: chains are read from live subjects. The uprobe
+  // fallback's program stays loadable in case the mode is uprobe.
+  bpf_program__set_autoload(s->progs.chain_trigger_tp, mode == TriggerMode::tracepoint);
+  bpf_program__set_autoload(s->progs.chain_trigger_raw, mode == TriggerMode::raw_tracepoint);
+  bpf_program__set_autoload(s->progs.chain_trigger_uprobe, mode == TriggerMode::uprobe);
+  if (int err = op_chainscan__load(s))
+    fail_load("the chain scanner", err);
+  bpf_link *link = nullptr;
+  switch (mode) {
+  case TriggerMode::tracepoint:
+    link =
+        bpf_program__attach_tracepoint(s->progs.chain_trigger_tp, "syscalls", "sys_enter_getppid");
+    break;
+  case TriggerMode::uprobe: {
+    auto [path, off] = trigger_location();
+    link = bpf_program__attach_uprobe(s->progs.chain_trigger_uprobe, false, -1, path.c_str(), off);
+    break;
+  }
+  default:
+    link = bpf_program__attach_raw_tracepoint(s->progs.chain_trigger_raw, "sys_enter");
+    break;
+  }
+  if (!link)
+    throw Fatal(exit_tracing, std::string("attaching the chain scanner (") + to_string(mode) +
+                                  "): " + errno_text(errno));
+  impl_->links.push_back(link);
+}
+
+ChainScannerSession::~ChainScannerSession() = default;
+
+uint32_t ChainScannerSession::add_cookie(const std::string &cookie) {
+  if (next_slot_ >= max_subjects_)
+    throw Fatal(exit_failure, "too many subjects for the chain scanner");
+  return register_cookie(impl_->skel->maps.cookies, cookie, next_slot_++);
+}
+
+ChainCapture ChainScannerSession::capture(uint32_t slot) const {
+  ChainCapture out;
+  std::vector<uint8_t> buf(sizeof(op_chain_snapshot));
+  if (bpf_map__lookup_elem(impl_->skel->maps.chain_snaps, &slot, sizeof(slot), buf.data(),
+                           buf.size(), 0) != 0)
+    return out;
+  auto *raw = reinterpret_cast<const op_chain_snapshot *>(buf.data());
+  if (raw->count == 0)
+    return out;
+  out.captured = true;
+  out.ptr_offsets = plan_.ptr_offsets;
+  out.nested_of = plan_.nested_of;
+  auto snap = [](uint64_t addr, uint64_t readable, const unsigned char *b, size_t n) {
+    Snapshot s;
+    s.captured = true;
+    s.task_addr = addr;
+    s.chunk_size = OP_CHUNK_SIZE;
+    s.readable = readable;
+    s.bytes.assign(b, b + n);
+    return s;
+  };
+  for (size_t i = 0; i < plan_.ptr_offsets.size(); i++)
+    out.pointees.push_back(
+        snap(raw->ptr[i], raw->ptr_readable[i], raw->ptee[i], sizeof(raw->ptee[i])));
+  for (size_t n = 0; n < plan_.nested_of.size(); n++) {
+    std::vector<Snapshot> slots;
+    for (size_t j = 0; j < OP_NESTED_SLOTS; j++)
+      slots.push_back(snap(raw->nested_ptr[n][j], raw->nested_readable[n][j], raw->nested[n][j],
+                           sizeof(raw->nested[n][j])));
+    out.nested.push_back(std::move(slots));
+  }
+  return out;
+}
+
 const Backend &libbpf_backend() {
   static const Backend b{
       "libbpf",
@@ -348,6 +467,9 @@ const Backend &libbpf_backend() {
       },
       [](TriggerMode m, const ReaderOffsets &o) -> std::unique_ptr<Reader> {
         return std::make_unique<ReaderSession>(m, o);
+      },
+      [](TriggerMode m, const ChainPlan &plan, uint32_t n) -> std::unique_ptr<ChainScanner> {
+        return std::make_unique<ChainScannerSession>(m, plan, n);
       },
   };
   return b;

@@ -6,6 +6,7 @@
 
 #include "calibration/snapshot.h"
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -71,10 +72,48 @@ private:
   uint32_t next_slot_ = 0;
 };
 
+// A loaded and attached chain scanner. Implemented by the libbpf backend
+// (ChainScannerSession); a backend without one leaves make_chain_scanner empty
+// and the chain fields are reported unresolved.
+class ChainScanner {
+public:
+  virtual ~ChainScanner() = default;
+  virtual uint32_t add_cookie(const std::string &cookie) = 0;
+  // The latest capture of the cookie's slot (captured == false if none).
+  virtual ChainCapture capture(uint32_t slot) const = 0;
+};
+
+// The libbpf chain scanner (bpf/chains.bpf.c through its skeleton).
+class ChainScannerSession : public ChainScanner {
+public:
+  // Throws Fatal (exit_bpf, exit_permission or exit_tracing) on failure;
+  // `mode` is the mode the stage-1 scanner attached with (never automatic).
+  ChainScannerSession(TriggerMode mode, const ChainPlan &plan, uint32_t max_subjects);
+  ~ChainScannerSession() override;
+  ChainScannerSession(const ChainScannerSession &) = delete;
+  ChainScannerSession &operator=(const ChainScannerSession &) = delete;
+
+  uint32_t add_cookie(const std::string &cookie) override;
+  ChainCapture capture(uint32_t slot) const override;
+
+private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  ChainPlan plan_;
+  uint32_t max_subjects_;
+  uint32_t next_slot_ = 0;
+};
+
 // Offsets the reader uses (unset = not read).
 struct ReaderOffsets {
   std::optional<uint32_t> pid, tgid, comm, start_time, start_boottime, group_leader, real_parent,
       parent, exit_code;
+  // Chains. ns_ptr/ns_inum follow kNsKinds' order (calibration/chains.h),
+  // cred_ids kCredIds', mm_fields kMmFields'.
+  std::optional<uint32_t> real_cred, cred, nsproxy, mm, active_mm, loginuid, sessionid;
+  std::array<std::optional<uint32_t>, 8> cred_ids;
+  std::array<std::optional<uint32_t>, 7> ns_ptr, ns_inum;
+  std::array<std::optional<uint32_t>, 10> mm_fields;
 };
 
 // What the reader saw for one subject.
@@ -91,6 +130,16 @@ struct Readback {
   int32_t exit_code = 0, leader_pid = 0;
   uint64_t leader_start_boottime = 0;
   int32_t real_parent_tgid = 0, parent_pid = 0;
+  // Chains: chain_ok is enum op_chain_bit; *_ok masks have bit i for element i.
+  uint32_t chain_ok = 0;
+  uint32_t real_cred_ids_ok = 0, cred_ids_ok = 0, ns_ptr_ok = 0, ns_inum_ok = 0, mm_ok = 0,
+           active_mm_ok = 0;
+  uint64_t real_cred = 0, cred = 0, nsproxy = 0, mm = 0, active_mm = 0;
+  std::array<uint32_t, 8> real_cred_ids{}, cred_ids{};
+  std::array<uint64_t, 7> ns_ptr{};
+  std::array<uint32_t, 7> ns_inum{};
+  std::array<uint64_t, 10> mm_fields{}, active_mm_fields{};
+  uint32_t loginuid = 0, sessionid = 0;
 };
 
 // A loaded and attached reader: reads registered subjects' fields through
@@ -128,6 +177,10 @@ struct Backend {
   std::string name;
   std::function<std::unique_ptr<Scanner>(TriggerMode, uint32_t nr_chunks)> make_scanner;
   std::function<std::unique_ptr<Reader>(TriggerMode, const ReaderOffsets &)> make_reader;
+  // Stage 2 (pointer chains); may be empty: chain fields are then unresolved.
+  std::function<std::unique_ptr<ChainScanner>(TriggerMode, const ChainPlan &,
+                                              uint32_t max_subjects)>
+      make_chain_scanner;
 };
 
 const Backend &libbpf_backend();

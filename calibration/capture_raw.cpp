@@ -4,7 +4,9 @@
 #include "reader.h"
 #include "scanner.h"
 
+#include <algorithm>
 #include <cstring>
+#include <iterator>
 
 namespace offsetprobe {
 
@@ -47,6 +49,27 @@ Readback to_readback(const op_readback &raw) {
   rb.leader_start_boottime = raw.leader_start_boottime;
   rb.real_parent_tgid = raw.real_parent_tgid;
   rb.parent_pid = raw.parent_pid;
+  rb.chain_ok = raw.chain_ok;
+  rb.real_cred_ids_ok = raw.real_cred_ids_ok;
+  rb.cred_ids_ok = raw.cred_ids_ok;
+  rb.ns_ptr_ok = raw.ns_ptr_ok;
+  rb.ns_inum_ok = raw.ns_inum_ok;
+  rb.mm_ok = raw.mm_ok;
+  rb.active_mm_ok = raw.active_mm_ok;
+  rb.real_cred = raw.real_cred;
+  rb.cred = raw.cred;
+  rb.nsproxy = raw.nsproxy;
+  rb.mm = raw.mm;
+  rb.active_mm = raw.active_mm;
+  std::copy(std::begin(raw.real_cred_ids), std::end(raw.real_cred_ids), rb.real_cred_ids.begin());
+  std::copy(std::begin(raw.cred_ids), std::end(raw.cred_ids), rb.cred_ids.begin());
+  std::copy(std::begin(raw.ns_ptr), std::end(raw.ns_ptr), rb.ns_ptr.begin());
+  std::copy(std::begin(raw.ns_inum), std::end(raw.ns_inum), rb.ns_inum.begin());
+  std::copy(std::begin(raw.mm_fields), std::end(raw.mm_fields), rb.mm_fields.begin());
+  std::copy(std::begin(raw.active_mm_fields), std::end(raw.active_mm_fields),
+            rb.active_mm_fields.begin());
+  rb.loginuid = raw.loginuid;
+  rb.sessionid = raw.sessionid;
   return rb;
 }
 

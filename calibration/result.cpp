@@ -57,6 +57,8 @@ bool CalibrationResult::complete() const {
   for (const auto &f : fields) {
     if (f.status == FieldStatus::not_present)
       continue;
+    if (!f.required && f.status != FieldStatus::calibrated)
+      continue;
     if (f.status != FieldStatus::calibrated || f.validation != Validation::passed)
       return false;
   }

@@ -42,6 +42,10 @@ struct FieldResult {
   uint32_t trials = 0;              // independent trials that agreed
   Validation validation = Validation::not_run;
   std::string validation_detail;
+  // False when the experiment for this field could not run on this host (e.g.
+  // unshare() or setresuid() refused): it is then reported unresolved with the
+  // reason, but does not make the calibration incomplete.
+  bool required = true;
 };
 
 struct CalibrationResult {
@@ -54,7 +58,7 @@ struct CalibrationResult {
   double elapsed_ms = 0;
 
   const FieldResult *find(const std::string &name) const;
-  // True when every field is calibrated (or not present) and validated.
+  // True when every required field is calibrated (or not present) and validated.
   bool complete() const;
 };
 

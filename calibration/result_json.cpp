@@ -23,6 +23,8 @@ json to_json(const FieldResult &f) {
     j["reason"] = f.reason;
   if (!f.validation_detail.empty())
     j["validation_detail"] = f.validation_detail;
+  if (!f.required)
+    j["required"] = false;
   return j;
 }
 
@@ -107,6 +109,13 @@ std::optional<FieldResult> field_from_json(const json &j, std::string &error) {
   }
   f.status = *st;
   f.validation = *va;
+  if (auto it = j.find("required"); it != j.end()) {
+    if (!it->is_boolean()) {
+      error = "field " + f.name + ": \"required\" is not a boolean";
+      return std::nullopt;
+    }
+    f.required = it->get<bool>();
+  }
   if (auto it = j.find("aliases"); it != j.end()) {
     if (!it->is_array()) {
       error = "field " + f.name + ": \"aliases\" is not an array";

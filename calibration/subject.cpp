@@ -1,19 +1,26 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "calibration/subject.h"
 
+#include <array>
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <optional>
+#include <vector>
 #include <ctime>
 #include <semaphore>
 #include <sstream>
 #include <thread>
 
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <poll.h>
+#include <sched.h>
+#include <linux/prctl.h>
+#include <sys/fsuid.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
@@ -99,6 +106,243 @@ void write_window(std::ostringstream &os, const char *name, const Window &w) {
   os << ' ' << name << '=' << w.lo << ':' << w.hi;
 }
 
+std::string err_name(int err) {
+  const char *n = strerrorname_np(err);
+  if (n)
+    return n;
+  std::string s = std::to_string(err);
+  s.insert(s.begin(), 'E'); // not "E" + ...: GCC 12's -Wrestrict false positive
+  return s;
+}
+
+void append_error(std::string &to, const std::string &what) {
+  to += (to.empty() ? "" : ",") + what;
+}
+
+// Raises CAP_SETUID in the effective set again after setresuid() to non-zero
+// ids cleared it (PR_SET_KEEPCAPS kept it in the permitted set).
+bool raise_setuid_cap() {
+  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2]{};
+  if (syscall(SYS_capget, &hdr, data) != 0)
+    return false;
+  constexpr int cap_setuid = 7;
+  data[0].effective |= 1u << cap_setuid;
+  return syscall(SYS_capset, &hdr, data) == 0;
+}
+
+// C: loginuid first (writing it needs CAP_AUDIT_CONTROL, which setresuid to
+// non-zero ids takes away), then gids (while still root), then uids, then
+// fsuid (needs CAP_SETUID back: setresuid resets fsuid to euid). Returns the
+// errors as "what:ERRNO" tokens.
+void take_credentials(const CredPlan &p, std::string &cred_error, std::string &loginuid_error) {
+  int fd = open("/proc/self/loginuid", O_WRONLY | O_CLOEXEC);
+  if (fd < 0) {
+    loginuid_error = "open:" + err_name(errno);
+  } else {
+    std::string v = std::to_string(p.loginuid);
+    if (write(fd, v.data(), v.size()) != static_cast<ssize_t>(v.size()))
+      loginuid_error = "write:" + err_name(errno);
+    close(fd);
+  }
+  const uint32_t *id = p.ids; // uid gid suid sgid euid egid fsuid fsgid
+  if (setresgid(id[1], id[5], id[3]) != 0)
+    return append_error(cred_error, "setresgid:" + err_name(errno));
+  setfsgid(id[7]);
+  if (static_cast<uint32_t>(setfsgid(static_cast<gid_t>(-1))) != id[7])
+    return append_error(cred_error, "setfsgid:EPERM");
+  if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0)
+    return append_error(cred_error, "keepcaps:" + err_name(errno));
+  if (setresuid(id[0], id[4], id[2]) != 0)
+    return append_error(cred_error, "setresuid:" + err_name(errno));
+  if (!raise_setuid_cap())
+    return append_error(cred_error, "capset:" + err_name(errno));
+  setfsuid(id[6]);
+  if (static_cast<uint32_t>(setfsuid(static_cast<uid_t>(-1))) != id[6])
+    append_error(cred_error, "setfsuid:EPERM");
+}
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+#ifndef CLONE_NEWCGROUP
+#define CLONE_NEWCGROUP 0x02000000
+#endif
+
+// N: one unshare() per namespace, so that one the kernel lacks (EINVAL) or
+// refuses does not keep the others from changing. NEWPID and NEWTIME change
+// only what children get (pid_ns_for_children, time_ns_for_children).
+std::string unshare_namespaces() {
+  static const std::pair<int, const char *> flags[] = {
+      {CLONE_NEWUTS, "NEWUTS"},   {CLONE_NEWIPC, "NEWIPC"},       {CLONE_NEWNS, "NEWNS"},
+      {CLONE_NEWNET, "NEWNET"},   {CLONE_NEWCGROUP, "NEWCGROUP"}, {CLONE_NEWPID, "NEWPID"},
+      {CLONE_NEWTIME, "NEWTIME"},
+  };
+  std::string err;
+  for (auto [flag, name] : flags)
+    if (unshare(flag) != 0)
+      append_error(err, std::string(name) + ":" + err_name(errno));
+  // /proc/<pid>/ns/pid_for_children shows the new pid namespace only once it
+  // has a child reaper (pidns_for_children_get()): fork its init, which lives
+  // until we die. Not by PR_SET_PDEATHSIG alone: an init that had not run its
+  // prctl() yet when we were killed (a loaded machine) outlived us holding
+  // the calibrator's pipes. It blocks on a pipe only we hold the write end
+  // of: our death, however early, is its EOF.
+  int life[2];
+  if (pipe(life) != 0) {
+    append_error(err, "pipe:" + err_name(errno));
+    return err;
+  }
+  pid_t init = fork();
+  if (init == 0) {
+    close(life[1]);
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    char c;
+    while (read(life[0], &c, 1) < 0 && errno == EINTR) {
+    }
+    _exit(0);
+  }
+  close(life[0]);
+  if (init < 0)
+    append_error(err, "fork:" + err_name(errno));
+  // life[1] stays open (and is inherited by nobody: we fork no more).
+  return err;
+}
+
+// N also moves its mm's layout fields by small random amounts with
+// PR_SET_MM_MAP (CONFIG_CHECKPOINT_RESTORE; no capability needed without an
+// exe_fd): values then differ per trial, arg_end no longer equals env_start
+// (execve() makes them equal) and env_end no longer equals auxv's AT_EXECFN
+// (a decoy inside mm->saved_auxv). brk is left alone. Returns "" or the error.
+std::string move_mm_layout(const std::array<uint64_t, 10> &now) {
+  unsigned char r[10];
+  if (getrandom(r, sizeof(r), 0) != sizeof(r))
+    return "mm_map:getrandom";
+  // now: kMmFields order (start_code end_code start_data end_data start_brk
+  // start_stack arg_start arg_end env_start env_end).
+  auto d = [&](int i, uint64_t max) { return 1 + r[i] % max; };
+  prctl_mm_map m{};
+  m.start_code = now[0] + d(0, 255);
+  m.end_code = now[1] - d(1, 255);
+  m.start_data = now[2] + d(2, 63);
+  m.end_data = now[3] - d(3, 63);
+  m.start_brk = now[4] + d(4, 63);
+  m.brk = reinterpret_cast<uint64_t>(sbrk(0));
+  m.start_stack = now[5] - 8 * d(5, 63);
+  m.arg_start = now[6] + d(6, 3);
+  m.arg_end = now[7] - d(7, 3);
+  m.env_start = now[8] + d(8, 3);
+  m.env_end = now[9] - d(9, 3);
+  m.auxv = nullptr;
+  m.auxv_size = 0;
+  m.exe_fd = static_cast<uint32_t>(-1);
+  // Keep every pair ordered (validate_prctl_map_addr()); fall back to the
+  // original value where a range is too small to move into.
+  if (m.start_code >= m.end_code)
+    m.start_code = now[0], m.end_code = now[1];
+  if (m.start_data > m.end_data)
+    m.start_data = now[2], m.end_data = now[3];
+  if (m.start_brk > m.brk)
+    m.start_brk = now[4];
+  if (m.arg_start > m.arg_end)
+    m.arg_start = now[6], m.arg_end = now[7];
+  if (m.env_start > m.env_end)
+    m.env_start = now[8], m.env_end = now[9];
+  if (prctl(PR_SET_MM, PR_SET_MM_MAP, &m, sizeof(m), 0) != 0)
+    return "mm_map:" + err_name(errno);
+  return "";
+}
+
+// Our own mm layout from /proc/self/stat, kMmFields order.
+std::optional<std::array<uint64_t, 10>> own_mm_layout() {
+  static constexpr int fields[10] = {26, 27, 45, 46, 47, 28, 48, 49, 50, 51};
+  char buf[2048];
+  int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return std::nullopt;
+  ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  if (n <= 0)
+    return std::nullopt;
+  buf[n] = 0;
+  const char *p = strrchr(buf, ')');
+  if (!p)
+    return std::nullopt;
+  std::istringstream is(p + 1);
+  std::vector<uint64_t> v;
+  std::string tok;
+  while (is >> tok) {
+    char *end = nullptr;
+    v.push_back(strtoull(tok.c_str(), &end, 10));
+  }
+  std::array<uint64_t, 10> out{};
+  for (int i = 0; i < 10; i++) {
+    size_t at = static_cast<size_t>(fields[i] - 3);
+    if (at >= v.size())
+      return std::nullopt;
+    out[i] = v[at];
+  }
+  return out;
+}
+
+// A child of L that prepares itself (`setup`, returning its error text),
+// sends the text on `done`, then triggers once per byte on `go` until EOF.
+struct Helper {
+  pid_t pid = -1;
+  int go = -1, done = -1; // our ends
+  std::string error;
+
+  template <typename Setup> bool start(const std::string &cookie, Setup setup) {
+    int g[2], d[2];
+    if (pipe2(g, O_CLOEXEC) || pipe2(d, O_CLOEXEC))
+      return false;
+    pid_t leader = getpid();
+    pid = fork();
+    if (pid == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+      set_comm(cookie);
+      std::string msg = setup();
+      // A credential change clears the parent-death signal: set it again,
+      // then make sure L did not die in between. Not with getppid(): that is
+      // the trigger syscall, and this task already carries its cookie (a
+      // second capture reads as a subject that died or a stolen comm).
+      prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+      // (EPERM is expected: this task no longer runs as root.)
+      if (kill(leader, 0) != 0 && errno == ESRCH)
+        _exit(0);
+      msg += "\n";
+      (void)!write(d[1], msg.data(), msg.size());
+      while (read_byte(g[0])) {
+        offsetprobe_trigger();
+        write_byte(d[1]);
+      }
+      _exit(0);
+    }
+    close(g[0]);
+    close(d[1]);
+    go = g[1];
+    done = d[0];
+    return pid > 0;
+  }
+  // Reads the setup line.
+  void wait_ready() {
+    char c;
+    while (read(done, &c, 1) == 1 && c != '\n')
+      error += c;
+  }
+  void trigger() {
+    write_byte(go);
+    read_byte(done);
+  }
+  void stop() {
+    if (pid > 0) {
+      kill(pid, SIGKILL);
+      while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+      }
+    }
+  }
+};
+
 } // namespace
 
 std::string format_report(const SubjectReport &r) {
@@ -114,6 +358,10 @@ std::string format_report(const SubjectReport &r) {
   os << " traced=" << (r.traced ? 1 : 0);
   if (!r.traced)
     os << " trace_error=" << r.trace_error;
+  auto token = [](const std::string &e) { return e.empty() ? std::string("-") : e; };
+  os << " creds_pid=" << r.creds_pid << " unshared_pid=" << r.unshared_pid
+     << " creds_error=" << token(r.creds_error) << " loginuid_error=" << token(r.loginuid_error)
+     << " unshare_error=" << token(r.unshare_error);
   return os.str();
 }
 
@@ -157,12 +405,22 @@ std::optional<SubjectReport> parse_report(const std::string &line, std::string &
       r.traced = v == "1", seen |= 512;
     else if (k == "trace_error")
       r.trace_error = v;
+    else if (k == "creds_pid")
+      ok = std::sscanf(v.c_str(), "%" SCNd32, &r.creds_pid) == 1, seen |= 1024;
+    else if (k == "unshared_pid")
+      ok = std::sscanf(v.c_str(), "%" SCNd32, &r.unshared_pid) == 1, seen |= 2048;
+    else if (k == "creds_error")
+      r.creds_error = v == "-" ? "" : v, seen |= 4096;
+    else if (k == "loginuid_error")
+      r.loginuid_error = v == "-" ? "" : v, seen |= 8192;
+    else if (k == "unshare_error")
+      r.unshare_error = v == "-" ? "" : v, seen |= 16384;
     if (!ok) {
       error = "subject report has a bad value for " + k;
       return std::nullopt;
     }
   }
-  if (seen != 1023) {
+  if (seen != 32767) {
     error = "subject report is incomplete: \"" + line.substr(0, 200) + "\"";
     return std::nullopt;
   }
@@ -174,10 +432,37 @@ namespace {
 // The leader L of one trial, forked by the host. Runs the experiment, writes
 // its report to `out` (one write, shorter than PIPE_BUF, so lines of several
 // leaders never interleave), then waits for EOF on `ctl` and cleans up.
-[[noreturn]] void run_leader(int index, const Cookies &c, int exit_code, int ctl, int out) {
+[[noreturn]] void run_leader(int index, const Cookies &c, int exit_code, const CredPlan &plan,
+                             int ctl, int out) {
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   set_comm(c.leader);
   SubjectReport rep;
+  // Move the program break, so that mm->brk != mm->start_brk in our mm and
+  // start_brk has no twin next to it.
+  (void)!sbrk(4096);
+
+  // C and N first: their setup (a new network namespace, say) runs while we
+  // make the others.
+  std::string loginuid_error;
+  Helper creds, unshared;
+  // "-" as C's cookie: the calibration wants task_struct's own fields only.
+  const bool chains = c.creds != "-";
+  if (chains && !creds.start(c.creds, [&] {
+        std::string cred_error;
+        take_credentials(plan, cred_error, loginuid_error);
+        return (cred_error.empty() ? "-" : cred_error) + " " +
+               (loginuid_error.empty() ? "-" : loginuid_error);
+      }))
+    _exit(8);
+  if (chains && !unshared.start(c.unshared, [] {
+        std::string err = unshare_namespaces();
+        auto mm = own_mm_layout();
+        std::string mm_err = mm ? move_mm_layout(*mm) : "mm_map:stat";
+        if (!mm_err.empty())
+          append_error(err, mm_err);
+        return err;
+      }))
+    _exit(9);
 
   // G: forked by L; waits for "go", triggers, then sleeps until killed.
   int g_go[2], g_done[2];
@@ -249,22 +534,58 @@ namespace {
   int status = 0;
   while (waitpid(e, &status, 0) < 0 && errno == EINTR) {
   }
+  if (chains) {
+    creds.wait_ready();
+    unshared.wait_ready();
+  }
+  rep.creds_pid = chains ? creds.pid : 0;
+  rep.unshared_pid = chains ? unshared.pid : 0;
+  if (chains) {
+    std::istringstream is(creds.error);
+    std::string ce, le;
+    is >> ce >> le;
+    rep.creds_error = ce == "-" ? "" : ce;
+    rep.loginuid_error = le == "-" || le.empty() ? "" : le;
+    if (ce.empty())
+      rep.creds_error = "setup:died";
+  }
+  rep.unshare_error = unshared.error;
 
-  // The captures: L, T, then G (after the seize).
+  // The captures: L, T, then G (after the seize), C, N.
   offsetprobe_trigger();
   t_go.release();
   t_done.acquire();
   write_byte(g_go[1]);
   read_byte(g_done[0]);
+  if (chains) {
+    creds.trigger();
+    unshared.trigger();
+  }
 
   std::string line = std::to_string(index) + " " + format_report(rep) + "\n";
   if (write(out, line.data(), line.size()) != static_cast<ssize_t>(line.size()))
     _exit(7);
 
-  // Wait for EOF on ctl: the calibrator reads /proc/<pid>/stat meanwhile.
-  char buf[16];
-  while (read(ctl, buf, sizeof(buf)) < 0 && errno == EINTR) {
+  // Each byte on ctl: trigger L, C and N again (the chain stage) and say
+  // "again". EOF: end. The calibrator reads /proc/<pid>/... meanwhile.
+  for (;;) {
+    char b;
+    ssize_t n = read(ctl, &b, 1);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
+    offsetprobe_trigger();
+    if (chains) {
+      creds.trigger();
+      unshared.trigger();
+    }
+    std::string again = std::to_string(index) + " again\n";
+    if (write(out, again.data(), again.size()) != static_cast<ssize_t>(again.size()))
+      _exit(7);
   }
+  creds.stop();
+  unshared.stop();
   kill(g, SIGKILL);
   t_exit.release();
   t.join();
@@ -289,6 +610,9 @@ void say(const std::string &line) {
 // one leader per trial on command, so a trial costs a fork rather than an
 // exec. Commands on stdin, one per line:
 //   trial <index> <cookie_L> <cookie_T> <cookie_G> <cookie_E> <exit_code>
+//         <cookie_C> <cookie_N> <uid> <gid> <suid> <sgid> <euid> <egid> <fsuid>
+//         <fsgid> <loginuid>
+//   again <index>     (L, C and N trigger again, L answers "<index> again")
 //   release <index>
 // Answers on stdout: "<index> spawned <pid> <mono lo:hi> <boot lo:hi>", the
 // leader's "<index> ready ...", or "<index> died <status>". On EOF it kills
@@ -364,8 +688,13 @@ int subject_main(int argc, char **argv) {
       if (cmd == "trial") {
         Cookies c;
         int code = 0;
-        if (!(is >> c.leader >> c.thread >> c.grandchild >> c.exiter >> code) ||
-            leaders.count(index)) {
+        CredPlan plan;
+        bool ok = static_cast<bool>(is >> c.leader >> c.thread >> c.grandchild >> c.exiter >>
+                                    code >> c.creds >> c.unshared);
+        for (auto &id : plan.ids)
+          ok = ok && static_cast<bool>(is >> id);
+        ok = ok && static_cast<bool>(is >> plan.loginuid);
+        if (!ok || leaders.count(index)) {
           say(std::to_string(index) + " error bad-trial-command");
           continue;
         }
@@ -380,7 +709,7 @@ int subject_main(int argc, char **argv) {
         if (pid == 0) {
           sigprocmask(SIG_UNBLOCK, &chld, nullptr);
           close(ctl[1]);
-          run_leader(index, c, code & 0xff, ctl[0], STDOUT_FILENO);
+          run_leader(index, c, code & 0xff, plan, ctl[0], STDOUT_FILENO);
         }
         clock.end();
         close(ctl[0]);
@@ -394,6 +723,10 @@ int subject_main(int argc, char **argv) {
         os << index << " spawned " << pid << ' ' << clock.mono.lo << ':' << clock.mono.hi << ' '
            << clock.boot.lo << ':' << clock.boot.hi;
         say(os.str());
+      } else if (cmd == "again") {
+        auto it = leaders.find(index);
+        if (it != leaders.end() && it->second.ctl >= 0)
+          write_byte(it->second.ctl);
       } else if (cmd == "release") {
         auto it = leaders.find(index);
         if (it != leaders.end() && it->second.ctl >= 0) {

@@ -4,8 +4,11 @@
 // One subject process is the leader L of one trial. On start it sets its comm
 // to its cookie, starts a thread T (own cookie), forks a grandchild G (own
 // cookie) which T PTRACE_SEIZEs, forks an exiter E (own cookie) that exits
-// with a chosen code, makes L, T and G call the trigger, then prints one
-// "ready" line with what it measured and waits for "exit" (or EOF) on stdin.
+// with a chosen code, forks C (own cookie) that takes distinct unusual ids and
+// a loginuid, forks N (own cookie) that unshares its namespaces, makes L, T, G,
+// C and N call the trigger, then prints one "ready" line with what it measured.
+// Each byte on its control pipe makes L, C and N trigger again (the chain
+// stage); EOF ends it.
 #pragma once
 
 #include "calibration/snapshot.h"
@@ -27,9 +30,18 @@ int subject_main(int argc, char **argv);
 // (the scanner's tracepoint) and is itself the uprobe fallback's attach point.
 extern "C" void offsetprobe_trigger();
 
-// Cookies of the four tasks of one trial (15 chars each, [a-z0-9]).
+// Cookies of the tasks of one trial (15 chars each, [a-z0-9]).
 struct Cookies {
-  std::string leader, thread, grandchild, exiter;
+  std::string leader, thread, grandchild, exiter, creds, unshared;
+};
+
+// The ids the creds subject C takes (setresgid, setfsgid, setresuid,
+// setfsuid; all distinct and unusual) and the loginuid it writes into
+// /proc/self/loginuid before that (which gives it a new sessionid too).
+struct CredPlan {
+  // uid, gid, suid, sgid, euid, egid, fsuid, fsgid: struct cred's order.
+  uint32_t ids[8] = {};
+  uint32_t loginuid = 0;
 };
 
 // A fresh random cookie: "op" + 13 random characters, from getrandom().
@@ -47,6 +59,12 @@ struct SubjectReport {
   Window exiter_mono, exiter_boot;
   bool traced = false;
   std::string trace_error;
+  int32_t creds_pid = 0;    // C
+  int32_t unshared_pid = 0; // N
+  // "" when all went well, else "what:ERRNO[,...]" (no spaces).
+  std::string creds_error;    // setresuid & co.
+  std::string loginuid_error; // writing /proc/self/loginuid
+  std::string unshare_error;  // per namespace, e.g. "NEWTIME:EINVAL"
 };
 
 std::string format_report(const SubjectReport &r);

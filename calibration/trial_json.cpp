@@ -17,6 +17,10 @@ const char *role_name(Role r) {
     return "grandchild";
   case Role::exiter:
     return "exiter";
+  case Role::creds:
+    return "creds";
+  case Role::unshared:
+    return "unshared";
   }
   return "leader";
 }

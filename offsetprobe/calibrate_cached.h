@@ -22,6 +22,7 @@ struct CalibrateRequest {
   TriggerMode trigger = TriggerMode::automatic;
   uint32_t timeout_ms = 10'000;
   bool validate = true;
+  bool chains = true;               // also the pointer-chain fields (--fields all)
   const Backend *backend = nullptr; // nullptr: libbpf
 };
 

@@ -43,6 +43,7 @@ struct CalibrateArgs {
   std::string bundle;
   std::string backend = "libbpf";
   std::string kernel_headers;
+  std::string fields = "all";
 };
 
 int exit_code_for(const CalibrationResult &r) {
@@ -148,6 +149,7 @@ CalibrateOptions engine_options(const CalibrateRequest &req) {
   opt.subject_timeout_ms = req.timeout_ms;
   opt.validate = req.validate;
   opt.backend = req.backend;
+  opt.chains = req.chains;
   opt.stop_signal = install_stop_handlers();
   install_test_stage_hook(opt);
   return opt;
@@ -240,8 +242,12 @@ void register_calibrate(CLI::App &app, GlobalOptions &g, CommandFn &run) {
   auto *cmd = app.add_subcommand(
       "calibrate", "Find the task_struct field offsets of the running kernel by experiment");
   cmd->add_flag("--json", args->json, "Print the result as JSON on stdout");
-  cmd->add_option("--trials", args->trials, "Independent trials (at least 3)")
-      ->check(CLI::Range(3, 32));
+  // Six subjects per trial plus the validation's share the scanner's 64 slots.
+  cmd->add_option("--trials", args->trials, "Independent trials (3 to 9)")->check(CLI::Range(3, 9));
+  cmd->add_option("--fields", args->fields,
+                  "task: task_struct's own fields only; all: also the pointer chains (cred, "
+                  "nsproxy and namespaces, mm, loginuid/sessionid)")
+      ->check(CLI::IsMember({"task", "all"}));
   cmd->add_option("--trigger", args->trigger,
                   "Where subjects are caught: auto, tracepoint, raw_tracepoint, uprobe")
       ->check(CLI::IsMember({"auto", "tracepoint", "raw_tracepoint", "uprobe"}));
@@ -276,6 +282,7 @@ void register_calibrate(CLI::App &app, GlobalOptions &g, CommandFn &run) {
       req.trigger = *trigger_mode_from_string(args->trigger);
       req.timeout_ms = args->timeout_ms;
       req.validate = !args->no_validate;
+      req.chains = args->fields == "all";
       if (!args->bundle.empty()) {
         req.bundle = args->bundle;
         req.bundle_required = true;

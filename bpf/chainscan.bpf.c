@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The chain scanner (stage 2): for a subject picked by comm cookie, copies the
+ * structs that candidate pointer fields of its task_struct point to, and for
+ * nsproxy candidates the structs one level further.
+ *
+ * It follows only the offsets it was loaded with (rodata, from the stage-1
+ * snapshots) starting at the current task, and only values that lie in the
+ * kernel half of the address space; it never reads an address user space
+ * supplies. Every read is a bpf_probe_read_kernel() of one 256 B chunk, so a
+ * fault voids one chunk, not the capture.
+ */
+#include <linux/types.h>
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "chainscan.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, OP_MAX_SLOTS);
+  __type(key, char[OP_COMM_LEN]);
+  __type(value, __u32);
+} cookies SEC(".maps");
+
+/* max_entries is set by the loader to the number of subjects. */
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct op_chain_snapshot);
+} chain_snaps SEC(".maps");
+
+const volatile __u64 trigger_nr = 0;
+const volatile __u32 nr_ptrs = 0;
+const volatile __u32 ptr_off[OP_MAX_PTRS] = {};
+const volatile __u32 nr_nested = 0;
+const volatile __u32 nested_of[OP_MAX_NESTED] = {};
+
+static __always_inline int is_kptr(__u64 p)
+{
+  return p >= OP_KPTR_MIN && (p & 7) == 0;
+}
+
+static __always_inline int capture(void)
+{
+  char comm[OP_COMM_LEN] = {};
+  struct op_chain_snapshot *snap;
+  __u64 task;
+  __u32 *slot;
+  __u32 i, c, n, j;
+
+  if (bpf_get_current_comm(comm, sizeof(comm)))
+    return 0;
+  slot = bpf_map_lookup_elem(&cookies, comm);
+  if (!slot)
+    return 0;
+  snap = bpf_map_lookup_elem(&chain_snaps, slot);
+  if (!snap)
+    return 0;
+
+  task = bpf_get_current_task();
+  snap->task_addr = task;
+  snap->pid_tgid = bpf_get_current_pid_tgid();
+  for (i = 0; i < OP_MAX_PTRS && i < nr_ptrs; i++) {
+    __u64 p = 0;
+
+    snap->ptr[i] = 0;
+    snap->ptr_readable[i] = 0;
+    if (bpf_probe_read_kernel(&p, sizeof(p), (void *)(task + ptr_off[i])))
+      continue;
+    snap->ptr[i] = p;
+    if (!is_kptr(p))
+      continue;
+    for (c = 0; c < OP_PTEE_CHUNKS; c++)
+      if (bpf_probe_read_kernel(snap->ptee[i] + c * OP_CHUNK_SIZE, OP_CHUNK_SIZE,
+                                (void *)(p + c * OP_CHUNK_SIZE)) == 0)
+        snap->ptr_readable[i] |= 1ULL << c;
+  }
+  for (n = 0; n < OP_MAX_NESTED && n < nr_nested; n++) {
+    __u32 src = nested_of[n];
+
+    if (src >= OP_MAX_PTRS)
+      continue;
+    for (j = 0; j < OP_NESTED_SLOTS; j++) {
+      __u64 p = 0;
+
+      snap->nested_ptr[n][j] = 0;
+      snap->nested_readable[n][j] = 0;
+      /* The word was copied with the pointee's first chunk. */
+      if (!(snap->ptr_readable[src] & 1))
+        continue;
+      __builtin_memcpy(&p, snap->ptee[src] + j * 8, sizeof(p));
+      snap->nested_ptr[n][j] = p;
+      if (!is_kptr(p))
+        continue;
+      for (c = 0; c < OP_NESTED_CHUNKS; c++)
+        if (bpf_probe_read_kernel(snap->nested[n][j] + c * OP_CHUNK_SIZE, OP_CHUNK_SIZE,
+                                  (void *)(p + c * OP_CHUNK_SIZE)) == 0)
+          snap->nested_readable[n][j] |= 1ULL << c;
+    }
+  }
+  __sync_fetch_and_add(&snap->count, 1);
+  return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_getppid")
+int chain_trigger_tp(void *ctx)
+{
+  return capture();
+}
+
+SEC("raw_tracepoint/sys_enter")
+int chain_trigger_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+  if (ctx->args[1] != trigger_nr)
+    return 0;
+  return capture();
+}
+
+SEC("uprobe")
+int chain_trigger_uprobe(void *ctx)
+{
+  return capture();
+}

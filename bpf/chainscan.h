@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* Plain data shared by chains.bpf.c and its user-space loader. */
+#ifndef OFFSETPROBE_BPF_CHAINSCAN_H
+#define OFFSETPROBE_BPF_CHAINSCAN_H
+
+#include "scanner.h"
+
+/* Candidate pointer offsets in task_struct the chain scanner follows (set at
+ * load time from the stage-1 snapshots), and how much of each pointed-to
+ * struct it copies: 1.5 KiB holds mm_struct's layout fields (at 424..511 on
+ * 6.18) with room for debug kernels, and all of struct cred. */
+#define OP_MAX_PTRS 24
+#define OP_PTEE_CHUNKS 6
+#define OP_PTEE_BYTES (OP_CHUNK_SIZE * OP_PTEE_CHUNKS)
+/* Candidates followed one level further (nsproxy): each 8-byte word of the
+ * first OP_NESTED_SLOTS * 8 bytes of the pointee that holds a kernel pointer
+ * is followed and 2 KiB of its struct copied (ipc_namespace's ns_common sits
+ * at 1120 on 6.18). */
+#define OP_MAX_NESTED 2
+#define OP_NESTED_SLOTS 12
+#define OP_NESTED_CHUNKS 8
+#define OP_NESTED_BYTES (OP_CHUNK_SIZE * OP_NESTED_CHUNKS)
+/* Only values in the kernel half of the address space are followed. */
+#define OP_KPTR_MIN 0xffff000000000000ULL
+
+struct op_chain_snapshot {
+  unsigned long long task_addr;
+  unsigned long long pid_tgid;
+  unsigned int count;
+  unsigned int pad;
+  unsigned long long ptr[OP_MAX_PTRS];          /* *(task + ptr_off[i]) */
+  unsigned long long ptr_readable[OP_MAX_PTRS]; /* bit c: chunk c of ptee[i] read */
+  unsigned long long nested_ptr[OP_MAX_NESTED][OP_NESTED_SLOTS];
+  unsigned long long nested_readable[OP_MAX_NESTED][OP_NESTED_SLOTS];
+  unsigned char ptee[OP_MAX_PTRS][OP_PTEE_BYTES];
+  unsigned char nested[OP_MAX_NESTED][OP_NESTED_SLOTS][OP_NESTED_BYTES];
+};
+
+#endif
