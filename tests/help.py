@@ -9,6 +9,7 @@
 #    and skipped: the README announces `count` before it is merged);
 #  - the exit codes of README.md, the man page and offsetprobe/exit_codes.h
 #    are the same set;
+#  - with --json and -v, stdout holds JSON or nothing, never a log line;
 #  - `offsetprobe --version` prints the project version.
 # Usage: help.py OFFSETPROBE SOURCE_ROOT VERSION. Needs no root.
 import os, re, subprocess, sys
@@ -167,6 +168,28 @@ for name, codes in [("README.md", readme_codes), ("dist/offsetprobe.1", man_code
              f"{sorted(code_codes, key=int)}")
     else:
         print(f"ok   exit codes of {name} = exit_codes.h ({len(codes)} codes)")
+
+# --- --json: stdout is one JSON document or nothing, logs go to stderr --------
+import json, tempfile
+with tempfile.TemporaryDirectory() as d:
+    for args, want_rc in [(["-v", "cache", "list", "--json"], 0),
+                          (["show", "--json", "-v"], 3),
+                          (["export", "--format", "json", "-v"], 3),
+                          (["verify", "--json", "-v"], 3)]:
+        p = subprocess.run([exe, "--cache-dir", d, *args], capture_output=True, text=True)
+        what = "offsetprobe " + " ".join(args)
+        if p.returncode != want_rc:
+            fail(f"`{what}` with an empty cache exits {p.returncode}, want {want_rc}")
+        elif want_rc == 0:
+            try:
+                json.loads(p.stdout)
+                print(f"ok   {what}: stdout is JSON")
+            except ValueError:
+                fail(f"`{what}`: stdout is not one JSON document: {p.stdout[:200]!r}")
+        elif p.stdout or not p.stderr:
+            fail(f"`{what}` failing: stdout {p.stdout[:200]!r}, stderr {p.stderr[:200]!r}")
+        else:
+            print(f"ok   {what}: exit {want_rc}, nothing on stdout, the reason on stderr")
 
 # --- --version --------------------------------------------------------------
 p = subprocess.run([exe, "--version"], capture_output=True, text=True)
