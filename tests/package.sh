@@ -102,6 +102,7 @@ deb=$(ls "$work"/${pkg}_*_amd64.deb 2>/dev/null | head -1)
 dsc=$(ls "$work"/${pkg}_*.dsc 2>/dev/null | head -1)
 [[ -n $deb && -n $dsc ]] || { ls -l "$work"; echo "FAIL: no .deb or .dsc"; exit 1; }
 ok "built $(basename "$dsc") and $(basename "$deb") in $(($(date +%s) - t0)) s"
+grep -E '^(dpkg-[a-z]+|dh[a-z_]*): (warning|error)' "$work/build.log" | sed 's/^/note: /'
 dpkg-deb -c "$deb" | awk '{print $6}' >"$work/contents.txt"
 for f in ./usr/bin/offsetprobe ./usr/share/man/man1/offsetprobe.1.gz \
          ./usr/share/offsetprobe/schema/offsetprobe-v1.schema.json \
