@@ -191,6 +191,13 @@ with tempfile.TemporaryDirectory() as d:
         else:
             print(f"ok   {what}: exit {want_rc}, nothing on stdout, the reason on stderr")
 
+# --- the man page's version -------------------------------------------------
+th = re.search(r'^\.TH OFFSETPROBE 1 "[^"]*" "offsetprobe ([^"]+)"', mantext, re.M)
+if not th or th.group(1) != version:
+    fail(f"dist/offsetprobe.1 .TH names version {th.group(1) if th else None!r}, meson.build {version!r}")
+else:
+    print(f"ok   man page .TH version {version}")
+
 # --- --version --------------------------------------------------------------
 p = subprocess.run([exe, "--version"], capture_output=True, text=True)
 if p.returncode != 0 or p.stdout.strip() != version:
