@@ -39,7 +39,7 @@ int main(int argc, char **argv) {
   g.argv.assign(argv, argv + argc);
   int verbose = 0, quiet = 0;
   app.add_flag("-v,--verbose", verbose, "More log output on stderr (repeatable)");
-  app.add_flag("-q,--quiet", quiet, "Only errors on stderr");
+  app.add_flag("-q,--quiet", quiet, "Only warnings and errors on stderr");
   app.add_option("--cache-dir", g.cache_dir,
                  "Cache directory (default $OFFSETPROBE_CACHE_DIR or /var/cache/offsetprobe)");
 

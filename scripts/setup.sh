@@ -13,6 +13,7 @@ packages=(
   meson ninja-build pkg-config g++
   libboost-dev libboost-filesystem-dev nlohmann-json3-dev doctest-dev libcli11-dev
   jq util-linux libcap2-bin strace
+  debhelper dpkg-dev groff-base man-db
 )
 bcc=${OFFSETPROBE_BCC:-auto}
 if [ "$bcc" != disabled ]; then
