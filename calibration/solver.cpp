@@ -386,6 +386,56 @@ std::vector<FieldResult> solve(const std::vector<Trial> &trials, const SolveOpti
     }
   }
 
+  // Elimination: two members of one struct never share bytes, so when a
+  // field has exactly one candidate x, and another field of the struct is
+  // ambiguous with x among its candidates, x is not the other field's. This
+  // is sound as long as every field's true offset is among its candidates,
+  // which holds when the bytes were readable everywhere: a field whose true
+  // offset was unreadable in every trial might otherwise have "won" a
+  // neighbour's offset and pass it on. So it applies only when the
+  // eliminator's and all the candidates' bytes were read in every captured
+  // snapshot. It settles e.g. start_time {a, a+8} next to start_boottime {a+8}
+  // (seen on a Debian 6.12 rt kernel under QEMU, tests/fixtures/).
+  auto read_everywhere = [&](uint32_t off, uint32_t size) {
+    for (const auto &t : trials)
+      for (const Subject *s : {&t.leader, &t.thread, &t.grandchild, &t.exiter})
+        if (s->snap.captured && !s->snap.readable_range(off, size))
+          return false;
+    return true;
+  };
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (auto &f : out) {
+      if (f.status != FieldStatus::ambiguous)
+        continue;
+      bool all_read = std::all_of(f.candidates.begin(), f.candidates.end(),
+                                  [&](uint32_t c) { return read_everywhere(c, f.size); });
+      if (!all_read)
+        continue;
+      std::vector<uint32_t> left;
+      std::string by;
+      for (uint32_t c : f.candidates) {
+        const FieldResult *owner = nullptr;
+        for (const auto &o : out)
+          if (&o != &f && o.status == FieldStatus::calibrated && o.struct_name == f.struct_name &&
+              c < *o.offset + o.size && *o.offset < c + f.size &&
+              read_everywhere(*o.offset, o.size))
+            owner = &o;
+        if (owner)
+          by += (by.empty() ? "" : ", ") + std::to_string(c) + " is " + owner->name + "'s";
+        else
+          left.push_back(c);
+      }
+      if (left.size() == 1) {
+        f.status = FieldStatus::calibrated;
+        f.offset = left[0];
+        f.reason = "by elimination: " + by;
+        f.candidates.clear();
+        changed = true;
+      }
+    }
+  }
+
   // Two members of one struct never share bytes. On a machine never
   // suspended either start value fits both windows, so with one of the pair
   // missing or unreadable the other's offset is the single candidate of both

@@ -296,6 +296,33 @@ TEST_CASE("solver: one of the start pair missing is never reported at the other'
   }
 }
 
+TEST_CASE("solver: elimination by a neighbour's only candidate") {
+  // Clocks equal within the monotonic window, but start_boottime's stronger
+  // predicate (boot window here; /proc ticks on real kernels) leaves it one
+  // candidate: start_time {400, 408}, start_boottime {408}. 408 is taken, so
+  // start_time is 400 (seen on a Debian 6.12 rt kernel under QEMU).
+  Synth s;
+  auto shape = [&](std::vector<Trial> trials) {
+    for (auto &t : trials)
+      for (Subject *x : {&t.leader, &t.thread, &t.grandchild, &t.exiter})
+        x->boot->lo = x->snap.load<uint64_t>(400) + 1; // excludes the monotonic value only
+    return trials;
+  };
+  SUBCASE("every byte read: resolved") {
+    auto r = solve(shape(s.trials(3)), s.options());
+    check_calibrated(r, "start_boottime", 408);
+    check_calibrated(r, "start_time", 400);
+    CHECK(get(r, "start_time").reason.find("by elimination") != std::string::npos);
+  }
+  SUBCASE("the pair's chunk unreadable in one trial: no elimination, stays ambiguous") {
+    auto trials = shape(s.trials(4));
+    make_unreadable(trials[3], 1);
+    auto r = solve(trials, s.options());
+    check_calibrated(r, "start_boottime", 408);
+    check_ambiguous(r, "start_time", {400, 408});
+  }
+}
+
 TEST_CASE("solver: fewer trials than min_trials") {
   Synth s;
   auto r = solve(s.trials(2), s.options());
