@@ -1,22 +1,25 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
 # Benchmark (not a test) of a full cold calibration: a fresh `offsetprobe
-# calibrate --no-cache --json` process per run (3 trials + validation, no cache), run N
+# calibrate --no-cache --fields $fields --json` process per run (3 trials + validation, no cache), run N
 # times sequentially, back to back and with a pause between runs. Reports
 # median, p10, p90, min and max of the in-process elapsed_ms (from --json),
 # the whole-process wall time, and peak RSS; writes them as Markdown.
 # Root and BPF needed.
-# Usage: bench_calibrate.sh [-n RUNS] [-p PAUSE_S] [-o OUT.md] [OFFSETPROBE]
+# -f FIELDS: task (the nine task_struct fields) or all (with the pointer chains).
+# Usage: bench_calibrate.sh [-n RUNS] [-p PAUSE_S] [-f FIELDS] [-o OUT.md] [OFFSETPROBE]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=50
 pause=0.1
+fields=all
 out=docs/calibrate-benchmark.md
-while getopts "n:p:o:" opt; do
+while getopts "n:p:o:f:" opt; do
   case $opt in
   n) runs=$OPTARG ;;
   p) pause=$OPTARG ;;
   o) out=$OPTARG ;;
+  f) fields=$OPTARG ;;
   *) echo "usage: $0 [-n RUNS] [-p PAUSE_S] [-o OUT.md] [OFFSETPROBE]" >&2; exit 2 ;;
   esac
 done
@@ -47,7 +50,7 @@ series() {
   for ((i = 0; i < runs; i++)); do
     t0=$(date +%s%N)
     rc=0
-    /usr/bin/time -f %M -o "$tmp/rss1" "$bin" calibrate --no-cache --json >"$tmp/out.json" 2>/dev/null || rc=$?
+    /usr/bin/time -f %M -o "$tmp/rss1" "$bin" calibrate --no-cache --fields $fields --json >"$tmp/out.json" 2>/dev/null || rc=$?
     t1=$(date +%s%N)
     if [[ $rc -ne 0 ]] || ! jq -e .complete "$tmp/out.json" >/dev/null; then
       bad=$((bad + 1))
@@ -67,14 +70,14 @@ hyper() { # NAME PAUSE
   local prep=()
   [[ $2 == 0 ]] || prep=(--prepare "sleep $2")
   hyperfine -N --runs "$runs" "${prep[@]}" --export-json "$tmp/$1.hf.json" \
-    "$bin calibrate --no-cache --json" >/dev/null 2>&1 || return 0
+    "$bin calibrate --no-cache --fields $fields --json" >/dev/null 2>&1 || return 0
   jq -r '.results[0] | .times | sort as $t | ($t | length) as $n |
     [$t[($n / 2 | floor)], $t[(($n * 0.1) | floor)], $t[(($n * 0.9) | floor)], $t[0], $t[-1]] |
     map(. * 1000 * 100 | round / 100) | @tsv' "$tmp/$1.hf.json" >"$tmp/$1.hf"
 }
 
 command -v bc >/dev/null || { echo "bench: bc missing" >&2; exit 1; }
-"$bin" calibrate --no-cache --json >/dev/null # warm the page cache and check it works
+"$bin" calibrate --no-cache --fields $fields --json >/dev/null # warm the page cache and check it works
 load_before=$(cat /proc/loadavg)
 started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 echo "bench: $runs runs back to back, then $runs with ${pause} s pauses (load $load_before)" >&2
@@ -91,7 +94,7 @@ mkdir -p "$(dirname "$out")"
 {
   echo "# Calibration benchmark"
   echo
-  echo "A full cold calibration: a fresh \`offsetprobe calibrate --no-cache --json\` process (3 trials,"
+  echo "A full cold calibration: a fresh \`offsetprobe calibrate --no-cache --fields $fields --json\` process (3 trials,"
   echo "validation, no cache), $runs runs per series, sequential. Made by"
   echo "\`scripts/bench_calibrate.sh\`; figures in ms (RSS in KiB)."
   echo
