@@ -120,6 +120,14 @@ bool usable(const CacheEntry &e) {
   return e.calibration.complete();
 }
 
+// An entry answers a request only if it holds the fields asked for: one made
+// with --fields task has no pointer chains, so it is no hit for --fields all
+// (every calibration with chains lists task_struct.nsproxy, whatever its
+// status on that kernel).
+bool covers(const CacheEntry &e, const CalibrateRequest &req) {
+  return !req.chains || e.calibration.find("task_struct.nsproxy") != nullptr;
+}
+
 // Test only (docs/reliability.md): with OFFSETPROBE_TEST_STAGE_HOOK=<stage>
 // the calibrator prints "offsetprobe: test stage hook: <stage> calibrator=<pid>
 // pids=<host>,<leader>..." on stderr when it reaches <stage> and stops itself
@@ -171,7 +179,7 @@ std::optional<CacheEntry> from_bundle(const GlobalOptions &g, const CalibrateReq
   entry.calibration.fields = validate_offsets(engine_options(req), entry.calibration.fields);
   entry.calibration.elapsed_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  if (!usable(entry)) {
+  if (!usable(entry) || !covers(entry, req)) {
     log_warn("the offsets in bundle " + req.bundle +
              " for this kernel failed the read-back here; calibrating instead");
     return std::nullopt;
@@ -193,7 +201,7 @@ CalibrateOutcome calibrate_cached(const GlobalOptions &g, const CalibrateRequest
     store.emplace(open_store(g));
     auto hit = [&]() -> bool {
       auto e = store->load(kernel);
-      if (e && usable(e.value())) {
+      if (e && usable(e.value()) && covers(e.value(), req)) {
         out.entry = std::move(e.value());
         out.source = "cache";
         out.path = store->path_for(kernel.build_id);

@@ -20,10 +20,9 @@ struct CountOffsets {
 // The offsets of this kernel, or nullopt when they are not known for sure:
 // both fields must be calibrated and have passed the read-back validation.
 // There is no default: a missing offset is never replaced by 0 or a guess.
-// For now this runs a fresh calibration in-process (a few ms); it will read
-// the per-kernel cache, calibrating first when the cache has no valid entry.
-// Throws Fatal when the calibration cannot run (privileges, BPF, signals via
-// stop_signal).
+// They come from this kernel's cache entry; when there is no valid entry it
+// calibrates (task_struct's own fields) and stores the result first.
+// Throws Fatal when the calibration cannot run (privileges, BPF, signals).
 std::optional<CountOffsets> cached_offsets(const GlobalOptions &g,
                                            const std::atomic<int> *stop_signal = nullptr);
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
 # NAME   chains_live: every chain field equals BTF with BTF hidden
-# RUN    unshare -m; tmpfs over /sys/kernel/btf; offsetprobe calibrate --json;
+# RUN    unshare -m; tmpfs over /sys/kernel/btf; offsetprobe calibrate --no-cache --json;
 #        then, BTF visible again, offsetprobe verify --input --json
 # EXPECT exit 0 from calibrate, every field of the calibration "match" in
 #        verify (not_present allowed only where BTF has no such member)
@@ -25,7 +25,7 @@ trap 'rm -rf "$tmp"' EXIT
 
 rc=0
 unshare -m sh -c 'mount -t tmpfs none /sys/kernel/btf && test ! -e /sys/kernel/btf/vmlinux &&
-  exec "$0" calibrate --json' "$bin" >"$tmp/cal.json" 2>"$tmp/err" || rc=$?
+  exec "$0" calibrate --no-cache --json' "$bin" >"$tmp/cal.json" 2>"$tmp/err" || rc=$?
 if [[ $rc -ne 0 ]]; then
   if grep -q -i "bpf\|permission" "$tmp/err" && [[ $rc -ne 4 && $rc -ne 5 ]]; then
     skip "no-bpf: $(head -1 "$tmp/err")"
