@@ -192,7 +192,12 @@ std::optional<CacheEntry> from_bundle(const GlobalOptions &g, const CalibrateReq
 
 } // namespace
 
-CalibrateOutcome calibrate_cached(const GlobalOptions &g, const CalibrateRequest &req) {
+CalibrateOutcome calibrate_cached(const GlobalOptions &g, const CalibrateRequest &request) {
+  // A backend without a chain scanner (BCC) calibrates task_struct's own
+  // fields only, and a cache entry of those answers it.
+  CalibrateRequest req = request;
+  if (req.backend && !req.backend->make_chain_scanner)
+    req.chains = false;
   CalibrateOutcome out;
   KernelId kernel = running_kernel();
   std::optional<CacheStore> store;

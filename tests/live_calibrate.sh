@@ -95,7 +95,7 @@ verify_all() {
 # --- (a) BTF hidden in a private mount namespace; verify outside -------------
 rc=0
 unshare -m sh -c 'mount --make-rprivate / && mount -t tmpfs none /sys/kernel/btf &&
-  ! test -e /sys/kernel/btf/vmlinux && exec "$1" calibrate --no-cache --json' sh "$bin" \
+  ! test -e /sys/kernel/btf/vmlinux && exec "$1" calibrate --no-cache --fields task --json' sh "$bin" \
   >"$tmp/hidden.json" 2>"$tmp/hidden.err" || rc=$?
 if [[ $rc -ne 0 ]]; then
   fail "calibrate with BTF hidden: exit $rc, want 0" "$tmp/hidden.err" "$tmp/hidden.json"
@@ -109,7 +109,7 @@ fi
 # PTRACE_SEIZE fails: parent is then unresolved (exit 4), everything else found.
 rc=0
 strace -f -qq -o "$tmp/strace.log" -e trace=open,openat,openat2,creat,execve \
-  "$bin" calibrate --no-cache --json >"$tmp/strace.json" 2>"$tmp/strace.err" || rc=$?
+  "$bin" calibrate --no-cache --fields task --json >"$tmp/strace.json" 2>"$tmp/strace.err" || rc=$?
 if [[ $rc -ne 0 && $rc -ne 4 ]]; then
   fail "calibrate under strace: exit $rc, want 0 or 4" "$tmp/strace.err"
 elif ! grep -q '/proc/self/timens_offsets' "$tmp/strace.log"; then
@@ -126,7 +126,7 @@ fi
 # --- (b) each trigger mode ---------------------------------------------------
 for trigger in tracepoint raw_tracepoint uprobe; do
   rc=0
-  "$bin" calibrate --no-cache --json --trigger "$trigger" >"$tmp/$trigger.json" 2>"$tmp/$trigger.err" || rc=$?
+  "$bin" calibrate --no-cache --fields task --json --trigger "$trigger" >"$tmp/$trigger.json" 2>"$tmp/$trigger.err" || rc=$?
   used=$(jq -r .trigger "$tmp/$trigger.json" 2>/dev/null)
   if [[ $rc -ne 0 ]]; then
     fail "--trigger $trigger: exit $rc, want 0" "$tmp/$trigger.err" "$tmp/$trigger.json"
