@@ -20,8 +20,9 @@
 #define OP_NESTED_SLOTS 12
 #define OP_NESTED_CHUNKS 8
 #define OP_NESTED_BYTES (OP_CHUNK_SIZE * OP_NESTED_CHUNKS)
-/* Only values in the kernel half of the address space are followed. */
-#define OP_KPTR_MIN 0xffff000000000000ULL
+/* Only values in the kernel half of the address space are followed (with
+ * 5-level paging it starts at 0xff00000000000000: see chains.cpp). */
+#define OP_KPTR_MIN 0xff00000000000000ULL
 
 struct op_chain_snapshot {
   unsigned long long task_addr;

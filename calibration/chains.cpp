@@ -11,7 +11,11 @@ namespace offsetprobe {
 
 namespace {
 
-constexpr uint64_t kKptrMin = 0xffff000000000000ull;
+// The kernel half of x86_64's address space with 5-level paging (LA57): its
+// direct map starts at 0xff11000000000000 (+ KASLR), below 4-level paging's
+// 0xffff888000000000. Debian builds with CONFIG_X86_5LEVEL=y and uses LA57
+// wherever the CPU has it (QEMU -cpu max, Ice Lake and later servers).
+constexpr uint64_t kKptrMin = 0xff00000000000000ull;
 
 bool is_kptr(uint64_t v) {
   return v >= kKptrMin && (v & 7) == 0;

@@ -33,8 +33,12 @@ template <typename T> void put(Snapshot &s, uint32_t off, T v) {
   std::memcpy(s.bytes.data() + off, &v, sizeof(T));
 }
 
+// The direct map's base: 4-level paging by default; a test sets the base a
+// 5-level (LA57) kernel uses, 0xff11000000000000 before KASLR.
+uint64_t g_kbase = 0xffff888000000000ull;
+
 uint64_t kaddr(uint32_t trial, uint32_t what) {
-  return 0xffff888000000000ull + (uint64_t(trial) << 24) + (uint64_t(what) << 12);
+  return g_kbase + (uint64_t(trial) << 24) + (uint64_t(what) << 12);
 }
 
 // One synthetic trial; `seed` varies every known value.
@@ -248,6 +252,22 @@ TEST_CASE("stage 1: pointer candidates by relation, decoys excluded") {
     ts.pop_back();
     CHECK(!chain_plan(ts, opts(), 24, 2).error.empty());
   }
+}
+
+// Debian's kernels have CONFIG_X86_5LEVEL=y: on a CPU with LA57 (QEMU's
+// `-cpu max`, Ice Lake and later servers) the direct map, where struct cred,
+// mm_struct and nsproxy live, is at 0xff11... + KASLR, below 0xffff000000000000.
+TEST_CASE("stage 1: pointers of a 5-level paging kernel are kernel pointers") {
+  g_kbase = 0xff44dcd400000000ull; // as seen in a 6.12 guest under QEMU -cpu max
+  std::vector<Trial> ts;
+  for (uint32_t i = 1; i <= 3; i++)
+    ts.push_back(make_trial(i));
+  g_kbase = 0xffff888000000000ull;
+  auto r = chain_plan(ts, opts(), 24, 2);
+  REQUIRE(r.error.empty());
+  CHECK(r.private_count == 4);
+  REQUIRE(r.plan.nested_of.size() == 1);
+  CHECK(r.plan.ptr_offsets[r.plan.nested_of[0]] == kNsproxy);
 }
 
 TEST_CASE("loginuid and sessionid") {

@@ -4,13 +4,17 @@
 # each STRUCT (default task_struct) as JSON, read from a raw BTF blob (a copy of
 # a guest's /sys/kernel/btf/vmlinux) with bpftool. Members of anonymous structs
 # and unions are flattened into their parent, as C does: RT and randstruct
-# configurations wrap parts of task_struct in anonymous structs.
+# configurations wrap parts of task_struct in anonymous structs. Members of
+# named embedded structs and unions are listed too, by their path, two levels
+# deep (through typedefs and qualifiers): "ns.inum" of uts_namespace is the
+# inum of its embedded struct ns_common ns.
 #
 # This is the matrix's own oracle, independent of `offsetprobe verify`: the
 # host compares calibrated offsets with it, so a bug in verify cannot hide a
 # wrong offset.
 #
-# Output: {"task_struct":{"size":9728,"members":{"pid":2416,...}}}
+# Output: {"task_struct":{"size":9728,"members":{"pid":2416,...}},"cred":...}
+# (null for a STRUCT the BTF does not have).
 set -euo pipefail
 btf=${1:?usage: btf-truth.sh BTF_FILE [STRUCT...]}
 shift
@@ -23,6 +27,9 @@ bpftool=$(command -v bpftool || echo /usr/sbin/bpftool)
   /^\[[0-9]+\] / {
     id = substr($1, 2, length($1) - 2)
     cur = ""
+    if ($2 == "TYPEDEF" || $2 == "CONST" || $2 == "VOLATILE" || $2 == "RESTRICT") {
+      for (i = 3; i <= NF; i++) if ($i ~ /^type_id=/) { t = $i; sub(/type_id=/, "", t); alias[id] = t }
+    }
     if ($2 == "STRUCT" || $2 == "UNION") {
       cur = id; kind[id] = $2; nm = $3; gsub(/\047/, "", nm); name[id] = nm
       for (i = 4; i <= NF; i++) if ($i ~ /^size=/) { sz = $i; sub(/size=/, "", sz); size[id] = sz }
@@ -40,16 +47,19 @@ bpftool=$(command -v bpftool || echo /usr/sbin/bpftool)
     }
     k = ++nmem[cur]; mname[cur, k] = m; mtype[cur, k] = t; mbits[cur, k] = b; mbf[cur, k] = bf
   }
-  function flatten(id, base,    k, off, first) {
-    first = 1
+  function strip(t,    n) { n = 0; while ((t in alias) && n++ < 16) t = alias[t]; return t }
+  function flatten(id, base, prefix, depth,    k, off, t, nm) {
     for (k = 1; k <= nmem[id]; k++) {
       off = base + mbits[id, k]
-      if (mname[id, k] == "(anon)" && (mtype[id, k] in kind)) { flatten(mtype[id, k], off); continue }
+      t = strip(mtype[id, k])
+      if (mname[id, k] == "(anon)" && (t in kind)) { flatten(t, off, prefix, depth); continue }
       # Bitfields have no byte offset of their own: leave them out.
       if (mbf[id, k] + 0 != 0 || off % 8 != 0) continue
-      if (mname[id, k] in seen) continue
-      seen[mname[id, k]] = 1
-      out = out (out == "" ? "" : ",") "\"" mname[id, k] "\":" (off / 8)
+      nm = prefix mname[id, k]
+      if (nm in seen) continue
+      seen[nm] = 1
+      out = out (out == "" ? "" : ",") "\"" nm "\":" (off / 8)
+      if ((t in kind) && depth < 2) flatten(t, off, nm ".", depth + 1)
     }
   }
   END {
@@ -61,7 +71,7 @@ bpftool=$(command -v bpftool || echo /usr/sbin/bpftool)
       if (w > 1) printf ","
       if (found == "") { printf "\"%s\":null", ws[w]; continue }
       out = ""; delete seen
-      flatten(found, 0)
+      flatten(found, 0, "", 0)
       printf "\"%s\":{\"size\":%d,\"members\":{%s}}", ws[w], size[found], out
     }
     printf "}\n"

@@ -23,17 +23,18 @@ snap=$kd/guest-files/snapshots.json
 tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT
 gunzip -c "$kd/guest-files/btf.vmlinux.gz" >"$tmp"
-truth=$("$here/btf-truth.sh" "$tmp" task_struct)
+# shellcheck disable=SC2046
+truth=$("$here/btf-truth.sh" "$tmp" $(jq -r '[.guest.calibrate.output.fields[]?.struct] + ["task_struct"] | unique | .[]' "$kd/result.json"))
 
 head=$(jq -c --argjson truth "$truth" '
   (.guest.calibrate.output.fields // []) as $fields
-  | ($truth.task_struct.members) as $m
   | {
       format: "offsetprobe-fixture/v1",
       kernel: {release: .guest.release, version: .guest.kernel_version, machine: .guest.machine,
                package, suite, debian_version: .version, flavour, build_id},
       captured: .calibrated_at,
-      btf: ($fields | map({(.name): ([.member] + (.aliases // []) | map($m[.]) | map(select(. != null)) | first)})
+      btf: ($fields | map(($truth[.struct // "task_struct"].members // {}) as $m
+                          | {(.name): ([.member] + (.aliases // []) | map($m[.]) | map(select(. != null)) | first)})
                     | add | with_entries(select(.value != null)))
     }' "$kd/result.json")
 # Cross-check with verify's oracle: the two must agree on every field.

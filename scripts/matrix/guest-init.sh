@@ -99,20 +99,82 @@ fi
 T2=$(now)
 
 # --- counting probe smoke test -------------------------------------------------
-# `offsetprobe count` is built by another workstream: detect it, never assume.
+# A subject (tests/count_subject.c, built static by the host) makes exactly
+# COUNT_N getppid calls after a start byte; `count --pid` must report exactly
+# COUNT_N under the key {pid, /proc/<pid>/stat field 22}. count takes its
+# offsets from the cache entry calibrate wrote to /out/cache (BTF hidden then).
+# Detected, never assumed: an older binary has no count command.
 COUNT_AVAIL=false
 COUNT_RC=-1
-if $OP --help 2>&1 | grep -qE '^ +count( |$)'; then
+COUNT_SUBJ_PID=null
+COUNT_STICKS=null
+COUNT_PASS=false
+COUNT_WHY=""
+if $OP --help 2>&1 | grep -qE '^ +count( |$)' && [ -x /bin/count_subject ]; then
   COUNT_AVAIL=true
-  # PLACEHOLDER invocation: adapt to the count command's interface when it
-  # lands (its --help is kept in count.help for that). It reads the offsets
-  # from the cache entry calibrate wrote to /out/cache.
-  $OP count --help >/out/count.help 2>&1
-  timeout "$STEP_TIMEOUT" $OP --cache-dir /out/cache count --json --smoke "$COUNT_N" >/out/count.json 2>/out/count.err
-  COUNT_RC=$?
+  rm -f /tmp/go /tmp/subject.out
+  mkfifo /tmp/go
+  # The subject's stdin is the fifo: its open blocks until fd 3 opens the
+  # writing end; "ready" comes once it waits for the start byte, and it exits
+  # when fd 3 closes. 110 is getppid on x86_64.
+  /bin/count_subject 110 "$COUNT_N" 0 </tmp/go >/tmp/subject.out 2>&1 &
+  COUNT_SUBJ_PID=$!
+  exec 3>/tmp/go
+  waitfor() { # FILE PATTERN TENTHS
+    i=0
+    while [ "$i" -lt "$3" ]; do grep -qs "$2" "$1" && return 0; sleep 0.1; i=$((i + 1)); done
+    return 1
+  }
+  if waitfor /tmp/subject.out ready 300; then
+    COUNT_STICKS=$(sed 's/.*) //' "/proc/$COUNT_SUBJ_PID/stat" | cut -d' ' -f20)
+    $OP --cache-dir /out/cache count --syscall getppid --pid "$COUNT_SUBJ_PID" --json --interval 0.5 \
+      --duration "$STEP_TIMEOUT" >/out/count.json 2>/out/count.err &
+    CPID=$!
+    if waitfor /out/count.err "Ctrl-C stops" 600; then
+      echo g >&3
+      waitfor /tmp/subject.out done 600 || COUNT_WHY="the subject did not finish"
+      sleep 1.5 # an interval passes while the subject lives: its key is checked
+    else
+      COUNT_WHY="count did not start"
+    fi
+    exec 3>&-
+    kill -TERM "$CPID" 2>/dev/null # (a background job of a script ignores SIGINT)
+    wait "$CPID"
+    COUNT_RC=$?
+  else
+    exec 3>&-
+    COUNT_WHY="the subject did not start"
+  fi
+  wait "$COUNT_SUBJ_PID" 2>/dev/null
+  cat /tmp/subject.out >/out/count_subject.out 2>/dev/null
+  # The last JSON object (with "final": true) is the verdict's input; the host
+  # re-checks it from count.json too.
+  tail -n 1 /out/count.json >/out/count.final.json 2>/dev/null
+  if [ -z "$COUNT_WHY" ]; then
+    # busybox has no jq: pull this pid's row apart with sed.
+    ROW=$(tr -d ' \n' </out/count.final.json | sed 's/},{/}\n{/g' | tr -d '[]' | grep "\"pid\":$COUNT_SUBJ_PID[,}]")
+    GOT=$(echo "$ROW" | sed -n 's/.*"count":\([0-9]*\).*/\1/p')
+    TICKS=$(echo "$ROW" | sed -n 's/.*"start_ticks":\([0-9]*\).*/\1/p')
+    if ! grep -q '"final":true' /out/count.final.json 2>/dev/null && ! tr -d ' \n' </out/count.final.json | grep -q '"final":true'; then
+      COUNT_WHY="no final JSON object (count exit $COUNT_RC)"
+    elif [ -z "$ROW" ]; then
+      COUNT_WHY="pid $COUNT_SUBJ_PID not in the final counts"
+    elif [ "$GOT" != "$COUNT_N" ]; then
+      COUNT_WHY="counted ${GOT:-nothing}, expected $COUNT_N"
+    elif [ "$TICKS" != "$COUNT_STICKS" ]; then
+      COUNT_WHY="start_ticks ${TICKS:-none} != /proc/$COUNT_SUBJ_PID/stat field 22 $COUNT_STICKS"
+    elif [ "$COUNT_RC" != 143 ] && [ "$COUNT_RC" != 0 ]; then
+      COUNT_WHY="count exited $COUNT_RC"
+    else
+      COUNT_PASS=true
+    fi
+  fi
+elif [ -x /bin/count_subject ]; then
+  COUNT_WHY="not available: this offsetprobe has no count command"
 else
-  echo "not available: this offsetprobe has no count command" >/out/count.err
+  COUNT_WHY="not available: no count_subject in the initramfs"
 fi
+echo "$COUNT_WHY" >/out/count.why
 T3=$(now)
 
 # --- ship files on ttyS1, then the result block on the console -------------------
@@ -142,9 +204,10 @@ T4=$(now)
   printf '},"verify":{"rc":%s,"seconds":%s,"stderr":%s,"output":' "$VER_RC" \
     "$(awk -v a="$T1" -v b="$T2" 'BEGIN{print b-a}')" "$(tail_str /out/verify.err)"
   json_file /out/verify.json
-  printf '},"count":{"available":%s,"rc":%s,"seconds":%s,"stderr":%s,"output":' "$COUNT_AVAIL" "$COUNT_RC" \
-    "$(awk -v a="$T2" -v b="$T3" 'BEGIN{print b-a}')" "$(tail_str /out/count.err)"
-  json_file /out/count.json
+  printf '},"count":{"available":%s,"rc":%s,"seconds":%s,"n":%s,"pid":%s,"proc_start_ticks":%s,"pass":%s,"why":%s,"stderr":%s,"output":' \
+    "$COUNT_AVAIL" "$COUNT_RC" "$(awk -v a="$T2" -v b="$T3" 'BEGIN{print b-a}')" "$COUNT_N" "$COUNT_SUBJ_PID" \
+    "${COUNT_STICKS:-null}" "$COUNT_PASS" "$(echo "$COUNT_WHY" | json_str)" "$(tail_str /out/count.err)"
+  json_file /out/count.final.json
   printf '},"uptime":{"init":%s,"done":%s}}\n' "$T_INIT" "$T4"
   echo "=====OFFSETPROBE-RESULT-END====="
 } >/dev/console 2>&1

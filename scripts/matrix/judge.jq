@@ -1,11 +1,20 @@
 # SPDX-License-Identifier: GPL-2.0-only
-# judge.jq: one kernel's result record from what run.sh collected (all inputs
-# are --arg/--argjson). A field passes only when calibrate found exactly one
-# offset and it equals the kernel's BTF, read by the host from the guest's own
-# /sys/kernel/btf/vmlinux (btf-truth.sh), independently of `offsetprobe verify`.
+# judge.jq: one kernel's result record from what run.sh collected (--arg,
+# --argjson, and --slurpfile guest_file / truth_file). A field passes only when
+# calibrate found exactly one offset and it equals the kernel's BTF, read by
+# the host from the guest's own /sys/kernel/btf/vmlinux (btf-truth.sh, every
+# struct the calibration names), independently of `offsetprobe verify`.
+#
+# Verdicts: ok; ok-absent (not_present, and BTF has no such member); optional
+# (unresolved or ambiguous with required=false: the experiment could not run
+# in this guest; reported, not a failure); WRONG, WRONG-absent, ambiguous,
+# missing, no-btf-member (failures).
 
+($guest_file[0] // null) as $guest
+| ($truth_file[0] // null) as $truth
+|
 def btf_offset($f):
-  ($truth.task_struct.members // {}) as $m
+  ($truth[$f.struct // "task_struct"].members // {}) as $m
   | ([$f.member] + ($f.aliases // [])) | map($m[.]) | map(select(. != null)) | first;
 
 # `offsetprobe verify --json` output: its own per-field opinion, when it has one.
@@ -21,6 +30,7 @@ def field_verdict($f; $b):
     elif $f.offset == $b then "ok"
     else "WRONG" end
   elif $f.status == "not_present" then (if $b == null then "ok-absent" else "WRONG-absent" end)
+  elif $f.required == false then "optional"
   elif $f.status == "ambiguous" then "ambiguous"
   else "missing" end;
 
@@ -28,11 +38,35 @@ def field_verdict($f; $b):
 | [ ($cal.fields // [])[] as $f
     | btf_offset($f) as $b
     | verify_for($f.name) as $v
-    | { name: $f.name, member: $f.member, status: $f.status, offset: $f.offset,
+    | { name: $f.name, struct: ($f.struct // "task_struct"), member: $f.member,
+        required: ($f.required != false), status: $f.status, offset: $f.offset,
         candidates: ($f.candidates // []), reason: ($f.reason // ""),
         validation: $f.validation, btf_offset: $b,
         verify: $v,
         verdict: field_verdict($f; $b) } ] as $fields
+# verify exits 6 when any field is not a match, a required=false unresolved
+# one included: its exit status fails the kernel only when a field the matrix
+# does not excuse (optional, or absent on both sides) is behind it.
+| ($fields | map(select(.verify != null and .verify.verdict != "match"
+                          and .verdict != "optional" and .verdict != "ok-absent"))) as $verify_bad
+# The counting-probe smoke test: the subject's pid counted exactly N times,
+# under its /proc/<pid>/stat start ticks, checked ok (or exited after an ok),
+# no mismatch and no read error. Re-checked here from count's final JSON.
+| ($guest.count // null) as $c
+| (($c.output.processes // []) | map(select(.pid == $c.pid)) | first) as $row
+| (if $c == null or $c.available != true then null
+   else [ (if $c.output == null then "no final JSON from count (exit \($c.rc))\($c.stderr // "" | last_line)" else empty end),
+          (if $c.output != null and ($c.output.final != true) then "count's last JSON object is not final" else empty end),
+          (if $c.output != null and $row == null then "pid \($c.pid) not counted" else empty end),
+          (if $row != null and $row.count != $c.n then "counted \($row.count), expected \($c.n)" else empty end),
+          (if $row != null and $row.start_ticks != $c.proc_start_ticks
+           then "start_ticks \($row.start_ticks) != /proc/\($c.pid)/stat field 22 \($c.proc_start_ticks)" else empty end),
+          (if $row != null and ($row.check | IN("ok", "exited") | not) then "check \($row.check)" else empty end),
+          (if $c.output != null and ($c.output.mismatches // 0) != 0 then "\($c.output.mismatches) mismatches" else empty end),
+          (if $c.output != null and ($c.output.drops.read_error // 0) != 0 then "\($c.output.drops.read_error) read errors" else empty end),
+          (if ($c.rc | IN(0, 143) | not) then "count exited \($c.rc)" else empty end),
+          (if $c.pass != true and ($c.why // "") != "" then "guest: \($c.why)" else empty end)
+        ] end) as $count_problems
 | [ if $failure != "" then $failure else empty end,
     if $guest == null then (if $failure == "" then "no result from the guest" else empty end)
     else
@@ -43,11 +77,17 @@ def field_verdict($f; $b):
       (if $cal == null then "calibrate printed no JSON" else empty end),
       (if $cal != null and ($fields | length) == 0 then "calibrate reported no fields" else empty end),
       (if $truth == null then "no BTF from the guest to check against" else empty end),
-      (if $cal != null and $guest.verify.rc != 0 then
+      (if $cal != null and $guest.verify.output == null then
+         "verify printed no JSON (exit \($guest.verify.rc))\($guest.verify.stderr | last_line)"
+       elif $cal != null and $guest.verify.rc != 0 and ($guest.verify.rc != 6 or ($verify_bad | length) > 0) then
          "verify exited \($guest.verify.rc)\($guest.verify.stderr | last_line)"
        else empty end),
-      (if $guest.count.available and $guest.count.rc != 0 then "count smoke test exited \($guest.count.rc)" else empty end),
-      ($fields[] | select(.verdict | startswith("ok") | not)
+      (if $count_expected and ($c == null or $c.available != true) then
+         "count smoke test not run: \($c.why // "no count block")"
+       else empty end),
+      (if $count_problems != null and ($count_problems | length) > 0 then
+         "count smoke test: \($count_problems | join(", "))" else empty end),
+      ($fields[] | select((.verdict | startswith("ok")) or .verdict == "optional" | not)
         | "\(.name): \(.verdict) (offset \(.offset // "-"), BTF \(.btf_offset // "-"))"),
       # The two oracles must agree: a disagreement is a bug in one of them.
       ($fields[] | select(.verify != null and .verify.btf_offset != .btf_offset)
@@ -66,7 +106,11 @@ def field_verdict($f; $b):
     config: $config, needs_module: $needs_module,
     btf: { present: ($truth != null), task_struct_size: ($truth.task_struct.size // null) },
     fields: $fields,
-    count: (if $guest == null then null else $guest.count | {available, rc, seconds, stderr, output} end),
+    count: (if $c == null then null
+            else ($c | {available, n, pid, proc_start_ticks, rc, seconds, why, stderr, output})
+                 + { counted: ($row.count // null), start_ticks: ($row.start_ticks // null),
+                     check: ($row.check // null), guest_pass: $c.pass,
+                     pass: ($c.available == true and $count_problems != null and ($count_problems | length) == 0) } end),
     guest: $guest,
     verdict: (if ($problems | length) == 0 then "pass" else "fail" end),
     failure: ($problems | join("; "))

@@ -35,37 +35,77 @@ jq -s --argjson wall "$wall" --argjson missing "$(printf '%s\n' "${missing[@]}" 
     passed: map(select(.verdict == "pass")) | length,
     fields_checked: (map(.fields | length) | add // 0),
     fields_ok: (map(.fields[] | select(.verdict | startswith("ok"))) | length),
+    fields_equal_btf: (map(.fields[] | select(.verdict == "ok")) | length),
+    fields_absent: (map(.fields[] | select(.verdict == "ok-absent")) | length),
+    fields_optional_unresolved: (map(.fields[] | select(.verdict == "optional")) | length),
+    count_smoke: {run: map(select(.count.available == true)) | length,
+                  passed: map(select(.count.pass == true)) | length},
     runner_failures: $missing,
     results: map({package, release, flavour, suite, version, verdict, failure, boot_seconds,
                   download, btf, needs_module,
-                  fields: (.fields | map({name, offset, btf_offset, verdict}))})
+                  calibrate_ms: (.guest.calibrate.output.elapsed_ms // null),
+                  count: (if .count == null then null
+                          else .count | {available, pass, n, counted, start_ticks, proc_start_ticks, check, rc, why} end),
+                  fields: (.fields | map({name, required, status, offset, btf_offset, verdict, reason}))})
   }' "${results[@]}" >"$out/summary.json"
 
-# The Markdown table.
+# The Markdown tables: one row per kernel with the nine direct task_struct
+# fields as columns and the pointer-chain fields summed up; then one row per
+# chain field with its offset on each kernel. summary.json and the per-kernel
+# result.json have every field in full.
 jq -r '
-  def cols: (.results | map(.fields[].name) | unique) as $u
-    | if ($u | length) > 0 then $u
-      else ["pid","tgid","comm","group_leader","real_parent","parent","exit_code","start_time","start_boottime"]
-           | map("task_struct." + .) end;
-  def short: sub("^task_struct\\."; "");
+  (["pid","tgid","comm","group_leader","real_parent","parent","exit_code","start_time","start_boottime"]
+    | map("task_struct." + .)) as $direct
+  # in the order calibrate reports them
+  | (reduce (.results[].fields[].name) as $n ([]; if any(.[]; . == $n) then . else . + [$n] end)
+     | map(select(. as $n | $direct | index($n) | not))) as $chain_names
+  | def short: sub("^task_struct\\."; "");
   def cell($r; $n):
     ($r.fields | map(select(.name == $n)) | first) as $f
     | if $f == null then "-"
       elif $f.verdict == "ok" then "\($f.offset) ok"
       elif $f.verdict == "ok-absent" then "absent ok"
+      elif $f.verdict == "optional" then "n/r"
       elif $f.verdict == "WRONG" then "**\($f.offset) WRONG** (BTF \($f.btf_offset))"
       else "**\($f.verdict)** (BTF \($f.btf_offset // "-"))" end;
-  cols as $cols
-  | "| kernel package | release | flavour | suite | " + ($cols | map(short) | join(" | ")) + " | task_struct size | s | verdict |",
-    "|" + ([range(0; ($cols | length) + 7)] | map("---") | join("|")) + "|",
+  def chain_cell($r):
+    ($r.fields | map(select(.name as $n | $direct | index($n) | not))) as $c
+    | if ($c | length) == 0 then "-"
+      else "\($c | map(select(.verdict == "ok")) | length)/\($c | length) = BTF"
+        + ([($c | map(select(.verdict == "ok-absent")) | length) as $k | if $k > 0 then "\($k) absent" else empty end,
+            ($c | map(select(.verdict == "optional")) | length) as $k | if $k > 0 then "\($k) not resolved (optional)" else empty end,
+            ($c | map(select(.verdict | IN("ok", "ok-absent", "optional") | not)) | length) as $k
+              | if $k > 0 then "**\($k) failed**" else empty end]
+           | if length > 0 then ", " + join(", ") else "" end) end;
+  def count_cell($r):
+    if $r.count == null or $r.count.available != true then "-"
+    elif $r.count.pass then "\($r.count.counted)/\($r.count.n) ok"
+    else "**FAIL** (\($r.count.counted // "-")/\($r.count.n))" end;
+  def rel($r): $r.release | sub("-amd64$"; "");
+  . as $s
+  | "| kernel package | release | flavour | suite | " + ($direct | map(short) | join(" | "))
+      + " | chain fields | count smoke | task_struct size | s | verdict |",
+    "|" + ([range(0; ($direct | length) + 9)] | map("---") | join("|")) + "|",
     (.results[] as $r
       | "| \($r.package) | \($r.release) | \($r.flavour) | \($r.suite) | "
-        + ($cols | map(cell($r; .)) | join(" | "))
-        + " | \($r.btf.task_struct_size // "-") | \($r.boot_seconds) | "
+        + ($direct | map(cell($r; .)) | join(" | "))
+        + " | \(chain_cell($r)) | \(count_cell($r)) | \($r.btf.task_struct_size // "-") | \($r.boot_seconds) | "
         + (if $r.verdict == "pass" then "pass" else "**FAIL**: \($r.failure | .[0:200])" end) + " |"),
     "",
-    "\(.kernels) kernels, \(.passed) passed; \(.fields_ok)/\(.fields_checked) fields equal BTF; wall \(.wall_seconds // "-") s."
-    + (if (.runner_failures | length) > 0 then " No result (runner failure): \(.runner_failures | join(", "))." else "" end)
+    "\(.kernels) kernels, \(.passed) passed; \(.fields_ok)/\(.fields_checked) fields pass"
+    + " (\(.fields_equal_btf) calibrated and equal to BTF, \(.fields_absent) absent on both sides"
+    + (if .fields_optional_unresolved > 0 then ", \(.fields_optional_unresolved) not resolved but optional" else "" end)
+    + "); count smoke \(.count_smoke.passed)/\(.count_smoke.run); wall \(.wall_seconds // "-") s."
+    + (if (.runner_failures | length) > 0 then " No result (runner failure): \(.runner_failures | join(", "))." else "" end),
+    (if ($chain_names | length) > 0 then
+      "",
+      "Pointer-chain fields, offset on each kernel (`absent`: not present on that kernel and not in its BTF; `n/r`: not resolved, required=false):",
+      "",
+      "| field | " + ($s.results | map(rel(.)) | join(" | ")) + " |",
+      "|" + ([range(0; ($s.results | length) + 1)] | map("---") | join("|")) + "|",
+      ($chain_names[] as $n
+        | "| \($n) | " + ($s.results | map(. as $r | cell($r; $n) | sub(" ok$"; "")) | join(" | ")) + " |")
+    else empty end)
 ' "$out/summary.json" >"$out/summary.md"
 
 # The bundle: every kernel that passed.

@@ -77,7 +77,7 @@ t_start=$(now)
 # --- host tools ---------------------------------------------------------------
 if [ "$setup" = 1 ]; then
   need=(qemu-system-x86 busybox-static debian-archive-keyring jq bpftool gzip xz-utils
-        meson ninja-build libbpf-dev libelf-dev zlib1g-dev libzstd-dev libboost-filesystem-dev)
+        meson ninja-build gcc libc6-dev libbpf-dev libelf-dev zlib1g-dev libzstd-dev libboost-filesystem-dev)
   missing=()
   for p in "${need[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -229,19 +229,26 @@ if [ -z "$binary" ]; then
 fi
 [ -x "$binary" ] || die "no executable offsetprobe at $binary"
 file -L "$binary" | grep -q 'statically linked' || die "$binary is not statically linked (the guest has no libraries)"
+# The counting probe's smoke-test subject: exactly N getppid calls on a start byte.
+gcc -static -O2 -pthread -o "$out/count_subject" "$repo/tests/count_subject.c" 2>"$out/count_subject.log" \
+  || { cat "$out/count_subject.log" >&2; die "could not build tests/count_subject.c statically"; }
+count_n=1000
 
 ird=$out/initramfs
 rm -rf "$ird.d"
 mkdir -p "$ird.d"/{bin,sbin,proc,sys,dev,tmp,out,run,etc}
 cp "$busybox" "$ird.d/bin/busybox"
 cp "$binary" "$ird.d/bin/offsetprobe"
+cp "$out/count_subject" "$ird.d/bin/count_subject"
 cp "$here/guest-init.sh" "$ird.d/init"
-chmod 0755 "$ird.d/init" "$ird.d/bin/busybox" "$ird.d/bin/offsetprobe"
+chmod 0755 "$ird.d/init" "$ird.d/bin/busybox" "$ird.d/bin/offsetprobe" "$ird.d/bin/count_subject"
 printf 'fixtures=%s\nstep_timeout=%s\ncount_n=%s\n' "$([ -n "$fixtures" ] && echo 1 || echo 0)" \
-  $((guest_timeout / 3)) 1000 >"$ird.d/matrix.conf"
+  $((guest_timeout / 3)) "$count_n" >"$ird.d/matrix.conf"
 (cd "$ird.d" && find . | LC_ALL=C sort | "$busybox" cpio -o -H newc 2>/dev/null | gzip -6) >"$ird.cpio.gz"
 rm -rf "$ird.d"
 has_cmd() { "$binary" --help 2>&1 | grep -qE "^ +$1( |$)"; }
+count_expected=false
+has_cmd count && count_expected=true
 
 # Things the guest needs from a kernel with no modules loaded.
 required_config=(CONFIG_BPF_SYSCALL CONFIG_BPF_EVENTS CONFIG_TRACEPOINTS CONFIG_FTRACE_SYSCALLS
@@ -360,13 +367,21 @@ run_one() {
     tar -xzf "$kd/data.tar.gz" -C "$kd/guest-files" 2>/dev/null || true
   fi
 
-  # our own BTF oracle, independent of `offsetprobe verify`
-  local truth=null
+  # our own BTF oracle, independent of `offsetprobe verify`: every struct the
+  # calibration reports fields of (task_struct, cred, nsproxy, the namespaces,
+  # mm_struct)
+  local truth=null structs
+  structs=$(jq -r '[.calibrate.output.fields[]?.struct] + ["task_struct"] | unique | .[]' \
+    <<<"$guest" 2>/dev/null || echo task_struct)
   if [ -s "$kd/guest-files/btf.vmlinux.gz" ] && gunzip -c "$kd/guest-files/btf.vmlinux.gz" >"$kd/btf.vmlinux"; then
-    truth=$("$here/btf-truth.sh" "$kd/btf.vmlinux" task_struct 2>"$kd/btf-truth.err" || echo null)
+    # shellcheck disable=SC2086
+    truth=$("$here/btf-truth.sh" "$kd/btf.vmlinux" $structs 2>"$kd/btf-truth.err" || echo null)
     jq -e .task_struct.members.pid <<<"$truth" >/dev/null 2>&1 || truth=null
   fi
   rm -f "$kd/btf.vmlinux"
+  # A file, not an argument: the nested members of eleven structs are ~40 KB.
+  printf '%s\n' "$truth" >"$kd/btf-truth.json"
+  printf '%s\n' "$guest" >"$kd/guest-block.json"
   local build_id=""
   [ -s "$kd/guest-files/notes" ] && build_id=$(gnu_build_id "$kd/guest-files/notes")
 
@@ -374,8 +389,9 @@ run_one() {
     --arg release "$release" --arg flavour "$flavour" --arg failure "$failure" \
     --argjson dl_bytes "$dl_bytes" --argjson dl_s "$dl_s" --argjson dl_cached "$dl_cached" --argjson boot_s "$boot_s" \
     --argjson qrc "$qrc" --argjson timed_out "$timed_out" --argjson config "$cfg_json" \
-    --arg needs_module "${needs_module# }" --argjson guest "$guest" --argjson truth "$truth" \
-    --arg build_id "$build_id" --arg cpu "$cpu" --arg calibrated_at "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+    --arg needs_module "${needs_module# }" --slurpfile guest_file "$kd/guest-block.json" --slurpfile truth_file "$kd/btf-truth.json" \
+    --arg build_id "$build_id" --arg cpu "$cpu" --argjson count_expected "$count_expected" \
+    --argjson count_n "$count_n" --arg calibrated_at "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
     -f "$here/judge.jq" >"$kd/result.json"
 
   # fixtures: raw snapshots + BTF truth, compressed, for offline replay tests
