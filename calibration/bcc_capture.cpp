@@ -39,6 +39,8 @@ std::vector<std::string> reader_cflags(const ReaderOffsets &o) {
       {"REAL_PARENT", &o.real_parent},
       {"PARENT", &o.parent},
       {"EXIT_CODE", &o.exit_code},
+      {"LOGINUID", &o.loginuid},
+      {"SESSIONID", &o.sessionid},
   };
   std::vector<std::string> out;
   for (const auto &[name, off] : rows)
