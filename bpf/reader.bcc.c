@@ -99,6 +99,20 @@ static __always_inline int read_fields(unsigned int site)
   if (rb->ok & OP_RD_PARENT)
     READ(rb->parent_pid, rb->parent, OFFSETPROBE_TASK_STRUCT_PID, OP_RD_PARENT_PID);
 #endif
+  /* loginuid and sessionid: plain task fields the scanner finds, read back
+   * through chain_ok as in reader.bpf.c (this backend has no chain scanner,
+   * so the pointer chains stay unread). */
+  rb->chain_ok = 0;
+#ifdef OFFSETPROBE_TASK_STRUCT_LOGINUID
+  if (bpf_probe_read_kernel(&rb->loginuid, sizeof(rb->loginuid),
+                            (void *)(task + OFFSETPROBE_TASK_STRUCT_LOGINUID)) == 0)
+    rb->chain_ok |= OP_RDC_LOGINUID;
+#endif
+#ifdef OFFSETPROBE_TASK_STRUCT_SESSIONID
+  if (bpf_probe_read_kernel(&rb->sessionid, sizeof(rb->sessionid),
+                            (void *)(task + OFFSETPROBE_TASK_STRUCT_SESSIONID)) == 0)
+    rb->chain_ok |= OP_RDC_SESSIONID;
+#endif
   return 0;
 }
 

@@ -3,6 +3,7 @@
 
 #include "calibration/capture_raw.h"
 #include "calibration/error.h"
+#include "calibration/stderr_capture.h"
 #include "calibration/subject.h"
 #include "offsetprobe/exit_codes.h"
 
@@ -38,6 +39,8 @@ std::vector<std::string> reader_cflags(const ReaderOffsets &o) {
       {"REAL_PARENT", &o.real_parent},
       {"PARENT", &o.parent},
       {"EXIT_CODE", &o.exit_code},
+      {"LOGINUID", &o.loginuid},
+      {"SESSIONID", &o.sessionid},
   };
   std::vector<std::string> out;
   for (const auto &[name, off] : rows)
@@ -48,68 +51,6 @@ std::vector<std::string> reader_cflags(const ReaderOffsets &o) {
 }
 
 namespace {
-
-// BCC prints its own warnings on stderr (on this machine kind, two lines per
-// program load: the kernel has no AF_ALG for computing program tags). While a
-// program loads and attaches, stderr goes to a temporary file; its text is
-// shown only when something fails (or with BccConfig::verbose).
-//
-// Only load and attach are wrapped, not the compile (whose diagnostics must
-// reach the user): they take milliseconds, after the compile's hundreds, so
-// the subject host, whose start overlaps the scanner's compile, has started
-// long before (a host forked inside the window would only lose its stderr).
-class StderrCapture {
-public:
-  explicit StderrCapture(bool passthrough) {
-    if (passthrough)
-      return;
-    std::fflush(stderr);
-    file_ = std::tmpfile();
-    if (!file_)
-      return;
-    saved_ = ::dup(STDERR_FILENO);
-    if (saved_ < 0 || ::dup2(fileno(file_), STDERR_FILENO) < 0) {
-      restore();
-      std::fclose(file_);
-      file_ = nullptr;
-    }
-  }
-  ~StderrCapture() {
-    restore();
-    if (file_)
-      std::fclose(file_);
-  }
-  StderrCapture(const StderrCapture &) = delete;
-  StderrCapture &operator=(const StderrCapture &) = delete;
-
-  // Restores stderr and returns what was written meanwhile.
-  std::string finish() {
-    restore();
-    std::string text;
-    if (!file_)
-      return text;
-    std::rewind(file_);
-    char buf[512];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof(buf), file_)) > 0)
-      text.append(buf, n);
-    while (!text.empty() && text.back() == '\n')
-      text.pop_back();
-    return text;
-  }
-
-private:
-  void restore() {
-    if (saved_ < 0)
-      return;
-    std::fflush(stderr);
-    ::dup2(saved_, STDERR_FILENO);
-    ::close(saved_);
-    saved_ = -1;
-  }
-  FILE *file_ = nullptr;
-  int saved_ = -1;
-};
 
 // The ELF virtual address of offsetprobe_trigger() in the running binary: the
 // runtime address minus the main program's load bias. BCC turns it into the

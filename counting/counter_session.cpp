@@ -165,18 +165,17 @@ void CounterSession::detach() {
   impl_->detach();
 }
 
-std::vector<CountEntry> CounterSession::entries() const {
+std::vector<CountEntry> read_count_entries(int counts_fd, int tasks_fd) {
   // counts first, then the live threads: a thread that exits in between is
   // missed by this snapshot (its count moved to counts after we read it), never
   // counted twice. Snapshots can thus be low, never high; the last one, taken
   // after detach(), is exact.
   std::map<CountKey, uint64_t> sum;
-  int fd = bpf_map__fd(impl_->skel->maps.counts);
   op_count_key key{}, next{};
   op_count_key *prev = nullptr;
-  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+  while (bpf_map_get_next_key(counts_fd, prev, &next) == 0) {
     uint64_t v = 0;
-    if (bpf_map_lookup_elem(fd, &next, &v) == 0)
+    if (bpf_map_lookup_elem(counts_fd, &next, &v) == 0)
       sum[{next.tgid, next.start_ticks}] += v;
     key = next;
     prev = &key;
@@ -184,12 +183,11 @@ std::vector<CountEntry> CounterSession::entries() const {
   // Keyed by task address: when a deletion makes get_next_key restart from
   // the first key, the entries seen twice overwrite themselves.
   std::map<uint64_t, op_task_count> threads;
-  fd = bpf_map__fd(impl_->skel->maps.tasks);
   uint64_t tkey = 0, tnext = 0;
   uint64_t *tprev = nullptr;
-  while (bpf_map_get_next_key(fd, tprev, &tnext) == 0) {
+  while (bpf_map_get_next_key(tasks_fd, tprev, &tnext) == 0) {
     op_task_count v{};
-    if (bpf_map_lookup_elem(fd, &tnext, &v) == 0)
+    if (bpf_map_lookup_elem(tasks_fd, &tnext, &v) == 0)
       threads[tnext] = v;
     tkey = tnext;
     tprev = &tkey;
@@ -203,26 +201,25 @@ std::vector<CountEntry> CounterSession::entries() const {
   return out;
 }
 
-uint64_t CounterSession::take(const CountKey &k) {
+uint64_t take_count(int counts_fd, const CountKey &k) {
   op_count_key key{};
   key.tgid = k.tgid;
   key.start_ticks = k.start_ticks;
   uint64_t v = 0;
-  if (bpf_map_lookup_and_delete_elem(bpf_map__fd(impl_->skel->maps.counts), &key, &v) != 0)
+  if (bpf_map_lookup_and_delete_elem(counts_fd, &key, &v) != 0)
     return 0;
   return v;
 }
 
-DropCounts CounterSession::drops() const {
+DropCounts read_drops(int drops_fd) {
   DropCounts d;
   int ncpu = libbpf_num_possible_cpus();
   if (ncpu <= 0)
     return d;
   std::vector<uint64_t> v(static_cast<size_t>(ncpu));
-  int fd = bpf_map__fd(impl_->skel->maps.drops);
   auto sum = [&](uint32_t slot) {
     uint64_t total = 0;
-    if (bpf_map_lookup_elem(fd, &slot, v.data()) == 0)
+    if (bpf_map_lookup_elem(drops_fd, &slot, v.data()) == 0)
       for (auto x : v)
         total += x;
     return total;
@@ -231,6 +228,19 @@ DropCounts CounterSession::drops() const {
   d.read_error = sum(OP_DROP_READ);
   d.other_ns = sum(OP_DROP_OTHER_NS);
   return d;
+}
+
+std::vector<CountEntry> CounterSession::entries() const {
+  return read_count_entries(bpf_map__fd(impl_->skel->maps.counts),
+                            bpf_map__fd(impl_->skel->maps.tasks));
+}
+
+uint64_t CounterSession::take(const CountKey &k) {
+  return take_count(bpf_map__fd(impl_->skel->maps.counts), k);
+}
+
+DropCounts CounterSession::drops() const {
+  return read_drops(bpf_map__fd(impl_->skel->maps.drops));
 }
 
 } // namespace offsetprobe

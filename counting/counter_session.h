@@ -6,6 +6,7 @@
 
 #include <compare>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -69,27 +70,51 @@ struct DropCounts {
   uint64_t other_ns = 0;   // the task is outside our pid namespace
 };
 
-class CounterSession {
+// A loaded and attached counting probe, whichever way it was loaded: the
+// libbpf skeleton (CounterSession, below) or BCC source compiled at run time
+// (BccCounterSession, counting/bcc_counter_session.h, offsetprobe-bcc only).
+// Both run the same program over the same map layout (bpf/counter.h).
+class Counter {
+public:
+  virtual ~Counter() = default;
+  // Every process key with its count (exited threads + live threads). A
+  // snapshot taken while counting may be low by the counts of threads that
+  // exit during the read; one taken after detach() is exact.
+  virtual std::vector<CountEntry> entries() const = 0;
+  // The final count of a process that no longer exists, removed from the map
+  // (0 if the key is not there). Call only once /proc shows the process gone:
+  // then none of its threads can add to it anymore.
+  virtual uint64_t take(const CountKey &key) = 0;
+  // The drop counters, summed over CPUs.
+  virtual DropCounts drops() const = 0;
+  // Detaches the programs (the maps stay readable until destruction).
+  virtual void detach() = 0;
+};
+
+// Makes a counter from a configuration (the backend's loader).
+using CounterFactory = std::function<std::unique_ptr<Counter>(const CounterConfig &)>;
+
+// The probe's maps read by fd, shared by both loaders: `counts`
+// (op_count_key -> u64), `tasks` (task address -> op_task_count) and the
+// per-CPU `drops` array.
+std::vector<CountEntry> read_count_entries(int counts_fd, int tasks_fd);
+uint64_t take_count(int counts_fd, const CountKey &key);
+DropCounts read_drops(int drops_fd);
+
+// The libbpf loader (bpf/counter.bpf.c through its skeleton).
+class CounterSession : public Counter {
 public:
   // Loads and attaches. Throws Fatal (exit_permission, exit_bpf, exit_tracing)
   // with the step that failed.
   explicit CounterSession(const CounterConfig &cfg);
-  ~CounterSession();
+  ~CounterSession() override;
   CounterSession(const CounterSession &) = delete;
   CounterSession &operator=(const CounterSession &) = delete;
 
-  // Every process key with its count (exited threads + live threads). A
-  // snapshot taken while counting may be low by the counts of threads that
-  // exit during the read; one taken after detach() is exact.
-  std::vector<CountEntry> entries() const;
-  // The final count of a process that no longer exists, removed from the map
-  // (0 if the key is not there). Call only once /proc shows the process gone:
-  // then none of its threads can add to it anymore.
-  uint64_t take(const CountKey &key);
-  // The drop counters, summed over CPUs.
-  DropCounts drops() const;
-  // Detaches the programs (the maps stay readable until destruction).
-  void detach();
+  std::vector<CountEntry> entries() const override;
+  uint64_t take(const CountKey &key) override;
+  DropCounts drops() const override;
+  void detach() override;
 
 private:
   struct Impl;

@@ -8,6 +8,7 @@
 #pragma once
 
 #include "calibration/capture.h"
+#include "counting/counter_session.h"
 #include "offsetprobe/cli.h"
 
 #include <functional>
@@ -21,6 +22,8 @@ struct BccContext {
   const Backend *backend = nullptr;
   std::string kernel_source;  // BCC_KERNEL_SOURCE (possibly a merged view)
   std::string headers_origin; // how the headers were found
+  // The counting probe compiled by BCC (counting/bcc_counter_session.h).
+  CounterFactory make_counter;
 };
 
 // with_bcc_backend runs `body` with the BCC backend and returns its exit code.

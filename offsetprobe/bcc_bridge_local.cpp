@@ -4,6 +4,7 @@
 
 #include "calibration/bcc_capture.h"
 #include "calibration/kernel_headers.h"
+#include "counting/bcc_counter_session.h"
 #include "offsetprobe/exit_codes.h"
 
 #include <sys/utsname.h>
@@ -46,7 +47,11 @@ int with_bcc_backend(const GlobalOptions &g, const std::string &kernel_headers,
   cfg.headers_origin = set.origin;
   cfg.verbose = g.verbosity > 0;
   Backend backend = make_bcc_backend(cfg);
-  BccContext ctx{&backend, cfg.kernel_source, cfg.headers_origin};
+  BccCounterOptions counter_opts{cfg.headers_origin, cfg.verbose};
+  BccContext ctx{&backend, cfg.kernel_source, cfg.headers_origin,
+                 [counter_opts](const CounterConfig &c) -> std::unique_ptr<Counter> {
+                   return std::make_unique<BccCounterSession>(c, counter_opts);
+                 }};
   return body(ctx);
 }
 

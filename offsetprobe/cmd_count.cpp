@@ -4,6 +4,7 @@
 #include "calibration/calibrator.h"
 #include "calibration/capture.h"
 #include "counting/counter_session.h"
+#include "offsetprobe/bcc_bridge.h"
 #include "counting/syscall_table.h"
 #include "counting/tracker.h"
 #include "offsetprobe/cli.h"
@@ -53,6 +54,8 @@ struct CountArgs {
   uint32_t max_processes = 65536;
   std::string hook = "auto";
   uint32_t top = 20;
+  std::string backend = "libbpf";
+  std::string kernel_headers;
 };
 
 int64_t now_ns(clockid_t clk) {
@@ -232,7 +235,9 @@ private:
   bool tty_;
 };
 
-int run_count(const GlobalOptions &g, const CountArgs &a) {
+// `make_counter` loads the probe: the libbpf skeleton, or (in offsetprobe-bcc,
+// --backend bcc) counter.bcc.c compiled by BCC.
+int run_count(const GlobalOptions &g, const CountArgs &a, const CounterFactory &make_counter) {
   auto resolved = resolve_syscalls(a.syscalls);
   if (!resolved.set)
     throw Fatal(exit_usage, "--syscall: " + resolved.error);
@@ -273,11 +278,12 @@ int run_count(const GlobalOptions &g, const CountArgs &a) {
   cfg.hook = *hook;
   cfg.max_entries = a.max_processes;
 
-  CounterSession session(cfg);
+  std::unique_ptr<Counter> counter = make_counter(cfg);
+  Counter &session = *counter;
   log_info(g, "counting " + std::to_string(set.nrs.size()) + " syscall(s) on " + to_string(*hook) +
-                  " (group_leader at " + std::to_string(cfg.off_group_leader) +
-                  ", start_boottime at " + std::to_string(cfg.off_start_boottime) +
-                  "); Ctrl-C stops");
+                  (a.backend == "bcc" ? " with BCC" : "") + " (group_leader at " +
+                  std::to_string(cfg.off_group_leader) + ", start_boottime at " +
+                  std::to_string(cfg.off_start_boottime) + "); Ctrl-C stops");
   Reporter report(a, set, cfg.tick_ns);
   CountTracker tracker;
   LiveProcSource proc;
@@ -345,7 +351,27 @@ void register_count(CLI::App &app, GlobalOptions &g, CommandFn &run) {
                   "(sys_enter, filtered by number)")
       ->check(CLI::IsMember({"auto", "raw_tracepoint", "tracepoint"}));
   cmd->add_option("--top", args->top, "Rows in the table (0: all)");
-  cmd->callback([args, &g, &run] { run = [args, &g] { return run_count(g, *args); }; });
+  cmd->add_option("--backend", args->backend,
+                  "How the probe is loaded: libbpf (prebuilt, the default) or bcc (counter.bcc.c "
+                  "compiled at run time by libbcc in offsetprobe-bcc, offsets as -D macros; needs "
+                  "kernel headers)")
+      ->check(CLI::IsMember({"libbpf", "bcc"}));
+  cmd->add_option("--kernel-headers", args->kernel_headers,
+                  "Kernel header tree for --backend bcc (default: /lib/modules/$(uname -r)/build, "
+                  "else the newest /usr/src/linux-headers-*)");
+  cmd->callback([args, &g, &run] {
+    run = [args, &g] {
+      if (args->backend == "bcc")
+        return with_bcc_backend(g, args->kernel_headers, [&](const BccContext &ctx) {
+          return run_count(g, *args, ctx.make_counter);
+        });
+      if (!args->kernel_headers.empty())
+        log_warn("--kernel-headers is used by --backend bcc only; ignored");
+      return run_count(g, *args, [](const CounterConfig &c) -> std::unique_ptr<Counter> {
+        return std::make_unique<CounterSession>(c);
+      });
+    };
+  });
 }
 
 } // namespace offsetprobe

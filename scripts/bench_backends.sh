@@ -10,10 +10,18 @@
 # resolver did. The page cache is left as it is (dropping it would disturb
 # everything else on a shared host); run 1 is reported apart for that reason.
 #
-# Usage: scripts/bench_backends.sh [BUILD_DIR] [RUNS]   (root; default build, 5)
+# Then the counting probe, libbpf vs BCC (same kernel program, so the cost per
+# event should be the same; only the start differs, by BCC's compile): the
+# time from `offsetprobe count` start to counting ("Ctrl-C stops", offsets
+# from the cache), and the wall time of COUNT_CALLS getppid calls of
+# tests/count_subject with no probe and under each backend, per call.
+#
+# Usage: scripts/bench_backends.sh [BUILD_DIR] [RUNS] [COUNT_CALLS]
+#        (root; default build, 5, 1000000; COUNT_CALLS 0 skips the count part)
 set -euo pipefail
 build=${1:-build}
 runs=${2:-5}
+count_calls=${3:-1000000}
 op=$build/offsetprobe/offsetprobe
 [[ -x $op ]] || { echo "bench: $op not built" >&2; exit 1; }
 [[ -x $build/offsetprobe/offsetprobe-bcc ]] || { echo "bench: offsetprobe-bcc not built" >&2; exit 1; }
@@ -26,7 +34,10 @@ run() {
   [[ $backend == bcc ]] && args=(--backend bcc)
   local t0 t1
   t0=$(date +%s%N)
-  /usr/bin/time -f '%M' -o "$tmp/time" "$op" -q calibrate --no-cache "${args[@]}" --json >"$tmp/out.json"
+  # --fields task: the BCC backend has no chain scanner, so both run the same
+  # experiments (task_struct's own fields; the chains are libbpf only).
+  /usr/bin/time -f '%M' -o "$tmp/time" "$op" -q calibrate --no-cache --fields task "${args[@]}" \
+    --json >"$tmp/out.json"
   t1=$(date +%s%N)
   local elapsed
   elapsed=$(jq .elapsed_ms "$tmp/out.json")
@@ -62,3 +73,57 @@ cl=$(median "$tmp/libbpf" 2); cb=$(median "$tmp/bcc" 2)
 rl=$(median "$tmp/libbpf" 3); rb=$(median "$tmp/bcc" 3)
 awk -v wl="$wl" -v wb="$wb" -v cl="$cl" -v cb="$cb" -v rl="$rl" -v rb="$rb" 'BEGIN {
   printf "libbpf is %.1fx faster (wall, process start to exit), %.1fx (calibrator elapsed_ms); BCC uses %.1fx the RSS\n", wb/wl, cb/cl, rb/rl }'
+
+# --- The counting probe, libbpf vs BCC. ---
+subject=$build/tests/count_subject
+if [[ $count_calls -eq 0 || ! -x $subject ]]; then
+  echo "count: skipped (COUNT_CALLS 0 or $subject not built)"
+  exit 0
+fi
+"$op" -q calibrate >/dev/null # offsets cached: count starts without calibrating
+
+# subject_ns: COUNT_CALLS getppid calls in one process; prints their wall ns.
+subject_ns() {
+  coproc SUBJ { exec "$subject" 110 "$count_calls" 0; }
+  local line
+  read -r line <&"${SUBJ[0]}"
+  echo g >&"${SUBJ[1]}"
+  read -r line <&"${SUBJ[0]}"
+  exec {SUBJ[1]}>&-
+  wait "$SUBJ_PID" || true
+  echo "${line#done }"
+}
+
+# count_run BACKEND: starts count, times its start, runs the subject under it.
+count_run() {
+  local b=$1 t0 t1 cpid ns
+  t0=$(date +%s%N)
+  "$op" count --backend "$b" --hook tracepoint -s getppid --json -i 60 \
+    >/dev/null 2>"$tmp/count.err" &
+  cpid=$!
+  until grep -qs "Ctrl-C stops" "$tmp/count.err"; do
+    kill -0 "$cpid" 2>/dev/null || { echo "bench: count --backend $b failed:" >&2; cat "$tmp/count.err" >&2; exit 1; }
+    sleep 0.01
+  done
+  t1=$(date +%s%N)
+  ns=$(subject_ns)
+  kill -INT "$cpid"; wait "$cpid" || true
+  echo "$(((t1 - t0) / 1000)) $ns" >>"$tmp/count-$b"
+}
+
+for i in $(seq 1 "$runs"); do
+  echo "0 $(subject_ns)" >>"$tmp/count-none"
+  count_run libbpf
+  count_run bcc
+done
+echo
+echo "offsetprobe count (tracepoint hook), $count_calls getppid calls per run, $runs runs each"
+printf '%-8s %16s %16s %18s\n' BACKEND "START_MS(med)" "CALLS_MS(med)" "ADDED_NS/CALL(med)"
+base=$(median "$tmp/count-none" 2)
+for b in none libbpf bcc; do
+  start=$(median "$tmp/count-$b" 1 | awk '{printf "%.1f", $1/1000}')
+  calls=$(median "$tmp/count-$b" 2)
+  printf '%-8s %16s %16s %18s\n' "$b" "$([[ $b == none ]] && echo - || echo "$start")" \
+    "$(awk -v c="$calls" 'BEGIN{printf "%.1f", c/1e6}')" \
+    "$(awk -v c="$calls" -v b="$base" -v n="$count_calls" 'BEGIN{printf "%.1f", (c-b)/n}')"
+done
