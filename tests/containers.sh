@@ -22,7 +22,7 @@ command -v unshare >/dev/null || skip "unshare (util-linux) is not installed"
 in_ns() {
   local name=$1 rc=0
   shift
-  unshare "$@" "$bin" calibrate --no-cache --json >"$tmp/ns.json" 2>"$tmp/ns.err" || rc=$?
+  unshare "$@" "$bin" calibrate --no-cache --fields task --json >"$tmp/ns.json" 2>"$tmp/ns.err" || rc=$?
   if [[ $rc -ne 0 ]]; then
     fail "$name: exit $rc, want 0" "$tmp/ns.err"
     return
