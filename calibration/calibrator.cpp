@@ -269,6 +269,12 @@ public:
       throw Fatal(exit_subject, "the subject host did not exit within " +
                                     std::to_string(opt.subject_timeout_ms) +
                                     " ms of the end of the calibration (hung?); it was killed");
+    // A host that did not end by itself (exit 0 on EOF) died under us: the
+    // subjects may have gone with it while they were being read.
+    int native = child_.native_exit_code();
+    if (WIFSIGNALED(native) || WEXITSTATUS(native) != 0)
+      throw Fatal(exit_subject,
+                  "the subject host died during the calibration" + exit_description());
   }
 
 private:
@@ -627,9 +633,9 @@ public:
              G = reader.readback(slots[2]), E = reader.readback(slots[3]),
              C = opt.chains ? reader.readback(slots[4]) : Readback{},
              N = opt.chains ? reader.readback(slots[5]) : Readback{};
-    // L, T and G are read at their trigger; a read at exit means one died
-    // while it was being read (like check_capture for the trials).
-    for (const auto *rb : {&L, &T, &G})
+    // L, T, G (and C, N) are read at their trigger; a read at exit means one
+    // died while it was being read (like check_capture for the trials).
+    for (const auto *rb : {&L, &T, &G, &C, &N})
       if (rb->captured && rb->site == OP_SITE_EXIT)
         throw Fatal(exit_subject, "validation subject " + std::to_string(rb->tid) +
                                       " exited while its fields were read back");

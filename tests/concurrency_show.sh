@@ -28,7 +28,7 @@ reader() {
     n=$((n + 1))
     case $rc in
     0)
-      jq -e '.calibration.complete == true and (.calibration.fields | length) == 9' \
+      jq -e '.calibration.complete == true and (.calibration.fields | length) >= 9' \
         "$tmp/show$i.json" >/dev/null || { echo "partial $n"; cp "$tmp/show$i.json" "$tmp/bad$i.json"; }
       echo "complete" ;;
     3) echo "not-calibrated" ;;
