@@ -38,6 +38,9 @@ const volatile __u32 off_active_mm = OP_NO_OFFSET;
 const volatile __u32 off_mm_fields[OP_MM_FIELDS] = {};
 const volatile __u32 off_loginuid = OP_NO_OFFSET;
 const volatile __u32 off_sessionid = OP_NO_OFFSET;
+/* Set when any chain offset is given: otherwise the chain walk is dead code,
+ * which the verifier skips (loading stays cheap for --fields task). */
+const volatile __u32 read_chain_fields = 0;
 
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -127,6 +130,15 @@ static __always_inline int read_fields(unsigned int site)
   rb->pid_tgid = bpf_get_current_pid_tgid();
   rb->site = site;
   rb->ok = 0;
+  if (site == OP_SITE_EXIT) {
+    /* At exit only the exiter's exit_code and active_mm are compared (and
+     * the site itself, which tells a subject that died): reading no more
+     * keeps the exit program small and quick to verify. */
+    READ(rb->exit_code, task, off_exit_code, OP_RD_EXIT_CODE);
+    rb->chain_ok = 0;
+    READ_INTO(rb->chain_ok, rb->active_mm, task, off_active_mm, OP_RDC_ACTIVE_MM);
+    return 0;
+  }
   READ(rb->pid, task, off_pid, OP_RD_PID);
   READ(rb->tgid, task, off_tgid, OP_RD_TGID);
   READ(rb->comm, task, off_comm, OP_RD_COMM);
@@ -135,8 +147,6 @@ static __always_inline int read_fields(unsigned int site)
   READ(rb->group_leader, task, off_group_leader, OP_RD_GROUP_LEADER);
   READ(rb->real_parent, task, off_real_parent, OP_RD_REAL_PARENT);
   READ(rb->parent, task, off_parent, OP_RD_PARENT);
-  if (site == OP_SITE_EXIT)
-    READ(rb->exit_code, task, off_exit_code, OP_RD_EXIT_CODE);
   /* One pointer further: the chains the counting probe and agents use. */
   if (rb->ok & OP_RD_GROUP_LEADER) {
     READ(rb->leader_start_boottime, rb->group_leader, off_start_boottime,
@@ -147,7 +157,8 @@ static __always_inline int read_fields(unsigned int site)
     READ(rb->real_parent_tgid, rb->real_parent, off_tgid, OP_RD_REAL_PARENT_TGID);
   if (rb->ok & OP_RD_PARENT)
     READ(rb->parent_pid, rb->parent, off_pid, OP_RD_PARENT_PID);
-  read_chains(rb, task);
+  if (read_chain_fields)
+    read_chains(rb, task);
   return 0;
 }
 

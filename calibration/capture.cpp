@@ -336,6 +336,9 @@ ReaderSession::ReaderSession(TriggerMode mode, const ReaderOffsets &o)
   }
   for (size_t i = 0; i < OP_MM_FIELDS; i++)
     set(s->rodata->off_mm_fields[i], o.mm_fields[i]);
+  // Without chain offsets the chain walk is dead code to the verifier.
+  s->rodata->read_chain_fields =
+      o.real_cred || o.cred || o.nsproxy || o.mm || o.active_mm || o.loginuid || o.sessionid;
   TriggerPrograms p{s->progs.read_trigger_tp, s->progs.read_trigger_raw,
                     s->progs.read_trigger_uprobe, s->progs.read_exit, s->progs.read_exit_raw};
   Plan plan = plan_for(mode, p);
