@@ -16,8 +16,8 @@
  * /proc/<tgid>/stat field 22 shows it, so that a recycled pid does not alias
  * an earlier process and every key can be matched to a live process. */
 struct op_count_key {
-  unsigned int tgid; /* global tgid, or the tgid in our pid namespace */
-  unsigned int pad;  /* always 0 (keys are hashed bytewise) */
+  unsigned int tgid;              /* global tgid, or the tgid in our pid namespace */
+  unsigned int pad;               /* always 0 (keys are hashed bytewise) */
   unsigned long long start_ticks; /* group_leader->start_boottime in USER_HZ ticks */
 };
 
