@@ -15,15 +15,9 @@
 #include <bpf/bpf_helpers.h>
 
 #include "chainscan.h"
+#include "subject.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
-
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, OP_MAX_SLOTS);
-  __type(key, char[OP_COMM_LEN]);
-  __type(value, __u32);
-} cookies SEC(".maps");
 
 /* max_entries is set by the loader to the number of subjects. */
 struct {
@@ -46,18 +40,11 @@ static __always_inline int is_kptr(__u64 p)
 
 static __always_inline int capture(void)
 {
-  char comm[OP_COMM_LEN] = {};
   struct op_chain_snapshot *snap;
   __u64 task;
-  __u32 *slot;
   __u32 i, c, n, j;
 
-  if (bpf_get_current_comm(comm, sizeof(comm)))
-    return 0;
-  slot = bpf_map_lookup_elem(&cookies, comm);
-  if (!slot)
-    return 0;
-  snap = bpf_map_lookup_elem(&chain_snaps, slot);
+  snap = subject_record(&chain_snaps);
   if (!snap)
     return 0;
 

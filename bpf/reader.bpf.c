@@ -13,6 +13,7 @@
 #include <bpf/bpf_helpers.h>
 
 #include "reader.h"
+#include "subject.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -41,13 +42,6 @@ const volatile __u32 off_sessionid = OP_NO_OFFSET;
 /* Set when any chain offset is given: otherwise the chain walk is dead code,
  * which the verifier skips (loading stays cheap for --fields task). */
 const volatile __u32 read_chain_fields = 0;
-
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, OP_MAX_SLOTS);
-  __type(key, char[OP_COMM_LEN]);
-  __type(value, __u32);
-} cookies SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
@@ -111,17 +105,10 @@ static __always_inline void read_chains(struct op_readback *rb, unsigned long lo
 
 static __always_inline int read_fields(unsigned int site)
 {
-  char comm[OP_COMM_LEN] = {};
   struct op_readback *rb;
   unsigned long long task;
-  __u32 *slot;
 
-  if (bpf_get_current_comm(comm, sizeof(comm)))
-    return 0;
-  slot = bpf_map_lookup_elem(&cookies, comm);
-  if (!slot)
-    return 0;
-  rb = bpf_map_lookup_elem(&readbacks, slot);
+  rb = subject_record(&readbacks);
   if (!rb)
     return 0;
 

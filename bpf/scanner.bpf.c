@@ -12,15 +12,9 @@
 #include <bpf/bpf_helpers.h>
 
 #include "scanner.h"
+#include "subject.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
-
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, OP_MAX_SLOTS);
-  __type(key, char[OP_COMM_LEN]);
-  __type(value, __u32);
-} cookies SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
@@ -37,18 +31,11 @@ const volatile __u32 nr_chunks = OP_MAX_CHUNKS;
 
 static __always_inline int capture(unsigned int site)
 {
-  char comm[OP_COMM_LEN] = {};
   struct op_snapshot *snap;
   unsigned long long task;
-  __u32 *slot;
   __u32 i;
 
-  if (bpf_get_current_comm(comm, sizeof(comm)))
-    return 0;
-  slot = bpf_map_lookup_elem(&cookies, comm);
-  if (!slot)
-    return 0;
-  snap = bpf_map_lookup_elem(&snapshots, slot);
+  snap = subject_record(&snapshots);
   if (!snap)
     return 0;
 
