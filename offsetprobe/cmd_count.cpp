@@ -7,6 +7,7 @@
 #include "offsetprobe/bcc_bridge.h"
 #include "counting/syscall_table.h"
 #include "counting/tracker.h"
+#include "offsetprobe/calibrate_cached.h"
 #include "offsetprobe/cli.h"
 #include "offsetprobe/count_offsets.h"
 #include "offsetprobe/exit_codes.h"
@@ -28,22 +29,6 @@
 namespace offsetprobe {
 
 namespace {
-
-std::atomic<int> g_stop{0};
-
-void on_signal(int sig) {
-  g_stop.store(sig);
-}
-
-// No SA_RESTART: the interval sleep returns EINTR and the loop ends at once.
-void install_stop_handlers() {
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGHUP, &sa, nullptr);
-}
 
 struct CountArgs {
   std::vector<std::string> syscalls;
@@ -247,7 +232,8 @@ int run_count(const GlobalOptions &g, const CountArgs &a, const CounterFactory &
   if (!hook)
     throw Fatal(exit_usage, "--hook must be auto, raw_tracepoint or tracepoint");
 
-  install_stop_handlers();
+  // The same stop flag as calibrate's (which may run first, for the offsets).
+  const std::atomic<int> &stop = *install_stop_handlers();
   check_bpf_privileges();
   CounterConfig cfg;
   cfg.pidns = nested_pid_namespace();
@@ -260,9 +246,7 @@ int run_count(const GlobalOptions &g, const CountArgs &a, const CounterFactory &
                       std::to_string(cfg.filter_tgid) + ": counting that process");
   }
 
-  auto offsets = cached_offsets(g, &g_stop);
-  // A calibration on the way installs its own stop handlers: take them back.
-  install_stop_handlers();
+  auto offsets = cached_offsets(g, &stop);
   if (!offsets)
     throw Fatal(exit_not_calibrated,
                 "the offsets of task_struct.group_leader and task_struct.start_boottime are not "
@@ -296,11 +280,11 @@ int run_count(const GlobalOptions &g, const CountArgs &a, const CounterFactory &
   const int64_t step = std::llround(a.interval * 1e9);
   const int64_t end = a.duration > 0 ? t0 + std::llround(a.duration * 1e9) : INT64_MAX;
   int64_t last = t0, next = t0 + step;
-  while (!g_stop.load()) {
+  while (!stop.load()) {
     int64_t wake = std::min(next, end);
     timespec ts{static_cast<time_t>(wake / 1'000'000'000), static_cast<long>(wake % 1'000'000'000)};
     int rc = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr);
-    if (rc == EINTR || g_stop.load())
+    if (rc == EINTR || stop.load())
       break;
     int64_t now = now_ns(CLOCK_MONOTONIC);
     if (now >= end)
@@ -315,7 +299,7 @@ int run_count(const GlobalOptions &g, const CountArgs &a, const CounterFactory &
   session.detach();
   int64_t now = now_ns(CLOCK_MONOTONIC);
   collect(true);
-  int sig = g_stop.load();
+  int sig = stop.load();
   const char *why = sig == SIGINT    ? "SIGINT"
                     : sig == SIGTERM ? "SIGTERM"
                     : sig == SIGHUP  ? "SIGHUP"
