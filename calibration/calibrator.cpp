@@ -589,8 +589,10 @@ public:
   Validator(std::vector<FieldResult> &fields) : fields_(fields) {}
 
   // `s` is a fresh subject spawned for validation, still waiting for "go".
-  void run(const CalibrateOptions &opt, SubjectHost &host, Launched &s, const TimeNsOffsets &ns,
-           int64_t tick_offset_ns, uint64_t tick_ns) {
+  // `mode` is the trigger the scanner attached (automatic outside a
+  // calibration), so that the reader need not load a fallback.
+  void run(const CalibrateOptions &opt, TriggerMode mode, SubjectHost &host, Launched &s,
+           const TimeNsOffsets &ns, int64_t tick_offset_ns, uint64_t tick_ns) {
     ReaderOffsets o;
     o.pid = offset("pid");
     o.tgid = offset("tgid");
@@ -617,7 +619,7 @@ public:
     for (size_t i = 0; i < kMmFields.size(); i++)
       o.mm_fields[i] = offset(std::string("mm_struct.") + kMmFields[i]);
     const Backend &backend = opt.backend ? *opt.backend : libbpf_backend();
-    auto reader_ptr = backend.make_reader(opt.trigger, o);
+    auto reader_ptr = backend.make_reader(mode, o);
     Reader &reader = *reader_ptr;
     uint32_t slots[6];
     run_subjects(opt, host, "validate", {&s}, [&](const Cookies &c) {
@@ -978,6 +980,11 @@ Calibration calibrate(const CalibrateOptions &opt) {
       }
     }
     mark("stage 2 captured");
+    // Detached now, while the scanner stays: a tracepoint going 2 -> 1 probes
+    // with its first probe removed waits for an RCU grace period
+    // (tracepoint_remove_func -> tp_rcu_cond_sync: ~10 ms here), removing
+    // the last-added one does not.
+    chain_holder.reset();
     release(host, trial_subjects);
     if (opt.on_stage)
       opt.on_stage("trial-released", {host.pid()});
@@ -1011,11 +1018,10 @@ Calibration calibrate(const CalibrateOptions &opt) {
   if (opt.validate && any) {
     mark("solved");
     Validator v(r.fields);
-    v.run(opt, *host_holder, subjects.back(), ns, ns.boottime_ns, so.tick_ns);
+    v.run(opt, used_trigger, *host_holder, subjects.back(), ns, ns.boottime_ns, so.tick_ns);
     mark("validated");
   }
   scanner_holder.reset();
-  chain_holder.reset();
   host_holder->finish(opt);
   mark("done");
   throw_if_stopped(opt);
@@ -1036,7 +1042,7 @@ std::vector<FieldResult> validate_offsets(const CalibrateOptions &opt,
   SubjectHost host(opt);
   auto subjects = make_subjects(1);
   Validator v(fields);
-  v.run(opt, host, subjects[0], ns, ns.boottime_ns, tick_ns);
+  v.run(opt, opt.trigger, host, subjects[0], ns, ns.boottime_ns, tick_ns);
   host.finish(opt);
   throw_if_stopped(opt);
   return fields;

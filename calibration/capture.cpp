@@ -110,6 +110,15 @@ int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args) {
   return vfprintf(stderr, fmt, args);
 }
 
+// With OFFSETPROBE_LIBBPF_DEBUG, each program's verifier statistics
+// (instructions processed, verification time) are printed after its load.
+void verifier_stats(bpf_object *obj) {
+  if (!getenv("OFFSETPROBE_LIBBPF_DEBUG"))
+    return;
+  bpf_program *p;
+  bpf_object__for_each_program(p, obj) bpf_program__set_log_level(p, 4);
+}
+
 void init_libbpf() {
   static bool done = false;
   if (done)
@@ -159,79 +168,76 @@ struct TriggerPrograms {
   bpf_program *tp, *raw, *uprobe, *exit_tp, *exit_raw;
 };
 
-// Decides, before load, which programs to load for the requested mode.
-struct Plan {
-  TriggerMode mode;
-  bool want_raw_fallback = false; // automatic: raw tracepoint, else uprobe
-};
-
-Plan plan_for(TriggerMode requested, const TriggerPrograms &p) {
-  Plan plan{requested};
-  // Automatic mode prefers the raw sys_enter tracepoint: it needs no tracefs,
-  // and detaching it does not block, while closing the last perf-event user
-  // of a syscalls:* tracepoint waits for an RCU grace period in
-  // perf_trace_event_unreg() (50-70 ms measured here). Its cost, our program
-  // running on every syscall for the few milliseconds of a calibration, is
-  // a comm lookup that returns at once for every task but the subjects.
-  if (requested == TriggerMode::automatic) {
-    plan.mode = TriggerMode::raw_tracepoint;
-    plan.want_raw_fallback = true;
-  }
-  bpf_program__set_autoload(p.tp, plan.mode == TriggerMode::tracepoint);
-  bpf_program__set_autoload(p.raw, plan.mode == TriggerMode::raw_tracepoint);
-  bpf_program__set_autoload(p.uprobe, plan.mode == TriggerMode::uprobe || plan.want_raw_fallback);
+// Chooses, before load, the one trigger program to load for `mode` (never
+// automatic: see with_fallback) and the exit hook.
+void plan_for(TriggerMode mode, const TriggerPrograms &p) {
+  bpf_program__set_autoload(p.tp, mode == TriggerMode::tracepoint);
+  bpf_program__set_autoload(p.raw, mode == TriggerMode::raw_tracepoint);
+  bpf_program__set_autoload(p.uprobe, mode == TriggerMode::uprobe);
   // The exit hook is always the raw sched_process_exit tracepoint (4.17+):
   // detaching a perf-event tracepoint waits for an RCU grace period in
   // perf_trace_event_unreg() (tens of ms here), a raw one does not.
   bpf_program__set_autoload(p.exit_tp, false);
   bpf_program__set_autoload(p.exit_raw, true);
-  return plan;
 }
 
-// Attaches per the plan. Links are owned by the caller's vector. Returns the
-// mode actually attached and whether the exit hook attached.
-std::pair<TriggerMode, bool> attach(const Plan &plan, const TriggerPrograms &p,
-                                    std::vector<bpf_link *> &links) {
-  TriggerMode mode = plan.mode;
+// Automatic mode prefers the raw sys_enter tracepoint: it needs no tracefs,
+// and detaching it does not block, while closing the last perf-event user of
+// a syscalls:* tracepoint waits for an RCU grace period in
+// perf_trace_event_unreg() (50-70 ms measured here). Its cost, our program
+// running on every syscall for the few milliseconds of a calibration, is a
+// comm lookup that returns at once for every task but the subjects.
+//
+// Only when the raw tracepoint cannot be loaded or attached is the object
+// built again with the uprobe. Loading the uprobe program alongside, just in
+// case, costs its verification on every run (0.8 ms for the scanner, 3.7 ms
+// for a reader with chain offsets, measured with OFFSETPROBE_LIBBPF_DEBUG).
+// `build(mode)` starts from a fresh object each time.
+template <class Build> void with_fallback(TriggerMode requested, Build build) {
+  if (requested != TriggerMode::automatic)
+    return build(requested);
+  try {
+    build(TriggerMode::raw_tracepoint);
+  } catch (const Fatal &e) {
+    if (e.code() == exit_permission)
+      throw;
+    build(TriggerMode::uprobe);
+  }
+}
+
+// Attaches the trigger program of `mode` and the exit hook. Links are owned
+// by the caller's vector. Returns whether the exit hook attached.
+bool attach(TriggerMode mode, const TriggerPrograms &p, std::vector<bpf_link *> &links) {
   bpf_link *link = nullptr;
-  int err = 0;
-  auto try_attach = [&](TriggerMode m) {
-    switch (m) {
-    case TriggerMode::tracepoint:
-      link = bpf_program__attach_tracepoint(p.tp, "syscalls", "sys_enter_getppid");
-      break;
-    case TriggerMode::raw_tracepoint:
-      link = bpf_program__attach_raw_tracepoint(p.raw, "sys_enter");
-      break;
-    case TriggerMode::uprobe: {
-      auto [path, off] = trigger_location();
-      link = bpf_program__attach_uprobe(p.uprobe, false, -1, path.c_str(), off);
-      break;
-    }
-    case TriggerMode::automatic:
-      break;
-    }
-    err = link ? 0 : -errno;
-    return link != nullptr;
-  };
-  if (!try_attach(mode)) {
-    if (plan.want_raw_fallback && try_attach(TriggerMode::uprobe)) {
-      mode = TriggerMode::uprobe;
-    } else {
-      if (err == -EPERM || err == -EACCES)
-        fail_load("the trigger hook", err);
-      throw Fatal(exit_tracing,
-                  std::string("attaching the trigger hook (") + to_string(mode) +
-                      "): " + errno_text(err) +
-                      ". Is tracefs mounted? mount -t tracefs nodev /sys/kernel/tracing; or try "
-                      "--trigger uprobe");
-    }
+  switch (mode) {
+  case TriggerMode::tracepoint:
+    link = bpf_program__attach_tracepoint(p.tp, "syscalls", "sys_enter_getppid");
+    break;
+  case TriggerMode::raw_tracepoint:
+    link = bpf_program__attach_raw_tracepoint(p.raw, "sys_enter");
+    break;
+  case TriggerMode::uprobe: {
+    auto [path, off] = trigger_location();
+    link = bpf_program__attach_uprobe(p.uprobe, false, -1, path.c_str(), off);
+    break;
+  }
+  case TriggerMode::automatic:
+    break;
+  }
+  if (!link) {
+    int err = -errno;
+    if (err == -EPERM || err == -EACCES)
+      fail_load("the trigger hook", err);
+    throw Fatal(exit_tracing, std::string("attaching the trigger hook (") + to_string(mode) +
+                                  "): " + errno_text(err) +
+                                  ". Is tracefs mounted? mount -t tracefs nodev "
+                                  "/sys/kernel/tracing; or try --trigger uprobe");
   }
   links.push_back(link);
   bpf_link *exit_link = bpf_program__attach_raw_tracepoint(p.exit_raw, "sched_process_exit");
   if (exit_link)
     links.push_back(exit_link);
-  return {mode, exit_link != nullptr};
+  return exit_link != nullptr;
 }
 
 void destroy_links(std::vector<bpf_link *> &links) {
@@ -261,21 +267,25 @@ struct ScannerSession::Impl {
   }
 };
 
-ScannerSession::ScannerSession(TriggerMode mode, uint32_t nr_chunks)
-    : impl_(std::make_unique<Impl>()), mode_(mode) {
+ScannerSession::ScannerSession(TriggerMode mode, uint32_t nr_chunks) : mode_(mode) {
   init_libbpf();
-  auto &s = impl_->skel;
-  s = op_scanner__open();
-  if (!s)
-    fail_load("the scanner", errno);
-  s->rodata->nr_chunks = nr_chunks;
-  s->rodata->trigger_nr = SYS_getppid;
-  TriggerPrograms p{s->progs.scan_trigger_tp, s->progs.scan_trigger_raw,
-                    s->progs.scan_trigger_uprobe, s->progs.scan_exit, s->progs.scan_exit_raw};
-  Plan plan = plan_for(mode, p);
-  if (int err = op_scanner__load(s))
-    fail_load("the scanner", err);
-  std::tie(mode_, exit_attached_) = attach(plan, p, impl_->links);
+  with_fallback(mode, [&](TriggerMode m) {
+    impl_ = std::make_unique<Impl>();
+    auto &s = impl_->skel;
+    s = op_scanner__open();
+    if (!s)
+      fail_load("the scanner", errno);
+    s->rodata->nr_chunks = nr_chunks;
+    s->rodata->trigger_nr = SYS_getppid;
+    TriggerPrograms p{s->progs.scan_trigger_tp, s->progs.scan_trigger_raw,
+                      s->progs.scan_trigger_uprobe, s->progs.scan_exit, s->progs.scan_exit_raw};
+    plan_for(m, p);
+    verifier_stats(s->obj);
+    if (int err = op_scanner__load(s))
+      fail_load("the scanner", err);
+    exit_attached_ = attach(m, p, impl_->links);
+    mode_ = m;
+  });
 }
 
 ScannerSession::~ScannerSession() = default;
@@ -301,9 +311,13 @@ struct ReaderSession::Impl {
   }
 };
 
-ReaderSession::ReaderSession(TriggerMode mode, const ReaderOffsets &o)
-    : impl_(std::make_unique<Impl>()) {
+ReaderSession::ReaderSession(TriggerMode mode, const ReaderOffsets &o) {
   init_libbpf();
+  with_fallback(mode, [&](TriggerMode m) { load(m, o); });
+}
+
+void ReaderSession::load(TriggerMode mode, const ReaderOffsets &o) {
+  impl_ = std::make_unique<Impl>();
   auto &s = impl_->skel;
   s = op_reader__open();
   if (!s)
@@ -341,10 +355,11 @@ ReaderSession::ReaderSession(TriggerMode mode, const ReaderOffsets &o)
       o.real_cred || o.cred || o.nsproxy || o.mm || o.active_mm || o.loginuid || o.sessionid;
   TriggerPrograms p{s->progs.read_trigger_tp, s->progs.read_trigger_raw,
                     s->progs.read_trigger_uprobe, s->progs.read_exit, s->progs.read_exit_raw};
-  Plan plan = plan_for(mode, p);
+  plan_for(mode, p);
+  verifier_stats(s->obj);
   if (int err = op_reader__load(s))
     fail_load("the reader", err);
-  exit_attached_ = attach(plan, p, impl_->links).second;
+  exit_attached_ = attach(mode, p, impl_->links);
 }
 
 ReaderSession::~ReaderSession() = default;
@@ -397,6 +412,7 @@ ChainScannerSession::ChainScannerSession(TriggerMode mode, const ChainPlan &plan
   bpf_program__set_autoload(s->progs.chain_trigger_tp, mode == TriggerMode::tracepoint);
   bpf_program__set_autoload(s->progs.chain_trigger_raw, mode == TriggerMode::raw_tracepoint);
   bpf_program__set_autoload(s->progs.chain_trigger_uprobe, mode == TriggerMode::uprobe);
+  verifier_stats(s->obj);
   if (int err = op_chainscan__load(s))
     fail_load("the chain scanner", err);
   bpf_link *link = nullptr;

@@ -165,6 +165,7 @@ public:
   bool exit_attached() const override { return exit_attached_; }
 
 private:
+  void load(TriggerMode mode, const ReaderOffsets &offsets);
   struct Impl;
   std::unique_ptr<Impl> impl_;
   bool exit_attached_ = false;
