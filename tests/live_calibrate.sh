@@ -137,6 +137,32 @@ for trigger in tracepoint raw_tracepoint uprobe; do
   fi
 done
 
+# Automatic mode when the raw tracepoint cannot be attached (simulated with a
+# test-only knob): the object is built again with the uprobe, for the
+# scanner, the chain scanner and the reader; an explicit
+# --trigger raw_tracepoint fails with exit 8 instead.
+rc=0
+OFFSETPROBE_TEST_NO_RAW_TRACEPOINT=1 "$bin" calibrate --no-cache --fields all --json \
+  >"$tmp/fallback.json" 2>"$tmp/fallback.err" || rc=$?
+used=$(jq -r .trigger "$tmp/fallback.json" 2>/dev/null)
+n=$(jq '[.fields[] | select(.status == "calibrated")] | length' "$tmp/fallback.json" 2>/dev/null)
+if [[ $rc -ne 0 || $used != uprobe ]]; then
+  fail "automatic without raw tracepoint: exit $rc, trigger \"$used\", want 0, uprobe" \
+    "$tmp/fallback.err" "$tmp/fallback.json"
+elif "$bin" verify --input "$tmp/fallback.json" >"$tmp/fallback.verify" 2>&1; then
+  ok "automatic without raw tracepoint: uprobe fallback, $n fields equal BTF"
+else
+  fail "automatic without raw tracepoint: verify failed" "$tmp/fallback.verify"
+fi
+rc=0
+OFFSETPROBE_TEST_NO_RAW_TRACEPOINT=1 "$bin" calibrate --no-cache --trigger raw_tracepoint \
+  >/dev/null 2>"$tmp/noraw.err" || rc=$?
+if [[ $rc -ne 8 ]]; then
+  fail "--trigger raw_tracepoint without raw tracepoint: exit $rc, want 8" "$tmp/noraw.err"
+else
+  ok "--trigger raw_tracepoint without raw tracepoint: exit 8"
+fi
+
 # --- (c) error paths -----------------------------------------------------------
 # Not root: a clear message naming the capability, exit 7, no BPF left.
 rc=0
