@@ -16,6 +16,7 @@
 
 #include "chainscan.h"
 #include "subject.bpf.h"
+#include "read_ok.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -33,9 +34,15 @@ const volatile __u32 ptr_off[OP_MAX_PTRS] = {};
 const volatile __u32 nr_nested = 0;
 const volatile __u32 nested_of[OP_MAX_NESTED] = {};
 
-static __always_inline int is_kptr(__u64 p)
+/* p when it is an aligned address in the kernel half (top byte 0xff, see
+ * OP_KPTR_MIN), else 0, whose reads fault: computed without a branch
+ * (read_ok.bpf.h says why). */
+static __always_inline __u64 kptr_or_0(__u64 p)
 {
-  return p >= OP_KPTR_MIN && (p & 7) == 0;
+  __u64 ok = (((p >> 56) + 1) >> 8) & ((((p & 7) + 7) >> 3) ^ 1);
+
+  asm volatile("" : "+r"(ok));
+  return p & -ok;
 }
 
 static __always_inline int capture(void)
@@ -54,17 +61,16 @@ static __always_inline int capture(void)
   for (i = 0; i < OP_MAX_PTRS && i < nr_ptrs; i++) {
     __u64 p = 0;
 
-    snap->ptr[i] = 0;
     snap->ptr_readable[i] = 0;
-    if (bpf_probe_read_kernel(&p, sizeof(p), (void *)(task + ptr_off[i])))
-      continue;
+    /* On a fault p stays 0. */
+    bpf_probe_read_kernel(&p, sizeof(p), (void *)(task + ptr_off[i]));
     snap->ptr[i] = p;
-    if (!is_kptr(p))
-      continue;
+    p = kptr_or_0(p);
     for (c = 0; c < OP_PTEE_CHUNKS; c++)
-      if (bpf_probe_read_kernel(snap->ptee[i] + c * OP_CHUNK_SIZE, OP_CHUNK_SIZE,
-                                (void *)(p + c * OP_CHUNK_SIZE)) == 0)
-        snap->ptr_readable[i] |= 1ULL << c;
+      snap->ptr_readable[i] |= read_ok(bpf_probe_read_kernel(snap->ptee[i] + c * OP_CHUNK_SIZE,
+                                                             OP_CHUNK_SIZE,
+                                                             (void *)(p + c * OP_CHUNK_SIZE)),
+                                       1ULL << c);
   }
   for (n = 0; n < OP_MAX_NESTED && n < nr_nested; n++) {
     __u32 src = nested_of[n];
@@ -74,19 +80,17 @@ static __always_inline int capture(void)
     for (j = 0; j < OP_NESTED_SLOTS; j++) {
       __u64 p = 0;
 
-      snap->nested_ptr[n][j] = 0;
       snap->nested_readable[n][j] = 0;
-      /* The word was copied with the pointee's first chunk. */
-      if (!(snap->ptr_readable[src] & 1))
-        continue;
+      /* The word was copied with the pointee's first chunk (zeroed when
+       * that chunk faulted). */
       __builtin_memcpy(&p, snap->ptee[src] + j * 8, sizeof(p));
       snap->nested_ptr[n][j] = p;
-      if (!is_kptr(p))
-        continue;
+      p = kptr_or_0(p);
       for (c = 0; c < OP_NESTED_CHUNKS; c++)
-        if (bpf_probe_read_kernel(snap->nested[n][j] + c * OP_CHUNK_SIZE, OP_CHUNK_SIZE,
-                                  (void *)(p + c * OP_CHUNK_SIZE)) == 0)
-          snap->nested_readable[n][j] |= 1ULL << c;
+        snap->nested_readable[n][j] |=
+            read_ok(bpf_probe_read_kernel(snap->nested[n][j] + c * OP_CHUNK_SIZE, OP_CHUNK_SIZE,
+                                          (void *)(p + c * OP_CHUNK_SIZE)),
+                    1ULL << c);
     }
   }
   __sync_fetch_and_add(&snap->count, 1);

@@ -14,6 +14,7 @@
 
 #include "reader.h"
 #include "subject.bpf.h"
+#include "read_ok.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -50,19 +51,19 @@ struct {
   __type(value, struct op_readback);
 } readbacks SEC(".maps");
 
+/* Reads `dst` at base + off and sets `bit` in `okvar` when the read worked.
+ * An offset that was not calibrated (OP_NO_OFFSET, a constant to the
+ * verifier) leaves the code out. A base of 0 (a pointer whose own read
+ * failed, or NULL) makes the read fault rather than be skipped: no branch
+ * for the verifier to walk (read_ok.bpf.h), same result. */
 #define READ_INTO(okvar, dst, base, off, bit)                                                      \
   do {                                                                                             \
-    if ((off) != OP_NO_OFFSET && (base) &&                                                         \
-        bpf_probe_read_kernel(&(dst), sizeof(dst), (void *)((base) + (off))) == 0)                 \
-      (okvar) |= (bit);                                                                            \
+    if ((off) != OP_NO_OFFSET)                                                                     \
+      (okvar) |= read_ok(                                                                          \
+          bpf_probe_read_kernel(&(dst), sizeof(dst), (void *)((base) + (off))), (bit));            \
   } while (0)
 
-#define READ(dst, base, off, bit)                                                                  \
-  do {                                                                                             \
-    if ((off) != OP_NO_OFFSET && (base) &&                                                         \
-        bpf_probe_read_kernel(&(dst), sizeof(dst), (void *)((base) + (off))) == 0)                 \
-      rb->ok |= (bit);                                                                             \
-  } while (0)
+#define READ(dst, base, off, bit) READ_INTO(rb->ok, dst, base, off, bit)
 
 /* Walks task -> real_cred/cred -> ids, task -> nsproxy -> *_ns -> ns.inum,
  * task -> mm/active_mm -> layout fields, and task's loginuid/sessionid. */
@@ -80,26 +81,20 @@ static __always_inline void read_chains(struct op_readback *rb, unsigned long lo
   READ_INTO(rb->chain_ok, rb->active_mm, task, off_active_mm, OP_RDC_ACTIVE_MM);
   READ_INTO(rb->chain_ok, rb->loginuid, task, off_loginuid, OP_RDC_LOGINUID);
   READ_INTO(rb->chain_ok, rb->sessionid, task, off_sessionid, OP_RDC_SESSIONID);
+  /* A failed pointer read left the pointer 0: the reads through it fault. */
   for (i = 0; i < OP_CRED_IDS; i++) {
-    if (rb->chain_ok & OP_RDC_REAL_CRED)
-      READ_INTO(rb->real_cred_ids_ok, rb->real_cred_ids[i], rb->real_cred, off_cred_ids[i],
-                1u << i);
-    if (rb->chain_ok & OP_RDC_CRED)
-      READ_INTO(rb->cred_ids_ok, rb->cred_ids[i], rb->cred, off_cred_ids[i], 1u << i);
+    READ_INTO(rb->real_cred_ids_ok, rb->real_cred_ids[i], rb->real_cred, off_cred_ids[i],
+              1u << i);
+    READ_INTO(rb->cred_ids_ok, rb->cred_ids[i], rb->cred, off_cred_ids[i], 1u << i);
   }
   for (i = 0; i < OP_NS_KINDS; i++) {
-    if (!(rb->chain_ok & OP_RDC_NSPROXY))
-      break;
     READ_INTO(rb->ns_ptr_ok, rb->ns_ptr[i], rb->nsproxy, off_ns_ptr[i], 1u << i);
-    if (rb->ns_ptr_ok & (1u << i))
-      READ_INTO(rb->ns_inum_ok, rb->ns_inum[i], rb->ns_ptr[i], off_ns_inum[i], 1u << i);
+    READ_INTO(rb->ns_inum_ok, rb->ns_inum[i], rb->ns_ptr[i], off_ns_inum[i], 1u << i);
   }
   for (i = 0; i < OP_MM_FIELDS; i++) {
-    if (rb->chain_ok & OP_RDC_MM)
-      READ_INTO(rb->mm_ok, rb->mm_fields[i], rb->mm, off_mm_fields[i], 1u << i);
-    if (rb->chain_ok & OP_RDC_ACTIVE_MM)
-      READ_INTO(rb->active_mm_ok, rb->active_mm_fields[i], rb->active_mm, off_mm_fields[i],
-                1u << i);
+    READ_INTO(rb->mm_ok, rb->mm_fields[i], rb->mm, off_mm_fields[i], 1u << i);
+    READ_INTO(rb->active_mm_ok, rb->active_mm_fields[i], rb->active_mm, off_mm_fields[i],
+              1u << i);
   }
 }
 
@@ -134,16 +129,13 @@ static __always_inline int read_fields(unsigned int site)
   READ(rb->group_leader, task, off_group_leader, OP_RD_GROUP_LEADER);
   READ(rb->real_parent, task, off_real_parent, OP_RD_REAL_PARENT);
   READ(rb->parent, task, off_parent, OP_RD_PARENT);
-  /* One pointer further: the chains the counting probe and agents use. */
-  if (rb->ok & OP_RD_GROUP_LEADER) {
-    READ(rb->leader_start_boottime, rb->group_leader, off_start_boottime,
-         OP_RD_LEADER_START_BOOTTIME);
-    READ(rb->leader_pid, rb->group_leader, off_pid, OP_RD_LEADER_PID);
-  }
-  if (rb->ok & OP_RD_REAL_PARENT)
-    READ(rb->real_parent_tgid, rb->real_parent, off_tgid, OP_RD_REAL_PARENT_TGID);
-  if (rb->ok & OP_RD_PARENT)
-    READ(rb->parent_pid, rb->parent, off_pid, OP_RD_PARENT_PID);
+  /* One pointer further: the chains the counting probe and agents use (a
+   * pointer whose read failed is 0, and the read through it faults). */
+  READ(rb->leader_start_boottime, rb->group_leader, off_start_boottime,
+       OP_RD_LEADER_START_BOOTTIME);
+  READ(rb->leader_pid, rb->group_leader, off_pid, OP_RD_LEADER_PID);
+  READ(rb->real_parent_tgid, rb->real_parent, off_tgid, OP_RD_REAL_PARENT_TGID);
+  READ(rb->parent_pid, rb->parent, off_pid, OP_RD_PARENT_PID);
   if (read_chain_fields)
     read_chains(rb, task);
   return 0;

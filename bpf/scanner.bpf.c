@@ -13,6 +13,7 @@
 
 #include "scanner.h"
 #include "subject.bpf.h"
+#include "read_ok.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -48,8 +49,9 @@ static __always_inline int capture(unsigned int site)
     void *dst = snap->data + i * OP_CHUNK_SIZE;
 
     /* On a fault the helper zeroes dst; the bit stays clear. */
-    if (bpf_probe_read_kernel(dst, OP_CHUNK_SIZE, (void *)(task + i * OP_CHUNK_SIZE)) == 0)
-      snap->readable |= 1ULL << i;
+    snap->readable |=
+        read_ok(bpf_probe_read_kernel(dst, OP_CHUNK_SIZE, (void *)(task + i * OP_CHUNK_SIZE)),
+                1ULL << i);
   }
   __sync_fetch_and_add(&snap->count, 1);
   return 0;

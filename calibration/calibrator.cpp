@@ -583,6 +583,16 @@ Trial make_trial(const Launched &l, const TimeNsOffsets &ns) {
   return t;
 }
 
+// OFFSETPROBE_TIMING=1: where the milliseconds go, on stderr, counted from
+// the start of calibrate().
+Clock::time_point g_t0 = Clock::now();
+void mark(const char *what) {
+  static const bool timing = getenv("OFFSETPROBE_TIMING") != nullptr;
+  if (timing)
+    std::fprintf(stderr, "offsetprobe: %8.2f ms %s\n",
+                 std::chrono::duration<double, std::milli>(Clock::now() - g_t0).count(), what);
+}
+
 // Validation: read a fresh subject's fields back through the offsets.
 class Validator {
 public:
@@ -621,6 +631,7 @@ public:
     const Backend &backend = opt.backend ? *opt.backend : libbpf_backend();
     auto reader_ptr = backend.make_reader(mode, o);
     Reader &reader = *reader_ptr;
+    mark("reader loaded");
     uint32_t slots[6];
     run_subjects(opt, host, "validate", {&s}, [&](const Cookies &c) {
       slots[0] = reader.add_cookie(c.leader);
@@ -849,13 +860,7 @@ private:
 
 Calibration calibrate(const CalibrateOptions &opt) {
   auto t0 = Clock::now();
-  // OFFSETPROBE_TIMING=1: where the milliseconds go, on stderr.
-  static const bool timing = getenv("OFFSETPROBE_TIMING") != nullptr;
-  auto mark = [&](const char *what) {
-    if (timing)
-      std::fprintf(stderr, "offsetprobe: %8.2f ms %s\n",
-                   std::chrono::duration<double, std::milli>(Clock::now() - t0).count(), what);
-  };
+  g_t0 = t0;
   check_bpf_privileges();
   Calibration cal;
   auto ns = read_timens_offsets();
