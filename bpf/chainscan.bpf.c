@@ -7,7 +7,7 @@
  * It follows only the offsets it was loaded with (rodata, from the stage-1
  * snapshots) starting at the current task, and only values that lie in the
  * kernel half of the address space; it never reads an address user space
- * supplies. Every read is a bpf_probe_read_kernel() of one 256 B chunk, so a
+ * supplies. Every read is a bpf_probe_read_kernel() of one 512 B chunk, so a
  * fault voids one chunk, not the capture.
  */
 #include <linux/types.h>
@@ -37,16 +37,14 @@ const volatile __u32 nested_of[OP_MAX_NESTED] = {};
 /* p when it is an aligned address in the kernel half (top byte 0xff, see
  * OP_KPTR_MIN), else 0, whose reads fault: computed without a branch
  * (read_ok.bpf.h says why). */
-static __always_inline __u64 kptr_or_0(__u64 p)
-{
+static __always_inline __u64 kptr_or_0(__u64 p) {
   __u64 ok = (((p >> 56) + 1) >> 8) & ((((p & 7) + 7) >> 3) ^ 1);
 
   asm volatile("" : "+r"(ok));
   return p & -ok;
 }
 
-static __always_inline int capture(void)
-{
+static __always_inline int capture(void) {
   struct op_chain_snapshot *snap;
   __u64 task;
   __u32 i, c, n, j;
@@ -67,10 +65,10 @@ static __always_inline int capture(void)
     snap->ptr[i] = p;
     p = kptr_or_0(p);
     for (c = 0; c < OP_PTEE_CHUNKS; c++)
-      snap->ptr_readable[i] |= read_ok(bpf_probe_read_kernel(snap->ptee[i] + c * OP_CHUNK_SIZE,
-                                                             OP_CHUNK_SIZE,
-                                                             (void *)(p + c * OP_CHUNK_SIZE)),
-                                       1ULL << c);
+      snap->ptr_readable[i] |=
+          read_ok(bpf_probe_read_kernel(snap->ptee[i] + c * OP_CHAIN_CHUNK_SIZE,
+                                        OP_CHAIN_CHUNK_SIZE, (void *)(p + c * OP_CHAIN_CHUNK_SIZE)),
+                  1ULL << c);
   }
   for (n = 0; n < OP_MAX_NESTED && n < nr_nested; n++) {
     __u32 src = nested_of[n];
@@ -87,10 +85,10 @@ static __always_inline int capture(void)
       snap->nested_ptr[n][j] = p;
       p = kptr_or_0(p);
       for (c = 0; c < OP_NESTED_CHUNKS; c++)
-        snap->nested_readable[n][j] |=
-            read_ok(bpf_probe_read_kernel(snap->nested[n][j] + c * OP_CHUNK_SIZE, OP_CHUNK_SIZE,
-                                          (void *)(p + c * OP_CHUNK_SIZE)),
-                    1ULL << c);
+        snap->nested_readable[n][j] |= read_ok(
+            bpf_probe_read_kernel(snap->nested[n][j] + c * OP_CHAIN_CHUNK_SIZE, OP_CHAIN_CHUNK_SIZE,
+                                  (void *)(p + c * OP_CHAIN_CHUNK_SIZE)),
+            1ULL << c);
     }
   }
   __sync_fetch_and_add(&snap->count, 1);
@@ -98,21 +96,18 @@ static __always_inline int capture(void)
 }
 
 SEC("tracepoint/syscalls/sys_enter_getppid")
-int chain_trigger_tp(void *ctx)
-{
+int chain_trigger_tp(void *ctx) {
   return capture();
 }
 
 SEC("raw_tracepoint/sys_enter")
-int chain_trigger_raw(struct bpf_raw_tracepoint_args *ctx)
-{
+int chain_trigger_raw(struct bpf_raw_tracepoint_args *ctx) {
   if (ctx->args[1] != trigger_nr)
     return 0;
   return capture();
 }
 
 SEC("uprobe")
-int chain_trigger_uprobe(void *ctx)
-{
+int chain_trigger_uprobe(void *ctx) {
   return capture();
 }

@@ -8,18 +8,23 @@
 /* Candidate pointer offsets in task_struct the chain scanner follows (set at
  * load time from the stage-1 snapshots), and how much of each pointed-to
  * struct it copies: 1.5 KiB holds mm_struct's layout fields (at 424..511 on
- * 6.18) with room for debug kernels, and all of struct cred. */
+ * 6.18) with room for debug kernels, and all of struct cred.
+ *
+ * Pointees are read in 512 B chunks (a fault voids one chunk): twice the
+ * task_struct scanner's 256 B, because each read is work for the verifier in
+ * a loop it unrolls (162 reads of 256 B took 1.4 ms to verify on 6.18). */
+#define OP_CHAIN_CHUNK_SIZE 512
 #define OP_MAX_PTRS 24
-#define OP_PTEE_CHUNKS 6
-#define OP_PTEE_BYTES (OP_CHUNK_SIZE * OP_PTEE_CHUNKS)
+#define OP_PTEE_CHUNKS 3
+#define OP_PTEE_BYTES (OP_CHAIN_CHUNK_SIZE * OP_PTEE_CHUNKS)
 /* Candidates followed one level further (nsproxy): each 8-byte word of the
  * first OP_NESTED_SLOTS * 8 bytes of the pointee that holds a kernel pointer
  * is followed and 2 KiB of its struct copied (ipc_namespace's ns_common sits
  * at 1120 on 6.18). */
 #define OP_MAX_NESTED 2
 #define OP_NESTED_SLOTS 12
-#define OP_NESTED_CHUNKS 8
-#define OP_NESTED_BYTES (OP_CHUNK_SIZE * OP_NESTED_CHUNKS)
+#define OP_NESTED_CHUNKS 4
+#define OP_NESTED_BYTES (OP_CHAIN_CHUNK_SIZE * OP_NESTED_CHUNKS)
 /* Only values in the kernel half of the address space are followed (with
  * 5-level paging it starts at 0xff00000000000000: see chains.cpp). */
 #define OP_KPTR_MIN 0xff00000000000000ULL

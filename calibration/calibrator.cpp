@@ -15,11 +15,12 @@
 #include <boost/process/posix.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cinttypes>
-#include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <map>
 #include <semaphore>
@@ -216,6 +217,32 @@ public:
       throw Fatal(exit_subject, "the subject host is gone" + exit_description());
   }
 
+  // Reads the next line about one of the leaders `indices` (the line's
+  // first word), or any leader's death. Lines about other leaders (a held
+  // validation subject's spawn, say) wait in order for a later call.
+  std::string read_line_for(const CalibrateOptions &opt, Clock::time_point deadline,
+                            const std::vector<int> &indices) {
+    auto about = [&](const std::string &line) {
+      std::istringstream is(line);
+      int index = -1;
+      std::string what;
+      is >> index >> what;
+      return what == "died" || std::count(indices.begin(), indices.end(), index) > 0;
+    };
+    for (auto it = pending_.begin(); it != pending_.end(); ++it)
+      if (about(*it)) {
+        std::string line = *it;
+        pending_.erase(it);
+        return line;
+      }
+    for (;;) {
+      std::string line = read_line(opt, deadline);
+      if (about(line))
+        return line;
+      pending_.push_back(line);
+    }
+  }
+
   // Reads one line; the deadline covers a hung subject, the stop flag Ctrl-C.
   std::string read_line(const CalibrateOptions &opt, Clock::time_point deadline) {
     for (;;) {
@@ -297,6 +324,7 @@ private:
   bp::child child_;
   int in_ = -1, out_ = -1;
   std::string buf_;
+  std::deque<std::string> pending_; // see read_line_for
 };
 
 int random_exit_code() {
@@ -341,6 +369,7 @@ struct Launched {
   int pid = 0;       // the leader, in our pid namespace
   Window mono, boot; // around its fork
   bool spawned = false, ready = false;
+  bool held = false; // prepared ahead of time, waiting for "go"
   SubjectReport report;
   std::optional<uint64_t> leader_ticks, thread_ticks, grandchild_ticks;
   // Chain known values, read from /proc while the subjects live.
@@ -371,28 +400,45 @@ bool parse_window(const std::string &s, Window &w) {
   return std::sscanf(s.c_str(), "%" SCNu64 ":%" SCNu64, &w.lo, &w.hi) == 2 && w.lo <= w.hi;
 }
 
+// The host's trial/prepare command arguments for leader `l`.
+std::string leader_args(const Launched &l) {
+  const auto &c = l.cookies;
+  std::string ids;
+  for (uint32_t id : l.cred_plan.ids)
+    ids += " " + std::to_string(id);
+  return std::to_string(l.index) + " " + c.leader + " " + c.thread + " " + c.grandchild + " " +
+         c.exiter + " " + std::to_string(l.exit_code) + " " + c.creds + " " + c.unshared + ids +
+         " " + std::to_string(l.cred_plan.loginuid);
+}
+
+// Has the host fork the subjects' leaders now and set them up, held before
+// anything triggers: run_subjects() later only says "go". Their setup (forks,
+// a thread, new credentials and namespaces) then overlaps other work.
+void prepare_subjects(SubjectHost &host, const std::vector<Launched *> &subjects) {
+  for (auto *l : subjects) {
+    host.send("prepare " + leader_args(*l));
+    l->held = true;
+  }
+}
+
 // Registers the subjects' cookies (through `register_cookies`), has the host
-// fork their leaders, and waits until each is ready; reads their start ticks
+// fork their leaders (or release held ones), and waits until each is ready; reads their start ticks
 // from /proc while they are alive. Throws Fatal(exit_subject) when one dies.
 void run_subjects(const CalibrateOptions &opt, SubjectHost &host, const std::string &phase,
                   const std::vector<Launched *> &subjects,
                   const std::function<void(const Cookies &)> &register_cookies) {
   for (auto *l : subjects)
     register_cookies(l->cookies);
+  std::vector<int> indices;
   for (auto *l : subjects) {
-    const auto &c = l->cookies;
-    std::string ids;
-    for (uint32_t id : l->cred_plan.ids)
-      ids += " " + std::to_string(id);
-    host.send("trial " + std::to_string(l->index) + " " + c.leader + " " + c.thread + " " +
-              c.grandchild + " " + c.exiter + " " + std::to_string(l->exit_code) + " " + c.creds +
-              " " + c.unshared + ids + " " + std::to_string(l->cred_plan.loginuid));
+    host.send(l->held ? "go " + std::to_string(l->index) : "trial " + leader_args(*l));
+    indices.push_back(l->index);
   }
   auto deadline = Clock::now() + std::chrono::milliseconds(opt.subject_timeout_ms);
   size_t ready = 0;
   bool announced = false;
   while (ready < subjects.size()) {
-    std::string line = host.read_line(opt, deadline);
+    std::string line = host.read_line_for(opt, deadline, indices);
     std::istringstream is(line);
     int index = -1;
     std::string what;
@@ -506,12 +552,15 @@ void release(SubjectHost &host, const std::vector<Launched *> &subjects) {
 // and waits until every leader says "again".
 void retrigger(const CalibrateOptions &opt, SubjectHost &host,
                const std::vector<Launched *> &subjects) {
-  for (auto *l : subjects)
+  std::vector<int> indices;
+  for (auto *l : subjects) {
     host.send("again " + std::to_string(l->index));
+    indices.push_back(l->index);
+  }
   auto deadline = Clock::now() + std::chrono::milliseconds(opt.subject_timeout_ms);
   size_t done = 0;
   while (done < subjects.size()) {
-    std::string line = host.read_line(opt, deadline);
+    std::string line = host.read_line_for(opt, deadline, indices);
     std::istringstream is(line);
     int index = -1;
     std::string what;
@@ -958,6 +1007,10 @@ Calibration calibrate(const CalibrateOptions &opt) {
       cal.trials.push_back(std::move(t));
     }
     mark("stage 1 captured");
+    // The validation subject is made now and held: its setup runs on another
+    // CPU while this thread loads programs and solves.
+    if (opt.validate)
+      prepare_subjects(host, {&subjects.back()});
     // Stage 2, while the subjects live: follow the candidate pointers.
     if (opt.chains) {
       auto plan = chain_plan(cal.trials, so, OP_MAX_PTRS, OP_MAX_NESTED);

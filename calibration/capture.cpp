@@ -465,7 +465,7 @@ ChainCapture ChainScannerSession::capture(uint32_t slot) const {
     Snapshot s;
     s.captured = true;
     s.task_addr = addr;
-    s.chunk_size = OP_CHUNK_SIZE;
+    s.chunk_size = OP_CHAIN_CHUNK_SIZE;
     s.readable = readable;
     s.bytes.assign(b, b + n);
     return s;

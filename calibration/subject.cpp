@@ -334,12 +334,15 @@ struct Helper {
     write_byte(go);
     read_byte(done);
   }
-  void stop() {
-    if (pid > 0) {
+  void kill_now() {
+    if (pid > 0)
       kill(pid, SIGKILL);
+  }
+  void reap() {
+    if (pid > 0)
       while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
       }
-    }
+    pid = -1;
   }
 };
 
@@ -433,7 +436,7 @@ namespace {
 // its report to `out` (one write, shorter than PIPE_BUF, so lines of several
 // leaders never interleave), then waits for EOF on `ctl` and cleans up.
 [[noreturn]] void run_leader(int index, const Cookies &c, int exit_code, const CredPlan &plan,
-                             int ctl, int out) {
+                             bool hold, int ctl, int out) {
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   set_comm(c.leader);
   SubjectReport rep;
@@ -517,23 +520,6 @@ namespace {
   if (!rep.traced)
     rep.trace_error = std::string("PTRACE_SEIZE:") + strerrorname_np(trace_errno);
 
-  // E: forked by L, exits at once with the chosen code.
-  ClockPair e_clock;
-  e_clock.begin();
-  pid_t e = fork();
-  if (e == 0) {
-    set_comm(c.exiter);
-    _exit(exit_code);
-  }
-  e_clock.end();
-  if (e < 0)
-    _exit(6);
-  rep.exiter_pid = e;
-  rep.exiter_mono = e_clock.mono;
-  rep.exiter_boot = e_clock.boot;
-  int status = 0;
-  while (waitpid(e, &status, 0) < 0 && errno == EINTR) {
-  }
   if (chains) {
     creds.wait_ready();
     unshared.wait_ready();
@@ -550,6 +536,51 @@ namespace {
       rep.creds_error = "setup:died";
   }
   rep.unshare_error = unshared.error;
+
+  int status = 0;
+  // Every kill first, then the waits: the exits (N's takes its namespaces
+  // down) run side by side rather than one after another.
+  auto clean_up = [&] {
+    creds.kill_now();
+    unshared.kill_now();
+    kill(g, SIGKILL);
+    t_exit.release();
+    t.join();
+    creds.reap();
+    unshared.reap();
+    while (waitpid(g, &status, 0) < 0 && errno == EINTR) {
+    }
+  };
+  // Held (a validation subject made ahead of time): everything is set up;
+  // wait for "go" (one byte on ctl) before anything triggers. EOF: end.
+  if (hold) {
+    char b;
+    ssize_t n;
+    while ((n = read(ctl, &b, 1)) < 0 && errno == EINTR) {
+    }
+    if (n <= 0) {
+      clean_up();
+      _exit(0);
+    }
+  }
+
+  // E: forked by L, exits at once with the chosen code (its exit is its
+  // capture, so it comes after "go").
+  ClockPair e_clock;
+  e_clock.begin();
+  pid_t e = fork();
+  if (e == 0) {
+    set_comm(c.exiter);
+    _exit(exit_code);
+  }
+  e_clock.end();
+  if (e < 0)
+    _exit(6);
+  rep.exiter_pid = e;
+  rep.exiter_mono = e_clock.mono;
+  rep.exiter_boot = e_clock.boot;
+  while (waitpid(e, &status, 0) < 0 && errno == EINTR) {
+  }
 
   // The captures: L, T, then G (after the seize), C, N.
   offsetprobe_trigger();
@@ -584,13 +615,7 @@ namespace {
     if (write(out, again.data(), again.size()) != static_cast<ssize_t>(again.size()))
       _exit(7);
   }
-  creds.stop();
-  unshared.stop();
-  kill(g, SIGKILL);
-  t_exit.release();
-  t.join();
-  while (waitpid(g, &status, 0) < 0 && errno == EINTR) {
-  }
+  clean_up();
   _exit(0);
 }
 
@@ -612,6 +637,9 @@ void say(const std::string &line) {
 //   trial <index> <cookie_L> <cookie_T> <cookie_G> <cookie_E> <exit_code>
 //         <cookie_C> <cookie_N> <uid> <gid> <suid> <sgid> <euid> <egid> <fsuid>
 //         <fsgid> <loginuid>
+//   prepare <index> ... (as trial: a leader set up but held before its
+//                      triggers until "go")
+//   go <index>
 //   again <index>     (L, C and N trigger again, L answers "<index> again")
 //   release <index>
 // Answers on stdout: "<index> spawned <pid> <mono lo:hi> <boot lo:hi>", the
@@ -685,7 +713,7 @@ int subject_main(int argc, char **argv) {
       std::string cmd;
       int index = -1;
       is >> cmd >> index;
-      if (cmd == "trial") {
+      if (cmd == "trial" || cmd == "prepare") {
         Cookies c;
         int code = 0;
         CredPlan plan;
@@ -709,7 +737,12 @@ int subject_main(int argc, char **argv) {
         if (pid == 0) {
           sigprocmask(SIG_UNBLOCK, &chld, nullptr);
           close(ctl[1]);
-          run_leader(index, c, code & 0xff, plan, ctl[0], STDOUT_FILENO);
+          // The other leaders' ctl write ends: held open here, they would
+          // keep those leaders from ever seeing EOF ("release").
+          for (auto &[other, l] : leaders)
+            if (l.ctl >= 0)
+              close(l.ctl);
+          run_leader(index, c, code & 0xff, plan, cmd == "prepare", ctl[0], STDOUT_FILENO);
         }
         clock.end();
         close(ctl[0]);
@@ -723,7 +756,7 @@ int subject_main(int argc, char **argv) {
         os << index << " spawned " << pid << ' ' << clock.mono.lo << ':' << clock.mono.hi << ' '
            << clock.boot.lo << ':' << clock.boot.hi;
         say(os.str());
-      } else if (cmd == "again") {
+      } else if (cmd == "again" || cmd == "go") {
         auto it = leaders.find(index);
         if (it != leaders.end() && it->second.ctl >= 0)
           write_byte(it->second.ctl);
