@@ -16,6 +16,10 @@
 #    count: the run stops with exit 9 naming the subject, and reports nothing.
 # 3. Only for the calibration's duration: every BPF object it held is gone
 #    when it exits (also checked after every fault in faults.sh).
+# 4. Only for as long as they are needed: released trial leaders end at once.
+#    Held at validate-ready, the subject host's only child left is the
+#    validation leader. (A leader forked later once kept the earlier ones'
+#    control pipes open, so "release" never reached them.)
 # Usage: least_reach.sh OFFSETPROBE_BINARY
 set -uo pipefail
 bin=$(realpath "$1")
@@ -132,5 +136,28 @@ for how in exact truncated; do
   fi
   expect_no_subjects "impostor ($how)" $subjects
   expect_bpf_gone "impostor ($how)" "$ids"
+done
+
+# --- 4. released trial leaders end at once -------------------------------------
+for fields in task all; do
+  if ! hold_at validate-ready --fields "$fields"; then
+    fail "release ($fields): never reached validate-ready" "$tmp/err"
+    release
+    continue
+  fi
+  host=$(sed -nE 's/.*test stage hook: .* pids=([0-9]+),.*/\1/p' "$tmp/err")
+  kids=""
+  for _ in $(seq 40); do # up to 2 s; the calibrator is stopped meanwhile
+    kids=$(pgrep -P "$host" | tr '\n' ' ')
+    [[ $kids == "$leaders " ]] && break
+    sleep 0.05
+  done
+  if [[ $kids == "$leaders " ]]; then
+    ok "release ($fields): at validate-ready the host's only child is the validation leader $leaders"
+  else
+    fail "release ($fields): the host's children are [$kids], want only the validation leader $leaders"
+  fi
+  release
+  [[ $rc -eq 0 ]] || fail "release ($fields): calibrate exit $rc, want 0" "$tmp/err"
 done
 finish
