@@ -60,22 +60,50 @@ json window(const std::optional<Window> &w) {
   return w ? json::array({w->lo, w->hi}) : json(nullptr);
 }
 
-json subject(const Subject &s) {
+json snapshot(const Snapshot &s) {
   return {
-      {"role", role_name(s.role)},
-      {"comm", s.comm},
-      {"captured", s.snap.captured},
-      {"task_addr", s.snap.task_addr},
-      {"tid", s.snap.tid},
-      {"tgid", s.snap.tgid},
-      {"chunk_size", s.snap.chunk_size},
-      {"readable", s.snap.readable},
-      {"bytes", hex(s.snap.bytes)},
-      {"mono", window(s.mono)},
-      {"boot", window(s.boot)},
-      {"start_ticks", s.start_ticks ? json(*s.start_ticks) : json(nullptr)},
-      {"exit_code", s.exit_code ? json(*s.exit_code) : json(nullptr)},
+      {"captured", s.captured}, {"task_addr", s.task_addr},   {"tid", s.tid},
+      {"tgid", s.tgid},         {"chunk_size", s.chunk_size}, {"readable", s.readable},
+      {"bytes", hex(s.bytes)},
   };
+}
+
+template <typename T> json opt(const std::optional<T> &v) {
+  return v ? json(*v) : json(nullptr);
+}
+
+json subject(const Subject &s) {
+  json j = snapshot(s.snap);
+  j["role"] = role_name(s.role);
+  j["comm"] = s.comm;
+  j["mono"] = window(s.mono);
+  j["boot"] = window(s.boot);
+  j["start_ticks"] = opt(s.start_ticks);
+  j["exit_code"] = opt(s.exit_code);
+  // The chain stage's known values and capture (only with chains).
+  if (s.cred_ids || s.loginuid || s.sessionid || !s.ns_inum.empty() || s.mm || s.chain.captured) {
+    j["cred_ids"] = opt(s.cred_ids);
+    j["loginuid"] = opt(s.loginuid);
+    j["sessionid"] = opt(s.sessionid);
+    j["ns_inum"] = s.ns_inum;
+    j["mm"] = opt(s.mm);
+    json chain = {{"captured", s.chain.captured},
+                  {"ptr_offsets", s.chain.ptr_offsets},
+                  {"nested_of", s.chain.nested_of}};
+    json pointees = json::array(), nested = json::array();
+    for (const auto &p : s.chain.pointees)
+      pointees.push_back(snapshot(p));
+    for (const auto &group : s.chain.nested) {
+      json g = json::array();
+      for (const auto &p : group)
+        g.push_back(snapshot(p));
+      nested.push_back(g);
+    }
+    chain["pointees"] = pointees;
+    chain["nested"] = nested;
+    j["chain"] = chain;
+  }
+  return j;
 }
 
 bool read_window(const json &j, std::optional<Window> &w) {
@@ -87,29 +115,67 @@ bool read_window(const json &j, std::optional<Window> &w) {
   return true;
 }
 
+bool read_snapshot(const json &j, Snapshot &s, std::string &error) {
+  s.captured = j.at("captured").get<bool>();
+  s.task_addr = j.at("task_addr").get<uint64_t>();
+  s.tid = j.at("tid").get<uint32_t>();
+  s.tgid = j.at("tgid").get<uint32_t>();
+  s.chunk_size = j.at("chunk_size").get<uint32_t>();
+  s.readable = j.at("readable").get<uint64_t>();
+  auto bytes = unhex(j.at("bytes").get<std::string>());
+  if (!bytes || s.chunk_size == 0) {
+    error = "bad snapshot bytes";
+    return false;
+  }
+  s.bytes = std::move(*bytes);
+  return true;
+}
+
+template <typename T> void read_opt(const json &j, const char *key, std::optional<T> &v) {
+  if (!j.at(key).is_null())
+    v = j.at(key).get<T>();
+}
+
 bool read_subject(const json &j, Subject &s, std::string &error) {
   try {
     s.comm = j.at("comm").get<std::string>();
-    s.snap.captured = j.at("captured").get<bool>();
-    s.snap.task_addr = j.at("task_addr").get<uint64_t>();
-    s.snap.tid = j.at("tid").get<uint32_t>();
-    s.snap.tgid = j.at("tgid").get<uint32_t>();
-    s.snap.chunk_size = j.at("chunk_size").get<uint32_t>();
-    s.snap.readable = j.at("readable").get<uint64_t>();
-    auto bytes = unhex(j.at("bytes").get<std::string>());
-    if (!bytes || s.snap.chunk_size == 0) {
-      error = "bad snapshot bytes";
+    if (!read_snapshot(j, s.snap, error))
       return false;
-    }
-    s.snap.bytes = std::move(*bytes);
     if (!read_window(j.at("mono"), s.mono) || !read_window(j.at("boot"), s.boot)) {
       error = "bad window";
       return false;
     }
-    if (!j.at("start_ticks").is_null())
-      s.start_ticks = j.at("start_ticks").get<uint64_t>();
-    if (!j.at("exit_code").is_null())
-      s.exit_code = j.at("exit_code").get<int32_t>();
+    read_opt(j, "start_ticks", s.start_ticks);
+    read_opt(j, "exit_code", s.exit_code);
+    if (!j.contains("chain")) // written without chains
+      return true;
+    read_opt(j, "cred_ids", s.cred_ids);
+    read_opt(j, "loginuid", s.loginuid);
+    read_opt(j, "sessionid", s.sessionid);
+    s.ns_inum = j.at("ns_inum").get<std::map<std::string, uint32_t>>();
+    read_opt(j, "mm", s.mm);
+    const auto &c = j.at("chain");
+    s.chain.captured = c.at("captured").get<bool>();
+    s.chain.ptr_offsets = c.at("ptr_offsets").get<std::vector<uint32_t>>();
+    s.chain.nested_of = c.at("nested_of").get<std::vector<uint32_t>>();
+    for (const auto &p : c.at("pointees")) {
+      s.chain.pointees.emplace_back();
+      if (!read_snapshot(p, s.chain.pointees.back(), error))
+        return false;
+    }
+    for (const auto &g : c.at("nested")) {
+      s.chain.nested.emplace_back();
+      for (const auto &p : g) {
+        s.chain.nested.back().emplace_back();
+        if (!read_snapshot(p, s.chain.nested.back().back(), error))
+          return false;
+      }
+    }
+    if (s.chain.captured && (s.chain.pointees.size() != s.chain.ptr_offsets.size() ||
+                             s.chain.nested.size() != s.chain.nested_of.size())) {
+      error = "chain capture does not match its plan";
+      return false;
+    }
   } catch (const std::exception &e) {
     error = e.what();
     return false;
@@ -121,15 +187,25 @@ bool read_subject(const json &j, Subject &s, std::string &error) {
 
 json to_json(const TrialDump &d) {
   json trials = json::array();
-  for (const auto &t : d.trials)
-    trials.push_back({
+  for (const auto &t : d.trials) {
+    json tj = {
         {"leader", subject(t.leader)},
         {"thread", subject(t.thread)},
         {"grandchild", subject(t.grandchild)},
         {"exiter", subject(t.exiter)},
         {"traced", t.traced},
         {"trace_error", t.trace_error},
-    });
+    };
+    // C and N exist only in a calibration with chains (--fields all).
+    if (!t.creds.comm.empty() || !t.unshared.comm.empty()) {
+      tj["creds"] = subject(t.creds);
+      tj["unshared"] = subject(t.unshared);
+      tj["creds_error"] = t.creds_error;
+      tj["loginuid_error"] = t.loginuid_error;
+      tj["unshare_error"] = t.unshare_error;
+    }
+    trials.push_back(tj);
+  }
   return {
       {"format", "offsetprobe-trials/v1"},
       {"options",
@@ -171,6 +247,18 @@ std::optional<TrialDump> trial_dump_from_json(const json &j, std::string &error)
       }
       t.traced = tj.at("traced").get<bool>();
       t.trace_error = tj.at("trace_error").get<std::string>();
+      if (tj.contains("creds")) {
+        t.creds.role = Role::creds;
+        t.unshared.role = Role::unshared;
+        for (auto [s, name] : {std::pair{&t.creds, "creds"}, std::pair{&t.unshared, "unshared"}})
+          if (!read_subject(tj.at(name), *s, error)) {
+            error = std::string(name) + ": " + error;
+            return std::nullopt;
+          }
+        t.creds_error = tj.at("creds_error").get<std::string>();
+        t.loginuid_error = tj.at("loginuid_error").get<std::string>();
+        t.unshare_error = tj.at("unshare_error").get<std::string>();
+      }
       d.trials.push_back(std::move(t));
     }
   } catch (const std::exception &e) {

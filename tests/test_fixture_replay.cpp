@@ -4,8 +4,11 @@
 // (tests/fixtures/README.md). The solver, run here without root or BPF, must
 // find every field at its BTF offset. $OFFSETPROBE_FIXTURES overrides the
 // directory.
+#include "calibration/chains.h"
 #include "calibration/solver.h"
 #include "calibration/trial_json.h"
+
+#include "chainscan.h"
 
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
@@ -93,6 +96,43 @@ TEST_CASE("fixtures: the solver finds every field at its BTF offset") {
       CHECK(f.status == FieldStatus::calibrated);
       CHECK(f.offset == std::optional<uint32_t>(btf.at(f.name).get<uint32_t>()));
       CHECK(f.trials >= dump->options.min_trials);
+    }
+
+    // Fixtures of a calibration with chains (--fields all) also hold C and N
+    // and the stage-2 captures: the plan must come out as the one the chain
+    // scanner was loaded with, and every chain field must equal BTF (or be
+    // absent from both).
+    bool chains = std::any_of(dump->trials.begin(), dump->trials.end(),
+                              [](const Trial &t) { return t.leader.chain.captured; });
+    if (!chains)
+      continue;
+    ChainPlan recorded;
+    for (const auto &t : dump->trials)
+      if (t.leader.chain.captured) {
+        recorded.ptr_offsets = t.leader.chain.ptr_offsets;
+        recorded.nested_of = t.leader.chain.nested_of;
+        break;
+      }
+    auto plan = chain_plan(dump->trials, dump->options, OP_MAX_PTRS, OP_MAX_NESTED);
+    CHECK_MESSAGE(plan.error.empty(), plan.error);
+    CHECK(plan.plan.ptr_offsets == recorded.ptr_offsets);
+    CHECK(plan.plan.nested_of == recorded.nested_of);
+    auto chain = solve_audit(dump->trials, dump->options);
+    for (auto &f : solve_chains(dump->trials, dump->options))
+      chain.push_back(f);
+    REQUIRE(chain.size() == chain_fields().size());
+    for (const auto &f : chain) {
+      CAPTURE(f.name);
+      INFO(std::string(to_string(f.status)) << ": " << f.reason);
+      auto want = btf.contains(f.name) && !btf.at(f.name).is_null()
+                      ? std::optional<uint32_t>(btf.at(f.name).get<uint32_t>())
+                      : std::nullopt;
+      if (want) {
+        CHECK(f.status == FieldStatus::calibrated);
+        CHECK(f.offset == want);
+      } else {
+        CHECK(f.status == FieldStatus::not_present);
+      }
     }
   }
 }
