@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // JSON form of raw trials (snapshots + known values): `calibrate
 // --dump-snapshots` writes it, the matrix stores it as offline fixtures, and
-// the solver's replay tests read it back.
+// the solver's replay tests read it back. A calibration with chains adds C,
+// N, the chain stage's known values and its captures (optional keys: a dump
+// without them reads back as one without chains).
 #pragma once
 
 #include "calibration/solver.h"
