@@ -126,6 +126,52 @@ bool split_adjacent(FieldResult &a, FieldResult &b, const std::vector<uint32_t> 
   return true;
 }
 
+// struct cred declares `uid, gid, suid, sgid, euid, egid, fsuid, fsgid`
+// one after the other, 4 bytes each (since 2.6.29). The 1.5 KiB copied
+// behind the pointer runs past struct cred into its slab neighbours, and a
+// stale cred from C's own credential changes (each commit_creds() allocates
+// one; the freed ones keep their bytes) can repeat some of C's ids there in
+// every trial: seen once in 150 runs on 6.18, sgid at 20 and at 1364
+// (= 20 + 7 * 192, cred_jar's object size). When at least four ids are
+// calibrated at base + 4 k for one base and none contradicts it, an ambiguous
+// id whose candidates include its own place in that run takes it. Applied to
+// exactly these eight members; validation then reads them back.
+void split_cred_ids_by_order(std::vector<FieldResult> &fields) {
+  std::vector<FieldResult *> ids;
+  for (const char *id : kCredIds)
+    for (auto &f : fields)
+      if (f.name == std::string("cred.") + id)
+        ids.push_back(&f);
+  if (ids.size() != kCredIds.size())
+    return;
+  std::optional<uint32_t> base;
+  int agreeing = 0;
+  for (uint32_t k = 0; k < ids.size(); k++) {
+    const FieldResult &f = *ids[k];
+    if (f.status != FieldStatus::calibrated)
+      continue;
+    if (*f.offset < 4 * k || (base && *base != *f.offset - 4 * k))
+      return; // calibrated ids out of declaration order: no rule applies
+    base = *f.offset - 4 * k;
+    agreeing++;
+  }
+  if (!base || agreeing < 4)
+    return;
+  for (uint32_t k = 0; k < ids.size(); k++) {
+    FieldResult &f = *ids[k];
+    uint32_t place = *base + 4 * k;
+    if (f.status != FieldStatus::ambiguous ||
+        !std::count(f.candidates.begin(), f.candidates.end(), place))
+      continue;
+    f.reason = "candidates " + join(f.candidates) + "; " + std::to_string(place) +
+               " is its place among the other ids (declaration order: uid, gid, suid, sgid, "
+               "euid, egid, fsuid, fsgid)";
+    f.status = FieldStatus::calibrated;
+    f.offset = place;
+    f.candidates.clear();
+  }
+}
+
 std::string first_error(const std::vector<Trial> &trials, std::string Trial::*what) {
   for (const auto &t : trials)
     if (!(t.*what).empty())
@@ -504,6 +550,7 @@ std::vector<FieldResult> solve_chains(const std::vector<Trial> &trials, const So
                std::vector<uint32_t>(inner[k].begin(), inner[k].end()),
                static_cast<uint32_t>(usable.size()),
                "no pointer candidate's struct holds this id of C in every trial");
+      split_cred_ids_by_order(out);
       // real_cred vs cred: outside override_creds() both point to the same
       // struct cred (commit_creds() sets both), so no capture at a syscall
       // boundary can tell them apart. They are declared next to each other,

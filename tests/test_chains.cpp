@@ -316,6 +316,35 @@ TEST_CASE("cred: ids behind the pointer, real_cred before cred") {
     CHECK(field(r2, "task_struct.cred").status == FieldStatus::ambiguous);
     CHECK(field(r2, "cred.uid").status == FieldStatus::calibrated);
   }
+  // A stale cred of C's, freed next to the live one in the slab, repeats ids
+  // 1344 bytes further on (within the 1.5 KiB copied) in every trial.
+  auto stale_neighbour = [&](uint32_t how_many) {
+    for (auto &t : ts)
+      for (size_t i = 0; i < t.creds.chain.ptr_offsets.size(); i++) {
+        uint32_t off = t.creds.chain.ptr_offsets[i];
+        if (off == kRealCred || off == kCred)
+          for (uint32_t k = 0; k < how_many; k++)
+            put(t.creds.chain.pointees[i], kCredUid + 1344 + 4 * (3 + k),
+                (*t.creds.cred_ids)[3 + k]);
+      }
+  };
+  SUBCASE("a stale neighbour repeats sgid: declaration order places it") {
+    stale_neighbour(1);
+    auto r2 = solve_chains(ts, opts());
+    const auto &f = field(r2, "cred.sgid");
+    CHECK(f.status == FieldStatus::calibrated);
+    CHECK(f.offset == kCredUid + 12);
+    CHECK(f.reason.find("declaration order") != std::string::npos);
+    CHECK(field(r2, "cred.uid").offset == kCredUid);
+  }
+  SUBCASE("...but not when fewer than four ids are placed without it") {
+    stale_neighbour(5); // sgid, euid, egid, fsuid, fsgid repeated: only 3 left
+    auto r2 = solve_chains(ts, opts());
+    for (const char *id : {"sgid", "euid", "egid", "fsuid", "fsgid"}) {
+      CAPTURE(id);
+      CHECK(field(r2, std::string("cred.") + id).status == FieldStatus::ambiguous);
+    }
+  }
   SUBCASE("setresuid refused: unresolved with the reason, not required") {
     for (auto &t : ts)
       t.creds_error = "setresuid:EPERM";
