@@ -422,8 +422,9 @@ void prepare_subjects(SubjectHost &host, const std::vector<Launched *> &subjects
 }
 
 // Registers the subjects' cookies (through `register_cookies`), has the host
-// fork their leaders (or release held ones), and waits until each is ready; reads their start ticks
-// from /proc while they are alive. Throws Fatal(exit_subject) when one dies.
+// fork their leaders (or says "go" to held ones), and waits until each is
+// ready; reads their start ticks from /proc while they are alive. Throws
+// Fatal(exit_subject) when one dies.
 void run_subjects(const CalibrateOptions &opt, SubjectHost &host, const std::string &phase,
                   const std::vector<Launched *> &subjects,
                   const std::function<void(const Cookies &)> &register_cookies) {
