@@ -85,6 +85,11 @@ for i in $(seq "$runs"); do
     else
       jq -e '[.fields[] | select(.status == "ambiguous")] | length > 0' "$tmp/cal.json" >/dev/null &&
         ambiguous=$((ambiguous + 1)) || unresolved=$((unresolved + 1))
+      # Which fields, and why: printed at the end, so that a "cannot tell"
+      # under load can be traced to its rule.
+      jq -r --arg run "$i" '.fields[] | select(.status != "calibrated" and .status != "not_present"
+        or .validation == "failed") | "run \($run): \(.name) \(.status)/\(.validation): \(.reason // .validation_detail // "")"' \
+        "$tmp/cal.json" >>"$tmp/not-calibrated.txt" 2>/dev/null
     fi
     ;;
   9)
@@ -107,5 +112,6 @@ echo "load: $runs runs in $ms ms ($((ms / runs)) ms each incl. verify), $(nproc)
   "storm ~$rate processes/s, loadavg $load1"
 echo "load: correct $good, wrong $wrong, ambiguous $ambiguous, unresolved $unresolved," \
   "failed cleanly (exit 9) $failed, other $odd"
+[[ -s $tmp/not-calibrated.txt ]] && cut -c1-200 "$tmp/not-calibrated.txt" | sed 's/^/load: /'
 [[ $wrong -eq 0 ]] && ok "no wrong offset in $runs runs under load"
 finish
