@@ -492,24 +492,34 @@ void run_subjects(const CalibrateOptions &opt, SubjectHost &host, const std::str
   }
   // In a new pid namespace whose /proc was not remounted (unshare -p -f
   // without --mount-proc), /proc/<pid> names another process, the one with
-  // that pid in the outer namespace: its start ticks contradicted the
-  // subjects' and start_boottime came out unresolved. Read them only from a
-  // /proc of our own namespace; without them the windows decide.
+  // that pid in the outer namespace (its start ticks once contradicted the
+  // subjects' and start_boottime came out unresolved). So each subject says
+  // which id the mounted /proc gives it (/proc/thread-self), and that is the
+  // one read. Where it could not tell (0), our own id is read only from a
+  // /proc of our own namespace; without either, the windows decide and the
+  // chains are unresolved.
   bool proc_is_ours = proc_matches_pid_namespace();
+  auto view = [proc_is_ours](int32_t reported, int ours) {
+    return reported > 0 ? reported : proc_is_ours ? ours : 0;
+  };
   for (auto *l : subjects) {
     if (!l->spawned) // "ready" came first: the spawn line must follow
       throw Fatal(exit_subject, "subject " + std::to_string(l->index) + " was never announced");
-    if (!proc_is_ours)
-      continue;
-    std::string proc = "/proc/" + std::to_string(l->pid);
-    l->leader_ticks = read_start_ticks(proc + "/stat");
-    l->thread_ticks =
-        read_start_ticks(proc + "/task/" + std::to_string(l->report.thread_tid) + "/stat");
-    l->grandchild_ticks =
-        read_start_ticks("/proc/" + std::to_string(l->report.grandchild_pid) + "/stat");
+    const auto &r = l->report;
+    int leader = view(r.proc_leader, l->pid), thread = view(r.proc_thread, r.thread_tid),
+        grandchild = view(r.proc_grandchild, r.grandchild_pid);
+    std::string proc = "/proc/" + std::to_string(leader);
+    if (leader && thread)
+      l->thread_ticks = read_start_ticks(proc + "/task/" + std::to_string(thread) + "/stat");
+    if (leader)
+      l->leader_ticks = read_start_ticks(proc + "/stat");
+    if (grandchild)
+      l->grandchild_ticks = read_start_ticks("/proc/" + std::to_string(grandchild) + "/stat");
     if (opt.chains) {
       auto known = [](int pid) {
         Launched::Known k;
+        if (pid <= 0)
+          return k;
         std::string p = "/proc/" + std::to_string(pid);
         k.cred_ids = read_cred_ids(p + "/status");
         k.loginuid = read_u32_file(p + "/loginuid");
@@ -518,9 +528,9 @@ void run_subjects(const CalibrateOptions &opt, SubjectHost &host, const std::str
         k.mm = read_mm_stat(p + "/stat");
         return k;
       };
-      l->leader_known = known(l->pid);
-      l->creds_known = known(l->report.creds_pid);
-      l->unshared_known = known(l->report.unshared_pid);
+      l->leader_known = known(leader);
+      l->creds_known = known(view(r.proc_creds, r.creds_pid));
+      l->unshared_known = known(view(r.proc_unshared, r.unshared_pid));
     }
   }
   if (opt.on_stage)

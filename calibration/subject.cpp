@@ -102,6 +102,18 @@ void write_byte(int fd) {
   }
 }
 
+// This task's id as the mounted /proc numbers it: the last number of
+// /proc/thread-self ("<pid>/task/<tid>"), or 0 when /proc does not show us.
+int32_t proc_view_tid() {
+  char buf[64] = {};
+  ssize_t n = readlink("/proc/thread-self", buf, sizeof(buf) - 1);
+  if (n <= 0)
+    return 0;
+  const char *last = std::strrchr(buf, '/');
+  int32_t id = 0;
+  return std::sscanf(last ? last + 1 : buf, "%" SCNd32, &id) == 1 && id > 0 ? id : 0;
+}
+
 void write_window(std::ostringstream &os, const char *name, const Window &w) {
   os << ' ' << name << '=' << w.lo << ':' << w.hi;
 }
@@ -289,6 +301,7 @@ std::optional<std::array<uint64_t, 10>> own_mm_layout() {
 // sends the text on `done`, then triggers once per byte on `go` until EOF.
 struct Helper {
   pid_t pid = -1;
+  int32_t proc_id = 0;    // its id in the mounted /proc
   int go = -1, done = -1; // our ends
   std::string error;
 
@@ -310,7 +323,7 @@ struct Helper {
       // (EPERM is expected: this task no longer runs as root.)
       if (kill(leader, 0) != 0 && errno == ESRCH)
         _exit(0);
-      msg += "\n";
+      msg = std::to_string(proc_view_tid()) + " " + msg + "\n";
       (void)!write(d[1], msg.data(), msg.size());
       while (read_byte(g[0])) {
         offsetprobe_trigger();
@@ -324,11 +337,17 @@ struct Helper {
     done = d[0];
     return pid > 0;
   }
-  // Reads the setup line.
+  // Reads the setup line: "<id in /proc> <setup's message>".
   void wait_ready() {
     char c;
+    std::string line;
     while (read(done, &c, 1) == 1 && c != '\n')
-      error += c;
+      line += c;
+    auto sp = line.find(' ');
+    if (sp == std::string::npos)
+      return; // died during setup: no id, no message
+    proc_id = std::atoi(line.substr(0, sp).c_str());
+    error = line.substr(sp + 1);
   }
   void trigger() {
     write_byte(go);
@@ -364,7 +383,8 @@ std::string format_report(const SubjectReport &r) {
   auto token = [](const std::string &e) { return e.empty() ? std::string("-") : e; };
   os << " creds_pid=" << r.creds_pid << " unshared_pid=" << r.unshared_pid
      << " creds_error=" << token(r.creds_error) << " loginuid_error=" << token(r.loginuid_error)
-     << " unshare_error=" << token(r.unshare_error);
+     << " unshare_error=" << token(r.unshare_error) << " proc_ids=" << r.proc_leader << ','
+     << r.proc_thread << ',' << r.proc_grandchild << ',' << r.proc_creds << ',' << r.proc_unshared;
   return os.str();
 }
 
@@ -418,12 +438,17 @@ std::optional<SubjectReport> parse_report(const std::string &line, std::string &
       r.loginuid_error = v == "-" ? "" : v, seen |= 8192;
     else if (k == "unshare_error")
       r.unshare_error = v == "-" ? "" : v, seen |= 16384;
+    else if (k == "proc_ids")
+      ok = std::sscanf(v.c_str(), "%" SCNd32 ",%" SCNd32 ",%" SCNd32 ",%" SCNd32 ",%" SCNd32,
+                       &r.proc_leader, &r.proc_thread, &r.proc_grandchild, &r.proc_creds,
+                       &r.proc_unshared) == 5,
+      seen |= 32768;
     if (!ok) {
       error = "subject report has a bad value for " + k;
       return std::nullopt;
     }
   }
-  if (seen != 32767) {
+  if (seen != 65535) {
     error = "subject report is incomplete: \"" + line.substr(0, 200) + "\"";
     return std::nullopt;
   }
@@ -477,7 +502,8 @@ namespace {
   if (g == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     set_comm(c.grandchild);
-    write_byte(g_done[1]); // comm is set
+    int32_t id = proc_view_tid(); // and says so with its id in /proc
+    (void)!write(g_done[1], &id, sizeof(id));
     if (read_byte(g_go[0]))
       offsetprobe_trigger();
     write_byte(g_done[1]);
@@ -490,17 +516,22 @@ namespace {
   rep.grandchild_pid = g;
   rep.grandchild_mono = g_clock.mono;
   rep.grandchild_boot = g_clock.boot;
-  read_byte(g_done[0]); // G has set its comm
+  int32_t g_proc = 0; // G has set its comm
+  while (read(g_done[0], &g_proc, sizeof(g_proc)) < 0 && errno == EINTR) {
+  }
+  rep.proc_grandchild = g_proc;
 
   // T: a thread of L. It sets its own comm, seizes G (so that G's parent is T
   // while its real_parent stays L), and triggers when asked.
   std::binary_semaphore t_go(0), t_done(0), t_exit(0);
   ClockPair t_clock;
   pid_t t_tid = 0;
+  int32_t t_proc = 0;
   int trace_errno = 0;
   t_clock.begin();
   std::thread t([&] {
     t_tid = static_cast<pid_t>(syscall(SYS_gettid));
+    t_proc = proc_view_tid();
     set_comm(c.thread);
     if (ptrace(PTRACE_SEIZE, g, nullptr, nullptr) != 0)
       trace_errno = errno;
@@ -516,6 +547,8 @@ namespace {
   rep.thread_boot = t_clock.boot;
   t_done.acquire();
   rep.thread_tid = t_tid;
+  rep.proc_thread = t_proc;
+  rep.proc_leader = proc_view_tid();
   rep.traced = trace_errno == 0;
   if (!rep.traced)
     rep.trace_error = std::string("PTRACE_SEIZE:") + strerrorname_np(trace_errno);
@@ -526,6 +559,8 @@ namespace {
   }
   rep.creds_pid = chains ? creds.pid : 0;
   rep.unshared_pid = chains ? unshared.pid : 0;
+  rep.proc_creds = chains ? creds.proc_id : 0;
+  rep.proc_unshared = chains ? unshared.proc_id : 0;
   if (chains) {
     std::istringstream is(creds.error);
     std::string ce, le;

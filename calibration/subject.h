@@ -65,6 +65,10 @@ struct SubjectReport {
   std::string creds_error;    // setresuid & co.
   std::string loginuid_error; // writing /proc/self/loginuid
   std::string unshare_error;  // per namespace, e.g. "NEWTIME:EINVAL"
+  // Each subject's id as the mounted /proc numbers it (from /proc/self or
+  // /proc/thread-self; 0: unknown). It differs from the ids above when the
+  // calibrator runs in a pid namespace whose /proc is the outer one.
+  int32_t proc_leader = 0, proc_thread = 0, proc_grandchild = 0, proc_creds = 0, proc_unshared = 0;
 };
 
 std::string format_report(const SubjectReport &r);
