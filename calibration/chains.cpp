@@ -386,6 +386,30 @@ ChainPlanResult chain_plan(const std::vector<Trial> &trials, const SolveOptions 
   auto ns = survivors(usable, limit, 8, 8, opt.min_trials, [&](const Trial &t, uint32_t o) {
     return relation(t, o, {&t.thread, &t.grandchild, &t.creds}, {&t.unshared});
   });
+  // Across trials: each leader has its own cred and mm (fork gives it a new
+  // cred and a new mm), while every leader shares the subject host's nsproxy
+  // and every N made its own. A pointer that only looks related within each
+  // trial fails this: a per-CPU one (a run queue, say) that was the same for
+  // L, T, G and C and another for N in every trial, which happened once in
+  // 800 runs under load and pushed the nsproxy candidates past the chain
+  // scanner's capacity. Words not read in a trial are no evidence.
+  auto distinct = [&](uint32_t o, const Subject Trial::*who) {
+    std::set<uint64_t> seen;
+    for (const Trial *t : usable)
+      if (auto v = word((t->*who).snap, o); v && !seen.insert(*v).second)
+        return false;
+    return true;
+  };
+  auto same = [&](uint32_t o, const Subject Trial::*who) {
+    std::set<uint64_t> seen;
+    for (const Trial *t : usable)
+      if (auto v = word((t->*who).snap, o))
+        seen.insert(*v);
+    return seen.size() <= 1;
+  };
+  std::erase_if(priv, [&](uint32_t o) { return !distinct(o, &Trial::leader); });
+  std::erase_if(
+      ns, [&](uint32_t o) { return !same(o, &Trial::leader) || !distinct(o, &Trial::unshared); });
   r.private_count = priv.size();
   r.ns_count = ns.size();
   if (priv.size() + ns.size() > max_ptrs || ns.size() > max_nested) {

@@ -57,8 +57,9 @@ Trial make_trial(uint32_t seed, bool decoys = true) {
     put(subs[i]->snap, kCred, cred);
     put(subs[i]->snap, kMm, mm);
     put(subs[i]->snap, kActiveMm, mm);
-    // nsproxy: shared by all but N.
-    put(subs[i]->snap, kNsproxy, i == 5 ? kaddr(seed, 31) : kaddr(seed, 30));
+    // nsproxy: the subject host's, shared by all but N in every trial; each
+    // N has its own.
+    put(subs[i]->snap, kNsproxy, i == 5 ? kaddr(seed, 31) : kaddr(0, 30));
     // A pointer to a static object: the same in everyone (a decoy for both).
     put(subs[i]->snap, kStatic, uint64_t(0xffffffff81000000ull));
     // A user-space pointer that differs per task (not a kernel pointer).
@@ -251,6 +252,32 @@ TEST_CASE("stage 1: pointer candidates by relation, decoys excluded") {
   SUBCASE("fewer than three trials") {
     ts.pop_back();
     CHECK(!chain_plan(ts, opts(), 24, 2).error.empty());
+  }
+  SUBCASE("per-CPU pointers (a run queue): related within each trial, not across") {
+    // Two CPUs: L, T, G and C ran on one and N on the other in every trial,
+    // so each word looks like nsproxy (shared, N's differs) or like cred (L's
+    // and T's, each child's its own) within the trial. Across trials L's
+    // nsproxy-like value changes and two N's share one, and two leaders share
+    // a "private" one: neither survives.
+    const uint64_t rq[2] = {kaddr(0, 500), kaddr(0, 501)};
+    for (uint32_t i = 0; i < 3; i++) {
+      auto &t = ts[i];
+      uint32_t cpu = i % 2;
+      for (Subject *sub : {&t.leader, &t.thread, &t.grandchild, &t.exiter, &t.creds})
+        put(sub->snap, 400, rq[cpu]);
+      put(t.unshared.snap, 400, rq[1 - cpu]);
+      // Private-looking: L and T on one CPU, each other subject elsewhere.
+      for (Subject *sub : {&t.leader, &t.thread})
+        put(sub->snap, 408, rq[0]);
+      for (Subject *sub : {&t.grandchild, &t.creds, &t.unshared})
+        put(sub->snap, 408, kaddr(i + 1, 600 + static_cast<uint32_t>(sub->role)));
+    }
+    auto r2 = chain_plan(ts, opts(), 24, 1);
+    REQUIRE(r2.error.empty());
+    REQUIRE(r2.plan.nested_of.size() == 1);
+    CHECK(r2.plan.ptr_offsets[r2.plan.nested_of[0]] == kNsproxy);
+    for (uint32_t o : r2.plan.ptr_offsets)
+      CHECK((o != 400 && o != 408));
   }
 }
 
