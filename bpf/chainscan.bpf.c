@@ -17,6 +17,7 @@
 #include "chainscan.h"
 #include "subject.bpf.h"
 #include "read_ok.bpf.h"
+#include "kptr.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -33,16 +34,6 @@ const volatile __u32 nr_ptrs = 0;
 const volatile __u32 ptr_off[OP_MAX_PTRS] = {};
 const volatile __u32 nr_nested = 0;
 const volatile __u32 nested_of[OP_MAX_NESTED] = {};
-
-/* p when it is an aligned address in the kernel half (top byte 0xff, see
- * OP_KPTR_MIN), else 0, whose reads fault: computed without a branch
- * (read_ok.bpf.h says why). */
-static __always_inline __u64 kptr_or_0(__u64 p) {
-  __u64 ok = (((p >> 56) + 1) >> 8) & ((((p & 7) + 7) >> 3) ^ 1);
-
-  asm volatile("" : "+r"(ok));
-  return p & -ok;
-}
 
 static __always_inline int capture(void) {
   struct op_chain_snapshot *snap;

@@ -21,19 +21,6 @@ std::optional<ExportFormat> export_format_from_string(const std::string &s) {
   return std::nullopt;
 }
 
-std::string macro_name(const std::string &field_name) {
-  std::string out = "OFFSETPROBE_";
-  for (char c : field_name) {
-    if (c >= 'a' && c <= 'z')
-      out.push_back(static_cast<char>(c - 'a' + 'A'));
-    else if ((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-      out.push_back(c);
-    else
-      out.push_back('_');
-  }
-  return out;
-}
-
 namespace {
 
 // Text from the entry that lands in a comment: printable ASCII only, and no

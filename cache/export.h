@@ -9,6 +9,7 @@
 #pragma once
 
 #include "cache/store.h"
+#include "calibration/result.h"
 
 #include <optional>
 #include <string>
@@ -20,8 +21,7 @@ enum class ExportFormat { json, c_header, bcc_cflags, env };
 
 std::optional<ExportFormat> export_format_from_string(const std::string &s);
 
-// macro_name: "task_struct.group_leader" -> "OFFSETPROBE_TASK_STRUCT_GROUP_LEADER".
-std::string macro_name(const std::string &field_name);
+// macro_name (calibration/result.h) names each field's macro.
 
 struct ExportOutput {
   std::string text;               // what goes to stdout

@@ -2,11 +2,14 @@
 #include "calibration/bcc_capture.h"
 
 #include "calibration/capture_raw.h"
+#include "calibration/chains.h"
 #include "calibration/error.h"
 #include "calibration/stderr_capture.h"
 #include "calibration/subject.h"
 #include "offsetprobe/exit_codes.h"
 
+#include "chainscan.bcc.h"
+#include "chainscan.h"
 #include "reader.bcc.h"
 #include "reader.h"
 #include "scanner.bcc.h"
@@ -14,6 +17,7 @@
 
 #include <bcc/BPF.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -28,26 +32,60 @@
 namespace offsetprobe {
 
 std::vector<std::string> reader_cflags(const ReaderOffsets &o) {
-  // One row per offset: the macro is the export name of the field.
-  const std::pair<const char *, const std::optional<uint32_t> *> rows[] = {
-      {"PID", &o.pid},
-      {"TGID", &o.tgid},
-      {"COMM", &o.comm},
-      {"START_TIME", &o.start_time},
-      {"START_BOOTTIME", &o.start_boottime},
-      {"GROUP_LEADER", &o.group_leader},
-      {"REAL_PARENT", &o.real_parent},
-      {"PARENT", &o.parent},
-      {"EXIT_CODE", &o.exit_code},
-      {"LOGINUID", &o.loginuid},
-      {"SESSIONID", &o.sessionid},
+  // One row per offset: the macro is the export name of the field
+  // (macro_name), so the reader compiles exactly as a BCC consumer of
+  // `export --format bcc-cflags` does.
+  std::vector<std::pair<std::string, const std::optional<uint32_t> *>> rows = {
+      {"task_struct.pid", &o.pid},
+      {"task_struct.tgid", &o.tgid},
+      {"task_struct.comm", &o.comm},
+      {"task_struct.start_time", &o.start_time},
+      {"task_struct.start_boottime", &o.start_boottime},
+      {"task_struct.group_leader", &o.group_leader},
+      {"task_struct.real_parent", &o.real_parent},
+      {"task_struct.parent", &o.parent},
+      {"task_struct.exit_code", &o.exit_code},
+      {"task_struct.real_cred", &o.real_cred},
+      {"task_struct.cred", &o.cred},
+      {"task_struct.nsproxy", &o.nsproxy},
+      {"task_struct.mm", &o.mm},
+      {"task_struct.active_mm", &o.active_mm},
+      {"task_struct.loginuid", &o.loginuid},
+      {"task_struct.sessionid", &o.sessionid},
   };
+  for (size_t i = 0; i < kCredIds.size(); i++)
+    rows.emplace_back(std::string("cred.") + kCredIds[i], &o.cred_ids[i]);
+  for (size_t i = 0; i < kNsKinds.size(); i++) {
+    rows.emplace_back(std::string("nsproxy.") + kNsKinds[i].member, &o.ns_ptr[i]);
+    rows.emplace_back(std::string(kNsKinds[i].struct_name) + ".ns.inum", &o.ns_inum[i]);
+  }
+  for (size_t i = 0; i < kMmFields.size(); i++)
+    rows.emplace_back(std::string("mm_struct.") + kMmFields[i], &o.mm_fields[i]);
   std::vector<std::string> out;
   for (const auto &[name, off] : rows)
     if (off->has_value())
-      out.push_back("-DOFFSETPROBE_TASK_STRUCT_" + std::string(name) + "=" + std::to_string(**off) +
-                    "U");
+      out.push_back("-D" + macro_name(name) + "=" + std::to_string(**off) + "U");
   return out;
+}
+
+std::vector<std::string> chainscan_cflags(const ChainPlan &plan, uint32_t max_subjects) {
+  auto list = [](const std::vector<uint32_t> &v) {
+    std::string s;
+    for (uint32_t x : v) {
+      if (!s.empty())
+        s += ',';
+      s += std::to_string(x);
+      s += 'U';
+    }
+    return s;
+  };
+  return {
+      "-DOP_NR_PTRS=" + std::to_string(plan.ptr_offsets.size()),
+      "-DOP_PTR_OFFS=" + list(plan.ptr_offsets),
+      "-DOP_NR_NESTED=" + std::to_string(plan.nested_of.size()),
+      "-DOP_NESTED_OF=" + list(plan.nested_of),
+      "-DOP_MAX_SUBJECTS=" + std::to_string(max_subjects),
+  };
 }
 
 namespace {
@@ -76,12 +114,14 @@ std::string self_path() {
 // One compiled BCC module with its cookie map, attached per the trigger mode
 // like the libbpf sessions (capture.cpp: plan_for/attach): automatic is the
 // raw sys_enter tracepoint, else a uprobe on offsetprobe_trigger(); the exit
-// hook is always the raw sched_process_exit tracepoint.
+// hook, where the program has one (`exit_hook`), is always the raw
+// sched_process_exit tracepoint. Cookies go to slots below `max_slots`.
 class BccSession {
 public:
   BccSession(const BccConfig &cfg, const char *what, const char *source,
-             std::vector<std::string> cflags, TriggerMode requested, const char *uprobe_fn)
-      : what_(what), bpf_(std::make_unique<ebpf::BPF>()) {
+             std::vector<std::string> cflags, TriggerMode requested, const char *uprobe_fn,
+             bool exit_hook = true, uint32_t max_slots = OP_MAX_SLOTS)
+      : what_(what), bpf_(std::make_unique<ebpf::BPF>()), max_slots_(max_slots) {
     TriggerMode plan =
         requested == TriggerMode::automatic ? TriggerMode::raw_tracepoint : requested;
     bool uprobe_fallback = requested == TriggerMode::automatic;
@@ -124,9 +164,10 @@ public:
       throw Fatal(exit_tracing, msg + ". Is tracefs mounted? mount -t tracefs nodev "
                                       "/sys/kernel/tracing; or try --trigger uprobe");
     }
-    exit_attached_ =
-        bpf_->attach_raw_tracepoint("sched_process_exit", "raw_tracepoint__sched_process_exit")
-            .ok();
+    if (exit_hook)
+      exit_attached_ =
+          bpf_->attach_raw_tracepoint("sched_process_exit", "raw_tracepoint__sched_process_exit")
+              .ok();
     quiet.finish();
   }
 
@@ -164,8 +205,8 @@ public:
   }
 
   uint32_t add_cookie(const std::string &cookie, uint32_t slot) {
-    if (slot >= OP_MAX_SLOTS)
-      throw Fatal(exit_failure, "too many subjects for one session");
+    if (slot >= max_slots_)
+      throw Fatal(exit_failure, std::string("too many subjects for the ") + what_);
     char key[OP_COMM_LEN] = {};
     std::memcpy(key, cookie.data(), std::min(cookie.size(), sizeof(key) - 1));
     if (bpf_update_elem(map_fd("cookies"), key, &slot, BPF_ANY) != 0)
@@ -181,6 +222,7 @@ public:
 private:
   const char *what_;
   std::unique_ptr<ebpf::BPF> bpf_;
+  uint32_t max_slots_;
   TriggerMode mode_ = TriggerMode::raw_tracepoint;
   bool exit_attached_ = false;
 };
@@ -230,6 +272,71 @@ private:
   uint32_t next_slot_ = 0;
 };
 
+// The chain scanner (bpf/chainscan.bcc.c): the plan is compiled in as -D
+// macros; only the trigger is attached (chains are read from live subjects).
+// `mode` is the mode the stage-1 scanner attached with (never automatic).
+class BccChainScanner : public ChainScanner {
+public:
+  BccChainScanner(const BccConfig &cfg, TriggerMode mode, const ChainPlan &plan,
+                  uint32_t max_subjects)
+      : plan_(checked(plan)), max_subjects_(std::max(1u, max_subjects)),
+        session_(cfg, "chain scanner", kChainscanBccSource, chainscan_cflags(plan_, max_subjects_),
+                 mode, "chain_trigger_uprobe", false, max_subjects_) {}
+
+  uint32_t add_cookie(const std::string &cookie) override {
+    return session_.add_cookie(cookie, next_slot_++);
+  }
+
+  // Built like ChainScannerSession::capture (capture.cpp).
+  ChainCapture capture(uint32_t slot) const override {
+    ChainCapture out;
+    std::vector<uint8_t> buf(sizeof(op_chain_snapshot));
+    if (!session_.lookup("chain_snaps", slot, buf.data()))
+      return out;
+    auto *raw = reinterpret_cast<const op_chain_snapshot *>(buf.data());
+    if (raw->count == 0)
+      return out;
+    out.captured = true;
+    out.ptr_offsets = plan_.ptr_offsets;
+    out.nested_of = plan_.nested_of;
+    auto snap = [](uint64_t addr, uint64_t readable, const unsigned char *b, size_t n) {
+      Snapshot s;
+      s.captured = true;
+      s.task_addr = addr;
+      s.chunk_size = OP_CHAIN_CHUNK_SIZE;
+      s.readable = readable;
+      s.bytes.assign(b, b + n);
+      return s;
+    };
+    for (size_t i = 0; i < plan_.ptr_offsets.size(); i++)
+      out.pointees.push_back(
+          snap(raw->ptr[i], raw->ptr_readable[i], raw->ptee[i], sizeof(raw->ptee[i])));
+    for (size_t n = 0; n < plan_.nested_of.size(); n++) {
+      std::vector<Snapshot> slots;
+      for (size_t j = 0; j < OP_NESTED_SLOTS; j++)
+        slots.push_back(snap(raw->nested_ptr[n][j], raw->nested_readable[n][j], raw->nested[n][j],
+                             sizeof(raw->nested[n][j])));
+      out.nested.push_back(std::move(slots));
+    }
+    return out;
+  }
+
+private:
+  static const ChainPlan &checked(const ChainPlan &plan) {
+    if (plan.ptr_offsets.size() > OP_MAX_PTRS || plan.nested_of.size() > OP_MAX_NESTED)
+      throw Fatal(exit_failure, "chain scanner: plan exceeds its capacity");
+    for (uint32_t n : plan.nested_of)
+      if (n >= plan.ptr_offsets.size())
+        throw Fatal(exit_failure, "chain scanner: nested index out of range");
+    return plan;
+  }
+
+  ChainPlan plan_;
+  uint32_t max_subjects_;
+  mutable BccSession session_;
+  uint32_t next_slot_ = 0;
+};
+
 } // namespace
 
 Backend make_bcc_backend(const BccConfig &config) {
@@ -244,8 +351,9 @@ Backend make_bcc_backend(const BccConfig &config) {
       [config](TriggerMode m, const ReaderOffsets &o) -> std::unique_ptr<Reader> {
         return std::make_unique<BccReader>(config, m, o);
       },
-      // No chain scanner: chain fields are reported unresolved with the reason.
-      nullptr,
+      [config](TriggerMode m, const ChainPlan &plan, uint32_t n) -> std::unique_ptr<ChainScanner> {
+        return std::make_unique<BccChainScanner>(config, m, plan, n);
+      },
   };
 }
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// The BCC backend: the scanner and the reader as BCC C source (bpf/*.bcc.c),
+// The BCC backend: the scanner, the chain scanner and the reader as BCC C source (bpf/*.bcc.c),
 // compiled at run time by libbcc. Linked only into offsetprobe-bcc, so the
 // default offsetprobe process never maps libbcc or LLVM.
 #pragma once
@@ -29,8 +29,14 @@ struct BccConfig {
 Backend make_bcc_backend(const BccConfig &config);
 
 // reader_cflags returns the -D macros that carry the reader's offsets, named
-// as `export --format bcc-cflags` names them (OFFSETPROBE_TASK_STRUCT_PID=...);
-// unset offsets get no macro.
+// as `export --format bcc-cflags` names them (OFFSETPROBE_TASK_STRUCT_PID=...,
+// OFFSETPROBE_CRED_UID=..., OFFSETPROBE_UTS_NAMESPACE_NS_INUM=...); unset
+// offsets get no macro.
 std::vector<std::string> reader_cflags(const ReaderOffsets &offsets);
+
+// chainscan_cflags returns the -D macros that carry the chain scanner's plan
+// (bpf/chainscan.bcc.c): OP_NR_PTRS and OP_PTR_OFFS (an initializer list),
+// OP_NR_NESTED and OP_NESTED_OF, and OP_MAX_SUBJECTS (its records).
+std::vector<std::string> chainscan_cflags(const ChainPlan &plan, uint32_t max_subjects);
 
 } // namespace offsetprobe

@@ -73,8 +73,8 @@ private:
 };
 
 // A loaded and attached chain scanner. Implemented by the libbpf backend
-// (ChainScannerSession); a backend without one leaves make_chain_scanner empty
-// and the chain fields are reported unresolved.
+// (ChainScannerSession) and by the BCC backend; a backend without one leaves
+// make_chain_scanner empty and the chain fields are reported unresolved.
 class ChainScanner {
 public:
   virtual ~ChainScanner() = default;

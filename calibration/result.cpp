@@ -3,6 +3,19 @@
 
 namespace offsetprobe {
 
+std::string macro_name(const std::string &field_name) {
+  std::string out = "OFFSETPROBE_";
+  for (char c : field_name) {
+    if (c >= 'a' && c <= 'z')
+      out.push_back(static_cast<char>(c - 'a' + 'A'));
+    else if ((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+      out.push_back(c);
+    else
+      out.push_back('_');
+  }
+  return out;
+}
+
 const char *to_string(FieldStatus s) {
   switch (s) {
   case FieldStatus::calibrated:

@@ -17,6 +17,11 @@ enum class FieldStatus {
   not_present, // the kernel has no such field (e.g. no audit): not a failure
 };
 
+// macro_name: "task_struct.group_leader" -> "OFFSETPROBE_TASK_STRUCT_GROUP_LEADER", the
+// name of a field in the exports (C header, BCC -D flags, env file) and in the
+// BCC reader's -D flags.
+std::string macro_name(const std::string &field_name);
+
 const char *to_string(FieldStatus s);
 std::optional<FieldStatus> field_status_from_string(const std::string &s);
 

@@ -193,8 +193,9 @@ std::optional<CacheEntry> from_bundle(const GlobalOptions &g, const CalibrateReq
 } // namespace
 
 CalibrateOutcome calibrate_cached(const GlobalOptions &g, const CalibrateRequest &request) {
-  // A backend without a chain scanner (BCC) calibrates task_struct's own
-  // fields only, and a cache entry of those answers it.
+  // A backend without a chain scanner (none today: libbpf and BCC both have
+  // one) would calibrate task_struct's own fields only, and a cache entry of
+  // those would answer it.
   CalibrateRequest req = request;
   if (req.backend && !req.backend->make_chain_scanner)
     req.chains = false;

@@ -16,12 +16,16 @@
 # from the cache), and the wall time of COUNT_CALLS getppid calls of
 # tests/count_subject with no probe and under each backend, per call.
 #
-# Usage: scripts/bench_backends.sh [BUILD_DIR] [RUNS] [COUNT_CALLS]
-#        (root; default build, 5, 1000000; COUNT_CALLS 0 skips the count part)
+# Usage: [FIELDS=task|all] scripts/bench_backends.sh [BUILD_DIR] [RUNS] [COUNT_CALLS]
+#        (root; default task, build, 5, 1000000; COUNT_CALLS 0 skips the count
+#        part). FIELDS=all adds the pointer chains (a third program, the chain
+#        scanner, and a larger reader for each backend).
 set -euo pipefail
 build=${1:-build}
 runs=${2:-5}
 count_calls=${3:-1000000}
+fields=${FIELDS:-task}
+[[ $fields == task || $fields == all ]] || { echo "bench: FIELDS must be task or all" >&2; exit 1; }
 op=$build/offsetprobe/offsetprobe
 [[ -x $op ]] || { echo "bench: $op not built" >&2; exit 1; }
 [[ -x $build/offsetprobe/offsetprobe-bcc ]] || { echo "bench: offsetprobe-bcc not built" >&2; exit 1; }
@@ -34,9 +38,8 @@ run() {
   [[ $backend == bcc ]] && args=(--backend bcc)
   local t0 t1
   t0=$(date +%s%N)
-  # --fields task: the BCC backend has no chain scanner, so both run the same
-  # experiments (task_struct's own fields; the chains are libbpf only).
-  /usr/bin/time -f '%M' -o "$tmp/time" "$op" -q calibrate --no-cache --fields task "${args[@]}" \
+  # Both backends run the same experiments for either field set.
+  /usr/bin/time -f '%M' -o "$tmp/time" "$op" -q calibrate --no-cache --fields "$fields" "${args[@]}" \
     --json >"$tmp/out.json"
   t1=$(date +%s%N)
   local elapsed
@@ -58,7 +61,7 @@ median() {
 }
 
 uname_r=$(uname -r)
-echo "offsetprobe calibrate, libbpf vs BCC: $runs runs each, kernel $uname_r, $(nproc) CPUs"
+echo "offsetprobe calibrate --fields $fields, libbpf vs BCC: $runs runs each, kernel $uname_r, $(nproc) CPUs"
 printf '%-8s %14s %14s %12s %12s %14s\n' BACKEND "WALL_MS(med)" "CALIB_MS(med)" "RSS_KIB(med)" "RSS_MIB" "WALL_MS(run1)"
 for b in libbpf bcc; do
   wall=$(median "$tmp/$b" 1 | awk '{printf "%.1f", $1/1000}')

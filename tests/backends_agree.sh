@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
 # NAME   backends_agree
-# RUN    offsetprobe calibrate --fields task (libbpf) and offsetprobe calibrate --backend bcc
-#        (task_struct fields: BCC has no chain scanner)
-#        (each trigger mode), then offsetprobe verify on each result
-# EXPECT both complete (exit 0); every field has the same status, offset, size
-#        and validation in both; each agrees with the kernel's BTF
+# RUN    offsetprobe calibrate --fields all and --fields task (libbpf), then
+#        offsetprobe calibrate --backend bcc --fields all (each trigger mode)
+#        and --fields task, then offsetprobe verify on each result; then the
+#        libbpf entry as a bundle for calibrate --backend bcc --bundle, as is
+#        and with one chain offset altered (cred, nsproxy -> namespace, mm)
+# EXPECT all complete (exit 0); every field of --fields all (the pointer
+#        chains too: 48 on 6.18) calibrated (or not present) and validated by
+#        BCC's reader; every field has the same status, offset, size and
+#        validation with both backends; each agrees with the kernel's BTF; the
+#        BCC reader accepts the bundle's offsets (source bundle) and rejects
+#        each altered one (read-back failed, calibrated instead)
 # Usage: backends_agree.sh OFFSETPROBE_BINARY
 set -uo pipefail
 op=$1
@@ -19,40 +25,109 @@ need_root_bpf
 
 # The fields as both backends must report them (backend and timing differ).
 fields() { jq -S '[.fields[] | {name, status, offset, size, validation}]' "$1"; }
+# Fields neither calibrated and validated nor absent from this kernel.
+incomplete() {
+  jq -r '.fields[] | select(.status != "not_present" and
+           (.status != "calibrated" or .validation != "passed"))
+         | "\(.name): \(.status)/\(.validation) \(.reason // "")"' "$1"
+}
 
-rc=0
-"$op" -q calibrate --no-cache --fields task --json >"$tmp/libbpf.json" 2>"$tmp/libbpf.err" || rc=$?
-[[ $rc -eq 7 ]] && skip "no BPF privileges: $(cat "$tmp/libbpf.err")"
-if [[ $rc -ne 0 ]]; then
-  fail "libbpf calibrate: exit $rc"; cat "$tmp/libbpf.err"; finish
-fi
-ok "libbpf calibrate complete ($(jq -r .trigger "$tmp/libbpf.json"), $(jq .elapsed_ms "$tmp/libbpf.json") ms)"
-
-for trigger in auto tracepoint uprobe; do
-  out=$tmp/bcc-$trigger.json
+# libbpf, both field sets; --fields all goes into a cache dir of its own, whose
+# entry becomes the bundle below.
+mkdir -p "$tmp/cache"
+for set in all task; do
   rc=0
-  "$op" -q calibrate --no-cache --backend bcc --trigger "$trigger" --json >"$out" 2>"$tmp/bcc.err" || rc=$?
+  "$op" -q --cache-dir "$tmp/cache" calibrate --force --fields "$set" --json \
+    >"$tmp/libbpf-$set.json" 2>"$tmp/libbpf.err" || rc=$?
+  [[ $rc -eq 7 ]] && skip "no BPF privileges: $(cat "$tmp/libbpf.err")"
+  if [[ $rc -ne 0 ]]; then
+    fail "libbpf calibrate --fields $set: exit $rc"; cat "$tmp/libbpf.err"; finish
+  fi
+  ok "libbpf calibrate --fields $set complete ($(jq -r .trigger "$tmp/libbpf-$set.json"), $(jq '.fields | length' "$tmp/libbpf-$set.json") fields, $(jq .elapsed_ms "$tmp/libbpf-$set.json") ms)"
+  cp "$tmp"/cache/*.json "$tmp/entry-$set.json" 2>/dev/null
+done
+n_all=$(jq '.fields | length' "$tmp/libbpf-all.json")
+n_task=$(jq '.fields | length' "$tmp/libbpf-task.json")
+[[ $n_all -gt $n_task ]] || fail "libbpf --fields all has $n_all fields, --fields task $n_task: no pointer chains"
+
+# bcc_run NAME ARGS...: calibrate --backend bcc into $tmp/NAME.json.
+bcc_run() {
+  local name=$1 rc=0
+  shift
+  "$op" -q calibrate --no-cache --backend bcc --json "$@" >"$tmp/$name.json" 2>"$tmp/bcc.err" || rc=$?
   [[ $rc -eq 13 ]] && skip "no kernel headers for BCC: $(cat "$tmp/bcc.err")"
   if [[ $rc -ne 0 ]]; then
-    fail "bcc calibrate --trigger $trigger: exit $rc"; cat "$tmp/bcc.err"; continue
+    fail "bcc $*: exit $rc"; cat "$tmp/bcc.err"; rm -f "$tmp/$name.json"; return 1
   fi
-  [[ $(jq -r .backend "$out") == bcc ]] || fail "bcc --trigger $trigger: backend is $(jq -r .backend "$out")"
-  [[ $(jq -r .source "$out") == calibrated ]] || fail "bcc --trigger $trigger: source is $(jq -r .source "$out"), not a calibration"
-  if diff <(fields "$tmp/libbpf.json") <(fields "$out") >"$tmp/diff"; then
-    ok "bcc --trigger $trigger ($(jq -r .trigger "$out")): $(jq '.fields | length' "$out") fields identical to libbpf"
-  else
-    fail "bcc --trigger $trigger differs from libbpf:"; cat "$tmp/diff"
-  fi
-done
+  [[ $(jq -r .backend "$tmp/$name.json") == bcc ]] || fail "bcc $*: backend is $(jq -r .backend "$tmp/$name.json")"
+  [[ $(jq -r .source "$tmp/$name.json") == calibrated ]] || fail "bcc $*: source is $(jq -r .source "$tmp/$name.json"), not a calibration"
+}
 
-for f in "$tmp/libbpf.json" "$tmp/bcc-auto.json"; do
+# bcc_compare NAME REF: NAME's fields are REF's, and each is calibrated and validated.
+bcc_compare() {
+  local out=$tmp/$1.json ref=$tmp/$2.json
+  incomplete "$out" >"$tmp/incomplete"
+  if [[ -s $tmp/incomplete ]]; then
+    fail "$1: fields not calibrated and validated:"; cat "$tmp/incomplete"
+  fi
+  if diff <(fields "$ref") <(fields "$out") >"$tmp/diff"; then
+    ok "$1 ($(jq -r .trigger "$out"), $(jq .elapsed_ms "$out") ms): $(jq '[.fields[] | select(.status == "calibrated" and .validation == "passed")] | length' "$out") of $(jq '.fields | length' "$out") fields calibrated and validated, identical to libbpf"
+  else
+    fail "$1 differs from libbpf:"; cat "$tmp/diff"
+  fi
+}
+
+for trigger in auto tracepoint uprobe; do
+  bcc_run "bcc-all-$trigger" --fields all --trigger "$trigger" && bcc_compare "bcc-all-$trigger" libbpf-all
+done
+# Without chains the BCC reader is compiled without chain macros.
+bcc_run bcc-task --fields task && bcc_compare bcc-task libbpf-task
+
+for f in "$tmp"/libbpf-all.json "$tmp"/libbpf-task.json "$tmp"/bcc-*.json; do
   [[ -s $f ]] || continue
   rc=0
   "$op" verify --input "$f" >"$tmp/verify.out" 2>&1 || rc=$?
   if [[ $rc -eq 0 ]]; then
-    ok "verify $(jq -r .backend "$f"): $(tail -1 "$tmp/verify.out")"
+    ok "verify $(basename "$f" .json): $(tail -1 "$tmp/verify.out")"
   else
-    fail "verify $(jq -r .backend "$f"): exit $rc"; cat "$tmp/verify.out"
+    fail "verify $(basename "$f" .json): exit $rc"; cat "$tmp/verify.out"
+  fi
+done
+
+# The BCC reader's chain walk on its own: libbpf's offsets as a bundle are
+# read back by it (no calibration), and an altered chain offset is not.
+if [[ ! -s $tmp/entry-all.json ]]; then
+  fail "libbpf calibrate --fields all saved no cache entry"; finish
+fi
+"$op" -q --cache-dir "$tmp/cache" bundle create -o "$tmp/good.bundle" "$tmp/entry-all.json" 2>"$tmp/bundle.err" ||
+  { fail "bundle create: $(cat "$tmp/bundle.err")"; finish; }
+# bundle_run NAME BUNDLE: calibrate --backend bcc --bundle BUNDLE with an empty cache.
+bundle_run() {
+  local rc=0
+  mkdir -p "$tmp/cache-$1"
+  "$op" --cache-dir "$tmp/cache-$1" calibrate --backend bcc --bundle "$2" --json \
+    >"$tmp/$1.json" 2>"$tmp/$1.err" || rc=$?
+  [[ $rc -eq 0 ]] || { fail "bcc --bundle $1: exit $rc"; cat "$tmp/$1.err"; return 1; }
+}
+if bundle_run good "$tmp/good.bundle"; then
+  src=$(jq -r .source "$tmp/good.json")
+  [[ $src == bundle ]] && ok "bcc reads libbpf's $n_all offsets back from a bundle" ||
+    { fail "bcc --bundle: source $src, want bundle (the read-back failed?)"; cat "$tmp/good.err"; }
+fi
+# Each altered field is moved by a few bytes (to the next id, into the
+# namespace's ns_common next to inum, to end_code).
+for alter in cred.uid:4 uts_namespace.ns.inum:4 mm_struct.start_code:8; do
+  name=${alter%%:*}
+  to=$(($(jq --arg n "$name" '.fields[] | select(.name == $n) | .offset' "$tmp/libbpf-all.json") + ${alter#*:}))
+  jq --arg n "$name" --argjson to "$to" \
+    '.entries[].calibration.fields |= map(if .name == $n then .offset = $to else . end)' \
+    "$tmp/good.bundle" >"$tmp/bad.bundle"
+  bundle_run "bad-$name" "$tmp/bad.bundle" || continue
+  src=$(jq -r .source "$tmp/bad-$name.json")
+  if [[ $src == calibrated ]] && grep -q 'failed the read-back' "$tmp/bad-$name.err"; then
+    ok "bcc rejects $name at $to (read-back failed, calibrated instead)"
+  else
+    fail "bcc --bundle with $name at $to: source $src, want a failed read-back"; cat "$tmp/bad-$name.err"
   fi
 done
 finish
