@@ -287,38 +287,11 @@ public:
     return session_.add_cookie(cookie, next_slot_++);
   }
 
-  // Built like ChainScannerSession::capture (capture.cpp).
   ChainCapture capture(uint32_t slot) const override {
-    ChainCapture out;
     std::vector<uint8_t> buf(sizeof(op_chain_snapshot));
     if (!session_.lookup("chain_snaps", slot, buf.data()))
-      return out;
-    auto *raw = reinterpret_cast<const op_chain_snapshot *>(buf.data());
-    if (raw->count == 0)
-      return out;
-    out.captured = true;
-    out.ptr_offsets = plan_.ptr_offsets;
-    out.nested_of = plan_.nested_of;
-    auto snap = [](uint64_t addr, uint64_t readable, const unsigned char *b, size_t n) {
-      Snapshot s;
-      s.captured = true;
-      s.task_addr = addr;
-      s.chunk_size = OP_CHAIN_CHUNK_SIZE;
-      s.readable = readable;
-      s.bytes.assign(b, b + n);
-      return s;
-    };
-    for (size_t i = 0; i < plan_.ptr_offsets.size(); i++)
-      out.pointees.push_back(
-          snap(raw->ptr[i], raw->ptr_readable[i], raw->ptee[i], sizeof(raw->ptee[i])));
-    for (size_t n = 0; n < plan_.nested_of.size(); n++) {
-      std::vector<Snapshot> slots;
-      for (size_t j = 0; j < OP_NESTED_SLOTS; j++)
-        slots.push_back(snap(raw->nested_ptr[n][j], raw->nested_readable[n][j], raw->nested[n][j],
-                             sizeof(raw->nested[n][j])));
-      out.nested.push_back(std::move(slots));
-    }
-    return out;
+      return ChainCapture{};
+    return to_chain_capture(*reinterpret_cast<const op_chain_snapshot *>(buf.data()), plan_);
   }
 
 private:

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "calibration/capture_raw.h"
 
+#include "chainscan.h"
 #include "reader.h"
 #include "scanner.h"
 
@@ -71,6 +72,34 @@ Readback to_readback(const op_readback &raw) {
   rb.loginuid = raw.loginuid;
   rb.sessionid = raw.sessionid;
   return rb;
+}
+
+ChainCapture to_chain_capture(const op_chain_snapshot &raw, const ChainPlan &plan) {
+  ChainCapture out;
+  if (raw.count == 0)
+    return out;
+  out.captured = true;
+  out.ptr_offsets = plan.ptr_offsets;
+  out.nested_of = plan.nested_of;
+  auto snap = [](uint64_t addr, uint64_t readable, const unsigned char *b, size_t n) {
+    Snapshot s;
+    s.captured = true;
+    s.task_addr = addr;
+    s.chunk_size = OP_CHAIN_CHUNK_SIZE;
+    s.readable = readable;
+    s.bytes.assign(b, b + n);
+    return s;
+  };
+  for (size_t i = 0; i < plan.ptr_offsets.size() && i < OP_MAX_PTRS; i++)
+    out.pointees.push_back(snap(raw.ptr[i], raw.ptr_readable[i], raw.ptee[i], sizeof(raw.ptee[i])));
+  for (size_t n = 0; n < plan.nested_of.size() && n < OP_MAX_NESTED; n++) {
+    std::vector<Snapshot> slots;
+    for (size_t j = 0; j < OP_NESTED_SLOTS; j++)
+      slots.push_back(snap(raw.nested_ptr[n][j], raw.nested_readable[n][j], raw.nested[n][j],
+                           sizeof(raw.nested[n][j])));
+    out.nested.push_back(std::move(slots));
+  }
+  return out;
 }
 
 } // namespace offsetprobe

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // Conversions from the raw map values both backends share (bpf/scanner.h,
-// bpf/reader.h) to the engine's types: one place, so that the libbpf and the
+// bpf/reader.h, bpf/chainscan.h) to the engine's types: one place, so that the libbpf and the
 // BCC backend cannot read the same bytes differently.
 #pragma once
 
@@ -9,6 +9,7 @@
 
 struct op_snapshot;
 struct op_readback;
+struct op_chain_snapshot;
 
 namespace offsetprobe {
 
@@ -17,5 +18,9 @@ Snapshot to_snapshot(const op_snapshot &raw);
 
 // A raw readback value; captured == false when the slot was never written.
 Readback to_readback(const op_readback &raw);
+
+// A raw chain-scanner value, read with `plan` loaded; captured == false when
+// the slot was never written.
+ChainCapture to_chain_capture(const op_chain_snapshot &raw, const ChainPlan &plan);
 
 } // namespace offsetprobe
