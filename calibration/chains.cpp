@@ -2,6 +2,7 @@
 #include "calibration/chains.h"
 
 #include <algorithm>
+#include <array>
 #include <functional>
 #include <map>
 #include <set>
@@ -52,32 +53,61 @@ std::optional<uint64_t> word(const Snapshot &s, uint32_t off) {
 // and at least `min` trials saw it match (like the direct fields).
 enum class Seen { unknown, match, mismatch };
 
+// The same rule for several fields at once, for a search that reads each
+// offset of a trial once and compares it with every field's known value:
+// `pred(t, o, alive, seen)` sets seen[k] for each k with alive[k]. out[k] is
+// what survivors() would give for field k alone; `wanted` (at most 8) says
+// which fields to search.
 template <typename Pred>
-std::vector<uint32_t> survivors(const std::vector<const Trial *> &trials, uint32_t limit,
-                                uint32_t align, uint32_t size, uint32_t min, Pred pred,
-                                uint32_t *support_out = nullptr) {
-  std::vector<uint32_t> out;
+std::vector<std::vector<uint32_t>> survivors_each(const std::vector<const Trial *> &trials,
+                                                  uint32_t limit, uint32_t align, uint32_t size,
+                                                  uint32_t min, const std::vector<bool> &wanted,
+                                                  Pred pred, uint32_t *support_out = nullptr) {
+  constexpr size_t kMax = 8;
+  const size_t n = std::min(wanted.size(), kMax);
+  std::vector<std::vector<uint32_t>> out(wanted.size());
   uint32_t best = 0;
   for (uint32_t o = 0; o + size <= limit; o += align) {
-    uint32_t support = 0;
-    bool contradicted = false;
+    std::array<bool, kMax> alive{};
+    std::array<uint32_t, kMax> support{};
+    size_t left = 0;
+    for (size_t k = 0; k < n; k++)
+      left += alive[k] = wanted[k];
     for (const Trial *t : trials) {
-      Seen v = pred(*t, o);
-      if (v == Seen::mismatch) {
-        contradicted = true;
+      if (!left)
         break;
+      std::array<Seen, kMax> seen{};
+      pred(*t, o, alive, seen);
+      for (size_t k = 0; k < n; k++) {
+        if (!alive[k])
+          continue;
+        if (seen[k] == Seen::mismatch) {
+          alive[k] = false;
+          left--;
+        } else if (seen[k] == Seen::match) {
+          support[k]++;
+        }
       }
-      if (v == Seen::match)
-        support++;
     }
-    if (!contradicted && support >= min) {
-      out.push_back(o);
-      best = std::max(best, support);
-    }
+    for (size_t k = 0; k < n; k++)
+      if (alive[k] && support[k] >= min) {
+        out[k].push_back(o);
+        best = std::max(best, support[k]);
+      }
   }
   if (support_out)
     *support_out = best;
   return out;
+}
+
+template <typename Pred>
+std::vector<uint32_t> survivors(const std::vector<const Trial *> &trials, uint32_t limit,
+                                uint32_t align, uint32_t size, uint32_t min, Pred pred,
+                                uint32_t *support_out = nullptr) {
+  return survivors_each(
+      trials, limit, align, size, min, {true},
+      [&pred](const Trial &t, uint32_t o, const auto &, auto &seen) { seen[0] = pred(t, o); },
+      support_out)[0];
 }
 
 // Settles `f` from its candidate offsets: one = calibrated, none =
@@ -805,11 +835,9 @@ std::vector<FieldResult> solve_chains(const std::vector<Trial> &trials, const So
                                  : std::pair{0u, 0u});
       for (size_t n = 0; n < nested_of.size(); n++) {
         found[n].resize(kNsKinds.size());
-        // Like survivors() for all kinds at once: each (slot, offset) is read
-        // once per trial and compared with every kind's pair (one survivors()
-        // pass per kind took ~1 ms). A kind survives where no trial
-        // contradicts it and at least min_trials match; a byte not read is
-        // neither.
+        // All kinds at once: each (slot, offset) is read once per trial and
+        // compared with every kind's pair (one survivors() pass per kind took
+        // ~1 ms).
         for (uint32_t j = 0;; j++) {
           bool have = false;
           for (const Trial *t : usable)
@@ -818,34 +846,25 @@ std::vector<FieldResult> solve_chains(const std::vector<Trial> &trials, const So
             break;
           uint32_t limit =
               limit_of(usable, [n, j](const Trial &t) { return nested(t.leader, n, j); });
-          for (uint32_t o = 0; o + 4 <= limit; o += 4) {
-            std::vector<uint32_t> support(kNsKinds.size(), 0);
-            std::vector<bool> alive = present;
-            for (size_t ti = 0; ti < usable.size(); ti++) {
-              const Snapshot *ls = nested(usable[ti]->leader, n, j);
-              const Snapshot *ns = nested(usable[ti]->unshared, n, j);
-              if (!ls || !ns)
-                continue;
-              auto lv = u32_at(*ls, o), nv = u32_at(*ns, o);
-              if (!lv || !nv)
-                continue;
-              bool any = false;
-              for (size_t k = 0; k < kNsKinds.size(); k++) {
-                if (!alive[k])
-                  continue;
-                if (*lv == want[ti][k].first && *nv == want[ti][k].second)
-                  support[k]++;
-                else
-                  alive[k] = false;
-                any = any || alive[k];
-              }
-              if (!any)
-                break;
-            }
-            for (size_t k = 0; k < kNsKinds.size(); k++)
-              if (alive[k] && support[k] >= opt.min_trials)
-                found[n][k].push_back({j * 8, o});
-          }
+          auto per_kind = survivors_each(
+              usable, limit, 4, 4, opt.min_trials, present,
+              [&](const Trial &t, uint32_t o, const auto &alive, auto &seen) {
+                const Snapshot *ls = nested(t.leader, n, j), *ns = nested(t.unshared, n, j);
+                auto lv = ls ? u32_at(*ls, o) : std::nullopt;
+                auto nv = ns ? u32_at(*ns, o) : std::nullopt;
+                if (!lv || !nv)
+                  return; // not read: neither evidence for nor against
+                size_t ti = static_cast<size_t>(std::find(usable.begin(), usable.end(), &t) -
+                                                usable.begin());
+                for (size_t k = 0; k < kNsKinds.size(); k++)
+                  if (alive[k])
+                    seen[k] = *lv == want[ti][k].first && *nv == want[ti][k].second
+                                  ? Seen::match
+                                  : Seen::mismatch;
+              });
+          for (size_t k = 0; k < kNsKinds.size(); k++)
+            for (uint32_t o : per_kind[k])
+              found[n][k].push_back({j * 8, o});
         }
         bool all = true;
         for (size_t k = 0; k < kNsKinds.size(); k++)
