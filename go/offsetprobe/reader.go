@@ -257,4 +257,3 @@ func Load(cacheDir string) (*Offsets, error) {
 	}
 	return LoadFor(dir, k, DefaultSafety())
 }
-
