@@ -14,6 +14,9 @@ packages=(
   libboost-dev libboost-filesystem-dev nlohmann-json3-dev doctest-dev libcli11-dev
   jq util-linux libcap2-bin strace
   debhelper dpkg-dev groff-base man-db
+  # The Go and Python consumers and their tests (go/, python/): Debian's Go
+  # toolchain and cilium/ebpf module (built offline, no module proxy), pytest.
+  golang-go golang-github-cilium-ebpf-dev python3-pytest
 )
 bcc=${OFFSETPROBE_BCC:-auto}
 if [ "$bcc" != disabled ]; then
@@ -22,7 +25,8 @@ if [ "$bcc" != disabled ]; then
   # its own kernel; Debian's current ones are close enough, because the BCC
   # programs reach task_struct only through calibrated offsets
   # (docs/bcc-backend.md).
-  packages+=(libbpfcc-dev linux-headers-amd64)
+  # python3-bpfcc: the BCC example of the Python consumer (python/examples).
+  packages+=(libbpfcc-dev linux-headers-amd64 python3-bpfcc)
 fi
 missing=()
 for p in "${packages[@]}"; do
