@@ -15,6 +15,7 @@ if [ "${1:-}" = --live ]; then
   shift
 fi
 py=/usr/bin/python3
+export PYTHONDONTWRITEBYTECODE=1  # nothing written into the source tree
 if ! "$py" -c 'import pytest' 2>/dev/null; then
   echo "python3-pytest is not installed (scripts/setup.sh installs it)" >&2
   [ "${CI:-}" = true ] && exit 1
