@@ -173,6 +173,10 @@ class Counter:
         self.bpf.cleanup()
 
 
+def _stop(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM ends the count as Ctrl-C does: counts still printed
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--syscall", default="getppid")
@@ -196,7 +200,7 @@ def main():
         return 13
     try:
         print("bcc_counter: counting %s (offsets from %s)" % (a.syscall, offs.path), file=sys.stderr)
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        signal.signal(signal.SIGTERM, _stop)
         try:
             if a.duration > 0:
                 time.sleep(a.duration)
