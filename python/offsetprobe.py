@@ -349,7 +349,11 @@ def _parse_json(text, what):
         # reader, or the two would disagree on a file (fixture utf8_bom).
         s = s[1:]
     try:
-        return json.loads(s, parse_constant=_reject_constant)
+        doc = json.loads(s, parse_constant=_reject_constant)
+        # json keeps a \ud800 escape with no low surrogate; nlohmann refuses
+        # the text, and so does this reader (encoding such a string fails).
+        json.dumps(doc, ensure_ascii=False).encode("utf-8")
+        return doc
     except json.JSONDecodeError as e:
         # An error at the very end of the input means the document stopped
         # early; an unterminated string can only be one that the end cut.
@@ -357,6 +361,8 @@ def _parse_json(text, what):
             raise Truncated("%s ends early after %d bytes (truncated JSON)"
                             % (what, len(text))) from None
         raise Corrupt("%s is not valid JSON (byte %d)" % (what, e.pos)) from None
+    except UnicodeEncodeError:
+        raise Corrupt("%s is not valid JSON (an unpaired UTF-16 surrogate escape)" % what) from None
     except (ValueError, RecursionError):
         raise Corrupt("%s is not valid JSON" % what) from None
 

@@ -84,6 +84,10 @@ func parseJSON(text []byte, what string) (interface{}, error) {
 	if !utf8.Valid(text) {
 		return nil, newErr(ErrCorrupt, what+" is not valid JSON (not UTF-8)")
 	}
+	// Nor would it keep a \ud800 escape with no low surrogate after it.
+	if !pairedSurrogates(text) {
+		return nil, newErr(ErrCorrupt, what+" is not valid JSON (an unpaired UTF-16 surrogate escape)")
+	}
 	// nlohmann's parser skips a UTF-8 byte order mark at the start; so must
 	// this reader, or the two would disagree on a file (shared fixture
 	// utf8_bom).
@@ -107,6 +111,49 @@ func parseJSON(text []byte, what string) (interface{}, error) {
 			what, dec.InputOffset()))
 	}
 	return v, nil
+}
+
+// pairedSurrogates: false when a string holds a \uD800-\uDBFF escape not
+// followed by a \uDC00-\uDFFF one, or a low one alone. nlohmann refuses such
+// text; encoding/json would quietly put U+FFFD in its place.
+func pairedSurrogates(text []byte) bool {
+	hex4 := func(i int) (int, bool) {
+		if i+6 > len(text) || text[i] != '\\' || text[i+1] != 'u' {
+			return 0, false
+		}
+		v, err := strconv.ParseUint(string(text[i+2:i+6]), 16, 32)
+		return int(v), err == nil
+	}
+	inString := false
+	for i := 0; i < len(text); i++ {
+		c := text[i]
+		if !inString {
+			inString = c == '"'
+			continue
+		}
+		switch c {
+		case '"':
+			inString = false
+		case '\\':
+			v, ok := hex4(i)
+			if !ok {
+				i++ // another escape: skip the escaped byte
+				continue
+			}
+			switch {
+			case v >= 0xDC00 && v <= 0xDFFF:
+				return false
+			case v >= 0xD800 && v <= 0xDBFF:
+				lo, ok := hex4(i + 6)
+				if !ok || lo < 0xDC00 || lo > 0xDFFF {
+					return false
+				}
+				i += 6
+			}
+			i += 5
+		}
+	}
+	return true
 }
 
 // unsigned: the value when j is a non-negative integer literal that fits 64
