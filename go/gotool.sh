@@ -47,7 +47,7 @@ replace golang.org/x/sys => $gocode/golang.org/x/sys
 EOM
 : >"$build/offline.sum"
 export GOPROXY=off GOSUMDB=off GOFLAGS="-mod=mod -modfile=$modfile" GO111MODULE=on
-export GOCACHE=$build/cache GOPATH=$build/gopath GOTOOLCHAIN=local
+export GOCACHE=$build/cache GOPATH=$build/gopath GOTOOLCHAIN=local GOENV=off
 cd "$here/offsetprobe"
 if [ "$test_mode" = 0 ]; then
   exec "$@"
