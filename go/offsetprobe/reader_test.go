@@ -4,8 +4,10 @@ package offsetprobe
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -54,9 +56,52 @@ func TestGNUBuildID(t *testing.T) {
 	}
 }
 
-// The running kernel's key is the one offsetprobe itself files entries
-// under: OFFSETPROBE_BIN (set by meson) writes one, the Go reader finds it.
-func TestRunningKernelMatchesTool(t *testing.T) {
+// The Go reader and offsetprobe agree on the running kernel's key and on
+// the offsets of one entry: an entry filed under the Go reader's key is found
+// by `offsetprobe export --format json` (OFFSETPROBE_BIN, set by meson), with
+// the same usable offsets.
+func TestAgreesWithTool(t *testing.T) {
+	exe := os.Getenv("OFFSETPROBE_BIN")
+	if exe == "" {
+		t.Skip("OFFSETPROBE_BIN not set (run through meson test)")
+	}
+	dir := runningKernelEntry(t, "ambiguous_field.json")
+	out, err := exec.Command(exe, "export", "--format", "json", "--cache-dir", dir).Output()
+	if err != nil {
+		t.Fatalf("offsetprobe export: %v", err)
+	}
+	var doc struct {
+		Offsets map[string]struct {
+			Offset uint32 `json:"offset"`
+		} `json:"offsets"`
+		Omitted map[string]string `json:"omitted"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		t.Fatal(err)
+	}
+	o, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Offsets) != len(o.Fields) || len(doc.Omitted) != len(o.Omitted) {
+		t.Fatalf("offsetprobe: %v / %v; Go: %v / %v", doc.Offsets, doc.Omitted, o.Fields, o.Omitted)
+	}
+	for name, f := range doc.Offsets {
+		if off, ok := o.Offset(name); !ok || off != f.Offset {
+			t.Errorf("%s: offsetprobe %d, Go %d (%v)", name, f.Offset, off, ok)
+		}
+	}
+	for _, m := range o.Omitted {
+		if doc.Omitted[m.Name] != m.Why {
+			t.Errorf("omitted %s: offsetprobe %q, Go %q", m.Name, doc.Omitted[m.Name], m.Why)
+		}
+	}
+}
+
+// runningKernelEntry: a cache dir holding fixture name, re-keyed for the
+// running kernel.
+func runningKernelEntry(t *testing.T, name string) string {
+	t.Helper()
 	k, err := ReadKernelID()
 	if err != nil {
 		t.Fatal(err)
@@ -64,38 +109,24 @@ func TestRunningKernelMatchesTool(t *testing.T) {
 	if !validBuildID(k.BuildID) {
 		t.Fatalf("invalid running build id %q", k.BuildID)
 	}
-	want := os.Getenv("OFFSETPROBE_KERNEL_BUILD_ID")
-	if want == "" {
-		t.Skip("OFFSETPROBE_KERNEL_BUILD_ID not set (run through meson test)")
-	}
-	if k.BuildID != want {
-		t.Fatalf("Go reads build id %s, offsetprobe %s", k.BuildID, want)
-	}
-}
-
-func TestLoadThroughEnv(t *testing.T) {
-	k, err := ReadKernelID()
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
 	if err := os.Chmod(dir, 0755); err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(filepath.Join(fixtureDir(), "valid.json"))
+	b, err := os.ReadFile(filepath.Join(fixtureDir(), name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := "gnu-build-id"
-	if !k.Strong {
-		src = "proc-version-digest"
-	}
 	text := strings.Replace(string(b), "0123456789abcdef0123456789abcdef01234567", k.BuildID, 1)
-	text = strings.Replace(text, `"gnu-build-id"`, `"`+src+`"`, 1)
+	text = strings.Replace(text, `"gnu-build-id"`, `"`+k.Source()+`"`, 1)
 	if err := os.WriteFile(filepath.Join(dir, EntryFileName(k.BuildID)), []byte(text), 0644); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv(CacheDirEnv, dir)
+	return dir
+}
+
+func TestLoadThroughEnv(t *testing.T) {
+	t.Setenv(CacheDirEnv, runningKernelEntry(t, "valid.json"))
 	o, err := Load("")
 	if err != nil {
 		t.Fatal(err)
