@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strconv"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -45,10 +46,30 @@ type Agent struct {
 	tp   link.Link
 }
 
+// syscallNumbers: a few x86_64 syscall numbers by name, for -syscall; any
+// other is given by number (-syscall 257). offsetprobe count has the full
+// table (counting/syscall_table_x86_64.inc).
+var syscallNumbers = map[string]int64{
+	"read": 0, "write": 1, "close": 3, "mmap": 9, "ioctl": 16, "getpid": 39, "clone": 56,
+	"fork": 57, "execve": 59, "uname": 63, "getppid": 110, "openat": 257, "execveat": 322,
+}
+
+// SyscallNumber: a name of syscallNumbers, or a number.
+func SyscallNumber(s string) (int64, error) {
+	if nr, ok := syscallNumbers[s]; ok {
+		return nr, nil
+	}
+	nr, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || nr < 0 || nr > 1023 {
+		return 0, fmt.Errorf("unknown syscall %q: give its number", s)
+	}
+	return nr, nil
+}
+
 // LoadSpec reads the BPF object and writes the offsets and the settings into
 // its constants. Errors: offsetprobe.ErrFieldUnknown when an offset is not
 // calibrated and validated on this kernel; a spec that cannot be read.
-func LoadSpec(objPath string, offs *offsetprobe.Offsets, tgid uint32) (*ebpf.CollectionSpec, error) {
+func LoadSpec(objPath string, offs *offsetprobe.Offsets, syscallNr int64, tgid uint32) (*ebpf.CollectionSpec, error) {
 	spec, err := ebpf.LoadCollectionSpec(objPath)
 	if err != nil {
 		return nil, fmt.Errorf("reading BPF object %s: %w", objPath, err)
@@ -59,14 +80,15 @@ func LoadSpec(objPath string, offs *offsetprobe.Offsets, tgid uint32) (*ebpf.Col
 	if err := spec.RewriteConstants(map[string]interface{}{
 		"tick_ns":     uint64(1_000_000_000 / userHZ),
 		"filter_tgid": tgid,
+		"syscall_nr":  syscallNr,
 	}); err != nil {
-		return nil, fmt.Errorf("setting tick_ns and filter_tgid: %w", err)
+		return nil, fmt.Errorf("setting tick_ns, filter_tgid and syscall_nr: %w", err)
 	}
 	return spec, nil
 }
 
-// Start loads spec and attaches its program to syscalls/sys_enter_<syscall>.
-func Start(spec *ebpf.CollectionSpec, syscall string) (*Agent, error) {
+// Start loads spec and attaches its program to the raw tracepoint sys_enter.
+func Start(spec *ebpf.CollectionSpec) (*Agent, error) {
 	coll, err := ebpf.NewCollection(spec)
 	if err != nil {
 		var ve *ebpf.VerifierError
@@ -75,10 +97,11 @@ func Start(spec *ebpf.CollectionSpec, syscall string) (*Agent, error) {
 		}
 		return nil, fmt.Errorf("loading syscount: %w", err)
 	}
-	tp, err := link.Tracepoint("syscalls", "sys_enter_"+syscall, coll.Programs["count_syscall"], nil)
+	tp, err := link.AttachRawTracepoint(link.RawTracepointOptions{
+		Name: "sys_enter", Program: coll.Programs["count_syscall"]})
 	if err != nil {
 		coll.Close()
-		return nil, fmt.Errorf("attaching tracepoint syscalls/sys_enter_%s: %w", syscall, err)
+		return nil, fmt.Errorf("attaching raw tracepoint sys_enter: %w", err)
 	}
 	return &Agent{coll: coll, tp: tp}, nil
 }

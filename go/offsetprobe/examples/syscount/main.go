@@ -10,7 +10,7 @@
 // It prints one JSON object per process on stdout at the end ({"tgid":..,
 // "start_ticks":..,"count":..}); start_ticks equals field 22 of
 // /proc/<tgid>/stat. Exit codes: 0 done, 3 the offsets are not known for
-// this kernel (run `offsetprobe calibrate`), 1 any other failure.
+// this kernel (run `offsetprobe calibrate`), 2 bad usage, 1 any other failure.
 package main
 
 import (
@@ -29,7 +29,7 @@ import (
 
 func main() {
 	obj := flag.String("obj", "syscount.bpf.o", "the BPF object (built by meson: build/go/syscount.bpf.o)")
-	sys := flag.String("syscall", "getppid", "the syscall to count (syscalls/sys_enter_<name>)")
+	sys := flag.String("syscall", "getppid", "the syscall to count: a name (getppid, openat, execve, ...) or a number")
 	pid := flag.Uint("pid", 0, "count only this process (0: every process)")
 	duration := flag.Duration("duration", 0, "stop after this long (0: at SIGINT/SIGTERM or when stdin closes)")
 	cacheDir := flag.String("cache-dir", "", "the offsetprobe cache (default $OFFSETPROBE_CACHE_DIR, else /var/cache/offsetprobe)")
@@ -40,7 +40,12 @@ func main() {
 		warn("no offsets for this kernel: %v", err)
 		os.Exit(3)
 	}
-	spec, err := LoadSpec(*obj, offs, uint32(*pid))
+	nr, err := SyscallNumber(*sys)
+	if err != nil {
+		warn("%v", err)
+		os.Exit(2)
+	}
+	spec, err := LoadSpec(*obj, offs, nr, uint32(*pid))
 	if errors.Is(err, offsetprobe.ErrFieldUnknown) {
 		warn("%v", err)
 		os.Exit(3)
@@ -53,7 +58,7 @@ func main() {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		warn("cannot raise RLIMIT_MEMLOCK (%v); loading anyway", err)
 	}
-	agent, err := Start(spec, *sys)
+	agent, err := Start(spec)
 	if err != nil {
 		warn("%v", err)
 		os.Exit(1)

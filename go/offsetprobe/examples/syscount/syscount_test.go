@@ -85,12 +85,12 @@ func rodata(t *testing.T, spec *ebpf.CollectionSpec, name string) uint64 {
 // not calibrated and validated stops the load.
 func TestRewriteConstants(t *testing.T) {
 	obj := objPath(t)
-	spec, err := LoadSpec(obj, fixtureOffsets(t, "valid.json"), 4242)
+	spec, err := LoadSpec(obj, fixtureOffsets(t, "valid.json"), sysGetppid, 4242)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for c, want := range map[string]uint64{"off_group_leader": 2496, "off_start_boottime": 2696,
-		"filter_tgid": 4242, "tick_ns": 10_000_000} {
+		"filter_tgid": 4242, "tick_ns": 10_000_000, "syscall_nr": sysGetppid} {
 		if got := rodata(t, spec, c); got != want {
 			t.Errorf("%s = %d, want %d", c, got, want)
 		}
@@ -98,7 +98,7 @@ func TestRewriteConstants(t *testing.T) {
 	// The field the program needs failed its read-back: nothing is loaded.
 	o := fixtureOffsets(t, "valid.json")
 	delete(o.Fields, "task_struct.group_leader")
-	_, err = LoadSpec(obj, o, 0)
+	_, err = LoadSpec(obj, o, sysGetppid, 0)
 	if !errors.Is(err, offsetprobe.ErrFieldUnknown) || !strings.Contains(err.Error(), "group_leader") {
 		t.Fatalf("want ErrFieldUnknown naming group_leader, got %v", err)
 	}
@@ -191,11 +191,11 @@ func TestCountsMatchProc(t *testing.T) {
 	const calls, threads = 2500, 4
 	s := startSubject(t, calls, threads)
 	pid := s.cmd.Process.Pid
-	spec, err := LoadSpec(obj, offs, uint32(pid))
+	spec, err := LoadSpec(obj, offs, sysGetppid, uint32(pid))
 	if err != nil {
 		t.Fatal(err)
 	}
-	agent, err := Start(spec, "getppid")
+	agent, err := Start(spec)
 	if err != nil {
 		t.Fatal(err)
 	}

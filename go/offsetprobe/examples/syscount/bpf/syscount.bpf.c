@@ -8,8 +8,10 @@
  * program is loaded, so the verifier sees constants. No kernel header and no
  * BTF of the running kernel are needed, only <linux/bpf.h>.
  *
- * The section names getppid; the user side attaches the program to
- * syscalls/sys_enter_<name> of its choice.
+ * The hook is the raw tracepoint sys_enter, with the syscall number tested
+ * against a constant: a raw tracepoint needs no tracefs, and the
+ * cilium/ebpf Debian ships (0.9.1) looks for tracefs only under
+ * /sys/kernel/debug/tracing, which a host may not mount.
  */
 #include <linux/types.h>
 #include <linux/bpf.h>
@@ -24,6 +26,8 @@ const volatile __u32 off_group_leader = 0;
 const volatile __u32 off_start_boottime = 0;
 /* Nanoseconds per USER_HZ tick, the unit of /proc/<pid>/stat's start time. */
 const volatile __u64 tick_ns = 10000000;
+/* The syscall counted (its number on this architecture); set by the loader. */
+const volatile __s64 syscall_nr = -1;
 /* Count only this tgid; 0: every process. */
 const volatile __u32 filter_tgid = 0;
 
@@ -50,8 +54,8 @@ static __always_inline void count_lost(__u32 slot)
 		*v += 1; /* per-CPU: no atomic needed */
 }
 
-SEC("tracepoint/syscalls/sys_enter_getppid")
-int count_syscall(void *ctx)
+SEC("raw_tracepoint/sys_enter")
+int count_syscall(struct bpf_raw_tracepoint_args *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
@@ -59,6 +63,9 @@ int count_syscall(void *ctx)
 	struct syscount_key key = {};
 	__u64 one = 1, *v;
 
+	/* sys_enter(struct pt_regs *regs, long id) */
+	if ((__s64)ctx->args[1] != syscall_nr)
+		return 0;
 	if (filter_tgid && tgid != filter_tgid)
 		return 0;
 	task = bpf_get_current_task();
