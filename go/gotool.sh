@@ -5,12 +5,12 @@
 # golang-golang-x-sys-dev under /usr/share/gocode), never a module proxy.
 #
 #   go/gotool.sh BUILD_DIR go test ./...
+#   go/gotool.sh --test BUILD_DIR ARGS...   (meson test: `go test -v ARGS`)
 #
 # go.mod stays the module's own (a user vendors it like any module); the
 # Debian paths go into a copy of it under BUILD_DIR, passed with -modfile, so
 # the replace lines never reach users. GOCACHE and GOPATH are private to
 # BUILD_DIR.
-#   go/gotool.sh --test BUILD_DIR ARGS...   (meson test: `go test -v ARGS`)
 #
 # --test: exits 77 (meson's "skipped") when Go is missing or a test skipped
 # (root, BPF or a tool missing), so the skip shows in the suite's summary;
