@@ -5,12 +5,14 @@
 #include "calibration/error.h"
 #include "calibration/solver.h"
 #include "calibration/subject.h"
+#include "calibration/subject_group.h"
 #include "offsetprobe/exit_codes.h"
 
 #include "chainscan.h"
 #include "reader.h"
 
 #include <boost/process/child.hpp>
+#include <boost/process/extend.hpp>
 #include <boost/process/io.hpp>
 #include <boost/process/posix.hpp>
 
@@ -167,8 +169,9 @@ void throw_if_stopped(const CalibrateOptions &opt) {
 }
 
 // The subject host process (a re-execution of this binary in subject mode)
-// and its pipes. The destructor makes sure it is gone, and with it every
-// leader it forked: no subject outlives the calibration.
+// and its pipes. The host leads a process group that every subject inherits
+// (calibration/subject_group.h); the destructor kills that group and reaps
+// all of it: no subject outlives the calibration, none is left a zombie.
 class SubjectHost {
 public:
   explicit SubjectHost(const CalibrateOptions &opt) {
@@ -177,9 +180,19 @@ public:
       throw Fatal(exit_failure, std::string("pipe: ") + std::strerror(errno));
     in_ = in[1];
     out_ = out[0];
+    const pid_t self = ::getpid();
     try {
-      child_ = bp::child(opt.self_exe, kSubjectArg, std::to_string(::getpid()),
-                         bp::posix::fd.bind(0, in[0]), bp::posix::fd.bind(1, out[1]));
+      // Between fork and exec (async-signal-safe calls only): a group of its
+      // own, and the parent-death signal with the check that we did not die
+      // before it was set (it survives exec; the host sets it again anyway).
+      child_ =
+          bp::child(opt.self_exe, kSubjectArg, std::to_string(self), bp::posix::fd.bind(0, in[0]),
+                    bp::posix::fd.bind(1, out[1]), bp::extend::on_exec_setup([self](auto &) {
+                      ::setpgid(0, 0);
+                      if (!die_with_parent(self))
+                        ::_exit(127);
+                    }));
+      group_.adopt(child_.id());
     } catch (const std::exception &e) {
       ::close(in[0]);
       ::close(out[1]);
@@ -194,17 +207,16 @@ public:
     close_stdin();
     if (out_ >= 0)
       ::close(out_);
+    // After finish() only stragglers are left (the unshared subject's pid
+    // namespace init, say); on an error or a stop, everything: either way the
+    // whole group dies now. The host is reaped through child_ (which keeps
+    // its status), the rest by the group.
     std::error_code ec;
-    if (child_.valid() && child_.running(ec)) {
-      // The host kills its leaders on EOF; give it a moment, then insist
-      // (PR_SET_PDEATHSIG takes the leaders down with it).
-      for (int i = 0; i < 200 && child_.running(ec); i++)
-        ::usleep(500);
-      if (child_.running(ec))
-        ::kill(child_.id(), SIGKILL);
-    }
+    if (group_.pgid() > 0)
+      ::kill(-group_.pgid(), SIGKILL);
     if (child_.valid())
       child_.wait(ec);
+    group_.end();
   }
   SubjectHost(const SubjectHost &) = delete;
   SubjectHost &operator=(const SubjectHost &) = delete;
@@ -289,6 +301,11 @@ public:
       ::usleep(100);
     }
     child_.wait(ec);
+    // Whatever the host could not reap (orphans of its leaders came to us,
+    // the subreaper) dies and is reaped here, before we report anything.
+    std::string left = group_.end(opt.subject_timeout_ms);
+    if (!left.empty())
+      throw Fatal(exit_subject, left);
     // It has nothing left to do but kill and reap its leaders: one that
     // cannot is hung (stopped, say), and a hung subject is an error (exit 9)
     // wherever it happens, not only while we wait for an answer.
@@ -321,6 +338,7 @@ private:
     return "";
   }
 
+  SubjectGroup group_; // first: we are the subreaper before the host exists
   bp::child child_;
   int in_ = -1, out_ = -1;
   std::string buf_;
@@ -918,7 +936,10 @@ private:
 
 } // namespace
 
-Calibration calibrate(const CalibrateOptions &opt) {
+// A stop signal kills the subjects at once (kill_subjects_from_signal_handler),
+// so whatever error that causes here ("the subject host died") is reported
+// as the stop it is; the locals, subjects among them, are gone by then.
+Calibration calibrate(const CalibrateOptions &opt) try {
   auto t0 = Clock::now();
   g_t0 = t0;
   check_bpf_privileges();
@@ -1096,10 +1117,13 @@ Calibration calibrate(const CalibrateOptions &opt) {
   throw_if_stopped(opt);
   r.elapsed_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   return cal;
+} catch (...) {
+  throw_if_stopped(opt);
+  throw;
 }
 
 std::vector<FieldResult> validate_offsets(const CalibrateOptions &opt,
-                                          std::vector<FieldResult> fields) {
+                                          std::vector<FieldResult> fields) try {
   check_bpf_privileges();
   auto ns = read_timens_offsets();
   for (auto &f : fields) {
@@ -1115,6 +1139,9 @@ std::vector<FieldResult> validate_offsets(const CalibrateOptions &opt,
   host.finish(opt);
   throw_if_stopped(opt);
   return fields;
+} catch (...) {
+  throw_if_stopped(opt);
+  throw;
 }
 
 } // namespace offsetprobe

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "calibration/subject.h"
+#include "calibration/subject_group.h"
 
 #include <array>
 #include <cerrno>
@@ -207,8 +208,11 @@ std::string unshare_namespaces() {
   }
   pid_t init = fork();
   if (init == 0) {
-    close(life[1]);
+    // Its parent is outside its pid namespace (getppid() says 0): the pipe,
+    // whose only write end N holds, is its check. It keeps no other
+    // descriptor of N's (the pipes to L among them).
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    keep_only_fds({life[0]});
     char c;
     while (read(life[0], &c, 1) < 0 && errno == EINTR) {
     }
@@ -218,6 +222,8 @@ std::string unshare_namespaces() {
   if (init < 0)
     append_error(err, "fork:" + err_name(errno));
   // life[1] stays open (and is inherited by nobody: we fork no more).
+  // Its comm is N's cookie until its prctl: it never makes the trigger
+  // syscall, so no capture can take it for N.
   return err;
 }
 
@@ -312,17 +318,19 @@ struct Helper {
     pid_t leader = getpid();
     pid = fork();
     if (pid == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+      if (!die_with_parent(leader))
+        _exit(0);
+      // Not the write end of `go`, nor the other helper's: L's death must be
+      // an EOF here, whoever else is still alive.
+      keep_only_fds({g[0], d[1]});
       set_comm(cookie);
       std::string msg = setup();
       // A credential change clears the parent-death signal: set it again,
-      // then make sure L did not die in between. Not with getppid(): that is
-      // the trigger syscall, and this task already carries its cookie (a
-      // second capture reads as a subject that died or a stolen comm).
-      prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-      // (EPERM is expected: this task no longer runs as root.)
-      if (kill(leader, 0) != 0 && errno == ESRCH)
+      // then make sure L did not die in between (under the neutral comm:
+      // getppid is the trigger, and the cookie would make it a capture).
+      if (!die_with_parent(leader))
         _exit(0);
+      set_comm(cookie);
       msg = std::to_string(proc_view_tid()) + " " + msg + "\n";
       (void)!write(d[1], msg.data(), msg.size());
       while (read_byte(g[0])) {
@@ -462,7 +470,6 @@ namespace {
 // leaders never interleave), then waits for EOF on `ctl` and cleans up.
 [[noreturn]] void run_leader(int index, const Cookies &c, int exit_code, const CredPlan &plan,
                              bool hold, int ctl, int out) {
-  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   set_comm(c.leader);
   SubjectReport rep;
   // Move the program break, so that mm->brk != mm->start_brk in our mm and
@@ -498,17 +505,23 @@ namespace {
     _exit(4);
   ClockPair g_clock;
   g_clock.begin();
+  pid_t leader = getpid();
   pid_t g = fork();
   if (g == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (!die_with_parent(leader))
+      _exit(0);
+    keep_only_fds({g_go[0], g_done[1]});
     set_comm(c.grandchild);
     int32_t id = proc_view_tid(); // and says so with its id in /proc
     (void)!write(g_done[1], &id, sizeof(id));
     if (read_byte(g_go[0]))
       offsetprobe_trigger();
     write_byte(g_done[1]);
-    for (;;)
-      pause();
+    // Alive (for /proc reads) until L kills it, or until L is gone: only L
+    // holds the write end of go, so its death is EOF here.
+    while (read_byte(g_go[0])) {
+    }
+    _exit(0);
   }
   g_clock.end();
   if (g < 0)
@@ -767,16 +780,18 @@ int subject_main(int argc, char **argv) {
           continue;
         }
         ClockPair clock;
+        const pid_t host = getpid();
         clock.begin();
         pid_t pid = fork();
         if (pid == 0) {
+          if (!die_with_parent(host))
+            _exit(0);
           sigprocmask(SIG_UNBLOCK, &chld, nullptr);
-          close(ctl[1]);
-          // The other leaders' ctl write ends: held open here, they would
-          // keep those leaders from ever seeing EOF ("release").
-          for (auto &[other, l] : leaders)
-            if (l.ctl >= 0)
-              close(l.ctl);
+          // Our ctl's write end and the other leaders': held open here, they
+          // would keep this leader, or those, from ever seeing EOF
+          // ("release", or the host's death). Only the report pipe (stdout)
+          // and our ctl's read end stay.
+          keep_only_fds({ctl[0]});
           run_leader(index, c, code & 0xff, plan, cmd == "prepare", ctl[0], STDOUT_FILENO);
         }
         clock.end();

@@ -5,6 +5,7 @@
 #include "calibration/bcc_capture.h"
 #include "calibration/kernel_headers.h"
 #include "counting/bcc_counter_session.h"
+#include "offsetprobe/calibrate_cached.h"
 #include "offsetprobe/exit_codes.h"
 
 #include <sys/utsname.h>
@@ -17,6 +18,10 @@ bool bcc_in_process() {
 
 int with_bcc_backend(const GlobalOptions &g, const std::string &kernel_headers,
                      const std::function<int(const BccContext &)> &body) {
+  // Before the merged header view exists: a SIGINT/SIGTERM/SIGHUP from here
+  // on stops the command through its destructors (the view's directory goes
+  // too) instead of killing it with the view left in /run.
+  install_stop_handlers();
   HeaderSearch search;
   search.explicit_dir = kernel_headers;
   utsname u{};

@@ -2,6 +2,7 @@
 // `offsetprobe calibrate`: run the experiments, print a table or JSON.
 #include "calibration/calibrator.h"
 #include "calibration/result_json.h"
+#include "calibration/subject_group.h"
 #include "calibration/trial_json.h"
 #include "offsetprobe/bcc_bridge.h"
 #include "offsetprobe/cli.h"
@@ -29,6 +30,10 @@ std::atomic<int> g_stop{0};
 
 void on_signal(int sig) {
   g_stop.store(sig);
+  // The subjects die now, not at the calibrator's next check (which a BCC
+  // compile, say, can put seconds away); the calibrator then reports the
+  // stop and reaps them.
+  kill_subjects_from_signal_handler();
 }
 
 struct CalibrateArgs {
@@ -98,8 +103,9 @@ void print_maps_for_test() {
 } // namespace
 
 const std::atomic<int> *install_stop_handlers() {
-  // SIGINT/SIGTERM stop the calibration at the next check: subjects are
-  // killed, BPF objects released by their destructors, nothing is written.
+  // SIGINT/SIGTERM/SIGHUP stop the calibration: subjects are killed at once
+  // (their process group), BPF objects released by their destructors at the
+  // next check, nothing is written.
   struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
