@@ -6,7 +6,8 @@
 # a leader's thread, the grandchild), stops the host (a hang) or sends SIGINT
 # or SIGTERM to the calibrator, and continues it. Every case must end with
 # its exit code (9 subject, 130 SIGINT, 143 SIGTERM) and a clear message,
-# leave no process of the calibrator's tree and no cookie-named process,
+# leave no process of the calibrator's tree and nothing of its run anywhere
+# in the process table, alive or zombie (lib_live.sh run_tasks),
 # leave none of the BPF programs, maps and links it held mid-run, and leave
 # the cache directory byte for byte as it was (the run uses --force on a
 # directory holding a valid entry from an earlier run).
@@ -39,10 +40,11 @@ timeout_ms=1500
 run_case() {
   local stage=$1 action=$2 want=$3 msg=$4 name="$1 / $2"
   : >"$tmp/err"
-  OFFSETPROBE_TEST_STAGE_HOOK=$stage "$bin" --cache-dir "$cache" calibrate --force \
+  # setsid: the run's session marks everything it starts (run_tasks).
+  OFFSETPROBE_TEST_STAGE_HOOK=$stage setsid "$bin" --cache-dir "$cache" calibrate --force \
     --timeout "$timeout_ms" >"$tmp/out" 2>"$tmp/err" &
   cal=$!
-  local state=""
+  local sid=$cal state=""
   for _ in $(seq 200); do # up to 10 s to reach the stage
     state=$(awk '{ sub(/.*\) /, ""); print $1 }' "/proc/$cal/stat" 2>/dev/null)
     [[ $state == T ]] && grep -q 'test stage hook' "$tmp/err" && break
@@ -95,7 +97,7 @@ run_case() {
     fail "$name: no message matching /$msg/" "$tmp/err"
     ok_case=0
   fi
-  expect_no_subjects "$name" $everyone || ok_case=0
+  expect_run_gone "$name" "$sid" $everyone || ok_case=0
   expect_bpf_gone "$name" "$ids" || ok_case=0
   if [[ $(cache_state) != "$cache_before" ]]; then
     fail "$name: the cache directory changed"

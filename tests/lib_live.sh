@@ -66,6 +66,24 @@ alive() {
   done
 }
 
+# run_tasks SID [MARKER]: "pid state comm" of every process of the whole
+# table that belongs to the run whose command was started with `setsid` (its
+# pid is SID): by session (every subject inherits it, and a zombie keeps it),
+# by the subjects' command line (`__offsetprobe_subject <calibrator pid>`,
+# which every subject inherits from the host), or by MARKER in the
+# environment. Zombies included (state Z); neighbours' runs never match.
+run_tasks() {
+  local sid=$1 marker=${2:-} p s
+  {
+    ps -e -o pid=,sid= | awk -v s="$sid" '$2 == s { print $1 }'
+    pgrep -f "__offsetprobe_subject $sid\$"
+    [[ -n $marker ]] && grep -l -s -a -F -- "$marker" /proc/[0-9]*/environ | cut -d/ -f3
+  } | sort -un | while read -r p; do
+    s=$(awk '{ sub(/.*\) /, ""); print $1 }' "/proc/$p/stat" 2>/dev/null) || continue
+    [[ -n $s && $s != X ]] && echo "$p $s $(cat "/proc/$p/comm" 2>/dev/null)"
+  done
+}
+
 # expect_no_subjects NAME ID...: none of the ids is alive and no subject
 # process (the host runs as `__offsetprobe_subject`, leaders and their tasks
 # carry cookies) is left; waits up to 3 s. Other users' calibrations may
@@ -80,6 +98,22 @@ expect_no_subjects() {
   done
   fail "$name: processes left behind: $left"
   ps -o pid,ppid,stat,comm,args -p "$(echo $left | tr ' ' ,)" 2>/dev/null | sed 's/^/    /'
+  return 1
+}
+
+# expect_run_gone NAME SID ID...: none of the ids is alive, and the whole
+# process table holds nothing of the run started with `setsid` as SID
+# (run_tasks: alive or zombie, wherever it was reparented); waits up to 3 s.
+expect_run_gone() {
+  local name=$1 sid=$2 left
+  shift 2
+  for _ in $(seq 60); do
+    left="$(alive "$@") $(run_tasks "$sid" | cut -d' ' -f1)"
+    [[ -z ${left// /} ]] && return 0
+    sleep 0.05
+  done
+  fail "$name: processes left behind (alive or zombie): $left"
+  ps -o pid,ppid,pgid,sid,stat,comm,args -p "$(echo $left | tr ' ' ,)" 2>/dev/null | sed 's/^/    /'
   return 1
 }
 

@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# Interrupts at random moments (issue #21): a command is started, then sent
+# SIGINT, SIGTERM, SIGHUP or SIGKILL after a random delay spread over its
+# whole run (0 to 1.2 times an uninterrupted run measured first), RUNS times
+# per signal, while a CPU burner keeps one core busy. No stage hook: the
+# moment is arbitrary. After each run:
+# - exit code: the stop's (130 SIGINT, 143 SIGTERM/SIGHUP), death by the
+#   signal (128+N: SIGKILL, or a signal before the handlers exist), or 0
+#   when the run had ended; anything else (a "subject died" 9, say) fails;
+# - the whole process table holds nothing of the run, alive or zombie
+#   (lib_live.sh run_tasks: the run's session, the subjects' command line
+#   `__offsetprobe_subject <calibrator pid>`, and a marker put in the run's
+#   environment): at once after a stop the calibrator handled (it reaps
+#   everything before it exits), within 5 s after SIGKILL (the kernel's
+#   parent-death signals and pipe EOFs; the dead are reaped by PID 1);
+# - every BPF program, map and link the run's own process held just before
+#   and just after the signal (/proc/PID/fdinfo: its own objects, not a
+#   global count) is unloaded;
+# - the cache is byte for byte as it was, unless the run exited 0, was
+#   SIGKILLed after its rename, or (count) had saved its calibration before
+#   it was stopped counting: then it holds a valid entry and no temp file.
+# Usage: interrupt.sh OFFSETPROBE_BINARY calibrate|count|bcc
+#   RUNS (runs per signal; default 6, 3 for bcc), SIGNALS ("INT TERM HUP KILL")
+set -uo pipefail
+bin=$(realpath "$1")
+mode=${2:-calibrate}
+tmp=$(mktemp -d)
+chmod 755 "$tmp"
+cal=""
+burner=""
+cleanup() {
+  [[ -n $cal ]] && kill -KILL "$cal" 2>/dev/null
+  [[ -n $burner ]] && kill -KILL -- "-$burner" 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+. "$(dirname "$0")/lib_live.sh"
+need_live
+command -v setsid >/dev/null || skip "setsid is not installed"
+case $mode in
+calibrate) runs=${RUNS:-6} ;;
+count) runs=${RUNS:-6} ;;
+bcc)
+  runs=${RUNS:-3}
+  [[ -x $(dirname "$bin")/offsetprobe-bcc ]] || skip "no offsetprobe-bcc next to $bin (built without BCC)"
+  ;;
+*)
+  echo "usage: $0 BINARY calibrate|count|bcc" >&2
+  exit 2
+  ;;
+esac
+signals=${SIGNALS:-INT TERM HUP KILL}
+
+cache=$tmp/cache
+# The command of one run; count gets an empty cache each time, so that it
+# calibrates (subjects and all) before it counts.
+command_for() {
+  case $mode in
+  calibrate) echo "$bin --cache-dir $cache calibrate --force" ;;
+  bcc) echo "$bin --cache-dir $cache calibrate --force --backend bcc" ;;
+  count) echo "$bin --cache-dir $cache count --syscall getppid --duration 0.3 --interval 0.1" ;;
+  esac
+}
+fresh_count_cache() {
+  rm -rf "$cache"
+  mkdir -p "$cache"
+  : >"$cache/.lock" # the store creates it before calibrating: not a change
+}
+cache_state() {
+  (cd "$cache" && find . -printf '%p %y %s %m %T@\n' | sort && cat ./*.json 2>/dev/null | sha256sum)
+}
+# A state a completed (or SIGKILLed after its rename) run may leave: entries
+# that `show` accepts, no temp file.
+cache_valid() {
+  [[ -z $(find "$cache" -name '.*.tmp-*' -print -quit) ]] &&
+    "$bin" --cache-dir "$cache" show >/dev/null 2>&1
+}
+
+if [[ $mode != count ]]; then
+  rc=0
+  $(command_for) >"$tmp/first.out" 2>&1 || rc=$?
+  [[ $rc -eq 0 ]] || skip "a first calibration fails here (exit $rc): $(tail -1 "$tmp/first.out")"
+fi
+
+# One burner on one core, as in the issue ("with one core busy").
+setsid sh -c 'while :; do :; done' &
+burner=$!
+
+# How long an uninterrupted run takes here, under the burner.
+span=0
+for _ in 1 2; do
+  [[ $mode == count ]] && fresh_count_cache
+  t0=$(date +%s%N)
+  rc=0
+  $(command_for) >"$tmp/out" 2>"$tmp/err" || rc=$?
+  [[ $rc -eq 0 ]] || skip "an uninterrupted $mode run fails here (exit $rc): $(tail -1 "$tmp/err")"
+  ms=$((($(date +%s%N) - t0) / 1000000))
+  ((ms > span)) && span=$ms
+done
+max_delay=$((span * 12 / 10))
+echo "an uninterrupted $mode run takes up to $span ms here (with the burner): delays 0-$max_delay ms"
+
+declare -A rcs
+total=0 left_total=0 zombies_total=0 objects_seen=0 objects_left=0 runs_with_objects=0
+kill_wait_max=0
+bad_runs=0
+for sig in $signals; do
+  for i in $(seq "$runs"); do
+    total=$((total + 1))
+    [[ $mode == count ]] && fresh_count_cache
+    before=$(cache_state)
+    marker="opinterrupt$$x$total$RANDOM"
+    delay=$(((RANDOM * 32768 + RANDOM) % (max_delay + 1)))
+    env OFFSETPROBE_INTERRUPT_MARKER="$marker" setsid $(command_for) >"$tmp/out" 2>"$tmp/err" &
+    cal=$!
+    sleep "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))"
+    ids=$(bpf_ids "$cal")
+    kill -"$sig" "$cal" 2>/dev/null
+    ids=$(printf '%s\n%s\n' "$ids" "$(bpf_ids "$cal")" | sed '/^$/d' | sort -u)
+    rc=0
+    wait "$cal" || rc=$?
+    sid=$cal
+    cal=""
+    t_exit=$(date +%s%N)
+    name="SIG$sig #$i after $delay ms"
+    rcs["$sig $rc"]=$((${rcs["$sig $rc"]:-0} + 1))
+    ok_run=1
+    signo=$(kill -l "$sig")
+    case "$sig:$rc" in
+    INT:130 | TERM:143 | HUP:143 | *:0 | *:$((128 + signo))) ;;
+    *)
+      fail "$name: exit $rc (not the stop's code, the signal's, or 0)" "$tmp/err"
+      ok_run=0
+      ;;
+    esac
+    # Nothing of the run: at once after a handled stop or a normal end,
+    # within 5 s of SIGKILL (PID 1 reaps what the kernel reparents there).
+    tasks=$(run_tasks "$sid" "$marker")
+    if [[ -n $tasks && $rc -eq $((128 + signo)) ]]; then
+      for _ in $(seq 100); do
+        sleep 0.05
+        tasks=$(run_tasks "$sid" "$marker")
+        [[ -z $tasks ]] && break
+      done
+      waited=$((($(date +%s%N) - t_exit) / 1000000))
+      ((waited > kill_wait_max)) && kill_wait_max=$waited
+    fi
+    if [[ -n $tasks ]]; then
+      n=$(echo "$tasks" | wc -l)
+      z=$(echo "$tasks" | awk '$2 == "Z"' | wc -l)
+      left_total=$((left_total + n - z))
+      zombies_total=$((zombies_total + z))
+      ps -o pid,ppid,pgid,sid,stat,comm,args -p "$(echo "$tasks" | cut -d' ' -f1 | paste -sd,)" \
+        >"$tmp/detail" 2>&1
+      fail "$name (exit $rc): $((n - z)) process(es) and $z zombie(s) of the run left:" \
+        "$tmp/detail" "$tmp/err"
+      ok_run=0
+    fi
+    # Its BPF objects, by the ids its own process held.
+    if [[ -n $ids ]]; then
+      runs_with_objects=$((runs_with_objects + 1))
+      objects_seen=$((objects_seen + $(echo "$ids" | wc -l)))
+      lingering=""
+      for _ in $(seq 60); do
+        lingering=""
+        while read -r kind id; do
+          loaded "$kind" "$id" && lingering+=" $kind=$id"
+        done <<<"$ids"
+        [[ -z $lingering ]] && break
+        sleep 0.05
+      done
+      if [[ -n $lingering ]]; then
+        objects_left=$((objects_left + $(echo $lingering | wc -w)))
+        fail "$name: BPF objects of the run still loaded:$lingering"
+        ok_run=0
+      fi
+    fi
+    # The cache.
+    if [[ $(cache_state) != "$before" ]]; then
+      # The run had finished, or was killed after its atomic rename; count
+      # saves its calibration before it counts, so any stop may follow it.
+      if [[ $rc -eq 0 || $sig == KILL || $mode == count ]] && cache_valid; then
+        :
+      else
+        diff <(echo "$before") <(cache_state) >"$tmp/detail"
+        fail "$name (exit $rc): the cache directory changed" "$tmp/detail"
+        ok_run=0
+      fi
+    fi
+    [[ $ok_run -eq 1 ]] || bad_runs=$((bad_runs + 1))
+  done
+done
+
+summary=""
+for k in $(printf '%s\n' "${!rcs[@]}" | tr ' ' : | sort); do
+  summary+=" ${k/:/ exit }=${rcs[${k/:/ }]}"
+done
+echo "exits (signal exit=runs):$summary"
+ok "$total interrupted $mode runs ($runs per signal: $signals), burner on, delays 0-$max_delay ms:" \
+  "$left_total left, $zombies_total zombies; $objects_seen BPF objects seen in $runs_with_objects" \
+  "runs, $objects_left left; slowest SIGKILL clean-up $kill_wait_max ms; $bad_runs bad runs"
+[[ $runs_with_objects -gt 0 ]] || fail "no run was caught holding a BPF object: the BPF check saw nothing"
+finish
