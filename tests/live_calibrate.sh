@@ -176,15 +176,17 @@ else
   ok "not root: exit 7, \"$(head -1 "$tmp/nobody.err")\""
 fi
 
-# The faults below are injected with strace into the subjects' prctl() calls
-# (the host's PR_SET_PDEATHSIG is its first; a leader's PR_SET_NAME its
-# second). The calibrator itself makes none.
+# The faults below are injected with strace into syscalls only subjects
+# make: signalfd4 (the host, once, right after it starts) and ptrace (each
+# leader's thread seizing its grandchild). Not prctl: the calibrator makes
+# some too (PR_SET_CHILD_SUBREAPER), and so does the host between fork and
+# exec (its parent-death signal), where a stop would hang the spawn itself.
 #
-# A subject that hangs: the host stops itself at its first prctl; calibrate
+# A subject that hangs: the host stops itself at its signalfd4; calibrate
 # must give up after --timeout with exit 9.
 before=$(date +%s%N)
 rc=0
-strace -f -qq -o /dev/null -e trace=prctl -e inject=prctl:signal=STOP:when=1 \
+strace -f -qq -o /dev/null -e trace=signalfd4 -e inject=signalfd4:signal=STOP:when=1 \
   "$bin" calibrate --no-cache --timeout 500 >/dev/null 2>"$tmp/hang.err" || rc=$?
 ms=$((($(date +%s%N) - before) / 1000000))
 if [[ $rc -ne 9 ]]; then
@@ -198,9 +200,9 @@ else
 fi
 expect_no_subjects "hung subject"
 
-# A subject that dies: each leader is killed at its PR_SET_NAME.
+# A subject that dies: each leader is killed when its thread seizes G.
 rc=0
-strace -f -qq -o /dev/null -e trace=prctl -e inject=prctl:signal=KILL:when=2 \
+strace -f -qq -o /dev/null -e trace=ptrace -e inject=ptrace:signal=KILL:when=1 \
   "$bin" calibrate --no-cache --timeout 5000 >/dev/null 2>"$tmp/die.err" || rc=$?
 if [[ $rc -ne 9 ]]; then
   fail "dying subject: exit $rc, want 9" "$tmp/die.err"
@@ -216,7 +218,7 @@ expect_no_subjects "dying subject"
 # no subject and none of the programs seen mid-run.
 for sig in INT TERM; do
   want=$([[ $sig == INT ]] && echo 130 || echo 143)
-  strace -f -qq -o /dev/null -e trace=prctl -e inject=prctl:signal=STOP:when=1 \
+  strace -f -qq -o /dev/null -e trace=signalfd4 -e inject=signalfd4:signal=STOP:when=1 \
     "$bin" calibrate --no-cache --timeout 20000 >/dev/null 2>"$tmp/sig.err" &
   tracer=$!
   cal=""
