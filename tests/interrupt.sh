@@ -191,6 +191,10 @@ for sig in $signals; do
     fi
     [[ $ok_run -eq 1 ]] || bad_runs=$((bad_runs + 1))
   done
+  # Progress, one line per signal (a long RUNS=200 run can be read as it goes).
+  echo "SIG$sig done: $total runs so far, $left_total left, $zombies_total zombies," \
+    "$objects_left BPF objects left, $bad_runs bad runs; exits:" \
+    "$(for k in "${!rcs[@]}"; do [[ $k == "$sig "* ]] && echo -n " ${k#* }=${rcs[$k]}"; done)"
 done
 
 summary=""
