@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # Interrupts at random moments (issue #21): a command is started, then sent
 # SIGINT, SIGTERM, SIGHUP or SIGKILL after a random delay spread over its
-# whole run (0 to 1.1 times an uninterrupted run measured first), RUNS times
+# whole run (0 to 0.9 times an uninterrupted run measured first: a run under --force is often quicker than that first one), RUNS times
 # per signal, while a CPU burner keeps one core busy. No stage hook: the
 # moment is arbitrary. After each run:
 # - exit code: the stop's (130 SIGINT, 143 SIGTERM/SIGHUP), death by the
@@ -91,7 +91,7 @@ rc=0
 $(command_for) >"$tmp/out" 2>"$tmp/err" || rc=$?
 [[ $rc -eq 0 ]] || skip "an uninterrupted $mode run fails here (exit $rc): $(tail -1 "$tmp/err")"
 span=$((($(date +%s%N) - t0) / 1000000))
-max_delay=$((span * 11 / 10))
+max_delay=$((span * 9 / 10))
 echo "an uninterrupted $mode run takes $span ms here (with the burner): delays 0-$max_delay ms"
 
 declare -A rcs
