@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,9 +12,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <random>
+#include <vector>
 
 namespace offsetprobe {
 
@@ -171,34 +174,93 @@ CacheResult<CacheEntry> CacheStore::load(const KernelId &kernel) const {
   return r;
 }
 
+namespace {
+
+// The pid in a temporary name ".<name>.tmp-<pid>-<n>-<r>", or 0.
+pid_t temp_owner(const std::string &file, const std::string &prefix) {
+  if (file.compare(0, prefix.size(), prefix) != 0)
+    return 0;
+  char *end = nullptr;
+  long pid = std::strtol(file.c_str() + prefix.size(), &end, 10);
+  return (pid > 0 && end && *end == '-') ? static_cast<pid_t>(pid) : 0;
+}
+
+// Removes the temporary files of writers that died (SIGKILL between the link
+// and the rename below). Only a dead owner's file goes: a live writer's file
+// is still being renamed. A reused pid keeps a stale file one more time, which
+// is harmless.
+void sweep_dead_temps(int dirfd, const std::string &name) {
+  int fd = ::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return;
+  DIR *d = ::fdopendir(fd);
+  if (!d) {
+    ::close(fd);
+    return;
+  }
+  std::string prefix = "." + name + ".tmp-";
+  std::vector<std::string> dead;
+  while (struct dirent *e = ::readdir(d)) {
+    pid_t pid = temp_owner(e->d_name, prefix);
+    if (pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH)
+      dead.emplace_back(e->d_name);
+  }
+  for (const auto &f : dead)
+    ::unlinkat(dirfd, f.c_str(), 0);
+  ::closedir(d);
+}
+
+// Gives an unnamed O_TMPFILE file a name in dirfd. Linking through
+// AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; the /proc path does not.
+bool link_tmpfile(int fd, int dirfd, const std::string &tmp) {
+  if (::linkat(fd, "", dirfd, tmp.c_str(), AT_EMPTY_PATH) == 0)
+    return true;
+  std::string self = "/proc/self/fd/" + std::to_string(fd);
+  return ::linkat(AT_FDCWD, self.c_str(), dirfd, tmp.c_str(), AT_SYMLINK_FOLLOW) == 0;
+}
+
+} // namespace
+
 CacheResult<std::string> atomic_write_file(int dirfd, const std::string &dir,
                                            const std::string &name, std::string_view data) {
   static std::atomic<unsigned> counter{0};
   std::random_device rd;
+  sweep_dead_temps(dirfd, name);
   std::string tmp = "." + name + ".tmp-" + std::to_string(::getpid()) + "-" +
                     std::to_string(counter++) + "-" + std::to_string(rd());
-  int fd = ::openat(dirfd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  // The data is written to an unnamed file (O_TMPFILE) and named only once it
+  // is complete and synced: a writer killed while writing (SIGKILL, which no
+  // handler sees) leaves nothing behind. Where the file system has no
+  // O_TMPFILE, a named temporary file is written instead.
+  int fd = ::openat(dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+  bool named = fd < 0;
+  if (named)
+    fd = ::openat(dirfd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (fd < 0)
     return io_error("cannot create a temporary file in " + dir, errno);
   auto fail = [&](const std::string &what, int e) {
     ::close(fd);
-    ::unlinkat(dirfd, tmp.c_str(), 0);
+    if (named)
+      ::unlinkat(dirfd, tmp.c_str(), 0);
     return io_error(what, e);
   };
   // The umask may have narrowed 0644; consumers that are not root must read it.
   if (::fchmod(fd, 0644) != 0)
-    return fail("cannot chmod " + dir + "/" + tmp, errno);
+    return fail("cannot chmod a temporary file in " + dir, errno);
   std::size_t done = 0;
   while (done < data.size()) {
     ssize_t n = ::write(fd, data.data() + done, data.size() - done);
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0)
-      return fail("cannot write " + dir + "/" + tmp, errno);
+      return fail("cannot write a temporary file in " + dir, errno);
     done += static_cast<std::size_t>(n);
   }
   if (::fsync(fd) != 0)
-    return fail("cannot fsync " + dir + "/" + tmp, errno);
+    return fail("cannot fsync a temporary file in " + dir, errno);
+  if (!named && !link_tmpfile(fd, dirfd, tmp))
+    return fail("cannot link a temporary file into " + dir, errno);
+  named = true;
   if (::close(fd) != 0) {
     int e = errno;
     ::unlinkat(dirfd, tmp.c_str(), 0);

@@ -131,6 +131,34 @@ TEST_CASE("store: atomic saves replace a corrupt entry and leave no temp files")
   CHECK(dir_names(d.path()) == std::vector<std::string>{e.kernel.build_id + ".json"});
 }
 
+TEST_CASE("store: a save removes the temp file of a writer that died, keeps a live one's") {
+  // A writer SIGKILLed between naming its temp file and the rename leaves the
+  // file; the next save under the same name removes it, but only when its
+  // owner is gone.
+  TempDir d;
+  CacheStore store(d.path());
+  auto e = sample_entry();
+  REQUIRE(store.save(e));
+  pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0)
+    ::_exit(0);
+  REQUIRE(::waitpid(child, nullptr, 0) == child);
+  std::string name = e.kernel.build_id + ".json";
+  std::string dead = "." + name + ".tmp-" + std::to_string(child) + "-0-1";
+  std::string live = "." + name + ".tmp-" + std::to_string(::getpid()) + "-9-1";
+  std::string other = ".other.json.tmp-" + std::to_string(child) + "-0-1";
+  d.write(dead, "{");
+  d.write(live, "{");
+  d.write(other, "{");
+  REQUIRE(store.save(e));
+  auto names = dir_names(d.path());
+  CHECK(std::count(names.begin(), names.end(), dead) == 0);
+  CHECK(std::count(names.begin(), names.end(), live) == 1);
+  CHECK(std::count(names.begin(), names.end(), other) == 1);
+  CHECK(store.load(e.kernel));
+}
+
 TEST_CASE("store: no entry, no dir") {
   TempDir d;
   auto r = CacheStore(d.path()).load(sample_kernel());
