@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -135,6 +136,28 @@ TEST_CASE("fixtures: the solver finds every field at its BTF offset") {
       }
     }
   }
+}
+
+TEST_CASE("fixtures: arm64 kernels are among them") {
+  // The replay above is per file; this keeps the arm64 ones (run.sh --arch
+  // arm64 --fixtures) from quietly disappearing: at least three builds, of
+  // at least two kernel series.
+  std::set<std::string> releases, series;
+  for (const auto &path : fixtures()) {
+    auto text = read_gz(path);
+    REQUIRE(text);
+    auto j = nlohmann::json::parse(*text, nullptr, false);
+    REQUIRE(!j.is_discarded());
+    const auto &k = j.at("kernel");
+    if (k.value("machine", "") != "aarch64")
+      continue;
+    auto release = k.at("release").get<std::string>();
+    releases.insert(release);
+    series.insert(release.substr(0, release.find('.', release.find('.') + 1)));
+  }
+  INFO("fixture directory " << fixture_dir());
+  CHECK(releases.size() >= 3);
+  CHECK(series.size() >= 2);
 }
 
 TEST_CASE("fixtures: a truncated file is an error, not an empty fixture") {
