@@ -6,8 +6,9 @@
 #   console:         one JSON result block between the markers below;
 #   data_tty (raw):  a gzipped tar of /out (the command outputs, stderr, a copy
 #                    of /sys/kernel/btf/vmlinux for the host's own BTF oracle,
-#                    and with fixtures the raw snapshots). ttyS1 on x86_64,
-#                    a virtio console (hvc0) on arm64 (run.sh says which).
+#                    and with fixtures the raw snapshots). ttyS1 on x86_64;
+#                    on arm64 (data_tty=console) the same archive in base64
+#                    on the console, between its own markers, before the block.
 # Debian kernels ship no modules in this initramfs: everything used here (BPF
 # syscall, tracepoints, tracefs, tmpfs, devtmpfs, 8250 UART) must be built in;
 # the host checks the kernel config before booting and reports what is not.
@@ -188,11 +189,27 @@ T3=$(now)
 uname -r >/out/release
 # The GNU build-id note: the key the cache and the bundle use for a kernel.
 cat /sys/kernel/notes >/out/notes 2>/dev/null
-if stty -F "$DATA_TTY" raw -echo 2>/dev/null; then
-  tar -c -C /out . | gzip -1 >"$DATA_TTY"
-  DATA=true
-else
-  DATA=false
+# The tty stays open (fd 4) from stty to the end of the archive: a virtio
+# console (hvc, arm64) resets its termios on the last close, and a cooked
+# tty turns the archive's \n bytes into \r\n.
+DATA=false
+if [ "$DATA_TTY" = /dev/console ]; then
+  # -M virt has one UART, and Debian's arm64 kernels before 6.12 build every
+  # virtio transport as a module: the console carries the archive, in base64
+  # lines the host decodes (run.sh).
+  {
+    echo
+    echo "=====OFFSETPROBE-DATA-BEGIN====="
+    tar -c -C /out . | gzip -6 | base64
+    echo "=====OFFSETPROBE-DATA-END====="
+  } >/dev/console 2>&1 && DATA=true
+elif [ -c "$DATA_TTY" ]; then
+  exec 4>"$DATA_TTY"
+  if stty raw -echo <&4 2>/dev/null || stty -F "$DATA_TTY" raw -echo 2>/dev/null; then
+    tar -c -C /out . | gzip -1 >&4
+    DATA=true
+  fi
+  exec 4>&-
 fi
 T4=$(now)
 
