@@ -76,6 +76,11 @@ fi
 # the host bundles that real entry.
 mkdir -m 0755 /out/cache
 CAL_ARGS="--cache-dir /out/cache calibrate --json"
+# A slower hang detector than calibrate's 10 s when run.sh asks for one: an
+# emulated guest on busy host cores can take longer than that for a subject's
+# answer (5.10 rt arm64 under TCG at load 25 on 2 cores did).
+SUBJECT_TIMEOUT_MS=$(cfg subject_timeout_ms)
+[ -n "$SUBJECT_TIMEOUT_MS" ] && CAL_ARGS="$CAL_ARGS --timeout $SUBJECT_TIMEOUT_MS"
 if [ "$FIXTURES" = 1 ]; then
   if $OP calibrate --help 2>&1 | grep -q -- --dump-snapshots; then
     CAL_ARGS="$CAL_ARGS --dump-snapshots /out/snapshots.json"

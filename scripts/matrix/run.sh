@@ -117,7 +117,7 @@ t_start=$(now)
 
 # --- host tools ---------------------------------------------------------------
 if [ "$setup" = 1 ]; then
-  need=("$qemu_pkg" busybox-static debian-archive-keyring jq bpftool gzip xz-utils
+  need=("$qemu_pkg" busybox-static $([ "$arch" = arm64 ] && echo gcc-aarch64-linux-gnu libc6-dev-arm64-cross) debian-archive-keyring jq bpftool gzip xz-utils
         meson ninja-build gcc libc6-dev libbpf-dev libelf-dev zlib1g-dev libzstd-dev libboost-filesystem-dev)
   missing=()
   for p in "${need[@]}"; do
@@ -309,8 +309,11 @@ cp "$binary" "$ird.d/bin/offsetprobe"
 cp "$out/count_subject" "$ird.d/bin/count_subject"
 cp "$here/guest-init.sh" "$ird.d/init"
 chmod 0755 "$ird.d/init" "$ird.d/bin/busybox" "$ird.d/bin/offsetprobe" "$ird.d/bin/count_subject"
-printf 'fixtures=%s\nstep_timeout=%s\ncount_n=%s\ngetppid_nr=%s\ndata_tty=%s\n' "$([ -n "$fixtures" ] && echo 1 || echo 0)" \
-  $((guest_timeout / 3)) "$count_n" "$getppid_nr" "$data_tty" >"$ird.d/matrix.conf"
+# subject_timeout_ms: calibrate's hang detector (default 10 s) is too tight
+# for an emulated guest on crowded host cores (guest-init.sh).
+printf 'fixtures=%s\nstep_timeout=%s\ncount_n=%s\ngetppid_nr=%s\ndata_tty=%s\nsubject_timeout_ms=%s\n' \
+  "$([ -n "$fixtures" ] && echo 1 || echo 0)" $((guest_timeout / 3)) "$count_n" "$getppid_nr" "$data_tty" 60000 \
+  >"$ird.d/matrix.conf"
 # The host's busybox writes the archive (the arm64 one does not run here).
 host_busybox=$(command -v busybox || echo /bin/busybox)
 (cd "$ird.d" && find . | LC_ALL=C sort | "$host_busybox" cpio -o -H newc 2>/dev/null | gzip -6) >"$ird.cpio.gz"
