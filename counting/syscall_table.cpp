@@ -8,22 +8,37 @@ namespace offsetprobe {
 
 namespace {
 
-#if defined(__x86_64__)
-constexpr SyscallEntry kTable[] = {
+// Both tables are in every binary: the native one serves --syscall, and the
+// other stays testable on any host (tests/test_syscall_table.cpp).
+constexpr SyscallEntry kX86_64[] = {
 #include "counting/syscall_table_x86_64.inc"
 };
+constexpr SyscallEntry kArm64[] = {
+#include "counting/syscall_table_arm64.inc"
+};
+
+// The architecture this binary runs on: syscall numbers are per architecture
+// (x86_64 has its own table, arm64 the generic asm-generic/unistd.h one).
+#if defined(__x86_64__)
 constexpr const char *kArch = "x86_64";
+#elif defined(__aarch64__)
+constexpr const char *kArch = "arm64";
 #else
-constexpr SyscallEntry kTable[] = {{"", 0}};
 constexpr const char *kArch = "";
 #endif
 
 } // namespace
 
+std::span<const SyscallEntry> syscall_table_for(std::string_view arch) {
+  if (arch == "x86_64")
+    return kX86_64;
+  if (arch == "arm64")
+    return kArm64;
+  return {};
+}
+
 std::span<const SyscallEntry> syscall_table() {
-  if (kArch[0] == '\0')
-    return {};
-  return kTable;
+  return syscall_table_for(kArch);
 }
 
 const char *syscall_table_arch() {
@@ -49,7 +64,7 @@ std::optional<std::string_view> syscall_name(uint32_t nr) {
 SyscallSetResult resolve_syscalls(const std::vector<std::string> &args) {
   SyscallSetResult out;
   if (syscall_table().empty()) {
-    out.error = "no syscall table for this architecture (x86_64 only)";
+    out.error = "no syscall table for this architecture (x86_64 and arm64 only)";
     return out;
   }
   SyscallSet set;

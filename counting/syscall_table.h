@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // Syscall names and numbers of this architecture, from a table in the tree:
-// no kernel headers are needed on the target.
+// no kernel headers are needed on the target. x86_64 and arm64 each have
+// their own numbers; names resolve in the table of the running binary.
 #pragma once
 
 #include <cstdint>
@@ -17,10 +18,13 @@ struct SyscallEntry {
   uint32_t nr;
 };
 
-// The table for the architecture this binary was built for (x86_64 only;
-// empty elsewhere). Sorted by number.
+// The table for the architecture this binary was built for ("x86_64" or
+// "arm64"; empty elsewhere). Sorted by number.
 std::span<const SyscallEntry> syscall_table();
 const char *syscall_table_arch();
+// The table of a named architecture ("x86_64", "arm64"), whatever this binary
+// runs on; empty for any other name.
+std::span<const SyscallEntry> syscall_table_for(std::string_view arch);
 
 std::optional<uint32_t> syscall_number(std::string_view name);
 std::optional<std::string_view> syscall_name(uint32_t nr);

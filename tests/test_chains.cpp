@@ -297,6 +297,25 @@ TEST_CASE("stage 1: pointers of a 5-level paging kernel are kernel pointers") {
   CHECK(r.plan.ptr_offsets[r.plan.nested_of[0]] == kNsproxy);
 }
 
+// arm64: the linear map starts at 0xffff000000000000 with 48-bit VAs
+// (0xffff15e6... in a 5.10 guest) and at 0xfff0000000000000 with 52-bit VAs
+// (Debian's trixie kernels, CONFIG_ARM64_VA_BITS=52): both above the floor.
+TEST_CASE("stage 1: pointers of an arm64 kernel (48- and 52-bit VA) are kernel pointers") {
+  for (uint64_t base : {0xffff15e600000000ull, 0xfff0400000000000ull}) {
+    CAPTURE(base);
+    g_kbase = base;
+    std::vector<Trial> ts;
+    for (uint32_t i = 1; i <= 3; i++)
+      ts.push_back(make_trial(i));
+    g_kbase = 0xffff888000000000ull;
+    auto r = chain_plan(ts, opts(), 24, 2);
+    REQUIRE(r.error.empty());
+    CHECK(r.private_count == 4);
+    REQUIRE(r.plan.nested_of.size() == 1);
+    CHECK(r.plan.ptr_offsets[r.plan.nested_of[0]] == kNsproxy);
+  }
+}
+
 TEST_CASE("loginuid and sessionid") {
   std::vector<Trial> ts;
   for (uint32_t i = 1; i <= 3; i++)

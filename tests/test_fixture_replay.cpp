@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -135,6 +136,84 @@ TEST_CASE("fixtures: the solver finds every field at its BTF offset") {
       }
     }
   }
+}
+
+TEST_CASE("fixtures: arm64 kernels are among them") {
+  // The replay above is per file; this keeps the arm64 ones (run.sh --arch
+  // arm64 --fixtures) from quietly disappearing: at least three builds, of
+  // at least two kernel series.
+  std::set<std::string> releases, series;
+  for (const auto &path : fixtures()) {
+    auto text = read_gz(path);
+    REQUIRE(text);
+    auto j = nlohmann::json::parse(*text, nullptr, false);
+    REQUIRE(!j.is_discarded());
+    const auto &k = j.at("kernel");
+    if (k.value("machine", "") != "aarch64")
+      continue;
+    auto release = k.at("release").get<std::string>();
+    releases.insert(release);
+    series.insert(release.substr(0, release.find('.', release.find('.') + 1)));
+  }
+  INFO("fixture directory " << fixture_dir());
+  CHECK(releases.size() >= 3);
+  CHECK(series.size() >= 2);
+}
+
+// arm64 keeps the callee-saved registers of a task that is switched out in
+// thread_struct.cpu_context (x19..x28, fp, sp, pc) at the end of task_struct,
+// and __schedule often leaves `prev` (the task itself) in some of them: on
+// 5.10 x20 and x26 held each task's own address in every trial. For the
+// leader and the grandchild that is exactly what group_leader holds (their
+// own address); Pixie's resolver took such a word for group_leader on arm64.
+// The solver's rule that the thread's group_leader points to the leader (a
+// register of the thread holds the thread) rejects them; no scan bound or
+// arch special case is involved. This checks that the trap is really in the
+// arm64 fixtures and that the solver still lands on BTF's offset.
+TEST_CASE("fixtures: arm64 cpu_context self-pointers are not group_leader") {
+  int decoys = 0;
+  for (const auto &path : fixtures()) {
+    auto text = read_gz(path);
+    REQUIRE(text);
+    auto j = nlohmann::json::parse(*text, nullptr, false);
+    REQUIRE(!j.is_discarded());
+    if (j.at("kernel").value("machine", "") != "aarch64")
+      continue;
+    std::string name = path.filename().string();
+    CAPTURE(name);
+    std::string error;
+    auto dump = trial_dump_from_json(j.at("trials"), error);
+    REQUIRE_MESSAGE(dump, error);
+    uint32_t truth = j.at("btf").at("task_struct.group_leader").get<uint32_t>();
+    // Offsets where L and G hold their own address in every trial.
+    const auto &t0 = dump->trials.front();
+    for (uint32_t o = 0; o + 8 <= t0.leader.snap.bytes.size(); o += 8) {
+      bool self = true, thread_is_leader = true;
+      for (const auto &t : dump->trials) {
+        const Snapshot *ss[] = {&t.leader.snap, &t.grandchild.snap, &t.thread.snap};
+        if (!std::all_of(std::begin(ss), std::end(ss),
+                         [o](const Snapshot *s) { return s->readable_range(o, 8); })) {
+          self = false;
+          break;
+        }
+        self &= t.leader.snap.load<uint64_t>(o) == t.leader.snap.task_addr &&
+                t.grandchild.snap.load<uint64_t>(o) == t.grandchild.snap.task_addr;
+        thread_is_leader &= t.thread.snap.load<uint64_t>(o) == t.leader.snap.task_addr;
+      }
+      if (!self || o == truth)
+        continue;
+      CAPTURE(o);
+      CHECK_FALSE(thread_is_leader); // else the experiment could not tell them apart
+      decoys++;
+    }
+    for (const auto &f : solve(dump->trials, dump->options))
+      if (f.name == "task_struct.group_leader") {
+        CHECK(f.status == FieldStatus::calibrated);
+        CHECK(f.offset == std::optional<uint32_t>(truth));
+      }
+  }
+  // The trap is real: at least one arm64 kernel had such a word.
+  CHECK(decoys > 0);
 }
 
 TEST_CASE("fixtures: a truncated file is an error, not an empty fixture") {

@@ -9,6 +9,9 @@
 #include <asm/unistd_64.h>
 
 #include <fstream>
+#include <algorithm>
+#include <climits>
+#include <cstdint>
 #include <map>
 #include <sstream>
 
@@ -63,6 +66,102 @@ TEST_CASE("syscall table: sorted by number, no duplicate numbers or names") {
   }
 }
 
+// name -> number of every __NR_<name> in a `cc -E -dM` dump, following macro
+// chains (__NR_fcntl -> __NR3264_fcntl -> 25). __NR_syscalls is a count, not
+// a syscall. A value that is not a number or a macro fails the test.
+std::map<std::string, uint32_t> nr_macros(const char *path) {
+  std::ifstream f(path);
+  REQUIRE_MESSAGE(f, "cannot read " << path);
+  std::map<std::string, std::string> defs;
+  std::string line;
+  while (std::getline(f, line)) {
+    std::istringstream is(line);
+    std::string define, name, value;
+    if (is >> define >> name >> value && define == "#define")
+      defs[name] = value;
+  }
+  std::map<std::string, uint32_t> out;
+  for (const auto &[name, value] : defs) {
+    if (!name.starts_with("__NR_") || name == "__NR_syscalls")
+      continue;
+    std::string v = value;
+    for (int depth = 0; depth < 4 && defs.count(v); depth++)
+      v = defs[v];
+    CAPTURE(name);
+    CAPTURE(v);
+    REQUIRE(!v.empty());
+    REQUIRE(v.find_first_not_of("0123456789") == std::string::npos);
+    out[name.substr(5)] = static_cast<uint32_t>(std::stoul(v));
+  }
+  return out;
+}
+
+uint32_t nr_in(std::span<const SyscallEntry> table, std::string_view name) {
+  for (const auto &e : table)
+    if (e.name == name)
+      return e.nr;
+  return UINT32_MAX;
+}
+
+TEST_CASE("syscall table: arm64 equals asm-generic/unistd.h with arm64's options") {
+  auto arm64 = syscall_table_for("arm64");
+  auto header = nr_macros(OFFSETPROBE_UNISTD_ARM64_DM);
+  REQUIRE(header.size() > 290);
+  // Both ways: every header entry is in the table with its number, and every
+  // table entry below the header's end is in the header (none made up).
+  for (const auto &[name, nr] : header) {
+    CAPTURE(name);
+    CHECK(nr_in(arm64, name) == nr);
+  }
+  uint32_t header_end = 0;
+  for (const auto &[name, nr] : header)
+    header_end = std::max(header_end, nr + 1);
+  for (const auto &e : arm64) {
+    CAPTURE(e.name);
+    if (e.nr < header_end)
+      CHECK(header.count(std::string(e.name)) == 1);
+  }
+}
+
+TEST_CASE("syscall table: arm64 and x86_64 share every number from 424 on") {
+  // Since 5.1 (pidfd_send_signal, 424) a new syscall gets one number on every
+  // architecture: the arm64 entries past the 6.1 header rest on that.
+  auto arm64 = syscall_table_for("arm64");
+  auto x86 = syscall_table_for("x86_64");
+  int shared = 0;
+  for (const auto &e : arm64) {
+    if (e.nr < 424)
+      continue;
+    CAPTURE(e.name);
+    CHECK(nr_in(x86, e.name) == e.nr);
+    shared++;
+  }
+  for (const auto &e : x86)
+    if (e.nr >= 424) {
+      CAPTURE(e.name);
+      CHECK(nr_in(arm64, e.name) == e.nr);
+    }
+  CHECK(shared >= 46);
+}
+
+TEST_CASE("syscall table: the numbers differ per architecture") {
+  auto arm64 = syscall_table_for("arm64");
+  auto x86 = syscall_table_for("x86_64");
+  // The calibration trigger and the matrix's count smoke test call getppid.
+  CHECK(nr_in(arm64, "getppid") == 173);
+  CHECK(nr_in(x86, "getppid") == 110);
+  CHECK(nr_in(arm64, "openat") == 56);
+  CHECK(nr_in(arm64, "execve") == 221);
+  // The generic table has no legacy calls: open, fork, stat are x86 only.
+  CHECK(nr_in(arm64, "open") == UINT32_MAX);
+  CHECK(nr_in(arm64, "fork") == UINT32_MAX);
+  CHECK(nr_in(x86, "open") == 2);
+  CHECK(syscall_table_for("mips").empty());
+  // The native table is one of the two.
+  auto native = syscall_table();
+  CHECK((native.data() == arm64.data() || native.data() == x86.data()));
+}
+
 TEST_CASE("resolve_syscalls: lists, repeats, unknown names") {
   auto r = resolve_syscalls({"getppid,uname", "getppid", "sys_read"});
   REQUIRE(r.set);
@@ -70,7 +169,8 @@ TEST_CASE("resolve_syscalls: lists, repeats, unknown names") {
   CHECK(r.set->nrs == std::vector<uint32_t>{__NR_getppid, __NR_uname, __NR_read});
   auto bad = resolve_syscalls({"getppid,nope,alsonope"});
   CHECK_FALSE(bad.set);
-  CHECK(bad.error == "unknown syscalls nope, alsonope (no such name in the x86_64 table)");
+  CHECK(bad.error == std::string("unknown syscalls nope, alsonope (no such name in the ") +
+                         syscall_table_arch() + " table)");
   CHECK(resolve_syscalls({","}).error == "no syscall given");
 }
 

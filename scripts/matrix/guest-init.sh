@@ -3,10 +3,12 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # /init of the matrix initramfs (busybox sh, PID 1). Calibrates with BTF
 # hidden, verifies with BTF back, and reports to the host on two serial ports:
-#   ttyS0 (console): one JSON result block between the markers below;
-#   ttyS1 (raw):     a gzipped tar of /out (the command outputs, stderr, a copy
+#   console:         one JSON result block between the markers below;
+#   data_tty (raw):  a gzipped tar of /out (the command outputs, stderr, a copy
 #                    of /sys/kernel/btf/vmlinux for the host's own BTF oracle,
-#                    and with fixtures the raw snapshots).
+#                    and with fixtures the raw snapshots). ttyS1 on x86_64;
+#                    on arm64 (data_tty=console) the same archive in base64
+#                    on the console, between its own markers, before the block.
 # Debian kernels ship no modules in this initramfs: everything used here (BPF
 # syscall, tracepoints, tracefs, tmpfs, devtmpfs, 8250 UART) must be built in;
 # the host checks the kernel config before booting and reports what is not.
@@ -25,6 +27,11 @@ cfg() { sed -n "s/^$1=//p" /matrix.conf; }
 FIXTURES=$(cfg fixtures)
 STEP_TIMEOUT=$(cfg step_timeout)
 COUNT_N=$(cfg count_n)
+# Per architecture (run.sh): older images have neither line (x86_64).
+GETPPID_NR=$(cfg getppid_nr)
+GETPPID_NR=${GETPPID_NR:-110}
+DATA_TTY=$(cfg data_tty)
+DATA_TTY=/dev/${DATA_TTY:-ttyS1}
 OP=/bin/offsetprobe
 
 now() { cut -d' ' -f1 /proc/uptime; }
@@ -69,6 +76,11 @@ fi
 # the host bundles that real entry.
 mkdir -m 0755 /out/cache
 CAL_ARGS="--cache-dir /out/cache calibrate --json"
+# A slower hang detector than calibrate's 10 s when run.sh asks for one: an
+# emulated guest on busy host cores can take longer than that for a subject's
+# answer (5.10 rt arm64 under TCG at load 25 on 2 cores did).
+SUBJECT_TIMEOUT_MS=$(cfg subject_timeout_ms)
+[ -n "$SUBJECT_TIMEOUT_MS" ] && CAL_ARGS="$CAL_ARGS --timeout $SUBJECT_TIMEOUT_MS"
 if [ "$FIXTURES" = 1 ]; then
   if $OP calibrate --help 2>&1 | grep -q -- --dump-snapshots; then
     CAL_ARGS="$CAL_ARGS --dump-snapshots /out/snapshots.json"
@@ -116,8 +128,8 @@ if $OP --help 2>&1 | grep -qE '^ +count( |$)' && [ -x /bin/count_subject ]; then
   mkfifo /tmp/go
   # The subject's stdin is the fifo: its open blocks until fd 3 opens the
   # writing end; "ready" comes once it waits for the start byte, and it exits
-  # when fd 3 closes. 110 is getppid on x86_64.
-  /bin/count_subject 110 "$COUNT_N" 0 </tmp/go >/tmp/subject.out 2>&1 &
+  # when fd 3 closes. getppid is 110 on x86_64, 173 on arm64.
+  /bin/count_subject "$GETPPID_NR" "$COUNT_N" 0 </tmp/go >/tmp/subject.out 2>&1 &
   COUNT_SUBJ_PID=$!
   exec 3>/tmp/go
   waitfor() { # FILE PATTERN TENTHS
@@ -177,16 +189,32 @@ fi
 echo "$COUNT_WHY" >/out/count.why
 T3=$(now)
 
-# --- ship files on ttyS1, then the result block on the console -------------------
+# --- ship files on the data tty, then the result block on the console -------------------
 [ -r /sys/kernel/btf/vmlinux ] && gzip -c /sys/kernel/btf/vmlinux >/out/btf.vmlinux.gz
 uname -r >/out/release
 # The GNU build-id note: the key the cache and the bundle use for a kernel.
 cat /sys/kernel/notes >/out/notes 2>/dev/null
-if stty -F /dev/ttyS1 raw -echo 2>/dev/null; then
-  tar -c -C /out . | gzip -1 >/dev/ttyS1
-  DATA=true
-else
-  DATA=false
+# The tty stays open (fd 4) from stty to the end of the archive: a virtio
+# console (hvc, arm64) resets its termios on the last close, and a cooked
+# tty turns the archive's \n bytes into \r\n.
+DATA=false
+if [ "$DATA_TTY" = /dev/console ]; then
+  # -M virt has one UART, and Debian's arm64 kernels before 6.12 build every
+  # virtio transport as a module: the console carries the archive, in base64
+  # lines the host decodes (run.sh).
+  {
+    echo
+    echo "=====OFFSETPROBE-DATA-BEGIN====="
+    tar -c -C /out . | gzip -6 | base64
+    echo "=====OFFSETPROBE-DATA-END====="
+  } >/dev/console 2>&1 && DATA=true
+elif [ -c "$DATA_TTY" ]; then
+  exec 4>"$DATA_TTY"
+  if stty raw -echo <&4 2>/dev/null || stty -F "$DATA_TTY" raw -echo 2>/dev/null; then
+    tar -c -C /out . | gzip -1 >&4
+    DATA=true
+  fi
+  exec 4>&-
 fi
 T4=$(now)
 

@@ -81,7 +81,7 @@ jq -r '
     if $r.count == null or $r.count.available != true then "-"
     elif $r.count.pass then "\($r.count.counted)/\($r.count.n) ok"
     else "**FAIL** (\($r.count.counted // "-")/\($r.count.n))" end;
-  def rel($r): $r.release | sub("-amd64$"; "");
+  def rel($r): $r.release | sub("-(amd64|arm64)$"; "");
   . as $s
   | "| kernel package | release | flavour | suite | " + ($direct | map(short) | join(" | "))
       + " | chain fields | count smoke | task_struct size | s | verdict |",

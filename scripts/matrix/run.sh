@@ -5,6 +5,7 @@
 # own BTF. See docs/matrix.md.
 #
 #   scripts/matrix/run.sh [options] [--list NAME] [PACKAGE[/SUITE]...]
+#   scripts/matrix/run.sh --arch arm64 [...]   # Debian's arm64 builds (qemu-system-aarch64)
 #
 # Exit status: 0 when every field on every kernel equals BTF; 1 when any field
 # is wrong, ambiguous or missing, or any guest failed; 2 on a usage error or a
@@ -20,7 +21,11 @@ usage: $0 [options] [PACKAGE[/SUITE]...]
   PACKAGE          a Debian kernel image package, e.g. linux-image-cloud-amd64/bookworm
                    (meta packages are resolved to the concrete build) or
                    linux-image-6.1.0-50-rt-amd64
-  --list NAME      kernels from scripts/matrix/lists/NAME.txt (default: default)
+  --arch ARCH      amd64 (default) or arm64: the kernels' architecture. arm64
+                   boots linux-image-*-arm64 under qemu-system-aarch64 -M virt
+                   with a cross-built offsetprobe (scripts/cross/arm64.sh)
+  --list NAME      kernels from scripts/matrix/lists/NAME.txt (default: default,
+                   or arm64 with --arch arm64)
   -j N             kernels booted in parallel (default: number of CPUs)
   -o DIR           results directory (default: ./matrix-results)
   --fixtures DIR   also write solver fixtures (raw trials + BTF offsets,
@@ -29,7 +34,8 @@ usage: $0 [options] [PACKAGE[/SUITE]...]
                    ./build-static with -Dstatic_binary=true)
   --timeout S      hard limit per guest in seconds (default: 600)
   --cpu MODEL      QEMU CPU model (default: max; QEMU's default qemu64 lacks
-                   cmpxchg16b, which 6.12.95+deb12-cloud-amd64 needs to boot)
+                   cmpxchg16b, which 6.12.95+deb12-cloud-amd64 needs to boot;
+                   arm64: max,pauth-impdef=on)
   --refresh        refresh the private apt indexes even if they are recent
   --no-setup       do not apt-get install the host tools
 Environment: OFFSETPROBE_MATRIX_CACHE (default ~/.cache/offsetprobe-matrix)
@@ -37,18 +43,20 @@ EOF
 }
 
 list=""
+arch=amd64
 jobs=$(nproc)
 out=./matrix-results
 fixtures=""
 binary=""
 guest_timeout=600
-cpu=max
+cpu="" # per architecture below
 refresh=0
 setup=1
 pkgs=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --list) list=${2:?--list needs a name}; shift 2 ;;
+    --arch) arch=${2:?--arch needs amd64 or arm64}; shift 2 ;;
     -j) jobs=${2:?-j needs a number}; shift 2 ;;
     -j*) jobs=${1#-j}; shift ;;
     -o) out=${2:?-o needs a directory}; shift 2 ;;
@@ -65,7 +73,40 @@ while [ $# -gt 0 ]; do
 done
 [[ $jobs =~ ^[1-9][0-9]*$ ]] || { echo "matrix: -j wants a positive number, got '$jobs'" >&2; exit 2; }
 [[ $guest_timeout =~ ^[1-9][0-9]*$ ]] || { echo "matrix: --timeout wants seconds, got '$guest_timeout'" >&2; exit 2; }
-if [ -z "$list" ] && [ "${#pkgs[@]}" -eq 0 ]; then list=default; fi
+case $arch in amd64|arm64) ;; *) echo "matrix: --arch wants amd64 or arm64, got '$arch'" >&2; exit 2 ;; esac
+if [ -z "$list" ] && [ "${#pkgs[@]}" -eq 0 ]; then
+  if [ "$arch" = amd64 ]; then list=default; else list=$arch; fi
+fi
+
+# --- what differs per architecture (everything else is shared) ---------------
+# qemu_args: the machine; console/data_tty: the guest's console and the raw
+# channel the guest ships its files on; getppid_nr: the count smoke test's
+# syscall (x86_64's table vs the generic one, counting/syscall_table_*.inc);
+# arch_config: what the guest needs built in besides required_config below.
+case $arch in
+  amd64)
+    qemu_pkg=qemu-system-x86; qemu_bin=qemu-system-x86_64
+    cpu=${cpu:-max}
+    qemu_args=(-accel tcg -cpu "$cpu")
+    console=ttyS0; data_tty=ttyS1; getppid_nr=110
+    arch_config=(CONFIG_SERIAL_8250 CONFIG_SERIAL_8250_CONSOLE)
+    ;;
+  arm64)
+    # -M virt has one PL011 UART, and Debian's arm64 kernels before 6.12
+    # build virtio-pci and virtio-console as modules: the files come in
+    # base64 on the console (guest-init.sh), decoded into data.tar.gz below.
+    # gic-version=max: the newest GIC the CPU model supports.
+    # pauth-impdef=on: the CPU keeps pointer authentication (Debian's arm64
+    # kernels sign return addresses with it) but TCG computes the signatures
+    # with a cheap implementation-defined function instead of QARMA, which
+    # otherwise dominates the emulation time.
+    qemu_pkg=qemu-system-arm; qemu_bin=qemu-system-aarch64
+    cpu=${cpu:-max,pauth-impdef=on}
+    qemu_args=(-accel tcg -M virt,gic-version=max -cpu "$cpu")
+    console=ttyAMA0; data_tty=console; getppid_nr=173
+    arch_config=(CONFIG_SERIAL_AMBA_PL011 CONFIG_SERIAL_AMBA_PL011_CONSOLE)
+    ;;
+esac
 
 log() { echo "matrix: $*" >&2; }
 die() { echo "matrix: $1" >&2; exit "${2:-3}"; }
@@ -76,7 +117,7 @@ t_start=$(now)
 
 # --- host tools ---------------------------------------------------------------
 if [ "$setup" = 1 ]; then
-  need=(qemu-system-x86 busybox-static debian-archive-keyring jq bpftool gzip xz-utils
+  need=("$qemu_pkg" busybox-static $([ "$arch" = arm64 ] && echo gcc-aarch64-linux-gnu libc6-dev-arm64-cross) debian-archive-keyring jq bpftool gzip xz-utils
         meson ninja-build gcc libc6-dev libbpf-dev libelf-dev zlib1g-dev libzstd-dev libboost-filesystem-dev)
   missing=()
   for p in "${need[@]}"; do
@@ -92,7 +133,7 @@ fi
 busybox=$(command -v busybox || true)
 [ -n "$busybox" ] && file -L "$busybox" 2>/dev/null | grep -q 'statically linked' || busybox=/bin/busybox
 [ -x "$busybox" ] || die "busybox-static is needed (apt-get install busybox-static)"
-command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 is needed (apt-get install qemu-system-x86)"
+command -v "$qemu_bin" >/dev/null || die "$qemu_bin is needed (apt-get install $qemu_pkg)"
 command -v jq >/dev/null || die "jq is needed"
 
 # --- private apt ----------------------------------------------------------------
@@ -106,6 +147,7 @@ keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 [ -r "$keyring" ] || die "$keyring missing (apt-get install debian-archive-keyring)"
 suites=(bullseye bookworm bookworm-security bookworm-backports trixie)
 A=$cache/apt
+[ "$arch" = amd64 ] || A=$cache/apt-$arch # package indexes are per architecture
 mkdir -p "$A/etc/apt.conf.d" "$A/etc/sources.list.d" "$A/etc/preferences.d" \
          "$A/state/lists/partial" "$A/cache/archives/partial" "$cache/debs" "$cache/kernels"
 touch "$A/state/status" "$A/etc/preferences"
@@ -132,7 +174,7 @@ apt_opts=(
   -o "Dir::Etc::sourceparts=$A/etc/sources.list.d"
   -o "Dir::Etc::preferences=$A/etc/preferences" -o "Dir::Etc::preferencesparts=$A/etc/preferences.d"
   -o "Dir::Etc::trusted=$keyring" -o "Dir::Etc::trustedparts=$A/etc/trusted.gpg.d"
-  -o APT::Architecture=amd64 -o APT::Architectures::=amd64 -o Acquire::Languages=none
+  -o APT::Architecture="$arch" -o APT::Architectures::="$arch" -o Acquire::Languages=none
   -o APT::Sandbox::User=root -o Debug::NoLocking=1
 )
 apt_get() { apt-get "${apt_opts[@]}" "$@"; }
@@ -207,7 +249,7 @@ for r in "${pkgs[@]}"; do
   fi
 done
 if [ "$bad" = 1 ]; then
-  die "unknown kernel package(s): give linux-image-{amd64,cloud-amd64,rt-amd64}/SUITE or a concrete build such as $(apt_cache pkgnames linux-image-6 2>/dev/null | grep -E -- '-cloud-amd64$' | sort -V | tail -n1)" 2
+  die "unknown kernel package(s): give linux-image-{$arch,cloud-$arch,rt-$arch}/SUITE or a concrete build such as $(apt_cache pkgnames linux-image-6 2>/dev/null | grep -E -- "-cloud-$arch\$" | sort -V | tail -n1)" 2
 fi
 [ "${#kernels[@]}" -gt 0 ] || die "nothing to run" 2
 
@@ -216,6 +258,13 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 rm -rf "$out/kernels" "$out/summary.md" "$out/summary.json" "$out/bundle.json"
 mkdir -p "$out/kernels"
+if [ -z "$binary" ] && [ "$arch" = arm64 ]; then
+  t=$(now)
+  cross_args=(); [ "$setup" = 1 ] || cross_args=(--no-setup)
+  binary=$("$repo/scripts/cross/arm64.sh" "${cross_args[@]}" 2>"$out/build-arm64.log") \
+    || { cat "$out/build-arm64.log" >&2; die "cross build of the arm64 offsetprobe failed"; }
+  log "static arm64 offsetprobe built in $(elapsed "$t") s"
+fi
 if [ -z "$binary" ]; then
   t=$(now)
   if [ ! -f "$repo/build-static/build.ninja" ]; then
@@ -229,10 +278,28 @@ if [ -z "$binary" ]; then
 fi
 [ -x "$binary" ] || die "no executable offsetprobe at $binary"
 file -L "$binary" | grep -q 'statically linked' || die "$binary is not statically linked (the guest has no libraries)"
+file -L "$binary" | grep -q "$([ "$arch" = arm64 ] && echo 'ARM aarch64' || echo 'x86-64')" \
+  || die "$binary is not an $arch executable: $(file -L "$binary")"
 # The counting probe's smoke-test subject: exactly N getppid calls on a start byte.
-gcc -static -O2 -pthread -o "$out/count_subject" "$repo/tests/count_subject.c" 2>"$out/count_subject.log" \
-  || { cat "$out/count_subject.log" >&2; die "could not build tests/count_subject.c statically"; }
+target_cc=gcc
+[ "$arch" = arm64 ] && target_cc=aarch64-linux-gnu-gcc
+"$target_cc" -static -O2 -pthread -o "$out/count_subject" "$repo/tests/count_subject.c" 2>"$out/count_subject.log" \
+  || { cat "$out/count_subject.log" >&2; die "could not build tests/count_subject.c statically with $target_cc"; }
 count_n=1000
+# arm64: busybox-static of the same architecture, from the private apt.
+if [ "$arch" != amd64 ]; then
+  bbv=$(apt_cache policy busybox-static | sed -n 's/^ *Candidate: //p')
+  bbdir=$cache/busybox-$arch-${bbv/:/%3a}
+  if [ ! -e "$bbdir/.done" ]; then
+    rm -rf "$bbdir"; mkdir -p "$bbdir/root"
+    (cd "$bbdir" && apt_get -q download "busybox-static=$bbv" >download.log 2>&1) \
+      && dpkg-deb -x "$bbdir"/busybox-static_*.deb "$bbdir/root" && touch "$bbdir/.done" \
+      || die "could not fetch busybox-static ($arch, $bbv)"
+  fi
+  # /bin/busybox before trixie, /usr/bin/busybox since (merged /usr)
+  for busybox in "$bbdir"/root/bin/busybox "$bbdir"/root/usr/bin/busybox; do [ -f "$busybox" ] && break; done
+  file -L "$busybox" | grep -q 'ARM aarch64' || die "$busybox is not an arm64 executable"
+fi
 
 ird=$out/initramfs
 rm -rf "$ird.d"
@@ -242,18 +309,27 @@ cp "$binary" "$ird.d/bin/offsetprobe"
 cp "$out/count_subject" "$ird.d/bin/count_subject"
 cp "$here/guest-init.sh" "$ird.d/init"
 chmod 0755 "$ird.d/init" "$ird.d/bin/busybox" "$ird.d/bin/offsetprobe" "$ird.d/bin/count_subject"
-printf 'fixtures=%s\nstep_timeout=%s\ncount_n=%s\n' "$([ -n "$fixtures" ] && echo 1 || echo 0)" \
-  $((guest_timeout / 3)) "$count_n" >"$ird.d/matrix.conf"
-(cd "$ird.d" && find . | LC_ALL=C sort | "$busybox" cpio -o -H newc 2>/dev/null | gzip -6) >"$ird.cpio.gz"
+# subject_timeout_ms: calibrate's hang detector (default 10 s) is too tight
+# for an emulated guest on crowded host cores (guest-init.sh).
+printf 'fixtures=%s\nstep_timeout=%s\ncount_n=%s\ngetppid_nr=%s\ndata_tty=%s\nsubject_timeout_ms=%s\n' \
+  "$([ -n "$fixtures" ] && echo 1 || echo 0)" $((guest_timeout / 3)) "$count_n" "$getppid_nr" "$data_tty" 60000 \
+  >"$ird.d/matrix.conf"
+# The host's busybox writes the archive (the arm64 one does not run here).
+host_busybox=$(command -v busybox || echo /bin/busybox)
+(cd "$ird.d" && find . | LC_ALL=C sort | "$host_busybox" cpio -o -H newc 2>/dev/null | gzip -6) >"$ird.cpio.gz"
 rm -rf "$ird.d"
-has_cmd() { "$binary" --help 2>&1 | grep -qE "^ +$1( |$)"; }
+# The commands the binary has. A cross-built one cannot run here: the native
+# build of the same tree stands in for it (both come from this checkout).
+probe_binary=$binary
+[ "$arch" = amd64 ] || probe_binary=${OFFSETPROBE_MATRIX_NATIVE:-$repo/build/offsetprobe/offsetprobe}
+has_cmd() { "$probe_binary" --help 2>&1 | grep -qE "^ +$1( |$)"; }
 count_expected=false
 has_cmd count && count_expected=true
 
 # Things the guest needs from a kernel with no modules loaded.
 required_config=(CONFIG_BPF_SYSCALL CONFIG_BPF_EVENTS CONFIG_TRACEPOINTS CONFIG_FTRACE_SYSCALLS
   CONFIG_DEBUG_INFO_BTF CONFIG_BLK_DEV_INITRD CONFIG_RD_GZIP CONFIG_DEVTMPFS CONFIG_TMPFS
-  CONFIG_SERIAL_8250 CONFIG_SERIAL_8250_CONSOLE CONFIG_UPROBE_EVENTS)
+  CONFIG_UPROBE_EVENTS "${arch_config[@]}")
 
 # gnu_build_id NOTES: the hex GNU build id in an ELF notes blob (/sys/kernel/notes).
 gnu_build_id() {
@@ -280,7 +356,7 @@ run_one() {
   local release=${pkg#linux-image-}; release=${release%-unsigned}
   local flavour
   case $release in
-    *-rt-amd64) flavour=rt ;; *-cloud-amd64) flavour=cloud ;; *-amd64) flavour=generic ;; *) flavour=other ;;
+    *-rt-"$arch") flavour=rt ;; *-cloud-"$arch") flavour=cloud ;; *-"$arch") flavour=generic ;; *) flavour=other ;;
   esac
   local kd=$out/kernels/$release
   mkdir -p "$kd"
@@ -331,10 +407,12 @@ run_one() {
   if [ -z "$failure" ]; then
     t=$(now)
     set +e
-    timeout -k 10 "$guest_timeout" qemu-system-x86_64 -accel tcg -cpu "$cpu" -m 1024 -smp 1 -nographic -no-reboot \
+    local data_args=(-serial "file:$kd/data.tar.gz")
+    [ "$data_tty" = console ] && data_args=()
+    timeout -k 10 "$guest_timeout" "$qemu_bin" "${qemu_args[@]}" -m 1024 -smp 1 -nographic -no-reboot \
       -net none -monitor none -kernel "$vmlinuz" -initrd "$ird.cpio.gz" \
-      -append 'console=ttyS0 panic=-1 quiet noirqdebug' \
-      -serial "file:$kd/console.log" -serial "file:$kd/data.tar.gz" >"$kd/qemu.log" 2>&1 </dev/null
+      -append "console=$console panic=-1 quiet noirqdebug" \
+      -serial "file:$kd/console.log" "${data_args[@]}" >"$kd/qemu.log" 2>&1 </dev/null
     qrc=$?
     set -e
     boot_s=$(elapsed "$t")
@@ -361,6 +439,10 @@ run_one() {
     fi
   elif [ -z "$failure" ]; then
     failure="no console output (qemu exit $qrc: $(tail -n 2 "$kd/qemu.log" | tr '\n' ' '))"
+  fi
+  if [ "$data_tty" = console ] && [ -s "$kd/console.log" ]; then
+    tr -d '\r' <"$kd/console.log" | sed -n '/=====OFFSETPROBE-DATA-BEGIN=====$/,/^=====OFFSETPROBE-DATA-END=====$/p' \
+      | sed '1d;$d' | base64 -d >"$kd/data.tar.gz" 2>/dev/null || true
   fi
   if [ -s "$kd/data.tar.gz" ]; then
     mkdir -p "$kd/guest-files"
@@ -406,7 +488,7 @@ run_one() {
 }
 
 # --- run, in parallel -------------------------------------------------------------------------
-log "${#kernels[@]} kernel(s), $jobs at a time, results in $out"
+log "${#kernels[@]} $arch kernel(s), $jobs at a time, results in $out"
 printf '%s\n' "${kernels[@]}" >"$out/kernels.txt"
 running=0
 for k in "${kernels[@]}"; do
@@ -420,5 +502,5 @@ wait || true
 
 # --- report ------------------------------------------------------------------------------------
 bundle_tool=""
-has_cmd bundle && bundle_tool=$binary
+has_cmd bundle && bundle_tool=$probe_binary # the host's build for arm64: bundles are plain JSON
 "$here/report.sh" "$out" "$(elapsed "$t_start")" "$bundle_tool"
