@@ -4,17 +4,17 @@
 # RUN    offsetprobe calibrate on the running kernel (libbpf backend) with
 #        --no-validate, --trials N, and --bundle FILE (a bundle of this
 #        kernel's own entry, the same bundle with one offset moved, a bundle
-#        without this kernel, a missing file)
+#        without this kernel, a truncated one)
 # EXPECT --no-validate: every field calibrated and equal to BTF (verify and
-#        bpftool), validation "skipped", the result never complete and never
+#        bpftool), validation "not_run", the result never complete and never
 #        cached (exit 4). --trials 5: every calibrated field counted 5
 #        trials, all equal to BTF; --trials 2 and 10 are usage errors (exit
 #        2). --bundle: this kernel's offsets are taken from the bundle after
 #        the read-back (source "bundle", saved in the cache); an offset moved
 #        by 8 fails the read-back and calibrate runs the experiment instead
 #        (source "calibrated", the right offset); a bundle without this
-#        kernel calibrates; a missing bundle is an error, and nothing is
-#        cached then.
+#        kernel calibrates; a truncated bundle is an error (exit 11), and
+#        nothing is cached then.
 # Root + BPF + BTF; skips (77) with the reason otherwise, fails under CI=true.
 # Usage: calibrate_options.sh OFFSETPROBE_BINARY
 set -uo pipefail
@@ -30,19 +30,19 @@ need_btf
 rc=0
 "$bin" --cache-dir "$tmp/nv-cache" calibrate --fields task --no-validate --json \
   >"$tmp/nv.json" 2>"$tmp/nv.err" || rc=$?
-n_skipped=$(jq '[.fields[] | select(.status == "calibrated" and .validation == "skipped")] | length' \
+n_skipped=$(jq '[.fields[] | select(.status == "calibrated" and .validation == "not_run")] | length' \
   "$tmp/nv.json" 2>/dev/null)
 if [[ $rc -ne 4 ]]; then
   fail "--no-validate: exit $rc, want 4 (calibrated, not validated: never complete)" "$tmp/nv.err" "$tmp/nv.json"
 elif [[ $(jq .complete "$tmp/nv.json") != false || $n_skipped != 9 ]]; then
   fail "--no-validate: complete=$(jq .complete "$tmp/nv.json"), $n_skipped of 9 fields calibrated" \
-    "with validation skipped" "$tmp/nv.json"
+    "with validation not_run" "$tmp/nv.json"
 elif [[ -n $(ls -A "$tmp/nv-cache" 2>/dev/null | grep '\.json$') ]]; then
   fail "--no-validate: an unvalidated result was cached: $(ls "$tmp/nv-cache")"
 else
-  ok "--no-validate: exit 4, 9 fields calibrated with validation skipped, nothing cached"
+  ok "--no-validate: exit 4, 9 fields calibrated with validation not_run, nothing cached"
 fi
-two_oracles "--no-validate" "$tmp/nv.json" --complete --validation skipped --min-fields 9
+two_oracles "--no-validate" "$tmp/nv.json" --complete --validation not_run --min-fields 9
 
 # --- --trials N ----------------------------------------------------------------
 rc=0
@@ -118,14 +118,15 @@ src=$(jq -r .source "$tmp/other.json" 2>/dev/null)
   ok "--bundle without this kernel: calibrated (exit 0)" ||
   fail "--bundle without this kernel: exit $rc, source $src, want 0 and calibrated" "$tmp/other.err"
 
-bundle_run missing "$tmp/no-such.bundle"
-if [[ $rc -eq 0 || $rc -eq 4 || $rc -eq 5 ]]; then
-  fail "--bundle with a missing file: exit $rc, want an error" "$tmp/missing.err"
-elif ! grep -q 'no-such.bundle' "$tmp/missing.err"; then
-  fail "--bundle with a missing file: the message does not name the file" "$tmp/missing.err"
-elif [[ -n $(cached missing) ]]; then
-  fail "--bundle with a missing file: something was cached: $(cached missing)"
+head -c 200 "$tmp/good.bundle" >"$tmp/truncated.bundle"
+bundle_run truncated "$tmp/truncated.bundle"
+if [[ $rc -ne 11 ]]; then
+  fail "--bundle with a truncated file: exit $rc, want 11" "$tmp/truncated.err"
+elif ! grep -q 'truncated.bundle' "$tmp/truncated.err"; then
+  fail "--bundle with a truncated file: the message does not name the file" "$tmp/truncated.err"
+elif [[ -n $(cached truncated) ]]; then
+  fail "--bundle with a truncated file: something was cached: $(cached truncated)"
 else
-  ok "--bundle with a missing file: exit $rc, \"$(head -1 "$tmp/missing.err")\""
+  ok "--bundle with a truncated file: exit 11, \"$(head -1 "$tmp/truncated.err")\""
 fi
 finish

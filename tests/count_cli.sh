@@ -4,7 +4,7 @@
 # with count N, check "ok" and the start ticks of /proc/<pid>/stat field 22;
 # --json objects per interval and a final one; SIGINT and SIGTERM stop it
 # cleanly (130, 143) with the summary; usage errors exit 2; --top limits the
-# table; --max-processes bounds the kernel map (the rest are counted drops);
+# table; --max-processes bounds the kernel maps (the rest are counted drops);
 # in a pid namespace keys are the namespace's pids; every BPF object a count
 # run held is gone after it. Root + BPF + bpftool; skips (77) with the reason
 # otherwise, fails under CI=true. The offsets come from a private cache (the
@@ -206,27 +206,29 @@ for top in 2 0; do
   fi
 done
 
-# --max-processes 16 (the least it takes) with 20 subjects alive at once: at
-# most 16 of them get a key, the others' calls are drops (map_full); every
-# call is either counted or dropped. With the default size all 20 are counted.
+# --max-processes 16 (the least it takes) with 40 subjects alive at once.
+# The size applies to both kernel maps (live threads, and processes), so at
+# most 32 subjects get counted; the others' calls are drops (map_full), and
+# every call is either counted or dropped. With the default size all 40 are
+# counted exactly.
 for max in 16 65536; do
   start_count --duration 120 --max-processes "$max"
-  subjects_start 20 100
+  subjects_start 40 100
   stop_after_intervals 2 '"interval_s"'
   subjects_stop
   final=$(tail -1 "$tmp/out")
-  read -r nours counted full < <(jq -r --argjson s "$(printf '%s\n' "${subj_pids[@]}" | jq -s -c .)" \
+  read -r nours counted full most < <(jq -r --argjson s "$(printf '%s\n' "${subj_pids[@]}" | jq -s -c .)" \
     '[.processes[] | select(.pid as $p | $s | index($p))] as $o
-     | "\($o | length) \([$o[].count] | add // 0) \(.drops.map_full)"' <<<"$final")
+     | "\($o | length) \([$o[].count] | add // 0) \(.drops.map_full) \([$o[].count] | max // 0)"' <<<"$final")
   if [[ $rc -ne 130 || -z $full ]]; then
     fail "--max-processes $max: exit $rc, final object: ${final:0:300}" "$tmp/err"
-  elif [[ $max == 16 && ($nours -gt 16 || $full -eq 0 || $((counted + full)) -lt 2000) ]]; then
-    fail "--max-processes 16: $nours of 20 subjects counted ($counted calls), $full drops (map_full);" \
-      "want at most 16, some drops, counted + dropped >= 2000"
-  elif [[ $max == 65536 && ($nours != 20 || $counted != 2000) ]]; then
-    fail "--max-processes 65536: $nours of 20 subjects, $counted of 2000 calls counted"
+  elif [[ $max == 16 && ($nours -gt 32 || $full -eq 0 || $((counted + full)) -lt 4000 || $most -gt 100) ]]; then
+    fail "--max-processes 16: $nours of 40 subjects counted ($counted calls, at most $most each)," \
+      "$full drops (map_full); want at most 32, some drops, counted + dropped >= 4000"
+  elif [[ $max == 65536 && ($nours != 40 || $counted != 4000 || $full != 0) ]]; then
+    fail "--max-processes 65536: $nours of 40 subjects, $counted of 4000 calls counted, $full dropped"
   else
-    ok "--max-processes $max: $nours of 20 subjects counted ($counted calls), $full calls dropped (map full)"
+    ok "--max-processes $max: $nours of 40 subjects counted ($counted calls), $full calls dropped (map full)"
   fi
 done
 
