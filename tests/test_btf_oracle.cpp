@@ -327,7 +327,8 @@ TEST_CASE("vmlinux BTF: BtfOracle equals bpftool on every member") {
     for (const auto &[path, off] : info["members"].items()) {
       std::string err;
       auto m = o.member(st, path, err);
-      CHECK_MESSAGE(m, st << "." << path << ": bpftool has it at " << off << ", BtfOracle: " << err);
+      CHECK_MESSAGE(m,
+                    st << "." << path << ": bpftool has it at " << off << ", BtfOracle: " << err);
       if (m) {
         CHECK_MESSAGE(m->offset == off.get<uint32_t>(),
                       st << "." << path << ": BtfOracle " << m->offset << ", bpftool " << off);
