@@ -51,7 +51,8 @@ expect_gone() {
 expect_no_subjects() {
   local name=$1 left
   for _ in $(seq 40); do
-    left=$(pgrep -f __offsetprobe_subject; pgrep -x 'op[a-z0-9]{13}')
+    # Live ones only (alive, lib_live.sh): a neighbour's zombies carry cookies too.
+    left=$(alive $(pgrep -f __offsetprobe_subject; pgrep -x 'op[a-z0-9]{13}'))
     [[ -z $left ]] && return 0
     sleep 0.05
   done
