@@ -149,11 +149,11 @@ expect_bpf_gone() {
 # one "kind id" a line. Before/after comparisons use it.
 our_objects() {
   {
-    bpftool -j prog show 2>/dev/null | jq -r '.[] | select(.name | test("^(scan|read)_")) | "prog_id \(.id)"'
+    bpftool -j prog show 2>/dev/null | jq -r '.[] | select((.name // "") | test("^(scan|read)_")) | "prog_id \(.id)"'
     bpftool -j map show 2>/dev/null |
       jq -r '.[] | select((.name // "") | test("^(cookies|snapshots|readbacks|scanner\\.|reader\\.|op_scann|op_reade)")) | "map_id \(.id)"'
     bpftool -j link show 2>/dev/null | jq -r --argjson progs \
-      "$(bpftool -j prog show 2>/dev/null | jq '[.[] | select(.name | test("^(scan|read)_")) | .id]')" \
+      "$(bpftool -j prog show 2>/dev/null | jq '[.[] | select((.name // "") | test("^(scan|read)_")) | .id]')" \
       '.[] | select(.prog_id as $p | $progs | index($p)) | "link_id \(.id)"'
   } | sort -u
 }
