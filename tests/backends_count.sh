@@ -8,12 +8,13 @@
 # EXPECT both count runs exit 0; for the workload's tgids, the final JSON of
 #        both backends has the same keys (tgid, start_ticks) and counts; each
 #        key's start_ticks is /proc/<pid>/stat field 22 and each count is N;
-#        no drops, no mismatches; no counter program stays loaded
+#        no drops, no mismatches; none of the BPF objects either count run
+#        held stays loaded (bpftool)
 # Usage: backends_count.sh OFFSETPROBE_BINARY COUNT_SUBJECT_BINARY
 set -uo pipefail
 op=$1 subject=$2
-. "$(dirname "$0")/live.sh"
 tmp=$(mktemp -d)
+. "$(dirname "$0")/lib_live.sh"
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
@@ -23,7 +24,8 @@ trap cleanup EXIT
 # A private cache: both runs read the same offsets, the host's cache is untouched.
 export OFFSETPROBE_CACHE_DIR=$tmp/cache
 
-need_root_bpf
+need_live
+held="" # "kind id" of every BPF object a count run held
 [[ -x $(dirname "$op")/offsetprobe-bcc ]] || skip "offsetprobe-bcc not built (-Dbcc=disabled or no libbcc)"
 
 rc=0
@@ -46,7 +48,10 @@ wait_counting() {
   local b=$1 p
   p=$(eval echo "\$cpid_$b")
   for _ in $(seq 300); do
-    grep -qs "Ctrl-C stops" "$tmp/$b.err" && return 0
+    if grep -qs "Ctrl-C stops" "$tmp/$b.err"; then
+      held+=$'\n'$(bpf_ids "$p")
+      return 0
+    fi
     kill -0 "$p" 2>/dev/null || break
     sleep 0.1
   done
@@ -67,7 +72,15 @@ subject() {
   sticks=$(awk '{ sub(/.*\) /, ""); print $20 }' "/proc/$spid/stat")
   echo g >&"${SUBJ[1]}"
   read -r line <&"${SUBJ[0]}"
-  sleep 0.6 # an interval passes while it lives: both backends check its key
+  # It lives until both backends have checked its key against it (up to 20 s).
+  local b n
+  for b in libbpf bcc; do
+    for n in $(seq 200); do
+      jq -e --argjson p "$spid" 'select(.processes[]? | .pid == $p and .check == "ok")' \
+        "$tmp/$b.out" >/dev/null 2>&1 && break
+      sleep 0.1
+    done
+  done
   exec {SUBJ[1]}>&-
   wait "$spid"
   echo "$spid $sticks $(($1 * ($2 > 0 ? $2 : 1)))" >>"$tmp/expected"
@@ -120,12 +133,9 @@ for hook in tracepoint raw_tracepoint; do
   pids=()
 done
 
-# Programs are freed asynchronously after the last fd closes: allow 3 s. (Another
-# count running on the host at the same time would show here too.)
-left=1
-for _ in $(seq 30); do
-  bpftool prog show 2>/dev/null | grep -qE "count_raw|count_tp|count_exit" || { left=0; break; }
-  sleep 0.1
-done
-[[ $left -eq 0 ]] && ok "no counter program left loaded" || fail "a counter program is still loaded"
+# Every program, map and link the count runs held is gone (freed after an RCU
+# grace period: expect_bpf_gone waits up to 3 s).
+held=$(sed '/^$/d' <<<"$held" | sort -u)
+expect_bpf_gone "count runs" "$held" &&
+  ok "every BPF object of the count runs is gone ($(wc -l <<<"$held") programs, maps and links)"
 finish

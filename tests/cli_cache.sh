@@ -52,11 +52,16 @@ cp "$dir/$id.json" "$dir/keep"
 head -c 100 "$dir/keep" >"$dir/$id.json"
 expect_rc 11 "$OP" --cache-dir "$dir" show
 grep -q "truncated" "$dir/err" || fail "no truncated message"
-# world-writable: refused as root
+# world-writable: refused as root (the mode rule is root's: the cache lives in
+# /var/cache, written by root). Not root: skipped, or failed under CI=true.
 if [[ $(id -u) == 0 ]]; then
   cp "$dir/keep" "$dir/$id.json"; chmod 0666 "$dir/$id.json"
   expect_rc 11 "$OP" --cache-dir "$dir" show
   grep -q "world-writable" "$dir/err" || fail "no world-writable message"
+elif [[ ${CI:-} == true ]]; then
+  fail "not root under CI=true: the world-writable entry check cannot run"
+else
+  echo "SKIP (part): not root: the world-writable entry check needs root"
 fi
 mv "$dir/keep" "$dir/$id.json"; chmod 0644 "$dir/$id.json"
 

@@ -5,9 +5,10 @@
 # calibrator at a stage; the test then kills one subject (the host, a leader,
 # a leader's thread, the grandchild), stops the host (a hang) or sends SIGINT
 # or SIGTERM to the calibrator, and continues it. Every case must end with
-# its exit code (9 subject, 130 SIGINT, 143 SIGTERM) and a clear message,
-# leave no process of the calibrator's tree and nothing of its run anywhere
-# in the process table, alive or zombie (lib_live.sh run_tasks),
+# its exit code (9 subject, 130 SIGINT, 143 SIGTERM) and its own message (a
+# killed subject is reported as a death, never as a timeout; a hung one as a
+# timeout), leave no process of the calibrator's tree and nothing of its run
+# anywhere in the process table, alive or zombie (lib_live.sh run_tasks),
 # leave none of the BPF programs, maps and links it held mid-run, and leave
 # the cache directory byte for byte as it was (the run uses --force on a
 # directory holding a valid entry from an earlier run).
@@ -34,15 +35,23 @@ cache_state() {
 }
 cache_before=$(cache_state)
 objects_before=$(our_objects)
+# The hang cases wait out this timeout. The others run with a long one: the
+# calibrator sits stopped at the stage while the test acts, and on a loaded
+# machine a short deadline could expire during the stop, which would turn a
+# death into a timeout before the calibrator even looked.
 timeout_ms=1500
+long_timeout_ms=30000
 
-# run_case STAGE ACTION WANT_RC MESSAGE_REGEX
+# run_case STAGE ACTION WANT_RC MESSAGE_REGEX [NOT_REGEX]: the message must
+# match MESSAGE_REGEX and not NOT_REGEX.
 run_case() {
-  local stage=$1 action=$2 want=$3 msg=$4 name="$1 / $2"
+  local stage=$1 action=$2 want=$3 msg=$4 not=${5:-} name="$1 / $2"
+  local t=$long_timeout_ms
+  [[ $action == hang-host ]] && t=$timeout_ms
   : >"$tmp/err"
   # setsid: the run's session marks everything it starts (run_tasks).
   OFFSETPROBE_TEST_STAGE_HOOK=$stage setsid "$bin" --cache-dir "$cache" calibrate --force \
-    --timeout "$timeout_ms" >"$tmp/out" 2>"$tmp/err" &
+    --timeout "$t" >"$tmp/out" 2>"$tmp/err" &
   cal=$!
   local sid=$cal state=""
   for _ in $(seq 200); do # up to 10 s to reach the stage
@@ -96,6 +105,9 @@ run_case() {
   elif ! grep -v 'test stage hook' "$tmp/err" | grep -Eq "$msg"; then
     fail "$name: no message matching /$msg/" "$tmp/err"
     ok_case=0
+  elif [[ -n $not ]] && grep -v 'test stage hook' "$tmp/err" | grep -Eq "$not"; then
+    fail "$name: the message says /$not/: not this case's own fault" "$tmp/err"
+    ok_case=0
   fi
   expect_run_gone "$name" "$sid" $everyone || ok_case=0
   expect_bpf_gone "$name" "$ids" || ok_case=0
@@ -109,16 +121,21 @@ run_case() {
       "($(echo $everyone | wc -w) tasks gone, $(echo "$ids" | wc -l) BPF objects gone, cache unchanged)"
 }
 
-subject_msg='subject|died|captured|exited'
+# A death: the host or a subject died, is gone or exited, or was captured at
+# its exit (the scanner saw it die; killing the host kills its subjects).
+# SIGKILL to a thread kills its whole process, so kill-thread is a death of
+# its leader. Never a timeout: that is the hang case's message.
+died='died|is gone|exited|captured [0-9]+ times, last at exit'
+timed_out='did not (answer|exit) within|hung'
 for stage in trial-spawned trial-ready trial-released validate-spawned validate-ready; do
-  run_case "$stage" kill-host 9 "$subject_msg"
+  run_case "$stage" kill-host 9 "$died" "$timed_out"
   # After trial-released the trial leaders are gone by design: no target.
   if [[ $stage != trial-released ]]; then
-    run_case "$stage" kill-leader 9 "$subject_msg"
-    run_case "$stage" kill-thread 9 "$subject_msg"
-    run_case "$stage" kill-grandchild 9 "$subject_msg"
+    run_case "$stage" kill-leader 9 "$died" "$timed_out"
+    run_case "$stage" kill-thread 9 "$died" "$timed_out"
+    run_case "$stage" kill-grandchild 9 "$died" "$timed_out"
   fi
-  run_case "$stage" hang-host 9 "did not (answer|exit) within $timeout_ms ms"
+  run_case "$stage" hang-host 9 "did not (answer|exit) within $timeout_ms ms" "$died"
   run_case "$stage" SIGINT 130 "interrupted \(SIGINT\)"
   run_case "$stage" SIGTERM 143 "terminated"
 done

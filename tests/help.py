@@ -4,9 +4,9 @@
 #  - every flag the man page (dist/offsetprobe.1) documents for a command is in
 #    that command's --help, and every flag in a --help is in the man page;
 #  - every command of `offsetprobe --help` (recursively) has its man section;
-#  - every flag used in the README's and the docs' code blocks is accepted by
-#    that command's --help (commands this binary does not have are reported
-#    and skipped: the README announces `count` before it is merged);
+#  - every command and flag used in the README's and the docs' code blocks is
+#    accepted by this binary (a command it does not have, misspelt or
+#    removed, fails like an unknown flag);
 #  - the exit codes of README.md, the man page and offsetprobe/exit_codes.h
 #    are the same set;
 #  - with --json and -v, stdout holds JSON or nothing, never a log line;
@@ -135,9 +135,12 @@ for doc in ["README.md", "docs/agents.md", "docs/cache-format.md"]:
                     continue
                 if cmd + (w,) in helps:
                     cmd += (w,)
-                elif not cmd and w.isidentifier() and w.islower():
-                    cmd = None  # a command this binary lacks
-                    print(f"skip {doc}:{n}: `offsetprobe {w}` is not in this binary")
+                elif w.isidentifier() and w.islower() and (not cmd or any(
+                        len(k) > len(cmd) and k[:len(cmd)] == cmd for k in helps)):
+                    # A command (or a subcommand of one that has them) this
+                    # binary lacks: misspelt, or removed.
+                    fail(f"{doc}:{n}: `offsetprobe {' '.join(cmd + (w,))}`: the binary has no such command")
+                    cmd = None
                     break
                 else:
                     break

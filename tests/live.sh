@@ -6,14 +6,25 @@
 
 failures=0
 
-# skip REASON: skip the whole script (or fail under CI=true).
+# skip REASON: skip the whole script (or fail under CI=true). A check that
+# failed before the skip still fails the script.
 skip() {
   if [[ ${CI:-} == true ]]; then
     echo "FAIL (CI=true, would skip): $*"
     exit 1
   fi
   echo "SKIP: $*"
+  [[ $failures -gt 0 ]] && { echo "$failures check(s) failed before the skip"; exit 1; }
   exit 77
+}
+# skip_part REASON: one part of the script does not run (the rest does);
+# fails under CI=true.
+skip_part() {
+  if [[ ${CI:-} == true ]]; then
+    fail "(CI=true, would skip) $*"
+    return 1
+  fi
+  echo "SKIP (part): $*"
 }
 
 ok() { echo "ok   $*"; }

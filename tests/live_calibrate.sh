@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
 # Live tests: `offsetprobe calibrate` against the running kernel, checked
-# field by field against its BTF by `offsetprobe verify`, plus the error paths.
-# Needs root, BPF, the kernel's BTF (as the oracle only) and strace.
+# field by field against its BTF by two oracles, `offsetprobe verify` and
+# bpftool (a disagreement between them fails), plus the error paths.
+# Needs root, BPF, the kernel's BTF (as the oracle only), bpftool and strace.
 # Usage: live_calibrate.sh OFFSETPROBE_BINARY
 #
 # Skip rule: where the test cannot run (not root, no BPF, no BTF, no strace)
@@ -13,23 +14,8 @@ bin=$(realpath "$1")
 tmp=$(mktemp -d)
 chmod 755 "$tmp"
 trap 'rm -rf "$tmp"' EXIT
-failures=0
-
-skip() {
-  if [[ ${CI:-} == true ]]; then
-    echo "FAIL: cannot run live tests under CI=true: $*"
-    exit 1
-  fi
-  echo "SKIP: $*"
-  exit 77
-}
-fail() {
-  echo "FAIL $1"
-  shift
-  for f in "$@"; do [[ -s $f ]] && sed 's/^/    /' "$f" | head -40; done
-  failures=$((failures + 1))
-}
-ok() { echo "ok   $1"; }
+# skip, fail, ok and two_oracles (verify and bpftool, tests/oracle_check.py).
+. "$(dirname "$0")/lib_live.sh"
 
 [[ $(id -u) -eq 0 ]] || skip "not root (uid $(id -u)): calibrate needs CAP_BPF and CAP_PERFMON"
 [[ -r /sys/kernel/btf/vmlinux ]] || skip "no /sys/kernel/btf/vmlinux: no BTF oracle to compare with"
@@ -65,7 +51,8 @@ expect_gone() {
 expect_no_subjects() {
   local name=$1 left
   for _ in $(seq 40); do
-    left=$(pgrep -f __offsetprobe_subject; pgrep -x 'op[a-z0-9]{13}')
+    # Live ones only (alive, lib_live.sh): a neighbour's zombies carry cookies too.
+    left=$(alive $(pgrep -f __offsetprobe_subject; pgrep -x 'op[a-z0-9]{13}'))
     [[ -z $left ]] && return 0
     sleep 0.05
   done
@@ -74,22 +61,16 @@ expect_no_subjects() {
   return 1
 }
 
-# verify_all NAME CALIBRATION_JSON: exit 0 and all 9 fields equal to BTF.
+# verify_all NAME CALIBRATION_JSON: complete, all 9 fields calibrated,
+# validated and equal to BTF by both oracles (verify exit 0).
 verify_all() {
-  local name=$1 input=$2 rc=0
-  "$bin" verify --input "$input" --json >"$tmp/verify.json" 2>"$tmp/verify.err" || rc=$?
-  local matches
-  matches=$(jq '[.fields[] | select(.verdict == "match")] | length' "$tmp/verify.json" 2>/dev/null)
-  if [[ $rc -ne 0 || $matches != 9 ]]; then
-    fail "$name: verify exit $rc, $matches of 9 fields equal BTF" "$tmp/verify.json" "$tmp/verify.err"
-    return 1
-  fi
+  local name=$1 input=$2
   if ! jq -e '.complete == true and ([.fields[] | select(.status == "calibrated" and
         .validation == "passed")] | length) == 9' "$input" >/dev/null; then
     fail "$name: calibration not complete and validated" "$input"
     return 1
   fi
-  return 0
+  two_oracles "$name" "$input" --complete --min-fields 9
 }
 
 # --- (a) BTF hidden in a private mount namespace; verify outside -------------
@@ -99,28 +80,37 @@ unshare -m sh -c 'mount --make-rprivate / && mount -t tmpfs none /sys/kernel/btf
   >"$tmp/hidden.json" 2>"$tmp/hidden.err" || rc=$?
 if [[ $rc -ne 0 ]]; then
   fail "calibrate with BTF hidden: exit $rc, want 0" "$tmp/hidden.err" "$tmp/hidden.json"
-elif verify_all "calibrate with BTF hidden" "$tmp/hidden.json"; then
-  ok "calibrate with BTF hidden (tmpfs over /sys/kernel/btf): all 9 fields equal BTF"
+else
+  verify_all "calibrate with BTF hidden (tmpfs over /sys/kernel/btf)" "$tmp/hidden.json"
 fi
 [[ -r /sys/kernel/btf/vmlinux ]] || fail "BTF is hidden outside the namespace too"
 
 # --- (a') no open of BTF or headers, shown by strace -------------------------
 # Under strace -f the grandchild is already traced, so the subjects' own
-# PTRACE_SEIZE fails: parent is then unresolved (exit 4), everything else found.
+# PTRACE_SEIZE fails: parent is then unresolved (exit 4) with that reason,
+# and only parent; every other field is calibrated, validated and equal to
+# BTF by both oracles.
 rc=0
 strace -f -qq -o "$tmp/strace.log" -e trace=open,openat,openat2,creat,execve \
   "$bin" calibrate --no-cache --fields task --json >"$tmp/strace.json" 2>"$tmp/strace.err" || rc=$?
+not_found=$(jq -r '[.fields[] | select(.status != "calibrated") | .name] | join(",")' "$tmp/strace.json" 2>/dev/null)
 if [[ $rc -ne 0 && $rc -ne 4 ]]; then
   fail "calibrate under strace: exit $rc, want 0 or 4" "$tmp/strace.err"
+elif [[ $rc -eq 4 && $not_found != task_struct.parent ]]; then
+  fail "calibrate under strace: exit 4 with [$not_found] not calibrated, want only task_struct.parent" "$tmp/strace.json"
+elif [[ $rc -eq 4 ]] && ! jq -e '.fields[] | select(.name == "task_struct.parent") | .reason |
+    test("ptrace|PTRACE|traced")' "$tmp/strace.json" >/dev/null; then
+  fail "calibrate under strace: parent not calibrated for another reason than ptrace" "$tmp/strace.json"
+elif [[ $rc -eq 0 && -n $not_found ]]; then
+  fail "calibrate under strace: exit 0 with [$not_found] not calibrated" "$tmp/strace.json"
 elif ! grep -q '/proc/self/timens_offsets' "$tmp/strace.log"; then
   fail "strace log does not show the calibrator's own opens" "$tmp/strace.log"
 elif grep -E '/sys/kernel/btf|/usr/include|/usr/src|/lib/modules|kheaders|vmlinux|\.h"' \
   "$tmp/strace.log" >"$tmp/forbidden"; then
   fail "calibrate opened BTF or header paths" "$tmp/forbidden"
-elif [[ $(jq '[.fields[] | select(.status == "calibrated")] | length' "$tmp/strace.json") -lt 8 ]]; then
-  fail "calibrate under strace found fewer than 8 fields" "$tmp/strace.json"
 else
-  ok "calibrate opens no BTF, header or module path ($(grep -c 'open' "$tmp/strace.log") opens traced)"
+  ok "calibrate opens no BTF, header or module path ($(grep -c 'open' "$tmp/strace.log") opens traced; exit $rc)"
+  two_oracles "calibrate under strace" "$tmp/strace.json" --complete --allow task_struct.parent --min-fields 8
 fi
 
 # --- (b) each trigger mode ---------------------------------------------------
@@ -132,8 +122,8 @@ for trigger in tracepoint raw_tracepoint uprobe; do
     fail "--trigger $trigger: exit $rc, want 0" "$tmp/$trigger.err" "$tmp/$trigger.json"
   elif [[ $used != "$trigger" ]]; then
     fail "--trigger $trigger: result says trigger \"$used\""
-  elif verify_all "--trigger $trigger" "$tmp/$trigger.json"; then
-    ok "--trigger $trigger: complete, all 9 fields equal BTF"
+  else
+    verify_all "--trigger $trigger: complete" "$tmp/$trigger.json"
   fi
 done
 
@@ -149,10 +139,8 @@ n=$(jq '[.fields[] | select(.status == "calibrated")] | length' "$tmp/fallback.j
 if [[ $rc -ne 0 || $used != uprobe ]]; then
   fail "automatic without raw tracepoint: exit $rc, trigger \"$used\", want 0, uprobe" \
     "$tmp/fallback.err" "$tmp/fallback.json"
-elif "$bin" verify --input "$tmp/fallback.json" >"$tmp/fallback.verify" 2>&1; then
-  ok "automatic without raw tracepoint: uprobe fallback, $n fields equal BTF"
 else
-  fail "automatic without raw tracepoint: verify failed" "$tmp/fallback.verify"
+  two_oracles "automatic without raw tracepoint: uprobe fallback" "$tmp/fallback.json" --complete --min-fields 40
 fi
 rc=0
 OFFSETPROBE_TEST_NO_RAW_TRACEPOINT=1 "$bin" calibrate --no-cache --trigger raw_tracepoint \
@@ -183,20 +171,21 @@ fi
 # exec (its parent-death signal), where a stop would hang the spawn itself.
 #
 # A subject that hangs: the host stops itself at its signalfd4; calibrate
-# must give up after --timeout with exit 9.
+# must give up after --timeout with exit 9. What shows that --timeout 500 was
+# honoured is the message naming it; the time is printed, not asserted (a
+# loaded CI machine runs strace -f slowly). The outer timeout only bounds a
+# run that never gives up (the default --timeout is 10 s).
 before=$(date +%s%N)
 rc=0
-strace -f -qq -o /dev/null -e trace=signalfd4 -e inject=signalfd4:signal=STOP:when=1 \
+timeout -k 5 120 strace -f -qq -o /dev/null -e trace=signalfd4 -e inject=signalfd4:signal=STOP:when=1 \
   "$bin" calibrate --no-cache --timeout 500 >/dev/null 2>"$tmp/hang.err" || rc=$?
 ms=$((($(date +%s%N) - before) / 1000000))
 if [[ $rc -ne 9 ]]; then
-  fail "hung subject: exit $rc, want 9" "$tmp/hang.err"
+  fail "hung subject: exit $rc, want 9 (124: still running after 120 s)" "$tmp/hang.err"
 elif ! grep -q 'did not answer within 500 ms' "$tmp/hang.err"; then
-  fail "hung subject: no timeout message" "$tmp/hang.err"
-elif [[ $ms -gt 3000 ]]; then
-  fail "hung subject: took $ms ms with --timeout 500"
+  fail "hung subject: no message naming the 500 ms timeout" "$tmp/hang.err"
 else
-  ok "hung subject: exit 9 after $ms ms (--timeout 500)"
+  ok "hung subject: exit 9 after $ms ms, \"$(grep -o 'did not answer within 500 ms' "$tmp/hang.err" | head -1)\""
 fi
 expect_no_subjects "hung subject"
 
@@ -257,8 +246,4 @@ for sig in INT TERM; do
     ok "SIG$sig: no subject and none of the $(echo $mid | wc -w) mid-run BPF programs left"
 done
 
-if [[ $failures -gt 0 ]]; then
-  echo "$failures live check(s) failed"
-  exit 1
-fi
-echo "all live checks passed"
+finish

@@ -17,15 +17,23 @@ built=${2:-bcc}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-if readelf -d "$op" | grep NEEDED >"$tmp/needed"; then
+# readelf must work: a missing or failing readelf is not "no dependencies".
+command -v readelf >/dev/null || skip "readelf (binutils) is not installed"
+rc=0
+readelf -d "$op" >"$tmp/dynamic" 2>"$tmp/readelf.err" || rc=$?
+if [[ $rc -ne 0 ]]; then
+  fail "readelf -d $op: exit $rc: $(head -3 "$tmp/readelf.err")"
+elif grep NEEDED "$tmp/dynamic" >"$tmp/needed"; then
   if grep -Ei 'bcc|LLVM|clang' "$tmp/needed"; then
     fail "offsetprobe links libbcc/LLVM"
   else
     ok "offsetprobe needs $(wc -l <"$tmp/needed") libraries, none of them libbcc or LLVM"
   fi
+elif grep -q 'There is no dynamic section' "$tmp/dynamic" "$tmp/readelf.err"; then
+  # A static build (kernel matrix) has no dynamic section at all.
+  ok "offsetprobe has no dynamic dependencies (static)"
 else
-  # A static build (kernel matrix) has no NEEDED entries at all.
-  ok "offsetprobe has no dynamic dependencies"
+  fail "readelf -d shows neither NEEDED entries nor \"no dynamic section\": $(head -3 "$tmp/dynamic")"
 fi
 
 need_root_bpf
@@ -45,7 +53,7 @@ else
 fi
 
 if [[ $built == no-bcc ]]; then
-  echo "note: built without the BCC backend (-Dbcc=disabled): no positive control"
+  skip_part "built without the BCC backend (no libbcc, or -Dbcc=disabled): no positive control"
   finish
 fi
 [[ -x $(dirname "$op")/offsetprobe-bcc ]] || { fail "offsetprobe-bcc missing from the build"; finish; }

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
-# `offsetprobe verify` end to end: input handling and exit codes.
+# `offsetprobe verify` end to end: input handling and exit codes, and
+# --btf FILE with a real file (a copy of the running kernel's BTF, with the
+# kernel's own hidden, and pid's offset from bpftool).
 # Usage: verify_cli.sh OFFSETPROBE_BINARY
 set -uo pipefail
 bin=$1
@@ -52,10 +54,45 @@ if [[ -r /sys/kernel/btf/vmlinux ]]; then
   expect "mismatch" 6 "mismatch" -- --input "$tmp/wrong.json"
   expect "cache entry format" 6 "offset 0 != BTF" -- --input "$tmp/entry.json"
   stdin=$tmp/entry.json expect "stdin, --json" 6 '"ok": false' -- --input - --json
+
+  # --btf FILE: a copy of the kernel's BTF, judged with pid at bpftool's
+  # offset (match) and 8 bytes further (mismatch). With /sys/kernel/btf
+  # hidden (root: a private mount namespace), only the file can answer.
+  cp /sys/kernel/btf/vmlinux "$tmp/vmlinux.btf"
+  truth=$(bash "$(dirname "$0")/../scripts/matrix/btf-truth.sh" "$tmp/vmlinux.btf" 2>"$tmp/truth.err")
+  pid_off=$(jq '.task_struct.members.pid' <<<"$truth" 2>/dev/null)
+  if [[ ! $pid_off =~ ^[0-9]+$ ]]; then
+    echo "FAIL: bpftool gave no offset of task_struct.pid: $(head -c 300 "$tmp/truth.err")"
+    failures=$((failures + 1))
+  else
+    calibration "$(field pid calibrated "$pid_off")" >"$tmp/right.json"
+    calibration "$(field pid calibrated $((pid_off + 8)))" >"$tmp/off8.json"
+    expect "--btf FILE: pid at bpftool's $pid_off" 0 "agree with BTF" -- --input "$tmp/right.json" --btf "$tmp/vmlinux.btf"
+    expect "--btf FILE: pid at $((pid_off + 8))" 6 "mismatch" -- --input "$tmp/off8.json" --btf "$tmp/vmlinux.btf"
+    stdin=$tmp/right.json expect "--btf FILE --json names the file" 0 "\"btf\": \"$tmp/vmlinux.btf\"" \
+      -- --input - --btf "$tmp/vmlinux.btf" --json
+    if [[ $(id -u) -eq 0 ]]; then
+      rc=0
+      unshare -m sh -c 'mount -t tmpfs none /sys/kernel/btf && test ! -e /sys/kernel/btf/vmlinux &&
+        "$0" verify --input "$1" --btf "$2" && { "$0" verify --input "$1"; test $? -eq 12; }' \
+        "$bin" "$tmp/right.json" "$tmp/vmlinux.btf" >"$tmp/hidden.out" 2>&1 || rc=$?
+      if [[ $rc -eq 0 ]]; then
+        echo "ok   --btf FILE with /sys/kernel/btf hidden: the file answers (exit 0; without --btf exit 12)"
+      else
+        echo "FAIL --btf FILE with /sys/kernel/btf hidden: exit $rc"; cat "$tmp/hidden.out"
+        failures=$((failures + 1))
+      fi
+    elif [[ ${CI:-} == true ]]; then
+      echo "FAIL: not root under CI=true: cannot hide /sys/kernel/btf for --btf FILE"; failures=$((failures + 1))
+    else
+      echo "SKIP (part): not root: --btf FILE not run with /sys/kernel/btf hidden"
+    fi
+  fi
 elif [[ ${CI:-} == true ]]; then
   echo "FAIL: /sys/kernel/btf/vmlinux is missing and CI=true"; failures=$((failures + 1))
 else
   echo "SKIP: /sys/kernel/btf/vmlinux is missing: BTF comparisons not run"
+  exit $((failures > 0 ? 1 : 77))
 fi
 
 exit $((failures > 0))

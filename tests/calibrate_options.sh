@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# NAME   calibrate_options: the calibrate options no other test runs
+# RUN    offsetprobe calibrate on the running kernel (libbpf backend) with
+#        --no-validate, --trials N, and --bundle FILE (a bundle of this
+#        kernel's own entry, the same bundle with one offset moved, a bundle
+#        without this kernel, a truncated one)
+# EXPECT --no-validate: every field calibrated and equal to BTF (verify and
+#        bpftool), validation "not_run", the result never complete and never
+#        cached (exit 4). --trials 5: every calibrated field counted 5
+#        trials, all equal to BTF; --trials 2 and 10 are usage errors (exit
+#        2). --bundle: this kernel's offsets are taken from the bundle after
+#        the read-back (source "bundle", saved in the cache); an offset moved
+#        by 8 fails the read-back and calibrate runs the experiment instead
+#        (source "calibrated", the right offset); a bundle without this
+#        kernel calibrates; a truncated bundle is an error (exit 11), and
+#        nothing is cached then.
+# Root + BPF + BTF; skips (77) with the reason otherwise, fails under CI=true.
+# Usage: calibrate_options.sh OFFSETPROBE_BINARY
+set -uo pipefail
+bin=$(realpath "$1")
+tmp=$(mktemp -d)
+chmod 755 "$tmp"
+trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/lib_live.sh"
+need_live
+need_btf
+
+# --- --no-validate -------------------------------------------------------------
+rc=0
+"$bin" --cache-dir "$tmp/nv-cache" calibrate --fields task --no-validate --json \
+  >"$tmp/nv.json" 2>"$tmp/nv.err" || rc=$?
+n_skipped=$(jq '[.fields[] | select(.status == "calibrated" and .validation == "not_run")] | length' \
+  "$tmp/nv.json" 2>/dev/null)
+if [[ $rc -ne 4 ]]; then
+  fail "--no-validate: exit $rc, want 4 (calibrated, not validated: never complete)" "$tmp/nv.err" "$tmp/nv.json"
+elif [[ $(jq .complete "$tmp/nv.json") != false || $n_skipped != 9 ]]; then
+  fail "--no-validate: complete=$(jq .complete "$tmp/nv.json"), $n_skipped of 9 fields calibrated" \
+    "with validation not_run" "$tmp/nv.json"
+elif [[ -n $(ls -A "$tmp/nv-cache" 2>/dev/null | grep '\.json$') ]]; then
+  fail "--no-validate: an unvalidated result was cached: $(ls "$tmp/nv-cache")"
+else
+  ok "--no-validate: exit 4, 9 fields calibrated with validation not_run, nothing cached"
+fi
+two_oracles "--no-validate" "$tmp/nv.json" --complete --validation not_run --min-fields 9
+
+# --- --trials N ----------------------------------------------------------------
+rc=0
+"$bin" calibrate --no-cache --fields task --trials 5 --json >"$tmp/t5.json" 2>"$tmp/t5.err" || rc=$?
+if [[ $rc -ne 0 ]]; then
+  fail "--trials 5: exit $rc, want 0" "$tmp/t5.err" "$tmp/t5.json"
+else
+  trials=$(jq -c '[.fields[] | .trials] | unique' "$tmp/t5.json")
+  [[ $trials == "[5]" ]] && ok "--trials 5: every field counted 5 trials" ||
+    fail "--trials 5: the fields counted $trials trials, want [5]" "$tmp/t5.json"
+  two_oracles "--trials 5" "$tmp/t5.json" --complete --min-fields 9
+fi
+for n in 2 10; do
+  rc=0
+  "$bin" calibrate --no-cache --trials "$n" >/dev/null 2>"$tmp/tn.err" || rc=$?
+  [[ $rc -eq 2 ]] && ok "--trials $n: usage error, exit 2" || fail "--trials $n: exit $rc, want 2" "$tmp/tn.err"
+done
+
+# --- --bundle FILE (libbpf) -------------------------------------------------------
+# This kernel's entry, calibrated here, as a bundle; then the same bundle
+# with task_struct.pid moved by 8 bytes (onto tgid's neighbour).
+rc=0
+"$bin" -q --cache-dir "$tmp/src-cache" calibrate >/dev/null 2>"$tmp/src.err" || rc=$?
+entry=$(ls "$tmp/src-cache"/*.json 2>/dev/null | head -1)
+if [[ $rc -ne 0 || -z $entry ]]; then
+  fail "--bundle: the source calibration failed (exit $rc) or saved nothing" "$tmp/src.err"
+  finish
+fi
+"$bin" -q bundle create -o "$tmp/good.bundle" "$entry" 2>"$tmp/bundle.err" ||
+  { fail "bundle create" "$tmp/bundle.err"; finish; }
+pid_off=$(jq '.calibration.fields[] | select(.name == "task_struct.pid") | .offset' "$entry")
+jq --argjson to $((pid_off + 8)) \
+  '.entries[].calibration.fields |= map(if .name == "task_struct.pid" then .offset = $to else . end)' \
+  "$tmp/good.bundle" >"$tmp/moved.bundle"
+jq '.entries = {}' "$tmp/good.bundle" >"$tmp/other.bundle"
+
+# bundle_run NAME BUNDLE: calibrate --bundle BUNDLE --json with an empty cache
+# ($tmp/cache-NAME); sets rc.
+bundle_run() {
+  rc=0
+  mkdir -p "$tmp/cache-$1"
+  "$bin" --cache-dir "$tmp/cache-$1" calibrate --bundle "$2" --json >"$tmp/$1.json" 2>"$tmp/$1.err" || rc=$?
+}
+cached() { ls "$tmp/cache-$1"/*.json 2>/dev/null | head -1; }
+
+bundle_run good "$tmp/good.bundle"
+src=$(jq -r .source "$tmp/good.json" 2>/dev/null)
+if [[ $rc -ne 0 || $src != bundle ]]; then
+  fail "--bundle (this kernel's entry): exit $rc, source $src, want 0 and bundle" "$tmp/good.err"
+elif [[ -z $(cached good) ]]; then
+  fail "--bundle: the bundle's entry passed the read-back but was not saved in the cache"
+else
+  ok "--bundle: this kernel's offsets taken from the bundle after the read-back, and cached"
+  two_oracles "--bundle (from the bundle)" "$tmp/good.json" --complete --min-fields 40
+fi
+
+bundle_run moved "$tmp/moved.bundle"
+src=$(jq -r .source "$tmp/moved.json" 2>/dev/null)
+got=$(jq '.fields[] | select(.name == "task_struct.pid") | .offset' "$tmp/moved.json" 2>/dev/null)
+if [[ $rc -ne 0 || $src != calibrated || $got != "$pid_off" ]]; then
+  fail "--bundle with pid moved to $((pid_off + 8)): exit $rc, source $src, pid at $got;" \
+    "want 0, calibrated, $pid_off" "$tmp/moved.err"
+elif ! grep -q 'failed the read-back' "$tmp/moved.err"; then
+  fail "--bundle with pid moved: no message that the bundle failed the read-back" "$tmp/moved.err"
+else
+  ok "--bundle with pid moved by 8: read-back failed, calibrated instead (pid at $got)"
+  two_oracles "--bundle (pid moved, recalibrated)" "$tmp/moved.json" --complete --min-fields 40
+fi
+
+bundle_run other "$tmp/other.bundle"
+src=$(jq -r .source "$tmp/other.json" 2>/dev/null)
+[[ $rc -eq 0 && $src == calibrated ]] &&
+  ok "--bundle without this kernel: calibrated (exit 0)" ||
+  fail "--bundle without this kernel: exit $rc, source $src, want 0 and calibrated" "$tmp/other.err"
+
+head -c 200 "$tmp/good.bundle" >"$tmp/truncated.bundle"
+bundle_run truncated "$tmp/truncated.bundle"
+if [[ $rc -ne 11 ]]; then
+  fail "--bundle with a truncated file: exit $rc, want 11" "$tmp/truncated.err"
+elif ! grep -q 'truncated.bundle' "$tmp/truncated.err"; then
+  fail "--bundle with a truncated file: the message does not name the file" "$tmp/truncated.err"
+elif [[ -n $(cached truncated) ]]; then
+  fail "--bundle with a truncated file: something was cached: $(cached truncated)"
+else
+  ok "--bundle with a truncated file: exit 11, \"$(head -1 "$tmp/truncated.err")\""
+fi
+finish
