@@ -3,7 +3,6 @@
 
 #include "calibration/families/families.h"
 
-#include <sstream>
 #include <stdexcept>
 
 namespace offsetprobe {
@@ -82,11 +81,20 @@ void FieldSelection::add_with_requires(const std::string &name) {
 
 std::optional<FieldSelection> FieldSelection::parse(const std::string &text, std::string &error) {
   FieldSelection s;
-  std::istringstream is(text);
-  std::string item;
-  bool any = false;
-  while (std::getline(is, item, ',')) {
-    any = true;
+  // Every comma separates two names: "task," and ",task" name an empty one.
+  std::vector<std::string> items;
+  for (size_t at = 0;;) {
+    size_t comma = text.find(',', at);
+    items.push_back(text.substr(at, comma == std::string::npos ? std::string::npos : comma - at));
+    if (comma == std::string::npos)
+      break;
+    at = comma + 1;
+  }
+  for (const auto &item : items) {
+    if (item.empty()) {
+      error = "an empty name in --fields \"" + text + "\"";
+      return std::nullopt;
+    }
     if (item == "all")
       return all();
     const Family *fam = nullptr;
@@ -105,10 +113,6 @@ std::optional<FieldSelection> FieldSelection::parse(const std::string &text, std
       error += "; or a field name such as cred.uid)";
       return std::nullopt;
     }
-  }
-  if (!any) {
-    error = "no field or family named";
-    return std::nullopt;
   }
   // The task family is the ground every other family stands on.
   for (const auto &n : base().fields_)

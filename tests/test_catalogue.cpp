@@ -129,7 +129,7 @@ TEST_CASE("--fields: families, fields and all") {
   CHECK(inum->has("task_struct.nsproxy"));
   CHECK(names(inum->results()).back() == "net.ns.inum"); // report order
 
-  for (const char *bad : {"", "bogus", "task,", "cred.nope", "ALL"}) {
+  for (std::string bad : {"", "bogus", "task,", ",task", "task,,cred", "cred.nope", "ALL"}) {
     why.clear();
     CHECK_MESSAGE(!FieldSelection::parse(bad, why), bad);
     CHECK(!why.empty());
