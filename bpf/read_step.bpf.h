@@ -25,7 +25,7 @@ static __always_inline void op_read_step(struct op_readback *rb, __u64 task, __u
   if (!(sites & site))
     return;
   if (parent != OP_FROM_TASK)
-    __builtin_memcpy(&base, rb->values[parent - 1], sizeof(base));
+    base = rb->values[parent - 1][0];
   rb->ok[i / 64] |= read_ok(bpf_probe_read_kernel(rb->values[i], size, (void *)(base + offset)),
                             1ull << (i % 64));
 }

@@ -20,8 +20,11 @@
 char LICENSE[] SEC("license") = "GPL";
 
 const volatile __u64 trigger_nr = 0;
-/* The plan: steps [0, nr_steps) of `steps`. */
+/* The plan: steps [0, nr_steps) of `steps`. The steps read at exit all lie
+ * in [0, nr_exit_steps) (the catalogue puts them first): the exit program
+ * walks only those, and its verification does not walk the whole plan. */
 const volatile __u32 nr_steps = 0;
+const volatile __u32 nr_exit_steps = 0;
 const volatile struct op_read_step steps[OP_MAX_STEPS] = {};
 
 struct {
@@ -48,10 +51,10 @@ static __always_inline int read_fields(__u32 site)
   for (i = 0; i < sizeof(rb->ok) / sizeof(rb->ok[0]); i++)
     rb->ok[i] = 0;
   /* Unrolled: each step's index, and so its rodata, is a constant; the steps
-   * past nr_steps are dead code the verifier skips. */
+   * past the hook's bound are dead code the verifier skips. */
 #pragma unroll
   for (i = 0; i < OP_MAX_STEPS; i++) {
-    if (i >= nr_steps)
+    if (i >= (site == OP_SITE_EXIT ? nr_exit_steps : nr_steps))
       break;
     op_read_step(rb, task, site, i, steps[i].parent, steps[i].offset, steps[i].size,
                  steps[i].sites);

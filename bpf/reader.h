@@ -39,7 +39,9 @@ struct op_readback {
   unsigned int site;
   unsigned int pad;
   unsigned long long ok[(OP_MAX_STEPS + 63) / 64];
-  unsigned char values[OP_MAX_STEPS][OP_STEP_BYTES];
+  /* Step i's bytes. In 8-byte words so that a parent's pointer is one
+   * aligned load, not eight byte loads. */
+  unsigned long long values[OP_MAX_STEPS][OP_STEP_BYTES / 8];
 };
 
 #endif

@@ -332,13 +332,19 @@ void ReaderSession::load(TriggerMode mode) {
   // steps past nr_steps as dead code (an empty plan loads a trivial program).
   const auto &steps = plan_.steps();
   s->rodata->nr_steps = static_cast<uint32_t>(steps.size());
+  uint32_t exit_bound = 0;
   for (size_t i = 0; i < steps.size(); i++) {
     auto &dst = s->rodata->steps[i];
     dst.parent = steps[i].parent ? *steps[i].parent + 1 : OP_FROM_TASK;
     dst.offset = steps[i].offset;
     dst.size = steps[i].size;
     dst.sites = steps[i].sites;
+    if (steps[i].sites & kAtExit)
+      exit_bound = static_cast<uint32_t>(i + 1);
   }
+  // The exit program walks only the steps up to the last one read at exit
+  // (readback_plan() puts those first).
+  s->rodata->nr_exit_steps = exit_bound;
   TriggerPrograms p{s->progs.read_trigger_tp, s->progs.read_trigger_raw,
                     s->progs.read_trigger_uprobe, s->progs.read_exit, s->progs.read_exit_raw};
   plan_for(mode, p);

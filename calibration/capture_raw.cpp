@@ -39,8 +39,8 @@ ReadValues to_read_values(const op_readback &raw, const ReadPlan &plan) {
   const auto &steps = plan.steps();
   for (size_t i = 0; i < steps.size() && i < OP_MAX_STEPS; i++) {
     rv.ok.push_back(raw.ok[i / 64] >> (i % 64) & 1);
-    rv.raw.emplace_back(raw.values[i],
-                        raw.values[i] + std::min<uint32_t>(steps[i].size, OP_STEP_BYTES));
+    const auto *bytes = reinterpret_cast<const uint8_t *>(raw.values[i]);
+    rv.raw.emplace_back(bytes, bytes + std::min<uint32_t>(steps[i].size, OP_STEP_BYTES));
   }
   return rv;
 }

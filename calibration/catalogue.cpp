@@ -161,27 +161,33 @@ ReadbackPlan readback_plan(const std::vector<FieldResult> &fields) {
     if (f.status == FieldStatus::calibrated && f.offset)
       calibrated[f.name] = &f;
   ReadbackPlan rp;
-  for (const auto &fam : catalogue())
-    for (const auto &rb : fam.readback) {
-      bool all_known = true;
-      for (const auto &n : rb.path)
-        all_known = all_known && calibrated.count(n);
-      if (!all_known)
-        continue;
-      // Paths with a common prefix share its steps: a pointer is read once,
-      // and everything behind it is read through that one step.
-      std::optional<uint32_t> parent;
-      for (size_t i = 0; i < rb.path.size(); i++) {
-        std::string key = join_path(rb.path, i + 1);
-        auto it = rp.steps.find(key);
-        if (it == rp.steps.end()) {
-          const FieldResult &f = *calibrated.at(rb.path[i]);
-          uint32_t step = rp.plan.add(ReadStep{parent, *f.offset, f.size, rb.sites, f.name});
-          it = rp.steps.emplace(key, step).first;
+  // The paths read at exit first: the exit program then walks a short
+  // prefix of the plan (bpf/reader.bpf.c). A step's parent is read wherever
+  // the step is, so the exit steps' parents are in that prefix too.
+  for (bool at_exit : {true, false})
+    for (const auto &fam : catalogue())
+      for (const auto &rb : fam.readback) {
+        if (bool(rb.sites & kAtExit) != at_exit)
+          continue;
+        bool all_known = true;
+        for (const auto &n : rb.path)
+          all_known = all_known && calibrated.count(n);
+        if (!all_known)
+          continue;
+        // Paths with a common prefix share its steps: a pointer is read once,
+        // and everything behind it is read through that one step.
+        std::optional<uint32_t> parent;
+        for (size_t i = 0; i < rb.path.size(); i++) {
+          std::string key = join_path(rb.path, i + 1);
+          auto it = rp.steps.find(key);
+          if (it == rp.steps.end()) {
+            const FieldResult &f = *calibrated.at(rb.path[i]);
+            uint32_t step = rp.plan.add(ReadStep{parent, *f.offset, f.size, rb.sites, f.name});
+            it = rp.steps.emplace(key, step).first;
+          }
+          parent = it->second;
         }
-        parent = it->second;
       }
-    }
   return rp;
 }
 
