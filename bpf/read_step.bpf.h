@@ -18,8 +18,7 @@
  * its destination on a fault), so the read through it faults instead of
  * being skipped: no branch for the verifier to walk, same result. */
 static __always_inline void op_read_step(struct op_readback *rb, __u64 task, __u32 site, __u32 i,
-                                         __u32 parent, __u32 offset, __u32 size, __u32 sites)
-{
+                                         __u32 parent, __u32 offset, __u32 size, __u32 sites) {
   __u64 base = task;
 
   if (!(sites & site))
