@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "cache/export.h"
+#include "calibration/catalogue.h"
 #include "calibration/result_json.h"
 
 #include <map>
@@ -51,11 +52,14 @@ CacheResult<ExportOutput> render_export(const CacheEntry &entry, ExportFormat fo
   const auto &k = entry.kernel;
   ExportOutput out;
   std::string &t = out.text;
+  // Extra names the catalogue gives fields for other tools' consumers
+  // (Pixie's *_OFFSET_OVERRIDE), in catalogue order.
   auto pixie = [&](auto emit) {
-    if (auto off = o.offset("task_struct.group_leader"))
-      emit(kPixieGroupLeader, *off);
-    if (auto off = o.offset("task_struct.start_boottime"))
-      emit(kPixieStartBoottime, *off);
+    for (const auto &fam : catalogue())
+      for (const auto &f : fam.fields)
+        if (auto off = o.offset(f.name()))
+          for (const auto &m : f.export_aliases)
+            emit(m.c_str(), *off);
   };
   switch (format) {
   case ExportFormat::json: {

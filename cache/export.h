@@ -32,9 +32,9 @@ struct ExportOutput {
 // that map to one macro name).
 CacheResult<ExportOutput> render_export(const CacheEntry &entry, ExportFormat format);
 
-// Pixie's names for two of the offsets (task_struct_resolver.cc), so a BCC
-// program written for Pixie's overrides can take ours unchanged.
-inline constexpr const char *kPixieGroupLeader = "GROUP_LEADER_OFFSET_OVERRIDE";
-inline constexpr const char *kPixieStartBoottime = "START_BOOTTIME_OFFSET_OVERRIDE";
+// Every format also defines the extra names the catalogue gives a field
+// (FieldDef::export_aliases): Pixie's names for two of the offsets
+// (task_struct_resolver.cc), so a BCC program written for Pixie's overrides
+// can take ours unchanged.
 
 } // namespace offsetprobe

@@ -23,6 +23,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <optional>
 
 #include <link.h>
@@ -31,40 +32,30 @@
 
 namespace offsetprobe {
 
-std::vector<std::string> reader_cflags(const ReaderOffsets &o) {
-  // One row per offset: the macro is the export name of the field
-  // (macro_name), so the reader compiles exactly as a BCC consumer of
-  // `export --format bcc-cflags` does.
-  std::vector<std::pair<std::string, const std::optional<uint32_t> *>> rows = {
-      {"task_struct.pid", &o.pid},
-      {"task_struct.tgid", &o.tgid},
-      {"task_struct.comm", &o.comm},
-      {"task_struct.start_time", &o.start_time},
-      {"task_struct.start_boottime", &o.start_boottime},
-      {"task_struct.group_leader", &o.group_leader},
-      {"task_struct.real_parent", &o.real_parent},
-      {"task_struct.parent", &o.parent},
-      {"task_struct.exit_code", &o.exit_code},
-      {"task_struct.real_cred", &o.real_cred},
-      {"task_struct.cred", &o.cred},
-      {"task_struct.nsproxy", &o.nsproxy},
-      {"task_struct.mm", &o.mm},
-      {"task_struct.active_mm", &o.active_mm},
-      {"task_struct.loginuid", &o.loginuid},
-      {"task_struct.sessionid", &o.sessionid},
-  };
-  for (size_t i = 0; i < kCredIds.size(); i++)
-    rows.emplace_back(std::string("cred.") + kCredIds[i], &o.cred_ids[i]);
-  for (size_t i = 0; i < kNsKinds.size(); i++) {
-    rows.emplace_back(std::string("nsproxy.") + kNsKinds[i].member, &o.ns_ptr[i]);
-    rows.emplace_back(std::string(kNsKinds[i].struct_name) + ".ns.inum", &o.ns_inum[i]);
-  }
-  for (size_t i = 0; i < kMmFields.size(); i++)
-    rows.emplace_back(std::string("mm_struct.") + kMmFields[i], &o.mm_fields[i]);
+std::vector<std::string> reader_cflags(const ReadPlan &plan) {
+  // The offsets as the export names of their fields (macro_name), so the
+  // reader compiles exactly as a BCC consumer of `export --format
+  // bcc-cflags` does; the plan refers to them by name.
   std::vector<std::string> out;
-  for (const auto &[name, off] : rows)
-    if (off->has_value())
-      out.push_back("-D" + macro_name(name) + "=" + std::to_string(**off) + "U");
+  std::map<std::string, uint32_t> offsets;
+  std::string steps;
+  const auto &all = plan.steps();
+  for (size_t i = 0; i < all.size(); i++) {
+    const ReadStep &s = all[i];
+    std::string off = std::to_string(s.offset) + "U";
+    if (!s.field.empty()) {
+      auto [it, fresh] = offsets.emplace(s.field, s.offset);
+      if (!fresh && it->second != s.offset)
+        throw Fatal(exit_failure, "reader plan: two offsets for " + s.field);
+      if (fresh)
+        out.push_back("-D" + macro_name(s.field) + "=" + off);
+      off = macro_name(s.field);
+    }
+    steps += "OP_STEP(" + std::to_string(i) + ", " +
+             std::to_string(s.parent ? *s.parent + 1 : OP_FROM_TASK) + ", " + off + ", " +
+             std::to_string(s.size) + ", " + std::to_string(s.sites) + ") ";
+  }
+  out.push_back("-DOP_PLAN=" + steps);
   return out;
 }
 
@@ -253,21 +244,23 @@ private:
 
 class BccReader : public Reader {
 public:
-  BccReader(const BccConfig &cfg, TriggerMode mode, const ReaderOffsets &o)
-      : session_(cfg, "reader", kReaderBccSource, reader_cflags(o), mode, "read_trigger_uprobe") {}
+  BccReader(const BccConfig &cfg, TriggerMode mode, const ReadPlan &plan)
+      : plan_(plan), session_(cfg, "reader", kReaderBccSource, reader_cflags(plan), mode,
+                              "read_trigger_uprobe") {}
 
   uint32_t add_cookie(const std::string &cookie) override {
     return session_.add_cookie(cookie, next_slot_++);
   }
-  Readback readback(uint32_t slot) const override {
+  ReadValues readback(uint32_t slot) const override {
     op_readback raw{};
     if (!session_.lookup("readbacks", slot, &raw))
-      return Readback{};
-    return to_readback(raw);
+      return ReadValues{};
+    return to_read_values(raw, plan_);
   }
   bool exit_attached() const override { return session_.exit_attached(); }
 
 private:
+  ReadPlan plan_;
   mutable BccSession session_;
   uint32_t next_slot_ = 0;
 };
@@ -321,8 +314,8 @@ Backend make_bcc_backend(const BccConfig &config) {
       [config](TriggerMode m, uint32_t nr_chunks) -> std::unique_ptr<Scanner> {
         return std::make_unique<BccScanner>(config, m, nr_chunks);
       },
-      [config](TriggerMode m, const ReaderOffsets &o) -> std::unique_ptr<Reader> {
-        return std::make_unique<BccReader>(config, m, o);
+      [config](TriggerMode m, const ReadPlan &plan) -> std::unique_ptr<Reader> {
+        return std::make_unique<BccReader>(config, m, plan);
       },
       [config](TriggerMode m, const ChainPlan &plan, uint32_t n) -> std::unique_ptr<ChainScanner> {
         return std::make_unique<BccChainScanner>(config, m, plan, n);

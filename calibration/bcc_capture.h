@@ -28,11 +28,12 @@ struct BccConfig {
 // attaches.
 Backend make_bcc_backend(const BccConfig &config);
 
-// reader_cflags returns the -D macros that carry the reader's offsets, named
-// as `export --format bcc-cflags` names them (OFFSETPROBE_TASK_STRUCT_PID=...,
-// OFFSETPROBE_CRED_UID=..., OFFSETPROBE_UTS_NAMESPACE_NS_INUM=...); unset
-// offsets get no macro.
-std::vector<std::string> reader_cflags(const ReaderOffsets &offsets);
+// reader_cflags returns the -D macros that carry the reader's plan: each
+// step's offset named as `export --format bcc-cflags` names it
+// (OFFSETPROBE_TASK_STRUCT_PID=..., OFFSETPROBE_CRED_UID=...), and OP_PLAN,
+// the steps as OP_STEP(index, parent, offset macro, size, sites). Throws
+// Fatal(exit_failure) when one field comes with two offsets.
+std::vector<std::string> reader_cflags(const ReadPlan &plan);
 
 // chainscan_cflags returns the -D macros that carry the chain scanner's plan
 // (bpf/chainscan.bcc.c): OP_NR_PTRS and OP_PTR_OFFS (an initializer list),

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "calibration/calibrator.h"
 
+#include "calibration/catalogue.h"
 #include "calibration/chains.h"
 #include "calibration/error.h"
+#include "calibration/readback_check.h"
 #include "calibration/solver.h"
 #include "calibration/subject.h"
 #include "calibration/subject_group.h"
@@ -533,7 +535,7 @@ void run_subjects(const CalibrateOptions &opt, SubjectHost &host, const std::str
       l->leader_ticks = read_start_ticks(proc + "/stat");
     if (grandchild)
       l->grandchild_ticks = read_start_ticks("/proc/" + std::to_string(grandchild) + "/stat");
-    if (opt.chains) {
+    if (opt.fields.beyond_task()) {
       auto known = [](int pid) {
         Launched::Known k;
         if (pid <= 0)
@@ -671,7 +673,8 @@ void mark(const char *what) {
                  std::chrono::duration<double, std::milli>(Clock::now() - g_t0).count(), what);
 }
 
-// Validation: read a fresh subject's fields back through the offsets.
+// Validation: read a fresh subject's fields back through the offsets, with
+// the catalogue's read-back plan, and let each family check what was read.
 class Validator {
 public:
   Validator(std::vector<FieldResult> &fields) : fields_(fields) {}
@@ -681,256 +684,46 @@ public:
   // calibration), so that the reader need not load a fallback.
   void run(const CalibrateOptions &opt, TriggerMode mode, SubjectHost &host, Launched &s,
            const TimeNsOffsets &ns, int64_t tick_offset_ns, uint64_t tick_ns) {
-    ReaderOffsets o;
-    o.pid = offset("pid");
-    o.tgid = offset("tgid");
-    o.comm = offset("comm");
-    o.start_time = offset("start_time");
-    o.start_boottime = offset("start_boottime");
-    o.group_leader = offset("group_leader");
-    o.real_parent = offset("real_parent");
-    o.parent = offset("parent");
-    o.exit_code = offset("exit_code");
-    o.real_cred = offset("real_cred");
-    o.cred = offset("cred");
-    o.nsproxy = offset("nsproxy");
-    o.mm = offset("mm");
-    o.active_mm = offset("active_mm");
-    o.loginuid = offset("loginuid");
-    o.sessionid = offset("sessionid");
-    for (size_t i = 0; i < kCredIds.size(); i++)
-      o.cred_ids[i] = offset(std::string("cred.") + kCredIds[i]);
-    for (size_t i = 0; i < kNsKinds.size(); i++) {
-      o.ns_ptr[i] = offset(std::string("nsproxy.") + kNsKinds[i].member);
-      o.ns_inum[i] = offset(std::string(kNsKinds[i].struct_name) + ".ns.inum");
-    }
-    for (size_t i = 0; i < kMmFields.size(); i++)
-      o.mm_fields[i] = offset(std::string("mm_struct.") + kMmFields[i]);
+    const bool chains = opt.fields.beyond_task();
+    ReadbackPlan rp = readback_plan(fields_);
     const Backend &backend = opt.backend ? *opt.backend : libbpf_backend();
-    auto reader_ptr = backend.make_reader(mode, o);
+    auto reader_ptr = backend.make_reader(mode, rp.plan);
     Reader &reader = *reader_ptr;
     mark("reader loaded");
-    uint32_t slots[6];
+    std::vector<std::pair<Role, uint32_t>> slots;
     run_subjects(opt, host, "validate", {&s}, [&](const Cookies &c) {
-      slots[0] = reader.add_cookie(c.leader);
-      slots[1] = reader.add_cookie(c.thread);
-      slots[2] = reader.add_cookie(c.grandchild);
-      slots[3] = reader.add_cookie(c.exiter);
-      slots[4] = opt.chains ? reader.add_cookie(c.creds) : UINT32_MAX;
-      slots[5] = opt.chains ? reader.add_cookie(c.unshared) : UINT32_MAX;
+      slots = {{Role::leader, reader.add_cookie(c.leader)},
+               {Role::thread, reader.add_cookie(c.thread)},
+               {Role::grandchild, reader.add_cookie(c.grandchild)},
+               {Role::exiter, reader.add_cookie(c.exiter)}};
+      if (chains) {
+        slots.push_back({Role::creds, reader.add_cookie(c.creds)});
+        slots.push_back({Role::unshared, reader.add_cookie(c.unshared)});
+      }
     });
     Trial t = make_trial(s, ns);
-    Readback L = reader.readback(slots[0]), T = reader.readback(slots[1]),
-             G = reader.readback(slots[2]), E = reader.readback(slots[3]),
-             C = opt.chains ? reader.readback(slots[4]) : Readback{},
-             N = opt.chains ? reader.readback(slots[5]) : Readback{};
-    // L, T, G (and C, N) are read at their trigger; a read at exit means one
-    // died while it was being read (like check_capture for the trials).
-    for (const auto *rb : {&L, &T, &G, &C, &N})
-      if (rb->captured && rb->site == OP_SITE_EXIT)
-        throw Fatal(exit_subject, "validation subject " + std::to_string(rb->tid) +
+    std::map<Role, ReadValues> seen;
+    for (auto [role, slot] : slots)
+      seen[role] = reader.readback(slot);
+    // All but E are read at their trigger; a read at exit means one died
+    // while it was being read (like check_capture for the trials).
+    for (const auto &[role, rb] : seen)
+      if (role != Role::exiter && rb.captured && rb.site == OP_SITE_EXIT)
+        throw Fatal(exit_subject, "validation subject " + std::to_string(rb.tid) +
                                       " exited while its fields were read back");
     release(host, {&s});
-    if (opt.chains)
-      check_chains(t, L, T, C, N, E);
-
-    auto ticks_ok = [&](uint64_t v, const std::optional<uint64_t> &ticks) {
-      if (!ticks)
-        return true;
-      auto n = static_cast<int64_t>(v) + tick_offset_ns;
-      return n >= 0 && uint64_t(n) / tick_ns == *ticks;
-    };
-    auto has = [](const Readback &r, uint32_t bits) { return r.captured && (r.ok & bits) == bits; };
-
-    check("pid",
-          has(L, OP_RD_PID) && has(T, OP_RD_PID) && has(G, OP_RD_PID) && uint32_t(L.pid) == L.tid &&
-              uint32_t(T.pid) == T.tid && uint32_t(G.pid) == G.tid,
-          "pid read back as " + std::to_string(L.pid) + "/" + std::to_string(T.pid) + ", want " +
-              std::to_string(L.tid) + "/" + std::to_string(T.tid));
-    check("tgid",
-          has(L, OP_RD_TGID) && has(T, OP_RD_TGID) && uint32_t(L.tgid_field) == L.tgid &&
-              uint32_t(T.tgid_field) == L.tgid,
-          "tgid read back as " + std::to_string(T.tgid_field) + ", want " + std::to_string(L.tgid));
-    check("comm",
-          has(L, OP_RD_COMM) && has(T, OP_RD_COMM) && has(G, OP_RD_COMM) &&
-              L.comm == s.cookies.leader && T.comm == s.cookies.thread &&
-              G.comm == s.cookies.grandchild,
-          "comm read back as \"" + L.comm + "\", want \"" + s.cookies.leader + "\"");
-    check("start_time",
-          has(L, OP_RD_START_TIME) && has(T, OP_RD_START_TIME) &&
-              t.leader.mono->contains(L.start_time) && t.thread.mono->contains(T.start_time),
-          "start_time " + std::to_string(L.start_time) + " outside its window");
-    check("start_boottime",
-          has(L, OP_RD_START_BOOTTIME) &&
-              has(T, OP_RD_START_BOOTTIME | OP_RD_LEADER_START_BOOTTIME) &&
-              t.leader.boot->contains(L.start_boottime) &&
-              ticks_ok(L.start_boottime, t.leader.start_ticks) &&
-              t.thread.boot->contains(T.start_boottime) &&
-              ticks_ok(T.start_boottime, t.thread.start_ticks) &&
-              T.leader_start_boottime == L.start_boottime,
-          "start_boottime " + std::to_string(L.start_boottime) + " (group_leader->start_boottime " +
-              std::to_string(T.leader_start_boottime) +
-              ") disagrees with the window or /proc/<pid>/stat");
-    check("group_leader",
-          has(L, OP_RD_GROUP_LEADER) && has(T, OP_RD_GROUP_LEADER) && has(G, OP_RD_GROUP_LEADER) &&
-              L.group_leader == L.task_addr && T.group_leader == L.task_addr &&
-              G.group_leader == G.task_addr &&
-              (!o.pid || (has(T, OP_RD_LEADER_PID) && uint32_t(T.leader_pid) == L.tid)),
-          "group_leader does not lead to the leader");
-    check(
-        "real_parent",
-        has(G, OP_RD_REAL_PARENT) && G.real_parent == L.task_addr &&
-            (!o.tgid || (has(G, OP_RD_REAL_PARENT_TGID) && uint32_t(G.real_parent_tgid) == L.tgid)),
-        "real_parent->tgid read back as " + std::to_string(G.real_parent_tgid) + ", want " +
-            std::to_string(L.tgid));
-    if (t.traced)
-      check("parent",
-            has(G, OP_RD_PARENT) && G.parent == T.task_addr &&
-                (!o.pid || (has(G, OP_RD_PARENT_PID) && uint32_t(G.parent_pid) == T.tid)),
-            "parent->pid read back as " + std::to_string(G.parent_pid) + ", want the tracer " +
-                std::to_string(T.tid));
-    check("exit_code", has(E, OP_RD_EXIT_CODE) && E.exit_code == *t.exiter.exit_code,
-          "exit_code read back as " + std::to_string(E.exit_code) + ", want " +
-              std::to_string(*t.exiter.exit_code));
+    ReadbackCheck check(fields_, rp, t, std::move(seen), tick_offset_ns, tick_ns);
+    // The other families first, task_struct's own last, as they always ran:
+    // a check that fails makes its field unresolved, and later checks ask
+    // which offsets are still calibrated.
+    const auto &families = catalogue();
+    if (chains)
+      for (size_t i = 1; i < families.size(); i++)
+        families[i].verify(check);
+    families.front().verify(check);
   }
 
 private:
-  // Walks every chain from the fresh subject's tasks: L (root ids, the
-  // original namespaces), C (distinct ids, its own loginuid), N (new
-  // namespaces), and E at exit for mm vs active_mm.
-  void check_chains(const Trial &t, const Readback &L, const Readback &T, const Readback &C,
-                    const Readback &N, const Readback &E) {
-    auto bit = [](const Readback &r, uint32_t mask, size_t i) {
-      return r.captured && (mask >> i & 1);
-    };
-    auto ids_of = [](const Subject &s) { return s.cred_ids; };
-    // cred: through real_cred and cred, C's and L's ids.
-    for (size_t k = 0; k < kCredIds.size(); k++) {
-      bool ok = t.creds_error.empty() && ids_of(t.creds) && ids_of(t.leader);
-      std::string got;
-      for (auto [rb, s] : {std::pair{&C, &t.creds}, std::pair{&L, &t.leader}}) {
-        if (!ok)
-          break;
-        uint32_t want = (*s->cred_ids)[k];
-        if (find("task_struct.real_cred") && offset("real_cred"))
-          ok = ok && bit(*rb, rb->real_cred_ids_ok, k) && rb->real_cred_ids[k] == want;
-        if (find("task_struct.cred") && offset("cred"))
-          ok = ok && bit(*rb, rb->cred_ids_ok, k) && rb->cred_ids[k] == want;
-        got += std::to_string(rb->real_cred_ids[k]) + "/" + std::to_string(rb->cred_ids[k]) + " ";
-      }
-      check(std::string("cred.") + kCredIds[k], ok && (offset("real_cred") || offset("cred")),
-            std::string(kCredIds[k]) + " read back as " + got + "(real_cred/cred of C, L)");
-    }
-    for (const char *p : {"real_cred", "cred"}) {
-      bool real = std::string(p) == "real_cred";
-      bool ok = t.creds.cred_ids && t.leader.cred_ids;
-      for (auto [rb, s] : {std::pair{&C, &t.creds}, std::pair{&L, &t.leader}})
-        for (size_t k = 0; ok && k < kCredIds.size(); k++)
-          if (offset(std::string("cred.") + kCredIds[k]))
-            ok = bit(*rb, real ? rb->real_cred_ids_ok : rb->cred_ids_ok, k) &&
-                 (real ? rb->real_cred_ids[k] : rb->cred_ids[k]) == (*s->cred_ids)[k];
-      // Threads share their creds.
-      ok = ok && (real ? T.real_cred == L.real_cred : T.cred == L.cred);
-      check(p, ok, std::string(p) + "->ids do not read back as C's and L's ids");
-    }
-    // nsproxy -> *_ns -> ns.inum in L and N.
-    bool all_ns = true;
-    for (size_t k = 0; k < kNsKinds.size(); k++) {
-      const char *proc = kNsKinds[k].proc;
-      bool ok = t.leader.ns_inum.count(proc) && t.unshared.ns_inum.count(proc);
-      std::string got;
-      for (auto [rb, s] : {std::pair{&L, &t.leader}, std::pair{&N, &t.unshared}}) {
-        if (!ok)
-          break;
-        ok = bit(*rb, rb->ns_inum_ok, k) && rb->ns_inum[k] == s->ns_inum.at(proc);
-        got += std::to_string(rb->ns_inum[k]) + " ";
-      }
-      std::string detail =
-          std::string(proc) + " inode read back as " + got + "(L, N), want " +
-          (t.leader.ns_inum.count(proc)
-               ? std::to_string(t.leader.ns_inum.at(proc)) + " " +
-                     std::to_string(t.unshared.ns_inum.count(proc) ? t.unshared.ns_inum.at(proc)
-                                                                   : 0)
-               : "-");
-      check(std::string("nsproxy.") + kNsKinds[k].member, ok, detail);
-      check(std::string(kNsKinds[k].struct_name) + ".ns.inum", ok, detail);
-      if (offset(std::string("nsproxy.") + kNsKinds[k].member))
-        all_ns = all_ns && ok;
-    }
-    check("nsproxy",
-          all_ns && bit(L, L.chain_ok, 2) && bit(N, N.chain_ok, 2) && L.nsproxy != N.nsproxy &&
-              T.nsproxy == L.nsproxy,
-          "nsproxy does not lead to L's and N's namespaces");
-    // mm -> layout fields in L and C; active_mm the same for a live task.
-    bool all_mm = true, all_active = true;
-    for (size_t k = 0; k < kMmFields.size(); k++) {
-      bool ok = t.leader.mm.has_value(), active = ok;
-      std::string got;
-      for (auto [rb, s] : {std::pair{&L, &t.leader}, std::pair{&C, &t.creds}}) {
-        if (!s->mm)
-          continue;
-        ok = ok && bit(*rb, rb->mm_ok, k) && rb->mm_fields[k] == (*s->mm)[k];
-        active = active && bit(*rb, rb->active_mm_ok, k) && rb->active_mm_fields[k] == (*s->mm)[k];
-        got += std::to_string(rb->mm_fields[k]) + " ";
-      }
-      check(std::string("mm_struct.") + kMmFields[k], offset("mm") ? ok : active,
-            std::string(kMmFields[k]) + " read back as " + got + "(L, C)");
-      if (offset(std::string("mm_struct.") + kMmFields[k])) {
-        all_mm = all_mm && ok;
-        all_active = all_active && active;
-      }
-    }
-    // At exit the kernel may have cleared mm already (exit_mm() before the
-    // tracepoint); it never clears active_mm there.
-    bool exit_ok = !E.captured || E.active_mm != 0;
-    check("mm", all_mm && T.mm == L.mm && L.mm != C.mm && exit_ok,
-          "mm does not lead to /proc/<pid>/stat's values");
-    check("active_mm", all_active && T.active_mm == L.active_mm && exit_ok,
-          "active_mm does not lead to /proc/<pid>/stat's values");
-    // loginuid/sessionid: C's own, L's inherited.
-    auto audit = [&](const char *name, uint32_t Readback::*field, uint32_t bitmask,
-                     std::optional<uint32_t> Subject::*known) {
-      bool ok = t.loginuid_error.empty() && (t.creds.*known) && (t.leader.*known) &&
-                bit(C, C.chain_ok, bitmask) && bit(L, L.chain_ok, bitmask) &&
-                C.*field == *(t.creds.*known) && L.*field == *(t.leader.*known);
-      check(name, ok,
-            std::string(name) + " read back as " + std::to_string(C.*field) + " (C), want " +
-                ((t.creds.*known) ? std::to_string(*(t.creds.*known)) : "-"));
-    };
-    audit("loginuid", &Readback::loginuid, 5, &Subject::loginuid);
-    audit("sessionid", &Readback::sessionid, 6, &Subject::sessionid);
-  }
-
-  // A field by full name ("cred.uid"), or task_struct's by member ("pid").
-  FieldResult *find(const std::string &name) {
-    std::string full = name.find('.') == std::string::npos ? "task_struct." + name : name;
-    for (auto &f : fields_)
-      if (f.name == full)
-        return &f;
-    return nullptr;
-  }
-  std::optional<uint32_t> offset(const std::string &member) {
-    auto *f = find(member);
-    return f && f->status == FieldStatus::calibrated ? f->offset : std::nullopt;
-  }
-  void check(const std::string &member, bool ok, const std::string &detail) {
-    auto *f = find(member);
-    if (!f || f->status != FieldStatus::calibrated)
-      return;
-    if (ok) {
-      f->validation = Validation::passed;
-      return;
-    }
-    // A found offset that does not read back is never reported: the field
-    // becomes unresolved, the offset is kept only as a candidate.
-    f->validation = Validation::failed;
-    f->validation_detail = detail;
-    f->status = FieldStatus::unresolved;
-    f->candidates = {*f->offset};
-    f->offset.reset();
-    f->reason = "validation failed: " + detail;
-  }
-
   std::vector<FieldResult> &fields_;
 };
 
@@ -994,6 +787,12 @@ Calibration calibrate(const CalibrateOptions &opt) try {
   long hz = sysconf(_SC_CLK_TCK);
   so.tick_ns = 1'000'000'000ull / static_cast<uint64_t>(hz > 0 ? hz : 100);
 
+  // Stage planning from the catalogue's Requires graph: a second capture
+  // stage when a selected field lies one or two pointers away.
+  StagePlan stages = plan_stages(field_graph(&opt.fields));
+  if (!stages.error.empty())
+    throw Fatal(exit_failure, "field catalogue: " + stages.error);
+  const bool stage2 = stages.stages.size() > 1;
   std::unique_ptr<ChainScanner> chain_holder;
   std::string chain_error; // why the chain stage did not run
   bool chain_error_required = true;
@@ -1013,8 +812,8 @@ Calibration calibrate(const CalibrateOptions &opt) try {
       uint32_t none = UINT32_MAX;
       slots.push_back({scanner.add_cookie(c.leader), scanner.add_cookie(c.thread),
                        scanner.add_cookie(c.grandchild), scanner.add_cookie(c.exiter),
-                       opt.chains ? scanner.add_cookie(c.creds) : none,
-                       opt.chains ? scanner.add_cookie(c.unshared) : none});
+                       opt.fields.beyond_task() ? scanner.add_cookie(c.creds) : none,
+                       opt.fields.beyond_task() ? scanner.add_cookie(c.unshared) : none});
     });
     for (size_t i = 0; i < trial_subjects.size(); i++) {
       Trial t = make_trial(*trial_subjects[i], ns);
@@ -1022,7 +821,7 @@ Calibration calibrate(const CalibrateOptions &opt) try {
       t.thread.snap = scanner.snapshot(slots[i][1]);
       t.grandchild.snap = scanner.snapshot(slots[i][2]);
       t.exiter.snap = scanner.snapshot(slots[i][3]);
-      if (opt.chains) {
+      if (opt.fields.beyond_task()) {
         t.creds.snap = scanner.snapshot(slots[i][4]);
         t.unshared.snap = scanner.snapshot(slots[i][5]);
       }
@@ -1032,7 +831,7 @@ Calibration calibrate(const CalibrateOptions &opt) try {
       check_capture(t.thread, "thread", OP_SITE_TRIGGER);
       check_capture(t.grandchild, "grandchild", OP_SITE_TRIGGER);
       check_capture(t.exiter, "exiter", OP_SITE_EXIT);
-      if (opt.chains) {
+      if (opt.fields.beyond_task()) {
         check_capture(t.creds, "creds", OP_SITE_TRIGGER);
         check_capture(t.unshared, "unshared", OP_SITE_TRIGGER);
       }
@@ -1044,7 +843,7 @@ Calibration calibrate(const CalibrateOptions &opt) try {
     if (opt.validate)
       prepare_subjects(host, {&subjects.back()});
     // Stage 2, while the subjects live: follow the candidate pointers.
-    if (opt.chains) {
+    if (stage2) {
       auto plan = chain_plan(cal.trials, so, OP_MAX_PTRS, OP_MAX_NESTED);
       if (!backend.make_chain_scanner) {
         chain_error = "the " + backend.name + " backend has no chain scanner";
@@ -1087,7 +886,7 @@ Calibration calibrate(const CalibrateOptions &opt) try {
     for (auto &f : r.fields)
       if (f.member == "exit_code")
         f.reason = "sched:sched_process_exit could not be attached; " + f.reason;
-  if (opt.chains) {
+  if (opt.fields.beyond_task()) {
     for (auto &f : solve_audit(cal.trials, so))
       r.fields.push_back(f);
     auto chain_results = solve_chains(cal.trials, so);
@@ -1096,6 +895,8 @@ Calibration calibrate(const CalibrateOptions &opt) try {
     for (auto &f : chain_results)
       r.fields.push_back(f);
   }
+  // Only what was asked for is reported (the experiments may find more).
+  std::erase_if(r.fields, [&](const FieldResult &f) { return !opt.fields.has(f.name); });
   r.trials = opt.trials;
   r.backend = backend.name;
   r.trigger = to_string(used_trigger);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "calibration/capture.h"
+#include "calibration/catalogue.h"
 #include "calibration/result.h"
 #include "calibration/snapshot.h"
 
@@ -20,10 +21,11 @@ struct CalibrateOptions {
   uint32_t subject_timeout_ms = 10'000; // a subject that says nothing for this long is hung
   std::string self_exe = "/proc/self/exe";
   bool validate = true;
-  // Also the pointer-chain fields (cred, nsproxy and namespaces, mm,
-  // loginuid/sessionid): a second capture stage. False: task_struct's own
-  // fields only.
-  bool chains = true;
+  // The fields to calibrate (--fields). Beyond the task family, the chain
+  // experiment runs (subjects C and N), and a second capture stage when a
+  // selected field lies behind a pointer (plan_stages on the catalogue's
+  // Requires graph). Only the selected fields are reported.
+  FieldSelection fields = FieldSelection::all();
   const Backend *backend = nullptr; // nullptr: libbpf_backend()
   // Set by a signal handler: the calibration stops, kills its subjects and
   // throws Fatal(exit_interrupted / exit_terminated).

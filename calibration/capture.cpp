@@ -316,48 +316,35 @@ struct ReaderSession::Impl {
   }
 };
 
-ReaderSession::ReaderSession(TriggerMode mode, const ReaderOffsets &o) {
+ReaderSession::ReaderSession(TriggerMode mode, const ReadPlan &plan) : plan_(plan) {
   init_libbpf();
-  with_fallback(mode, [&](TriggerMode m) { load(m, o); });
+  with_fallback(mode, [&](TriggerMode m) { load(m); });
 }
 
-void ReaderSession::load(TriggerMode mode, const ReaderOffsets &o) {
+void ReaderSession::load(TriggerMode mode) {
   impl_ = std::make_unique<Impl>();
   auto &s = impl_->skel;
   s = op_reader__open();
   if (!s)
     fail_load("the reader", errno);
-  auto set = [](volatile uint32_t &dst, const std::optional<uint32_t> &v) {
-    dst = v ? *v : OP_NO_OFFSET;
-  };
   s->rodata->trigger_nr = SYS_getppid;
-  set(s->rodata->off_pid, o.pid);
-  set(s->rodata->off_tgid, o.tgid);
-  set(s->rodata->off_comm, o.comm);
-  set(s->rodata->off_start_time, o.start_time);
-  set(s->rodata->off_start_boottime, o.start_boottime);
-  set(s->rodata->off_group_leader, o.group_leader);
-  set(s->rodata->off_real_parent, o.real_parent);
-  set(s->rodata->off_parent, o.parent);
-  set(s->rodata->off_exit_code, o.exit_code);
-  set(s->rodata->off_real_cred, o.real_cred);
-  set(s->rodata->off_cred, o.cred);
-  set(s->rodata->off_nsproxy, o.nsproxy);
-  set(s->rodata->off_mm, o.mm);
-  set(s->rodata->off_active_mm, o.active_mm);
-  set(s->rodata->off_loginuid, o.loginuid);
-  set(s->rodata->off_sessionid, o.sessionid);
-  for (size_t i = 0; i < OP_CRED_IDS; i++)
-    set(s->rodata->off_cred_ids[i], o.cred_ids[i]);
-  for (size_t i = 0; i < OP_NS_KINDS; i++) {
-    set(s->rodata->off_ns_ptr[i], o.ns_ptr[i]);
-    set(s->rodata->off_ns_inum[i], o.ns_inum[i]);
+  // The plan as rodata: the verifier sees each step as constants, and the
+  // steps past nr_steps as dead code (an empty plan loads a trivial program).
+  const auto &steps = plan_.steps();
+  s->rodata->nr_steps = static_cast<uint32_t>(steps.size());
+  uint32_t exit_bound = 0;
+  for (size_t i = 0; i < steps.size(); i++) {
+    auto &dst = s->rodata->steps[i];
+    dst.parent = steps[i].parent ? *steps[i].parent + 1 : OP_FROM_TASK;
+    dst.offset = steps[i].offset;
+    dst.size = steps[i].size;
+    dst.sites = steps[i].sites;
+    if (steps[i].sites & kAtExit)
+      exit_bound = static_cast<uint32_t>(i + 1);
   }
-  for (size_t i = 0; i < OP_MM_FIELDS; i++)
-    set(s->rodata->off_mm_fields[i], o.mm_fields[i]);
-  // Without chain offsets the chain walk is dead code to the verifier.
-  s->rodata->read_chain_fields =
-      o.real_cred || o.cred || o.nsproxy || o.mm || o.active_mm || o.loginuid || o.sessionid;
+  // The exit program walks only the steps up to the last one read at exit
+  // (readback_plan() puts those first).
+  s->rodata->nr_exit_steps = exit_bound;
   TriggerPrograms p{s->progs.read_trigger_tp, s->progs.read_trigger_raw,
                     s->progs.read_trigger_uprobe, s->progs.read_exit, s->progs.read_exit_raw};
   plan_for(mode, p);
@@ -373,12 +360,12 @@ uint32_t ReaderSession::add_cookie(const std::string &cookie) {
   return register_cookie(impl_->skel->maps.cookies, cookie, next_slot_++);
 }
 
-Readback ReaderSession::readback(uint32_t slot) const {
+ReadValues ReaderSession::readback(uint32_t slot) const {
   op_readback raw{};
   if (bpf_map__lookup_elem(impl_->skel->maps.readbacks, &slot, sizeof(slot), &raw, sizeof(raw),
                            0) != 0)
-    return Readback{};
-  return to_readback(raw);
+    return ReadValues{};
+  return to_read_values(raw, plan_);
 }
 
 struct ChainScannerSession::Impl {
@@ -463,8 +450,8 @@ const Backend &libbpf_backend() {
       [](TriggerMode m, uint32_t nr_chunks) -> std::unique_ptr<Scanner> {
         return std::make_unique<ScannerSession>(m, nr_chunks);
       },
-      [](TriggerMode m, const ReaderOffsets &o) -> std::unique_ptr<Reader> {
-        return std::make_unique<ReaderSession>(m, o);
+      [](TriggerMode m, const ReadPlan &plan) -> std::unique_ptr<Reader> {
+        return std::make_unique<ReaderSession>(m, plan);
       },
       [](TriggerMode m, const ChainPlan &plan, uint32_t n) -> std::unique_ptr<ChainScanner> {
         return std::make_unique<ChainScannerSession>(m, plan, n);

@@ -4,6 +4,7 @@
 // here is RAII: destroying a session detaches and unloads its programs.
 #pragma once
 
+#include "calibration/read_plan.h"
 #include "calibration/snapshot.h"
 
 #include <array>
@@ -12,8 +13,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-
-struct op_readback;
 
 namespace offsetprobe {
 
@@ -104,70 +103,35 @@ private:
   uint32_t next_slot_ = 0;
 };
 
-// Offsets the reader uses (unset = not read).
-struct ReaderOffsets {
-  std::optional<uint32_t> pid, tgid, comm, start_time, start_boottime, group_leader, real_parent,
-      parent, exit_code;
-  // Chains. ns_ptr/ns_inum follow kNsKinds' order (calibration/chains.h),
-  // cred_ids kCredIds', mm_fields kMmFields'.
-  std::optional<uint32_t> real_cred, cred, nsproxy, mm, active_mm, loginuid, sessionid;
-  std::array<std::optional<uint32_t>, 8> cred_ids;
-  std::array<std::optional<uint32_t>, 7> ns_ptr, ns_inum;
-  std::array<std::optional<uint32_t>, 10> mm_fields;
-};
-
-// What the reader saw for one subject.
-struct Readback {
-  bool captured = false;
-  uint64_t task_addr = 0;
-  uint32_t tid = 0, tgid = 0;
-  uint32_t ok = 0;   // enum op_read_bit
-  uint32_t site = 0; // enum op_capture_site of the last capture (0: unknown)
-  int32_t pid = 0, tgid_field = 0;
-  std::string comm;
-  uint64_t start_time = 0, start_boottime = 0;
-  uint64_t group_leader = 0, real_parent = 0, parent = 0;
-  int32_t exit_code = 0, leader_pid = 0;
-  uint64_t leader_start_boottime = 0;
-  int32_t real_parent_tgid = 0, parent_pid = 0;
-  // Chains: chain_ok is enum op_chain_bit; *_ok masks have bit i for element i.
-  uint32_t chain_ok = 0;
-  uint32_t real_cred_ids_ok = 0, cred_ids_ok = 0, ns_ptr_ok = 0, ns_inum_ok = 0, mm_ok = 0,
-           active_mm_ok = 0;
-  uint64_t real_cred = 0, cred = 0, nsproxy = 0, mm = 0, active_mm = 0;
-  std::array<uint32_t, 8> real_cred_ids{}, cred_ids{};
-  std::array<uint64_t, 7> ns_ptr{};
-  std::array<uint32_t, 7> ns_inum{};
-  std::array<uint64_t, 10> mm_fields{}, active_mm_fields{};
-  uint32_t loginuid = 0, sessionid = 0;
-};
-
-// A loaded and attached reader: reads registered subjects' fields through
-// the offsets it was loaded with.
+// A loaded and attached reader: walks the plan it was loaded with
+// (calibration/read_plan.h) from each registered subject's task.
 class Reader {
 public:
   virtual ~Reader() = default;
   virtual uint32_t add_cookie(const std::string &cookie) = 0;
-  virtual Readback readback(uint32_t slot) const = 0;
+  // What the plan's steps read for the cookie's slot (captured == false if none).
+  virtual ReadValues readback(uint32_t slot) const = 0;
   virtual bool exit_attached() const = 0;
 };
 
 // The libbpf reader (bpf/reader.bpf.c through its skeleton).
 class ReaderSession : public Reader {
 public:
-  ReaderSession(TriggerMode mode, const ReaderOffsets &offsets);
+  // Throws Fatal (exit_bpf, exit_permission or exit_tracing) on failure.
+  ReaderSession(TriggerMode mode, const ReadPlan &plan);
   ~ReaderSession() override;
   ReaderSession(const ReaderSession &) = delete;
   ReaderSession &operator=(const ReaderSession &) = delete;
 
   uint32_t add_cookie(const std::string &cookie) override;
-  Readback readback(uint32_t slot) const override;
+  ReadValues readback(uint32_t slot) const override;
   bool exit_attached() const override { return exit_attached_; }
 
 private:
-  void load(TriggerMode mode, const ReaderOffsets &offsets);
+  void load(TriggerMode mode);
   struct Impl;
   std::unique_ptr<Impl> impl_;
+  ReadPlan plan_;
   bool exit_attached_ = false;
   uint32_t next_slot_ = 0;
 };
@@ -177,7 +141,7 @@ private:
 struct Backend {
   std::string name;
   std::function<std::unique_ptr<Scanner>(TriggerMode, uint32_t nr_chunks)> make_scanner;
-  std::function<std::unique_ptr<Reader>(TriggerMode, const ReaderOffsets &)> make_reader;
+  std::function<std::unique_ptr<Reader>(TriggerMode, const ReadPlan &)> make_reader;
   // Stage 2 (pointer chains); may be empty: chain fields are then unresolved.
   std::function<std::unique_ptr<ChainScanner>(TriggerMode, const ChainPlan &,
                                               uint32_t max_subjects)>

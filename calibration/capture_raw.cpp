@@ -27,51 +27,22 @@ Snapshot to_snapshot(const op_snapshot &raw) {
   return snap;
 }
 
-Readback to_readback(const op_readback &raw) {
-  Readback rb;
+ReadValues to_read_values(const op_readback &raw, const ReadPlan &plan) {
+  ReadValues rv;
   if (raw.task_addr == 0)
-    return rb;
-  rb.captured = true;
-  rb.task_addr = raw.task_addr;
-  rb.tid = static_cast<uint32_t>(raw.pid_tgid);
-  rb.tgid = static_cast<uint32_t>(raw.pid_tgid >> 32);
-  rb.ok = raw.ok;
-  rb.site = raw.site;
-  rb.pid = raw.pid;
-  rb.tgid_field = raw.tgid;
-  rb.comm.assign(raw.comm, strnlen(raw.comm, sizeof(raw.comm)));
-  rb.start_time = raw.start_time;
-  rb.start_boottime = raw.start_boottime;
-  rb.group_leader = raw.group_leader;
-  rb.real_parent = raw.real_parent;
-  rb.parent = raw.parent;
-  rb.exit_code = raw.exit_code;
-  rb.leader_pid = raw.leader_pid;
-  rb.leader_start_boottime = raw.leader_start_boottime;
-  rb.real_parent_tgid = raw.real_parent_tgid;
-  rb.parent_pid = raw.parent_pid;
-  rb.chain_ok = raw.chain_ok;
-  rb.real_cred_ids_ok = raw.real_cred_ids_ok;
-  rb.cred_ids_ok = raw.cred_ids_ok;
-  rb.ns_ptr_ok = raw.ns_ptr_ok;
-  rb.ns_inum_ok = raw.ns_inum_ok;
-  rb.mm_ok = raw.mm_ok;
-  rb.active_mm_ok = raw.active_mm_ok;
-  rb.real_cred = raw.real_cred;
-  rb.cred = raw.cred;
-  rb.nsproxy = raw.nsproxy;
-  rb.mm = raw.mm;
-  rb.active_mm = raw.active_mm;
-  std::copy(std::begin(raw.real_cred_ids), std::end(raw.real_cred_ids), rb.real_cred_ids.begin());
-  std::copy(std::begin(raw.cred_ids), std::end(raw.cred_ids), rb.cred_ids.begin());
-  std::copy(std::begin(raw.ns_ptr), std::end(raw.ns_ptr), rb.ns_ptr.begin());
-  std::copy(std::begin(raw.ns_inum), std::end(raw.ns_inum), rb.ns_inum.begin());
-  std::copy(std::begin(raw.mm_fields), std::end(raw.mm_fields), rb.mm_fields.begin());
-  std::copy(std::begin(raw.active_mm_fields), std::end(raw.active_mm_fields),
-            rb.active_mm_fields.begin());
-  rb.loginuid = raw.loginuid;
-  rb.sessionid = raw.sessionid;
-  return rb;
+    return rv;
+  rv.captured = true;
+  rv.task_addr = raw.task_addr;
+  rv.tid = static_cast<uint32_t>(raw.pid_tgid);
+  rv.tgid = static_cast<uint32_t>(raw.pid_tgid >> 32);
+  rv.site = raw.site;
+  const auto &steps = plan.steps();
+  for (size_t i = 0; i < steps.size() && i < OP_MAX_STEPS; i++) {
+    rv.ok.push_back(raw.ok[i / 64] >> (i % 64) & 1);
+    const auto *bytes = reinterpret_cast<const uint8_t *>(raw.values[i]);
+    rv.raw.emplace_back(bytes, bytes + std::min<uint32_t>(steps[i].size, OP_STEP_BYTES));
+  }
+  return rv;
 }
 
 ChainCapture to_chain_capture(const op_chain_snapshot &raw, const ChainPlan &plan) {

@@ -16,8 +16,9 @@ namespace offsetprobe {
 // A raw snapshot value; captured == false when the slot was never written.
 Snapshot to_snapshot(const op_snapshot &raw);
 
-// A raw readback value; captured == false when the slot was never written.
-Readback to_readback(const op_readback &raw);
+// A raw readback value, read with `plan` loaded; captured == false when the
+// slot was never written.
+ReadValues to_read_values(const op_readback &raw, const ReadPlan &plan);
 
 // A raw chain-scanner value, read with `plan` loaded; captured == false when
 // the slot was never written.

@@ -22,13 +22,9 @@ bool is_kptr(uint64_t v) {
   return v >= kKptrMin && (v & 7) == 0;
 }
 
-FieldResult make(const std::string &struct_name, const std::string &member, uint32_t size) {
-  FieldResult f;
-  f.struct_name = struct_name;
-  f.member = member;
-  f.name = struct_name + "." + member;
-  f.size = size;
-  return f;
+// A catalogue field as an unsolved result.
+FieldResult make(const std::string &name) {
+  return unsolved(*find_field(name));
 }
 
 std::string join(const std::vector<uint32_t> &v) {
@@ -243,26 +239,7 @@ uint32_t limit_of(const std::vector<const Trial *> &trials,
 } // namespace
 
 const std::vector<FieldDecl> &chain_field_graph() {
-  static const std::vector<FieldDecl> g = [] {
-    std::vector<FieldDecl> out;
-    out.push_back({"task_struct.real_cred", {}});
-    out.push_back({"task_struct.cred", {}});
-    for (const char *id : kCredIds)
-      out.push_back({std::string("cred.") + id, {"task_struct.real_cred", "task_struct.cred"}});
-    out.push_back({"task_struct.nsproxy", {}});
-    for (const auto &k : kNsKinds) {
-      std::string ptr = std::string("nsproxy.") + k.member;
-      out.push_back({ptr, {"task_struct.nsproxy"}});
-      out.push_back({std::string(k.struct_name) + ".ns.inum", {ptr}});
-    }
-    out.push_back({"task_struct.mm", {}});
-    out.push_back({"task_struct.active_mm", {}});
-    for (const char *m : kMmFields)
-      out.push_back({std::string("mm_struct.") + m, {"task_struct.mm", "task_struct.active_mm"}});
-    out.push_back({"task_struct.loginuid", {}});
-    out.push_back({"task_struct.sessionid", {}});
-    return out;
-  }();
+  static const std::vector<FieldDecl> g = field_graph();
   return g;
 }
 
@@ -326,22 +303,12 @@ StagePlan plan_stages(const std::vector<FieldDecl> &decls) {
 }
 
 std::vector<FieldResult> chain_fields() {
+  // Every family of the catalogue but the task's own, in report order.
   std::vector<FieldResult> out;
-  out.push_back(make("task_struct", "real_cred", 8));
-  out.push_back(make("task_struct", "cred", 8));
-  for (const char *id : kCredIds)
-    out.push_back(make("cred", id, 4));
-  out.push_back(make("task_struct", "nsproxy", 8));
-  for (const auto &k : kNsKinds)
-    out.push_back(make("nsproxy", k.member, 8));
-  for (const auto &k : kNsKinds)
-    out.push_back(make(k.struct_name, "ns.inum", 4));
-  out.push_back(make("task_struct", "mm", 8));
-  out.push_back(make("task_struct", "active_mm", 8));
-  for (const char *m : kMmFields)
-    out.push_back(make("mm_struct", m, 8));
-  out.push_back(make("task_struct", "loginuid", 4));
-  out.push_back(make("task_struct", "sessionid", 4));
+  for (const auto &fam : catalogue())
+    if (&fam != &catalogue().front())
+      for (const auto &f : fam.fields)
+        out.push_back(unsolved(f));
   return out;
 }
 
@@ -461,8 +428,8 @@ ChainPlanResult chain_plan(const std::vector<Trial> &trials, const SolveOptions 
 }
 
 std::vector<FieldResult> solve_audit(const std::vector<Trial> &trials, const SolveOptions &opt) {
-  FieldResult login = make("task_struct", "loginuid", 4);
-  FieldResult sess = make("task_struct", "sessionid", 4);
+  FieldResult login = make("task_struct.loginuid");
+  FieldResult sess = make("task_struct.sessionid");
   // No /proc/<pid>/loginuid anywhere: CONFIG_AUDIT is off and task_struct has
   // neither field. Not a failure.
   bool any_file = false;

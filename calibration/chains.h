@@ -16,6 +16,7 @@
 //      every known member value (solve_chains).
 #pragma once
 
+#include "calibration/catalogue.h"
 #include "calibration/result.h"
 #include "calibration/snapshot.h"
 #include "calibration/solver.h"
@@ -42,13 +43,6 @@ inline constexpr std::array<NsKind, 7> kNsKinds = {{
     {"time", "time_ns", "time_namespace"},
     {"cgroup", "cgroup_ns", "cgroup_namespace"},
 }};
-
-// A field and the pointer fields it is reached through (Requires). A field
-// Provides itself.
-struct FieldDecl {
-  std::string name;
-  std::vector<std::string> needs; // Requires: the pointer fields it is reached through
-};
 
 // The fields of this module, each with its Requires.
 const std::vector<FieldDecl> &chain_field_graph();

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "calibration/solver.h"
 
+#include "calibration/catalogue.h"
+
 #include <algorithm>
 #include <functional>
 #include <map>
 #include <sstream>
+#include <stdexcept>
 
 namespace offsetprobe {
 
@@ -74,14 +77,13 @@ std::string missing_subjects(const Trial &t, const std::vector<Role> &roles) {
   return out.empty() ? "" : "not captured: " + out;
 }
 
+// task_struct's field `member` as the catalogue declares it (its size and
+// aliases); `size` must agree, so that a predicate's reads match the field.
 FieldResult field(const char *member, uint32_t size, std::vector<std::string> aliases = {}) {
-  FieldResult f;
-  f.struct_name = "task_struct";
-  f.member = member;
-  f.name = "task_struct." + f.member;
-  f.size = size;
-  f.aliases = std::move(aliases);
-  return f;
+  const FieldDef *d = find_field(std::string("task_struct.") + member);
+  if (!d || d->size != size || d->aliases != aliases)
+    throw std::logic_error(std::string("solver and catalogue disagree on task_struct.") + member);
+  return unsolved(*d);
 }
 
 std::vector<FieldSpec> make_specs(const SolveOptions &opt) {

@@ -22,8 +22,8 @@ struct CalibrateRequest {
   TriggerMode trigger = TriggerMode::automatic;
   uint32_t timeout_ms = 10'000;
   bool validate = true;
-  bool chains = true;               // also the pointer-chain fields (--fields all)
-  const Backend *backend = nullptr; // nullptr: libbpf
+  FieldSelection fields = FieldSelection::all(); // --fields
+  const Backend *backend = nullptr;              // nullptr: libbpf
 };
 
 struct CalibrateOutcome {

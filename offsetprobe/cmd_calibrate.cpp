@@ -128,10 +128,13 @@ bool usable(const CacheEntry &e) {
 
 // An entry answers a request only if it holds the fields asked for: one made
 // with --fields task has no pointer chains, so it is no hit for --fields all
-// (every calibration with chains lists task_struct.nsproxy, whatever its
-// status on that kernel).
+// (a calibration lists every field it was asked for, whatever its status on
+// that kernel).
 bool covers(const CacheEntry &e, const CalibrateRequest &req) {
-  return !req.chains || e.calibration.find("task_struct.nsproxy") != nullptr;
+  for (const auto &name : req.fields.names())
+    if (!e.calibration.find(name))
+      return false;
+  return true;
 }
 
 // Test only (docs/reliability.md): with OFFSETPROBE_TEST_STAGE_HOOK=<stage>
@@ -163,7 +166,7 @@ CalibrateOptions engine_options(const CalibrateRequest &req) {
   opt.subject_timeout_ms = req.timeout_ms;
   opt.validate = req.validate;
   opt.backend = req.backend;
-  opt.chains = req.chains;
+  opt.fields = req.fields;
   opt.stop_signal = install_stop_handlers();
   install_test_stage_hook(opt);
   return opt;
@@ -204,7 +207,7 @@ CalibrateOutcome calibrate_cached(const GlobalOptions &g, const CalibrateRequest
   // those would answer it.
   CalibrateRequest req = request;
   if (req.backend && !req.backend->make_chain_scanner)
-    req.chains = false;
+    req.fields = FieldSelection::base();
   CalibrateOutcome out;
   KernelId kernel = running_kernel();
   std::optional<CacheStore> store;
@@ -264,10 +267,19 @@ void register_calibrate(CLI::App &app, GlobalOptions &g, CommandFn &run) {
   cmd->add_flag("--json", args->json, "Print the result as JSON on stdout");
   // Six subjects per trial plus the validation's share the scanner's 64 slots.
   cmd->add_option("--trials", args->trials, "Independent trials (3 to 9)")->check(CLI::Range(3, 9));
+  std::string families;
+  for (const auto &f : catalogue())
+    families += ", " + f.name;
   cmd->add_option("--fields", args->fields,
-                  "task: task_struct's own fields only; all: also the pointer chains (cred, "
-                  "nsproxy and namespaces, mm, loginuid/sessionid)")
-      ->check(CLI::IsMember({"task", "all"}));
+                  "Comma-separated families or fields: task: task_struct's own fields only; all: "
+                  "also the pointer chains (families" +
+                      families + "; or a field such as cred.uid)")
+      ->check(
+          [](const std::string &v) {
+            std::string why;
+            return FieldSelection::parse(v, why) ? std::string() : why;
+          },
+          "FIELDS");
   cmd->add_option("--trigger", args->trigger,
                   "Where subjects are caught: auto, tracepoint, raw_tracepoint, uprobe")
       ->check(CLI::IsMember({"auto", "tracepoint", "raw_tracepoint", "uprobe"}));
@@ -302,7 +314,8 @@ void register_calibrate(CLI::App &app, GlobalOptions &g, CommandFn &run) {
       req.trigger = *trigger_mode_from_string(args->trigger);
       req.timeout_ms = args->timeout_ms;
       req.validate = !args->no_validate;
-      req.chains = args->fields == "all";
+      std::string why;
+      req.fields = *FieldSelection::parse(args->fields, why); // checked by the option
       if (!args->bundle.empty()) {
         req.bundle = args->bundle;
         req.bundle_required = true;

@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// The field catalogue: every field the engine calibrates, declared as data by
+// its family (calibration/families/*.cpp), in report order. The field lists of
+// the solvers, the Requires/Provides graph and its stage plan, --fields, the
+// read-back plan, the exports' extra names and verify's BTF paths (struct,
+// member, aliases) all come from here.
+#pragma once
+
+#include "calibration/read_plan.h"
+#include "calibration/result.h"
+#include "calibration/snapshot.h"
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace offsetprobe {
+
+// One field, as its family declares it.
+struct FieldDef {
+  std::string struct_name;          // "task_struct"
+  std::string member;               // "start_boottime"; a path for nested members ("ns.inum")
+  uint32_t size = 0;                // bytes
+  uint32_t align = 0;               // candidate offsets are multiples of this
+  std::vector<std::string> aliases; // older names of the same member (verify's BTF lookup)
+  // Requires: the pointer fields it is reached through (any one of them);
+  // empty: it lies in task_struct's own bytes.
+  std::vector<std::string> via;
+  bool required = true; // false: its absence never makes a calibration incomplete
+  std::string absent;   // the kernels (versions, configs) that have no such field
+  std::string known;    // its known value, and where that comes from
+  // Extra names in the exports, for consumers of other tools (Pixie's).
+  std::vector<std::string> export_aliases;
+
+  std::string name() const { return struct_name + "." + member; }
+};
+
+// A subject role a family needs, and what the role does for it.
+struct RoleUse {
+  Role role;
+  std::string does;
+};
+
+// What the read-back reads: a field through a path of pointer fields (all
+// names of catalogue fields: the path's last entry is the field read, the
+// ones before it the pointers followed from the task), at these hooks.
+struct ReadbackPath {
+  std::vector<std::string> path;
+  uint32_t sites = kAtTrigger;
+};
+
+class ReadbackCheck; // calibration/readback_check.h
+
+struct Family {
+  std::string name;    // what --fields calls it: "task", "cred", ...
+  std::string summary; // one line for --help and the docs
+  std::vector<FieldDef> fields;
+  std::vector<RoleUse> roles;
+  // The predicate or chain rule that finds the fields, and any rule that
+  // splits candidates by declaration order, with its reason.
+  std::string rule;
+  // What the read-back walks for this family's fields, and what it must see
+  // there: `verify` compares what was read with the known values and passes
+  // or fails each field.
+  std::vector<ReadbackPath> readback;
+  std::function<void(ReadbackCheck &)> verify;
+};
+
+// The catalogue, in report order: task, cred, ns, mm, audit.
+const std::vector<Family> &catalogue();
+
+// A field of the catalogue by full name ("cred.uid"), or nullptr.
+const FieldDef *find_field(const std::string &name);
+// The family a field belongs to, or nullptr.
+const Family *family_of(const std::string &field_name);
+
+// A field as an unsolved result (status unresolved, no reason).
+FieldResult unsolved(const FieldDef &f);
+
+// What --fields selects: a set of catalogue fields, closed under Requires.
+// The task family is always in it: every other family is reached from, or
+// found beside, the task's own fields.
+class FieldSelection {
+public:
+  // Every field of the catalogue (--fields all).
+  static FieldSelection all();
+  // The first family alone: task_struct's own fields (--fields task).
+  static FieldSelection base();
+  // A comma-separated list of family names ("task,cred"), field names
+  // ("cred.uid"), or "all". Returns nullopt and sets `error` on an unknown name.
+  static std::optional<FieldSelection> parse(const std::string &text, std::string &error);
+
+  bool has(const std::string &field_name) const { return fields_.count(field_name) > 0; }
+  // True when a field outside the task family is selected: the chain
+  // experiment (its subjects and its capture stage) must run.
+  bool beyond_task() const;
+  // The selected fields as unsolved results, in report order.
+  std::vector<FieldResult> results() const;
+  const std::set<std::string> &names() const { return fields_; }
+
+private:
+  void add_with_requires(const std::string &name);
+  std::set<std::string> fields_;
+};
+
+// A field and the pointer fields it is reached through (Requires). A field
+// Provides itself.
+struct FieldDecl {
+  std::string name;
+  std::vector<std::string> needs; // Requires: the pointer fields it is reached through
+};
+
+// The Requires graph of the selected fields (or, with no selection, of every
+// field outside the task family), for plan_stages (calibration/chains.h).
+std::vector<FieldDecl> field_graph(const FieldSelection *sel = nullptr);
+
+// The read-back plan for the calibrated fields of `fields`: every family's
+// read-back paths whose fields all have an offset. `steps` finds a path's
+// step by its fields joined with ">" ("task_struct.group_leader>task_struct.pid").
+struct ReadbackPlan {
+  ReadPlan plan;
+  std::map<std::string, uint32_t> steps;
+  std::optional<uint32_t> at(const std::vector<std::string> &path) const;
+};
+ReadbackPlan readback_plan(const std::vector<FieldResult> &fields);
+
+} // namespace offsetprobe

@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// task_struct's own fields: found in the raw bytes of the subjects' tasks
+// (stage 1). Their predicates are in calibration/solver.cpp.
+#include "calibration/families/families.h"
+#include "calibration/readback_check.h"
+
+namespace offsetprobe::families {
+
+namespace {
+
+std::string ts(const char *member) {
+  return std::string("task_struct.") + member;
+}
+
+// L, T, G at their trigger and E at exit, read through the offsets.
+void verify(ReadbackCheck &c) {
+  const Trial &t = c.trial();
+  const ReadValues &L = c.seen(Role::leader), &T = c.seen(Role::thread),
+                   &G = c.seen(Role::grandchild), &E = c.seen(Role::exiter);
+  auto u32 = [](const ReadValues &r, Step k) { return r.value_or_zero<uint32_t>(k); };
+  auto i32 = [](const ReadValues &r, Step k) { return r.value_or_zero<int32_t>(k); };
+  auto u64 = [](const ReadValues &r, Step k) { return r.value_or_zero<uint64_t>(k); };
+  Step pid = c.step({ts("pid")}), tgid = c.step({ts("tgid")}), comm = c.step({ts("comm")}),
+       start = c.step({ts("start_time")}), boot = c.step({ts("start_boottime")}),
+       leader = c.step({ts("group_leader")}), real_parent = c.step({ts("real_parent")}),
+       parent = c.step({ts("parent")}), exit_code = c.step({ts("exit_code")}),
+       leader_boot = c.step({ts("group_leader"), ts("start_boottime")}),
+       leader_pid = c.step({ts("group_leader"), ts("pid")}),
+       real_parent_tgid = c.step({ts("real_parent"), ts("tgid")}),
+       parent_pid = c.step({ts("parent"), ts("pid")});
+
+  c.check("pid",
+          L.has(pid) && T.has(pid) && G.has(pid) && u32(L, pid) == L.tid && u32(T, pid) == T.tid &&
+              u32(G, pid) == G.tid,
+          "pid read back as " + std::to_string(i32(L, pid)) + "/" + std::to_string(i32(T, pid)) +
+              ", want " + std::to_string(L.tid) + "/" + std::to_string(T.tid));
+  c.check("tgid", L.has(tgid) && T.has(tgid) && u32(L, tgid) == L.tgid && u32(T, tgid) == L.tgid,
+          "tgid read back as " + std::to_string(i32(T, tgid)) + ", want " + std::to_string(L.tgid));
+  c.check("comm",
+          L.has(comm) && T.has(comm) && G.has(comm) && L.text(comm) == t.leader.comm &&
+              T.text(comm) == t.thread.comm && G.text(comm) == t.grandchild.comm,
+          "comm read back as \"" + L.text(comm) + "\", want \"" + t.leader.comm + "\"");
+  c.check("start_time",
+          L.has(start) && T.has(start) && t.leader.mono->contains(u64(L, start)) &&
+              t.thread.mono->contains(u64(T, start)),
+          "start_time " + std::to_string(u64(L, start)) + " outside its window");
+  uint64_t l_boot = u64(L, boot), t_boot = u64(T, boot);
+  c.check("start_boottime",
+          L.has(boot) && T.has(boot) && T.has(leader_boot) && t.leader.boot->contains(l_boot) &&
+              c.ticks_ok(l_boot, t.leader.start_ticks) && t.thread.boot->contains(t_boot) &&
+              c.ticks_ok(t_boot, t.thread.start_ticks) && u64(T, leader_boot) == l_boot,
+          "start_boottime " + std::to_string(l_boot) + " (group_leader->start_boottime " +
+              std::to_string(u64(T, leader_boot)) +
+              ") disagrees with the window or /proc/<pid>/stat");
+  c.check("group_leader",
+          L.has(leader) && T.has(leader) && G.has(leader) && u64(L, leader) == L.task_addr &&
+              u64(T, leader) == L.task_addr && u64(G, leader) == G.task_addr &&
+              (!pid || (T.has(leader_pid) && u32(T, leader_pid) == L.tid)),
+          "group_leader does not lead to the leader");
+  c.check("real_parent",
+          G.has(real_parent) && u64(G, real_parent) == L.task_addr &&
+              (!tgid || (G.has(real_parent_tgid) && u32(G, real_parent_tgid) == L.tgid)),
+          "real_parent->tgid read back as " + std::to_string(i32(G, real_parent_tgid)) + ", want " +
+              std::to_string(L.tgid));
+  if (t.traced)
+    c.check("parent",
+            G.has(parent) && u64(G, parent) == T.task_addr &&
+                (!pid || (G.has(parent_pid) && u32(G, parent_pid) == T.tid)),
+            "parent->pid read back as " + std::to_string(i32(G, parent_pid)) +
+                ", want the tracer " + std::to_string(T.tid));
+  c.check("exit_code", E.has(exit_code) && i32(E, exit_code) == *t.exiter.exit_code,
+          "exit_code read back as " + std::to_string(i32(E, exit_code)) + ", want " +
+              std::to_string(*t.exiter.exit_code));
+}
+
+} // namespace
+
+Family task() {
+  Family f;
+  f.name = "task";
+  f.summary = "task_struct's own fields (ids, comm, parents, start times, exit code)";
+  auto field = [](const char *member, uint32_t size, uint32_t align, const char *known) {
+    FieldDef d;
+    d.struct_name = "task_struct";
+    d.member = member;
+    d.size = size;
+    d.align = align;
+    d.known = known;
+    return d;
+  };
+  f.fields = {
+      field("pid", 4, 4, "each subject's global tid (bpf_get_current_pid_tgid)"),
+      field("tgid", 4, 4, "the leader's global tgid; the thread's is its leader's"),
+      field("comm", 16, 1, "the random 15-character cookie each subject set (PR_SET_NAME)"),
+      field("group_leader", 8, 8, "the leader's task address (L and T), a process's own (G, E)"),
+      field("real_parent", 8, 8, "G's and E's point to L; T shares L's"),
+      field("parent", 8, 8, "G's points to T while T ptraces it"),
+      field("start_time", 8, 8, "CLOCK_MONOTONIC window around each subject's start"),
+      field("start_boottime", 8, 8,
+            "CLOCK_BOOTTIME window around each start, and /proc/<pid>/stat field 22"),
+      field("exit_code", 4, 4, "E's chosen exit code << 8 at sched_process_exit; 0 in the living"),
+  };
+  // Before 5.5 the boottime field was called real_start_time: one logical
+  // field, two names.
+  f.fields[7].aliases = {"real_start_time"};
+  // Pixie's names for the two offsets its BCC programs take.
+  f.fields[3].export_aliases = {"GROUP_LEADER_OFFSET_OVERRIDE"};
+  f.fields[7].export_aliases = {"START_BOOTTIME_OFFSET_OVERRIDE"};
+  f.roles = {
+      {Role::leader, "L: the main thread of a child process; a known tgid, cookie and start"},
+      {Role::thread, "T: a second thread of L: tid != tgid, group_leader == &L; ptraces G"},
+      {Role::grandchild, "G: forked by L: real_parent == &L, parent == &T while traced"},
+      {Role::exiter, "E: forked by L, exits with a chosen code, captured at exit"},
+  };
+  f.rule = "A predicate per field over aligned offsets, on every subject of every trial; the "
+           "candidates are intersected across at least three trials. start_time and "
+           "start_boottime are nearly equal on a machine never suspended: start_boottime "
+           "must also agree with /proc/<pid>/stat in USER_HZ ticks. parent differs from "
+           "real_parent only while ptraced: without ptrace it is unresolved, never guessed.";
+  f.readback = {
+      {{"task_struct.pid"}},
+      {{"task_struct.tgid"}},
+      {{"task_struct.comm"}},
+      {{"task_struct.start_time"}},
+      {{"task_struct.start_boottime"}},
+      {{"task_struct.group_leader"}},
+      {{"task_struct.real_parent"}},
+      {{"task_struct.parent"}},
+      // At exit only the exiter's exit_code (and mm's active_mm) are read:
+      // reading no more keeps the exit program small and quick to verify.
+      {{"task_struct.exit_code"}, kAtExit},
+      // One pointer further: the chains the counting probe and agents use.
+      {{"task_struct.group_leader", "task_struct.start_boottime"}},
+      {{"task_struct.group_leader", "task_struct.pid"}},
+      {{"task_struct.real_parent", "task_struct.tgid"}},
+      {{"task_struct.parent", "task_struct.pid"}},
+  };
+  f.verify = verify;
+  return f;
+}
+
+} // namespace offsetprobe::families

@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// The field catalogue (calibration/catalogue.h) and the generic read-back
+// plan: the catalogue is consistent with itself and with the solvers' field
+// lists, --fields selects families and fields, and the read-back plan walks
+// each field from the task through the pointers the catalogue declares.
+#include "calibration/catalogue.h"
+#include "calibration/chains.h"
+#include "calibration/solver.h"
+
+#include "reader.h"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <set>
+
+namespace offsetprobe::test {
+
+namespace {
+
+// Every catalogue field calibrated at a distinct made-up offset.
+std::vector<FieldResult> all_calibrated() {
+  std::vector<FieldResult> out = FieldSelection::all().results();
+  uint32_t off = 16;
+  for (auto &f : out) {
+    f.status = FieldStatus::calibrated;
+    f.offset = off;
+    off += 16;
+  }
+  return out;
+}
+
+std::vector<std::string> names(const std::vector<FieldResult> &fs) {
+  std::vector<std::string> out;
+  for (const auto &f : fs)
+    out.push_back(f.name);
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("catalogue: every field once, and the solvers report them in its order") {
+  std::vector<std::string> want = names(task_struct_fields());
+  for (const auto &n : names(chain_fields()))
+    want.push_back(n);
+  CHECK(names(FieldSelection::all().results()) == want);
+  CHECK(want.size() == 48);
+  std::set<std::string> seen;
+  for (const auto &fam : catalogue())
+    for (const auto &f : fam.fields) {
+      CHECK_MESSAGE(seen.insert(f.name()).second, f.name());
+      CHECK(find_field(f.name()) == &f);
+      CHECK(family_of(f.name()) == &fam);
+    }
+  CHECK(find_field("task_struct.nope") == nullptr);
+  CHECK(find_field("task_struct.start_boottime")->aliases ==
+        std::vector<std::string>{"real_start_time"});
+}
+
+TEST_CASE("catalogue: each field is declared whole") {
+  for (const auto &fam : catalogue()) {
+    CHECK_MESSAGE(!fam.roles.empty(), fam.name);
+    CHECK_MESSAGE(!fam.rule.empty(), fam.name);
+    for (const auto &f : fam.fields) {
+      INFO(f.name());
+      CHECK(f.size > 0);
+      CHECK(f.size <= OP_STEP_BYTES);
+      CHECK(f.align > 0);
+      CHECK(f.size % f.align == 0);
+      CHECK(!f.known.empty());
+      // Requires: a pointer field of the catalogue.
+      for (const auto &r : f.via) {
+        REQUIRE(find_field(r) != nullptr);
+        CHECK(find_field(r)->size == 8);
+      }
+      // The read-back reads it, through each pointer it is reached by.
+      size_t read = 0;
+      for (const auto &rb : fam.readback)
+        if (rb.path.back() == f.name())
+          read++;
+      CHECK(read >= std::max<size_t>(1, f.via.size()));
+    }
+  }
+}
+
+TEST_CASE("catalogue: the stage plan of its Requires graph") {
+  auto all = FieldSelection::all();
+  auto plan = plan_stages(field_graph(&all));
+  REQUIRE(plan.error.empty());
+  REQUIRE(plan.stages.size() == 2);
+  CHECK(std::count(plan.stages[0].begin(), plan.stages[0].end(), "task_struct.pid") == 1);
+  CHECK(std::count(plan.stages[1].begin(), plan.stages[1].end(), "uts_namespace.ns.inum") == 1);
+  auto task = FieldSelection::base();
+  CHECK(plan_stages(field_graph(&task)).stages.size() == 1);
+  std::string why;
+  auto audit = FieldSelection::parse("audit", why);
+  REQUIRE(audit);
+  CHECK(plan_stages(field_graph(&*audit)).stages.size() == 1); // in task_struct's own bytes
+}
+
+TEST_CASE("--fields: families, fields and all") {
+  std::string why;
+  auto task = FieldSelection::parse("task", why);
+  REQUIRE(task);
+  CHECK(task->names() == FieldSelection::base().names());
+  CHECK(task->names().size() == 9);
+  CHECK_FALSE(task->beyond_task());
+  auto all = FieldSelection::parse("all", why);
+  REQUIRE(all);
+  CHECK(all->names() == FieldSelection::all().names());
+  CHECK(all->beyond_task());
+
+  auto cred = FieldSelection::parse("task,cred", why);
+  REQUIRE(cred);
+  CHECK(cred->names().size() == 9 + 2 + 8);
+  CHECK(cred->has("cred.fsgid"));
+  CHECK_FALSE(cred->has("task_struct.nsproxy"));
+
+  // A field brings what it is reached through, and the task family.
+  auto uid = FieldSelection::parse("cred.uid", why);
+  REQUIRE(uid);
+  CHECK(uid->has("task_struct.real_cred"));
+  CHECK(uid->has("task_struct.cred"));
+  CHECK(uid->has("task_struct.pid"));
+  CHECK_FALSE(uid->has("cred.gid"));
+  auto inum = FieldSelection::parse("net.ns.inum", why);
+  REQUIRE(inum);
+  CHECK(inum->has("nsproxy.net_ns"));
+  CHECK(inum->has("task_struct.nsproxy"));
+  CHECK(names(inum->results()).back() == "net.ns.inum"); // report order
+
+  for (std::string bad : {"", "bogus", "task,", ",task", "task,,cred", "cred.nope", "ALL"}) {
+    why.clear();
+    CHECK_MESSAGE(!FieldSelection::parse(bad, why), bad);
+    CHECK(!why.empty());
+  }
+}
+
+TEST_CASE("read-back plan: every field, from the task or through its pointers") {
+  auto fields = all_calibrated();
+  ReadbackPlan rp = readback_plan(fields);
+  const auto &steps = rp.plan.steps();
+  REQUIRE(steps.size() <= OP_MAX_STEPS);
+  auto off = [&](const std::string &n) {
+    return *std::find_if(fields.begin(), fields.end(), [&](const FieldResult &f) {
+              return f.name == n;
+            })->offset;
+  };
+
+  auto pid = rp.at({"task_struct.pid"});
+  REQUIRE(pid);
+  CHECK_FALSE(steps[*pid].parent);
+  CHECK(steps[*pid].offset == off("task_struct.pid"));
+  CHECK(steps[*pid].size == 4);
+  CHECK(steps[*pid].field == "task_struct.pid");
+
+  // group_leader->pid: read through the group_leader step.
+  auto gl = rp.at({"task_struct.group_leader"});
+  auto gl_pid = rp.at({"task_struct.group_leader", "task_struct.pid"});
+  REQUIRE(gl);
+  REQUIRE(gl_pid);
+  CHECK(steps[*gl_pid].parent == gl);
+  CHECK(steps[*gl_pid].offset == off("task_struct.pid"));
+
+  // Two pointers: nsproxy -> uts_ns -> ns.inum share their prefix steps.
+  auto np = rp.at({"task_struct.nsproxy"});
+  auto uts = rp.at({"task_struct.nsproxy", "nsproxy.uts_ns"});
+  auto inum = rp.at({"task_struct.nsproxy", "nsproxy.uts_ns", "uts_namespace.ns.inum"});
+  REQUIRE((np && uts && inum));
+  CHECK(steps[*uts].parent == np);
+  CHECK(steps[*inum].parent == uts);
+  CHECK(steps[*inum].size == 4);
+
+  // Hooks: exit_code only at exit, active_mm at both, its layout fields at
+  // the trigger only.
+  CHECK(steps[*rp.at({"task_struct.exit_code"})].sites == kAtExit);
+  CHECK(steps[*rp.at({"task_struct.active_mm"})].sites == (kAtTrigger | kAtExit));
+  CHECK(steps[*rp.at({"task_struct.active_mm", "mm_struct.env_end"})].sites == kAtTrigger);
+
+  // Every field is read at least once.
+  std::set<std::string> read;
+  for (const auto &s : steps)
+    read.insert(s.field);
+  CHECK(read.size() == fields.size());
+}
+
+TEST_CASE("read-back plan: nothing through a field that was not calibrated") {
+  auto fields = all_calibrated();
+  for (auto &f : fields)
+    if (f.name == "task_struct.real_cred" || f.name == "cred.gid" ||
+        f.name == "task_struct.parent") {
+      f.status = FieldStatus::ambiguous;
+      f.offset.reset();
+    }
+  ReadbackPlan rp = readback_plan(fields);
+  CHECK_FALSE(rp.at({"task_struct.real_cred"}));
+  CHECK_FALSE(rp.at({"task_struct.real_cred", "cred.uid"}));
+  CHECK(rp.at({"task_struct.cred", "cred.uid"}));
+  CHECK_FALSE(rp.at({"task_struct.cred", "cred.gid"}));
+  CHECK_FALSE(rp.at({"task_struct.parent", "task_struct.pid"}));
+  CHECK(rp.at({"task_struct.real_parent", "task_struct.tgid"}));
+  CHECK(readback_plan({}).plan.empty());
+}
+
+TEST_CASE("read plan: the invariants the reader program relies on") {
+  ReadPlan p;
+  uint32_t ptr = p.add({std::nullopt, 8, 8, kAtTrigger, "a.p"});
+  uint32_t word = p.add({std::nullopt, 16, 4, kAtTrigger | kAtExit, "a.w"});
+  CHECK(p.add({ptr, 4, 4, kAtTrigger, "b.x"}) == 2);
+  CHECK_THROWS(p.add({word, 0, 4, kAtTrigger, "b.y"}));         // parent is no pointer
+  CHECK_THROWS(p.add({ptr, 0, 4, kAtExit, "b.y"}));             // parent not read at exit
+  CHECK_THROWS(p.add({7u, 0, 4, kAtTrigger, "b.y"}));           // no such step
+  CHECK_THROWS(p.add({std::nullopt, 0, 0, kAtTrigger, "b.y"})); // empty
+  CHECK_THROWS(p.add({std::nullopt, 0, OP_STEP_BYTES + 1, kAtTrigger, "b.y"}));
+  CHECK_THROWS(p.add({std::nullopt, 0, 4, 0, "b.y"}));
+  ReadPlan full;
+  for (uint32_t i = 0; i < OP_MAX_STEPS; i++)
+    full.add({std::nullopt, i, 4, kAtTrigger, "x"});
+  CHECK_THROWS(full.add({std::nullopt, 0, 4, kAtTrigger, "x"}));
+}
+
+TEST_CASE("read values: typed views of a step's bytes") {
+  ReadValues v;
+  v.captured = true;
+  v.ok = {true, false, true};
+  v.raw = {{0x78, 0x56, 0x34, 0x12}, {1, 2, 3, 4}, {'a', 'b', 0, 'z'}};
+  CHECK(v.get<uint32_t>(0u) == 0x12345678u);
+  CHECK(v.get<uint64_t>(0u) == 0x12345678ull);
+  CHECK_FALSE(v.get<uint32_t>(1u)); // the read failed
+  CHECK(v.value_or_zero<uint32_t>(1u) == 0);
+  CHECK_FALSE(v.get<uint32_t>(std::nullopt));
+  CHECK_FALSE(v.get<uint32_t>(9u));
+  CHECK(v.text(2u) == "ab");
+  v.captured = false;
+  CHECK_FALSE(v.has(0u));
+}
+
+} // namespace offsetprobe::test
