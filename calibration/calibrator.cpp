@@ -3,6 +3,7 @@
 
 #include "calibration/chains.h"
 #include "calibration/error.h"
+#include "calibration/layout_order.h"
 #include "calibration/solver.h"
 #include "calibration/subject.h"
 #include "calibration/subject_group.h"
@@ -706,6 +707,18 @@ public:
     }
     for (size_t i = 0; i < kMmFields.size(); i++)
       o.mm_fields[i] = offset(std::string("mm_struct.") + kMmFields[i]);
+    // An interchangeable pair (pointer_pairs.h) is read through both of its
+    // candidates: the members must read back through each, and the two
+    // must hold the same pointer.
+    if (auto p = interchangeable("real_cred", "cred")) {
+      o.real_cred = p->first;
+      o.cred = p->second;
+    }
+    if (auto p = interchangeable("mm", "active_mm")) {
+      o.mm = p->first;
+      o.active_mm = p->second;
+    }
+    o_ = o;
     const Backend &backend = opt.backend ? *opt.backend : libbpf_backend();
     auto reader_ptr = backend.make_reader(mode, o);
     Reader &reader = *reader_ptr;
@@ -812,15 +825,16 @@ private:
         if (!ok)
           break;
         uint32_t want = (*s->cred_ids)[k];
-        if (find("task_struct.real_cred") && offset("real_cred"))
+        if (o_.real_cred)
           ok = ok && bit(*rb, rb->real_cred_ids_ok, k) && rb->real_cred_ids[k] == want;
-        if (find("task_struct.cred") && offset("cred"))
+        if (o_.cred)
           ok = ok && bit(*rb, rb->cred_ids_ok, k) && rb->cred_ids[k] == want;
         got += std::to_string(rb->real_cred_ids[k]) + "/" + std::to_string(rb->cred_ids[k]) + " ";
       }
-      check(std::string("cred.") + kCredIds[k], ok && (offset("real_cred") || offset("cred")),
+      check(std::string("cred.") + kCredIds[k], ok && (o_.real_cred || o_.cred),
             std::string(kCredIds[k]) + " read back as " + got + "(real_cred/cred of C, L)");
     }
+    bool cred_pair_ok = true;
     for (const char *p : {"real_cred", "cred"}) {
       bool real = std::string(p) == "real_cred";
       bool ok = t.creds.cred_ids && t.leader.cred_ids;
@@ -832,7 +846,12 @@ private:
       // Threads share their creds.
       ok = ok && (real ? T.real_cred == L.real_cred : T.cred == L.cred);
       check(p, ok, std::string(p) + "->ids do not read back as C's and L's ids");
+      cred_pair_ok = cred_pair_ok && ok;
     }
+    check_pair("real_cred", "cred",
+               cred_pair_ok && L.real_cred == L.cred && C.real_cred == C.cred &&
+                   T.real_cred == L.real_cred,
+               "the candidates do not both lead to C's and L's ids, or differ");
     // nsproxy -> *_ns -> ns.inum in L and N.
     bool all_ns = true;
     for (size_t k = 0; k < kNsKinds.size(); k++) {
@@ -873,7 +892,8 @@ private:
         active = active && bit(*rb, rb->active_mm_ok, k) && rb->active_mm_fields[k] == (*s->mm)[k];
         got += std::to_string(rb->mm_fields[k]) + " ";
       }
-      check(std::string("mm_struct.") + kMmFields[k], offset("mm") ? ok : active,
+      check(std::string("mm_struct.") + kMmFields[k],
+            (!o_.mm || ok) && (!o_.active_mm || active) && (o_.mm || o_.active_mm),
             std::string(kMmFields[k]) + " read back as " + got + "(L, C)");
       if (offset(std::string("mm_struct.") + kMmFields[k])) {
         all_mm = all_mm && ok;
@@ -887,6 +907,10 @@ private:
           "mm does not lead to /proc/<pid>/stat's values");
     check("active_mm", all_active && T.active_mm == L.active_mm && exit_ok,
           "active_mm does not lead to /proc/<pid>/stat's values");
+    check_pair("mm", "active_mm",
+               all_mm && all_active && L.mm == L.active_mm && C.mm == C.active_mm &&
+                   T.mm == L.mm && L.mm != C.mm,
+               "the candidates do not both lead to /proc/<pid>/stat's values, or differ");
     // loginuid/sessionid: C's own, L's inherited.
     auto audit = [&](const char *name, uint32_t Readback::*field, uint32_t bitmask,
                      std::optional<uint32_t> Subject::*known) {
@@ -931,7 +955,34 @@ private:
     f->reason = "validation failed: " + detail;
   }
 
+  // Both task_struct fields ambiguous, interchangeable, over the same two
+  // candidates: those candidates.
+  std::optional<std::pair<uint32_t, uint32_t>> interchangeable(const std::string &a,
+                                                               const std::string &b) {
+    auto *fa = find(a), *fb = find(b);
+    if (!fa || !fb || !fa->interchangeable || !fb->interchangeable ||
+        fa->status != FieldStatus::ambiguous || fa->candidates.size() != 2 ||
+        fa->candidates != fb->candidates)
+      return std::nullopt;
+    return std::pair{fa->candidates[0], fa->candidates[1]};
+  }
+  // An interchangeable pair passes or fails validation as a pair; one that
+  // fails is no longer interchangeable (its members failed too).
+  void check_pair(const std::string &a, const std::string &b, bool ok, const std::string &detail) {
+    if (!interchangeable(a, b))
+      return;
+    for (auto *f : {find(a), find(b)}) {
+      f->validation = ok ? Validation::passed : Validation::failed;
+      if (!ok) {
+        f->interchangeable = false;
+        f->validation_detail = detail;
+        f->reason += "; validation failed: " + detail;
+      }
+    }
+  }
+
   std::vector<FieldResult> &fields_;
+  ReaderOffsets o_; // what the reader was loaded with
 };
 
 } // namespace
@@ -993,6 +1044,9 @@ Calibration calibrate(const CalibrateOptions &opt) try {
   so.boot_offset_ns = ns.boottime_ns;
   long hz = sysconf(_SC_CLK_TCK);
   so.tick_ns = 1'000'000'000ull / static_cast<uint64_t>(hz > 0 ? hz : 100);
+  // A config that says randstruct settles the layout before any field does.
+  if (auto l = layout_from_kernel_config())
+    so.layout = *l;
 
   std::unique_ptr<ChainScanner> chain_holder;
   std::string chain_error; // why the chain stage did not run
@@ -1090,12 +1144,16 @@ Calibration calibrate(const CalibrateOptions &opt) try {
   if (opt.chains) {
     for (auto &f : solve_audit(cal.trials, so))
       r.fields.push_back(f);
+    // The layout as task_struct's own fields show it, for the chains' rules.
+    so.layout = detect_layout_order(r.fields, so.layout);
     auto chain_results = solve_chains(cal.trials, so);
     if (!chain_error.empty())
       mark_chains_unresolved(chain_results, chain_error, chain_error_required);
     for (auto &f : chain_results)
       r.fields.push_back(f);
   }
+  if (auto l = detect_layout_order(r.fields, so.layout); l.randomized)
+    r.layout = "randomized layout detected (" + l.evidence + ")";
   r.trials = opt.trials;
   r.backend = backend.name;
   r.trigger = to_string(used_trigger);
