@@ -908,8 +908,8 @@ private:
     check("active_mm", all_active && T.active_mm == L.active_mm && exit_ok,
           "active_mm does not lead to /proc/<pid>/stat's values");
     check_pair("mm", "active_mm",
-               all_mm && all_active && L.mm == L.active_mm && C.mm == C.active_mm &&
-                   T.mm == L.mm && L.mm != C.mm,
+               all_mm && all_active && L.mm == L.active_mm && C.mm == C.active_mm && T.mm == L.mm &&
+                   L.mm != C.mm,
                "the candidates do not both lead to /proc/<pid>/stat's values, or differ");
     // loginuid/sessionid: C's own, L's inherited.
     auto audit = [&](const char *name, uint32_t Readback::*field, uint32_t bitmask,

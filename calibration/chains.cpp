@@ -235,10 +235,9 @@ void place_mm_fields(const FindField &find, const std::vector<const Trial *> &us
                      const std::vector<uint32_t> &valid,
                      const std::vector<std::vector<uint32_t>> &sets, const LayoutOrder &layout) {
   auto idx = [](const char *n) {
-    return static_cast<size_t>(
-        std::find_if(kMmFields.begin(), kMmFields.end(),
-                     [n](const char *m) { return std::string(m) == n; }) -
-        kMmFields.begin());
+    return static_cast<size_t>(std::find_if(kMmFields.begin(), kMmFields.end(),
+                                            [n](const char *m) { return std::string(m) == n; }) -
+                               kMmFields.begin());
   };
   if (layout_rules_allowed(layout)) {
     // `unsigned long arg_start, arg_end, env_start, env_end;`: ELF loading

@@ -146,8 +146,8 @@ bool place_cred_pair(FieldResult &rc, FieldResult &cc, const std::vector<const T
     // `const struct cred __rcu *real_cred; const struct cred __rcu *cred;`
     // next to each other since 2.6.29 (ptracer_cred before them is NULL in an
     // untraced task and never a candidate).
-    std::string why = both + "; adjacent pair " + join(valid) +
-                      " split by declaration order (real_cred first)";
+    std::string why =
+        both + "; adjacent pair " + join(valid) + " split by declaration order (real_cred first)";
     place(rc, valid[0], n, why);
     place(cc, valid[1], n, why);
     return true;
