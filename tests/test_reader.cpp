@@ -118,19 +118,20 @@ TEST_CASE("reader: an interchangeable pointer pair gives a pointer to dereferenc
     return nlohmann::json{{"name", std::string("task_struct.") + member},
                           {"struct", "task_struct"},
                           {"member", member},
-                          {"size", 8},
+                          {"size", 8u},
                           {"status", "ambiguous"},
                           {"offset", nullptr},
-                          {"candidates", {1568, 1576}},
+                          {"candidates", {1568u, 1576u}},
                           {"interchangeable", true},
-                          {"trials", 3},
+                          {"trials", 3u},
                           {"validation", validation}};
   };
   nlohmann::json cal = {{"backend", "libbpf"},
-                        {"trials", 3},
+                        {"trials", 3u},
                         {"fields", {pair("real_cred", "passed"), pair("cred", "passed")}}};
   Offsets o;
-  REQUIRE_FALSE(extract_offsets(cal, "test", o).has_value());
+  auto err = extract_offsets(cal, "test", o);
+  REQUIRE_MESSAGE(!err.has_value(), (err ? err->message : ""));
   CHECK_FALSE(o.offset("task_struct.cred").has_value()); // which one is cred is unknown
   CHECK(o.pointer_offset("task_struct.cred") == 1568u);
   CHECK(o.pointer_offset("task_struct.real_cred") == 1568u);
