@@ -683,6 +683,20 @@ struct Offsets {
     const Field *f = find(name);
     return f ? std::optional<uint32_t>(f->offset) : std::nullopt;
   }
+  // Pointer fields whose candidates are interchangeable ("interchangeable":
+  // true, ambiguous, validation passed): which candidate is this field is
+  // unknown, but every candidate held the same address and the members
+  // behind it were read back through them. Name -> the first candidate.
+  std::map<std::string, uint32_t, std::less<>> interchangeable;
+  // An offset to dereference for the members behind pointer field `name`
+  // (e.g. "task_struct.cred" for the cred ids): its calibrated offset, else
+  // an interchangeable candidate. Not an answer to "where is `name`".
+  std::optional<uint32_t> pointer_offset(std::string_view name) const {
+    if (auto o = offset(name))
+      return o;
+    auto it = interchangeable.find(name);
+    return it == interchangeable.end() ? std::nullopt : std::optional<uint32_t>(it->second);
+  }
 };
 
 // extract_offsets: checks every element of calibration.fields (types, names,
@@ -755,6 +769,18 @@ inline std::optional<Error> extract_offsets(const nlohmann::json &calibration,
         if (!a.is_string() || !valid_name(a.get_ref<const std::string &>()))
           return bad(at + ": an alias is not an identifier");
         aliases.push_back(*st + "." + a.get<std::string>());
+      }
+    }
+    if (const auto *ic = detail::member(f, "interchangeable")) {
+      if (!ic->is_boolean())
+        return bad(at + ": \"interchangeable\" is not a boolean");
+      const auto *cands = detail::member(f, "candidates");
+      if (ic->get<bool>() && *status == "ambiguous" && *validation == "passed" && cands &&
+          cands->is_array() && !cands->empty()) {
+        const auto &c = cands->front();
+        if (!c.is_number_unsigned() || c.get<uint64_t>() >= kMaxOffset)
+          return bad(at + ": a candidate is not an offset");
+        out.interchangeable.emplace(*name, static_cast<uint32_t>(c.get<uint64_t>()));
       }
     }
     if (!calibrated) {

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "calibration/btf_verify.h"
 
+#include "calibration/layout_order.h"
+
 #include <algorithm>
 
 namespace offsetprobe {
@@ -128,7 +130,28 @@ nlohmann::json to_json(const VerifyReport &r) {
         {"verdict", to_string(f.verdict)},
         {"detail", f.detail},
     });
-  return {{"btf", r.btf}, {"fields", fields}, {"ok", r.ok()}};
+  nlohmann::json j = {{"btf", r.btf}, {"fields", fields}, {"ok", r.ok()}};
+  if (!r.btf_untrusted.empty())
+    j["btf_untrusted"] = r.btf_untrusted;
+  return j;
+}
+
+void explain_untrusted_btf(VerifyReport &r, const std::string &why) {
+  r.btf_untrusted = why;
+  for (auto &f : r.fields)
+    if (f.verdict == Verdict::mismatch)
+      f.detail += std::string(f.detail.empty() ? "" : "; ") +
+                  "BTF cannot be trusted here: randomized layout (" + why +
+                  "); BTF and DWARF describe the declared order, the code uses the shuffled one";
+}
+
+std::string untrusted_btf_reason(const CalibrationResult &calibration) {
+  if (auto l = layout_from_kernel_config(); l && l->randomized)
+    return l->evidence;
+  if (!calibration.layout.empty())
+    return calibration.layout;
+  auto l = detect_layout_order(calibration.fields);
+  return l.randomized ? "calibrated fields: " + l.evidence : "";
 }
 
 } // namespace offsetprobe

@@ -39,6 +39,9 @@ struct FieldVerdict {
 
 struct VerifyReport {
   std::string btf; // the oracle's source
+  // Why this kernel's BTF cannot be trusted (a randomized layout: the kernel
+  // config says randstruct, or the calibration saw the layout shuffled), or "".
+  std::string btf_untrusted;
   std::vector<FieldVerdict> fields;
   // True when there is at least one field and none failed.
   bool ok() const;
@@ -47,6 +50,16 @@ struct VerifyReport {
 // verify_against_btf compares every field of `calibration` with `oracle`,
 // which must be loaded.
 VerifyReport verify_against_btf(const CalibrationResult &calibration, const BtfOracle &oracle);
+
+// Marks the report's BTF untrusted for `why` and says so in every mismatch's
+// detail: on a randstruct kernel BTF and DWARF describe the declared layout,
+// not the shuffled one the code uses.
+void explain_untrusted_btf(VerifyReport &r, const std::string &why);
+
+// Why the BTF of the kernel `calibration` ran on cannot be trusted, or "":
+// the running kernel's config (/proc/config.gz, /boot/config-*) when it says
+// randstruct, else the calibration's own layout verdict.
+std::string untrusted_btf_reason(const CalibrationResult &calibration);
 
 // {"btf": path, "fields": [{name, status, offset, btf_offset, size, btf_size,
 //  verdict, detail}], "ok": bool}; absent numbers are null.

@@ -5,6 +5,7 @@
 #include "calibration/chains.h"
 #include "calibration/error.h"
 #include "calibration/readback_check.h"
+#include "calibration/layout_order.h"
 #include "calibration/solver.h"
 #include "calibration/subject.h"
 #include "calibration/subject_group.h"
@@ -786,6 +787,9 @@ Calibration calibrate(const CalibrateOptions &opt) try {
   so.boot_offset_ns = ns.boottime_ns;
   long hz = sysconf(_SC_CLK_TCK);
   so.tick_ns = 1'000'000'000ull / static_cast<uint64_t>(hz > 0 ? hz : 100);
+  // A config that says randstruct settles the layout before any field does.
+  if (auto l = layout_from_kernel_config())
+    so.layout = *l;
 
   // Stage planning from the catalogue's Requires graph: a second capture
   // stage when a selected field lies one or two pointers away.
@@ -889,6 +893,8 @@ Calibration calibrate(const CalibrateOptions &opt) try {
   if (opt.fields.beyond_task()) {
     for (auto &f : solve_audit(cal.trials, so))
       r.fields.push_back(f);
+    // The layout as task_struct's own fields show it, for the chains' rules.
+    so.layout = detect_layout_order(r.fields, so.layout);
     auto chain_results = solve_chains(cal.trials, so);
     if (!chain_error.empty())
       mark_chains_unresolved(chain_results, chain_error, chain_error_required);
@@ -897,6 +903,8 @@ Calibration calibrate(const CalibrateOptions &opt) try {
   }
   // Only what was asked for is reported (the experiments may find more).
   std::erase_if(r.fields, [&](const FieldResult &f) { return !opt.fields.has(f.name); });
+  if (auto l = detect_layout_order(r.fields, so.layout); l.randomized)
+    r.layout = "randomized layout detected (" + l.evidence + ")";
   r.trials = opt.trials;
   r.backend = backend.name;
   r.trigger = to_string(used_trigger);

@@ -156,10 +156,12 @@ std::optional<uint32_t> ReadbackPlan::at(const std::vector<std::string> &path) c
 }
 
 ReadbackPlan readback_plan(const std::vector<FieldResult> &fields) {
-  std::map<std::string, const FieldResult *> calibrated;
+  // An interchangeable pair is read through a candidate: the members behind
+  // it are validated through it, while the pair itself stays ambiguous.
+  std::map<std::string, std::pair<const FieldResult *, uint32_t>> calibrated;
   for (const auto &f : fields)
-    if (f.status == FieldStatus::calibrated && f.offset)
-      calibrated[f.name] = &f;
+    if (auto o = pointer_offset(f))
+      calibrated[f.name] = {&f, *o};
   ReadbackPlan rp;
   // The paths read at exit first: the exit program then walks a short
   // prefix of the plan (bpf/reader.bpf.c). A step's parent is read wherever
@@ -181,8 +183,8 @@ ReadbackPlan readback_plan(const std::vector<FieldResult> &fields) {
           std::string key = join_path(rb.path, i + 1);
           auto it = rp.steps.find(key);
           if (it == rp.steps.end()) {
-            const FieldResult &f = *calibrated.at(rb.path[i]);
-            uint32_t step = rp.plan.add(ReadStep{parent, *f.offset, f.size, rb.sites, f.name});
+            auto [f, off] = calibrated.at(rb.path[i]);
+            uint32_t step = rp.plan.add(ReadStep{parent, off, f->size, rb.sites, f->name});
             it = rp.steps.emplace(key, step).first;
           }
           parent = it->second;

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "calibration/chains.h"
 
+#include "calibration/pointer_pairs.h"
+
 #include <algorithm>
 #include <array>
 #include <functional>
@@ -196,6 +198,91 @@ void split_cred_ids_by_order(std::vector<FieldResult> &fields) {
     f.offset = place;
     f.candidates.clear();
   }
+}
+
+using FindField = std::function<FieldResult &(const std::string &)>;
+
+// struct cred's layout rules: the ids' declaration order (declared layouts
+// only), then real_cred vs cred (pointer_pairs.h).
+void place_cred_fields(std::vector<FieldResult> &out, const FindField &find,
+                       const std::vector<const Trial *> &usable, const std::vector<uint32_t> &valid,
+                       const LayoutOrder &layout) {
+  if (layout_rules_allowed(layout))
+    split_cred_ids_by_order(out);
+  auto &rc = find("task_struct.real_cred");
+  auto &cc = find("task_struct.cred");
+  if (place_cred_pair(rc, cc, usable, valid, layout))
+    return;
+  for (auto *f : {&rc, &cc})
+    settle(*f, valid, static_cast<uint32_t>(usable.size()),
+           "no pointer candidate leads to a struct holding C's ids");
+  if (valid.size() == 1)
+    for (auto *f : {&rc, &cc}) {
+      f->status = FieldStatus::ambiguous;
+      f->candidates = valid;
+      f->offset.reset();
+      f->reason = "one pointer leads to C's ids; real_cred and cred cannot be told apart";
+    }
+}
+
+// mm_struct's layout rules (declared layouts only), then mm vs active_mm
+// (pointer_pairs.h). `sets` are the mm fields' candidates in kMmFields order.
+void place_mm_fields(const FindField &find, const std::vector<const Trial *> &usable,
+                     const std::vector<uint32_t> &valid,
+                     const std::vector<std::vector<uint32_t>> &sets, const LayoutOrder &layout) {
+  auto idx = [](const char *n) {
+    return static_cast<size_t>(std::find_if(kMmFields.begin(), kMmFields.end(),
+                                            [n](const char *m) { return std::string(m) == n; }) -
+                               kMmFields.begin());
+  };
+  if (layout_rules_allowed(layout)) {
+    // `unsigned long arg_start, arg_end, env_start, env_end;`: ELF loading
+    // sets arg_end == env_start (the strings are contiguous).
+    size_t ae = idx("arg_end"), es = idx("env_start");
+    split_adjacent(find("mm_struct.arg_end"), find("mm_struct.env_start"), sets[ae], sets[es], 8,
+                   "arg_end == env_start after execve(); adjacent pair " + join(sets[ae]) +
+                       " split by declaration order (arg_end first)");
+
+    // Without PR_SET_MM_MAP (no CONFIG_CHECKPOINT_RESTORE) env_end keeps a
+    // twin in mm->saved_auxv: AT_EXECFN points at the file name execve()
+    // copied right above the environment. `env_start, env_end` are
+    // declared next to each other, so the candidate 8 bytes after a
+    // calibrated env_start is env_end; the auxv copy never is (saved_auxv
+    // follows env_end).
+    auto &ee = find("mm_struct.env_end");
+    auto &es_f = find("mm_struct.env_start");
+    if (ee.status == FieldStatus::ambiguous && es_f.status == FieldStatus::calibrated &&
+        std::count(ee.candidates.begin(), ee.candidates.end(), *es_f.offset + 8)) {
+      ee.reason = "candidates " + join(ee.candidates) + " (auxv's AT_EXECFN equals env_end); " +
+                  std::to_string(*es_f.offset + 8) + " follows env_start (declaration order)";
+      ee.status = FieldStatus::calibrated;
+      ee.offset = *es_f.offset + 8;
+      ee.candidates.clear();
+    }
+  } else {
+    for (const char *m : {"arg_end", "env_start", "env_end"}) {
+      auto &f = find(std::string("mm_struct.") + m);
+      if (f.status == FieldStatus::ambiguous)
+        f.reason += "; randomized layout detected (" + layout.evidence +
+                    "): declaration order does not apply";
+    }
+  }
+  auto &mm = find("task_struct.mm");
+  auto &am = find("task_struct.active_mm");
+  if (place_mm_pair(mm, am, usable, valid, layout))
+    return;
+  for (auto *f : {&mm, &am})
+    settle(*f, valid, static_cast<uint32_t>(usable.size()),
+           "no pointer candidate leads to a struct holding /proc/<pid>/stat's values");
+  // One pointer leads to the values: it is mm or active_mm, not both.
+  if (valid.size() == 1)
+    for (auto *f : {&mm, &am}) {
+      f->status = FieldStatus::ambiguous;
+      f->candidates = valid;
+      f->offset.reset();
+      f->reason = "one pointer leads to /proc/<pid>/stat's values; mm and active_mm cannot be "
+                  "told apart";
+    }
 }
 
 std::string first_error(const std::vector<Trial> &trials, std::string Trial::*what) {
@@ -517,6 +604,12 @@ std::vector<FieldResult> solve_chains(const std::vector<Trial> &trials, const So
     }
   std::set<uint32_t> nested_idx(nested_of.begin(), nested_of.end());
 
+  // What the cred and mm blocks found by value, for the layout rules below.
+  std::vector<const Trial *> cred_usable, mm_usable;
+  std::vector<uint32_t> cred_valid, mm_valid;
+  std::vector<std::vector<uint32_t>> mm_sets;
+  bool cred_ok = false, mm_ok = false;
+
   // --- struct cred: C took distinct ids; L is root (or whatever it is).
   {
     std::vector<const Trial *> usable;
@@ -571,44 +664,9 @@ std::vector<FieldResult> solve_chains(const std::vector<Trial> &trials, const So
                std::vector<uint32_t>(inner[k].begin(), inner[k].end()),
                static_cast<uint32_t>(usable.size()),
                "no pointer candidate's struct holds this id of C in every trial");
-      split_cred_ids_by_order(out);
-      // real_cred vs cred: outside override_creds() both point to the same
-      // struct cred (commit_creds() sets both), so no capture at a syscall
-      // boundary can tell them apart. They are declared next to each other,
-      // `real_cred` then `cred`, since 2.6.29 (ptracer_cred before them is
-      // NULL in an untraced task and never a candidate). When the two valid
-      // candidates are exactly that adjacent pair and hold the same pointer in
-      // every subject, the first is real_cred.
-      auto &rc = find("task_struct.real_cred");
-      auto &cc = find("task_struct.cred");
-      bool same = valid.size() == 2 && valid[1] == valid[0] + 8;
-      for (const Trial *t : usable)
-        for (const Subject *s : all_subjects(*t))
-          if (same && s->snap.captured) {
-            auto a = word(s->snap, valid[0]), b = word(s->snap, valid[1]);
-            if (a && b && *a != *b)
-              same = false;
-          }
-      if (same) {
-        for (auto [f, off] : {std::pair{&rc, valid[0]}, std::pair{&cc, valid[1]}}) {
-          f->status = FieldStatus::calibrated;
-          f->offset = off;
-          f->trials = static_cast<uint32_t>(usable.size());
-          f->reason = "both point to the same struct cred; adjacent pair " + join(valid) +
-                      " split by declaration order (real_cred first)";
-        }
-      } else {
-        for (auto *f : {&rc, &cc})
-          settle(*f, valid, static_cast<uint32_t>(usable.size()),
-                 "no pointer candidate leads to a struct holding C's ids");
-        if (valid.size() == 1)
-          for (auto *f : {&rc, &cc}) {
-            f->status = FieldStatus::ambiguous;
-            f->candidates = valid;
-            f->offset.reset();
-            f->reason = "one pointer leads to C's ids; real_cred and cred cannot be told apart";
-          }
-      }
+      cred_usable = usable;
+      cred_valid = valid;
+      cred_ok = true;
     }
   }
 
@@ -665,101 +723,20 @@ std::vector<FieldResult> solve_chains(const std::vector<Trial> &trials, const So
                static_cast<uint32_t>(usable.size()),
                "no pointer candidate's struct holds this /proc/<pid>/stat value");
       }
-      // `unsigned long arg_start, arg_end, env_start, env_end;`: ELF loading
-      // sets arg_end == env_start (the strings are contiguous).
-      auto idx = [](const char *n) {
-        return static_cast<size_t>(
-            std::find_if(kMmFields.begin(), kMmFields.end(),
-                         [n](const char *m) { return std::string(m) == n; }) -
-            kMmFields.begin());
-      };
-      size_t ae = idx("arg_end"), es = idx("env_start");
-      split_adjacent(find("mm_struct.arg_end"), find("mm_struct.env_start"), sets[ae], sets[es], 8,
-                     "arg_end == env_start after execve(); adjacent pair " + join(sets[ae]) +
-                         " split by declaration order (arg_end first)");
-
-      // Without PR_SET_MM_MAP (no CONFIG_CHECKPOINT_RESTORE) env_end keeps a
-      // twin in mm->saved_auxv: AT_EXECFN points at the file name execve()
-      // copied right above the environment. `env_start, env_end` are
-      // declared next to each other, so the candidate 8 bytes after a
-      // calibrated env_start is env_end; the auxv copy never is (saved_auxv
-      // follows env_end).
-      auto &ee = find("mm_struct.env_end");
-      auto &es_f = find("mm_struct.env_start");
-      if (ee.status == FieldStatus::ambiguous && es_f.status == FieldStatus::calibrated &&
-          std::count(ee.candidates.begin(), ee.candidates.end(), *es_f.offset + 8)) {
-        ee.reason = "candidates " + join(ee.candidates) + " (auxv's AT_EXECFN equals env_end); " +
-                    std::to_string(*es_f.offset + 8) + " follows env_start (declaration order)";
-        ee.status = FieldStatus::calibrated;
-        ee.offset = *es_f.offset + 8;
-        ee.candidates.clear();
-      }
-
-      // mm vs active_mm: a user task's are equal. Where the kernel runs
-      // exit_mm() before the sched_process_exit tracepoint (through 6.x),
-      // the exiter's mm is already NULL there and active_mm (kept for lazy
-      // TLB) is not: that separates them. Otherwise they are declared next
-      // to each other, `mm` then `active_mm`, since 2.3.
-      auto &mm = find("task_struct.mm");
-      auto &am = find("task_struct.active_mm");
-      if (valid.size() == 2 && valid[1] == valid[0] + 8) {
-        uint32_t a = valid[0], b = valid[1];
-        int first_null = 0, second_null = 0, equal = 0, other = 0;
-        for (const Trial *t : usable) {
-          const Snapshot &e = t->exiter.snap;
-          if (!t->exiter.exit_code || !e.captured)
-            continue;
-          auto x = word(e, a), y = word(e, b);
-          if (!x || !y)
-            continue;
-          if (*x == 0 && is_kptr(*y))
-            first_null++;
-          else if (*y == 0 && is_kptr(*x))
-            second_null++;
-          else if (*x == *y && is_kptr(*x))
-            equal++;
-          else
-            other++;
-        }
-        std::optional<std::pair<uint32_t, uint32_t>> split;
-        std::string why;
-        if (first_null >= 1 && second_null == 0 && other == 0 && equal == 0) {
-          split = {a, b};
-          why = "the exiter's " + std::to_string(a) +
-                " is NULL at sched_process_exit (exit_mm() ran), " + std::to_string(b) +
-                " is not: mm, active_mm";
-        } else if (second_null >= 1 && first_null == 0 && other == 0 && equal == 0) {
-          split = {b, a};
-          why = "the exiter's " + std::to_string(b) +
-                " is NULL at sched_process_exit (exit_mm() ran), " + std::to_string(a) +
-                " is not: mm, active_mm";
-        } else if (first_null == 0 && second_null == 0 && other == 0) {
-          split = {a, b};
-          why = "mm and active_mm are equal in every captured task (the exit tracepoint fires "
-                "before exit_mm() here); adjacent pair " +
-                join(valid) + " split by declaration order (mm first)";
-        }
-        if (split) {
-          for (auto [f, off] : {std::pair{&mm, split->first}, std::pair{&am, split->second}}) {
-            f->status = FieldStatus::calibrated;
-            f->offset = off;
-            f->trials = static_cast<uint32_t>(usable.size());
-            f->reason = why;
-          }
-        } else {
-          for (auto *f : {&mm, &am}) {
-            f->status = FieldStatus::ambiguous;
-            f->candidates = valid;
-            f->reason = "the exiter's values at " + join(valid) + " contradict each other";
-          }
-        }
-      } else {
-        for (auto *f : {&mm, &am})
-          settle(*f, valid, static_cast<uint32_t>(usable.size()),
-                 "no pointer candidate leads to a struct holding /proc/<pid>/stat's values");
-      }
+      mm_usable = usable;
+      mm_valid = valid;
+      mm_sets = sets;
+      mm_ok = true;
     }
   }
+
+  // --- The layout rules, once every field found by value is settled: each
+  // stands down on a randomized layout (layout_order.h).
+  const LayoutOrder layout = detect_layout_order(out, opt.layout);
+  if (cred_ok)
+    place_cred_fields(out, find, cred_usable, cred_valid, layout);
+  if (mm_ok)
+    place_mm_fields(find, mm_usable, mm_valid, mm_sets, layout);
 
   // --- nsproxy and the namespaces: /proc/<pid>/ns/<kind> gives ns.inum.
   {

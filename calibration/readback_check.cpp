@@ -22,6 +22,11 @@ std::optional<uint32_t> ReadbackCheck::offset(const std::string &name) {
   return f && f->status == FieldStatus::calibrated ? f->offset : std::nullopt;
 }
 
+std::optional<uint32_t> ReadbackCheck::via(const std::string &name) {
+  auto *f = find(name);
+  return f ? pointer_offset(*f) : std::nullopt;
+}
+
 void ReadbackCheck::check(const std::string &name, bool ok, const std::string &detail) {
   auto *f = find(name);
   if (!f || f->status != FieldStatus::calibrated)
@@ -36,6 +41,21 @@ void ReadbackCheck::check(const std::string &name, bool ok, const std::string &d
   f->candidates = {*f->offset};
   f->offset.reset();
   f->reason = "validation failed: " + detail;
+}
+
+void ReadbackCheck::check_pair(const std::string &a, const std::string &b, bool ok,
+                               const std::string &detail) {
+  auto *fa = find(a), *fb = find(b);
+  if (!fa || !fb || !fa->interchangeable || !fb->interchangeable ||
+      fa->status != FieldStatus::ambiguous || fb->status != FieldStatus::ambiguous)
+    return;
+  for (auto *f : {fa, fb}) {
+    f->validation = ok ? Validation::passed : Validation::failed;
+    if (!ok) {
+      f->validation_detail = detail;
+      f->interchangeable = false;
+    }
+  }
 }
 
 bool ReadbackCheck::ticks_ok(uint64_t v, const std::optional<uint64_t> &ticks) const {

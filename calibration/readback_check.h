@@ -34,10 +34,17 @@ public:
   FieldResult *find(const std::string &name);
   // Its offset while it is calibrated (a failed check makes it unresolved).
   std::optional<uint32_t> offset(const std::string &name);
+  // The offset the read-back dereferences for a pointer field: calibrated,
+  // or a candidate of an interchangeable pair (result.h pointer_offset).
+  std::optional<uint32_t> via(const std::string &name);
   // Passes a calibrated field, or fails it: a found offset that does not
   // read back is never reported (the field becomes unresolved, the offset
   // is kept only as a candidate). No-op for a field not calibrated.
   void check(const std::string &name, bool ok, const std::string &detail);
+  // Passes an interchangeable pair (both ambiguous, pointer_offset) as a pair
+  // when the fields behind it read back through it; else the pair is no
+  // longer offered as interchangeable. No-op for any other pair.
+  void check_pair(const std::string &a, const std::string &b, bool ok, const std::string &detail);
   // True when the boottime value `v` gives /proc/<pid>/stat's start `ticks`
   // (after the time namespace's offset); true when the ticks are unknown.
   bool ticks_ok(uint64_t v, const std::optional<uint64_t> &ticks) const;

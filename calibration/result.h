@@ -51,7 +51,23 @@ struct FieldResult {
   // unshare() or setresuid() refused): it is then reported unresolved with the
   // reason, but does not make the calibration incomplete.
   bool required = true;
+  // Ambiguous pointer fields only (pointer_pairs.h): every candidate held the
+  // same address in every subject, so the struct behind any candidate is the
+  // one the members were found (and read back) in. Which candidate is this
+  // field is unknown; a consumer may dereference any of them.
+  bool interchangeable = false;
 };
+
+// The offset to dereference for the fields behind a pointer: its own when
+// calibrated, else the first candidate of an interchangeable pair (every
+// candidate held the same address in every subject), else none.
+inline std::optional<uint32_t> pointer_offset(const FieldResult &f) {
+  if (f.status == FieldStatus::calibrated && f.offset)
+    return f.offset;
+  if (f.status == FieldStatus::ambiguous && f.interchangeable && !f.candidates.empty())
+    return f.candidates.front();
+  return std::nullopt;
+}
 
 struct CalibrationResult {
   std::vector<FieldResult> fields;
@@ -61,6 +77,10 @@ struct CalibrationResult {
   uint32_t scan_bytes = 0;                  // bytes of task_struct scanned
   std::optional<uint32_t> task_struct_size; // from the slab cache, when known
   double elapsed_ms = 0;
+  // "randomized layout detected (EVIDENCE)" when the kernel config or the
+  // calibrated fields' order show a shuffled layout (layout_order.h); empty
+  // otherwise.
+  std::string layout;
 
   const FieldResult *find(const std::string &name) const;
   // True when every required field is calibrated (or not present) and validated.

@@ -25,6 +25,8 @@ json to_json(const FieldResult &f) {
     j["validation_detail"] = f.validation_detail;
   if (!f.required)
     j["required"] = false;
+  if (f.interchangeable)
+    j["interchangeable"] = true;
   return j;
 }
 
@@ -38,6 +40,8 @@ json to_json(const CalibrationResult &r) {
       {"fields", fields},
   };
   j["task_struct_size"] = r.task_struct_size ? json(*r.task_struct_size) : json(nullptr);
+  if (!r.layout.empty())
+    j["layout"] = r.layout;
   return j;
 }
 
@@ -116,6 +120,13 @@ std::optional<FieldResult> field_from_json(const json &j, std::string &error) {
     }
     f.required = it->get<bool>();
   }
+  if (auto it = j.find("interchangeable"); it != j.end()) {
+    if (!it->is_boolean()) {
+      error = "field " + f.name + ": \"interchangeable\" is not a boolean";
+      return std::nullopt;
+    }
+    f.interchangeable = it->get<bool>();
+  }
   if (auto it = j.find("aliases"); it != j.end()) {
     if (!it->is_array()) {
       error = "field " + f.name + ": \"aliases\" is not an array";
@@ -174,6 +185,7 @@ std::optional<CalibrationResult> calibration_from_json(const json &j, std::strin
   CalibrationResult r;
   if (!get_string(j, "backend", r.backend, error) ||
       !get_string(j, "trigger", r.trigger, error, false) ||
+      !get_string(j, "layout", r.layout, error, false) ||
       !get_u32(j, "trials", r.trials, error, 1 << 20) ||
       !get_u32(j, "scan_bytes", r.scan_bytes, error, 1 << 20, false))
     return std::nullopt;

@@ -2,6 +2,7 @@
 #include "calibration/solver.h"
 
 #include "calibration/catalogue.h"
+#include "calibration/value_order.h"
 
 #include <algorithm>
 #include <functional>
@@ -289,7 +290,6 @@ std::vector<FieldResult> solve(const std::vector<Trial> &trials, const SolveOpti
     limit = std::min(limit, *opt.struct_size);
 
   std::vector<FieldResult> out;
-  std::map<std::string, std::vector<uint32_t>> found;
   for (const auto &spec : specs) {
     FieldResult f = spec.base;
     // Trials able to test this field at all.
@@ -333,7 +333,6 @@ std::vector<FieldResult> solve(const std::vector<Trial> &trials, const SolveOpti
       }
     }
     f.trials = support_of_best;
-    found[f.member] = candidates;
     if (candidates.size() == 1) {
       f.status = FieldStatus::calibrated;
       f.offset = candidates[0];
@@ -352,40 +351,21 @@ std::vector<FieldResult> solve(const std::vector<Trial> &trials, const SolveOpti
 
   // The start_time / start_boottime trap: on a machine never suspended,
   // CLOCK_BOOTTIME == CLOCK_MONOTONIC, so both fields fall into both windows
-  // and both candidate sets are the same adjacent pair {a, a+8} (Pixie hit
-  // this). The kernel declares `u64 start_time; u64 start_boottime;` next to
-  // each other, in that order, since 3.17 (then named real_start_time; renamed
-  // in 5.5), and copy_process() reads the monotonic clock first. So when both
-  // sets are exactly {a, a+8} and the value at a never exceeds the value at
-  // a+8, a is start_time and a+8 is start_boottime. Anything else stays
-  // ambiguous.
-  auto *st = &out[0];
-  auto *bt = &out[0];
-  for (auto &f : out) {
-    if (f.member == "start_time")
-      st = &f;
-    if (f.member == "start_boottime")
-      bt = &f;
-  }
-  const auto &sc = found["start_time"];
-  const auto &bc = found["start_boottime"];
-  if (st->status == FieldStatus::ambiguous && bt->status == FieldStatus::ambiguous && sc == bc &&
-      sc.size() == 2 && sc[1] == sc[0] + 8) {
-    bool ordered = true;
-    for (const auto &t : trials)
-      for (const Subject *s : {&t.leader, &t.thread, &t.grandchild, &t.exiter})
-        if (s->snap.readable_range(sc[0], 16) &&
-            s->snap.load<uint64_t>(sc[0]) > s->snap.load<uint64_t>(sc[1]))
-          ordered = false;
-    if (ordered) {
-      for (auto [f, off] : {std::pair{st, sc[0]}, std::pair{bt, sc[1]}}) {
-        f->status = FieldStatus::calibrated;
-        f->offset = off;
-        f->candidates.clear();
-        f->reason = "clocks indistinguishable (never suspended): adjacent pair " + join(sc) +
-                    " split by declaration order (start_time first)";
-      }
+  // and both candidate sets are the same pair (Pixie hit this). The order of
+  // their values tells them apart wherever they sit (value_order.h); only
+  // when the values are equal in every task does the declaration order
+  // decide, and only on a layout that is the declared one.
+  LayoutOrder layout = detect_layout_order(out, opt.layout);
+  {
+    FieldResult *st = nullptr, *bt = nullptr;
+    for (auto &f : out) {
+      if (f.member == "start_time")
+        st = &f;
+      if (f.member == "start_boottime")
+        bt = &f;
     }
+    if (st && bt)
+      split_by_value_order(*st, *bt, trials, layout);
   }
 
   // Elimination: two members of one struct never share bytes, so when a

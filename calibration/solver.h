@@ -3,6 +3,7 @@
 // "ambiguous" / "unresolved") out. No kernel access, no I/O.
 #pragma once
 
+#include "calibration/layout_order.h"
 #include "calibration/result.h"
 #include "calibration/snapshot.h"
 
@@ -15,6 +16,10 @@ struct SolveOptions {
   uint64_t tick_ns = 10'000'000;       // one USER_HZ tick in ns (USER_HZ = 100)
   std::optional<uint32_t> struct_size; // scan only below this (slab object size)
   int64_t boot_offset_ns = 0;          // time namespace boottime offset /proc adds
+  // What is known of the layout before solving (the kernel config; what
+  // solve() found, for solve_chains()). Declaration-order and adjacency rules
+  // stand down when it is randomized.
+  LayoutOrder layout;
 };
 
 // The fields of task_struct this engine calibrates, in report order.

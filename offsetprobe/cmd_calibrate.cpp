@@ -69,6 +69,9 @@ void print_table(const CalibrationResult &r) {
   for (const auto &f : r.fields)
     if (f.status != FieldStatus::calibrated || f.validation == Validation::failed)
       std::printf("%s: %s\n", f.name.c_str(), f.reason.c_str());
+  // A shuffled layout: no declaration-order rule placed any field.
+  if (!r.layout.empty())
+    std::printf("%s: declaration-order rules did not run\n", r.layout.c_str());
   std::printf("%u trials, trigger %s, scanned %u bytes%s, %.2f ms\n", r.trials, r.trigger.c_str(),
               r.scan_bytes,
               r.task_struct_size

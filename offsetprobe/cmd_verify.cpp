@@ -87,6 +87,9 @@ void print_table(const VerifyReport &report) {
     std::printf("\n");
     failed += f.ok ? 0 : 1;
   }
+  if (!report.btf_untrusted.empty())
+    std::printf("BTF cannot be trusted on this kernel: randomized layout (%s)\n",
+                report.btf_untrusted.c_str());
   if (report.fields.empty())
     std::printf("no fields to verify\n");
   else if (failed == 0)
@@ -108,6 +111,10 @@ int run_verify(const GlobalOptions &g, const VerifyOptions &o) {
                    oracle.source());
 
   VerifyReport report = verify_against_btf(cal, oracle);
+  // A mismatch on a randomized layout is BTF's error, not the calibration's:
+  // say why, and keep the exit status (the two disagree all the same).
+  if (std::string why = untrusted_btf_reason(cal); !why.empty())
+    explain_untrusted_btf(report, why);
   if (o.json)
     std::cout << to_json(report).dump(2) << std::endl;
   else

@@ -122,3 +122,44 @@ TEST_CASE("JSON report") {
 }
 
 } // namespace offsetprobe::test
+
+namespace offsetprobe::test {
+
+TEST_CASE("verify explains a mismatch on a randomized layout") {
+  auto f = [](const std::string &name, uint32_t off) {
+    FieldResult x;
+    x.name = "task_struct." + name;
+    x.struct_name = "task_struct";
+    x.member = name;
+    x.status = FieldStatus::calibrated;
+    x.offset = off;
+    x.size = 4;
+    return x;
+  };
+  SUBCASE("the calibration saw tgid before pid: untrusted, and every mismatch says why") {
+    CalibrationResult cal;
+    cal.fields = {f("pid", 1864), f("tgid", 1112)};
+    // The config of the machine running the test may say nothing, or
+    // randstruct: either way a reason comes out, and it names its source.
+    std::string why = untrusted_btf_reason(cal);
+    CHECK_FALSE(why.empty());
+    BtfOracle o(make_crafted_btf(), "crafted");
+    REQUIRE(o.loaded());
+    CalibrationResult crafted;
+    crafted.fields = {field("tgid", FieldStatus::calibrated, 0, 4)};
+    auto r = verify_against_btf(crafted, o);
+    explain_untrusted_btf(r, why);
+    CHECK(r.btf_untrusted == why);
+    CHECK(r.fields[0].detail.find("offset 0 != BTF 4") != std::string::npos);
+    CHECK(r.fields[0].detail.find("BTF cannot be trusted here: randomized layout") !=
+          std::string::npos);
+    CHECK(to_json(r).at("btf_untrusted") == why);
+  }
+  SUBCASE("a calibration that recorded its layout verdict") {
+    CalibrationResult cal;
+    cal.layout = "randomized layout detected (x)";
+    CHECK_FALSE(untrusted_btf_reason(cal).empty());
+  }
+}
+
+} // namespace offsetprobe::test

@@ -21,6 +21,9 @@
 #include <set>
 #include <string>
 #include <vector>
+#include "calibration/layout_order.h"
+#include <fstream>
+#include <sstream>
 
 namespace offsetprobe::test {
 
@@ -214,6 +217,84 @@ TEST_CASE("fixtures: arm64 cpu_context self-pointers are not group_leader") {
   }
   // The trap is real: at least one arm64 kernel had such a word.
   CHECK(decoys > 0);
+}
+
+namespace {
+
+// A layout (field name -> offset) as calibrated fields, for the detector.
+std::vector<FieldResult> as_fields(const std::vector<std::pair<std::string, uint32_t>> &layout) {
+  std::vector<FieldResult> out;
+  for (const auto &[name, off] : layout) {
+    FieldResult f;
+    f.name = name;
+    f.struct_name = name.substr(0, name.find('.'));
+    f.member = name.substr(name.find('.') + 1);
+    f.status = FieldStatus::calibrated;
+    f.offset = off;
+    out.push_back(f);
+  }
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("fixtures: every ordered pair of the layout detector holds on every Debian kernel") {
+  // The detector's pairs must never call a declared layout randomized: that
+  // would silence the layout rules the Debian matrix needs (every field =
+  // BTF). Checked on each fixture's BTF truth and on what the solver found.
+  auto files = fixtures();
+  REQUIRE(!files.empty());
+  for (const auto &path : files) {
+    CAPTURE(path.filename().string());
+    auto text = read_gz(path);
+    REQUIRE(text);
+    auto j = nlohmann::json::parse(*text, nullptr, false);
+    REQUIRE(!j.is_discarded());
+    std::vector<std::pair<std::string, uint32_t>> btf;
+    for (const auto &[name, off] : j.at("btf").items())
+      if (off.is_number_unsigned())
+        btf.emplace_back(name, off.get<uint32_t>());
+    // At least task_struct's own fields (a --fields task fixture has no more).
+    CHECK(btf.size() >= task_struct_fields().size());
+    auto l = detect_layout_order(as_fields(btf));
+    CHECK_MESSAGE(!l.randomized, l.evidence);
+    std::string error;
+    auto dump = trial_dump_from_json(j.at("trials"), error);
+    REQUIRE(dump);
+    auto solved = detect_layout_order(solve(dump->trials, dump->options));
+    CHECK_MESSAGE(!solved.randomized, solved.evidence);
+  }
+}
+
+TEST_CASE("randomized kernels' truth (tests/fixtures/randstruct/): detected as randomized") {
+  // Kernels a and b (CONFIG_RANDSTRUCT_FULL): their build-time offsetof()
+  // truth, as if every field had been calibrated exactly.
+  std::error_code ec;
+  int seen = 0;
+  for (const auto &e : fs::directory_iterator(fixture_dir() / "randstruct", ec)) {
+    if (!e.path().string().ends_with(".truth.txt"))
+      continue;
+    CAPTURE(e.path().filename().string());
+    std::ifstream in(e.path());
+    std::vector<std::pair<std::string, uint32_t>> layout;
+    std::string key;
+    uint32_t off;
+    while (in >> key >> off) {
+      auto sep = key.find("__");
+      if (sep == std::string::npos || key.ends_with("__SIZE"))
+        continue;
+      std::string member = key.substr(sep + 2);
+      if (member == "ns_inum")
+        member = "ns.inum";
+      layout.emplace_back(key.substr(0, sep) + "." + member, off);
+    }
+    CHECK(layout.size() >= 40);
+    auto l = detect_layout_order(as_fields(layout));
+    CHECK(l.randomized);
+    CHECK(l.evidence.find("declares") != std::string::npos);
+    seen++;
+  }
+  CHECK(seen >= 2);
 }
 
 TEST_CASE("fixtures: a truncated file is an error, not an empty fixture") {

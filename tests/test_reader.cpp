@@ -110,3 +110,42 @@ TEST_CASE("reader: an entry for another build is never used") {
 }
 
 } // namespace offsetprobe::reader::test
+
+namespace offsetprobe::reader::test {
+
+TEST_CASE("reader: an interchangeable pointer pair gives a pointer to dereference, no offset") {
+  auto pair = [](const char *member, const char *validation) {
+    return nlohmann::json{{"name", std::string("task_struct.") + member},
+                          {"struct", "task_struct"},
+                          {"member", member},
+                          {"size", 8u},
+                          {"status", "ambiguous"},
+                          {"offset", nullptr},
+                          {"candidates", {1568u, 1576u}},
+                          {"interchangeable", true},
+                          {"trials", 3u},
+                          {"validation", validation}};
+  };
+  nlohmann::json cal = {{"backend", "libbpf"},
+                        {"trials", 3u},
+                        {"fields", {pair("real_cred", "passed"), pair("cred", "passed")}}};
+  Offsets o;
+  auto err = extract_offsets(cal, "test", o);
+  REQUIRE_MESSAGE(!err.has_value(), (err ? err->message : ""));
+  CHECK_FALSE(o.offset("task_struct.cred").has_value()); // which one is cred is unknown
+  CHECK(o.pointer_offset("task_struct.cred") == 1568u);
+  CHECK(o.pointer_offset("task_struct.real_cred") == 1568u);
+  SUBCASE("not validated: nothing to dereference") {
+    cal["fields"][1] = pair("cred", "failed");
+    Offsets o2;
+    REQUIRE_FALSE(extract_offsets(cal, "test", o2).has_value());
+    CHECK_FALSE(o2.pointer_offset("task_struct.cred").has_value());
+  }
+  SUBCASE("a non-boolean flag voids the entry") {
+    cal["fields"][1]["interchangeable"] = "yes";
+    Offsets o3;
+    CHECK(extract_offsets(cal, "test", o3).has_value());
+  }
+}
+
+} // namespace offsetprobe::reader::test

@@ -145,34 +145,78 @@ TEST_CASE("solver: a task's own address in every subject is not group_leader") {
 }
 
 TEST_CASE("solver: start_time / start_boottime on a machine never suspended") {
-  SUBCASE("adjacent, start_time first: split by the declaration-order rule") {
+  SUBCASE("adjacent, start_time first: split by the order of values") {
     Synth s;
     auto r = solve(s.trials(3), s.options());
     check_calibrated(r, "start_time", 400);
     check_calibrated(r, "start_boottime", 408);
-    CHECK(get(r, "start_time").reason.find("declaration order") != std::string::npos);
+    CHECK(get(r, "start_time").reason.find("start_boottime >= start_time") != std::string::npos);
   }
-  SUBCASE("identical values (start_time == start_boottime): the rule still applies") {
+  SUBCASE("identical values (start_time == start_boottime): the declaration-order rule applies") {
     Synth s;
     s.boot_gap_ns = 0;
     auto r = solve(s.trials(3), s.options());
     check_calibrated(r, "start_time", 400);
     check_calibrated(r, "start_boottime", 408);
+    CHECK(get(r, "start_time").reason.find("declaration order") != std::string::npos);
   }
-  SUBCASE("not adjacent: ambiguous") {
+  SUBCASE("not adjacent: split by the order of values (boottime >= monotonic)") {
     Synth s;
     s.layout["start_boottime"] = 416;
     auto r = solve(s.trials(3), s.options());
-    check_ambiguous(r, "start_time", {400, 416});
-    check_ambiguous(r, "start_boottime", {400, 416});
+    check_calibrated(r, "start_time", 400);
+    check_calibrated(r, "start_boottime", 416);
+    CHECK(get(r, "start_time").reason.find("start_boottime >= start_time") != std::string::npos);
   }
-  SUBCASE("adjacent but reversed (the later value first): ambiguous") {
+  SUBCASE("adjacent but reversed (a shuffled layout): the order of values still decides") {
     Synth s;
     s.layout["start_boottime"] = 400;
     s.layout["start_time"] = 408;
     auto r = solve(s.trials(3), s.options());
+    check_calibrated(r, "start_time", 408);
+    check_calibrated(r, "start_boottime", 400);
+  }
+  SUBCASE("identical values and not adjacent: ambiguous, never guessed") {
+    Synth s;
+    s.boot_gap_ns = 0;
+    s.layout["start_boottime"] = 416;
+    auto r = solve(s.trials(3), s.options());
+    check_ambiguous(r, "start_time", {400, 416});
+    check_ambiguous(r, "start_boottime", {400, 416});
+    CHECK(get(r, "start_time").reason.find("equal values") != std::string::npos);
+  }
+  SUBCASE("identical values, adjacent, on a shuffled layout (tgid before pid): ambiguous") {
+    // The declaration-order rule must not run: on a randomized kernel the
+    // later-declared start_boottime may sit first (4 seeds in 1000).
+    Synth s;
+    s.boot_gap_ns = 0;
+    s.layout["pid"] = 204;
+    s.layout["tgid"] = 200;
+    auto r = solve(s.trials(3), s.options());
+    check_calibrated(r, "pid", 204);
+    check_calibrated(r, "tgid", 200);
     check_ambiguous(r, "start_time", {400, 408});
     check_ambiguous(r, "start_boottime", {400, 408});
+    CHECK(get(r, "start_time").reason.find("randomized layout detected") != std::string::npos);
+  }
+  SUBCASE("identical values, adjacent, randomized per the kernel config: ambiguous") {
+    Synth s;
+    s.boot_gap_ns = 0;
+    auto opt = s.options();
+    opt.layout = {true, "/proc/config.gz has CONFIG_RANDSTRUCT_FULL=y"};
+    auto r = solve(s.trials(3), opt);
+    check_ambiguous(r, "start_time", {400, 408});
+    CHECK(get(r, "start_time").reason.find("CONFIG_RANDSTRUCT_FULL") != std::string::npos);
+  }
+  SUBCASE("a shuffled layout with distinct values: the order of values decides") {
+    Synth s;
+    s.layout["pid"] = 204;
+    s.layout["tgid"] = 200;
+    s.layout["start_boottime"] = 400;
+    s.layout["start_time"] = 408;
+    auto r = solve(s.trials(3), s.options());
+    check_calibrated(r, "start_time", 408);
+    check_calibrated(r, "start_boottime", 400);
   }
   SUBCASE("reversed in one trial only: ambiguous") {
     Synth s;

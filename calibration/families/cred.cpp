@@ -25,15 +25,18 @@ void verify(ReadbackCheck &c) {
         break;
       uint32_t want = (*s->cred_ids)[k];
       Step real = id_step("real_cred", k), eff = id_step("cred", k);
-      if (c.find("task_struct.real_cred") && c.offset("real_cred"))
+      if (c.via("real_cred"))
         ok = ok && rb->has(real) && u32(*rb, real) == want;
-      if (c.find("task_struct.cred") && c.offset("cred"))
+      if (c.via("cred"))
         ok = ok && rb->has(eff) && u32(*rb, eff) == want;
       got += std::to_string(u32(*rb, real)) + "/" + std::to_string(u32(*rb, eff)) + " ";
     }
-    c.check(std::string("cred.") + kCredIds[k], ok && (c.offset("real_cred") || c.offset("cred")),
+    c.check(std::string("cred.") + kCredIds[k], ok && (c.via("real_cred") || c.via("cred")),
             std::string(kCredIds[k]) + " read back as " + got + "(real_cred/cred of C, L)");
   }
+  bool pair_ok = false;
+  for (size_t k = 0; k < kCredIds.size(); k++)
+    pair_ok = pair_ok || c.offset(std::string("cred.") + kCredIds[k]).has_value();
   for (const char *p : {"real_cred", "cred"}) {
     bool ok = t.creds.cred_ids && t.leader.cred_ids;
     for (auto [rb, s] : {std::pair{&C, &t.creds}, std::pair{&L, &t.leader}})
@@ -44,7 +47,10 @@ void verify(ReadbackCheck &c) {
     Step ptr = c.step({std::string("task_struct.") + p});
     ok = ok && u64(T, ptr) == u64(L, ptr);
     c.check(p, ok, std::string(p) + "->ids do not read back as C's and L's ids");
+    pair_ok = pair_ok && ok;
   }
+  c.check_pair("real_cred", "cred", pair_ok,
+               "the ids do not read back as C's and L's through the pair's pointer");
 }
 
 } // namespace

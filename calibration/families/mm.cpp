@@ -43,6 +43,13 @@ void verify(ReadbackCheck &c) {
           "mm does not lead to /proc/<pid>/stat's values");
   c.check("active_mm", all_active && u64(T, a) == u64(L, a) && exit_ok,
           "active_mm does not lead to /proc/<pid>/stat's values");
+  bool any_field = false;
+  for (size_t k = 0; k < kMmFields.size(); k++)
+    any_field = any_field || c.offset(std::string("mm_struct.") + kMmFields[k]).has_value();
+  c.check_pair("mm", "active_mm",
+               any_field && all_mm && all_active && u64(T, m) == u64(L, m) &&
+                   u64(L, m) != u64(C, m),
+               "the mm_struct fields do not read back through the pair's pointer");
 }
 
 } // namespace

@@ -10,7 +10,12 @@
 # in this guest; reported, not a failure); WRONG, WRONG-absent, ambiguous,
 # missing, no-btf-member (failures).
 
-($guest_file[0] // null) as $guest
+# $truth_source: "btf" (the guest's own BTF), or "build:FILE" for a local
+# kernel judged against its build-time offsetof() truth (a randomized layout,
+# whose BTF is wrong). There, a field not calibrated is "cannot-tell" (listed
+# with its reason, not a failure), and verify's BTF opinions are not an oracle.
+($truth_source | startswith("build:")) as $build_truth
+| ($guest_file[0] // null) as $guest
 | ($truth_file[0] // null) as $truth
 |
 def btf_offset($f):
@@ -31,6 +36,7 @@ def field_verdict($f; $b):
     else "WRONG" end
   elif $f.status == "not_present" then (if $b == null then "ok-absent" else "WRONG-absent" end)
   elif $f.required == false then "optional"
+  elif $build_truth then "cannot-tell"
   elif $f.status == "ambiguous" then "ambiguous"
   else "missing" end;
 
@@ -71,15 +77,16 @@ def field_verdict($f; $b):
     if $guest == null then (if $failure == "" then "no result from the guest" else empty end)
     else
       (if $guest.env.btf_hidden != true then "BTF could not be hidden during calibration" else empty end),
-      (if $guest.calibrate.rc != 0 then
+      # calibrate exits 5 (incomplete) when a field is "cannot tell".
+      (if $guest.calibrate.rc != 0 and ($build_truth and $guest.calibrate.rc == 5 | not) then
          "calibrate exited \($guest.calibrate.rc)\($guest.calibrate.stderr | last_line)"
        else empty end),
       (if $cal == null then "calibrate printed no JSON" else empty end),
       (if $cal != null and ($fields | length) == 0 then "calibrate reported no fields" else empty end),
-      (if $truth == null then "no BTF from the guest to check against" else empty end),
+      (if $truth == null then (if $build_truth then "no build-time truth" else "no BTF from the guest to check against" end) else empty end),
       (if $cal != null and $guest.verify.output == null then
          "verify printed no JSON (exit \($guest.verify.rc))\($guest.verify.stderr | last_line)"
-       elif $cal != null and $guest.verify.rc != 0 and ($guest.verify.rc != 6 or ($verify_bad | length) > 0) then
+       elif $cal != null and $guest.verify.rc != 0 and ($guest.verify.rc != 6 or (($verify_bad | length) > 0 and ($build_truth | not))) then
          "verify exited \($guest.verify.rc)\($guest.verify.stderr | last_line)"
        else empty end),
       (if $count_expected and ($c == null or $c.available != true) then
@@ -87,12 +94,12 @@ def field_verdict($f; $b):
        else empty end),
       (if $count_problems != null and ($count_problems | length) > 0 then
          "count smoke test: \($count_problems | join(", "))" else empty end),
-      ($fields[] | select((.verdict | startswith("ok")) or .verdict == "optional" | not)
+      ($fields[] | select((.verdict | startswith("ok")) or .verdict == "optional" or .verdict == "cannot-tell" | not)
         | "\(.name): \(.verdict) (offset \(.offset // "-"), BTF \(.btf_offset // "-"))"),
       # The two oracles must agree: a disagreement is a bug in one of them.
-      ($fields[] | select(.verify != null and .verify.btf_offset != .btf_offset)
+      ($fields[] | select($build_truth | not) | select(.verify != null and .verify.btf_offset != .btf_offset)
         | "\(.name): verify's BTF offset \(.verify.btf_offset // "-") differs from the host's \(.btf_offset // "-")"),
-      ($fields[] | select(.verify != null and (.verdict == "ok") and .verify.verdict != "match")
+      ($fields[] | select($build_truth | not) | select(.verify != null and (.verdict == "ok") and .verify.verdict != "match")
         | "\(.name): verify says \(.verify.verdict) (\(.verify.detail))")
     end ] as $problems
 | {
@@ -105,6 +112,11 @@ def field_verdict($f; $b):
     boot_seconds: $boot_s, qemu_cpu: $cpu, qemu_exit: $qrc, timed_out: $timed_out,
     config: $config, needs_module: $needs_module,
     btf: { present: ($truth != null), task_struct_size: ($truth.task_struct.size // null) },
+    truth_source: $truth_source,
+    layout: ($cal.layout // null),
+    tally: { exact: ($fields | map(select(.verdict | startswith("ok"))) | length),
+             cannot_tell: ($fields | map(select(.verdict == "cannot-tell" or .verdict == "optional" or .verdict == "ambiguous" or .verdict == "missing")) | length),
+             wrong: ($fields | map(select(.verdict | startswith("WRONG"))) | length) },
     fields: $fields,
     count: (if $c == null then null
             else ($c | {available, n, pid, proc_start_ticks, rc, seconds, why, stderr, output})

@@ -38,6 +38,13 @@ usage: $0 [options] [PACKAGE[/SUITE]...]
                    arm64: max,pauth-impdef=on)
   --refresh        refresh the private apt indexes even if they are recent
   --no-setup       do not apt-get install the host tools
+  --kernel-image PATH --truth FILE
+                   also boot a local kernel image (repeatable, each image with
+                   its truth: "struct__member offset" lines, as
+                   scripts/randstruct/build-kernel.sh writes). The judge uses
+                   the truth instead of the guest's BTF, which on a randomized
+                   layout describes the declared order (docs/randstruct.md)
+  --kernel-dir DIR the same for DIR/bzImage with DIR/truth.txt (and DIR/config)
 Environment: OFFSETPROBE_MATRIX_CACHE (default ~/.cache/offsetprobe-matrix)
 EOF
 }
@@ -53,6 +60,7 @@ cpu="" # per architecture below
 refresh=0
 setup=1
 pkgs=()
+local_images=() local_truths=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --list) list=${2:?--list needs a name}; shift 2 ;;
@@ -66,6 +74,10 @@ while [ $# -gt 0 ]; do
     --cpu) cpu=${2:?--cpu needs a model}; shift 2 ;;
     --refresh) refresh=1; shift ;;
     --no-setup) setup=0; shift ;;
+    --kernel-image) local_images+=("${2:?--kernel-image needs a file}"); shift 2 ;;
+    --truth) local_truths+=("${2:?--truth needs a file}"); shift 2 ;;
+    --kernel-dir) local_images+=("${2:?--kernel-dir needs a directory}/bzImage")
+                  local_truths+=("$2/truth.txt"); shift 2 ;;
     -h|--help) usage; exit 0 ;;
     -*) echo "matrix: unknown option $1" >&2; usage >&2; exit 2 ;;
     *) pkgs+=("$1"); shift ;;
@@ -73,8 +85,15 @@ while [ $# -gt 0 ]; do
 done
 [[ $jobs =~ ^[1-9][0-9]*$ ]] || { echo "matrix: -j wants a positive number, got '$jobs'" >&2; exit 2; }
 [[ $guest_timeout =~ ^[1-9][0-9]*$ ]] || { echo "matrix: --timeout wants seconds, got '$guest_timeout'" >&2; exit 2; }
+[ "${#local_images[@]}" -eq "${#local_truths[@]}" ] \
+  || { echo "matrix: every --kernel-image needs its --truth" >&2; exit 2; }
+for i in "${!local_images[@]}"; do
+  [ -r "${local_images[$i]}" ] || { echo "matrix: no kernel image ${local_images[$i]}" >&2; exit 2; }
+  grep -qE '^task_struct__pid [0-9]+$' "${local_truths[$i]}" 2>/dev/null \
+    || { echo "matrix: ${local_truths[$i]} is no truth file (task_struct__pid missing)" >&2; exit 2; }
+done
 case $arch in amd64|arm64) ;; *) echo "matrix: --arch wants amd64 or arm64, got '$arch'" >&2; exit 2 ;; esac
-if [ -z "$list" ] && [ "${#pkgs[@]}" -eq 0 ]; then
+if [ -z "$list" ] && [ "${#pkgs[@]}" -eq 0 ] && [ "${#local_images[@]}" -eq 0 ]; then
   if [ "$arch" = amd64 ]; then list=default; else list=$arch; fi
 fi
 
@@ -251,6 +270,11 @@ done
 if [ "$bad" = 1 ]; then
   die "unknown kernel package(s): give linux-image-{$arch,cloud-$arch,rt-$arch}/SUITE or a concrete build such as $(apt_cache pkgnames linux-image-6 2>/dev/null | grep -E -- "-cloud-$arch\$" | sort -V | tail -n1)" 2
 fi
+# Local images: "local:<index> <name> local -" (no package, no download).
+for i in "${!local_images[@]}"; do
+  d=$(dirname "${local_images[$i]}")
+  kernels+=("local:$i $(basename "$d")-$(basename "${local_images[$i]}") local -")
+done
 [ "${#kernels[@]}" -gt 0 ] || die "nothing to run" 2
 
 # --- the guest image -------------------------------------------------------------------
@@ -354,16 +378,21 @@ gnu_build_id() {
 run_one() {
   local req=$1 pkg=$2 suite=$3 ver=$4
   local release=${pkg#linux-image-}; release=${release%-unsigned}
-  local flavour
+  local flavour local_truth=""
   case $release in
     *-rt-"$arch") flavour=rt ;; *-cloud-"$arch") flavour=cloud ;; *-"$arch") flavour=generic ;; *) flavour=other ;;
   esac
+  case $req in local:*) flavour=local; local_truth=${local_truths[${req#local:}]} ;; esac
   local kd=$out/kernels/$release
   mkdir -p "$kd"
   local failure="" t deb dl_s=0 dl_bytes=0 dl_cached=true boot_s=0 qrc=0 timed_out=false
 
-  # download (cached)
-  deb=$(ls "$cache/debs/${pkg}_${ver/:/%3a}_"*.deb 2>/dev/null | head -n1 || true)
+  # download (cached); a local image has nothing to download
+  if [ -n "$local_truth" ]; then
+    deb=local
+  else
+    deb=$(ls "$cache/debs/${pkg}_${ver/:/%3a}_"*.deb 2>/dev/null | head -n1 || true)
+  fi
   if [ -z "$deb" ]; then
     dl_cached=false
     t=$(now)
@@ -373,11 +402,15 @@ run_one() {
     fi
     [ -n "$deb" ] || failure="download failed: $(tail -n 3 "$kd/download.log" | tr '\n' ' ')"
   fi
-  [ -n "$deb" ] && dl_bytes=$(stat -c %s "$deb")
+  [ -n "$deb" ] && [ -z "$local_truth" ] && dl_bytes=$(stat -c %s "$deb")
 
   # unpack /boot only (the modules are hundreds of MB and the guest loads none)
   local kdir=$cache/kernels/${pkg}_$ver vmlinuz="" config=""
-  if [ -z "$failure" ]; then
+  if [ -n "$local_truth" ]; then
+    vmlinuz=${local_images[${req#local:}]}
+    config=$(dirname "$vmlinuz")/config
+    [ -r "$config" ] || config=""
+  elif [ -z "$failure" ]; then
     if [ ! -e "$kdir/.done" ]; then
       rm -rf "$kdir"; mkdir -p "$kdir"
       dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$kdir" --wildcards './boot/*' 2>"$kd/unpack.log" \
@@ -461,6 +494,16 @@ run_one() {
     jq -e .task_struct.members.pid <<<"$truth" >/dev/null 2>&1 || truth=null
   fi
   rm -f "$kd/btf.vmlinux"
+  # A local kernel's build-time truth replaces its BTF (a randomized layout's
+  # BTF describes the declared order): the same shape as btf-truth.sh's.
+  if [ -n "$local_truth" ]; then
+    truth=$(awk '{ k = $1; i = index(k, "__"); s = substr(k, 1, i - 1); m = substr(k, i + 2)
+                   if (m == "ns_inum") m = "ns.inum"
+                   print s, m, $2 }' "$local_truth" | jq -R -n '
+      reduce (inputs | split(" ")) as [$s, $m, $o] ({};
+        if $m == "SIZE" then .[$s].size = ($o | tonumber)
+        else .[$s].members[$m] = ($o | tonumber) end)')
+  fi
   # A file, not an argument: the nested members of eleven structs are ~40 KB.
   printf '%s\n' "$truth" >"$kd/btf-truth.json"
   printf '%s\n' "$guest" >"$kd/guest-block.json"
@@ -473,11 +516,12 @@ run_one() {
     --argjson qrc "$qrc" --argjson timed_out "$timed_out" --argjson config "$cfg_json" \
     --arg needs_module "${needs_module# }" --slurpfile guest_file "$kd/guest-block.json" --slurpfile truth_file "$kd/btf-truth.json" \
     --arg build_id "$build_id" --arg cpu "$cpu" --argjson count_expected "$count_expected" \
+    --arg truth_source "$([ -n "$local_truth" ] && echo "build:$local_truth" || echo btf)" \
     --argjson count_n "$count_n" --arg calibrated_at "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
     -f "$here/judge.jq" >"$kd/result.json"
 
   # fixtures: raw snapshots + BTF truth, compressed, for offline replay tests
-  if [ -n "$fixtures" ] && [ "$guest" != null ]; then
+  if [ -n "$fixtures" ] && [ "$guest" != null ] && [ -z "$local_truth" ]; then
     mkdir -p "$fixtures"
     "$here/fixture.sh" "$kd" "$fixtures/$release-debian.json.gz" || log "$release: could not write the fixture"
   fi

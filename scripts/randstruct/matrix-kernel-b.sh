@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# The randomized-layout matrix case of CI: kernel b (CONFIG_RANDSTRUCT_FULL,
+# seed b565aa05…, which puts task_struct.cred directly before real_cred, the
+# swapped adjacent pair the old declaration-order rule got wrong), booted
+# under QEMU and judged against its build-time truth: 0 wrong offsets.
+#
+#   scripts/randstruct/matrix-kernel-b.sh OUT_DIR
+#
+# $OFFSETPROBE_RANDSTRUCT_KERNEL_B names a directory that already holds it
+# (bzImage, config, truth.txt); otherwise build-kernel.sh builds it (about 10
+# minutes on 2 cores, cached).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+out=${1:?usage: $0 OUT_DIR}
+seed=b565aa05f4570893f5fb9a10dccfc1299707d2220db2688c51cf362aace2ccc8
+dir=${OFFSETPROBE_RANDSTRUCT_KERNEL_B:-}
+[ -n "$dir" ] || dir=$("$here/build-kernel.sh" --mode full --seed "$seed")
+rc=0
+"$here/../matrix/run.sh" --kernel-dir "$dir" -o "$out" || rc=$?
+# The record must show the randomized layout detected and no wrong field.
+for r in "$out"/kernels/*/result.json; do
+  jq -e '.tally.wrong == 0 and (.layout // "" | startswith("randomized layout detected"))' "$r" >/dev/null \
+    || { echo "randstruct: $r: wrong fields or no randomized layout detected" >&2; rc=1; }
+  jq -r '"randstruct: \(.release): \(.tally.exact) exact, \(.tally.cannot_tell) cannot tell, \(.tally.wrong) wrong"' "$r" >&2
+done
+exit "$rc"
