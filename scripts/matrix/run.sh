@@ -136,7 +136,7 @@ t_start=$(now)
 
 # --- host tools ---------------------------------------------------------------
 if [ "$setup" = 1 ]; then
-  need=("$qemu_pkg" busybox-static $([ "$arch" = arm64 ] && echo gcc-aarch64-linux-gnu libc6-dev-arm64-cross) debian-archive-keyring jq bpftool gzip xz-utils
+  need=("$qemu_pkg" busybox-static $(if [ "$arch" = arm64 ]; then echo gcc-aarch64-linux-gnu libc6-dev-arm64-cross; fi) debian-archive-keyring jq bpftool gzip xz-utils
         meson ninja-build gcc libc6-dev libbpf-dev libelf-dev zlib1g-dev libzstd-dev libboost-filesystem-dev)
   missing=()
   for p in "${need[@]}"; do
