@@ -7,9 +7,9 @@
 
 /* Go: struct{ Tgid, Pad uint32; StartTicks uint64 } (16 bytes). */
 struct syscount_key {
-	__u32 tgid;
-	__u32 pad;
-	__u64 start_ticks;
+  __u32 tgid;
+  __u32 pad;
+  __u64 start_ticks;
 };
 
 #endif
