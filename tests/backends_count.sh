@@ -76,7 +76,7 @@ subject() {
   local b n
   for b in libbpf bcc; do
     for n in $(seq 200); do
-      jq -e --argjson p "$spid" 'select(.processes[]? | .pid == $p and .check == "ok")' \
+      jq -e -s --argjson p "$spid" 'any(.[]; .processes[]? | .pid == $p and .check == "ok")' \
         "$tmp/$b.out" >/dev/null 2>&1 && break
       sleep 0.1
     done

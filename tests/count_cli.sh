@@ -47,6 +47,8 @@ start_count() {
   fail "count did not start"; exit 1
 }
 
+# (jq -s: jq 1.6's -e exits 0 on an empty file, which is what the output is
+# before the first interval: the wait must not end there.)
 # wait_checked PID: waits (up to 20 s) until an interval object of the
 # running count shows PID's key checked against the live process ("ok"),
 # or, for PID "none", until two more interval objects have come (one whole
@@ -57,7 +59,7 @@ wait_checked() {
   for _ in $(seq 200); do
     if [[ $1 == none ]]; then
       [[ $(grep -c '"interval_s"' "$tmp/out") -ge $((n0 + 2)) ]] && return 0
-    elif jq -e --argjson p "$1" 'select(.processes[]? | .pid == $p and .check == "ok")' \
+    elif jq -e -s --argjson p "$1" 'any(.[]; .processes[]? | .pid == $p and .check == "ok")' \
       "$tmp/out" >/dev/null 2>&1; then
       return 0
     fi
@@ -84,6 +86,11 @@ run_subject() {
 
 start_count --duration 30
 run_subject 1234 0
+# "one JSON object per interval" below wants three: wait for them (20 s at most).
+for _ in $(seq 200); do
+  [[ $(grep -c '"interval_s"' "$tmp/out") -ge 3 ]] && break
+  sleep 0.1
+done
 kill -INT "$cpid"; wait "$cpid"; rc=$?; cpid=
 [[ $rc -eq 130 ]] && ok "SIGINT exits 130" || fail "SIGINT exit $rc"
 final=$(tail -1 "$tmp/out")
@@ -125,7 +132,7 @@ if unshare -p -f --mount-proc true 2>/dev/null; then
     echo "$S_PID $(awk "{ sub(/.*\\) /, \"\"); print \$20 }" /proc/$S_PID/stat)" >"$tmp/ns.subject"
     echo g >&"${S[1]}"; read -r l <&"${S[0]}"
     for _ in $(seq 200); do # its key checked while it lives
-      jq -e --argjson p "$S_PID" "select(.processes[]? | .pid == \$p and .check == \"ok\")" \
+      jq -e -s --argjson p "$S_PID" "any(.[]; .processes[]? | .pid == \$p and .check == \"ok\")" \
         "$tmp/ns.out" >/dev/null 2>&1 && break
       sleep 0.1
     done
