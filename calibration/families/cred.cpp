@@ -55,12 +55,8 @@ void verify(ReadbackCheck &c) {
 
 } // namespace
 
-Family cred() {
-  Family f;
-  f.name = "cred";
-  f.summary = "task_struct.real_cred and cred, and struct cred's uid/gid/suid/sgid/euid/egid/"
-              "fsuid/fsgid";
-  for (const char *p : {"real_cred", "cred"}) {
+void add_task_pointer_pair(Family &f, const char *a, const char *b) {
+  for (const char *p : {a, b}) {
     FieldDef d;
     d.struct_name = "task_struct";
     d.member = p;
@@ -69,6 +65,14 @@ Family cred() {
     d.known = "a private pointer: shared by L and T, different in every forked child";
     f.fields.push_back(d);
   }
+}
+
+Family cred() {
+  Family f;
+  f.name = "cred";
+  f.summary = "task_struct.real_cred and cred, and struct cred's uid/gid/suid/sgid/euid/egid/"
+              "fsuid/fsgid";
+  add_task_pointer_pair(f, "real_cred", "cred");
   for (const char *id : kCredIds) {
     FieldDef d;
     d.struct_name = "cred";

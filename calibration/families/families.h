@@ -14,4 +14,9 @@ Family ns();
 Family mm();
 Family audit();
 
+// task_struct's two pointers to one private struct (real_cred/cred,
+// mm/active_mm): 8 bytes each, shared by L and T, different in every forked
+// child.
+void add_task_pointer_pair(Family &f, const char *a, const char *b);
+
 } // namespace offsetprobe::families

@@ -58,15 +58,7 @@ Family mm() {
   Family f;
   f.name = "mm";
   f.summary = "task_struct.mm and active_mm, and mm_struct's layout fields from /proc/<pid>/stat";
-  for (const char *p : {"mm", "active_mm"}) {
-    FieldDef d;
-    d.struct_name = "task_struct";
-    d.member = p;
-    d.size = 8;
-    d.align = 8;
-    d.known = "a private pointer: shared by L and T, different in every forked child";
-    f.fields.push_back(d);
-  }
+  add_task_pointer_pair(f, "mm", "active_mm");
   for (const char *m : kMmFields) {
     FieldDef d;
     d.struct_name = "mm_struct";
