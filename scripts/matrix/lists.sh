@@ -44,7 +44,7 @@ done
 case $arch in amd64|arm64) ;; *) die "--arch wants amd64 or arm64, got '$arch'" 2 ;; esac
 # 16k: arm64's 16 KiB-page flavour (trixie and the 6.12 of bookworm's other
 # suites), a different page size and virtual address layout.
-[ -n "$flavours" ] || flavours=generic,cloud,rt$([ "$arch" = arm64 ] && echo ,16k)
+[ -n "$flavours" ] || flavours=generic,cloud,rt$([ "$arch" != arm64 ] || echo ,16k)
 [ -z "$check" ] || [ -r "$here/lists/$check.txt" ] || die "no list '$check'" 2
 
 # shellcheck source=apt-private.sh
