@@ -78,7 +78,10 @@ Family files() {
       {"vfsmount", "mnt_sb", 8, 8, {MNT}, "the files' i_sb"},
       {"fs_struct", "root", 16, 8, {"task_struct.fs"}, "the path of an O_PATH fd on / (R: its chroot)"},
       {"fs_struct", "pwd", 16, 8, {"task_struct.fs"}, "the path of an O_PATH fd on the directory it chdir'd to"},
-      {"mm_struct", "exe_file", 8, 8, {"task_struct.mm", "task_struct.active_mm"},
+      // Reached through task_struct.mm (or active_mm), which the experiment
+      // finds for itself (a task pointer to the /proc/<pid>/stat layout
+      // values): no Requires, so that --fields files needs no mm stage.
+      {"mm_struct", "exe_file", 8, 8, {},
        "a file whose f_inode and dentry are those of an fd on /proc/self/exe"},
   };
   for (const auto &d : decls) {

@@ -39,7 +39,8 @@ void Solver::stage_task() {
   for (int s = 0; s < nsubj(); s++) {
     std::vector<WalkRequest> reqs;
     for (uint32_t at = 0; at < cfg_.task_bytes; at += kMaxCopy)
-      reqs.push_back({{}, static_cast<int32_t>(at), std::min(kMaxCopy, cfg_.task_bytes - at)});
+      reqs.push_back({{}, static_cast<int32_t>(at),
+                      (std::min(kMaxCopy, cfg_.task_bytes - at) + kChunk - 1) / kChunk * kChunk});
     task_[s] = merge(mem_.walk(s, reqs));
   }
   for (uint32_t t = 0; t + 8 <= cfg_.task_bytes; t += 8) {
