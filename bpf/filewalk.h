@@ -21,8 +21,8 @@
 #define FW_CHUNK 256
 #define FW_CHUNKS 8
 #define FW_BYTES (FW_CHUNK * FW_CHUNKS)
-/* Requests per round. */
-#define FW_MAX_REQ 4096
+/* Requests per round (a walk of more is served in several rounds). */
+#define FW_MAX_REQ 1024
 
 struct fw_request {
   unsigned int nsteps;  /* pointers followed (0: copy from the task) */

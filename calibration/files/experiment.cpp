@@ -10,7 +10,9 @@
 #include "calibration/files/subject.h"
 #include "calibration/files/walker.h"
 
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <stdexcept>
 #include <sys/utsname.h>
@@ -37,7 +39,23 @@ std::vector<FieldResult> files_unresolved(const std::string &reason) {
   return out;
 }
 
+namespace {
+
+// OFFSETPROBE_TIMING=1: the experiment's steps on stderr, like the engine's.
+void mark(const char *what) {
+  static const bool on = getenv("OFFSETPROBE_TIMING") != nullptr;
+  static const auto t0 = std::chrono::steady_clock::now();
+  if (on)
+    std::fprintf(stderr, "offsetprobe: files +%8.2f ms %s\n",
+                 std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                     .count(),
+                 what);
+}
+
+} // namespace
+
 std::vector<FieldResult> run_files_experiment(const FilesOptions &opt, FilesCapture *record) {
+  mark("start");
   SolveConfig cfg;
   cfg.task_bytes = std::min<uint32_t>(16384, opt.task_bytes.value_or(12288));
   cfg.task_bytes = (cfg.task_bytes + 7) / 8 * 8;
@@ -45,12 +63,18 @@ std::vector<FieldResult> run_files_experiment(const FilesOptions &opt, FilesCapt
   const uint32_t n = std::max<uint32_t>(1, opt.trials) + (opt.validate ? 1 : 0);
   std::vector<std::unique_ptr<FilesTrial>> subjects;
   try {
+    // Every trial's subjects set themselves up at once (mounts, files):
+    // the waits overlap.
     for (uint32_t i = 0; i < n; i++)
       subjects.push_back(std::make_unique<FilesTrial>(opt.timeout_ms));
+    for (auto &s : subjects)
+      s->wait_ready();
   } catch (const std::runtime_error &e) {
     return files_unresolved(std::string("the file experiment could not run: ") + e.what());
   }
+  mark("subjects ready");
   LiveWalker walker;
+  mark("walker loaded");
   for (uint32_t i = 0; i < n; i++)
     for (bool chroot : {false, true}) {
       FilesTrial *t = subjects[i].get();
@@ -64,17 +88,20 @@ std::vector<FieldResult> run_files_experiment(const FilesOptions &opt, FilesCapt
   } catch (const std::runtime_error &e) {
     return files_unresolved(std::string("the file experiment's subjects: ") + e.what());
   }
+  mark("known values read");
   std::vector<TrialKnown> solved(known.begin(), known.begin() + (n - (opt.validate ? 1 : 0)));
   RecordingMemory rec(walker);
   FilesSolution sol;
   try {
     sol = solve_files(rec, solved, cfg);
+    mark("solved");
     if (opt.validate)
       readback_files(rec, known.back(), subject_id(n - 1, false), subject_id(n - 1, true),
                      sol.found, sol.fields);
   } catch (const std::runtime_error &e) {
     return files_unresolved(std::string("the file experiment: ") + e.what());
   }
+  mark("read back");
   if (record) {
     record->config = cfg;
     record->trials = solved;

@@ -330,16 +330,18 @@ FilesTrial::FilesTrial(uint32_t timeout_ms) : timeout_ms_(timeout_ms), plan_(new
   r_.ack = ra[0];
   for (int e : {fc[0], fa[1], rc[0], ra[1]})
     close(e);
+}
+
+void FilesTrial::wait_ready() {
   try {
-    wait_ready();
+    read_ready();
   } catch (...) {
-    // No destructor runs for a half-built object: end the subjects here.
     cleanup();
     throw;
   }
 }
 
-void FilesTrial::wait_ready() {
+void FilesTrial::read_ready() {
   std::string line = read_line(f_.ack, timeout_ms_, f_.pid);
   if (line.rfind("ready ", 0) != 0)
     throw std::runtime_error("the files subject: " + line.substr(line.find(' ') + 1));

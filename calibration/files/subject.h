@@ -27,10 +27,14 @@ struct SubjectPlanView;
 // One trial's two live subjects. The destructor kills and reaps them.
 class FilesTrial {
 public:
-  // Forks F (and F forks R) and waits until both are ready. Throws
-  // std::runtime_error with the subject's reason when the setup failed
-  // (no CAP_SYS_ADMIN for unshare/mount, say).
+  // Forks F (and F forks R), which set themselves up meanwhile: call
+  // wait_ready() before anything else. Throws std::runtime_error when the
+  // fork fails.
   explicit FilesTrial(uint32_t timeout_ms);
+  // Waits until both subjects are ready. Throws std::runtime_error with the
+  // subject's reason when the setup failed (no CAP_SYS_ADMIN for
+  // unshare/mount, say); the subjects are gone then.
+  void wait_ready();
   ~FilesTrial();
   FilesTrial(const FilesTrial &) = delete;
   FilesTrial &operator=(const FilesTrial &) = delete;
@@ -50,7 +54,7 @@ public:
 
 private:
   struct SubjectPlanView view(bool chroot) const;
-  void wait_ready();
+  void read_ready();
   void cleanup();
   Proc f_, r_;
   uint32_t timeout_ms_;
