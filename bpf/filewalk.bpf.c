@@ -94,10 +94,10 @@ static __always_inline int walk(void) {
   for (c = 0; c < FW_CHUNKS; c++) {
     if (c >= req->nchunks)
       break;
-    resp->readable |= read_ok(bpf_probe_read_kernel(resp->bytes + c * FW_CHUNK, FW_CHUNK,
-                                                    (void *)(base + (__s64)req->copy_off +
-                                                             c * FW_CHUNK)),
-                              1ULL << c);
+    resp->readable |=
+        read_ok(bpf_probe_read_kernel(resp->bytes + c * FW_CHUNK, FW_CHUNK,
+                                      (void *)(base + (__s64)req->copy_off + c * FW_CHUNK)),
+                1ULL << c);
   }
   resp->done = 1;
   return 0;

@@ -9,9 +9,8 @@ namespace offsetprobe {
 
 const std::vector<Family> &catalogue() {
   // Report order: a family's fields follow the ones they are reached from.
-  static const std::vector<Family> all = {families::task(), families::cred(), families::ns(),
-                                          families::mm(), families::audit(),
-                                          families::files()};
+  static const std::vector<Family> all = {families::task(), families::cred(),  families::ns(),
+                                          families::mm(),   families::audit(), families::files()};
   return all;
 }
 

@@ -45,7 +45,8 @@ uint64_t FakeWorld::dentry(const std::string &n, uint64_t parent, uint64_t inode
 
 // struct mount; children are linked as the kernel links them
 // (list_add_tail(&child->mnt_child, &parent->mnt_mounts)).
-uint64_t FakeWorld::mount(uint64_t parent, uint64_t mountpoint, uint64_t root, uint64_t sb, int id) {
+uint64_t FakeWorld::mount(uint64_t parent, uint64_t mountpoint, uint64_t root, uint64_t sb,
+                          int id) {
   uint64_t m = k_.alloc(512);
   k_.put<uint64_t>(m + L.m_parent, parent ? parent : m);
   k_.put<uint64_t>(m + L.m_mountpoint, mountpoint);
@@ -164,14 +165,16 @@ TrialKnown FakeWorld::trial(int f_id, int r_id) {
     f.kdev = kdev;
     f.magic = magic;
     f.pos = kind == FdKnown::Kind::regular ? rr(1, 1ull << 40) : 0;
-    f.flags = f.opath ? 010000000 | 0200000 | 0100000 : 0100000 | static_cast<uint32_t>(f.acc) |
-                                                               (static_cast<uint32_t>(rr(0, 4)) << 10);
+    f.flags =
+        f.opath ? 010000000 | 0200000 | 0100000
+                : 0100000 | static_cast<uint32_t>(f.acc) | (static_cast<uint32_t>(rr(0, 4)) << 10);
     if (size_equals_own_ino)
       f.size = f.ino;
     return f;
   };
   // Mounts: (index in F.mounts) A=0, B=1, C=2.
-  int id_root = id(), id_tmp = id(), id_a = id(), id_b = id(), id_c = id(), id_d = id(), id_e = id();
+  int id_root = id(), id_tmp = id(), id_a = id(), id_b = id(), id_c = id(), id_d = id(),
+      id_e = id();
   (void)id_root;
   auto real_inode = [&](uint64_t sbp, uint32_t kdev, uint64_t magic) {
     FdKnown tmp = mkfd(0, FdKnown::Kind::directory, "/", -1, -1, kdev, magic);
@@ -205,7 +208,8 @@ TrialKnown FakeWorld::trial(int f_id, int r_id) {
   };
   using K = FdKnown::Kind;
   uint64_t v_tmp = m_tmp + L.m_mnt;
-  uint64_t d_mpa = add(mkfd(10, K::directory, a, -1, -1, dev_tmp, kTmpfs), sb_tmp, d_tmproot, v_tmp);
+  uint64_t d_mpa =
+      add(mkfd(10, K::directory, a, -1, -1, dev_tmp, kTmpfs), sb_tmp, d_tmproot, v_tmp);
   uint64_t d_aroot = dentry("/", 0, real_inode(sb_a, dev_a, kTmpfs), sb_a);
   uint64_t m_a = mount(m_tmp, d_mpa, d_aroot, sb_a, id_a), v_a = m_a + L.m_mnt;
   add(mkfd(11, K::directory, "/", -1, 0, dev_a, kTmpfs), sb_a, 0, v_a, d_aroot);
@@ -253,7 +257,8 @@ TrialKnown FakeWorld::trial(int f_id, int r_id) {
     fzk.size = F.fds[4].ino; // the decoy: an inode number equal to a size
   add(fzk, sb_a, d_a1, v_a);
   uint64_t d_sub2 = add(mkfd(27, K::directory, sub2, 11, 0, dev_a, kTmpfs), sb_a, d_aroot, v_a);
-  F.mounts = {{id_a, 11, 10, id_tmp, false}, {id_b, 17, 16, id_a, false}, {id_c, 21, 20, id_b, true}};
+  F.mounts = {
+      {id_a, 11, 10, id_tmp, false}, {id_b, 17, 16, id_a, false}, {id_c, 21, 20, id_b, true}};
   for (auto &f : F.fds)
     if (f.mount >= 0)
       f.mnt_id = F.mounts[f.mount].id;

@@ -24,12 +24,12 @@ struct FakeLayout {
   uint32_t fs_fdt = 32, fs_fdtab = 40, fs_fd_array = 192; // files_struct
   uint32_t fdt_max_fds = 0, fdt_fd = 8;                   // fdtable
   uint32_t f_mode = 4, f_op = 8, f_mapping = 16, private_data = 24, f_inode = 32, f_flags = 40,
-           f_cred = 48, f_path = 64, f_pos = 112;                       // file
+           f_cred = 48, f_path = 64, f_pos = 112;                                           // file
   uint32_t i_mode = 0, i_uid = 4, i_gid = 8, i_op = 24, i_sb = 40, i_ino = 64, i_size = 80; // inode
-  uint32_t s_dev = 16, s_magic = 96;                                                        // super_block
-  uint32_t d_parent = 24, d_name = 32, d_inode = 48, d_iname = 56, d_sb = 104;              // dentry
+  uint32_t s_dev = 16, s_magic = 96;                                           // super_block
+  uint32_t d_parent = 24, d_name = 32, d_inode = 48, d_iname = 56, d_sb = 104; // dentry
   uint32_t m_parent = 16, m_mountpoint = 24, m_mnt = 32, m_mounts = 96, m_child = 112, m_id = 284;
-  uint32_t v_root = 0, v_sb = 8;  // vfsmount
+  uint32_t v_root = 0, v_sb = 8;      // vfsmount
   uint32_t fs_root = 24, fs_pwd = 40; // fs_struct
   uint32_t mm_layout = 400, mm_exe = 880;
 };
@@ -120,8 +120,8 @@ private:
   uint64_t mount(uint64_t parent, uint64_t mountpoint, uint64_t root, uint64_t sb, int id);
   uint64_t file(const files::FdKnown &f, uint64_t inode, uint64_t dentry, uint64_t vfsmnt,
                 uint64_t private_data);
-  uint64_t task(const std::map<int, uint64_t> &fds, bool embedded, uint32_t max_fds,
-                uint64_t fs, uint64_t mm, uint64_t shared);
+  uint64_t task(const std::map<int, uint64_t> &fds, bool embedded, uint32_t max_fds, uint64_t fs,
+                uint64_t mm, uint64_t shared);
 
   FakeKernel &k_;
   FakeLayout L;

@@ -147,7 +147,8 @@ void check_all(const std::vector<FieldResult> &fields, const FakeLayout &L) {
   auto want = expected(L);
   REQUIRE(fields.size() == want.size());
   for (const auto &f : fields) {
-    INFO(f.name << ": " << std::string(to_string(f.status)) << " " << f.reason << " " << f.validation_detail);
+    INFO(f.name << ": " << std::string(to_string(f.status)) << " " << f.reason << " "
+                << f.validation_detail);
     REQUIRE(want.count(f.name));
     CHECK(f.status == FieldStatus::calibrated);
     CHECK(f.validation == Validation::passed);

@@ -46,10 +46,10 @@ void mark(const char *what) {
   static const bool on = getenv("OFFSETPROBE_TIMING") != nullptr;
   static const auto t0 = std::chrono::steady_clock::now();
   if (on)
-    std::fprintf(stderr, "offsetprobe: files +%8.2f ms %s\n",
-                 std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
-                     .count(),
-                 what);
+    std::fprintf(
+        stderr, "offsetprobe: files +%8.2f ms %s\n",
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count(),
+        what);
 }
 
 } // namespace

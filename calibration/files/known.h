@@ -49,11 +49,11 @@ struct SubjectKnown {
   int pid = -1;
   std::vector<FdKnown> fds;
   std::vector<MountKnown> mounts;
-  std::vector<int> open_fds; // every open fd (/proc/<pid>/fd), sorted
-  uint32_t max_fds = 0;      // /proc/<pid>/status FDSize
-  int root_fd = -1;          // an O_PATH fd whose f_path equals fs->root
-  int pwd_fd = -1;           // an O_PATH fd whose f_path equals fs->pwd
-  int exe_fd = -1;           // an fd on the running executable (its inode is exe_file's)
+  std::vector<int> open_fds;       // every open fd (/proc/<pid>/fd), sorted
+  uint32_t max_fds = 0;            // /proc/<pid>/status FDSize
+  int root_fd = -1;                // an O_PATH fd whose f_path equals fs->root
+  int pwd_fd = -1;                 // an O_PATH fd whose f_path equals fs->pwd
+  int exe_fd = -1;                 // an fd on the running executable (its inode is exe_file's)
   std::vector<uint64_t> mm_layout; // /proc/<pid>/stat start_code, end_code, start_data, end_data
 
   const FdKnown *fd(int n) const {

@@ -180,7 +180,9 @@ void check_subject(Memory &mem, int s, const SubjectKnown &k, const FoundOffsets
       return std::nullopt;
     return rd[it->second].base();
   };
-  auto u32 = [](std::optional<uint64_t> v) { return v ? std::optional<uint32_t>(uint32_t(*v)) : std::nullopt; };
+  auto u32 = [](std::optional<uint64_t> v) {
+    return v ? std::optional<uint32_t>(uint32_t(*v)) : std::nullopt;
+  };
   std::string who = k.role + " pid " + std::to_string(k.pid);
   if (maxfds)
     c.expect("fdtable.max_fds", rd[*maxfds].u32(0) == k.max_fds,
@@ -198,13 +200,17 @@ void check_subject(Memory &mem, int s, const SubjectKnown &k, const FoundOffsets
         c.expect(n, ok, fd + what);
     };
     if (regular)
-      e("file.f_pos", val(f.fd, "file.f_pos") == f.pos, "f_pos != fdinfo pos " + std::to_string(f.pos));
+      e("file.f_pos", val(f.fd, "file.f_pos") == f.pos,
+        "f_pos != fdinfo pos " + std::to_string(f.pos));
     e("file.f_flags", u32(val(f.fd, "file.f_flags")) == f.flags, "f_flags != fdinfo flags");
     auto mode = u32(val(f.fd, "file.f_mode"));
     if (f.opath)
       e("file.f_mode", mode && (*mode & 0x4000) && !(*mode & 3), "f_mode lacks FMODE_PATH");
     else if (regular)
-      e("file.f_mode", mode && (*mode & 3) == uint32_t(f.acc == 0 ? 1 : f.acc == 1 ? 2 : 3),
+      e("file.f_mode",
+        mode && (*mode & 3) == uint32_t(f.acc == 0   ? 1
+                                        : f.acc == 1 ? 2
+                                                     : 3),
         "f_mode's FMODE_READ/WRITE disagree with the access mode");
     if (f.magic == kTmpfsMagic)
       e("file.private_data", val(f.fd, "file.private_data") == 0u, "private_data is not NULL");
@@ -216,9 +222,11 @@ void check_subject(Memory &mem, int s, const SubjectKnown &k, const FoundOffsets
       e("file.private_data", holds, "private_data does not lead to the eventfd's count");
     }
     if (stat) {
-      e("inode.i_ino", val(f.fd, "inode.i_ino") == f.ino, "i_ino != st_ino " + std::to_string(f.ino));
+      e("inode.i_ino", val(f.fd, "inode.i_ino") == f.ino,
+        "i_ino != st_ino " + std::to_string(f.ino));
       e("inode.i_size", val(f.fd, "inode.i_size") == f.size, "i_size != st_size");
-      e("inode.i_mode", val(f.fd, "inode.i_mode").value_or(~0ull) % 65536 == f.mode, "i_mode != st_mode");
+      e("inode.i_mode", val(f.fd, "inode.i_mode").value_or(~0ull) % 65536 == f.mode,
+        "i_mode != st_mode");
       e("inode.i_uid", u32(val(f.fd, "inode.i_uid")) == f.uid, "i_uid != st_uid");
       e("inode.i_gid", u32(val(f.fd, "inode.i_gid")) == f.gid, "i_gid != st_gid");
       e("super_block.s_dev", u32(val(f.fd, "super_block.s_dev")) == f.kdev, "s_dev != st_dev");
@@ -226,9 +234,11 @@ void check_subject(Memory &mem, int s, const SubjectKnown &k, const FoundOffsets
       bool inode_ok = ptr(f.fd, "f_inode").has_value() && val(f.fd, "inode.i_ino") == f.ino;
       if (at[f.fd].count("f_inode"))
         c.expect("file.f_inode", inode_ok, fd + "f_inode does not lead to st_ino");
-      e("inode.i_sb", ptr(f.fd, "super_block.s_dev") && u32(val(f.fd, "super_block.s_dev")) == f.kdev,
+      e("inode.i_sb",
+        ptr(f.fd, "super_block.s_dev") && u32(val(f.fd, "super_block.s_dev")) == f.kdev,
         "i_sb does not lead to st_dev");
-      e("dentry.d_inode", val(f.fd, "dentry.d_inode") == ptr(f.fd, "f_inode"), "d_inode != f_inode");
+      e("dentry.d_inode", val(f.fd, "dentry.d_inode") == ptr(f.fd, "f_inode"),
+        "d_inode != f_inode");
       e("dentry.d_sb", val(f.fd, "dentry.d_sb") == ptr(f.fd, "super_block.s_dev"), "d_sb != i_sb");
     }
     if (f.kind != FdKnown::Kind::eventfd && !f.name.empty() && at[f.fd].count("qstr.name")) {
@@ -236,7 +246,8 @@ void check_subject(Memory &mem, int s, const SubjectKnown &k, const FoundOffsets
       bool name_ok = n.ok(0, uint32_t(f.name.size() + 1)) &&
                      std::memcmp(n.bytes.data(), f.name.c_str(), f.name.size() + 1) == 0;
       bool len_ok = u32(val(f.fd, "qstr.len")) == f.name.size();
-      for (const char *x : {"qstr.name", "dentry.d_name", "qstr.hash_len", "path.dentry", "file.f_path"})
+      for (const char *x :
+           {"qstr.name", "dentry.d_name", "qstr.hash_len", "path.dentry", "file.f_path"})
         c.expect(x, name_ok && len_ok, fd + "the dentry's name is not \"" + f.name + "\"");
       c.expect("qstr.len", len_ok, fd + "qstr.len is not the name's length");
       if (f.parent_fd >= 0)
@@ -259,11 +270,13 @@ void check_subject(Memory &mem, int s, const SubjectKnown &k, const FoundOffsets
       e("mount.mnt_id", u32(val(f.fd, "mount.mnt_id")) == uint32_t(f.mnt_id), "mnt_id != fdinfo's");
       if (mk.mountpoint_fd >= 0) {
         auto pm = ptr(mk.mountpoint_fd, "mnt");
-        bool par = pm && o.has("mount.mnt") && val(f.fd, "mount.mnt_parent") == *pm - o.at("mount.mnt");
+        bool par =
+            pm && o.has("mount.mnt") && val(f.fd, "mount.mnt_parent") == *pm - o.at("mount.mnt");
         e("mount.mnt_parent", par, "mnt_parent is not the parent's struct mount");
         if (at[f.fd].count("mount.mnt_parent"))
           c.expect("mount.mnt", par, fd + "mnt_parent is not the parent's struct mount");
-        e("mount.mnt_mountpoint", val(f.fd, "mount.mnt_mountpoint") == ptr(mk.mountpoint_fd, "dentry"),
+        e("mount.mnt_mountpoint",
+          val(f.fd, "mount.mnt_mountpoint") == ptr(mk.mountpoint_fd, "dentry"),
           "mnt_mountpoint is not the mount point's dentry");
       }
     }

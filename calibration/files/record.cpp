@@ -73,10 +73,14 @@ WalkResponse response_from_json(const json &j) {
 }
 
 json fd_json(const FdKnown &f) {
-  return {{"fd", f.fd},         {"kind", int(f.kind)}, {"name", f.name},   {"parent_fd", f.parent_fd},
-          {"mount", f.mount},   {"opath", f.opath},    {"acc", f.acc},     {"ino", f.ino},
-          {"size", f.size},     {"mode", f.mode},      {"uid", f.uid},     {"gid", f.gid},
-          {"kdev", f.kdev},     {"magic", f.magic},    {"pos", f.pos},     {"flags", f.flags},
+  return {{"fd", f.fd},         {"kind", int(f.kind)},
+          {"name", f.name},     {"parent_fd", f.parent_fd},
+          {"mount", f.mount},   {"opath", f.opath},
+          {"acc", f.acc},       {"ino", f.ino},
+          {"size", f.size},     {"mode", f.mode},
+          {"uid", f.uid},       {"gid", f.gid},
+          {"kdev", f.kdev},     {"magic", f.magic},
+          {"pos", f.pos},       {"flags", f.flags},
           {"mnt_id", f.mnt_id}, {"eventfd_count", f.eventfd_count}};
 }
 
@@ -113,9 +117,9 @@ json subject_json(const SubjectKnown &s) {
                       {"mountpoint_fd", m.mountpoint_fd},
                       {"parent_id", m.parent_id},
                       {"bind", m.bind}});
-  return {{"role", s.role},       {"pid", s.pid},         {"fds", fds},
-          {"mounts", mounts},     {"open_fds", s.open_fds}, {"max_fds", s.max_fds},
-          {"root_fd", s.root_fd}, {"pwd_fd", s.pwd_fd},   {"exe_fd", s.exe_fd},
+  return {{"role", s.role},          {"pid", s.pid},           {"fds", fds},
+          {"mounts", mounts},        {"open_fds", s.open_fds}, {"max_fds", s.max_fds},
+          {"root_fd", s.root_fd},    {"pwd_fd", s.pwd_fd},     {"exe_fd", s.exe_fd},
           {"mm_layout", s.mm_layout}};
 }
 
@@ -198,10 +202,11 @@ json to_json(const FilesCapture &c) {
   json trials = json::array();
   for (const auto &t : c.trials)
     trials.push_back(to_json(t));
-  return {{"config", {{"task_bytes", c.config.task_bytes}, {"vfsmount_size", c.config.vfsmount_size}}},
-          {"trials", trials},
-          {"validation", c.validation ? to_json(*c.validation) : json(nullptr)},
-          {"memory", c.memory}};
+  return {
+      {"config", {{"task_bytes", c.config.task_bytes}, {"vfsmount_size", c.config.vfsmount_size}}},
+      {"trials", trials},
+      {"validation", c.validation ? to_json(*c.validation) : json(nullptr)},
+      {"memory", c.memory}};
 }
 
 FilesCapture capture_from_json(const json &j) {

@@ -39,7 +39,8 @@ void Solver::stage_task() {
   for (int s = 0; s < nsubj(); s++) {
     std::vector<WalkRequest> reqs;
     for (uint32_t at = 0; at < cfg_.task_bytes; at += kMaxCopy)
-      reqs.push_back({{}, static_cast<int32_t>(at),
+      reqs.push_back({{},
+                      static_cast<int32_t>(at),
                       (std::min(kMaxCopy, cfg_.task_bytes - at) + kChunk - 1) / kChunk * kChunk});
     task_[s] = merge(mem_.walk(s, reqs));
   }
@@ -124,7 +125,8 @@ void Solver::stage_fdtable() {
     bool ok = true;
     for (int s = 0; s < nsubj() && ok; s++) {
       auto r = mem_.walk(s, {{{tu.files, tu.fdt}, 0, kChunk}});
-      ok = r[0].u32(tu.max_fds) == subj_[s]->max_fds && r[0].u64(tu.fd) && is_kptr(*r[0].u64(tu.fd));
+      ok =
+          r[0].u32(tu.max_fds) == subj_[s]->max_fds && r[0].u64(tu.fd) && is_kptr(*r[0].u64(tu.fd));
     }
     if (ok)
       kept.insert(tu);
@@ -389,7 +391,8 @@ void Solver::stage_exe() {
       }
     auto got = mem_.walk(s, reqs);
     int exe = subj_[s]->exe_fd;
-    auto ino = file_word(s, exe, at("file.f_inode")), den = file_word(s, exe, at("file.dentry_ptr"));
+    auto ino = file_word(s, exe, at("file.f_inode")),
+         den = file_word(s, exe, at("file.dentry_ptr"));
     Cands mine;
     for (size_t i = 0; i < got.size(); i++)
       if (ino && den && got[i].u64(at("file.f_inode")) == *ino &&

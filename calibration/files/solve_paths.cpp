@@ -373,8 +373,7 @@ void Solver::stage_private_data() {
           any_eventfd = true;
           bool holds = false;
           auto it = fptr_[s].find({f.fd, o});
-          for (int64_t a = 0; it != fptr_[s].end() && a + 8 <= kMaxCopy - kBefore && !holds;
-               a += 8)
+          for (int64_t a = 0; it != fptr_[s].end() && a + 8 <= kMaxCopy - kBefore && !holds; a += 8)
             holds = it->second.u64(kBefore + a) == f.eventfd_count;
           ok = ok && v && is_kptr(*v) && holds;
         } else if (f.magic == 0x01021994) { // TMPFS_MAGIC
@@ -384,8 +383,9 @@ void Solver::stage_private_data() {
     if (ok && any_eventfd)
       c.insert(o);
   }
-  settle("file.private_data", c, "no word of struct file is NULL in tmpfs files and leads to "
-                                 "the eventfd's count");
+  settle("file.private_data", c,
+         "no word of struct file is NULL in tmpfs files and leads to "
+         "the eventfd's count");
 }
 
 } // namespace offsetprobe::files

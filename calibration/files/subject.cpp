@@ -385,7 +385,8 @@ SubjectPlanView FilesTrial::view(bool chroot) const {
   const Plan &p = *plan_;
   using K = FdKnown::Kind;
   SubjectPlanView v;
-  v.mounts = {{-1, kRootA, kMpA, -1, false}, {-1, kRootB, kMpB, -1, false}, {-1, kRootC, kMpC, -1, true}};
+  v.mounts = {
+      {-1, kRootA, kMpA, -1, false}, {-1, kRootB, kMpB, -1, false}, {-1, kRootC, kMpC, -1, true}};
   auto dir = [](int fd, std::string name, int parent, int mount) {
     FdKnown f;
     f.fd = fd;
@@ -406,12 +407,13 @@ SubjectPlanView FilesTrial::view(bool chroot) const {
     f.acc = r.acc;
     return f;
   };
-  v.fds = {dir(kMpA, p.a, -1, -1),      dir(kRootA, "/", -1, 0),      dir(kA1, p.a1, kRootA, 0),
-           dir(kA2, p.a2, kA1, 0),      reg(p.reg[0], p.same, kA2, 0), dir(kSub, p.sub, kRootA, 0),
-           dir(kMpB, p.m1, kRootA, 0),  dir(kRootB, "/", -1, 1),      dir(kB1, p.b1, kRootB, 1),
-           reg(p.reg[1], p.same, kB1, 1), dir(kMpC, p.m2, kRootB, 1),  dir(kRootC, p.sub, kRootA, 2),
-           reg(p.reg[2], p.fc, kRootC, 2), dir(kSlash, "/", -1, -1),  reg(p.reg[3], p.fz, kA1, 0),
-           dir(kSub2, p.sub2, kRootA, 0)};
+  v.fds = {
+      dir(kMpA, p.a, -1, -1),         dir(kRootA, "/", -1, 0),       dir(kA1, p.a1, kRootA, 0),
+      dir(kA2, p.a2, kA1, 0),         reg(p.reg[0], p.same, kA2, 0), dir(kSub, p.sub, kRootA, 0),
+      dir(kMpB, p.m1, kRootA, 0),     dir(kRootB, "/", -1, 1),       dir(kB1, p.b1, kRootB, 1),
+      reg(p.reg[1], p.same, kB1, 1),  dir(kMpC, p.m2, kRootB, 1),    dir(kRootC, p.sub, kRootA, 2),
+      reg(p.reg[2], p.fc, kRootC, 2), dir(kSlash, "/", -1, -1),      reg(p.reg[3], p.fz, kA1, 0),
+      dir(kSub2, p.sub2, kRootA, 0)};
   FdKnown ev;
   ev.fd = kEventfd;
   ev.kind = K::eventfd;
@@ -437,7 +439,8 @@ SubjectPlanView FilesTrial::view(bool chroot) const {
 }
 
 TrialKnown FilesTrial::known() const {
-  return {observe_subject(view(false), f_.pid, "files"), observe_subject(view(true), r_.pid, "chroot")};
+  return {observe_subject(view(false), f_.pid, "files"),
+          observe_subject(view(true), r_.pid, "chroot")};
 }
 
 } // namespace offsetprobe::files

@@ -13,7 +13,8 @@ std::string WalkRequest::key() const {
 bool WalkResponse::ok(int64_t at, uint32_t n) const {
   if (at < 0 || n == 0 || static_cast<uint64_t>(at) + n > bytes.size())
     return false;
-  for (uint64_t c = static_cast<uint64_t>(at) / kChunk; c <= static_cast<uint64_t>(at + n - 1) / kChunk; c++)
+  for (uint64_t c = static_cast<uint64_t>(at) / kChunk;
+       c <= static_cast<uint64_t>(at + n - 1) / kChunk; c++)
     if (!((readable >> c) & 1))
       return false;
   return true;

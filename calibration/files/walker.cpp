@@ -70,8 +70,8 @@ LiveWalker::LiveWalker() : impl_(std::make_unique<Impl>()) {
   // an RCU grace period (calibration/capture.cpp says why).
   impl_->link = bpf_program__attach_raw_tracepoint(s->progs.walk_raw, "sys_enter");
   if (!impl_->link)
-    throw Fatal(exit_tracing, "the file walker: attaching raw_tracepoint/sys_enter: " +
-                                  err_text(errno));
+    throw Fatal(exit_tracing,
+                "the file walker: attaching raw_tracepoint/sys_enter: " + err_text(errno));
   impl_->req_len = map_bytes(s->maps.fw_requests);
   impl_->resp_len = map_bytes(s->maps.fw_responses);
   impl_->req_mem = mmap(nullptr, impl_->req_len, PROT_READ | PROT_WRITE, MAP_SHARED,
