@@ -21,27 +21,12 @@ struct Decl {
   const char *known;
 };
 
-} // namespace
-
-const std::vector<std::string> &files_field_names() {
-  static const std::vector<std::string> names = [] {
-    std::vector<std::string> n;
-    for (const auto &f : files().fields)
-      n.push_back(f.name());
-    return n;
-  }();
-  return names;
-}
-
-Family files() {
-  Family f;
-  f.name = "files";
-  f.summary = "open files, paths, inodes and mounts: task->files->fdt->fd[i], file, dentry, "
-              "inode, super_block, mount, fs_struct, mm->exe_file";
-  f.experiment = "files";
+// The fields: struct, member, size (0: the embedded vfsmount's, set by the
+// calibrator), alignment, Requires and the known value.
+std::vector<Decl> decls() {
   const std::string F = "task_struct.files", FDT = "files_struct.fdt", FD = "fdtable.fd",
                     DEN = "path.dentry", MNT = "path.mnt", INO = "file.f_inode";
-  const std::vector<Decl> decls = {
+  return {
       {"task_struct", "files", 8, 8, {}, "F's and R's own files_struct (R is a fork of F)"},
       {"task_struct", "fs", 8, 8, {}, "leads to fs->root and fs->pwd equal to O_PATH fds on them"},
       {"files_struct",
@@ -133,7 +118,27 @@ Family files() {
        {},
        "a file whose f_inode and dentry are those of an fd on /proc/self/exe"},
   };
-  for (const auto &d : decls) {
+}
+
+} // namespace
+
+const std::vector<std::string> &files_field_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> n;
+    for (const auto &f : files().fields)
+      n.push_back(f.name());
+    return n;
+  }();
+  return names;
+}
+
+Family files() {
+  Family f;
+  f.name = "files";
+  f.summary = "open files, paths, inodes and mounts: task->files->fdt->fd[i], file, dentry, "
+              "inode, super_block, mount, fs_struct, mm->exe_file";
+  f.experiment = "files";
+  for (const auto &d : decls()) {
     FieldDef fd;
     fd.struct_name = d.struct_name;
     fd.member = d.member;
