@@ -97,6 +97,11 @@ void observe(int pid, FdKnown &f) {
     char buf[4096];
     ssize_t n = readlink(link.c_str(), buf, sizeof buf - 1);
     std::string path = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+    // A binary replaced while it runs (a rebuild) reads "NAME (deleted)";
+    // its dentry keeps NAME.
+    const std::string deleted = " (deleted)";
+    if (path.size() > deleted.size() && path.ends_with(deleted))
+      path.resize(path.size() - deleted.size());
     f.name = path.substr(path.rfind('/') + 1);
   }
 }
