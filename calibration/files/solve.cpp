@@ -20,10 +20,6 @@ uint32_t fmode_of(int acc) {
   return acc == 0 ? 1 : acc == 1 ? 2 : 3; // O_RDONLY, O_WRONLY, O_RDWR
 }
 
-bool has_name(const FdKnown &f) {
-  return f.kind != FdKnown::Kind::eventfd && !f.name.empty();
-}
-
 // fstat's values are the inode's own on tmpfs (generic_fillattr); a stacked
 // file system (overlayfs: the root or the executable's) reports another
 // inode's number and device. Only tmpfs fds vouch for inode values.

@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <fstream>
+#include <iterator>
 #include <linux/magic.h>
 #include <poll.h>
 #include <sched.h>
@@ -255,6 +256,20 @@ void mkdirs(int ack, const std::vector<std::string> &dirs) {
   _exit(0);
 }
 
+// The parent of `pid` (/proc/<pid>/stat field 4), or -1 once it is gone.
+pid_t getppid_of(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto rp = all.rfind(')');
+  if (rp == std::string::npos)
+    return -1;
+  std::istringstream is(all.substr(rp + 2));
+  std::string state;
+  pid_t ppid = -1;
+  is >> state >> ppid;
+  return ppid;
+}
+
 std::string read_line(int fd, uint32_t timeout_ms, pid_t pid) {
   std::string line;
   for (;;) {
@@ -366,6 +381,15 @@ void FilesTrial::cleanup() {
   }
   if (f_.pid > 0)
     waitpid(f_.pid, nullptr, 0);
+  // R is F's child: with F gone it is reparented, to us while the
+  // calibrator is its subjects' subreaper (calibration/subject_group.h), so
+  // reap it here rather than leave a zombie; elsewhere PID 1 reaps it.
+  for (int i = 0; r_.pid > 0 && i < 100; i++) {
+    pid_t w = waitpid(r_.pid, nullptr, WNOHANG);
+    if (w == r_.pid || (w < 0 && errno == ECHILD && getppid_of(r_.pid) != getpid()))
+      break;
+    usleep(1000);
+  }
   f_ = r_ = Proc{};
   delete plan_;
   plan_ = nullptr;
