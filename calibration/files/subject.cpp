@@ -9,7 +9,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <fstream>
-#include <iterator>
 #include <linux/magic.h>
 #include <poll.h>
 #include <sched.h>
@@ -239,7 +238,11 @@ void mkdirs(int ack, const std::vector<std::string> &dirs) {
   place(kAck, open("/", O_PATH | O_DIRECTORY), kSlash, "O_PATH /");
   if (chdir((B + "/" + p.b1).c_str()) != 0)
     die(kAck, "chdir");
-  pid_t r = fork();
+  // R is the calibrator's child, not F's (CLONE_PARENT): the calibrator
+  // reaps it. A child of F would be reparented when F is killed, to PID 1,
+  // which in a container may reap nothing (tests/zombies.sh).
+  pid_t r = static_cast<pid_t>(
+      syscall(SYS_clone, CLONE_PARENT | SIGCHLD, nullptr, nullptr, nullptr, nullptr));
   if (r < 0)
     die(kAck, "fork R");
   if (r == 0)
@@ -254,20 +257,6 @@ void mkdirs(int ack, const std::vector<std::string> &dirs) {
   (void)!write(kAck, ready.data(), ready.size());
   serve(kCmd, kAck);
   _exit(0);
-}
-
-// The parent of `pid` (/proc/<pid>/stat field 4), or -1 once it is gone.
-pid_t getppid_of(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto rp = all.rfind(')');
-  if (rp == std::string::npos)
-    return -1;
-  std::istringstream is(all.substr(rp + 2));
-  std::string state;
-  pid_t ppid = -1;
-  is >> state >> ppid;
-  return ppid;
 }
 
 std::string read_line(int fd, uint32_t timeout_ms, pid_t pid) {
@@ -381,15 +370,8 @@ void FilesTrial::cleanup() {
   }
   if (f_.pid > 0)
     waitpid(f_.pid, nullptr, 0);
-  // R is F's child: with F gone it is reparented, to us while the
-  // calibrator is its subjects' subreaper (calibration/subject_group.h), so
-  // reap it here rather than leave a zombie; elsewhere PID 1 reaps it.
-  for (int i = 0; r_.pid > 0 && i < 100; i++) {
-    pid_t w = waitpid(r_.pid, nullptr, WNOHANG);
-    if (w == r_.pid || (w < 0 && errno == ECHILD && getppid_of(r_.pid) != getpid()))
-      break;
-    usleep(1000);
-  }
+  if (r_.pid > 0)
+    waitpid(r_.pid, nullptr, 0);
   f_ = r_ = Proc{};
   delete plan_;
   plan_ = nullptr;
