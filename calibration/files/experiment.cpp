@@ -116,6 +116,9 @@ std::vector<FieldResult> run_files_experiment(const FilesOptions &opt, FilesCapt
 // the engine's stages when one of its fields is selected.
 void add_files_family(const CalibrateOptions &opt, const Backend &backend,
                       std::optional<uint32_t> slab, std::vector<FieldResult> &fields) {
+  // Ctrl-C (or SIGTERM) already asked for a stop: nothing more is started.
+  if (opt.stop_signal && opt.stop_signal->load() != 0)
+    return;
   bool wanted = false;
   for (const auto &n : families::files_field_names())
     wanted = wanted || opt.fields.has(n);
