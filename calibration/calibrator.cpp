@@ -3,6 +3,7 @@
 
 #include "calibration/catalogue.h"
 #include "calibration/chains.h"
+#include "calibration/files/experiment.h"
 #include "calibration/error.h"
 #include "calibration/readback_check.h"
 #include "calibration/layout_order.h"
@@ -922,6 +923,7 @@ Calibration calibrate(const CalibrateOptions &opt) try {
   }
   scanner_holder.reset();
   host_holder->finish(opt);
+  files::add_files_family(opt, backend, slab, r.fields);
   mark("done");
   throw_if_stopped(opt);
   r.elapsed_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();

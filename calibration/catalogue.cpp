@@ -9,8 +9,8 @@ namespace offsetprobe {
 
 const std::vector<Family> &catalogue() {
   // Report order: a family's fields follow the ones they are reached from.
-  static const std::vector<Family> all = {families::task(), families::cred(), families::ns(),
-                                          families::mm(), families::audit()};
+  static const std::vector<Family> all = {families::task(), families::cred(),  families::ns(),
+                                          families::mm(),   families::audit(), families::files()};
   return all;
 }
 
@@ -139,7 +139,7 @@ std::vector<FieldResult> FieldSelection::results() const {
 std::vector<FieldDecl> field_graph(const FieldSelection *sel) {
   std::vector<FieldDecl> out;
   for (const auto &fam : catalogue()) {
-    if (!sel && &fam == &catalogue().front())
+    if ((!sel && &fam == &catalogue().front()) || !fam.experiment.empty())
       continue;
     for (const auto &f : fam.fields)
       if (!sel || sel->has(f.name()))

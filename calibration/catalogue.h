@@ -67,9 +67,14 @@ struct Family {
   // or fails each field.
   std::vector<ReadbackPath> readback;
   std::function<void(ReadbackCheck &)> verify;
+  // Non-empty: the family has its own experiment (its own subjects, capture
+  // and read-back, e.g. "files": calibration/files/), run after the engine's
+  // stages; its fields are left out of the chain stages' Requires graph and
+  // of the chain solver.
+  std::string experiment;
 };
 
-// The catalogue, in report order: task, cred, ns, mm, audit.
+// The catalogue, in report order: task, cred, ns, mm, audit, files.
 const std::vector<Family> &catalogue();
 
 // A field of the catalogue by full name ("cred.uid"), or nullptr.

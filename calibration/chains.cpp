@@ -393,7 +393,7 @@ std::vector<FieldResult> chain_fields() {
   // Every family of the catalogue but the task's own, in report order.
   std::vector<FieldResult> out;
   for (const auto &fam : catalogue())
-    if (&fam != &catalogue().front())
+    if (&fam != &catalogue().front() && fam.experiment.empty())
       for (const auto &f : fam.fields)
         out.push_back(unsolved(f));
   return out;

@@ -13,6 +13,9 @@ Family cred();
 Family ns();
 Family mm();
 Family audit();
+Family files();
+// The file family's field names, in report order.
+const std::vector<std::string> &files_field_names();
 
 // task_struct's two pointers to one private struct (real_cred/cred,
 // mm/active_mm): 8 bytes each, shared by L and T, different in every forked

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Plain data shared by filewalk.bpf.c and its loader (calibration/files/).
+ *
+ * The file family's experiment walks chains deeper than the chain scanner's
+ * two levels (task -> files -> fdt -> fd[] -> file -> inode -> super_block is
+ * five pointers), and which pointers to follow depends on what the previous
+ * walk found. So the walker knows no field: user space writes requests, each
+ * "follow these pointer offsets from the current task, then copy this many
+ * bytes at this (signed) offset from the last pointer", and the subject makes
+ * one trigger syscall per request; every run of the program takes the next
+ * request. One load serves every round of the experiment and its read-back.
+ */
+#ifndef OFFSETPROBE_BPF_FILEWALK_H
+#define OFFSETPROBE_BPF_FILEWALK_H
+
+/* Pointers followed from the task at most: task -> files -> fdt -> fd ->
+ * fd[i] -> file -> f_inode -> i_sb is 6 (the array element is a step). */
+#define FW_MAX_STEPS 8
+/* Bytes copied per request, in chunks (a fault voids one chunk). */
+#define FW_CHUNK 256
+#define FW_CHUNKS 8
+#define FW_BYTES (FW_CHUNK * FW_CHUNKS)
+/* Requests per round (a walk of more is served in several rounds). */
+#define FW_MAX_REQ 1024
+
+struct fw_request {
+  unsigned int nsteps;  /* pointers followed (0: copy from the task) */
+  unsigned int nchunks; /* chunks copied, 1..FW_CHUNKS */
+  int copy_off;         /* signed: a struct around the pointee (struct mount) */
+  unsigned int pad;
+  unsigned int steps[FW_MAX_STEPS]; /* offset of each pointer in its base */
+};
+
+struct fw_response {
+  unsigned long long task;              /* the current task's address */
+  unsigned long long ptr[FW_MAX_STEPS]; /* each pointer read (0 on a fault) */
+  unsigned long long readable;          /* bit c: chunk c was read */
+  unsigned long long done;              /* 1 once the request ran */
+  unsigned char bytes[FW_BYTES];
+};
+
+/* The round: requests [0, count) are served in order, one per trigger. */
+struct fw_control {
+  unsigned int count;
+  unsigned int next;
+};
+
+#endif

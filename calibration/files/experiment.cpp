@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "calibration/files/experiment.h"
+
+#include "calibration/calibrator.h"
+#include "calibration/catalogue.h"
+#include "calibration/families/families.h"
+#include "calibration/error.h"
+#include "calibration/files/readback.h"
+#include "calibration/files/solve.h"
+#include "calibration/files/subject.h"
+#include "calibration/files/walker.h"
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <stdexcept>
+#include <sys/utsname.h>
+
+namespace offsetprobe::files {
+
+uint32_t vfsmount_size_for(const std::string &release) {
+  unsigned maj = 0, min = 0;
+  if (std::sscanf(release.c_str(), "%u.%u", &maj, &min) != 2)
+    return 32;
+  return (maj > 5 || (maj == 5 && min >= 12)) ? 32 : 24;
+}
+
+std::vector<FieldResult> files_unresolved(const std::string &reason) {
+  std::vector<FieldResult> out;
+  for (const auto &fam : catalogue())
+    if (fam.experiment == "files")
+      for (const auto &d : fam.fields) {
+        FieldResult f = unsolved(d);
+        f.required = false;
+        f.reason = reason;
+        out.push_back(f);
+      }
+  return out;
+}
+
+namespace {
+
+// OFFSETPROBE_TIMING=1: the experiment's steps on stderr, like the engine's.
+void mark(const char *what) {
+  static const bool on = getenv("OFFSETPROBE_TIMING") != nullptr;
+  static const auto t0 = std::chrono::steady_clock::now();
+  if (on)
+    std::fprintf(
+        stderr, "offsetprobe: files +%8.2f ms %s\n",
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count(),
+        what);
+}
+
+} // namespace
+
+std::vector<FieldResult> run_files_experiment(const FilesOptions &opt, FilesCapture *record) {
+  mark("start");
+  SolveConfig cfg;
+  cfg.task_bytes = std::min<uint32_t>(16384, opt.task_bytes.value_or(12288));
+  cfg.task_bytes = (cfg.task_bytes + 7) / 8 * 8;
+  cfg.vfsmount_size = vfsmount_size_for(opt.kernel_release);
+  const uint32_t n = std::max<uint32_t>(1, opt.trials) + (opt.validate ? 1 : 0);
+  std::vector<std::unique_ptr<FilesTrial>> subjects;
+  try {
+    // Every trial's subjects set themselves up at once (mounts, files):
+    // the waits overlap.
+    for (uint32_t i = 0; i < n; i++)
+      subjects.push_back(std::make_unique<FilesTrial>(opt.timeout_ms));
+    for (auto &s : subjects)
+      s->wait_ready();
+  } catch (const std::runtime_error &e) {
+    return files_unresolved(std::string("the file experiment could not run: ") + e.what());
+  }
+  mark("subjects ready");
+  LiveWalker walker;
+  mark("walker loaded");
+  for (uint32_t i = 0; i < n; i++)
+    for (bool chroot : {false, true}) {
+      FilesTrial *t = subjects[i].get();
+      walker.add_subject(subject_id(i, chroot), t->cookie(chroot),
+                         [t, chroot](uint32_t k) { t->trigger(chroot, k); });
+    }
+  std::vector<TrialKnown> known;
+  try {
+    for (auto &s : subjects)
+      known.push_back(s->known());
+  } catch (const std::runtime_error &e) {
+    return files_unresolved(std::string("the file experiment's subjects: ") + e.what());
+  }
+  mark("known values read");
+  std::vector<TrialKnown> solved(known.begin(), known.begin() + (n - (opt.validate ? 1 : 0)));
+  RecordingMemory rec(walker);
+  FilesSolution sol;
+  try {
+    sol = solve_files(rec, solved, cfg);
+    mark("solved");
+    if (opt.validate)
+      readback_files(rec, known.back(), subject_id(n - 1, false), subject_id(n - 1, true),
+                     sol.found, sol.fields);
+  } catch (const std::runtime_error &e) {
+    return files_unresolved(std::string("the file experiment: ") + e.what());
+  }
+  mark("read back");
+  if (record) {
+    record->config = cfg;
+    record->trials = solved;
+    if (opt.validate)
+      record->validation = known.back();
+    record->memory = rec.to_json();
+  }
+  return sol.fields;
+}
+
+// The file family has its own experiment (calibration/files/), run after
+// the engine's stages when one of its fields is selected.
+void add_files_family(const CalibrateOptions &opt, const Backend &backend,
+                      std::optional<uint32_t> slab, std::vector<FieldResult> &fields) {
+  // Ctrl-C (or SIGTERM) already asked for a stop: nothing more is started.
+  if (opt.stop_signal && opt.stop_signal->load() != 0)
+    return;
+  bool wanted = false;
+  for (const auto &n : families::files_field_names())
+    wanted = wanted || opt.fields.has(n);
+  if (!wanted)
+    return;
+  std::vector<FieldResult> got;
+  if (backend.name != "libbpf") {
+    got = files_unresolved("the " + backend.name + " backend has no file walker");
+  } else {
+    FilesOptions fo;
+    fo.trials = opt.trials;
+    fo.timeout_ms = opt.subject_timeout_ms;
+    fo.validate = opt.validate;
+    fo.task_bytes = slab;
+    struct utsname u {};
+    if (uname(&u) == 0)
+      fo.kernel_release = u.release;
+    FilesCapture cap;
+    const char *dump = getenv("OFFSETPROBE_FILES_DUMP");
+    got = run_files_experiment(fo, dump ? &cap : nullptr);
+    if (dump)
+      write_capture(dump, cap);
+  }
+  for (auto &f : got)
+    if (opt.fields.has(f.name))
+      fields.push_back(f);
+}
+
+} // namespace offsetprobe::files

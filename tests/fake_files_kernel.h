@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// A synthetic kernel for the file family's solver: an arena of "kernel
+// memory" holding tasks, files_structs, fdtables, files, inodes, dentries,
+// super_blocks, struct mounts (with their mnt_child/mnt_mounts lists),
+// fs_structs and mm_structs at the offsets of a chosen Layout, built as the
+// real subjects build them (files/subject.cpp), with their known values.
+#pragma once
+
+#include "calibration/files/known.h"
+#include "calibration/files/walk.h"
+
+#include <cstring>
+#include <map>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace offsetprobe::test {
+
+// Offsets of every member the solver looks for (and of the decoys).
+struct FakeLayout {
+  uint32_t task_files = 2480, task_fs = 2472, task_mm = 1200, task_active_mm = 1208;
+  uint32_t fs_fdt = 32, fs_fdtab = 40, fs_fd_array = 192; // files_struct
+  uint32_t fdt_max_fds = 0, fdt_fd = 8;                   // fdtable
+  uint32_t f_mode = 4, f_op = 8, f_mapping = 16, private_data = 24, f_inode = 32, f_flags = 40,
+           f_cred = 48, f_path = 64, f_pos = 112;                                           // file
+  uint32_t i_mode = 0, i_uid = 4, i_gid = 8, i_op = 24, i_sb = 40, i_ino = 64, i_size = 80; // inode
+  uint32_t s_dev = 16, s_magic = 96;                                           // super_block
+  uint32_t d_parent = 24, d_name = 32, d_inode = 48, d_iname = 56, d_sb = 104; // dentry
+  uint32_t m_parent = 16, m_mountpoint = 24, m_mnt = 32, m_mounts = 96, m_child = 112, m_id = 284;
+  uint32_t v_root = 0, v_sb = 8;      // vfsmount
+  uint32_t fs_root = 24, fs_pwd = 40; // fs_struct
+  uint32_t mm_layout = 400, mm_exe = 880;
+};
+
+class FakeKernel : public files::Memory {
+public:
+  static constexpr uint64_t kBase = 0xffff888100000000ull;
+  std::vector<uint8_t> arena = std::vector<uint8_t>(64u << 20);
+  size_t used = 4096;
+  std::map<int, uint64_t> tasks; // subject -> task address
+
+  // Objects lie at random distances from each other, as slab objects of
+  // different caches do: what follows an object differs from run to run.
+  std::mt19937_64 gaps{12345};
+  uint64_t alloc(size_t n) {
+    used = (used + 63) / 64 * 64 + 64 * (gaps() % 32);
+    uint64_t a = kBase + used;
+    used += n + 64;
+    if (used > arena.size())
+      throw std::runtime_error("fake kernel: arena full");
+    return a;
+  }
+  template <class T> void put(uint64_t a, T v) { std::memcpy(&arena[a - kBase], &v, sizeof v); }
+  template <class T> T get(uint64_t a) const {
+    T v;
+    std::memcpy(&v, &arena[a - kBase], sizeof v);
+    return v;
+  }
+  bool read(uint64_t a, void *out, size_t n) const {
+    if (a < kBase || a + n > kBase + arena.size()) {
+      std::memset(out, 0, n);
+      return false;
+    }
+    std::memcpy(out, &arena[a - kBase], n);
+    return true;
+  }
+
+  std::vector<files::WalkResponse> walk(int subject,
+                                        const std::vector<files::WalkRequest> &reqs) override {
+    std::vector<files::WalkResponse> out;
+    for (const auto &q : reqs) {
+      files::WalkResponse r;
+      r.done = true;
+      uint64_t base = tasks.at(subject);
+      r.task = base;
+      for (uint32_t s : q.steps) {
+        uint64_t p = 0;
+        read(base + s, &p, 8);
+        r.ptrs.push_back(p);
+        base = files::is_kptr(p) ? p : 0;
+      }
+      r.bytes.resize(q.len);
+      for (uint32_t c = 0; c * files::kChunk < q.len; c++)
+        if (read(base + q.copy_off + c * files::kChunk, r.bytes.data() + c * files::kChunk,
+                 files::kChunk))
+          r.readable |= 1ull << c;
+      out.push_back(std::move(r));
+    }
+    walks++;
+    return out;
+  }
+  size_t walks = 0;
+};
+
+// Builds trials into a FakeKernel as the real subjects would make them.
+class FakeWorld {
+public:
+  FakeWorld(FakeKernel &k, const FakeLayout &l, uint64_t seed) : k_(k), L(l), rng_(seed) {}
+
+  // Decoy knobs.
+  bool size_equals_own_ino = false; // every file's size is its own inode number
+
+  files::TrialKnown trial(int f_id, int r_id);
+
+private:
+  uint64_t r64() { return rng_(); }
+  uint64_t rr(uint64_t lo, uint64_t hi) { return lo + rng_() % (hi - lo); }
+  std::string name() {
+    std::string s(rr(6, 21), 'x');
+    for (auto &c : s)
+      c = "abcdefghijklmnopqrstuvwxyz0123456789"[rr(0, 36)];
+    return s;
+  }
+  uint64_t noise() { return k_.alloc(64); }
+  uint64_t sb(uint32_t kdev, uint64_t magic);
+  uint64_t inode(uint64_t sb, files::FdKnown &f);
+  uint64_t dentry(const std::string &name, uint64_t parent, uint64_t inode, uint64_t sb);
+  uint64_t mount(uint64_t parent, uint64_t mountpoint, uint64_t root, uint64_t sb, int id);
+  uint64_t file(const files::FdKnown &f, uint64_t inode, uint64_t dentry, uint64_t vfsmnt,
+                uint64_t private_data);
+  uint64_t task(const std::map<int, uint64_t> &fds, bool embedded, uint32_t max_fds, uint64_t fs,
+                uint64_t mm, uint64_t shared);
+
+  FakeKernel &k_;
+  FakeLayout L;
+  std::mt19937_64 rng_;
+  uint64_t f_op_ = 0, f_cred_ = 0, i_op_ = 0, shared_ = 0;
+};
+
+} // namespace offsetprobe::test
