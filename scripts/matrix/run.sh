@@ -175,18 +175,20 @@ command -v jq >/dev/null || die "jq is needed"
 
 # --- what to run ------------------------------------------------------------------
 if [ "$list" = all ]; then
-  # Every concrete build (linux-image-<abi>-[<flavour>-]<arch>) with every
-  # version the indexes hold, in the first suite that has it. -unsigned is the
-  # same build as its signed twin (one build id); -dbg holds no image; meta
-  # packages only point at a concrete build.
+  # Every concrete build (linux-image-<abi>-[<flavour>-]<arch>[-16k]) of the
+  # indexes, at its newest version (a package name is one ABI: a second
+  # version of it is a rebuild, and results are kept per package), in the
+  # first suite that has that version. -unsigned is the same build as its
+  # signed twin (one build id); -dbg holds no image; meta packages only point
+  # at a concrete build (scripts/matrix/lists.sh counts them all).
   while read -r p; do
     while IFS='|' read -r _ v rest; do
       v=${v// /}
       s=$(awk '{ split($2, b, "/"); print b[1] }' <<<"$rest")
       printf '%s %s %s\n' "$p" "$v" "$s"
     done < <(apt_cache madison "$p" 2>/dev/null)
-  done < <(apt_cache pkgnames linux-image- 2>/dev/null | grep -E -- "^linux-image-[0-9][^ ]*-$arch\$" | sort -V) \
-    | awk '!seen[$1 " " $2]++' >"$A/list-all.txt"
+  done < <(apt_cache pkgnames linux-image- 2>/dev/null | grep -E -- "^linux-image-[0-9][^ ]*-$arch(-16k)?\$" | sort -V) \
+    | awk '!seen[$1]++' >"$A/list-all.txt"
   [ -s "$A/list-all.txt" ] || die "no linux-image-*-$arch build in the indexes of ${suites[*]}"
   while read -r p v s; do pkgs+=("$p/$s"); done <"$A/list-all.txt"
   log "--list all: $(wc -l <"$A/list-all.txt") $arch builds in the indexes of ${suites[*]}"
