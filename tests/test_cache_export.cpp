@@ -169,8 +169,8 @@ TEST_CASE("bundle v2: each layout once, every entry restored exactly") {
   auto a = sample_entry(sample_kernel("aaaaaaaaaaaaaaaa"));
   auto b = sample_entry(sample_kernel("bbbbbbbbbbbbbbbb"));
   auto c = sample_entry(sample_kernel("cccccccccccccccc"));
-  c.calibration.fields[0].offset += 8;
-  for (const auto *e : {&a, &b, &c})
+  c.calibration.fields[0].offset = *c.calibration.fields[0].offset + 8;
+  for (auto *e : {&a, &b, &c})
     REQUIRE(store.save(*e));
   std::vector<std::string> notes;
   auto v1 = bundle_merge({store.path_for(a.kernel.build_id), store.path_for(b.kernel.build_id),
