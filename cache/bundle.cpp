@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <map>
 
 namespace offsetprobe {
@@ -46,7 +47,135 @@ std::optional<CacheError> add_entry(json &entries, const std::string &id, const 
   return std::nullopt;
 }
 
+// FNV-1a 64 of the layout's canonical text: the layout's id. Two layouts with
+// one id and different contents would be refused by bundle_entries' caller
+// (bundle_merge compares offsets), never silently merged.
+std::string layout_id(const json &layout) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : layout.dump()) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+// A field as a layout holds it: what another build of the same layout shares.
+// What expand_field can restore is left out (struct and member from the name,
+// empty aliases, the build's trial count, "passed").
+json compact_field(const json &f, const json &trials) {
+  json c = f;
+  const std::string name = f.value("name", "");
+  auto dot = name.find('.');
+  if (dot != std::string::npos && f.value("struct", "") == name.substr(0, dot) &&
+      f.value("member", "") == name.substr(dot + 1)) {
+    c.erase("struct");
+    c.erase("member");
+  }
+  if (c.contains("aliases") && c["aliases"] == json::array())
+    c.erase("aliases");
+  if (c.contains("trials") && c["trials"] == trials)
+    c.erase("trials");
+  if (c.contains("validation") && c["validation"] == "passed")
+    c.erase("validation");
+  return c;
+}
+
+json expand_field(const json &c, const json &trials) {
+  json f = c;
+  const std::string name = c.value("name", "");
+  auto dot = name.find('.');
+  if (dot != std::string::npos) {
+    if (!f.contains("struct"))
+      f["struct"] = name.substr(0, dot);
+    if (!f.contains("member"))
+      f["member"] = name.substr(dot + 1);
+  }
+  if (!f.contains("aliases"))
+    f["aliases"] = json::array();
+  if (!f.contains("trials") && !trials.is_null())
+    f["trials"] = trials;
+  if (!f.contains("validation") && f.value("status", "") == "calibrated")
+    f["validation"] = "passed";
+  return f;
+}
+
+bool is_v1(const json &doc) {
+  return doc.is_object() && doc.contains("schema") && doc["schema"] == kBundleSchemaV1;
+}
+
 } // namespace
+
+json bundle_compact(const json &v1) {
+  json layouts = json::object(), builds = json::object();
+  for (const auto &[id, entry] : v1.at("entries").items()) {
+    const json &cal = entry.at("calibration");
+    json trials = cal.value("trials", json());
+    json layout = {{"fields", json::array()}};
+    for (const auto &f : cal.at("fields")) {
+      json c = compact_field(f, trials);
+      // Only what expands back to the same field is compacted.
+      layout["fields"].push_back(expand_field(c, trials) == f ? c : f);
+    }
+    std::string lid = layout_id(layout);
+    layouts[lid] = layout;
+    json build = entry;
+    build.erase("schema");
+    build["kernel"].erase("build_id");
+    build["calibration"].erase("fields");
+    build["layout"] = lid;
+    builds[id] = build;
+  }
+  return json{{"schema", kBundleSchema},
+              {"created_at", v1.value("created_at", utc_now_iso8601())},
+              {"tool", v1.value("tool", json{{"name", "offsetprobe"}, {"version", OFFSETPROBE_VERSION}})},
+              {"layouts", layouts},
+              {"builds", builds}};
+}
+
+CacheResult<json> bundle_entries(const json &doc, const std::string &what) {
+  if (is_v1(doc)) {
+    auto es = doc.find("entries");
+    if (es == doc.end() || !es->is_object())
+      return make_error(ErrorCode::schema_invalid, what + ": missing \"entries\" object");
+    return *es;
+  }
+  if (auto e = reader::check_schema(doc, what, kBundleSchema))
+    return *e;
+  auto ls = doc.find("layouts"), bs = doc.find("builds");
+  if (ls == doc.end() || !ls->is_object() || bs == doc.end() || !bs->is_object())
+    return make_error(ErrorCode::schema_invalid,
+                      what + ": missing \"layouts\" or \"builds\" object");
+  json entries = json::object();
+  for (const auto &[id, b] : bs->items()) {
+    std::string where = what + ": builds[" + id + "]";
+    if (!b.is_object() || !b.contains("layout") || !b["layout"].is_string() ||
+        !b.contains("kernel") || !b["kernel"].is_object() || !b.contains("calibration") ||
+        !b["calibration"].is_object())
+      return make_error(ErrorCode::schema_invalid,
+                        where + ": needs \"layout\", \"kernel\" and \"calibration\"");
+    auto l = ls->find(b["layout"].get<std::string>());
+    if (l == ls->end() || !l->is_object() || !l->contains("fields") || !(*l)["fields"].is_array())
+      return make_error(ErrorCode::schema_invalid,
+                        where + ": layout " + b["layout"].get<std::string>() +
+                            " is missing or has no \"fields\" array");
+    json entry = b;
+    entry.erase("layout");
+    entry["schema"] = reader::kSchema;
+    entry["kernel"]["build_id"] = id;
+    json trials = b["calibration"].value("trials", json());
+    json fields = json::array();
+    for (const auto &c : (*l)["fields"]) {
+      if (!c.is_object())
+        return make_error(ErrorCode::schema_invalid, where + ": a layout field is not an object");
+      fields.push_back(expand_field(c, trials));
+    }
+    entry["calibration"]["fields"] = fields;
+    entries[id] = entry;
+  }
+  return entries;
+}
 
 CacheResult<json> bundle_merge(const std::vector<std::string> &inputs,
                                std::vector<std::string> &notes) {
@@ -65,19 +194,17 @@ CacheResult<json> bundle_merge(const std::vector<std::string> &inputs,
     const json &doc = j.value();
     if (doc.is_object() && doc.contains("schema") && doc["schema"].is_string() &&
         doc["schema"].get<std::string>().rfind("offsetprobe-bundle/", 0) == 0) {
-      if (auto e = reader::check_schema(doc, path, kBundleSchema))
-        return *e;
-      auto es = doc.find("entries");
-      if (es == doc.end() || !es->is_object())
-        return make_error(ErrorCode::schema_invalid, path + ": missing \"entries\" object");
-      for (const auto &[id, entry] : es->items()) {
+      auto es = bundle_entries(doc, path);
+      if (!es)
+        return es.error();
+      for (const auto &[id, entry] : es.value().items()) {
         auto e = entry_from_json(entry, path + ": entries[" + id + "]", &id);
         if (!e)
           return e.error();
         if (auto err = add_entry(entries, id, entry, path, origin))
           return *err;
       }
-      notes.push_back(path + ": bundle of " + std::to_string(es->size()) + " entries");
+      notes.push_back(path + ": bundle of " + std::to_string(es.value().size()) + " entries");
       continue;
     }
     auto e = entry_from_json(doc, path);
@@ -87,7 +214,7 @@ CacheResult<json> bundle_merge(const std::vector<std::string> &inputs,
       return *err;
     notes.push_back(path + ": kernel " + describe(e.value().kernel));
   }
-  return json{{"schema", kBundleSchema},
+  return json{{"schema", kBundleSchemaV1},
               {"created_at", utc_now_iso8601()},
               {"tool", {{"name", "offsetprobe"}, {"version", OFFSETPROBE_VERSION}}},
               {"entries", entries}};
@@ -112,13 +239,11 @@ CacheResult<CacheEntry> lookup_bundle(const std::string &path, const KernelId &k
   auto j = reader::parse_json(bytes.value(), path);
   if (!j)
     return j.error();
-  if (auto e = reader::check_schema(j.value(), path, kBundleSchema))
-    return *e;
-  auto es = j.value().find("entries");
-  if (es == j.value().end() || !es->is_object())
-    return make_error(ErrorCode::schema_invalid, path + ": missing \"entries\" object");
-  auto it = es->find(kernel.build_id);
-  if (it == es->end())
+  auto es = bundle_entries(j.value(), path);
+  if (!es)
+    return es.error();
+  auto it = es.value().find(kernel.build_id);
+  if (it == es.value().end())
     return make_error(ErrorCode::not_found,
                       "bundle " + path + " holds no entry for kernel " + describe(kernel));
   return entry_from_json(*it, path + ": entries[" + kernel.build_id + "]", &kernel.build_id);

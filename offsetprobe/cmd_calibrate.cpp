@@ -46,6 +46,7 @@ struct CalibrateArgs {
   bool force = false;
   bool no_cache = false;
   std::string bundle;
+  bool no_bundle = false;
   std::string backend = "libbpf";
   std::string kernel_headers;
   std::string fields = "all";
@@ -294,10 +295,15 @@ void register_calibrate(CLI::App &app, GlobalOptions &g, CommandFn &run) {
                 "Skip the read-back (results are then never complete, never cached)");
   cmd->add_flag("--force", args->force, "Calibrate even when the cache holds a valid entry");
   cmd->add_flag("--no-cache", args->no_cache, "Neither read nor write the cache");
-  cmd->add_option("--bundle", args->bundle,
-                  std::string("Take this kernel's offsets from a fleet bundle when they pass the "
-                              "read-back here (default ") +
-                      kDefaultBundlePath + " when it exists)");
+  auto *bundle_opt =
+      cmd->add_option("--bundle", args->bundle,
+                      std::string("Take this kernel's offsets from a fleet bundle when they pass "
+                                  "the read-back here (default: the shipped fleet archive ") +
+                          kDefaultBundlePath + ", when it exists and without --force)")
+          ->check(CLI::ExistingFile);
+  cmd->add_flag("--no-bundle", args->no_bundle,
+                "Do not look in the shipped fleet bundle: calibrate unless the cache answers")
+      ->excludes(bundle_opt);
   cmd->add_option("--backend", args->backend,
                   "How programs are loaded: libbpf (prebuilt, the default) or bcc (compiled at run "
                   "time by libbcc in offsetprobe-bcc; needs kernel headers). A valid cache entry "
@@ -322,7 +328,8 @@ void register_calibrate(CLI::App &app, GlobalOptions &g, CommandFn &run) {
       if (!args->bundle.empty()) {
         req.bundle = args->bundle;
         req.bundle_required = true;
-      } else if (access(kDefaultBundlePath, F_OK) == 0) {
+      } else if (!args->no_bundle && !args->force && access(kDefaultBundlePath, F_OK) == 0) {
+        // --force asks for an experiment: the shipped archive is not one.
         req.bundle = kDefaultBundlePath;
       }
       // Snapshots exist only for a real calibration.

@@ -74,10 +74,18 @@ fi
 "$bin" -q bundle create -o "$tmp/good.bundle" "$entry" 2>"$tmp/bundle.err" ||
   { fail "bundle create" "$tmp/bundle.err"; finish; }
 pid_off=$(jq '.calibration.fields[] | select(.name == "task_struct.pid") | .offset' "$entry")
+# bundle create writes offsetprobe-bundle/v2: builds -> layouts -> offsets.
+[[ $(jq -r .schema "$tmp/good.bundle") == offsetprobe-bundle/v2 ]] ||
+  fail "bundle create wrote $(jq -r .schema "$tmp/good.bundle"), want offsetprobe-bundle/v2"
 jq --argjson to $((pid_off + 8)) \
-  '.entries[].calibration.fields |= map(if .name == "task_struct.pid" then .offset = $to else . end)' \
+  '.layouts[].fields |= map(if .name == "task_struct.pid" then .offset = $to else . end)' \
   "$tmp/good.bundle" >"$tmp/moved.bundle"
-jq '.entries = {}' "$tmp/good.bundle" >"$tmp/other.bundle"
+jq '.builds = {}' "$tmp/good.bundle" >"$tmp/other.bundle"
+"$bin" -q bundle create --format v1 -o "$tmp/v1.bundle" "$entry" 2>"$tmp/bundle.err" ||
+  fail "bundle create --format v1" "$tmp/bundle.err"
+jq '.layouts = {}' "$tmp/good.bundle" >"$tmp/nolayout.bundle"
+jq '.schema = "offsetprobe-bundle/v9"' "$tmp/good.bundle" >"$tmp/future.bundle"
+cp "$tmp/good.bundle" "$tmp/notroot.bundle"
 
 # bundle_run NAME BUNDLE: calibrate --bundle BUNDLE --json with an empty cache
 # ($tmp/cache-NAME); sets rc.
@@ -105,6 +113,8 @@ got=$(jq '.fields[] | select(.name == "task_struct.pid") | .offset' "$tmp/moved.
 if [[ $rc -ne 0 || $src != calibrated || $got != "$pid_off" ]]; then
   fail "--bundle with pid moved to $((pid_off + 8)): exit $rc, source $src, pid at $got;" \
     "want 0, calibrated, $pid_off" "$tmp/moved.err"
+elif [[ $(jq '.calibration.fields[] | select(.name == "task_struct.pid") | .offset' "$(cached moved)" 2>/dev/null) != "$pid_off" ]]; then
+  fail "--bundle with pid moved: the cache does not hold the calibrated pid offset $pid_off"
 elif ! grep -q 'failed the read-back' "$tmp/moved.err"; then
   fail "--bundle with pid moved: no message that the bundle failed the read-back" "$tmp/moved.err"
 else
@@ -117,6 +127,36 @@ src=$(jq -r .source "$tmp/other.json" 2>/dev/null)
 [[ $rc -eq 0 && $src == calibrated ]] &&
   ok "--bundle without this kernel: calibrated (exit 0)" ||
   fail "--bundle without this kernel: exit $rc, source $src, want 0 and calibrated" "$tmp/other.err"
+
+bundle_run v1 "$tmp/v1.bundle"
+src=$(jq -r .source "$tmp/v1.json" 2>/dev/null)
+[[ $rc -eq 0 && $src == bundle ]] &&
+  ok "--bundle in the v1 format (one entry per build): still read, source bundle" ||
+  fail "--bundle v1: exit $rc, source $src, want 0 and bundle" "$tmp/v1.err"
+
+# refused_bundle NAME WHY-PATTERN: a bundle named with --bundle that cannot be
+# used is an error that names it (exit 11), and nothing is cached.
+refused_bundle() {
+  bundle_run "$1" "$tmp/$1.bundle"
+  if [[ $rc -ne 11 ]]; then
+    fail "--bundle ($1): exit $rc, want 11" "$tmp/$1.err"
+  elif ! grep -qE "$2" "$tmp/$1.err"; then
+    fail "--bundle ($1): the message does not say /$2/" "$tmp/$1.err"
+  elif [[ -n $(cached "$1") ]]; then
+    fail "--bundle ($1): something was cached: $(cached "$1")"
+  else
+    ok "--bundle ($1): refused, exit 11, \"$(head -1 "$tmp/$1.err")\""
+  fi
+}
+refused_bundle nolayout 'layout .* is missing'
+refused_bundle future 'newer offsetprobe'
+chown nobody "$tmp/notroot.bundle"
+refused_bundle notroot 'owned by'
+rc=0
+"$bin" --cache-dir "$tmp/cache-none" calibrate --bundle "$tmp/no-such.bundle" >/dev/null 2>"$tmp/none.err" || rc=$?
+[[ $rc -eq 2 ]] && grep -q 'no-such.bundle' "$tmp/none.err" &&
+  ok "--bundle naming no file: usage error, exit 2" ||
+  fail "--bundle naming no file: exit $rc, want 2 with the name" "$tmp/none.err"
 
 head -c 200 "$tmp/good.bundle" >"$tmp/truncated.bundle"
 bundle_run truncated "$tmp/truncated.bundle"

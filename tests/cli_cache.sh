@@ -70,7 +70,7 @@ mv "$dir/keep" "$dir/$id.json"; chmod 0644 "$dir/$id.json"
 expect_rc 0 "$OP" --cache-dir "$dir" cache list
 grep -q "^\* $id" "$dir/out" || fail "list lacks the running kernel"
 expect_rc 0 "$OP" --cache-dir "$dir" bundle create -o "$dir/fleet.bundle" "$dir/$id.json" "$dir/aaaaaaaaaaaaaaaa.json"
-[[ $(jq '.entries | length' "$dir/fleet.bundle") == 2 ]] || fail "bundle size"
+[[ $(jq '.builds | length' "$dir/fleet.bundle") == 2 ]] || fail "bundle size"
 expect_rc 2 "$OP" --cache-dir "$dir" cache remove ../etc
 expect_rc 0 "$OP" --cache-dir "$dir" cache remove aaaaaaaaaaaaaaaa
 expect_rc 0 "$OP" --cache-dir "$dir" cache remove

@@ -106,6 +106,7 @@ grep -E '^(dpkg-[a-z]+|dh[a-z_]*): (warning|error)' "$work/build.log" | sed 's/^
 dpkg-deb -c "$deb" | awk '{print $6}' >"$work/contents.txt"
 for f in ./usr/bin/offsetprobe ./usr/share/man/man1/offsetprobe.1.gz \
          ./usr/share/offsetprobe/schema/offsetprobe-v1.schema.json \
+         ./usr/share/offsetprobe/bundle.json \
          ./usr/include/offsetprobe/offsetprobe_reader.hpp ./lib/systemd/system/$unit \
          ./usr/share/doc/offsetprobe/examples/agent.service; do
   grep -qxF "$f" "$work/contents.txt" && ok "the .deb has $f" || fail "the .deb lacks $f"
@@ -139,6 +140,11 @@ grep -q 'the running kernel is calibrated' "$work/install2.log" && ok "postinst 
   { cat "$work/install2.log"; fail "postinst did not report a calibration"; }
 dpkg-query -W -f='${Status} ${Version}\n' "$pkg" | grep -q "install ok installed $want_version" &&
   ok "dpkg: $pkg $want_version installed" || fail "dpkg-query: $(dpkg-query -W -f='${Status} ${Version}' $pkg)"
+# The fleet archive's bundle is calibrate's default, at the path it was built with.
+/usr/bin/offsetprobe calibrate --help | tr -s ' \n' ' ' | grep -q 'fleet archive /usr/share/offsetprobe/bundle.json' &&
+  jq -e '.schema == "offsetprobe-bundle/v2" and (.builds | length) > 0' /usr/share/offsetprobe/bundle.json >/dev/null &&
+  ok "the installed fleet bundle is calibrate's default ($(jq '.builds | length' /usr/share/offsetprobe/bundle.json) builds)" ||
+  fail "calibrate's default bundle is not the installed /usr/share/offsetprobe/bundle.json"
 [[ $(/usr/bin/offsetprobe --version) == "$want_version" ]] && ok "offsetprobe --version" ||
   fail "offsetprobe --version: $(/usr/bin/offsetprobe --version)"
 

@@ -156,10 +156,80 @@ TEST_CASE("bundle: an entry filed under another build id is refused") {
   auto r = lookup_bundle(d.file("x.bundle"), sample_kernel("cccccccccccccccc"));
   REQUIRE_FALSE(r);
   CHECK(r.error().code == ErrorCode::wrong_build_id);
-  bundle["schema"] = "offsetprobe-bundle/v2";
+  bundle["schema"] = "offsetprobe-bundle/v3";
   d.write("y.bundle", bundle.dump());
   CHECK(lookup_bundle(d.file("y.bundle"), sample_kernel()).error().code ==
         ErrorCode::future_schema);
+}
+
+TEST_CASE("bundle v2: each layout once, every entry restored exactly") {
+  TempDir d;
+  CacheStore store(d.path());
+  // a and b share a layout (two builds of one ABI); c differs in one offset.
+  auto a = sample_entry(sample_kernel("aaaaaaaaaaaaaaaa"));
+  auto b = sample_entry(sample_kernel("bbbbbbbbbbbbbbbb"));
+  auto c = sample_entry(sample_kernel("cccccccccccccccc"));
+  c.calibration.fields[0].offset = *c.calibration.fields[0].offset + 8;
+  for (auto *e : {&a, &b, &c})
+    REQUIRE(store.save(*e));
+  std::vector<std::string> notes;
+  auto v1 = bundle_merge({store.path_for(a.kernel.build_id), store.path_for(b.kernel.build_id),
+                          store.path_for(c.kernel.build_id)},
+                         notes);
+  REQUIRE_MESSAGE(v1, v1.error().message);
+  json v2 = bundle_compact(v1.value());
+  CHECK(v2["schema"] == "offsetprobe-bundle/v2");
+  CHECK(v2["builds"].size() == 3);
+  CHECK(v2["layouts"].size() == 2);
+  CHECK(v2["builds"]["aaaaaaaaaaaaaaaa"]["layout"] == v2["builds"]["bbbbbbbbbbbbbbbb"]["layout"]);
+  CHECK(v2["builds"]["aaaaaaaaaaaaaaaa"]["layout"] != v2["builds"]["cccccccccccccccc"]["layout"]);
+  CHECK(v2.dump().size() < v1.value().dump().size());
+  auto back = bundle_entries(v2, "v2");
+  REQUIRE_MESSAGE(back, back.error().message);
+  CHECK(back.value() == v1.value()["entries"]);
+  REQUIRE(bundle_write(v2, d.file("fleet.bundle")));
+  for (const auto *e : {&a, &b, &c}) {
+    auto hit = lookup_bundle(d.file("fleet.bundle"), e->kernel);
+    REQUIRE_MESSAGE(hit, hit.error().message);
+    CHECK(to_json(hit.value()) == to_json(*e));
+  }
+  // A v2 bundle merges with an entry like a v1 one.
+  auto again = bundle_merge({d.file("fleet.bundle"), store.path_for(a.kernel.build_id)}, notes);
+  REQUIRE_MESSAGE(again, again.error().message);
+  CHECK(again.value()["entries"].size() == 3);
+}
+
+TEST_CASE("bundle v2: a malformed bundle is refused, never half read") {
+  TempDir d;
+  CacheStore store(d.path());
+  auto a = sample_entry(sample_kernel("aaaaaaaaaaaaaaaa"));
+  REQUIRE(store.save(a));
+  std::vector<std::string> notes;
+  auto v1 = bundle_merge({store.path_for(a.kernel.build_id)}, notes);
+  REQUIRE(v1);
+  json v2 = bundle_compact(v1.value());
+  auto refused = [&](json doc, const char *why) {
+    auto r = bundle_entries(doc, "x");
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == ErrorCode::schema_invalid);
+    CHECK_MESSAGE(has(r.error().message, why), r.error().message);
+  };
+  json no_layout = v2;
+  no_layout["layouts"] = json::object();
+  refused(no_layout, "is missing");
+  json no_builds = v2;
+  no_builds.erase("builds");
+  refused(no_builds, "\"builds\"");
+  json bad_field = v2;
+  bad_field["layouts"].begin().value()["fields"].push_back(7);
+  refused(bad_field, "not an object");
+  // A layout whose offsets were altered still parses: the read-back on the
+  // host is what refuses it (tests/calibrate_options.sh).
+  json moved = v2;
+  moved["layouts"].begin().value()["fields"][0]["offset"] = 9999;
+  auto m = bundle_entries(moved, "x");
+  REQUIRE(m);
+  CHECK(m.value()["aaaaaaaaaaaaaaaa"]["calibration"]["fields"][0]["offset"] == 9999);
 }
 
 } // namespace offsetprobe::test

@@ -25,7 +25,16 @@ usage: $0 [options] [PACKAGE[/SUITE]...]
                    boots linux-image-*-arm64 under qemu-system-aarch64 -M virt
                    with a cross-built offsetprobe (scripts/cross/arm64.sh)
   --list NAME      kernels from scripts/matrix/lists/NAME.txt (default: default,
-                   or arm64 with --arch arm64)
+                   or arm64 with --arch arm64). --list all: every kernel image
+                   build of the architecture in the five suites, listed from
+                   the archive's indexes at run time (the fleet archive)
+  --resume         keep the results already in -o DIR: a kernel judged there
+                   by the same offsetprobe binary (sha256) is not booted again,
+                   unless its failure was a passing one (download, hang, no
+                   result), which is tried again
+  --retries N      boots of one kernel whose guest failed for a passing reason
+                   (hung, printed no result); downloads are tried 3 times
+                   (default: 2)
   -j N             kernels booted in parallel (default: number of CPUs)
   -o DIR           results directory (default: ./matrix-results)
   --fixtures DIR   also write solver fixtures (raw trials + BTF offsets,
@@ -59,6 +68,8 @@ guest_timeout=600
 cpu="" # per architecture below
 refresh=0
 setup=1
+resume=0
+retries=2
 pkgs=()
 local_images=() local_truths=()
 while [ $# -gt 0 ]; do
@@ -73,6 +84,8 @@ while [ $# -gt 0 ]; do
     --timeout) guest_timeout=${2:?--timeout needs seconds}; shift 2 ;;
     --cpu) cpu=${2:?--cpu needs a model}; shift 2 ;;
     --refresh) refresh=1; shift ;;
+    --resume) resume=1; shift ;;
+    --retries) retries=${2:?--retries needs a number}; shift 2 ;;
     --no-setup) setup=0; shift ;;
     --kernel-image) local_images+=("${2:?--kernel-image needs a file}"); shift 2 ;;
     --truth) local_truths+=("${2:?--truth needs a file}"); shift 2 ;;
@@ -84,6 +97,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 [[ $jobs =~ ^[1-9][0-9]*$ ]] || { echo "matrix: -j wants a positive number, got '$jobs'" >&2; exit 2; }
+[[ $retries =~ ^[1-9][0-9]*$ ]] || { echo "matrix: --retries wants a positive number, got '$retries'" >&2; exit 2; }
 [[ $guest_timeout =~ ^[1-9][0-9]*$ ]] || { echo "matrix: --timeout wants seconds, got '$guest_timeout'" >&2; exit 2; }
 [ "${#local_images[@]}" -eq "${#local_truths[@]}" ] \
   || { echo "matrix: every --kernel-image needs its --truth" >&2; exit 2; }
@@ -160,7 +174,25 @@ command -v jq >/dev/null || die "jq is needed"
 . "$here/apt-private.sh"
 
 # --- what to run ------------------------------------------------------------------
-if [ -n "$list" ]; then
+if [ "$list" = all ]; then
+  # Every concrete build (linux-image-<abi>-[<flavour>-]<arch>[-16k]) of the
+  # indexes, at its newest version (a package name is one ABI: a second
+  # version of it is a rebuild, and results are kept per package), in the
+  # first suite that has that version. -unsigned is the same build as its
+  # signed twin (one build id); -dbg holds no image; meta packages only point
+  # at a concrete build (scripts/matrix/lists.sh counts them all).
+  while read -r p; do
+    while IFS='|' read -r _ v rest; do
+      v=${v// /}
+      s=$(awk '{ split($2, b, "/"); print b[1] }' <<<"$rest")
+      printf '%s %s %s\n' "$p" "$v" "$s"
+    done < <(apt_cache madison "$p" 2>/dev/null)
+  done < <(apt_cache pkgnames linux-image- 2>/dev/null | grep -E -- "^linux-image-[0-9][^ ]*-$arch(-16k)?\$" | sort -V) \
+    | awk '!seen[$1]++' >"$A/list-all.txt"
+  [ -s "$A/list-all.txt" ] || die "no linux-image-*-$arch build in the indexes of ${suites[*]}"
+  while read -r p v s; do pkgs+=("$p/$s"); done <"$A/list-all.txt"
+  log "--list all: $(wc -l <"$A/list-all.txt") $arch builds in the indexes of ${suites[*]}"
+elif [ -n "$list" ]; then
   lf=$here/lists/$list.txt
   [ -r "$lf" ] || die "no list '$list' (have: $(cd "$here/lists" && ls | sed 's/\.txt$//' | tr '\n' ' '))" 2
   while read -r line; do
@@ -195,7 +227,8 @@ done
 # --- the guest image -------------------------------------------------------------------
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-rm -rf "$out/kernels" "$out/summary.md" "$out/summary.json" "$out/bundle.json"
+rm -f "$out/summary.md" "$out/summary.json" "$out/bundle.json"
+[ "$resume" = 1 ] || rm -rf "$out/kernels"
 mkdir -p "$out/kernels"
 if [ -z "$binary" ] && [ "$arch" = arm64 ]; then
   t=$(now)
@@ -290,7 +323,41 @@ gnu_build_id() {
 }
 
 # --- one kernel ---------------------------------------------------------------------------
+binary_sha=$(sha256sum "$binary" | cut -d' ' -f1)
+# A failure that says nothing about offsetprobe or the kernel: the mirror, or
+# a guest starved of CPU on a crowded host. Tried again (--retries), and both
+# attempts are reported.
+transient_re='^(download failed|guest hung|guest printed no result block|no console output)'
+
 run_one() {
+  local req=$1 pkg=$2
+  local release=${pkg#linux-image-}; release=${release%-unsigned}
+  local kd=$out/kernels/$release attempt=1 why=() f
+  if [ "$resume" = 1 ] && [ -s "$kd/result.json" ] \
+     && [ "$(jq -r '.binary_sha256 // ""' "$kd/result.json" 2>/dev/null)" = "$binary_sha" ] \
+     && ! jq -r '.failure' "$kd/result.json" | grep -qE "$transient_re"; then
+    log "$release: already judged by this binary ($(jq -r .verdict "$kd/result.json")), not booted again"
+    return 0
+  fi
+  while :; do
+    run_attempt "$@"
+    f=$(jq -r '.failure // ""' "$kd/result.json" 2>/dev/null || echo "no result.json")
+    if [ "$attempt" -lt "$retries" ] && grep -qE "$transient_re" <<<"$f"; then
+      why+=("$f")
+      log "$release: attempt $attempt failed for a passing reason ($f); trying again"
+      attempt=$((attempt + 1))
+      continue
+    fi
+    break
+  done
+  local tmp
+  tmp=$(jq --arg sha "$binary_sha" --argjson attempts "$attempt" \
+          --argjson retried "$(printf '%s\n' "${why[@]}" | jq -R . | jq -s 'map(select(. != ""))')" \
+          '. + {binary_sha256: $sha, attempts: $attempts, retried_because: $retried}' "$kd/result.json") \
+    && printf '%s\n' "$tmp" >"$kd/result.json"
+}
+
+run_attempt() {
   local req=$1 pkg=$2 suite=$3 ver=$4
   local release=${pkg#linux-image-}; release=${release%-unsigned}
   local flavour local_truth=""
@@ -300,6 +367,7 @@ run_one() {
   esac
   case $req in local:*) flavour=local; local_truth=${local_truths[${req#local:}]} ;; esac
   local kd=$out/kernels/$release
+  rm -rf "$kd" # a retried attempt starts clean
   mkdir -p "$kd"
   local failure="" t deb dl_s=0 dl_bytes=0 dl_cached=true boot_s=0 qrc=0 timed_out=false
 
@@ -312,10 +380,15 @@ run_one() {
   if [ -z "$deb" ]; then
     dl_cached=false
     t=$(now)
-    if (cd "$cache/debs" && apt_get -q download "$pkg=$ver" >"$kd/download.log" 2>&1); then
-      dl_s=$(elapsed "$t")
-      deb=$(ls "$cache/debs/${pkg}_${ver/:/%3a}_"*.deb 2>/dev/null | head -n1 || true)
-    fi
+    local try
+    for try in 1 2 3; do
+      if (cd "$cache/debs" && apt_get -q download "$pkg=$ver" >"$kd/download.log" 2>&1); then
+        dl_s=$(elapsed "$t")
+        deb=$(ls "$cache/debs/${pkg}_${ver/:/%3a}_"*.deb 2>/dev/null | head -n1 || true)
+        break
+      fi
+      sleep $((try * 5))
+    done
     [ -n "$deb" ] || failure="download failed: $(tail -n 3 "$kd/download.log" | tr '\n' ' ')"
   fi
   [ -n "$deb" ] && [ -z "$local_truth" ] && dl_bytes=$(stat -c %s "$deb")
