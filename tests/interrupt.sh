@@ -38,7 +38,7 @@ chmod 755 "$tmp"
 cal=""
 burner=""
 cleanup() {
-  [[ -n $cal ]] && kill -KILL "$cal" 2>/dev/null
+  [[ -n $cal && -n ${started:-} && $(start_time "$cal") == "$started" ]] && kill -KILL "$cal" 2>/dev/null
   [[ -n $burner ]] && kill -KILL -- "-$burner" 2>/dev/null
   rm -rf "$tmp"
 }
@@ -61,6 +61,8 @@ esac
 signals=${SIGNALS:-INT TERM HUP KILL}
 
 cache=$tmp/cache
+# start_time PID: field 22 of /proc/PID/stat, "" when there is no such process.
+start_time() { awk '{ sub(/.*\) /, ""); print $20 }' "/proc/$1/stat" 2>/dev/null; }
 # The command of one run; count gets an empty cache each time, so that it
 # calibrates (subjects and all) before it counts.
 command_for() {
@@ -143,10 +145,16 @@ for step in "${order[@]}"; do
     t_run=$(date +%s%N)
     env OFFSETPROBE_INTERRUPT_MARKER="$marker" setsid $(command_for) >"$tmp/out" 2>"$tmp/err" &
     cal=$!
+    # Its start time: bash reaps a background child as soon as it exits, and
+    # pids wrap quickly (pid_max 32768 on the shared VM), so a run that ended
+    # before its delay may have left its pid to another process by then.
+    # Signals go only to the process that started here.
+    started=$(start_time "$cal")
     sleep "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))"
-    ids=$(bpf_ids "$cal")
-    kill -"$sig" "$cal" 2>/dev/null
-    ids=$(printf '%s\n%s\n' "$ids" "$(bpf_ids "$cal")" | sed '/^$/d' | sort -u)
+    ours() { [[ -n $started && $(start_time "$cal") == "$started" ]]; }
+    ids=$(ours && bpf_ids "$cal")
+    ours && kill -"$sig" "$cal" 2>/dev/null
+    ids=$(printf '%s\n%s\n' "$ids" "$(ours && bpf_ids "$cal")" | sed '/^$/d' | sort -u)
     rc=0
     wait "$cal" || rc=$?
     sid=$cal
