@@ -270,14 +270,18 @@ public:
       }
       throw_if_stopped(opt);
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-      if (left.count() <= 0)
+      // Past the deadline, one more look without waiting before calling it a
+      // hang: an answer that came while we were not reading (stopped,
+      // descheduled on a loaded machine), a subject's death say, is reported
+      // as what it is, not as a timeout.
+      pollfd p{out_, POLLIN, 0};
+      int n = ::poll(&p, 1, static_cast<int>(std::clamp<long>(left.count(), 0, 50)));
+      if (n < 0 && errno != EINTR)
+        throw Fatal(exit_failure, std::string("poll: ") + std::strerror(errno));
+      if (n == 0 && left.count() <= 0)
         throw Fatal(exit_subject, "a subject did not answer within " +
                                       std::to_string(opt.subject_timeout_ms) +
                                       " ms (hung?); on a very slow machine raise --timeout");
-      pollfd p{out_, POLLIN, 0};
-      int n = ::poll(&p, 1, static_cast<int>(std::min<long>(left.count(), 50)));
-      if (n < 0 && errno != EINTR)
-        throw Fatal(exit_failure, std::string("poll: ") + std::strerror(errno));
       if (n <= 0)
         continue;
       char chunk[1024];
@@ -295,16 +299,21 @@ public:
     close_stdin();
     auto deadline = Clock::now() + std::chrono::milliseconds(opt.subject_timeout_ms);
     std::error_code ec;
-    bool hung = false;
+    bool killed = false;
     while (child_.running(ec)) {
       if (Clock::now() > deadline) {
         ::kill(child_.id(), SIGKILL);
-        hung = true;
+        killed = true;
         break;
       }
       ::usleep(100);
     }
     child_.wait(ec);
+    // Hung only if our SIGKILL is what ended it: a host that exited (or
+    // died) by itself between the last look and the deadline is reported as
+    // that, not as a hang.
+    int status = child_.native_exit_code();
+    bool hung = killed && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
     // Whatever the host could not reap (orphans of its leaders came to us,
     // the subreaper) dies and is reaped here, before we report anything.
     std::string left = group_.end(opt.subject_timeout_ms);
@@ -473,11 +482,8 @@ void run_subjects(const CalibrateOptions &opt, SubjectHost &host, const std::str
     if (!l && what == "died") { // a trial's leader, dead before its release
       int status = 0;
       is >> status;
-      throw Fatal(exit_subject,
-                  "the leader of trial " + std::to_string(index) + " died during the experiment" +
-                      (WIFSIGNALED(status)
-                           ? " (killed by signal " + std::to_string(WTERMSIG(status)) + ")"
-                           : " (exit code " + std::to_string(WEXITSTATUS(status)) + ")"));
+      throw Fatal(exit_subject, "the leader of trial " + std::to_string(index) +
+                                    " died during the experiment" + describe_leader_status(status));
     }
     if (!l)
       throw Fatal(exit_subject, "the subject host said \"" + line.substr(0, 200) + "\"");
@@ -498,11 +504,8 @@ void run_subjects(const CalibrateOptions &opt, SubjectHost &host, const std::str
     } else if (what == "died") {
       int status = 0;
       is >> status;
-      throw Fatal(exit_subject,
-                  "subject " + std::to_string(l->pid) + " died during the experiment" +
-                      (WIFSIGNALED(status)
-                           ? " (killed by signal " + std::to_string(WTERMSIG(status)) + ")"
-                           : " (exit code " + std::to_string(WEXITSTATUS(status)) + ")"));
+      throw Fatal(exit_subject, "subject " + std::to_string(l->pid) +
+                                    " died during the experiment" + describe_leader_status(status));
     } else {
       throw Fatal(exit_subject, "the subject host said \"" + line.substr(0, 200) + "\"");
     }

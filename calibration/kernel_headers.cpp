@@ -13,7 +13,10 @@
 #include <set>
 #include <sstream>
 
+#include <fcntl.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
@@ -256,22 +259,96 @@ void merge_into(const fs::path &dst, const std::vector<fs::path> &layers) {
 
 } // namespace
 
+namespace {
+
+constexpr const char *kViewPrefix = "offsetprobe-headers-";
+
+// Opens `dir` (not following a symlink) and takes its exclusive flock; -1 if
+// it cannot be opened or (with `nonblock`) someone holds the lock.
+int lock_dir(const std::string &dir, bool nonblock) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  while (::flock(fd, LOCK_EX | (nonblock ? LOCK_NB : 0)) != 0) {
+    if (errno == EINTR)
+      continue;
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// True when `fd` is still the directory at `path` (a sweeper that took the
+// lock first may have removed it).
+bool same_dir(int fd, const std::string &path) {
+  struct stat a {
+  }, b{};
+  return ::fstat(fd, &a) == 0 && ::lstat(path.c_str(), &b) == 0 && a.st_dev == b.st_dev &&
+         a.st_ino == b.st_ino && a.st_nlink > 0;
+}
+
+} // namespace
+
+int sweep_dead_header_views(const std::string &base) {
+  int removed = 0;
+  std::error_code ec;
+  for (const auto &e : fs::directory_iterator(base, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind(kViewPrefix, 0) != 0)
+      continue;
+    // Only our own real directories: never a symlink, nor another user's.
+    struct stat st {};
+    if (::lstat(e.path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid())
+      continue;
+    int fd = lock_dir(e.path().string(), true);
+    if (fd < 0)
+      continue; // alive (its owner holds the lock), or gone already
+    // Still the directory we locked: remove it while holding the lock, so
+    // that a creator racing with us sees it gone and makes another.
+    if (same_dir(fd, e.path().string())) {
+      std::error_code rec;
+      fs::remove_all(e.path(), rec); // does not follow the view's symlinks
+      removed += rec ? 0 : 1;
+    }
+    ::close(fd);
+  }
+  return removed;
+}
+
 MergedHeaderView::MergedHeaderView(const HeaderSet &set, const std::string &base) {
   if (set.layers.size() == 1) {
     path_ = set.layers.front();
     return;
   }
-  std::string tmpl = base + "/offsetprobe-headers-XXXXXX";
-  if (!mkdtemp(tmpl.data()))
-    throw Fatal(exit_failure,
-                "creating a merged header view under " + base + ": " + std::strerror(errno));
-  owned_ = path_ = tmpl;
+  sweep_dead_header_views(base);
+  // mkdtemp, then the lock: a sweeper can take the lock of a directory made
+  // an instant ago, before its creator locked it. The creator then finds it
+  // removed (or no longer the one it made) and makes another.
+  for (int attempt = 0; lock_fd_ < 0; attempt++) {
+    std::string tmpl = base + "/" + kViewPrefix + std::to_string(::getpid()) + "-XXXXXX";
+    if (!mkdtemp(tmpl.data()))
+      throw Fatal(exit_failure,
+                  "creating a merged header view under " + base + ": " + std::strerror(errno));
+    int fd = lock_dir(tmpl, false);
+    if (fd >= 0 && same_dir(fd, tmpl)) {
+      lock_fd_ = fd;
+      owned_ = path_ = tmpl;
+      break;
+    }
+    if (fd >= 0)
+      ::close(fd);
+    if (attempt == 10)
+      throw Fatal(exit_failure, "creating a merged header view under " + base +
+                                    ": removed under us ten times in a row");
+  }
   try {
     std::vector<fs::path> layers(set.layers.begin(), set.layers.end());
     merge_into(path_, layers);
   } catch (const fs::filesystem_error &e) {
     std::error_code ec;
     fs::remove_all(owned_, ec);
+    ::close(lock_fd_);
+    lock_fd_ = -1;
     throw Fatal(exit_failure, std::string("creating a merged header view: ") + e.what());
   }
 }
@@ -279,9 +356,12 @@ MergedHeaderView::MergedHeaderView(const HeaderSet &set, const std::string &base
 MergedHeaderView::~MergedHeaderView() {
   if (owned_.empty())
     return;
-  // remove_all does not follow symlinks: only the view itself goes.
+  // remove_all does not follow symlinks: only the view itself goes. The lock
+  // is dropped last, so that no sweeper races with this removal.
   std::error_code ec;
   fs::remove_all(owned_, ec);
+  if (lock_fd_ >= 0)
+    ::close(lock_fd_);
 }
 
 } // namespace offsetprobe

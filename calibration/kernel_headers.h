@@ -56,6 +56,14 @@ std::string no_headers_message(const std::string &detail);
 // entries are symlinks into the layers (the first layer wins; directories
 // present in several layers are merged recursively). System directories are
 // never touched; the view is removed by the destructor.
+//
+// A process SIGKILLed while it holds a view runs no destructor, so the view's
+// directory (`<base>/offsetprobe-headers-<pid>-XXXXXX`) would stay behind
+// (issue #21). Its owner holds an exclusive flock on it for the view's whole
+// life; every new view first sweeps the views under `base` whose lock it can
+// take, i.e. whose owner is dead (the kernel drops a dead process's locks).
+// A lock rather than the pid in the name: a pid says nothing across pid
+// namespaces sharing /run, and pids are reused.
 class MergedHeaderView {
 public:
   // Creates the view under `base` (e.g. /run or $TMPDIR). For a one-layer
@@ -70,7 +78,12 @@ public:
 private:
   std::string path_;
   std::string owned_; // the directory to remove, if we created one
+  int lock_fd_ = -1;  // the flock that marks the view as alive
 };
+
+// Removes the views under `base` whose owner is dead (their lock is free).
+// Returns how many it removed. Called by every new view; public for tests.
+int sweep_dead_header_views(const std::string &base);
 
 // A writable directory for private temporary trees: /run if writable (tmpfs,
 // root only), else $TMPDIR, else /tmp.

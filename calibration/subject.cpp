@@ -375,6 +375,14 @@ struct Helper {
 
 } // namespace
 
+std::string describe_leader_status(int status) {
+  if (WIFSIGNALED(status))
+    return " (killed by signal " + std::to_string(WTERMSIG(status)) + ")";
+  int code = WEXITSTATUS(status);
+  return " (exit code " + std::to_string(code) +
+         (code == kLeaderLostGrandchild ? ": its grandchild died" : "") + ")";
+}
+
 std::string format_report(const SubjectReport &r) {
   std::ostringstream os;
   os << "ready thread_tid=" << r.thread_tid << " grandchild_pid=" << r.grandchild_pid
@@ -471,6 +479,9 @@ namespace {
 [[noreturn]] void run_leader(int index, const Cookies &c, int exit_code, const CredPlan &plan,
                              bool hold, int ctl, int out) {
   set_comm(c.leader);
+  // A write to the pipe of a dead G (or of a dead calibrator) then fails
+  // with EPIPE, which we report, instead of killing us without a word.
+  signal(SIGPIPE, SIG_IGN);
   SubjectReport rep;
   // Move the program break, so that mm->brk != mm->start_brk in our mm and
   // start_brk has no twin next to it.
@@ -526,12 +537,20 @@ namespace {
   g_clock.end();
   if (g < 0)
     _exit(5);
+  // G's ends. Held here, g_done's write end would keep our reads of it from
+  // ever seeing G's death: we would wait for the calibrator's --timeout
+  // instead of saying at once that G died.
+  close(g_go[0]);
+  close(g_done[1]);
   rep.grandchild_pid = g;
   rep.grandchild_mono = g_clock.mono;
   rep.grandchild_boot = g_clock.boot;
   int32_t g_proc = 0; // G has set its comm
-  while (read(g_done[0], &g_proc, sizeof(g_proc)) < 0 && errno == EINTR) {
+  ssize_t got;
+  while ((got = read(g_done[0], &g_proc, sizeof(g_proc))) < 0 && errno == EINTR) {
   }
+  if (got != static_cast<ssize_t>(sizeof(g_proc)))
+    _exit(kLeaderLostGrandchild); // C and N go too: our death is their EOF
   rep.proc_grandchild = g_proc;
 
   // T: a thread of L. It sets its own comm, seizes G (so that G's parent is T
@@ -635,7 +654,8 @@ namespace {
   t_go.release();
   t_done.acquire();
   write_byte(g_go[1]);
-  read_byte(g_done[0]);
+  if (!read_byte(g_done[0]))
+    _exit(kLeaderLostGrandchild);
   if (chains) {
     creds.trigger();
     unshared.trigger();

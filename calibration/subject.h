@@ -74,4 +74,12 @@ struct SubjectReport {
 std::string format_report(const SubjectReport &r);
 std::optional<SubjectReport> parse_report(const std::string &line, std::string &error);
 
+// A leader's exit when its grandchild G died before it answered (EOF on G's
+// pipe: the leader holds no write end of a pipe it reads, issue #21).
+inline constexpr int kLeaderLostGrandchild = 10;
+
+// " (killed by signal N)" or " (exit code N[: what it means])" for a leader's
+// wait status, as the host reports it on a "died" line.
+std::string describe_leader_status(int status);
+
 } // namespace offsetprobe

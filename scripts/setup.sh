@@ -21,8 +21,9 @@ packages=(
 # it a fresh machine reports 0 skipped. bpftool is also the tests' second BTF
 # oracle (scripts/matrix/btf-truth.sh); binutils gives readelf
 # (no_bcc_maps); python3-jsonschema the schema test; strace, dash, setpriv
-# and capsh the live tests; the portability matrix installs its own tools.
-packages+=(jq util-linux libcap2-bin strace binutils dash python3 python3-jsonschema)
+# and capsh the live tests; systemd gives systemd-analyze (the package test
+# verifies the unit with it); the portability matrix installs its own tools.
+packages+=(jq util-linux libcap2-bin strace binutils dash python3 python3-jsonschema systemd)
 bcc=${OFFSETPROBE_BCC:-auto}
 if [ "$bcc" != disabled ]; then
   # The BCC backend (offsetprobe-bcc) compiles its programs at run time and

@@ -10,12 +10,13 @@
 # build without tests, or a suite that skipped everything is not a green run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-log=build/meson-logs/testlog.json
-# A log left by an earlier run must not stand in for this one.
-rm -f "$log"
+# meson names the log testlog.json, or testlog-<name>.json with --wrapper or
+# --setup. A log left by an earlier run must not stand in for this one.
+rm -f build/meson-logs/testlog*.json
 meson test -C build --print-errorlogs --num-processes 1 "$@"
 rc=$?
-if [ ! -f "$log" ]; then
+log=$(ls -t build/meson-logs/testlog*.json 2>/dev/null | head -1)
+if [ -z "$log" ]; then
   echo "0 passed, 0 failed, 0 skipped: no test ran (meson test exit $rc)"
   exit $((rc != 0 ? rc : 1))
 fi

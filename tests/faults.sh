@@ -12,7 +12,7 @@
 # leave none of the BPF programs, maps and links it held mid-run, and leave
 # the cache directory byte for byte as it was (the run uses --force on a
 # directory holding a valid entry from an earlier run).
-# Usage: faults.sh OFFSETPROBE_BINARY
+# Usage: faults.sh OFFSETPROBE_BINARY   (env FAULTS_ONLY=extra: see below)
 set -uo pipefail
 bin=$(realpath "$1")
 tmp=$(mktemp -d)
@@ -44,10 +44,13 @@ long_timeout_ms=30000
 
 # run_case STAGE ACTION WANT_RC MESSAGE_REGEX [NOT_REGEX]: the message must
 # match MESSAGE_REGEX and not NOT_REGEX.
+# CASE_TIMEOUT_MS and STOPPED_FOR (seconds the calibrator stays stopped after
+# the action, default 0.05) override the defaults for one case.
 run_case() {
   local stage=$1 action=$2 want=$3 msg=$4 not=${5:-} name="$1 / $2"
   local t=$long_timeout_ms
   [[ $action == hang-host ]] && t=$timeout_ms
+  t=${CASE_TIMEOUT_MS:-$t}
   : >"$tmp/err"
   # setsid: the run's session marks everything it starts (run_tasks).
   OFFSETPROBE_TEST_STAGE_HOOK=$stage setsid "$bin" --cache-dir "$cache" calibrate --force \
@@ -83,6 +86,22 @@ run_case() {
   kill-leader) target=$leader ;;
   kill-thread) target=$thread ;;
   kill-grandchild) target=$grandchild ;;
+  kill-held-grandchild)
+    # The real G of the held validation leader (a child of the host): the
+    # child of a leader traced by the leader's thread T. The first child
+    # (kill-grandchild) is the creds subject C, forked before G.
+    local l c
+    for _ in $(seq 100); do
+      for l in $(pgrep -P "$host"); do
+        for c in $(pgrep -P "$l"); do
+          [[ $(awk '/^TracerPid:/ { print $2 }' "/proc/$c/status" 2>/dev/null) -gt 0 ]] &&
+            target=$c
+        done
+      done
+      [[ -n $target ]] && break
+      sleep 0.05
+    done
+    ;;
   hang-host) target=$host ;;
   esac
   case $action in
@@ -93,7 +112,7 @@ run_case() {
   hang-host) kill -STOP "$target" ;;
   SIGINT | SIGTERM) kill -"${action#SIG}" "$cal" ;;
   esac
-  sleep 0.05
+  sleep "${STOPPED_FOR:-0.05}"
   kill -CONT "$cal"
   rc=0
   wait "$cal" || rc=$?
@@ -127,7 +146,11 @@ run_case() {
 # its leader. Never a timeout: that is the hang case's message.
 died='died|is gone|exited|captured [0-9]+ times, last at exit'
 timed_out='did not (answer|exit) within|hung'
-for stage in trial-spawned trial-ready trial-released validate-spawned validate-ready; do
+# FAULTS_ONLY=extra runs only the two cases after the stage loop (a quick
+# check of those, e.g. against an older binary).
+stages="trial-spawned trial-ready trial-released validate-spawned validate-ready"
+[[ ${FAULTS_ONLY:-} == extra ]] && stages=""
+for stage in $stages; do
   run_case "$stage" kill-host 9 "$died" "$timed_out"
   # After trial-released the trial leaders are gone by design: no target.
   if [[ $stage != trial-released ]]; then
@@ -139,6 +162,16 @@ for stage in trial-spawned trial-ready trial-released validate-spawned validate-
   run_case "$stage" SIGINT 130 "interrupted \(SIGINT\)"
   run_case "$stage" SIGTERM 143 "terminated"
 done
+
+# G of a held validation leader killed while the leader waits for "go": the
+# leader must see G's death as an EOF (it holds no write end of G's pipes)
+# and die at once with its own code, reported as such; before (#21), it
+# waited on G's pipe, whose write end it held, until --timeout.
+run_case trial-released kill-held-grandchild 9 "died during the experiment \(exit code 10: its grandchild died\)" "$timed_out"
+# A death that came while the calibrator was not reading (stopped here for
+# longer than its --timeout) is a death, not a timeout: past its deadline
+# the calibrator looks once more before it calls a subject hung.
+CASE_TIMEOUT_MS=1000 STOPPED_FOR=1.5 run_case trial-spawned kill-leader 9 "$died" "$timed_out"
 
 # Nothing of ours that was not there before (ids, by name; see lib_live.sh).
 expect_no_new_objects "after all cases" "$objects_before" &&

@@ -20,10 +20,16 @@
 # - the cache is byte for byte as it was, unless the run exited 0, was
 #   SIGKILLed after its rename, or (count) had saved its calibration before
 #   it was stopped counting: then it holds a valid entry and no temp file.
+# - bcc: the merged header view the run made (/run/offsetprobe-headers-<its
+#   pid>-*) is gone at once after a handled stop; after a SIGKILL (no code of
+#   ours runs) it is swept by a later run, which the last, uninterrupted run
+#   checks.
 # Usage: interrupt.sh OFFSETPROBE_BINARY calibrate|count|bcc
 #   RUNS (runs per signal; default 6, 4 for count, 1 for bcc, whose runs
 #   compile for seconds; docs/reliability.md has RUNS=200), SIGNALS ("INT
-#   TERM HUP KILL")
+#   TERM HUP KILL"), INTERLEAVE=1 (INT TERM HUP KILL INT ... rather than all
+#   runs of one signal, then the next), MAX_SECONDS (start no run after that
+#   long: the counts done are reported, per signal)
 set -uo pipefail
 bin=$(realpath "$1")
 mode=${2:-calibrate}
@@ -32,7 +38,7 @@ chmod 755 "$tmp"
 cal=""
 burner=""
 cleanup() {
-  [[ -n $cal ]] && kill -KILL "$cal" 2>/dev/null
+  [[ -n $cal && -n ${started:-} && $(start_time "$cal") == "$started" ]] && kill -KILL "$cal" 2>/dev/null
   [[ -n $burner ]] && kill -KILL -- "-$burner" 2>/dev/null
   rm -rf "$tmp"
 }
@@ -55,6 +61,8 @@ esac
 signals=${SIGNALS:-INT TERM HUP KILL}
 
 cache=$tmp/cache
+# start_time PID: field 22 of /proc/PID/stat, "" when there is no such process.
+start_time() { awk '{ sub(/.*\) /, ""); print $20 }' "/proc/$1/stat" 2>/dev/null; }
 # The command of one run; count gets an empty cache each time, so that it
 # calibrates (subjects and all) before it counts.
 command_for() {
@@ -94,23 +102,59 @@ span=$((($(date +%s%N) - t0) / 1000000))
 max_delay=$((span * 9 / 10))
 echo "an uninterrupted $mode run takes $span ms here (with the burner): delays 0-$max_delay ms"
 
-declare -A rcs
+# The header views of our runs (bcc): a run's own, by its pid in the name.
+views_of() { compgen -G "/run/offsetprobe-headers-$1-*" || true; }
+killed_views=""
+
+# The order of the runs: all of one signal, then the next; or interleaved.
+order=()
+if [[ ${INTERLEAVE:-0} == 1 ]]; then
+  for i in $(seq "$runs"); do for sig in $signals; do order+=("$sig:$i"); done; done
+else
+  for sig in $signals; do for i in $(seq "$runs"); do order+=("$sig:$i"); done; done
+fi
+t_start=$(date +%s)
+declare -A rcs done_per
 total=0 left_total=0 zombies_total=0 objects_seen=0 objects_left=0 runs_with_objects=0
 kill_wait_max=0 kill_live_max=0
-bad_runs=0
-for sig in $signals; do
-  for i in $(seq "$runs"); do
+bad_runs=0 views_left=0 views_killed=0 ended=0
+progress() {
+  local line="" sg
+  for sg in $signals; do line+=" SIG$sg=${done_per[$sg]:-0}"; done
+  echo "progress: $total runs ($line ), $((total - ended)) stopped by the signal, $ended had ended;" \
+    "$left_total left, $zombies_total zombies," \
+    "$objects_left BPF objects left, $views_left header views left, $bad_runs bad runs;" \
+    "$(($(date +%s) - t_start)) s"
+}
+prev_sig=""
+for step in "${order[@]}"; do
+  sig=${step%%:*} i=${step#*:}
+  if [[ -n ${MAX_SECONDS:-} && $(($(date +%s) - t_start)) -ge $MAX_SECONDS ]]; then
+    echo "MAX_SECONDS=$MAX_SECONDS reached: no more runs started"
+    break
+  fi
+  [[ -n $prev_sig && $sig != "$prev_sig" && ${INTERLEAVE:-0} != 1 ]] && progress
+  prev_sig=$sig
+  {
     total=$((total + 1))
+    done_per[$sig]=$((${done_per[$sig]:-0} + 1))
     [[ $mode == count ]] && fresh_count_cache
     before=$(cache_state)
     marker="opinterrupt$$x$total$RANDOM"
     delay=$(((RANDOM * 32768 + RANDOM) % (max_delay + 1)))
+    t_run=$(date +%s%N)
     env OFFSETPROBE_INTERRUPT_MARKER="$marker" setsid $(command_for) >"$tmp/out" 2>"$tmp/err" &
     cal=$!
+    # Its start time: bash reaps a background child as soon as it exits, and
+    # pids wrap quickly (pid_max 32768 on the shared VM), so a run that ended
+    # before its delay may have left its pid to another process by then.
+    # Signals go only to the process that started here.
+    started=$(start_time "$cal")
     sleep "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))"
-    ids=$(bpf_ids "$cal")
-    kill -"$sig" "$cal" 2>/dev/null
-    ids=$(printf '%s\n%s\n' "$ids" "$(bpf_ids "$cal")" | sed '/^$/d' | sort -u)
+    ours() { [[ -n $started && $(start_time "$cal") == "$started" ]]; }
+    ids=$(ours && bpf_ids "$cal")
+    ours && kill -"$sig" "$cal" 2>/dev/null
+    ids=$(printf '%s\n%s\n' "$ids" "$(ours && bpf_ids "$cal")" | sed '/^$/d' | sort -u)
     rc=0
     wait "$cal" || rc=$?
     sid=$cal
@@ -118,6 +162,15 @@ for sig in $signals; do
     t_exit=$(date +%s%N)
     name="SIG$sig #$i after $delay ms"
     rcs["$sig $rc"]=$((${rcs["$sig $rc"]:-0} + 1))
+    # A run that ended before its signal was not interrupted at all. The
+    # machine's speed drifts (a loaded shared machine, --force runs quicker
+    # than the first): the delays follow the latest uninterrupted run, so
+    # that they stay spread over a whole run rather than after its end.
+    if [[ $rc -eq 0 ]]; then
+      ended=$((ended + 1))
+      max_delay=$(((t_exit - t_run) / 1000000 * 9 / 10))
+      ((max_delay < 1)) && max_delay=1
+    fi
     ok_run=1
     signo=$(kill -l "$sig")
     case "$sig:$rc" in
@@ -192,22 +245,57 @@ for sig in $signals; do
         ok_run=0
       fi
     fi
+    # The header view (bcc): gone with a handled stop; after a SIGKILL,
+    # remembered, to be swept by a later run.
+    if [[ $mode == bcc ]]; then
+      views=$(views_of "$sid")
+      if [[ -n $views && $rc -eq $((128 + signo)) && $sig == KILL ]]; then
+        views_killed=$((views_killed + $(echo "$views" | wc -l)))
+        killed_views+=" $views"
+      elif [[ -n $views ]]; then
+        views_left=$((views_left + $(echo "$views" | wc -l)))
+        fail "$name (exit $rc): its merged header view is left: $views"
+        rm -rf $views
+        ok_run=0
+      fi
+    fi
     [[ $ok_run -eq 1 ]] || bad_runs=$((bad_runs + 1))
-  done
-  # Progress, one line per signal (a long RUNS=200 run can be read as it goes).
-  echo "SIG$sig done: $total runs so far, $left_total left, $zombies_total zombies," \
-    "$objects_left BPF objects left, $bad_runs bad runs; exits:" \
-    "$(for k in "${!rcs[@]}"; do [[ $k == "$sig "* ]] && echo -n " ${k#* }=${rcs[$k]}"; done)"
+  }
+  [[ ${INTERLEAVE:-0} == 1 && $((total % 20)) -eq 0 ]] && progress
 done
+progress
+
+# The views of SIGKILLed runs: one more run, uninterrupted, sweeps them at
+# its start (their owners are dead: their locks are free).
+if [[ $mode == bcc && -z $killed_views ]]; then
+  ok "no SIGKILLed run had made its header view yet: no sweep to check"
+elif [[ $mode == bcc ]]; then
+  rc=0
+  $(command_for) >"$tmp/out" 2>"$tmp/err" || rc=$?
+  [[ $rc -eq 0 ]] || fail "the last, uninterrupted bcc run: exit $rc" "$tmp/err"
+  still=""
+  for v in $killed_views; do [[ -e $v ]] && still+=" $v"; done
+  if [[ -n $still ]]; then
+    views_left=$((views_left + $(echo $still | wc -w)))
+    fail "header views of SIGKILLed runs not swept by a later run:$still"
+    rm -rf $still
+  else
+    ok "$views_killed header view(s) left by SIGKILLed runs, all swept by later runs"
+  fi
+fi
 
 summary=""
 for k in $(printf '%s\n' "${!rcs[@]}" | tr ' ' : | sort); do
   summary+=" ${k/:/ exit }=${rcs[${k/:/ }]}"
 done
 echo "exits (signal exit=runs):$summary"
-ok "$total interrupted $mode runs ($runs per signal: $signals), burner on, delays 0-$max_delay ms:" \
+per=""
+for sg in $signals; do per+=" SIG$sg=${done_per[$sg]:-0}"; done
+ok "$total interrupted $mode runs ($per ), burner on, delays up to 0.9x the latest whole run" \
+  "(last $max_delay ms): $((total - ended)) stopped by the signal, $ended had ended first;" \
   "$left_total left, $zombies_total zombies; $objects_seen BPF objects seen in $runs_with_objects" \
   "runs, $objects_left left; after SIGKILL, last live process gone within $kill_live_max ms," \
-  "last zombie reaped (by PID 1) within $kill_wait_max ms; $bad_runs bad runs"
+  "last zombie reaped (by PID 1) within $kill_wait_max ms; $views_left header views left;" \
+  "$bad_runs bad runs"
 [[ $runs_with_objects -gt 0 ]] || fail "no run was caught holding a BPF object: the BPF check saw nothing"
 finish

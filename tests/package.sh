@@ -240,6 +240,10 @@ if command -v systemd-analyze >/dev/null; then
   # a cat page in /var/cache/man (man offsetprobe is tested below).
   systemd-analyze verify --man=no /lib/systemd/system/$unit >"$work/analyze.txt" 2>&1 &&
     ok "systemd-analyze verify $unit" || { fail "systemd-analyze verify $unit"; cat "$work/analyze.txt"; }
+elif [[ ${CI:-} == true ]]; then
+  fail "systemd-analyze is not installed under CI=true: the unit is not verified (scripts/setup.sh installs systemd)"
+else
+  echo "SKIP (part): systemd-analyze is not installed: the unit is not verified"
 fi
 wants=/etc/systemd/system/multi-user.target.wants/$unit
 [[ $(readlink "$wants") == /lib/systemd/system/$unit ]] && ok "enabled: $wants" ||

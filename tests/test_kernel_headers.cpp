@@ -9,6 +9,10 @@
 #include <filesystem>
 #include <fstream>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 namespace fs = std::filesystem;
 
 namespace offsetprobe::test {
@@ -205,6 +209,88 @@ TEST_CASE("the merged view: arch layer over common, private, removed afterwards"
     MergedHeaderView view(*one, (s / "run").string());
     CHECK(view.path() == one->layers.front());
   }
+}
+
+namespace {
+
+// Forks a process that makes a view under `base`, writes its path to a pipe
+// and then either dies by SIGKILL (no destructor runs: the view stays) or
+// waits until `release` is closed. Returns the child's pid; `path` gets the
+// view's path.
+pid_t view_in_child(const HeaderSet &set, const fs::path &base, bool die, const int release[2],
+                    std::string &path) {
+  int p[2];
+  REQUIRE(pipe(p) == 0);
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    close(p[0]);
+    close(release[1]); // else the read below never sees EOF
+    try {
+      MergedHeaderView view(set, base.string());
+      (void)!write(p[1], view.path().data(), view.path().size());
+      close(p[1]);
+      if (die)
+        raise(SIGKILL);
+      char c;
+      (void)!read(release[0], &c, 1);
+    } catch (...) {
+      _exit(1);
+    }
+    _exit(0);
+  }
+  close(p[1]);
+  char buf[4096];
+  ssize_t n = read(p[0], buf, sizeof(buf));
+  close(p[0]);
+  REQUIRE(n > 0);
+  path.assign(buf, static_cast<size_t>(n));
+  return pid;
+}
+
+} // namespace
+
+TEST_CASE("a view whose owner was SIGKILLed is swept by the next one; a live one is not") {
+  Scratch s;
+  make_debian_pair(s / "usr/src", "6.1.0-56");
+  std::string error;
+  auto set = resolve_header_dir((s / "usr/src/linux-headers-6.1.0-56-amd64").string(), error);
+  REQUIRE(set);
+  fs::create_directories(s / "run");
+  int rel[2];
+  REQUIRE(pipe(rel) == 0);
+
+  std::string dead_path, live_path;
+  // The live one first: a view made after the dead one would sweep it.
+  pid_t live = view_in_child(*set, s / "run", false, rel, live_path);
+  pid_t dead = view_in_child(*set, s / "run", true, rel, dead_path);
+  REQUIRE(waitpid(dead, nullptr, 0) == dead);
+  // The SIGKILLed owner left its view (what a killed `--backend bcc` did);
+  // the live one's view exists too, and its owner is in the name.
+  CHECK(fs::exists(dead_path));
+  CHECK(fs::exists(live_path));
+  CHECK(fs::path(dead_path).filename().string().rfind(
+            "offsetprobe-headers-" + std::to_string(dead) + "-", 0) == 0);
+  // Neither a symlink with the prefix nor its target is touched.
+  fs::create_directories(s / "elsewhere");
+  fs::create_directory_symlink(s / "elsewhere", s / "run/offsetprobe-headers-link");
+
+  {
+    MergedHeaderView view(*set, (s / "run").string());
+    CHECK_FALSE(fs::exists(dead_path));
+    CHECK(fs::exists(live_path)); // its owner holds the lock
+    CHECK(fs::exists(view.path()));
+    CHECK(fs::is_symlink(s / "run/offsetprobe-headers-link"));
+    CHECK(fs::exists(s / "elsewhere"));
+    // Our own live view is not swept by a sweep from this process either.
+    CHECK(sweep_dead_header_views((s / "run").string()) == 0);
+    CHECK(fs::exists(view.path()));
+  }
+  close(rel[1]); // the live owner ends normally and removes its view
+  REQUIRE(waitpid(live, nullptr, 0) == live);
+  close(rel[0]);
+  CHECK_FALSE(fs::exists(live_path));
+  CHECK(sweep_dead_header_views((s / "run").string()) == 0);
 }
 
 } // namespace offsetprobe::test
