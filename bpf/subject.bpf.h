@@ -36,4 +36,14 @@ static __always_inline __u32 *subject_slot(void) {
   return slot;
 }
 
+#ifndef OP_BCC
+/* The current task's record in `records` (an array indexed by slot), or
+ * NULL. libbpf only: BCC cannot take a map by pointer. */
+static __always_inline void *subject_record(void *records) {
+  __u32 *slot = subject_slot();
+
+  return slot ? bpf_map_lookup_elem(records, slot) : NULL;
+}
+#endif
+
 #endif
