@@ -4,49 +4,51 @@
  * structs that candidate pointer fields of its task_struct point to, and for
  * nsproxy candidates the structs one level further.
  *
- * It follows only the offsets it was loaded with (rodata, from the stage-1
- * snapshots) starting at the current task, and only values that lie in the
- * kernel half of the address space; it never reads an address user space
- * supplies. Every read is a bpf_probe_read_kernel() of one 512 B chunk, so a
- * fault voids one chunk, not the capture.
+ * It follows only the offsets it was loaded with (the stage-1 plan: rodata
+ * for libbpf, -D macros for BCC, compat.bpf.h) starting at the current task,
+ * and only values that lie in the kernel half of the address space; it never
+ * reads an address user space supplies. Every read is a
+ * bpf_probe_read_kernel() of one 512 B chunk, so a fault voids one chunk, not
+ * the capture. Like the scanner it knows no kernel struct.
  */
-#include <linux/types.h>
-#include <linux/bpf.h>
-#include <bpf/bpf_helpers.h>
-
+#include "compat.bpf.h"
 #include "chainscan.h"
 #include "subject.bpf.h"
 #include "read_ok.bpf.h"
 #include "kptr.bpf.h"
 
-char LICENSE[] SEC("license") = "GPL";
+OP_LICENSE_GPL;
 
-/* max_entries is set by the loader to the number of subjects. */
-struct {
-  __uint(type, BPF_MAP_TYPE_ARRAY);
-  __uint(max_entries, 1);
-  __type(key, __u32);
-  __type(value, struct op_chain_snapshot);
-} chain_snaps SEC(".maps");
+/* libbpf: the loader sets max_entries to the number of subjects; BCC gets it
+ * as OP_MAX_SUBJECTS. */
+#ifndef OP_MAX_SUBJECTS
+#define OP_MAX_SUBJECTS 1
+#endif
+OP_ARRAY_MAP(chain_snaps, struct op_chain_snapshot, OP_MAX_SUBJECTS);
 
-const volatile __u64 trigger_nr = 0;
-const volatile __u32 nr_ptrs = 0;
-const volatile __u32 ptr_off[OP_MAX_PTRS] = {};
-const volatile __u32 nr_nested = 0;
-const volatile __u32 nested_of[OP_MAX_NESTED] = {};
+OP_CONST(__u64, trigger_nr, OP_TRIGGER_NR, 0);
+/* The task_struct offsets to follow, and which of them (indexes) to follow
+ * one level further. */
+OP_CONST(__u32, nr_ptrs, OP_NR_PTRS, 0);
+OP_CONST_ARRAY(__u32, ptr_off, OP_MAX_PTRS, OP_PTR_OFFS);
+OP_CONST(__u32, nr_nested, OP_NR_NESTED, 0);
+OP_CONST_ARRAY(__u32, nested_of, OP_MAX_NESTED, OP_NESTED_OF);
 
-static __always_inline int capture(void) {
+static __always_inline int capture(void)
+{
   struct op_chain_snapshot *snap;
   __u64 task;
-  __u32 i, c, n, j;
+  __u32 *slot, i, c, n, j;
 
-  snap = subject_record(&chain_snaps);
+  slot = subject_slot();
+  snap = slot ? bpf_map_lookup_elem(&chain_snaps, slot) : NULL;
   if (!snap)
     return 0;
 
   task = bpf_get_current_task();
   snap->task_addr = task;
   snap->pid_tgid = bpf_get_current_pid_tgid();
+  OP_UNROLL
   for (i = 0; i < OP_MAX_PTRS && i < nr_ptrs; i++) {
     __u64 p = 0;
 
@@ -55,17 +57,20 @@ static __always_inline int capture(void) {
     bpf_probe_read_kernel(&p, sizeof(p), (void *)(task + ptr_off[i]));
     snap->ptr[i] = p;
     p = kptr_or_0(p);
+    OP_UNROLL
     for (c = 0; c < OP_PTEE_CHUNKS; c++)
       snap->ptr_readable[i] |=
           read_ok(bpf_probe_read_kernel(snap->ptee[i] + c * OP_CHAIN_CHUNK_SIZE,
                                         OP_CHAIN_CHUNK_SIZE, (void *)(p + c * OP_CHAIN_CHUNK_SIZE)),
                   1ULL << c);
   }
+  OP_UNROLL
   for (n = 0; n < OP_MAX_NESTED && n < nr_nested; n++) {
     __u32 src = nested_of[n];
 
     if (src >= OP_MAX_PTRS)
       continue;
+    OP_UNROLL
     for (j = 0; j < OP_NESTED_SLOTS; j++) {
       __u64 p = 0;
 
@@ -75,6 +80,7 @@ static __always_inline int capture(void) {
       __builtin_memcpy(&p, snap->ptee[src] + j * 8, sizeof(p));
       snap->nested_ptr[n][j] = p;
       p = kptr_or_0(p);
+      OP_UNROLL
       for (c = 0; c < OP_NESTED_CHUNKS; c++)
         snap->nested_readable[n][j] |= read_ok(
             bpf_probe_read_kernel(snap->nested[n][j] + c * OP_CHAIN_CHUNK_SIZE, OP_CHAIN_CHUNK_SIZE,
@@ -86,19 +92,29 @@ static __always_inline int capture(void) {
   return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_getppid")
-int chain_trigger_tp(void *ctx) {
+/* Only triggers: chains are read from live subjects. */
+#if OP_WANT_TP
+OP_SEC("tracepoint/syscalls/sys_enter_getppid")
+int chain_trigger_tp(void *ctx)
+{
   return capture();
 }
+#endif
 
-SEC("raw_tracepoint/sys_enter")
-int chain_trigger_raw(struct bpf_raw_tracepoint_args *ctx) {
+#if OP_WANT_RAW
+OP_SEC("raw_tracepoint/sys_enter")
+int chain_trigger_raw(struct bpf_raw_tracepoint_args *ctx)
+{
   if (ctx->args[1] != trigger_nr)
     return 0;
   return capture();
 }
+#endif
 
-SEC("uprobe")
-int chain_trigger_uprobe(void *ctx) {
+#if OP_WANT_UPROBE
+OP_SEC("uprobe")
+int chain_trigger_uprobe(void *ctx)
+{
   return capture();
 }
+#endif

@@ -14,58 +14,75 @@
  * address reused by a later task never finds a stale key. User space reports
  * counts + the live threads' tasks entries, summed per key.
  *
+ * One source for both backends (compat.bpf.h): every kernel struct access
+ * goes through the offsets, so under BCC the host's headers (possibly of a
+ * nearby kernel) only get BCC's helpers through the compiler.
+ *
  * Two hooks, chosen by user space: the raw sys_enter tracepoint with the
  * syscall number tested against a bitmap, or one per-syscall tracepoint
  * each (no filter). See docs/counting-probe.md for which and why.
  */
-#include <linux/types.h>
-#include <linux/bpf.h>
-#include <bpf/bpf_helpers.h>
-
+#include "compat.bpf.h"
 #include "counter.h"
 
-char LICENSE[] SEC("license") = "GPL";
+OP_LICENSE_GPL;
 
-const volatile __u32 off_group_leader = 0;
-const volatile __u32 off_start_boottime = 0;
+/* The offsets; for BCC under the names `export --format bcc-cflags` prints. */
+OP_CONST(__u32, off_group_leader, OFFSETPROBE_TASK_STRUCT_GROUP_LEADER, 0);
+OP_CONST(__u32, off_start_boottime, OFFSETPROBE_TASK_STRUCT_START_BOOTTIME, 0);
 /* Nanoseconds per USER_HZ tick (10000000 for USER_HZ 100). */
-const volatile __u64 tick_ns = 10000000;
+OP_CONST(__u64, tick_ns, OP_TICK_NS, 10000000);
 /* Boottime offset of our time namespace: /proc/<pid>/stat adds it, so do we. */
-const volatile __s64 boot_offset_ns = 0;
+OP_CONST(__s64, boot_offset_ns, OP_BOOT_OFFSET_NS, 0);
 /* Count only this tgid (as user space sees it); 0: every process. */
-const volatile __u32 filter_tgid = 0;
+OP_CONST(__u32, filter_tgid, OP_FILTER_TGID, 0);
 /* Inside a pid namespace: report tgids as that namespace numbers them. */
-const volatile __u32 use_pidns = 0;
-const volatile __u64 pidns_dev = 0;
-const volatile __u64 pidns_ino = 0;
+OP_CONST(__u32, use_pidns, OP_USE_PIDNS, 0);
+OP_CONST(__u64, pidns_dev, OP_PIDNS_DEV, 0);
+OP_CONST(__u64, pidns_ino, OP_PIDNS_INO, 0);
 /* Benchmark only: read the key on every event instead of once per thread. */
-const volatile __u32 no_task_cache = 0;
-/* Bit nr set: syscall nr is counted (raw tracepoint only). */
-const volatile __u64 syscalls[OP_COUNT_BITMAP_WORDS] = {};
+OP_CONST(__u32, no_task_cache, OP_NO_TASK_CACHE, 0);
+
+/* The maps' size: libbpf's loader resizes them, BCC gets OP_COUNT_ENTRIES. */
+#ifndef OP_COUNT_ENTRIES
+#define OP_COUNT_ENTRIES OP_COUNT_DEFAULT_ENTRIES
+#endif
 
 /* Per process: the counts of its exited threads (and of events counted
  * directly when the tasks map was full). */
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, OP_COUNT_DEFAULT_ENTRIES); /* user space may resize */
-  __type(key, struct op_count_key);
-  __type(value, __u64);
-} counts SEC(".maps");
+OP_HASH_MAP(counts, struct op_count_key, __u64, OP_COUNT_ENTRIES);
+/* Per live thread, keyed by task_struct address: its process key and count. */
+OP_HASH_MAP(tasks, __u64, struct op_task_count, OP_COUNT_ENTRIES);
+OP_PERCPU_ARRAY_MAP(drops, __u64, OP_DROP_SLOTS);
 
-/* Per live thread: its process key and its count. */
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, OP_COUNT_DEFAULT_ENTRIES);
-  __type(key, __u64); /* task_struct address */
-  __type(value, struct op_task_count);
-} tasks SEC(".maps");
+/* The syscall bitmap: bit nr set, syscall nr is counted (raw tracepoint
+ * only); syscall_word(i) is its word i. BCC has no .rodata, so no constant
+ * array read at a run-time index: its words come as OP_SYSCALLS_W0..W7 and a
+ * switch picks one. */
+#ifdef OP_BCC
+_Static_assert(OP_COUNT_BITMAP_WORDS == 8, "syscall_word() spells out 8 words");
+static __always_inline __u64 syscall_word(__u64 i)
+{
+  switch (i) {
+  case 0: return OP_SYSCALLS_W0;
+  case 1: return OP_SYSCALLS_W1;
+  case 2: return OP_SYSCALLS_W2;
+  case 3: return OP_SYSCALLS_W3;
+  case 4: return OP_SYSCALLS_W4;
+  case 5: return OP_SYSCALLS_W5;
+  case 6: return OP_SYSCALLS_W6;
+  case 7: return OP_SYSCALLS_W7;
+  }
+  return 0;
+}
+#else
+OP_CONST_ARRAY(__u64, syscalls, OP_COUNT_BITMAP_WORDS, /* BCC: OP_SYSCALLS_W<i> */);
 
-struct {
-  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-  __uint(max_entries, OP_DROP_SLOTS);
-  __type(key, __u32);
-  __type(value, __u64);
-} drops SEC(".maps");
+static __always_inline __u64 syscall_word(__u64 i)
+{
+  return syscalls[i];
+}
+#endif
 
 static __always_inline void drop(__u32 slot, __u64 n)
 {
@@ -161,18 +178,18 @@ static __always_inline int count_current(void)
   return 0;
 }
 
-SEC("raw_tracepoint/sys_enter")
+OP_SEC("raw_tracepoint/sys_enter")
 int count_raw(struct bpf_raw_tracepoint_args *ctx)
 {
   __u64 nr = ctx->args[1];
 
-  if (nr >= OP_COUNT_MAX_NR || !((syscalls[nr / 64] >> (nr % 64)) & 1))
+  if (nr >= OP_COUNT_MAX_NR || !((syscall_word(nr / 64) >> (nr % 64)) & 1))
     return 0;
   return count_current();
 }
 
 /* Attached to syscalls/sys_enter_<name> for each chosen syscall. */
-SEC("tracepoint")
+OP_SEC("tracepoint")
 int count_tp(void *ctx)
 {
   return count_current();
@@ -182,7 +199,7 @@ int count_tp(void *ctx)
  * its task_struct can be freed and reused: move its count to its process
  * and forget its address. A raw tracepoint: no tracefs needed, and no
  * bpf_prog_active recursion guard that could skip it. */
-SEC("raw_tracepoint/sched_process_exit")
+OP_SEC("raw_tracepoint/sched_process_exit")
 int count_exit(void *ctx)
 {
   __u64 task = bpf_get_current_task();

@@ -1,13 +1,19 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0-only
-"""Embeds a BCC C source into a C++ header as a raw string literal.
+"""Embeds a BPF program's source into a C++ header, as BCC source.
 
-Usage: embed_bcc.py SOURCE SYMBOL OUTPUT
+Usage: embed_bcc.py SOURCE SYMBOL OUTPUT [DEPFILE]
 
-`#include "x.h"` lines naming a header next to SOURCE are replaced by that
-header's text (recursively, each once), so the BCC program and the user-space
-loader share the very same plain-data headers (scanner.h, reader.h) and their
-layouts cannot drift. System includes (<...>) are left for BCC to resolve.
+SOURCE is the program's one source, NAME.bpf.c, also compiled for libbpf;
+compat.bpf.h says what differs between the backends. Here:
+- `#define OP_BCC 1` comes first, so compat.bpf.h takes BCC's side;
+- `#include "x.h"` lines naming a header next to SOURCE are replaced by that
+  header's text (recursively, each once), so the BCC program and the
+  user-space loader share the very same plain-data headers and their layouts
+  cannot drift. System includes (<...>) are left for BCC to resolve;
+- the map calls, written as libbpf's bpf_map_*_elem(&map, ...), become BCC's
+  map.lookup()/insert()/update()/delete(): BCC's rewriter accepts a map call
+  only as literal source text, never from a macro, so no header can do it.
 """
 import os
 import re
@@ -15,6 +21,13 @@ import sys
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"\s*$')
 DELIM = "OPBCC"
+
+# bpf_map_update_elem(&m, k, v, FLAGS): BCC's insert() is BPF_NOEXIST, its
+# update() BPF_ANY. The arguments must not hold ", BPF_" themselves.
+UPDATE = re.compile(r"\bbpf_map_update_elem\(&(\w+),\s*(.+?),\s*(BPF_NOEXIST|BPF_ANY)\)")
+LOOKUP = re.compile(r"\bbpf_map_lookup_elem\(&(\w+),\s*")
+DELETE = re.compile(r"\bbpf_map_delete_elem\(&(\w+),\s*")
+LEFT = re.compile(r"\bbpf_map_\w+_elem\(&")
 
 
 def expand(path, seen, deps):
@@ -37,10 +50,24 @@ def expand(path, seen, deps):
     return out
 
 
+def to_bcc_map_calls(text, src):
+    text = UPDATE.sub(
+        lambda m: "%s.%s(%s)" % (m.group(1), "insert" if m.group(3) == "BPF_NOEXIST" else "update",
+                                 m.group(2)), text)
+    text = LOOKUP.sub(lambda m: m.group(1) + ".lookup(", text)
+    text = DELETE.sub(lambda m: m.group(1) + ".delete(", text)
+    for n, line in enumerate(text.splitlines(), 1):
+        if LEFT.search(line):
+            sys.exit("embed_bcc.py: %s: a map call BCC would not take (line %d of the "
+                     "expanded source): %s" % (src, n, line.strip()))
+    return text
+
+
 def main():
     src, symbol, output = sys.argv[1:4]
     deps = []
-    text = "".join(expand(src, set(), deps))
+    text = "#define OP_BCC 1\n" + "".join(expand(src, set(), deps))
+    text = to_bcc_map_calls(text, src)
     if ")" + DELIM + '"' in text:
         sys.exit("embed_bcc.py: %s contains the raw string delimiter" % src)
     with open(output, "w", encoding="utf-8") as f:

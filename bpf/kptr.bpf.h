@@ -2,8 +2,8 @@
 /*
  * kptr_or_0: p when it is an aligned address in the kernel half (top byte
  * 0xff, see OP_KPTR_MIN in chainscan.h), else 0, whose reads fault: computed
- * without a branch (read_ok.bpf.h says why). Shared by the chain scanners of
- * both backends (chainscan.bpf.c, chainscan.bcc.c).
+ * without a branch (read_ok.bpf.h says why). Used by chainscan.bpf.c (both
+ * backends).
  */
 #ifndef OFFSETPROBE_BPF_KPTR_H
 #define OFFSETPROBE_BPF_KPTR_H

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * One step of a read-back plan (reader.h), the same code for both readers:
- * the libbpf reader passes the plan's rodata, the BCC reader the plan's -D
- * macros; to the verifier (rodata of a frozen map) and to clang (macros)
+ * One step of a read-back plan (reader.h), the same code for both backends:
+ * the reader passes the plan's rodata (libbpf) or the plan's -D macros
+ * (BCC); to the verifier (rodata of a frozen map) and to clang (macros)
  * every argument is a constant, so a step not read at `site`, or the base it
  * does not use, is dead code.
  */

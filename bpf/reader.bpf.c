@@ -2,45 +2,57 @@
 /*
  * The reader: walks a fresh subject's task_struct through the calibrated
  * offsets and records what it finds. It knows no field: user space loads a
- * plan of steps (reader.h) as const volatile rodata, so the verifier sees
- * constants, and compares the values with what it knows; only a calibration
- * that reads back correctly is reported as calibrated.
+ * plan of steps (reader.h) and compares the values with what it knows; only a
+ * calibration that reads back correctly is reported as calibrated.
+ *
+ * One source for both backends (compat.bpf.h). libbpf gets the plan as
+ * const volatile rodata, so the verifier sees constants; BCC gets it as -D
+ * macros, each step naming its offset by the field's export name
+ * (-DOFFSETPROBE_TASK_STRUCT_PID=1264U), exactly as a BCC consumer of
+ * `export --format bcc-cflags` compiles. It never names a member
+ * of a kernel struct, so under BCC the host's headers may be of another
+ * kernel: every access goes through the offsets.
  *
  * It follows only pointers it read from the current task at the given offsets;
  * it never dereferences an address that user space supplies.
  */
-#include <linux/types.h>
-#include <linux/bpf.h>
-#include <bpf/bpf_helpers.h>
-
+#include "compat.bpf.h"
 #include "reader.h"
 #include "read_step.bpf.h"
 #include "subject.bpf.h"
 
-char LICENSE[] SEC("license") = "GPL";
+OP_LICENSE_GPL;
 
-const volatile __u64 trigger_nr = 0;
-/* The plan: steps [0, nr_steps) of `steps`. The steps read at exit all lie
- * in [0, nr_exit_steps) (the catalogue puts them first): the exit program
- * walks only those, and its verification does not walk the whole plan. */
+OP_CONST(__u64, trigger_nr, OP_TRIGGER_NR, 0);
+
+#ifdef OP_BCC
+/* BCC: the plan is OP_PLAN, one OP_STEP(i, parent, offset, size, sites) per
+ * step, expanded in place below. Not a static const array walked by the
+ * loop: clang does not fold every load of such an array, and a load it keeps
+ * reads .rodata, which BCC does not load (the verifier then rejects it). */
+#ifndef OP_PLAN
+#define OP_PLAN
+#endif
+#else
+/* libbpf: the plan is steps [0, nr_steps) of `steps`. The steps read at exit
+ * all lie in [0, nr_exit_steps) (the catalogue puts them first): the exit
+ * program walks only those, and its verification does not walk the whole
+ * plan. */
 const volatile __u32 nr_steps = 0;
 const volatile __u32 nr_exit_steps = 0;
 const volatile struct op_read_step steps[OP_MAX_STEPS] = {};
+#endif
 
-struct {
-  __uint(type, BPF_MAP_TYPE_ARRAY);
-  __uint(max_entries, OP_MAX_SLOTS);
-  __type(key, __u32);
-  __type(value, struct op_readback);
-} readbacks SEC(".maps");
+OP_ARRAY_MAP(readbacks, struct op_readback, OP_MAX_SLOTS);
 
 static __always_inline int read_fields(__u32 site)
 {
   struct op_readback *rb;
   __u64 task;
-  __u32 i;
+  __u32 *slot, i;
 
-  rb = subject_record(&readbacks);
+  slot = subject_slot();
+  rb = slot ? bpf_map_lookup_elem(&readbacks, slot) : NULL;
   if (!rb)
     return 0;
 
@@ -48,8 +60,16 @@ static __always_inline int read_fields(__u32 site)
   rb->task_addr = task;
   rb->pid_tgid = bpf_get_current_pid_tgid();
   rb->site = site;
+  OP_UNROLL
   for (i = 0; i < sizeof(rb->ok) / sizeof(rb->ok[0]); i++)
     rb->ok[i] = 0;
+#ifdef OP_BCC
+  /* Every argument a constant: a step not read at `site` is dead code. */
+#define OP_STEP(i, parent, offset, size, sites)                                                    \
+  op_read_step(rb, task, site, i, parent, offset, size, sites);
+  OP_PLAN
+#undef OP_STEP
+#else
   /* Unrolled: each step's index, and so its rodata, is a constant; the steps
    * past the hook's bound are dead code the verifier skips. */
 #pragma unroll
@@ -59,38 +79,49 @@ static __always_inline int read_fields(__u32 site)
     op_read_step(rb, task, site, i, steps[i].parent, steps[i].offset, steps[i].size,
                  steps[i].sites);
   }
+#endif
   return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_getppid")
+#if OP_WANT_TP
+OP_SEC("tracepoint/syscalls/sys_enter_getppid")
 int read_trigger_tp(void *ctx)
 {
   return read_fields(OP_SITE_TRIGGER);
 }
+#endif
 
+#if OP_WANT_RAW
 /* Where per-syscall tracepoints are absent (no CONFIG_FTRACE_SYSCALLS, or no
  * tracefs): the raw sys_enter tracepoint, filtered by syscall number. */
-SEC("raw_tracepoint/sys_enter")
+OP_SEC("raw_tracepoint/sys_enter")
 int read_trigger_raw(struct bpf_raw_tracepoint_args *ctx)
 {
   if (ctx->args[1] != trigger_nr)
     return 0;
   return read_fields(OP_SITE_TRIGGER);
 }
+#endif
 
-SEC("uprobe")
+#if OP_WANT_UPROBE
+OP_SEC("uprobe")
 int read_trigger_uprobe(void *ctx)
 {
   return read_fields(OP_SITE_TRIGGER);
 }
+#endif
 
-SEC("tracepoint/sched/sched_process_exit")
+#if OP_WANT_EXIT_TP
+OP_SEC("tracepoint/sched/sched_process_exit")
 int read_exit(void *ctx)
 {
   return read_fields(OP_SITE_EXIT);
 }
+#endif
 
-SEC("raw_tracepoint/sched_process_exit")
+/* The exit hook the loaders attach: detaching a raw tracepoint does not wait
+ * for an RCU grace period, as a perf-event tracepoint's last detach does. */
+OP_SEC("raw_tracepoint/sched_process_exit")
 int read_exit_raw(void *ctx)
 {
   return read_fields(OP_SITE_EXIT);

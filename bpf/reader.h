@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * Plain data shared by the reader (reader.bpf.c, reader.bcc.c) and its loaders.
+ * Plain data shared by the reader (reader.bpf.c, both backends) and its loaders.
  *
  * The reader knows no field: it walks a plan of steps, each "read `size`
  * bytes at `offset` from a base", where the base is the current task or the

@@ -6,37 +6,34 @@
  * when its comm equals one of the cookies the running calibration put into
  * `cookies`, so it reads no other process (least reach), and it picks subjects
  * by comm rather than pid so that it works from inside a pid namespace.
+ *
+ * One source for both backends (compat.bpf.h). It uses no kernel struct
+ * definition, so under BCC the host's headers only have to get BCC's helper
+ * definitions through the compiler.
  */
-#include <linux/types.h>
-#include <linux/bpf.h>
-#include <bpf/bpf_helpers.h>
-
+#include "compat.bpf.h"
 #include "scanner.h"
 #include "subject.bpf.h"
 #include "read_ok.bpf.h"
 
-char LICENSE[] SEC("license") = "GPL";
+OP_LICENSE_GPL;
 
-struct {
-  __uint(type, BPF_MAP_TYPE_ARRAY);
-  __uint(max_entries, OP_MAX_SLOTS);
-  __type(key, __u32);
-  __type(value, struct op_snapshot);
-} snapshots SEC(".maps");
+OP_ARRAY_MAP(snapshots, struct op_snapshot, OP_MAX_SLOTS);
 
 /* Syscall number of getppid on this architecture, for the raw tracepoint. */
-const volatile __u64 trigger_nr = 0;
+OP_CONST(__u64, trigger_nr, OP_TRIGGER_NR, 0);
 
-/* How many chunks to read; set before load. */
-const volatile __u32 nr_chunks = OP_MAX_CHUNKS;
+/* How many chunks to read (from the slab size of task_struct). */
+OP_CONST(__u32, nr_chunks, OP_NR_CHUNKS, OP_MAX_CHUNKS);
 
 static __always_inline int capture(unsigned int site)
 {
   struct op_snapshot *snap;
   unsigned long long task;
-  __u32 i;
+  __u32 *slot, i;
 
-  snap = subject_record(&snapshots);
+  slot = subject_slot();
+  snap = slot ? bpf_map_lookup_elem(&snapshots, slot) : NULL;
   if (!snap)
     return 0;
 
@@ -57,37 +54,47 @@ static __always_inline int capture(unsigned int site)
   return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_getppid")
+#if OP_WANT_TP
+OP_SEC("tracepoint/syscalls/sys_enter_getppid")
 int scan_trigger_tp(void *ctx)
 {
   return capture(OP_SITE_TRIGGER);
 }
+#endif
 
+#if OP_WANT_RAW
 /* Where per-syscall tracepoints are absent (no CONFIG_FTRACE_SYSCALLS, or no
  * tracefs): the raw sys_enter tracepoint, filtered by syscall number. */
-SEC("raw_tracepoint/sys_enter")
+OP_SEC("raw_tracepoint/sys_enter")
 int scan_trigger_raw(struct bpf_raw_tracepoint_args *ctx)
 {
   if (ctx->args[1] != trigger_nr)
     return 0;
   return capture(OP_SITE_TRIGGER);
 }
+#endif
 
+#if OP_WANT_UPROBE
 /* Fallback where syscall tracepoints are absent: a uprobe on the binary's own
  * trigger function, attached by the loader. */
-SEC("uprobe")
+OP_SEC("uprobe")
 int scan_trigger_uprobe(void *ctx)
 {
   return capture(OP_SITE_TRIGGER);
 }
+#endif
 
-SEC("tracepoint/sched/sched_process_exit")
+#if OP_WANT_EXIT_TP
+OP_SEC("tracepoint/sched/sched_process_exit")
 int scan_exit(void *ctx)
 {
   return capture(OP_SITE_EXIT);
 }
+#endif
 
-SEC("raw_tracepoint/sched_process_exit")
+/* The exit hook the loaders attach: detaching a raw tracepoint does not wait
+ * for an RCU grace period, as a perf-event tracepoint's last detach does. */
+OP_SEC("raw_tracepoint/sched_process_exit")
 int scan_exit_raw(void *ctx)
 {
   return capture(OP_SITE_EXIT);

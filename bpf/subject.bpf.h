@@ -6,32 +6,44 @@
  * by pid so that they work from inside a pid namespace. Each cookie maps to
  * a slot of the program's own record array.
  *
- * Include once per *.bpf.c, after the BPF headers; it defines the map.
+ * Include once per *.bpf.c, after compat.bpf.h; it defines the map.
  */
 #ifndef OFFSETPROBE_BPF_SUBJECT_H
 #define OFFSETPROBE_BPF_SUBJECT_H
 
+#include "compat.bpf.h"
 #include "scanner.h"
 
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, OP_MAX_SLOTS);
-  __type(key, char[OP_COMM_LEN]);
-  __type(value, __u32);
-} cookies SEC(".maps");
+/* The comm as a map key: a struct, because BCC's map macros take a type name
+ * (the same 16 bytes as the char array user space writes). */
+struct op_comm_key {
+  char c[OP_COMM_LEN];
+};
 
-/* The current task's record in `records` (an array indexed by slot), or
- * NULL when the task is not a subject of this calibration. */
-static __always_inline void *subject_record(void *records) {
-  char comm[OP_COMM_LEN] = {};
+OP_HASH_MAP(cookies, struct op_comm_key, __u32, OP_MAX_SLOTS);
+
+/* The current task's slot (its record's index in the program's record
+ * array), or NULL when the task is not a subject of this calibration. */
+static __always_inline __u32 *subject_slot(void) {
+  struct op_comm_key comm = {};
   __u32 *slot;
 
-  if (bpf_get_current_comm(comm, sizeof(comm)))
+  if (bpf_get_current_comm(&comm.c, sizeof(comm.c)))
     return NULL;
-  slot = bpf_map_lookup_elem(&cookies, comm);
+  slot = bpf_map_lookup_elem(&cookies, &comm);
   if (!slot)
     return NULL;
-  return bpf_map_lookup_elem(records, slot);
+  return slot;
 }
+
+#ifndef OP_BCC
+/* The current task's record in `records` (an array indexed by slot), or
+ * NULL. libbpf only: BCC cannot take a map by pointer. */
+static __always_inline void *subject_record(void *records) {
+  __u32 *slot = subject_slot();
+
+  return slot ? bpf_map_lookup_elem(records, slot) : NULL;
+}
+#endif
 
 #endif

@@ -4,8 +4,12 @@
 #include "calibration/capture_raw.h"
 
 #include "calibration/error.h"
+#include "calibration/result.h"
 #include "calibration/subject.h"
 #include "offsetprobe/exit_codes.h"
+
+#include "bpf/runtime/libbpf_object.h"
+#include "calibration/trigger.h"
 
 #include "chainscan.h"
 #include "chainscan.skel.h"
@@ -14,14 +18,13 @@
 #include "scanner.h"
 #include "scanner.skel.h"
 
-#include <bpf/libbpf.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <vector>
 
@@ -30,28 +33,6 @@
 #include <unistd.h>
 
 namespace offsetprobe {
-
-const char *to_string(TriggerMode m) {
-  switch (m) {
-  case TriggerMode::automatic:
-    return "auto";
-  case TriggerMode::tracepoint:
-    return "tracepoint";
-  case TriggerMode::raw_tracepoint:
-    return "raw_tracepoint";
-  case TriggerMode::uprobe:
-    return "uprobe";
-  }
-  return "auto";
-}
-
-std::optional<TriggerMode> trigger_mode_from_string(const std::string &s) {
-  for (auto m : {TriggerMode::automatic, TriggerMode::tracepoint, TriggerMode::raw_tracepoint,
-                 TriggerMode::uprobe})
-    if (s == to_string(m))
-      return m;
-  return std::nullopt;
-}
 
 void check_bpf_privileges() {
   __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
@@ -97,364 +78,180 @@ std::optional<uint32_t> slab_task_struct_size() {
   return std::nullopt;
 }
 
-namespace {
+const TriggerHooks kScannerHooks{"scan_trigger_tp", "scan_trigger_raw", "scan_trigger_uprobe",
+                                 "scan_exit_raw"};
+const TriggerHooks kChainscanHooks{"chain_trigger_tp", "chain_trigger_raw", "chain_trigger_uprobe",
+                                   ""};
+const TriggerHooks kReaderHooks{"read_trigger_tp", "read_trigger_raw", "read_trigger_uprobe",
+                                "read_exit_raw"};
 
-// libbpf's messages go to stderr only with -v; otherwise they are kept quiet
-// and our own error (with context) is what the user sees.
-int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args) {
-  static const bool verbose = getenv("OFFSETPROBE_LIBBPF_DEBUG") != nullptr;
-  if (!verbose && level != LIBBPF_WARN)
-    return 0;
-  if (!verbose)
-    return 0;
-  return vfprintf(stderr, fmt, args);
+ProgramSpec scanner_spec(uint32_t nr_chunks) {
+  ProgramSpec spec("the scanner");
+  spec.u32("nr_chunks", "OP_NR_CHUNKS", nr_chunks);
+  return spec;
 }
 
-// With OFFSETPROBE_LIBBPF_DEBUG, each program's verifier statistics
-// (instructions processed, verification time) are printed after its load.
-void verifier_stats(bpf_object *obj) {
-  if (!getenv("OFFSETPROBE_LIBBPF_DEBUG"))
-    return;
-  bpf_program *p;
-  bpf_object__for_each_program(p, obj) bpf_program__set_log_level(p, 4);
-}
-
-void init_libbpf() {
-  static bool done = false;
-  if (done)
-    return;
-  done = true;
-  libbpf_set_print(libbpf_print);
-}
-
-std::string errno_text(int err) {
-  err = err < 0 ? -err : err;
-  return std::string(strerrorname_np(err) ? strerrorname_np(err) : "E?") + " (" +
-         std::strerror(err) + ")";
-}
-
-[[noreturn]] void fail_load(const char *what, int err) {
-  err = err < 0 ? -err : err;
-  if (err == EPERM || err == EACCES)
-    throw Fatal(exit_permission, std::string("loading ") + what + ": " + errno_text(err) +
-                                     ": run as root with CAP_BPF and CAP_PERFMON");
-  throw Fatal(exit_bpf, std::string("loading ") + what + ": " + errno_text(err));
-}
-
-// File offset of offsetprobe_trigger() in the running binary, for the uprobe.
-std::pair<std::string, uint64_t> trigger_location() {
-  auto addr = reinterpret_cast<uintptr_t>(&offsetprobe_trigger);
-  std::ifstream maps("/proc/self/maps");
-  std::string line;
-  while (std::getline(maps, line)) {
-    uintptr_t lo = 0, hi = 0;
-    uint64_t off = 0;
-    char perms[8] = {};
-    int path_at = 0;
-    if (std::sscanf(line.c_str(), "%" SCNxPTR "-%" SCNxPTR " %7s %" SCNx64 " %*s %*s%n", &lo, &hi,
-                    perms, &off, &path_at) < 4)
-      continue;
-    if (addr < lo || addr >= hi)
-      continue;
-    std::string path = line.substr(static_cast<size_t>(path_at));
-    path.erase(0, path.find_first_not_of(' '));
-    return {path, addr - lo + off};
-  }
-  throw Fatal(exit_tracing, "uprobe fallback: cannot find offsetprobe_trigger in /proc/self/maps");
-}
-
-// The programs of one object that can catch a trigger or an exit.
-struct TriggerPrograms {
-  bpf_program *tp, *raw, *uprobe, *exit_tp, *exit_raw;
-};
-
-// Chooses, before load, the one trigger program to load for `mode` (never
-// automatic: see with_fallback) and the exit hook.
-void plan_for(TriggerMode mode, const TriggerPrograms &p) {
-  bpf_program__set_autoload(p.tp, mode == TriggerMode::tracepoint);
-  bpf_program__set_autoload(p.raw, mode == TriggerMode::raw_tracepoint);
-  bpf_program__set_autoload(p.uprobe, mode == TriggerMode::uprobe);
-  // The exit hook is always the raw sched_process_exit tracepoint (4.17+):
-  // detaching a perf-event tracepoint waits for an RCU grace period in
-  // perf_trace_event_unreg() (tens of ms here), a raw one does not.
-  bpf_program__set_autoload(p.exit_tp, false);
-  bpf_program__set_autoload(p.exit_raw, true);
-}
-
-// Automatic mode prefers the raw sys_enter tracepoint: it needs no tracefs,
-// and detaching it does not block, while closing the last perf-event user of
-// a syscalls:* tracepoint waits for an RCU grace period in
-// perf_trace_event_unreg() (50-70 ms measured here). Its cost, our program
-// running on every syscall for the few milliseconds of a calibration, is a
-// comm lookup that returns at once for every task but the subjects.
-//
-// Only when the raw tracepoint cannot be loaded or attached is the object
-// built again with the uprobe. Loading the uprobe program alongside, just in
-// case, costs its verification on every run (0.8 ms for the scanner, 3.7 ms
-// for a reader with chain offsets, measured with OFFSETPROBE_LIBBPF_DEBUG).
-// `build(mode)` starts from a fresh object each time.
-template <class Build> void with_fallback(TriggerMode requested, Build build) {
-  if (requested != TriggerMode::automatic)
-    return build(requested);
-  try {
-    build(TriggerMode::raw_tracepoint);
-  } catch (const Fatal &e) {
-    if (e.code() == exit_permission)
-      throw;
-    build(TriggerMode::uprobe);
-  }
-}
-
-// Attaches the trigger program of `mode` and the exit hook. Links are owned
-// by the caller's vector. Returns whether the exit hook attached.
-bool attach(TriggerMode mode, const TriggerPrograms &p, std::vector<bpf_link *> &links) {
-  bpf_link *link = nullptr;
-  switch (mode) {
-  case TriggerMode::tracepoint:
-    link = bpf_program__attach_tracepoint(p.tp, "syscalls", "sys_enter_getppid");
-    break;
-  case TriggerMode::raw_tracepoint:
-    // Test only (tests/live_calibrate.sh): a kernel whose raw tracepoint
-    // cannot be attached, for the automatic mode's fallback.
-    if (getenv("OFFSETPROBE_TEST_NO_RAW_TRACEPOINT"))
-      errno = ENOENT;
-    else
-      link = bpf_program__attach_raw_tracepoint(p.raw, "sys_enter");
-    break;
-  case TriggerMode::uprobe: {
-    auto [path, off] = trigger_location();
-    link = bpf_program__attach_uprobe(p.uprobe, false, -1, path.c_str(), off);
-    break;
-  }
-  case TriggerMode::automatic:
-    break;
-  }
-  if (!link) {
-    int err = -errno;
-    if (err == -EPERM || err == -EACCES)
-      fail_load("the trigger hook", err);
-    throw Fatal(exit_tracing, std::string("attaching the trigger hook (") + to_string(mode) +
-                                  "): " + errno_text(err) +
-                                  ". Is tracefs mounted? mount -t tracefs nodev "
-                                  "/sys/kernel/tracing; or try --trigger uprobe");
-  }
-  links.push_back(link);
-  bpf_link *exit_link = bpf_program__attach_raw_tracepoint(p.exit_raw, "sched_process_exit");
-  if (exit_link)
-    links.push_back(exit_link);
-  return exit_link != nullptr;
-}
-
-void destroy_links(std::vector<bpf_link *> &links) {
-  for (auto *l : links)
-    bpf_link__destroy(l);
-  links.clear();
-}
-
-uint32_t register_cookie(bpf_map *map, const std::string &cookie, uint32_t slot) {
-  if (slot >= OP_MAX_SLOTS)
-    throw Fatal(exit_failure, "too many subjects for one session");
-  char key[OP_COMM_LEN] = {};
-  std::memcpy(key, cookie.data(), std::min(cookie.size(), sizeof(key) - 1));
-  if (bpf_map__update_elem(map, key, sizeof(key), &slot, sizeof(slot), BPF_ANY) != 0)
-    throw Fatal(exit_bpf, "registering a subject cookie: " + errno_text(errno));
-  return slot;
-}
-
-} // namespace
-
-struct ScannerSession::Impl {
-  op_scanner *skel = nullptr;
-  std::vector<bpf_link *> links;
-  ~Impl() {
-    destroy_links(links);
-    op_scanner__destroy(skel);
-  }
-};
-
-ScannerSession::ScannerSession(TriggerMode mode, uint32_t nr_chunks) : mode_(mode) {
-  init_libbpf();
-  with_fallback(mode, [&](TriggerMode m) {
-    impl_ = std::make_unique<Impl>();
-    auto &s = impl_->skel;
-    s = op_scanner__open();
-    if (!s)
-      fail_load("the scanner", errno);
-    s->rodata->nr_chunks = nr_chunks;
-    s->rodata->trigger_nr = SYS_getppid;
-    TriggerPrograms p{s->progs.scan_trigger_tp, s->progs.scan_trigger_raw,
-                      s->progs.scan_trigger_uprobe, s->progs.scan_exit, s->progs.scan_exit_raw};
-    plan_for(m, p);
-    verifier_stats(s->obj);
-    if (int err = op_scanner__load(s))
-      fail_load("the scanner", err);
-    exit_attached_ = attach(m, p, impl_->links);
-    mode_ = m;
-  });
+ScannerSession::ScannerSession(const ObjectLoader &load, TriggerMode mode, uint32_t nr_chunks)
+    : mode_(mode) {
+  auto t = load_triggered(mode, kScannerHooks, scanner_spec(nr_chunks), load);
+  obj_ = std::move(t.object);
+  mode_ = t.mode;
+  exit_attached_ = t.exit_attached;
 }
 
 ScannerSession::~ScannerSession() = default;
 
 uint32_t ScannerSession::add_cookie(const std::string &cookie) {
-  return register_cookie(impl_->skel->maps.cookies, cookie, next_slot_++);
+  uint32_t slot = next_slot_++;
+  offsetprobe::add_cookie(*obj_, "the scanner", cookie, slot, OP_MAX_SLOTS);
+  return slot;
 }
 
 Snapshot ScannerSession::snapshot(uint32_t slot) const {
   std::vector<uint8_t> buf(sizeof(op_snapshot));
-  if (bpf_map__lookup_elem(impl_->skel->maps.snapshots, &slot, sizeof(slot), buf.data(), buf.size(),
-                           0) != 0)
+  if (!lookup_slot(*obj_, "snapshots", slot, buf.data()))
     return Snapshot{};
   return to_snapshot(*reinterpret_cast<const op_snapshot *>(buf.data()));
 }
 
-struct ReaderSession::Impl {
-  op_reader *skel = nullptr;
-  std::vector<bpf_link *> links;
-  ~Impl() {
-    destroy_links(links);
-    op_reader__destroy(skel);
-  }
-};
-
-ReaderSession::ReaderSession(TriggerMode mode, const ReadPlan &plan) : plan_(plan) {
-  init_libbpf();
-  with_fallback(mode, [&](TriggerMode m) { load(m); });
-}
-
-void ReaderSession::load(TriggerMode mode) {
-  impl_ = std::make_unique<Impl>();
-  auto &s = impl_->skel;
-  s = op_reader__open();
-  if (!s)
-    fail_load("the reader", errno);
-  s->rodata->trigger_nr = SYS_getppid;
-  // The plan as rodata: the verifier sees each step as constants, and the
-  // steps past nr_steps as dead code (an empty plan loads a trivial program).
-  const auto &steps = plan_.steps();
-  s->rodata->nr_steps = static_cast<uint32_t>(steps.size());
+ProgramSpec reader_spec(const ReadPlan &plan) {
+  // libbpf: the plan as rodata, the steps as (parent, offset, size, sites)
+  // words of struct op_read_step; the verifier sees each step as constants,
+  // and the steps past nr_steps as dead code (an empty plan loads a trivial
+  // program). BCC: the same steps as OP_PLAN, "OP_STEP(index, parent, offset,
+  // size, sites) ...", each offset under the export name of its field
+  // (macro_name), so the reader compiles exactly as a BCC consumer of `export
+  // --format bcc-cflags` does.
+  const auto &all = plan.steps();
+  ProgramConstant steps{"steps", 4, {}, {}};
+  std::map<std::string, uint32_t> offsets;
+  std::string list;
   uint32_t exit_bound = 0;
-  for (size_t i = 0; i < steps.size(); i++) {
-    auto &dst = s->rodata->steps[i];
-    dst.parent = steps[i].parent ? *steps[i].parent + 1 : OP_FROM_TASK;
-    dst.offset = steps[i].offset;
-    dst.size = steps[i].size;
-    dst.sites = steps[i].sites;
-    if (steps[i].sites & kAtExit)
+  for (size_t i = 0; i < all.size(); i++) {
+    const ReadStep &s = all[i];
+    uint32_t parent = s.parent ? *s.parent + 1 : OP_FROM_TASK;
+    steps.values.insert(steps.values.end(), {parent, s.offset, s.size, s.sites});
+    std::string off = std::to_string(s.offset) + "U";
+    if (!s.field.empty()) {
+      auto [it, fresh] = offsets.emplace(s.field, s.offset);
+      if (!fresh && it->second != s.offset)
+        throw Fatal(exit_failure, "reader plan: two offsets for " + s.field);
+      if (fresh)
+        steps.bcc_defines.push_back("-D" + macro_name(s.field) + "=" + off);
+      off = macro_name(s.field);
+    }
+    list += "OP_STEP(" + std::to_string(i) + ", " + std::to_string(parent) + ", " + off + ", " +
+            std::to_string(s.size) + ", " + std::to_string(s.sites) + ") ";
+    // The exit program walks only the steps up to the last one read at exit
+    // (readback_plan() puts those first).
+    if (s.sites & kAtExit)
       exit_bound = static_cast<uint32_t>(i + 1);
   }
-  // The exit program walks only the steps up to the last one read at exit
-  // (readback_plan() puts those first).
-  s->rodata->nr_exit_steps = exit_bound;
-  TriggerPrograms p{s->progs.read_trigger_tp, s->progs.read_trigger_raw,
-                    s->progs.read_trigger_uprobe, s->progs.read_exit, s->progs.read_exit_raw};
-  plan_for(mode, p);
-  verifier_stats(s->obj);
-  if (int err = op_reader__load(s))
-    fail_load("the reader", err);
-  exit_attached_ = attach(mode, p, impl_->links);
+  steps.bcc_defines.push_back("-DOP_PLAN=" + list);
+  // The bounds are libbpf's only: BCC's plan holds just the steps there are.
+  ProgramSpec spec("the reader");
+  spec.constant({"nr_steps", 4, {all.size()}, {}})
+      .constant({"nr_exit_steps", 4, {exit_bound}, {}})
+      .constant(std::move(steps));
+  return spec;
+}
+
+ReaderSession::ReaderSession(const ObjectLoader &load, TriggerMode mode, const ReadPlan &plan)
+    : plan_(plan) {
+  auto t = load_triggered(mode, kReaderHooks, reader_spec(plan_), load);
+  obj_ = std::move(t.object);
+  exit_attached_ = t.exit_attached;
 }
 
 ReaderSession::~ReaderSession() = default;
 
 uint32_t ReaderSession::add_cookie(const std::string &cookie) {
-  return register_cookie(impl_->skel->maps.cookies, cookie, next_slot_++);
+  uint32_t slot = next_slot_++;
+  offsetprobe::add_cookie(*obj_, "the reader", cookie, slot, OP_MAX_SLOTS);
+  return slot;
 }
 
 ReadValues ReaderSession::readback(uint32_t slot) const {
   op_readback raw{};
-  if (bpf_map__lookup_elem(impl_->skel->maps.readbacks, &slot, sizeof(slot), &raw, sizeof(raw),
-                           0) != 0)
+  if (!lookup_slot(*obj_, "readbacks", slot, &raw))
     return ReadValues{};
   return to_read_values(raw, plan_);
 }
 
-struct ChainScannerSession::Impl {
-  op_chainscan *skel = nullptr;
-  std::vector<bpf_link *> links;
-  ~Impl() {
-    destroy_links(links);
-    op_chainscan__destroy(skel);
-  }
-};
+namespace {
 
-ChainScannerSession::ChainScannerSession(TriggerMode mode, const ChainPlan &plan,
-                                         uint32_t max_subjects)
-    : impl_(std::make_unique<Impl>()), plan_(plan), max_subjects_(std::max(1u, max_subjects)) {
-  init_libbpf();
+const ChainPlan &checked(const ChainPlan &plan) {
   if (plan.ptr_offsets.size() > OP_MAX_PTRS || plan.nested_of.size() > OP_MAX_NESTED)
     throw Fatal(exit_failure, "chain scanner: plan exceeds its capacity");
   for (uint32_t n : plan.nested_of)
     if (n >= plan.ptr_offsets.size())
       throw Fatal(exit_failure, "chain scanner: nested index out of range");
-  auto &s = impl_->skel;
-  s = op_chainscan__open();
-  if (!s)
-    fail_load("the chain scanner", errno);
-  s->rodata->trigger_nr = SYS_getppid;
-  s->rodata->nr_ptrs = static_cast<uint32_t>(plan.ptr_offsets.size());
-  for (size_t i = 0; i < plan.ptr_offsets.size(); i++)
-    s->rodata->ptr_off[i] = plan.ptr_offsets[i];
-  s->rodata->nr_nested = static_cast<uint32_t>(plan.nested_of.size());
-  for (size_t i = 0; i < plan.nested_of.size(); i++)
-    s->rodata->nested_of[i] = plan.nested_of[i];
-  if (bpf_map__set_max_entries(s->maps.chain_snaps, max_subjects_) != 0)
-    fail_load("the chain scanner (map size)", errno);
-  // Only the trigger: chains are read from live subjects. The uprobe
-  // fallback's program stays loadable in case the mode is uprobe.
-  bpf_program__set_autoload(s->progs.chain_trigger_tp, mode == TriggerMode::tracepoint);
-  bpf_program__set_autoload(s->progs.chain_trigger_raw, mode == TriggerMode::raw_tracepoint);
-  bpf_program__set_autoload(s->progs.chain_trigger_uprobe, mode == TriggerMode::uprobe);
-  verifier_stats(s->obj);
-  if (int err = op_chainscan__load(s))
-    fail_load("the chain scanner", err);
-  bpf_link *link = nullptr;
-  switch (mode) {
-  case TriggerMode::tracepoint:
-    link =
-        bpf_program__attach_tracepoint(s->progs.chain_trigger_tp, "syscalls", "sys_enter_getppid");
-    break;
-  case TriggerMode::uprobe: {
-    auto [path, off] = trigger_location();
-    link = bpf_program__attach_uprobe(s->progs.chain_trigger_uprobe, false, -1, path.c_str(), off);
-    break;
-  }
-  default:
-    link = bpf_program__attach_raw_tracepoint(s->progs.chain_trigger_raw, "sys_enter");
-    break;
-  }
-  if (!link)
-    throw Fatal(exit_tracing, std::string("attaching the chain scanner (") + to_string(mode) +
-                                  "): " + errno_text(errno));
-  impl_->links.push_back(link);
+  return plan;
+}
+
+} // namespace
+
+ProgramSpec chainscan_spec(const ChainPlan &plan, uint32_t max_subjects) {
+  ProgramSpec spec("the chain scanner");
+  spec.u32("nr_ptrs", "OP_NR_PTRS", static_cast<uint32_t>(plan.ptr_offsets.size()))
+      .u32_array("ptr_off", "OP_PTR_OFFS", plan.ptr_offsets)
+      .u32("nr_nested", "OP_NR_NESTED", static_cast<uint32_t>(plan.nested_of.size()))
+      .u32_array("nested_of", "OP_NESTED_OF", plan.nested_of)
+      .map_size("chain_snaps", "OP_MAX_SUBJECTS", max_subjects);
+  return spec;
+}
+
+ChainScannerSession::ChainScannerSession(const ObjectLoader &load, TriggerMode mode,
+                                         const ChainPlan &plan, uint32_t max_subjects)
+    : plan_(checked(plan)), max_subjects_(std::max(1u, max_subjects)) {
+  // Only the trigger: chains are read from live subjects.
+  obj_ = load_triggered(mode, kChainscanHooks, chainscan_spec(plan_, max_subjects_), load).object;
 }
 
 ChainScannerSession::~ChainScannerSession() = default;
 
 uint32_t ChainScannerSession::add_cookie(const std::string &cookie) {
-  if (next_slot_ >= max_subjects_)
-    throw Fatal(exit_failure, "too many subjects for the chain scanner");
-  return register_cookie(impl_->skel->maps.cookies, cookie, next_slot_++);
+  uint32_t slot = next_slot_++;
+  offsetprobe::add_cookie(*obj_, "the chain scanner", cookie, slot, max_subjects_);
+  return slot;
 }
 
 ChainCapture ChainScannerSession::capture(uint32_t slot) const {
   std::vector<uint8_t> buf(sizeof(op_chain_snapshot));
-  if (bpf_map__lookup_elem(impl_->skel->maps.chain_snaps, &slot, sizeof(slot), buf.data(),
-                           buf.size(), 0) != 0)
+  if (!lookup_slot(*obj_, "chain_snaps", slot, buf.data()))
     return ChainCapture{};
   return to_chain_capture(*reinterpret_cast<const op_chain_snapshot *>(buf.data()), plan_);
+}
+
+ObjectLoader libbpf_loader(Program p) {
+  return [p](const ProgramSpec &spec) {
+    LibbpfElf elf{};
+    switch (p) {
+    case Program::scanner:
+      elf = {"op_scanner", op_scanner__elf_bytes(&elf.size), elf.size};
+      break;
+    case Program::chainscan:
+      elf = {"op_chainscan", op_chainscan__elf_bytes(&elf.size), elf.size};
+      break;
+    case Program::reader:
+      elf = {"op_reader", op_reader__elf_bytes(&elf.size), elf.size};
+      break;
+    }
+    return load_libbpf(spec, elf);
+  };
 }
 
 const Backend &libbpf_backend() {
   static const Backend b{
       "libbpf",
       [](TriggerMode m, uint32_t nr_chunks) -> std::unique_ptr<Scanner> {
-        return std::make_unique<ScannerSession>(m, nr_chunks);
+        return std::make_unique<ScannerSession>(libbpf_loader(Program::scanner), m, nr_chunks);
       },
       [](TriggerMode m, const ReadPlan &plan) -> std::unique_ptr<Reader> {
-        return std::make_unique<ReaderSession>(m, plan);
+        return std::make_unique<ReaderSession>(libbpf_loader(Program::reader), m, plan);
       },
       [](TriggerMode m, const ChainPlan &plan, uint32_t n) -> std::unique_ptr<ChainScanner> {
-        return std::make_unique<ChainScannerSession>(m, plan, n);
+        return std::make_unique<ChainScannerSession>(libbpf_loader(Program::chainscan), m, plan, n);
       },
   };
   return b;

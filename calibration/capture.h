@@ -6,6 +6,7 @@
 
 #include "calibration/read_plan.h"
 #include "calibration/snapshot.h"
+#include "calibration/trigger.h"
 
 #include <array>
 #include <cstdint>
@@ -15,17 +16,6 @@
 #include <string>
 
 namespace offsetprobe {
-
-// Where a subject's trigger is caught.
-enum class TriggerMode {
-  automatic,      // raw_tracepoint, else uprobe
-  tracepoint,     // syscalls:sys_enter_getppid (needs tracefs and FTRACE_SYSCALLS)
-  raw_tracepoint, // raw sys_enter filtered by syscall number (no tracefs needed)
-  uprobe,         // a uprobe on offsetprobe_trigger() in this binary
-};
-
-const char *to_string(TriggerMode m);
-std::optional<TriggerMode> trigger_mode_from_string(const std::string &s);
 
 // Throws Fatal(exit_permission) naming the missing capability, if any.
 void check_bpf_privileges();
@@ -49,11 +39,11 @@ public:
   virtual bool exit_attached() const = 0;
 };
 
-// The libbpf scanner (bpf/scanner.bpf.c through its skeleton).
+// The scanner (bpf/scanner.bpf.c) on either backend: `load` builds it.
 class ScannerSession : public Scanner {
 public:
   // Throws Fatal (exit_bpf, exit_permission or exit_tracing) on failure.
-  ScannerSession(TriggerMode mode, uint32_t nr_chunks);
+  ScannerSession(const ObjectLoader &load, TriggerMode mode, uint32_t nr_chunks);
   ~ScannerSession() override;
   ScannerSession(const ScannerSession &) = delete;
   ScannerSession &operator=(const ScannerSession &) = delete;
@@ -64,15 +54,14 @@ public:
   bool exit_attached() const override { return exit_attached_; }
 
 private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
+  std::unique_ptr<LoadedObject> obj_;
   TriggerMode mode_;
   bool exit_attached_ = false;
   uint32_t next_slot_ = 0;
 };
 
 // A loaded and attached chain scanner. Implemented by the libbpf backend
-// (ChainScannerSession) and by the BCC backend; a backend without one leaves
+// (ChainScannerSession, with either backend's loader); a backend without one leaves
 // make_chain_scanner empty and the chain fields are reported unresolved.
 class ChainScanner {
 public:
@@ -82,12 +71,13 @@ public:
   virtual ChainCapture capture(uint32_t slot) const = 0;
 };
 
-// The libbpf chain scanner (bpf/chains.bpf.c through its skeleton).
+// The chain scanner (bpf/chainscan.bpf.c) on either backend: `load` builds it.
 class ChainScannerSession : public ChainScanner {
 public:
   // Throws Fatal (exit_bpf, exit_permission or exit_tracing) on failure;
   // `mode` is the mode the stage-1 scanner attached with (never automatic).
-  ChainScannerSession(TriggerMode mode, const ChainPlan &plan, uint32_t max_subjects);
+  ChainScannerSession(const ObjectLoader &load, TriggerMode mode, const ChainPlan &plan,
+                      uint32_t max_subjects);
   ~ChainScannerSession() override;
   ChainScannerSession(const ChainScannerSession &) = delete;
   ChainScannerSession &operator=(const ChainScannerSession &) = delete;
@@ -96,10 +86,9 @@ public:
   ChainCapture capture(uint32_t slot) const override;
 
 private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
   ChainPlan plan_;
   uint32_t max_subjects_;
+  std::unique_ptr<LoadedObject> obj_;
   uint32_t next_slot_ = 0;
 };
 
@@ -114,11 +103,13 @@ public:
   virtual bool exit_attached() const = 0;
 };
 
-// The libbpf reader (bpf/reader.bpf.c through its skeleton).
+// The reader (bpf/reader.bpf.c) on either backend: `load` builds it.
 class ReaderSession : public Reader {
 public:
-  // Throws Fatal (exit_bpf, exit_permission or exit_tracing) on failure.
-  ReaderSession(TriggerMode mode, const ReadPlan &plan);
+  // Builds the reader with `load` from reader_spec(plan) and attaches its
+  // hooks. Throws Fatal (exit_bpf, exit_permission or exit_tracing) on
+  // failure.
+  ReaderSession(const ObjectLoader &load, TriggerMode mode, const ReadPlan &plan);
   ~ReaderSession() override;
   ReaderSession(const ReaderSession &) = delete;
   ReaderSession &operator=(const ReaderSession &) = delete;
@@ -128,13 +119,27 @@ public:
   bool exit_attached() const override { return exit_attached_; }
 
 private:
-  void load(TriggerMode mode);
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
   ReadPlan plan_;
+  std::unique_ptr<LoadedObject> obj_;
   bool exit_attached_ = false;
   uint32_t next_slot_ = 0;
 };
+
+// The programs of the scanner, the chain scanner and the reader
+// (bpf/NAME.bpf.c) that catch a trigger or an exit.
+extern const TriggerHooks kScannerHooks, kChainscanHooks, kReaderHooks;
+
+// The scanner's spec: how many 256 B chunks of task_struct to read.
+ProgramSpec scanner_spec(uint32_t nr_chunks);
+
+// The chain scanner's spec: the plan's offsets, and its records (one a subject).
+ProgramSpec chainscan_spec(const ChainPlan &plan, uint32_t max_subjects);
+
+// The reader's spec: the plan's steps (rodata for libbpf; for BCC -D macros,
+// each step's offset under its field's export name, as `export --format
+// bcc-cflags` names it). Throws Fatal(exit_failure) when one field comes
+// with two offsets.
+ProgramSpec reader_spec(const ReadPlan &plan);
 
 // How a calibration loads its programs: libbpf (prebuilt objects, the
 // default) or BCC (compiled at run time, in the separate offsetprobe-bcc).
@@ -149,5 +154,11 @@ struct Backend {
 };
 
 const Backend &libbpf_backend();
+
+// The calibration's programs that load from a ProgramSpec on either backend.
+enum class Program { scanner, chainscan, reader };
+
+// The libbpf loader of `p`: its object as built (the skeleton's ELF).
+ObjectLoader libbpf_loader(Program p);
 
 } // namespace offsetprobe

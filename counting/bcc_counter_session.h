@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// The counting probe loaded by BCC: bpf/counter.bcc.c compiled at run time by
-// libbcc, with its configuration (and the two offsets, under the names
-// `offsetprobe export --format bcc-cflags` prints) passed as -D macros, the
-// way a BCC consumer of the offsets compiles. Same program, same maps and the
-// same map readers as the libbpf CounterSession. Only offsetprobe-bcc links
-// the session (it needs libbcc); counter_cflags() is pure.
+// The counting probe loaded by BCC: bpf/counter.bpf.c, embedded as source and
+// compiled at run time by libbcc, with its configuration (and the two offsets,
+// under the names `offsetprobe export --format bcc-cflags` prints) passed as
+// -D macros, the way a BCC consumer of the offsets compiles. Same program,
+// same maps and the same session (LoadedCounter) as the libbpf
+// CounterSession. Only offsetprobe-bcc links the session (it needs libbcc);
+// counter_cflags() is pure.
 #pragma once
 
 #include "counting/counter_session.h"
@@ -15,7 +16,8 @@
 
 namespace offsetprobe {
 
-// The -D macros that configure counter.bcc.c for `cfg`: the offsets as
+// The -D macros that configure counter.bpf.c under BCC for `cfg`
+// (counter_spec(cfg).bcc_cflags()): the offsets as
 // -DOFFSETPROBE_TASK_STRUCT_GROUP_LEADER=N and
 // -DOFFSETPROBE_TASK_STRUCT_START_BOOTTIME=N (exactly as export prints them),
 // then OP_TICK_NS, OP_BOOT_OFFSET_NS, OP_FILTER_TGID, OP_COUNT_ENTRIES,
@@ -29,25 +31,13 @@ struct BccCounterOptions {
   bool verbose = false;       // show BCC's load-time chatter on stderr
 };
 
-class BccCounterSession : public Counter {
+class BccCounterSession : public LoadedCounter {
 public:
   // Compiles, loads and attaches (BCC_KERNEL_SOURCE must be set: the bcc
   // bridge does it). Throws Fatal: exit_bpf when the program does not compile
   // or load (BCC's message included), exit_permission on EPERM, exit_tracing
   // when a hook does not attach.
   BccCounterSession(const CounterConfig &cfg, const BccCounterOptions &opts);
-  ~BccCounterSession() override;
-  BccCounterSession(const BccCounterSession &) = delete;
-  BccCounterSession &operator=(const BccCounterSession &) = delete;
-
-  std::vector<CountEntry> entries() const override;
-  uint64_t take(const CountKey &key) override;
-  DropCounts drops() const override;
-  void detach() override;
-
-private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
 };
 
 } // namespace offsetprobe

@@ -4,6 +4,8 @@
 #include "calibration/error.h"
 #include "offsetprobe/exit_codes.h"
 
+#include "bpf/runtime/libbpf_object.h"
+
 #include "counter.h"
 #include "counter.skel.h"
 
@@ -57,113 +59,72 @@ std::optional<PidNamespace> nested_pid_namespace() {
   return PidNamespace{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
 }
 
-namespace {
-
-int quiet_libbpf(enum libbpf_print_level, const char *fmt, va_list args) {
-  static const bool verbose = getenv("OFFSETPROBE_LIBBPF_DEBUG") != nullptr;
-  return verbose ? vfprintf(stderr, fmt, args) : 0;
-}
-
-std::string errno_text(int err) {
-  err = err < 0 ? -err : err;
-  const char *name = strerrorname_np(err);
-  return std::string(name ? name : "E?") + " (" + std::strerror(err) + ")";
-}
-
-[[noreturn]] void fail(const std::string &what, int err, int code = exit_bpf) {
-  err = err < 0 ? -err : err;
-  if (err == EPERM || err == EACCES)
-    throw Fatal(exit_permission, "counting probe: " + what + ": " + errno_text(err) +
-                                     ": run as root with CAP_BPF and CAP_PERFMON");
-  throw Fatal(code, "counting probe: " + what + ": " + errno_text(err));
-}
-
-} // namespace
-
-struct CounterSession::Impl {
-  op_counter *skel = nullptr;
-  std::vector<bpf_link *> links;
-  // Counting hooks first, the exit hook last (it was attached first).
-  void detach() {
-    for (auto it = links.rbegin(); it != links.rend(); ++it)
-      bpf_link__destroy(*it);
-    links.clear();
-  }
-  ~Impl() {
-    detach();
-    op_counter__destroy(skel);
-  }
-};
-
-CounterSession::CounterSession(const CounterConfig &cfg) : impl_(std::make_unique<Impl>()) {
-  libbpf_set_print(quiet_libbpf);
+LoadedCounter::LoadedCounter(const ObjectLoader &load, const CounterConfig &cfg) {
   if (cfg.syscall_nrs.empty())
     throw Fatal(exit_usage, "counting probe: no syscall to count");
   if (cfg.tick_ns == 0)
     throw Fatal(exit_failure, "counting probe: tick length is 0");
-  auto &s = impl_->skel;
-  s = op_counter__open();
-  if (!s)
-    fail("opening", errno);
-  auto *ro = s->rodata;
-  ro->off_group_leader = cfg.off_group_leader;
-  ro->off_start_boottime = cfg.off_start_boottime;
-  ro->tick_ns = cfg.tick_ns;
-  ro->boot_offset_ns = cfg.boot_offset_ns;
-  ro->filter_tgid = cfg.filter_tgid;
-  ro->no_task_cache = cfg.no_task_cache ? 1 : 0;
-  ro->use_pidns = cfg.pidns ? 1 : 0;
-  ro->pidns_dev = cfg.pidns ? cfg.pidns->dev : 0;
-  ro->pidns_ino = cfg.pidns ? cfg.pidns->ino : 0;
-  for (uint32_t nr : cfg.syscall_nrs) {
-    if (nr >= OP_COUNT_MAX_NR)
-      throw Fatal(exit_usage, "counting probe: syscall number " + std::to_string(nr) +
-                                  " is beyond the filter (" + std::to_string(OP_COUNT_MAX_NR) +
-                                  ")");
-    ro->syscalls[nr / 64] |= 1ull << (nr % 64);
-  }
-  if (int err = bpf_map__set_max_entries(s->maps.counts, cfg.max_entries))
-    fail("sizing the counts map", err);
-  if (int err = bpf_map__set_max_entries(s->maps.tasks, cfg.max_entries))
-    fail("sizing the tasks map", err);
   bool raw = cfg.hook == CountHook::raw_tracepoint;
-  bpf_program__set_autoload(s->progs.count_raw, raw);
-  bpf_program__set_autoload(s->progs.count_tp, !raw);
-  if (int err = op_counter__load(s))
-    fail("loading", err);
+  if (!raw && cfg.syscall_names.size() != cfg.syscall_nrs.size())
+    throw Fatal(exit_failure, "counting probe: the tracepoint hook needs every syscall's name");
+  obj_ = load(counter_spec(cfg));
+  auto attach = [&](const Hook &h, const std::string &what, const std::string &hint) {
+    auto e = obj_->attach(h);
+    if (!e)
+      return;
+    std::string msg = "counting probe: attaching " + what +
+                      (std::string(obj_->backend()) == "BCC" ? " with BCC" : "") + ": " +
+                      e->message;
+    if (e->err == EPERM || e->err == EACCES)
+      throw Fatal(exit_permission, msg + ": run as root with CAP_BPF and CAP_PERFMON");
+    throw Fatal(exit_tracing, msg + hint);
+  };
   // The exit hook first: a thread's cached key must be forgotten when it
   // exits, before its task_struct address can be reused, from the first
   // counted event on. Without it the cache would be unsafe: no fallback.
-  bpf_link *exit_link =
-      bpf_program__attach_raw_tracepoint(s->progs.count_exit, "sched_process_exit");
-  if (!exit_link)
-    fail("attaching raw tracepoint sched_process_exit", errno, exit_tracing);
-  impl_->links.push_back(exit_link);
+  attach({HookKind::raw_tracepoint, "count_exit", "sched_process_exit"},
+         "raw tracepoint sched_process_exit", "");
   if (raw) {
-    bpf_link *l = bpf_program__attach_raw_tracepoint(s->progs.count_raw, "sys_enter");
-    if (!l)
-      fail("attaching raw tracepoint sys_enter", errno, exit_tracing);
-    impl_->links.push_back(l);
+    attach({HookKind::raw_tracepoint, "count_raw", "sys_enter"}, "raw tracepoint sys_enter", "");
     return;
   }
-  if (cfg.syscall_names.size() != cfg.syscall_nrs.size())
-    throw Fatal(exit_failure, "counting probe: the tracepoint hook needs every syscall's name");
   for (const auto &name : cfg.syscall_names) {
-    std::string tp = "sys_enter_" + name;
-    bpf_link *l = bpf_program__attach_tracepoint(s->progs.count_tp, "syscalls", tp.c_str());
-    if (!l)
-      fail("attaching tracepoint syscalls/" + tp +
-               " (is tracefs mounted at /sys/kernel/tracing? or use --hook raw_tracepoint)",
-           errno, exit_tracing);
-    impl_->links.push_back(l);
+    std::string tp = "syscalls:sys_enter_" + name;
+    attach({HookKind::tracepoint, "count_tp", tp}, "tracepoint " + tp,
+           " (is tracefs mounted at /sys/kernel/tracing? or use --hook raw_tracepoint)");
   }
 }
 
-CounterSession::~CounterSession() = default;
+LoadedCounter::~LoadedCounter() = default;
 
-void CounterSession::detach() {
-  impl_->detach();
+void LoadedCounter::detach() {
+  obj_->detach(); // the counting hooks first, the exit hook (attached first) last
 }
+
+std::vector<CountEntry> LoadedCounter::entries() const {
+  return read_count_entries(obj_->map_fd("counts"), obj_->map_fd("tasks"));
+}
+
+uint64_t LoadedCounter::take(const CountKey &k) {
+  return take_count(obj_->map_fd("counts"), k);
+}
+
+DropCounts LoadedCounter::drops() const {
+  return read_drops(obj_->map_fd("drops"));
+}
+
+namespace {
+
+std::unique_ptr<LoadedObject> load_counter_libbpf(const ProgramSpec &spec) {
+  LibbpfElf elf{"op_counter", nullptr, 0};
+  elf.bytes = op_counter__elf_bytes(&elf.size);
+  return load_libbpf(spec, elf);
+}
+
+} // namespace
+
+CounterSession::CounterSession(const CounterConfig &cfg)
+    : LoadedCounter(load_counter_libbpf, cfg) {}
 
 std::vector<CountEntry> read_count_entries(int counts_fd, int tasks_fd) {
   // counts first, then the live threads: a thread that exits in between is
@@ -228,19 +189,6 @@ DropCounts read_drops(int drops_fd) {
   d.read_error = sum(OP_DROP_READ);
   d.other_ns = sum(OP_DROP_OTHER_NS);
   return d;
-}
-
-std::vector<CountEntry> CounterSession::entries() const {
-  return read_count_entries(bpf_map__fd(impl_->skel->maps.counts),
-                            bpf_map__fd(impl_->skel->maps.tasks));
-}
-
-uint64_t CounterSession::take(const CountKey &k) {
-  return take_count(bpf_map__fd(impl_->skel->maps.counts), k);
-}
-
-DropCounts CounterSession::drops() const {
-  return read_drops(bpf_map__fd(impl_->skel->maps.drops));
 }
 
 } // namespace offsetprobe

@@ -4,6 +4,8 @@
 // programs and frees the maps.
 #pragma once
 
+#include "bpf/runtime/loaded_object.h"
+
 #include <compare>
 #include <cstdint>
 #include <functional>
@@ -101,15 +103,20 @@ std::vector<CountEntry> read_count_entries(int counts_fd, int tasks_fd);
 uint64_t take_count(int counts_fd, const CountKey &key);
 DropCounts read_drops(int drops_fd);
 
-// The libbpf loader (bpf/counter.bpf.c through its skeleton).
-class CounterSession : public Counter {
+// The probe's spec (bpf/counter.bpf.c), the same for both backends: the
+// offsets and the configuration as constants, the maps' size, and the hook's
+// programs. Throws Fatal(exit_usage) for a syscall number beyond the bitmap.
+ProgramSpec counter_spec(const CounterConfig &cfg);
+
+// The counting probe on either backend: built by `load` from counter_spec(),
+// then attached (the exit hook first). Throws Fatal (exit_usage,
+// exit_permission, exit_bpf, exit_tracing) with the step that failed.
+class LoadedCounter : public Counter {
 public:
-  // Loads and attaches. Throws Fatal (exit_permission, exit_bpf, exit_tracing)
-  // with the step that failed.
-  explicit CounterSession(const CounterConfig &cfg);
-  ~CounterSession() override;
-  CounterSession(const CounterSession &) = delete;
-  CounterSession &operator=(const CounterSession &) = delete;
+  LoadedCounter(const ObjectLoader &load, const CounterConfig &cfg);
+  ~LoadedCounter() override;
+  LoadedCounter(const LoadedCounter &) = delete;
+  LoadedCounter &operator=(const LoadedCounter &) = delete;
 
   std::vector<CountEntry> entries() const override;
   uint64_t take(const CountKey &key) override;
@@ -117,8 +124,13 @@ public:
   void detach() override;
 
 private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
+  std::unique_ptr<LoadedObject> obj_;
+};
+
+// The libbpf loader (bpf/counter.bpf.c as built, through its skeleton's ELF).
+class CounterSession : public LoadedCounter {
+public:
+  explicit CounterSession(const CounterConfig &cfg);
 };
 
 } // namespace offsetprobe

@@ -220,8 +220,8 @@ private:
   bool tty_;
 };
 
-// `make_counter` loads the probe: the libbpf skeleton, or (in offsetprobe-bcc,
-// --backend bcc) counter.bcc.c compiled by BCC.
+// `make_counter` loads the probe: the libbpf object, or (in offsetprobe-bcc,
+// --backend bcc) the same counter.bpf.c compiled by BCC.
 int run_count(const GlobalOptions &g, const CountArgs &a, const CounterFactory &make_counter) {
   auto resolved = resolve_syscalls(a.syscalls);
   if (!resolved.set)
@@ -336,7 +336,7 @@ void register_count(CLI::App &app, GlobalOptions &g, CommandFn &run) {
       ->check(CLI::IsMember({"auto", "raw_tracepoint", "tracepoint"}));
   cmd->add_option("--top", args->top, "Rows in the table (0: all)");
   cmd->add_option("--backend", args->backend,
-                  "How the probe is loaded: libbpf (prebuilt, the default) or bcc (counter.bcc.c "
+                  "How the probe is loaded: libbpf (prebuilt, the default) or bcc (counter.bpf.c "
                   "compiled at run time by libbcc in offsetprobe-bcc, offsets as -D macros; needs "
                   "kernel headers)")
       ->check(CLI::IsMember({"libbpf", "bcc"}));

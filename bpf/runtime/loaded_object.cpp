@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "bpf/runtime/loaded_object.h"
+
+#include "calibration/error.h"
+#include "offsetprobe/exit_codes.h"
+
+#include "scanner.h"
+
+#include <bpf/bpf.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace offsetprobe {
+
+bool lookup_slot(const LoadedObject &obj, const std::string &map, uint32_t slot, void *value) {
+  return bpf_map_lookup_elem(obj.map_fd(map), &slot, value) == 0;
+}
+
+void add_cookie(const LoadedObject &obj, const std::string &what, const std::string &cookie,
+                uint32_t slot, uint32_t max_slots) {
+  if (slot >= max_slots)
+    throw Fatal(exit_failure, "too many subjects for " + what);
+  char key[OP_COMM_LEN] = {};
+  std::memcpy(key, cookie.data(), std::min(cookie.size(), sizeof(key) - 1));
+  if (bpf_map_update_elem(obj.map_fd("cookies"), key, &slot, BPF_ANY) != 0)
+    throw Fatal(exit_bpf, "registering a subject cookie in " + what + ": " + std::strerror(errno));
+}
+
+} // namespace offsetprobe

@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// NAME   program_spec
+// RUN    the loaders' specs against the BPF objects as built (opened, never
+//        loaded: no root), and ProgramSpec's -D flags
+// EXPECT every constant, map and program a spec names is in its object, with
+//        the spec's size (so a loader and its one-source program cannot drift
+//        apart); a constant the object lacks, or of another size, is caught;
+//        BCC gets each value as the program's compat.bpf.h expects it
+#include "bpf/runtime/libbpf_object.h"
+#include "bpf/runtime/program_spec.h"
+#include "calibration/capture.h"
+#include "calibration/trigger.h"
+#include "counting/counter_session.h"
+
+#include "chainscan.skel.h"
+#include "counter.skel.h"
+#include "reader.h"
+#include "reader.skel.h"
+#include "scanner.skel.h"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+
+using namespace offsetprobe;
+
+namespace {
+
+LibbpfElf scanner_elf() {
+  LibbpfElf e{"op_scanner", nullptr, 0};
+  e.bytes = op_scanner__elf_bytes(&e.size);
+  return e;
+}
+LibbpfElf chainscan_elf() {
+  LibbpfElf e{"op_chainscan", nullptr, 0};
+  e.bytes = op_chainscan__elf_bytes(&e.size);
+  return e;
+}
+LibbpfElf reader_elf() {
+  LibbpfElf e{"op_reader", nullptr, 0};
+  e.bytes = op_reader__elf_bytes(&e.size);
+  return e;
+}
+LibbpfElf counter_elf() {
+  LibbpfElf e{"op_counter", nullptr, 0};
+  e.bytes = op_counter__elf_bytes(&e.size);
+  return e;
+}
+
+bool has(const std::vector<std::string> &v, const std::string &s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+const TriggerMode kModes[] = {TriggerMode::tracepoint, TriggerMode::raw_tracepoint,
+                              TriggerMode::uprobe};
+
+} // namespace
+
+TEST_CASE("the calibration's specs match their objects, in every trigger mode") {
+  ChainPlan plan;
+  plan.ptr_offsets = {1368, 1376, 2000};
+  plan.nested_of = {1};
+  ReadPlan rp;
+  rp.add({std::nullopt, 1000, 4, kAtTrigger, "task_struct.pid"});
+  uint32_t ns = rp.add({std::nullopt, 1400, 8, kAtTrigger | kAtExit, "task_struct.nsproxy"});
+  rp.add({ns, 8, 8, kAtTrigger, "nsproxy.uts_ns"});
+  for (TriggerMode m : kModes) {
+    CAPTURE(to_string(m));
+    CHECK(libbpf_spec_mismatch(with_trigger(scanner_spec(45), m, kScannerHooks, false),
+                               scanner_elf()) == "");
+    CHECK(libbpf_spec_mismatch(with_trigger(chainscan_spec(plan, 9), m, kChainscanHooks, false),
+                               chainscan_elf()) == "");
+    CHECK(libbpf_spec_mismatch(with_trigger(reader_spec(rp), m, kReaderHooks, false),
+                               reader_elf()) == "");
+  }
+}
+
+TEST_CASE("the reader's spec: rodata steps for libbpf, export names for BCC") {
+  ReadPlan rp;
+  rp.add({std::nullopt, 1000, 4, kAtTrigger, "task_struct.pid"});
+  uint32_t ns = rp.add({std::nullopt, 1400, 8, kAtTrigger | kAtExit, "task_struct.nsproxy"});
+  rp.add({ns, 8, 8, kAtTrigger, "nsproxy.uts_ns"});
+  rp.add({std::nullopt, 1000, 4, kAtTrigger, "task_struct.pid"}); // the same field again
+  ProgramSpec spec = reader_spec(rp);
+  auto f = spec.bcc_cflags();
+  // Each offset once, under the export name a BCC consumer compiles with.
+  CHECK(std::count(f.begin(), f.end(), "-DOFFSETPROBE_TASK_STRUCT_PID=1000U") == 1);
+  CHECK(has(f, "-DOFFSETPROBE_TASK_STRUCT_NSPROXY=1400U"));
+  CHECK(has(f, "-DOFFSETPROBE_NSPROXY_UTS_NS=8U"));
+  CHECK(has(f, "-DOP_PLAN=OP_STEP(0, 0, OFFSETPROBE_TASK_STRUCT_PID, 4, 1) "
+               "OP_STEP(1, 0, OFFSETPROBE_TASK_STRUCT_NSPROXY, 8, 3) "
+               "OP_STEP(2, 2, OFFSETPROBE_NSPROXY_UTS_NS, 8, 1) "
+               "OP_STEP(3, 0, OFFSETPROBE_TASK_STRUCT_PID, 4, 1) "));
+  // libbpf: the same steps as words of struct op_read_step.
+  auto constant = [&spec](const char *name) -> const ProgramConstant * {
+    for (const auto &c : spec.constants())
+      if (c.name == name)
+        return &c;
+    return nullptr;
+  };
+  const ProgramConstant *steps = constant("steps");
+  REQUIRE(steps);
+  CHECK(steps->values ==
+        std::vector<uint64_t>{0, 1000, 4, 1, 0, 1400, 8, 3, 2, 8, 8, 1, 0, 1000, 4, 1});
+  REQUIRE(constant("nr_steps"));
+  CHECK(constant("nr_steps")->values == std::vector<uint64_t>{4});
+  REQUIRE(constant("nr_exit_steps")); // up to the last step read at exit
+  CHECK(constant("nr_exit_steps")->values == std::vector<uint64_t>{2});
+  // One field with two offsets is a broken plan.
+  ReadPlan bad;
+  bad.add({std::nullopt, 1000, 4, kAtTrigger, "task_struct.pid"});
+  bad.add({std::nullopt, 1004, 4, kAtTrigger, "task_struct.pid"});
+  CHECK_THROWS(reader_spec(bad));
+}
+
+TEST_CASE("the counting probe's spec matches its object, on both hooks") {
+  CounterConfig c;
+  c.syscall_nrs = {0, 39, 469};
+  c.syscall_names = {"read", "getpid", "clone3"};
+  c.pidns = PidNamespace{4, 4026532000};
+  for (CountHook h : {CountHook::raw_tracepoint, CountHook::tracepoint}) {
+    c.hook = h;
+    CHECK(libbpf_spec_mismatch(counter_spec(c), counter_elf()) == "");
+  }
+}
+
+TEST_CASE("a spec the object does not fit is caught") {
+  // Negative controls: the checks above can fail.
+  ProgramSpec unknown("the scanner");
+  unknown.u32("no_such_constant", "OP_X", 1);
+  CHECK(libbpf_spec_mismatch(unknown, scanner_elf()).find("no_such_constant") != std::string::npos);
+  ProgramSpec wide("the scanner");
+  wide.u64("nr_chunks", "OP_NR_CHUNKS", 1); // a __u32 in the program
+  CHECK(libbpf_spec_mismatch(wide, scanner_elf()).find("nr_chunks") != std::string::npos);
+  ProgramSpec too_many("the chain scanner");
+  too_many.u32_array("nested_of", "OP_NESTED_OF", {1, 2, 3}); // 2 in the program
+  CHECK(libbpf_spec_mismatch(too_many, chainscan_elf()).find("nested_of") != std::string::npos);
+  ProgramSpec no_map("the counting probe");
+  no_map.map_size("no_such_map", "OP_Y", 8);
+  CHECK(libbpf_spec_mismatch(no_map, counter_elf()).find("no_such_map") != std::string::npos);
+  ProgramSpec no_prog("the scanner");
+  no_prog.load("no_such_program");
+  CHECK(libbpf_spec_mismatch(no_prog, scanner_elf()).find("no_such_program") != std::string::npos);
+}
+
+TEST_CASE("ProgramSpec: BCC gets each value as compat.bpf.h expects it") {
+  ProgramSpec s("a program");
+  s.u32("a", "OP_A", 7)
+      .u64("b", "OP_B", 1ull << 40)
+      .s64("c", "OP_C", -42)
+      .offset("d", "OFFSETPROBE_TASK_STRUCT_PID", 1328)
+      .flag("e", "OP_E", true)
+      .u32_array("f", "OP_F", {1368, 1376})
+      .u32_array("g", "OP_G", {})
+      .u64_words("h", "OP_H_W", {0x8000000000000001ull, 0})
+      .map_size("m1", "OP_ENTRIES", 1024)
+      .map_size("m2", "OP_ENTRIES", 1024)
+      .bcc_define("OP_WANT_RAW");
+  auto f = s.bcc_cflags();
+  CHECK(has(f, "-DOP_A=7U"));
+  CHECK(has(f, "-DOP_B=1099511627776ULL"));
+  CHECK(has(f, "-DOP_C=(-42LL)"));
+  CHECK(has(f, "-DOFFSETPROBE_TASK_STRUCT_PID=1328")); // as `export` prints it
+  CHECK(has(f, "-DOP_E=1"));
+  CHECK(has(f, "-DOP_F=1368U,1376U"));
+  CHECK(has(f, "-DOP_G="));
+  CHECK(has(f, "-DOP_H_W0=0x8000000000000001ULL"));
+  CHECK(has(f, "-DOP_H_W1=0x0ULL"));
+  CHECK(has(f, "-DOP_WANT_RAW"));
+  // Two maps sized alike share their macro: one definition.
+  CHECK(std::count(f.begin(), f.end(), "-DOP_ENTRIES=1024") == 1);
+  // What libbpf writes: the same values, at the variable's width.
+  REQUIRE(s.constants().size() == 8);
+  CHECK(s.constants()[2].values == std::vector<uint64_t>{static_cast<uint64_t>(-42ll)});
+  CHECK(s.constants()[2].width == 8);
+  CHECK(s.constants()[5].values == std::vector<uint64_t>{1368, 1376});
+  CHECK(s.constants()[5].width == 4);
+}
