@@ -76,6 +76,12 @@ Family net() {
       field("tcp_sock", "segs_in", 4, 4, "TCP_INFO's tcpi_segs_in"),
       field("tcp_sock", "segs_out", 4, 4, "TCP_INFO's tcpi_segs_out"),
   };
+  // Not required, for now: the family is new and has been measured on this
+  // host only (docs/net-family.md); a kernel where its experiment cannot
+  // tell a field leaves it unresolved without failing the calibration of
+  // the others. net_live asserts every one of them here.
+  for (auto &d : f.fields)
+    d.required = false;
   f.fields[7].uses = {"net.ns.inum"};
   f.fields[10].absent = "kernels before 4.12 (no SO_COOKIE)";
   f.fields[10].required = false;

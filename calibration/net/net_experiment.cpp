@@ -51,7 +51,7 @@ void all_unresolved(std::vector<FieldResult> &fields, const std::string &why, bo
     f.status = FieldStatus::unresolved;
     f.offset.reset();
     f.reason = why;
-    f.required = required;
+    f.required = f.required && required;
   }
 }
 
@@ -88,8 +88,24 @@ void readback(const CalibrateOptions &opt, SockScanSession &scan,
   auto cookie = make_cookie();
   scan.add_cookie(cookie);
   auto run = run_sock_trial(scan, cookie);
-  if (!run.error.empty() || !run.cannot_run.empty())
-    throw Fatal(exit_subject, "net family, validation trial: " + run.error + run.cannot_run);
+  if (!run.error.empty() && run.cannot_run.empty()) {
+    cookie = make_cookie();
+    scan.add_cookie(cookie);
+    run = run_sock_trial(scan, cookie);
+  }
+  if (!run.error.empty() || !run.cannot_run.empty()) {
+    // Nothing read back: nothing is reported.
+    for (auto &f : mine)
+      if (f.status == FieldStatus::calibrated) {
+        f.candidates = {*f.offset};
+        f.offset.reset();
+        f.status = FieldStatus::unresolved;
+        f.validation = Validation::failed;
+        f.validation_detail = "the validation trial failed: " + run.error + run.cannot_run;
+        f.reason = f.validation_detail;
+      }
+    return;
+  }
   check_sock_readback(run.trial, run.events, steps, mine);
 }
 
@@ -171,12 +187,23 @@ void calibrate_net(const CalibrateOptions &opt, const std::string &backend,
     auto cookie = make_cookie();
     scan.add_cookie(cookie);
     auto run = run_sock_trial(scan, cookie);
+    // A trial that went wrong (a hit missing under load, say) is run again
+    // with fresh values, once; a second failure leaves the fields unresolved
+    // rather than failing the whole calibration.
+    if (!run.error.empty() && run.cannot_run.empty()) {
+      cookie = make_cookie();
+      scan.add_cookie(cookie);
+      run = run_sock_trial(scan, cookie);
+    }
     if (!run.cannot_run.empty()) {
       all_unresolved(mine, "the socket subject cannot run here: " + run.cannot_run, false);
       return append();
     }
-    if (!run.error.empty())
-      throw Fatal(exit_subject, "net family, trial " + std::to_string(i + 1) + ": " + run.error);
+    if (!run.error.empty()) {
+      all_unresolved(mine, "net trial " + std::to_string(i + 1) + " failed twice: " + run.error,
+                     true);
+      return append();
+    }
     if (!run.no_v6.empty())
       no_v6 = run.no_v6;
     trials.push_back(std::move(run.trial));
