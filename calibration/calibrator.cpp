@@ -7,6 +7,7 @@
 #include "calibration/error.h"
 #include "calibration/readback_check.h"
 #include "calibration/layout_order.h"
+#include "calibration/net/net_experiment.h"
 #include "calibration/solver.h"
 #include "calibration/subject.h"
 #include "calibration/subject_group.h"
@@ -924,6 +925,12 @@ Calibration calibrate(const CalibrateOptions &opt) try {
     v.run(opt, used_trigger, *host_holder, subjects.back(), ns, ns.boottime_ns, so.tick_ns);
     mark("validated");
   }
+  // The net family's own experiment (calibration/net/), after the ns
+  // family's net.ns.inum is validated: skc_net is found through it.
+  if (net::net_selected(opt)) {
+    net::calibrate_net(opt, backend.name, r.fields);
+    mark("net family");
+  }
   scanner_holder.reset();
   host_holder->finish(opt);
   files::add_files_family(opt, backend, slab, r.fields);
@@ -951,6 +958,8 @@ std::vector<FieldResult> validate_offsets(const CalibrateOptions &opt,
   Validator v(fields);
   v.run(opt, opt.trigger, host, subjects[0], ns, ns.boottime_ns, tick_ns);
   host.finish(opt);
+  // The net family reads itself back (calibration/net/).
+  net::validate_net(opt, opt.backend ? opt.backend->name : "libbpf", fields);
   throw_if_stopped(opt);
   return fields;
 } catch (...) {

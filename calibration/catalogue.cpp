@@ -10,7 +10,8 @@ namespace offsetprobe {
 const std::vector<Family> &catalogue() {
   // Report order: a family's fields follow the ones they are reached from.
   static const std::vector<Family> all = {families::task(), families::cred(),  families::ns(),
-                                          families::mm(),   families::audit(), families::files()};
+                                          families::mm(),   families::audit(), families::files(),
+                                          families::net()};
   return all;
 }
 
@@ -76,6 +77,8 @@ void FieldSelection::add_with_requires(const std::string &name) {
   if (!fields_.insert(name).second)
     return;
   for (const auto &r : find_field(name)->via)
+    add_with_requires(r);
+  for (const auto &r : find_field(name)->uses)
     add_with_requires(r);
 }
 

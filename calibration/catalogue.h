@@ -29,6 +29,9 @@ struct FieldDef {
   // Requires: the pointer fields it is reached through (any one of them);
   // empty: it lies in task_struct's own bytes.
   std::vector<std::string> via;
+  // Uses: fields of other families whose offsets its experiment needs (not
+  // pointers it is reached through): --fields selects them with it.
+  std::vector<std::string> uses;
   bool required = true; // false: its absence never makes a calibration incomplete
   std::string absent;   // the kernels (versions, configs) that have no such field
   std::string known;    // its known value, and where that comes from
@@ -68,13 +71,13 @@ struct Family {
   std::vector<ReadbackPath> readback;
   std::function<void(ReadbackCheck &)> verify;
   // Non-empty: the family has its own experiment (its own subjects, capture
-  // and read-back, e.g. "files": calibration/files/), run after the engine's
-  // stages; its fields are left out of the chain stages' Requires graph and
-  // of the chain solver.
+  // and read-back, e.g. "files": calibration/files/, "net": calibration/net/), run after the
+  // engine's stages; its fields are left out of the chain stages' Requires graph and of the chain
+  // solver.
   std::string experiment;
 };
 
-// The catalogue, in report order: task, cred, ns, mm, audit, files.
+// The catalogue, in report order: task, cred, ns, mm, audit, files, net.
 const std::vector<Family> &catalogue();
 
 // A field of the catalogue by full name ("cred.uid"), or nullptr.

@@ -50,6 +50,11 @@ TEST_CASE("catalogue: every field once, and the solvers report them in its order
       for (const auto &f : fam.fields)
         want.push_back(f.name());
   CHECK(names(FieldSelection::all().results()) == want);
+  size_t net = 0;
+  for (const auto &f : catalogue().back().fields)
+    net += f.struct_name != "";
+  CHECK(catalogue().back().name == "net");
+  CHECK(net == 26);
   std::set<std::string> seen;
   for (const auto &fam : catalogue())
     for (const auto &f : fam.fields) {
@@ -80,10 +85,15 @@ TEST_CASE("catalogue: each field is declared whole") {
         REQUIRE(find_field(r) != nullptr);
         CHECK(find_field(r)->size == 8);
       }
-      // The read-back reads it, through each pointer it is reached by (a
-      // family with its own experiment reads its fields back itself).
+      // Uses: fields of other families.
+      for (const auto &u : f.uses) {
+        REQUIRE(find_field(u) != nullptr);
+        CHECK(family_of(u) != &fam);
+      }
+      // A family with its own experiment reads itself back there.
       if (!fam.experiment.empty())
         continue;
+      // The read-back reads it, through each pointer it is reached by.
       size_t read = 0;
       for (const auto &rb : fam.readback)
         if (rb.path.back() == f.name())
@@ -138,6 +148,24 @@ TEST_CASE("--fields: families, fields and all") {
   CHECK(inum->has("nsproxy.net_ns"));
   CHECK(inum->has("task_struct.nsproxy"));
   CHECK(names(inum->results()).back() == "net.ns.inum"); // report order
+
+  // The net family brings the ns family's net.ns.inum (skc_net is found
+  // through it) and what that is reached through; it takes no chain stage
+  // of its own.
+  auto net = FieldSelection::parse("sock_common.skc_net", why);
+  REQUIRE(net);
+  CHECK(net->has("net.ns.inum"));
+  CHECK(net->has("nsproxy.net_ns"));
+  CHECK(net->beyond_task());
+  CHECK_FALSE(net->has("sock_common.skc_daddr"));
+  auto plan = plan_stages(field_graph(&*net));
+  REQUIRE(plan.error.empty());
+  for (const auto &stage : plan.stages)
+    CHECK(std::count(stage.begin(), stage.end(), "sock_common.skc_net") == 0);
+  auto fam = FieldSelection::parse("net", why);
+  REQUIRE(fam);
+  CHECK(fam->has("sock.sk_mark"));
+  CHECK(fam->has("net.ns.inum"));
 
   for (std::string bad : {"", "bogus", "task,", ",task", "task,,cred", "cred.nope", "ALL"}) {
     why.clear();

@@ -16,6 +16,7 @@ Family audit();
 Family files();
 // The file family's field names, in report order.
 const std::vector<std::string> &files_field_names();
+Family net();
 
 // task_struct's two pointers to one private struct (real_cred/cred,
 // mm/active_mm): 8 bytes each, shared by L and T, different in every forked

@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The socket scanner: at sock:inet_sock_set_state, copies the raw bytes of
+ * the struct sock it is passed, for the net family's experiment
+ * (calibration/net/).
+ *
+ * The raw tracepoint (4.16+) gives `struct sock *` with no kprobe and no
+ * BTF; its args are (sk, oldstate, newstate). It is raw rather than the
+ * classic tracefs event because detaching a perf-event tracepoint waits for
+ * an RCU grace period (perf_trace_event_unreg: 50-70 ms measured here, see
+ * calibration/capture.cpp), a raw one does not.
+ *
+ * Only hits by a task whose comm is a cookie of the running calibration are
+ * taken (least reach, subject.bpf.h). That includes softirq work the
+ * subject's own syscalls run on its stack (loopback delivery), for other
+ * sockets: user space keeps only the hit of the transition its syscall makes
+ * (connect: CLOSE -> SYN_SENT, ...), which always runs in the subject's
+ * process context.
+ *
+ * Named scan_* like the scanner's programs, so that the leak checks of the
+ * tests (tests/lib_live.sh) see it too.
+ *
+ * The same hit also reads back: `plan` (filled by user space after load)
+ * lists offsets to read from the sk, or through a pointer read before.
+ */
+#include <linux/types.h>
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "sockscan.h"
+#include "subject.bpf.h"
+#include "read_ok.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+struct {
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, 512 * 1024);
+} events SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, OP_SK_MAX_STEPS);
+  __type(key, __u32);
+  __type(value, struct op_sk_step);
+} plan SEC(".maps");
+
+/* Offset of ns.inum in struct net (the ns family's net.ns.inum), or
+ * OP_SK_NO_PARENT when unknown: the words are then not followed. */
+const volatile __u32 inum_offset = OP_SK_NO_PARENT;
+/* Where a kernel pointer starts on this architecture (x86-64 and arm64
+ * kernels live in the upper half). */
+const volatile __u64 kernel_min = 0xffff000000000000ULL;
+
+static __always_inline void read_plan(struct op_sk_event *e, __u64 sk)
+{
+  __u32 i;
+
+  for (i = 0; i < OP_SK_MAX_STEPS; i++) {
+    __u32 key = i;
+    struct op_sk_step *s = bpf_map_lookup_elem(&plan, &key);
+    __u64 base = sk;
+    __u32 size;
+
+    if (!s || s->size == 0)
+      break;
+    size = s->size;
+    if (size > 16)
+      size = 16;
+    if (s->parent != OP_SK_NO_PARENT) {
+      __u32 p = s->parent;
+
+      if (p >= OP_SK_MAX_STEPS || !(e->vals_ok & (1ULL << p)))
+        continue;
+      base = e->vals[p][0];
+    }
+    e->vals_ok |= read_ok(bpf_probe_read_kernel(e->vals[i], size, (void *)(base + s->offset)),
+                          1ULL << i);
+  }
+}
+
+SEC("raw_tracepoint/inet_sock_set_state")
+int scan_sock(struct bpf_raw_tracepoint_args *ctx)
+{
+  char comm[OP_COMM_LEN] = {};
+  struct op_sk_event *e;
+  __u64 sk = ctx->args[0];
+  __u32 *slot, i;
+
+  if (bpf_get_current_comm(comm, sizeof(comm)))
+    return 0;
+  slot = bpf_map_lookup_elem(&cookies, comm);
+  if (!slot)
+    return 0;
+  e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+  if (!e)
+    return 0;
+  e->sk = sk;
+  e->pid_tgid = bpf_get_current_pid_tgid();
+  e->slot = *slot;
+  e->oldstate = (int)ctx->args[1];
+  e->newstate = (int)ctx->args[2];
+  e->pad = 0;
+  e->readable = 0;
+  e->words_ok = 0;
+  e->vals_ok = 0;
+  for (i = 0; i < OP_SK_CHUNKS; i++)
+    e->readable |= read_ok(bpf_probe_read_kernel(e->data + i * OP_SK_CHUNK, OP_SK_CHUNK,
+                                                 (void *)(sk + i * OP_SK_CHUNK)),
+                           1ULL << i);
+  for (i = 0; i < OP_SK_WORDS; i++) {
+    __u64 w = 0;
+
+    e->inum[i] = 0;
+    if (inum_offset == OP_SK_NO_PARENT || !(e->readable & 1ULL << (i * 8 / OP_SK_CHUNK)))
+      continue;
+    __builtin_memcpy(&w, e->data + i * 8, 8);
+    if (w < kernel_min)
+      continue;
+    e->words_ok |= read_ok(bpf_probe_read_kernel(&e->inum[i], 4, (void *)(w + inum_offset)),
+                           1ULL << i);
+  }
+  read_plan(e, sk);
+  bpf_ringbuf_submit(e, 0);
+  return 0;
+}

@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// The network family: struct sock_common, sock and inet_sock, found from the
+// sk pointer sock:inet_sock_set_state passes (a raw tracepoint: no kprobe,
+// no BTF). Its experiment, solver and read-back are in calibration/net/
+// (the family runs its own experiment, not the task chains').
+//
+// Offsets are from the sk pointer. sock_common sits at offset 0 of sock,
+// sock at 0 of inet_sock, inet_sock at 0 of inet_connection_sock and that at
+// 0 of tcp_sock (and tcp_sock at 0 of tcp6_sock), so an offset from the sk pointer is also the
+// member's offset in its own struct: `verify` looks each field up in the struct it names
+// (sock_common.skc_daddr, inside the anonymous skc_addrpair union).
+#include "calibration/families/families.h"
+
+namespace offsetprobe::families {
+
+namespace {
+
+FieldDef field(const char *st, const char *member, uint32_t size, uint32_t align,
+               const char *known) {
+  FieldDef d;
+  d.struct_name = st;
+  d.member = member;
+  d.size = size;
+  d.align = align;
+  d.known = known;
+  return d;
+}
+
+} // namespace
+
+Family net() {
+  Family f;
+  f.name = "net";
+  f.summary = "struct sock_common, sock, inet_sock and tcp_sock from the sk of "
+              "sock:inet_sock_set_state";
+  f.experiment = "net";
+  f.fields = {
+      field("sock_common", "skc_daddr", 4, 4,
+            "the peer's random 127.x.y.z of a v4 connection; 0 in a listener"),
+      field("sock_common", "skc_rcv_saddr", 4, 4,
+            "the random 127.x.y.z (or a listener's 239.x.y.z) the socket was bound to"),
+      field("sock_common", "skc_dport", 2, 2,
+            "the peer's random port, network order; 0 in a listener"),
+      field("sock_common", "skc_num", 2, 2, "the random local port, host order"),
+      field("sock_common", "skc_family", 2, 2, "AF_INET or AF_INET6"),
+      field("sock_common", "skc_state", 1, 1,
+            "the old state of the transition hit (CLOSE at connect and listen, ESTABLISHED, "
+            "CLOSE_WAIT, LISTEN at close)"),
+      field("sock_common", "skc_bound_dev_if", 4, 4,
+            "lo's ifindex after SO_BINDTODEVICE \"lo\", 0 without (chosen at random)"),
+      field("sock_common", "skc_net", 8, 8,
+            "points to a struct net whose ns.inum (the ns family's net.ns.inum) is the inode of "
+            "the subject's /proc/thread-self/ns/net, a fresh namespace each trial"),
+      field("sock_common", "skc_v6_daddr", 16, 4, "the peer's random ULA; :: in a listener"),
+      field("sock_common", "skc_v6_rcv_saddr", 16, 4, "the random ULA the socket was bound to"),
+      field("sock_common", "skc_cookie", 8, 8, "getsockopt(SO_COOKIE)"),
+      field("sock", "sk_mark", 4, 4, "a random SO_MARK"),
+      field("sock", "sk_priority", 4, 4, "a random SO_PRIORITY (7..65535)"),
+      field("sock", "sk_rcvbuf", 4, 4, "a random SO_RCVBUFFORCE, as getsockopt reads it back"),
+      field("sock", "sk_sndbuf", 4, 4, "a random SO_SNDBUFFORCE, as getsockopt reads it back"),
+      field("sock", "sk_max_ack_backlog", 4, 4, "listen()'s random backlog, at the close"),
+      field("sock", "sk_ack_backlog", 4, 4,
+            "connections not accepted (0-2 at random) at a listener's close, as TCP_INFO's "
+            "tcpi_unacked reports; 0 at listen"),
+      field("sock", "sk_uid", 4, 4, "the random fsuid the socket was created under"),
+      field("inet_sock", "inet_sport", 2, 2, "the random local port, network order"),
+      field("inet_sock", "inet_saddr", 4, 4,
+            "the bound 127.x.y.z; 0 in a listener bound to a multicast address"),
+      // tcp_sock: TCP_INFO of the accepted socket at rest, just before its
+      // close, after random amounts of data both ways with a random MSS.
+      field("tcp_sock", "srtt_us", 4, 4, "TCP_INFO: tcpi_rtt == srtt_us >> 3"),
+      field("tcp_sock", "mdev_us", 4, 4, "TCP_INFO: tcpi_rttvar == mdev_us >> 2"),
+      field("tcp_sock", "snd_cwnd", 4, 4,
+            "TCP_INFO's tcpi_snd_cwnd, grown by slow start over a random amount of data"),
+      field("tcp_sock", "bytes_received", 8, 8, "TCP_INFO's tcpi_bytes_received"),
+      field("tcp_sock", "segs_in", 4, 4, "TCP_INFO's tcpi_segs_in"),
+      field("tcp_sock", "segs_out", 4, 4, "TCP_INFO's tcpi_segs_out"),
+  };
+  // Not required, for now: the family is new and has been measured on this
+  // host only (docs/net-family.md); a kernel where its experiment cannot
+  // tell a field leaves it unresolved without failing the calibration of
+  // the others. net_live asserts every one of them here.
+  for (auto &d : f.fields)
+    d.required = false;
+  f.fields[7].uses = {"net.ns.inum"};
+  f.fields[10].absent = "kernels before 4.12 (no SO_COOKIE)";
+  f.fields[10].required = false;
+  for (size_t i = 20; i < f.fields.size(); i++)
+    f.fields[i].absent = "kernels older than the TCP_INFO field (bytes_received/acked 4.1+, "
+                         "segs_in 4.2+)";
+  for (auto i : {8, 9}) {
+    f.fields[i].absent = "kernels without IPv6";
+    f.fields[i].required = false;
+  }
+  f.roles = {{Role::leader, "a thread of the calibrator (not a process): its comm is a cookie, it "
+                            "unshares its network namespace, brings lo up, adds two random ULAs, "
+                            "and runs TCP listeners and connections over v4 and v6"}};
+  f.rule = "Each syscall that moves a subject socket (listen, connect, close) is matched to the "
+           "one hit of its own transition, which runs in the subject's process context. A "
+           "by-value field's candidates are the offsets, aligned to its size, that hold its known "
+           "bytes in every hit that knows it, in every trial; skc_net's are the first 64 words "
+           "whose pointee's net.ns.inum is the subject's namespace inode. Exactly one candidate "
+           "and at least two distinct known values, or no offset. No declaration-order rule.";
+  // Read back by the net experiment itself, from the sk of a fresh trial.
+  f.verify = [](ReadbackCheck &) {};
+  return f;
+}
+
+} // namespace offsetprobe::families

@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "calibration/net/net_experiment.h"
+
+#include "calibration/catalogue.h"
+#include "calibration/error.h"
+#include "calibration/net/sock_subject.h"
+#include "offsetprobe/exit_codes.h"
+
+#include <algorithm>
+#include <csignal>
+#include <cstring>
+#include <sys/random.h>
+
+namespace offsetprobe::net {
+
+namespace {
+
+const Family &net_family() {
+  for (const auto &f : catalogue())
+    if (f.name == "net")
+      return f;
+  throw std::logic_error("catalogue: no net family");
+}
+
+// A comm cookie like the subjects' (calibration/subject.cpp): "op" + 13 of
+// [a-z0-9], so that tests find every subject of a run by one pattern.
+std::string make_cookie() {
+  static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+  uint8_t r[13];
+  if (getrandom(r, sizeof(r), 0) != sizeof(r))
+    throw Fatal(exit_failure, "getrandom failed");
+  std::string c = "op";
+  for (uint8_t b : r)
+    c += alphabet[b % 36];
+  return c;
+}
+
+void stop_if_signalled(const CalibrateOptions &opt) {
+  if (!opt.stop_signal)
+    return;
+  int sig = opt.stop_signal->load();
+  if (sig == SIGINT)
+    throw Fatal(exit_interrupted, "interrupted (SIGINT): calibration stopped, nothing written");
+  if (sig != 0)
+    throw Fatal(exit_terminated, "terminated (signal " + std::to_string(sig) +
+                                     "): calibration stopped, nothing written");
+}
+
+void all_unresolved(std::vector<FieldResult> &fields, const std::string &why, bool required) {
+  for (auto &f : fields) {
+    f.status = FieldStatus::unresolved;
+    f.offset.reset();
+    f.reason = why;
+    f.required = f.required && required;
+  }
+}
+
+// The plan: every calibrated field at its offset from the sk; skc_net's
+// pointee read at net.ns.inum.
+std::vector<SockStep> make_plan(const std::vector<FieldResult> &fields,
+                                std::optional<uint32_t> inum_offset,
+                                std::map<std::string, uint32_t> &steps) {
+  std::vector<SockStep> plan;
+  for (const auto &f : fields) {
+    if (f.status != FieldStatus::calibrated || plan.size() + 2 > 32 /* OP_SK_MAX_STEPS */)
+      continue;
+    steps[f.name] = static_cast<uint32_t>(plan.size());
+    plan.push_back({std::nullopt, *f.offset, f.size});
+    if (f.name == "sock_common.skc_net" && inum_offset) {
+      steps["sock_common.skc_net>net.ns.inum"] = static_cast<uint32_t>(plan.size());
+      plan.push_back({steps[f.name], *inum_offset, 4});
+    }
+  }
+  return plan;
+}
+
+// Reads every calibrated field of `mine` back in the kernel, from the sk of
+// a fresh trial's hits, and fails those that do not read back.
+void readback(const CalibrateOptions &opt, SockScanSession &scan,
+              std::optional<uint32_t> inum_offset, std::vector<FieldResult> &mine) {
+  bool any = std::any_of(mine.begin(), mine.end(),
+                         [](const FieldResult &f) { return f.status == FieldStatus::calibrated; });
+  if (!any)
+    return;
+  stop_if_signalled(opt);
+  std::map<std::string, uint32_t> steps;
+  scan.set_plan(make_plan(mine, inum_offset, steps));
+  auto cookie = make_cookie();
+  scan.add_cookie(cookie);
+  auto run = run_sock_trial(scan, cookie);
+  if (!run.error.empty() && run.cannot_run.empty()) {
+    cookie = make_cookie();
+    scan.add_cookie(cookie);
+    run = run_sock_trial(scan, cookie);
+  }
+  if (!run.error.empty() || !run.cannot_run.empty()) {
+    // Nothing read back: nothing is reported.
+    for (auto &f : mine)
+      if (f.status == FieldStatus::calibrated) {
+        f.candidates = {*f.offset};
+        f.offset.reset();
+        f.status = FieldStatus::unresolved;
+        f.validation = Validation::failed;
+        f.validation_detail = "the validation trial failed: " + run.error + run.cannot_run;
+        f.reason = f.validation_detail;
+      }
+    return;
+  }
+  check_sock_readback(run.trial, run.events, steps, mine);
+}
+
+std::optional<uint32_t> inum_offset_of(const std::vector<FieldResult> &fields) {
+  for (const auto &f : fields)
+    if (f.name == "net.ns.inum" && f.status == FieldStatus::calibrated &&
+        f.validation == Validation::passed)
+      return f.offset;
+  return std::nullopt;
+}
+
+} // namespace
+
+void validate_net(const CalibrateOptions &opt, const std::string &backend,
+                  std::vector<FieldResult> &fields) {
+  std::vector<FieldResult *> mine;
+  for (auto &f : fields)
+    if (family_of(f.name) == &net_family() && f.status == FieldStatus::calibrated)
+      mine.push_back(&f);
+  if (mine.empty())
+    return;
+  auto fail_all = [&](const std::string &why) {
+    for (auto *f : mine) {
+      f->candidates = {*f->offset};
+      f->offset.reset();
+      f->status = FieldStatus::unresolved;
+      f->reason = why;
+      f->required = false;
+      f->validation = Validation::not_run;
+    }
+  };
+  if (backend != "libbpf")
+    return fail_all("the net family needs the libbpf backend (bpf/sockscan.bpf.c has no " +
+                    backend + " version)");
+  std::vector<FieldResult> copy;
+  for (auto *f : mine)
+    copy.push_back(*f);
+  auto inum = inum_offset_of(fields);
+  SockScanSession scan(inum);
+  readback(opt, scan, inum, copy);
+  for (size_t i = 0; i < mine.size(); i++)
+    *mine[i] = copy[i];
+}
+
+bool net_selected(const CalibrateOptions &opt) {
+  for (const auto &f : net_family().fields)
+    if (opt.fields.has(f.name()))
+      return true;
+  return false;
+}
+
+void calibrate_net(const CalibrateOptions &opt, const std::string &backend,
+                   std::vector<FieldResult> &fields) {
+  std::vector<FieldResult> mine;
+  for (const auto &f : net_family().fields)
+    if (opt.fields.has(f.name())) {
+      mine.push_back(unsolved(f));
+      mine.back().required = f.required;
+    }
+  if (mine.empty())
+    return;
+  auto append = [&] {
+    for (auto &f : mine)
+      fields.push_back(std::move(f));
+  };
+  if (backend != "libbpf") {
+    all_unresolved(mine,
+                   "the net family needs the libbpf backend (bpf/sockscan.bpf.c has no " + backend +
+                       " version)",
+                   false);
+    return append();
+  }
+  std::optional<uint32_t> inum_offset = inum_offset_of(fields);
+  SockScanSession scan(inum_offset);
+  std::vector<SockTrial> trials;
+  std::string no_v6;
+  for (uint32_t i = 0; i < opt.trials; i++) {
+    stop_if_signalled(opt);
+    auto cookie = make_cookie();
+    scan.add_cookie(cookie);
+    auto run = run_sock_trial(scan, cookie);
+    // A trial that went wrong (a hit missing under load, say) is run again
+    // with fresh values, once; a second failure leaves the fields unresolved
+    // rather than failing the whole calibration.
+    if (!run.error.empty() && run.cannot_run.empty()) {
+      cookie = make_cookie();
+      scan.add_cookie(cookie);
+      run = run_sock_trial(scan, cookie);
+    }
+    if (!run.cannot_run.empty()) {
+      all_unresolved(mine, "the socket subject cannot run here: " + run.cannot_run, false);
+      return append();
+    }
+    if (!run.error.empty()) {
+      all_unresolved(mine, "net trial " + std::to_string(i + 1) + " failed twice: " + run.error,
+                     true);
+      return append();
+    }
+    if (!run.no_v6.empty())
+      no_v6 = run.no_v6;
+    trials.push_back(std::move(run.trial));
+  }
+  solve_sock_fields(trials, std::min<uint32_t>(3, opt.trials), mine);
+  for (auto &f : mine) {
+    if (f.name == "sock_common.skc_net" && !inum_offset) {
+      f.status = FieldStatus::unresolved;
+      f.candidates.clear();
+      f.offset.reset();
+      f.reason = "net.ns.inum was not calibrated: the sk's words cannot be followed";
+    }
+    if (!no_v6.empty() && f.status != FieldStatus::calibrated &&
+        f.name.find("_v6_") != std::string::npos) {
+      f.reason = "IPv6 unusable here (" + no_v6 + ")";
+      f.required = false;
+    }
+  }
+  if (opt.validate)
+    readback(opt, scan, inum_offset, mine);
+  append();
+}
+
+} // namespace offsetprobe::net

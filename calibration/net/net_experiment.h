@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// The net family's experiment: trials of the socket subject captured by the
+// socket scanner, the solver, and the read-back of a fresh trial through the
+// offsets found, in the kernel.
+#pragma once
+
+#include "calibration/calibrator.h"
+#include "calibration/net/sockscan_session.h"
+
+#include <map>
+#include <string>
+
+#include <vector>
+
+namespace offsetprobe::net {
+
+// True when `opt.fields` selects a field of the net family.
+bool net_selected(const CalibrateOptions &opt);
+
+// Calibrates the selected net fields and appends their results to `fields`
+// (which must hold the ns family's net.ns.inum when skc_net is selected).
+// `backend` names the backend the rest ran with: the socket scanner exists
+// for libbpf only, and any other leaves the fields unresolved (not
+// required) with that reason. Throws Fatal when the program cannot be
+// loaded or on a stop signal.
+void calibrate_net(const CalibrateOptions &opt, const std::string &backend,
+                   std::vector<FieldResult> &fields);
+
+// Reads the calibrated net fields of `fields` (offsets found elsewhere: a
+// bundle) back on this kernel, like a calibration's own read-back; those
+// that fail become unresolved. Throws Fatal like calibrate_net.
+void validate_net(const CalibrateOptions &opt, const std::string &backend,
+                  std::vector<FieldResult> &fields);
+
+} // namespace offsetprobe::net

@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "calibration/net/sockscan_session.h"
+
+#include "calibration/error.h"
+#include "offsetprobe/exit_codes.h"
+
+#include "scanner.h"
+#include "sockscan.h"
+#include "sockscan.skel.h"
+
+#include <bpf/libbpf.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+namespace offsetprobe::net {
+
+static_assert(kSkBytes == OP_SK_BYTES && kSkChunk == OP_SK_CHUNK && kSkWords == OP_SK_WORDS);
+
+namespace {
+
+std::string errno_text(int err) {
+  err = err < 0 ? -err : err;
+  return std::string(strerrorname_np(err) ? strerrorname_np(err) : "E?") + " (" +
+         std::strerror(err) + ")";
+}
+
+[[noreturn]] void fail(const char *what, int err) {
+  err = err < 0 ? -err : err;
+  if (err == EPERM || err == EACCES)
+    throw Fatal(exit_permission, std::string("socket scanner: ") + what + ": " + errno_text(err) +
+                                     ": run as root with CAP_BPF and CAP_PERFMON");
+  throw Fatal(exit_bpf, std::string("socket scanner: ") + what + ": " + errno_text(err));
+}
+
+SockEvent to_event(const op_sk_event &e) {
+  SockEvent out;
+  auto &c = out.capture;
+  c.sk = e.sk;
+  c.oldstate = e.oldstate;
+  c.newstate = e.newstate;
+  c.data.assign(e.data, e.data + OP_SK_BYTES);
+  c.readable = e.readable;
+  for (uint32_t i = 0; i < OP_SK_WORDS; i++)
+    c.inum[i] = e.inum[i];
+  c.words_ok = e.words_ok;
+  out.slot = e.slot;
+  out.pid_tgid = e.pid_tgid;
+  out.vals_ok = e.vals_ok;
+  for (uint32_t i = 0; i < OP_SK_MAX_STEPS; i++)
+    out.vals.push_back({e.vals[i][0], e.vals[i][1]});
+  return out;
+}
+
+} // namespace
+
+struct SockScanSession::Impl {
+  op_sockscan *skel = nullptr;
+  bpf_link *link = nullptr;
+  ring_buffer *rb = nullptr;
+  std::vector<SockEvent> pending;
+  ~Impl() {
+    ring_buffer__free(rb);
+    bpf_link__destroy(link);
+    op_sockscan__destroy(skel);
+  }
+};
+
+SockScanSession::SockScanSession(std::optional<uint32_t> inum_offset)
+    : impl_(std::make_unique<Impl>()) {
+  auto &s = impl_->skel;
+  s = op_sockscan__open();
+  if (!s)
+    fail("open", errno);
+  s->rodata->inum_offset = inum_offset ? *inum_offset : OP_SK_NO_PARENT;
+  if (int err = op_sockscan__load(s))
+    fail("load", err);
+  impl_->link = bpf_program__attach_raw_tracepoint(s->progs.scan_sock, "inet_sock_set_state");
+  if (!impl_->link) {
+    int err = errno;
+    if (err == EPERM || err == EACCES)
+      fail("attaching raw tracepoint inet_sock_set_state", err);
+    throw Fatal(exit_tracing, "socket scanner: attaching raw tracepoint inet_sock_set_state: " +
+                                  errno_text(err) + " (the kernel needs 4.16+)");
+  }
+  impl_->rb = ring_buffer__new(
+      bpf_map__fd(s->maps.events),
+      [](void *ctx, void *data, size_t size) -> int {
+        if (size < sizeof(op_sk_event))
+          return 0;
+        static_cast<Impl *>(ctx)->pending.push_back(
+            to_event(*static_cast<const op_sk_event *>(data)));
+        return 0;
+      },
+      impl_.get(), nullptr);
+  if (!impl_->rb)
+    fail("ring buffer", errno);
+}
+
+SockScanSession::~SockScanSession() = default;
+
+uint32_t SockScanSession::add_cookie(const std::string &cookie) {
+  uint32_t slot = next_slot_++;
+  if (slot >= OP_MAX_SLOTS)
+    throw Fatal(exit_failure, "socket scanner: too many subjects for one session");
+  char key[OP_COMM_LEN] = {};
+  std::memcpy(key, cookie.data(), std::min(cookie.size(), sizeof(key) - 1));
+  if (bpf_map__update_elem(impl_->skel->maps.cookies, key, sizeof(key), &slot, sizeof(slot),
+                           BPF_ANY) != 0)
+    fail("registering a subject cookie", errno);
+  return slot;
+}
+
+void SockScanSession::set_plan(const std::vector<SockStep> &steps) {
+  if (steps.size() > OP_SK_MAX_STEPS)
+    throw Fatal(exit_failure, "socket scanner: read-back plan too long");
+  for (uint32_t i = 0; i < OP_SK_MAX_STEPS; i++) {
+    op_sk_step st{};
+    if (i < steps.size()) {
+      st.parent = steps[i].parent ? *steps[i].parent : OP_SK_NO_PARENT;
+      st.offset = steps[i].offset;
+      st.size = steps[i].size;
+    }
+    if (bpf_map__update_elem(impl_->skel->maps.plan, &i, sizeof(i), &st, sizeof(st), BPF_ANY))
+      fail("writing the read-back plan", errno);
+  }
+}
+
+std::vector<SockEvent> SockScanSession::drain() {
+  if (ring_buffer__consume(impl_->rb) < 0)
+    fail("reading the ring buffer", errno);
+  return std::exchange(impl_->pending, {});
+}
+
+} // namespace offsetprobe::net

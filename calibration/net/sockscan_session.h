@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// The loaded socket scanner (bpf/sockscan.bpf.c): captures the struct sock
+// of every sock:inet_sock_set_state hit by a task whose comm is a registered
+// cookie, and reads back a plan of offsets from it. RAII: destroying the
+// session detaches and unloads the program.
+#pragma once
+
+#include "calibration/net/sock_solver.h"
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace offsetprobe::net {
+
+// One read-back step: `size` (<= 16) bytes at `offset` from the sk, or from
+// the pointer step `parent` read.
+struct SockStep {
+  std::optional<uint32_t> parent;
+  uint32_t offset = 0;
+  uint32_t size = 0;
+};
+
+class SockScanSession {
+public:
+  // `inum_offset`: net.ns.inum in struct net (the ns family's), to follow the
+  // sk's first words; nullopt: not followed. Throws Fatal (exit_bpf,
+  // exit_permission, exit_tracing) when the program cannot be loaded or
+  // attached.
+  explicit SockScanSession(std::optional<uint32_t> inum_offset);
+  ~SockScanSession();
+  SockScanSession(const SockScanSession &) = delete;
+  SockScanSession &operator=(const SockScanSession &) = delete;
+
+  uint32_t add_cookie(const std::string &cookie);
+  // The read-back plan, from the next hit on. Throws Fatal(exit_bpf).
+  void set_plan(const std::vector<SockStep> &steps);
+  // Every hit since the last call, in order.
+  std::vector<SockEvent> drain();
+
+private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  uint32_t next_slot_ = 0;
+};
+
+} // namespace offsetprobe::net

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# NAME   net_live: the net family (struct sock_common, sock, inet_sock) equals
+#        BTF, found with BTF hidden, through sock:inet_sock_set_state only
+# RUN    unshare -m; tmpfs over /sys/kernel/btf; offsetprobe calibrate
+#        --fields net --no-cache --json; then, BTF visible again, judged by
+#        two oracles: offsetprobe verify --input --json and bpftool
+#        (tests/oracle_check.py, scripts/matrix/btf-truth.sh)
+# EXPECT exit 0 from calibrate; every field calibrated, read back from the sk
+#        (validation passed) and equal to BTF by both oracles, which agree;
+#        at least 26 net fields (sock_common, sock, inet_sock, tcp_sock).
+# Skips (exit 77, typed reason) without root, BPF, bpftool, BTF or
+# unshare; fails instead when CI=true. Usage: net_live.sh OFFSETPROBE_BINARY
+set -uo pipefail
+bin=$(readlink -f "$1")
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/lib_live.sh"
+need_live
+need_btf
+command -v unshare >/dev/null || skip "no-unshare: util-linux missing"
+unshare -n true 2>/dev/null || skip "no-netns: unshare -n refused (the subject needs a network namespace)"
+
+rc=0
+unshare -m sh -c 'mount -t tmpfs none /sys/kernel/btf && test ! -e /sys/kernel/btf/vmlinux &&
+  exec "$0" calibrate --fields net --no-cache --json' "$bin" >"$tmp/cal.json" 2>"$tmp/err" || rc=$?
+if [[ $rc -ne 0 ]]; then
+  fail "calibrate --fields net with BTF hidden: exit $rc, want 0" "$tmp/err" "$tmp/cal.json"
+  finish
+fi
+two_oracles "net_live, BTF hidden while calibrating" "$tmp/cal.json" --complete --min-fields 26
+n=$(jq '[.fields[] | select(.struct | IN("sock_common", "sock", "inet_sock", "tcp_sock"))
+  | select(.status == "calibrated" and .validation == "passed")] | length' "$tmp/cal.json")
+[[ $n -ge 26 ]] && ok "$n net fields calibrated and read back from the sk" ||
+  fail "only $n net fields calibrated and read back, want 26" "$tmp/cal.json"
+for f in sock_common.skc_daddr sock_common.skc_net sock_common.skc_v6_daddr; do
+  s=$(jq -r --arg f "$f" '.fields[] | select(.name == $f) | .status' "$tmp/cal.json")
+  [[ $s == calibrated ]] && ok "$f calibrated" || fail "$f is ${s:-missing}, want calibrated"
+done
+
+finish
