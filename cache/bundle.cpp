@@ -127,11 +127,12 @@ json bundle_compact(const json &v1) {
     build["layout"] = lid;
     builds[id] = build;
   }
-  return json{{"schema", kBundleSchema},
-              {"created_at", v1.value("created_at", utc_now_iso8601())},
-              {"tool", v1.value("tool", json{{"name", "offsetprobe"}, {"version", OFFSETPROBE_VERSION}})},
-              {"layouts", layouts},
-              {"builds", builds}};
+  return json{
+      {"schema", kBundleSchema},
+      {"created_at", v1.value("created_at", utc_now_iso8601())},
+      {"tool", v1.value("tool", json{{"name", "offsetprobe"}, {"version", OFFSETPROBE_VERSION}})},
+      {"layouts", layouts},
+      {"builds", builds}};
 }
 
 CacheResult<json> bundle_entries(const json &doc, const std::string &what) {
@@ -157,9 +158,9 @@ CacheResult<json> bundle_entries(const json &doc, const std::string &what) {
                         where + ": needs \"layout\", \"kernel\" and \"calibration\"");
     auto l = ls->find(b["layout"].get<std::string>());
     if (l == ls->end() || !l->is_object() || !l->contains("fields") || !(*l)["fields"].is_array())
-      return make_error(ErrorCode::schema_invalid,
-                        where + ": layout " + b["layout"].get<std::string>() +
-                            " is missing or has no \"fields\" array");
+      return make_error(ErrorCode::schema_invalid, where + ": layout " +
+                                                       b["layout"].get<std::string>() +
+                                                       " is missing or has no \"fields\" array");
     json entry = b;
     entry.erase("layout");
     entry["schema"] = reader::kSchema;

@@ -961,6 +961,8 @@ std::vector<FieldResult> validate_offsets(const CalibrateOptions &opt,
   // The net family reads itself back (calibration/net/).
   net::validate_net(opt, opt.backend ? opt.backend->name : "libbpf", fields);
   throw_if_stopped(opt);
+  files::validate_files_family(opt, fields);
+  throw_if_stopped(opt);
   return fields;
 } catch (...) {
   throw_if_stopped(opt);

@@ -36,8 +36,9 @@ void register_bundle(CLI::App &app, GlobalOptions &g, CommandFn &run) {
       auto w = bundle_write(doc, *out);
       if (!w)
         throw_cache_error(w.error());
-      std::string layouts =
-          doc.contains("layouts") ? ", " + std::to_string(doc["layouts"].size()) + " layout(s)" : "";
+      std::string layouts = doc.contains("layouts")
+                                ? ", " + std::to_string(doc["layouts"].size()) + " layout(s)"
+                                : "";
       log_info(g, "wrote " + w.value() + " with " + std::to_string(builds) + " kernel build(s)" +
                       layouts);
       return exit_ok;

@@ -10,6 +10,7 @@
 #include "calibration/files/subject.h"
 #include "calibration/files/walker.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -145,6 +146,44 @@ void add_files_family(const CalibrateOptions &opt, const Backend &backend,
   for (auto &f : got)
     if (opt.fields.has(f.name))
       fields.push_back(f);
+}
+
+void validate_files_family(const CalibrateOptions &opt, std::vector<FieldResult> &fields) {
+  const auto &names = families::files_field_names();
+  std::vector<FieldResult> mine;
+  FoundOffsets found;
+  for (const auto &f : fields) {
+    if (f.name == "task_struct.mm" && f.offset)
+      found.mm = *f.offset;
+    if (std::find(names.begin(), names.end(), f.name) == names.end())
+      continue;
+    mine.push_back(f);
+    if (f.status == FieldStatus::calibrated && f.offset)
+      found.off[f.name] = *f.offset;
+  }
+  if (found.off.empty() || (opt.backend && opt.backend->name != "libbpf"))
+    return;
+  try {
+    FilesTrial trial(opt.subject_timeout_ms);
+    trial.wait_ready();
+    LiveWalker walker;
+    for (bool chroot : {false, true})
+      walker.add_subject(subject_id(0, chroot), trial.cookie(chroot),
+                         [&trial, chroot](uint32_t k) { trial.trigger(chroot, k); });
+    TrialKnown known = trial.known();
+    readback_files(walker, known, subject_id(0, false), subject_id(0, true), found, mine);
+  } catch (const std::runtime_error &e) {
+    // The subjects could not run here: nothing is passed.
+    for (auto &f : mine)
+      if (f.status == FieldStatus::calibrated) {
+        f.validation = Validation::failed;
+        f.validation_detail = std::string("the file read-back could not run: ") + e.what();
+      }
+  }
+  for (auto &f : fields)
+    for (const auto &m : mine)
+      if (m.name == f.name)
+        f = m;
 }
 
 } // namespace offsetprobe::files

@@ -47,4 +47,12 @@ std::vector<FieldResult> files_unresolved(const std::string &reason);
 void add_files_family(const CalibrateOptions &opt, const Backend &backend,
                       std::optional<uint32_t> slab, std::vector<FieldResult> &fields);
 
+// The read-back alone, for offsets found elsewhere (a fleet bundle,
+// calibrate_cached's validation path): one fresh trial, every calibrated
+// field of the family in `fields` read through the given offsets and passed,
+// or failed and made unresolved as after a calibration. Other backends than
+// libbpf leave the family's validation not run (the entry is then not
+// complete, and calibrate falls back to the experiment).
+void validate_files_family(const CalibrateOptions &opt, std::vector<FieldResult> &fields);
+
 } // namespace offsetprobe::files
