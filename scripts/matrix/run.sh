@@ -179,15 +179,16 @@ if [ "$list" = all ]; then
   # indexes, at its newest version (a package name is one ABI: a second
   # version of it is a rebuild, and results are kept per package), in the
   # first suite that has that version. -unsigned is the same build as its
-  # signed twin (one build id); -dbg holds no image; meta packages only point
-  # at a concrete build (scripts/matrix/lists.sh counts them all).
+  # signed twin (one build id); -dbg holds no image; meta packages
+  # (linux-image-amd64, linux-image-6.12-amd64: no full version in the name)
+  # only point at a concrete build (scripts/matrix/lists.sh counts them all).
   while read -r p; do
     while IFS='|' read -r _ v rest; do
       v=${v// /}
       s=$(awk '{ split($2, b, "/"); print b[1] }' <<<"$rest")
       printf '%s %s %s\n' "$p" "$v" "$s"
     done < <(apt_cache madison "$p" 2>/dev/null)
-  done < <(apt_cache pkgnames linux-image- 2>/dev/null | grep -E -- "^linux-image-[0-9][^ ]*-$arch(-16k)?\$" | sort -V) \
+  done < <(apt_cache pkgnames linux-image- 2>/dev/null | grep -E -- "^linux-image-[0-9]+\.[0-9]+\.[0-9]+[^ ]*-$arch(-16k)?\$" | sort -V) \
     | awk '!seen[$1]++' >"$A/list-all.txt"
   [ -s "$A/list-all.txt" ] || die "no linux-image-*-$arch build in the indexes of ${suites[*]}"
   while read -r p v s; do pkgs+=("$p/$s"); done <"$A/list-all.txt"
@@ -205,9 +206,17 @@ elif [ -n "$list" ]; then
 fi
 
 declare -a kernels=()  # "request concrete suite version"
+declare -A seen_build=()
 bad=0
 for r in "${pkgs[@]}"; do
   if res=$(resolve "$r"); then
+    # Two requests for one build (a meta package and its build) boot it once:
+    # results are kept per build, and two guests must not share a directory.
+    if [ -n "${seen_build[${res%% *}]:-}" ]; then
+      log "$r is ${res%% *}, already listed as ${seen_build[${res%% *}]}: booted once"
+      continue
+    fi
+    seen_build[${res%% *}]=$r
     kernels+=("$r $res")
   else
     echo "matrix: $r: $res" >&2
