@@ -81,6 +81,9 @@ CAL_ARGS="--cache-dir /out/cache calibrate --json"
 # answer (5.10 rt arm64 under TCG at load 25 on 2 cores did).
 SUBJECT_TIMEOUT_MS=$(cfg subject_timeout_ms)
 [ -n "$SUBJECT_TIMEOUT_MS" ] && CAL_ARGS="$CAL_ARGS --timeout $SUBJECT_TIMEOUT_MS"
+# --fields from run.sh (a local kernel's truth covers only some structs).
+FIELDS=$(cfg fields)
+[ -n "$FIELDS" ] && CAL_ARGS="$CAL_ARGS --fields $FIELDS"
 if [ "$FIXTURES" = 1 ]; then
   if $OP calibrate --help 2>&1 | grep -q -- --dump-snapshots; then
     CAL_ARGS="$CAL_ARGS --dump-snapshots /out/snapshots.json"

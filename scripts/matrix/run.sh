@@ -32,6 +32,9 @@ usage: $0 [options] [PACKAGE[/SUITE]...]
                    by the same offsetprobe binary (sha256) is not booted again,
                    unless its failure was a passing one (download, hang, no
                    result), which is tried again
+  --fields LIST    what the guest calibrates (calibrate --fields; default all).
+                   A local kernel's build-time truth covers only the structs it
+                   lists: scripts/randstruct/matrix-kernel-b.sh asks for those
   --retries N      boots of one kernel whose guest failed for a passing reason
                    (hung, printed no result); downloads are tried 3 times
                    (default: 2)
@@ -70,6 +73,7 @@ refresh=0
 setup=1
 resume=0
 retries=2
+guest_fields=""
 pkgs=()
 local_images=() local_truths=()
 while [ $# -gt 0 ]; do
@@ -85,6 +89,7 @@ while [ $# -gt 0 ]; do
     --cpu) cpu=${2:?--cpu needs a model}; shift 2 ;;
     --refresh) refresh=1; shift ;;
     --resume) resume=1; shift ;;
+    --fields) guest_fields=${2:?--fields needs a list}; shift 2 ;;
     --retries) retries=${2:?--retries needs a number}; shift 2 ;;
     --no-setup) setup=0; shift ;;
     --kernel-image) local_images+=("${2:?--kernel-image needs a file}"); shift 2 ;;
@@ -292,9 +297,9 @@ cp "$here/guest-init.sh" "$ird.d/init"
 chmod 0755 "$ird.d/init" "$ird.d/bin/busybox" "$ird.d/bin/offsetprobe" "$ird.d/bin/count_subject"
 # subject_timeout_ms: calibrate's hang detector (default 10 s) is too tight
 # for an emulated guest on crowded host cores (guest-init.sh).
-printf 'fixtures=%s\nstep_timeout=%s\ncount_n=%s\ngetppid_nr=%s\ndata_tty=%s\nsubject_timeout_ms=%s\n' \
+printf 'fixtures=%s\nstep_timeout=%s\ncount_n=%s\ngetppid_nr=%s\ndata_tty=%s\nsubject_timeout_ms=%s\nfields=%s\n' \
   "$([ -n "$fixtures" ] && echo 1 || echo 0)" $((guest_timeout / 3)) "$count_n" "$getppid_nr" "$data_tty" 60000 \
-  >"$ird.d/matrix.conf"
+  "$guest_fields" >"$ird.d/matrix.conf"
 # The host's busybox writes the archive (the arm64 one does not run here).
 host_busybox=$(command -v busybox || echo /bin/busybox)
 (cd "$ird.d" && find . | LC_ALL=C sort | "$host_busybox" cpio -o -H newc 2>/dev/null | gzip -6) >"$ird.cpio.gz"

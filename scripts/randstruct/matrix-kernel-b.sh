@@ -24,7 +24,10 @@ if [ -z "$dir" ] && [ -f "$shared/bzImage" ] && [ -f "$shared/truth.txt" ] &&
 fi
 [ -n "$dir" ] || dir=$("$here/build-kernel.sh" --mode full --seed "$seed")
 rc=0
-"$here/../matrix/run.sh" --kernel-dir "$dir" -o "$out" || rc=$?
+# The kernel's build-time truth (truth.txt) lists the structs of the families
+# it was built for: the guest calibrates those (the net and files families
+# came later and have no truth to be judged against there).
+"$here/../matrix/run.sh" --kernel-dir "$dir" --fields task,cred,ns,mm,audit -o "$out" || rc=$?
 # The record must show the randomized layout detected and no wrong field.
 for r in "$out"/kernels/*/result.json; do
   jq -e '.tally.wrong == 0 and (.layout // "" | startswith("randomized layout detected"))' "$r" >/dev/null \
