@@ -37,8 +37,31 @@ done
 exec 9>/run/lock/offsetprobe-package-test.lock
 flock -w 1500 9 || skip "another package test holds /run/lock/offsetprobe-package-test.lock"
 
-if dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -qv 'not-installed'; then
-  skip "package $pkg is already on this machine ($(dpkg-query -W -f='${Status}' $pkg)); not touching it"
+# This test writes $marker just before its first dpkg -i and removes it after
+# its purge. A run killed between the two (SIGKILL, a session or a machine
+# stopped) leaves the package installed and the cache moved aside: with the
+# marker there, that is this test's own leftover, and it is undone here. A
+# package installed without the marker is someone else's: not touched.
+marker=/var/lib/offsetprobe-package-test.installed
+installed_status() { dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -v 'not-installed'; }
+if [[ -e $marker ]]; then
+  echo "note: $marker exists (from $(cat "$marker" 2>/dev/null)): an earlier run of this test was killed before its cleanup; undoing it"
+  if installed_status >/dev/null; then
+    dpkg --purge "$pkg" >/dev/null 2>&1 || skip "dpkg --purge $pkg (an earlier run's leftover) failed: purge it by hand"
+    echo "note: purged the earlier run's $pkg"
+  fi
+  for old_backup in /var/cache/offsetprobe.package-test.*; do
+    [[ -d $old_backup ]] || continue
+    if [[ -e $cache ]]; then
+      echo "note: $cache exists; the earlier run's backup $old_backup is left where it is"
+    else
+      mv "$old_backup" "$cache" && echo "note: restored the earlier run's $old_backup to $cache"
+    fi
+  done
+  rm -f "$marker"
+fi
+if installed_status >/dev/null; then
+  skip "package $pkg is already on this machine ($(installed_status)) and this test did not install it; not touching it"
 fi
 
 failures=0
@@ -59,6 +82,7 @@ cleanup() {
     rm -rf "$cache"
     mv "$backup" "$cache" && echo "cleanup: restored $cache"
   fi
+  installed_status >/dev/null || rm -f "$marker"
   rm -rf "$work"
   exit $rc
 }
@@ -70,7 +94,7 @@ trap 'exit 130' INT
 # after the purge the list must be the same.
 leftovers() {
   find /etc /var /usr /lib /opt -xdev -name '*offsetprobe*' \
-    -not -path "$work/*" -not -path '/var/cache/offsetprobe.package-test.*' 2>/dev/null | sort
+    -not -path "$work/*" -not -path '/var/cache/offsetprobe.package-test.*' -not -path "$marker" 2>/dev/null | sort
 }
 if [[ -e $cache ]]; then
   backup=$cache.package-test.$$
@@ -123,6 +147,7 @@ grep -q 'bcc' "$work/contents.txt" && fail "the .deb ships a BCC file: $(grep bc
 # (Not an unsafe cache dir: other work on a shared machine may create
 # /var/cache/offsetprobe at any moment.)
 step "dpkg -i without the BPF capabilities: must install and warn"
+echo "pid $$ at $(date -u +%FT%TZ), cache backup '${backup:-none}'" >"$marker"
 installed=1
 if setpriv --bounding-set -bpf,-perfmon,-sys_admin dpkg -i "$deb" >"$work/install1.log" 2>&1; then
   ok "dpkg -i succeeds although calibration fails"

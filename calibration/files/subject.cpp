@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
@@ -143,6 +144,20 @@ void opath(int ack, const std::string &path, int want) {
   place(ack, open(path.c_str(), O_PATH | O_DIRECTORY), want, ("O_PATH " + path).c_str());
 }
 
+// Our id as the mounted /proc numbers it: it differs from getpid() when the
+// calibrator runs in a pid namespace whose /proc is the outer one (unshare -p
+// -f without --mount-proc); 0 when /proc cannot tell.
+long proc_self_id() {
+  char buf[32] = {};
+  ssize_t n = readlink("/proc/self", buf, sizeof buf - 1);
+  return n > 0 ? std::atol(buf) : 0;
+}
+
+// "ready PID PROC_ID": PID for kill and waitpid, PROC_ID for /proc.
+std::string ready_line(long proc_id) {
+  return "ready " + std::to_string(getpid()) + " " + std::to_string(proc_id) + "\n";
+}
+
 void serve(int cmd, int ack) {
   for (;;) {
     uint32_t n = 0;
@@ -166,11 +181,12 @@ void mkdirs(int ack, const std::vector<std::string> &dirs) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   close(kCmd);
   close(kAck);
+  long proc_id = proc_self_id(); // no /proc in the chroot
   if (chroot((A + "/" + p.sub2).c_str()) != 0 || chdir(("/" + p.w).c_str()) != 0)
     die(kRAck, "chroot");
   opath(kRAck, ".", kW);
   prctl(PR_SET_NAME, p.r_cookie.c_str());
-  std::string ready = "ready " + std::to_string(getpid()) + "\n";
+  std::string ready = ready_line(proc_id);
   (void)!write(kRAck, ready.data(), ready.size());
   serve(kRCmd, kRAck);
   _exit(0);
@@ -253,7 +269,7 @@ void mkdirs(int ack, const std::vector<std::string> &dirs) {
   if (dup2(kFa, p.high_fd) < 0)
     die(kAck, "dup2 high fd");
   prctl(PR_SET_NAME, p.f_cookie.c_str());
-  std::string ready = "ready " + std::to_string(getpid()) + "\n";
+  std::string ready = ready_line(proc_self_id());
   (void)!write(kAck, ready.data(), ready.size());
   serve(kCmd, kAck);
   _exit(0);
@@ -346,13 +362,33 @@ void FilesTrial::wait_ready() {
 }
 
 void FilesTrial::read_ready() {
-  std::string line = read_line(f_.ack, timeout_ms_, f_.pid);
-  if (line.rfind("ready ", 0) != 0)
-    throw std::runtime_error("the files subject: " + line.substr(line.find(' ') + 1));
-  line = read_line(r_.ack, timeout_ms_, f_.pid);
-  if (line.rfind("ready ", 0) != 0)
-    throw std::runtime_error("the files subject (chroot): " + line.substr(line.find(' ') + 1));
-  r_.pid = std::stoi(line.substr(6));
+  // "ready PID PROC_ID" (run_f, run_r).
+  auto ready = [](const std::string &line, const char *who, long &pid, long &proc_id) {
+    std::istringstream is(line);
+    std::string word;
+    if (!(is >> word >> pid >> proc_id) || word != "ready")
+      throw std::runtime_error(std::string(who) + ": " + line.substr(line.find(' ') + 1));
+  };
+  long pid = 0, proc_id = 0;
+  ready(read_line(f_.ack, timeout_ms_, f_.pid), "the files subject", pid, f_.proc_id);
+  ready(read_line(r_.ack, timeout_ms_, f_.pid), "the files subject (chroot)", pid, proc_id);
+  r_.pid = static_cast<pid_t>(pid);
+  r_.proc_id = proc_id;
+}
+
+// The id under which /proc shows `p`: the one it read from /proc/self; where
+// it could not, its own pid, but only from a /proc of our pid namespace (in a
+// pid namespace with the outer /proc, /proc/<pid> is another process).
+long FilesTrial::proc_id_of(const Proc &p) {
+  if (p.proc_id > 0)
+    return p.proc_id;
+  char buf[32] = {};
+  ssize_t n = readlink("/proc/self", buf, sizeof buf - 1);
+  if (n > 0 && std::atol(buf) == getpid())
+    return p.pid;
+  throw std::runtime_error("the files subject " + std::to_string(p.pid) +
+                           " could not read /proc/self, and this /proc is not of our pid "
+                           "namespace: its /proc entry is unknown");
 }
 
 FilesTrial::~FilesTrial() {
@@ -445,8 +481,8 @@ SubjectPlanView FilesTrial::view(bool chroot) const {
 }
 
 TrialKnown FilesTrial::known() const {
-  return {observe_subject(view(false), f_.pid, "files"),
-          observe_subject(view(true), r_.pid, "chroot")};
+  return {observe_subject(view(false), static_cast<int>(proc_id_of(f_)), "files"),
+          observe_subject(view(true), static_cast<int>(proc_id_of(r_)), "chroot")};
 }
 
 } // namespace offsetprobe::files

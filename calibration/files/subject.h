@@ -48,6 +48,7 @@ public:
   struct Plan; // the random values and names (subject.cpp)
   struct Proc {
     pid_t pid = -1;
+    long proc_id = 0;       // its id in the mounted /proc (0: unknown)
     int cmd = -1, ack = -1; // our ends
     std::string cookie;
   };
@@ -55,6 +56,7 @@ public:
 private:
   struct SubjectPlanView view(bool chroot) const;
   void read_ready();
+  static long proc_id_of(const Proc &p);
   void cleanup();
   Proc f_, r_;
   uint32_t timeout_ms_;
