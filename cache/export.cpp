@@ -37,18 +37,35 @@ std::string comment_safe(const std::string &s) {
 
 } // namespace
 
+std::string deref_macro(const std::string &field_name) {
+  return macro_name(field_name) + "_DEREF";
+}
+
 CacheResult<ExportOutput> render_export(const CacheEntry &entry, ExportFormat format) {
   reader::Offsets o;
   if (auto e = reader::extract_offsets(to_json(entry.calibration), "entry", o))
     return *e;
   std::map<std::string, std::string> macros; // macro -> field name
-  for (const auto &[name, f] : o.fields) {
-    auto [it, fresh] = macros.emplace(macro_name(name), name);
-    if (!fresh)
-      return reader::make_error(reader::ErrorCode::schema_invalid,
-                                "fields " + it->second + " and " + name + " both export as " +
-                                    it->first);
-  }
+  auto claim = [&](const std::string &macro, const std::string &name) {
+    auto [it, fresh] = macros.emplace(macro, name);
+    return fresh ? std::optional<reader::Error>()
+                 : reader::make_error(reader::ErrorCode::schema_invalid,
+                                      "fields " + it->second + " and " + name + " both export as " +
+                                          it->first);
+  };
+  for (const auto &[name, f] : o.fields)
+    if (auto e = claim(macro_name(name), name))
+      return *e;
+  // An interchangeable pointer pair (docs/randstruct.md: real_cred and cred
+  // hold the same address in every subject, and which is which is unknown)
+  // exports no offset for either field, only NAME_DEREF: an offset at which
+  // the struct behind the pair can be read. Its name says it is no answer to
+  // "where is NAME".
+  for (const auto &[name, off] : o.interchangeable)
+    if (auto e = claim(deref_macro(name), name))
+      return *e;
+  const std::string deref_note = "interchangeable pointer pair: which member is at this offset "
+                                 "is unknown; dereference only";
   const auto &k = entry.kernel;
   ExportOutput out;
   std::string &t = out.text;
@@ -78,6 +95,12 @@ CacheResult<ExportOutput> render_export(const CacheEntry &entry, ExportFormat fo
               {"calibrated_at", entry.calibrated_at},
               {"offsets", offs},
               {"omitted", omitted}};
+    if (!o.interchangeable.empty()) {
+      json deref = json::object();
+      for (const auto &[name, off] : o.interchangeable)
+        deref[name] = {{"offset", off}, {"why", deref_note}};
+      j["dereference"] = deref;
+    }
     t = j.dump(2) + "\n";
     break;
   }
@@ -101,6 +124,9 @@ CacheResult<ExportOutput> render_export(const CacheEntry &entry, ExportFormat fo
     }
     for (const auto &[name, why] : o.omitted)
       t += "/* " + macro_name(name) + " omitted: " + name + " is " + why + " */\n";
+    for (const auto &[name, off] : o.interchangeable)
+      t += "#define " + deref_macro(name) + " " + std::to_string(off) + " /* " + name + ": " +
+           deref_note + " */\n";
     bool any = false;
     pixie([&](const char *m, uint32_t v) {
       if (!any)
@@ -122,6 +148,11 @@ CacheResult<ExportOutput> render_export(const CacheEntry &entry, ExportFormat fo
       t += sep + "-D" + m + "=" + std::to_string(v);
       sep = " ";
     });
+    for (const auto &[name, off] : o.interchangeable) {
+      t += sep + "-D" + deref_macro(name) + "=" + std::to_string(off);
+      sep = " ";
+      out.notes.push_back(deref_macro(name) + ": " + name + ": " + deref_note);
+    }
     t += "\n";
     for (const auto &[name, why] : o.omitted)
       out.notes.push_back(macro_name(name) + " omitted: " + name + " is " + why);
@@ -137,6 +168,9 @@ CacheResult<ExportOutput> render_export(const CacheEntry &entry, ExportFormat fo
       t += macro_name(name) + "=" + std::to_string(f.offset) + "\n";
     for (const auto &[name, why] : o.omitted)
       t += "# " + macro_name(name) + " omitted: " + name + " is " + why + "\n";
+    for (const auto &[name, off] : o.interchangeable)
+      t += "# " + name + ": " + deref_note + "\n" + deref_macro(name) + "=" + std::to_string(off) +
+           "\n";
     break;
   }
   }

@@ -28,6 +28,10 @@ struct ExportOutput {
   std::vector<std::string> notes; // for stderr: omitted fields in formats without comments
 };
 
+// The macro of an interchangeable pointer pair's member (NAME_DEREF): an
+// offset to dereference for the struct behind the pair, not NAME's offset.
+std::string deref_macro(const std::string &field_name);
+
 // render_export: the entry in `format`. Errors: schema_invalid (two names
 // that map to one macro name).
 CacheResult<ExportOutput> render_export(const CacheEntry &entry, ExportFormat format);

@@ -95,6 +95,43 @@ TEST_CASE("export: env file and json map") {
   CHECK(j["kernel"]["build_id"] == "0123456789abcdef0123456789abcdef01234567");
 }
 
+TEST_CASE("export: an interchangeable pointer pair exports NAME_DEREF, never NAME") {
+  // A randomized layout (docs/randstruct.md): real_cred and cred held the same
+  // address in every subject; the cred ids behind them were read back.
+  CacheEntry e = sample_entry();
+  for (const char *member : {"real_cred", "cred"}) {
+    FieldResult f = calibrated_field(member, 0, 8);
+    f.status = FieldStatus::ambiguous;
+    f.offset.reset();
+    f.candidates = {1568, 1576};
+    f.interchangeable = true;
+    e.calibration.fields.push_back(f);
+  }
+  std::string h = render(ExportFormat::c_header, e);
+  CHECK_FALSE(has(h, "#define OFFSETPROBE_TASK_STRUCT_CRED "));
+  CHECK_FALSE(has(h, "#define OFFSETPROBE_TASK_STRUCT_REAL_CRED "));
+  CHECK(has(h, "/* OFFSETPROBE_TASK_STRUCT_CRED omitted: task_struct.cred is ambiguous */"));
+  CHECK(has(h, "#define OFFSETPROBE_TASK_STRUCT_CRED_DEREF 1568 /* task_struct.cred: "
+               "interchangeable pointer pair"));
+  CHECK(has(h, "#define OFFSETPROBE_TASK_STRUCT_REAL_CRED_DEREF 1568 "));
+  std::string flags = render(ExportFormat::bcc_cflags, e);
+  CHECK(has(flags, " -DOFFSETPROBE_TASK_STRUCT_CRED_DEREF=1568"));
+  CHECK_FALSE(has(flags, "-DOFFSETPROBE_TASK_STRUCT_CRED="));
+  std::string env = render(ExportFormat::env, e);
+  CHECK(has(env, "\nOFFSETPROBE_TASK_STRUCT_CRED_DEREF=1568\n"));
+  auto j = json::parse(render(ExportFormat::json, e));
+  CHECK(j.at("dereference").at("task_struct.cred").at("offset") == 1568);
+  CHECK_FALSE(j.at("offsets").contains("task_struct.cred"));
+  SUBCASE("not validated: no DEREF either") {
+    e.calibration.fields.back().validation = Validation::failed;
+    std::string h2 = render(ExportFormat::c_header, e);
+    CHECK_FALSE(has(h2, "OFFSETPROBE_TASK_STRUCT_CRED_DEREF"));
+  }
+  SUBCASE("without a pair: no dereference key") {
+    CHECK_FALSE(json::parse(render(ExportFormat::json)).contains("dereference"));
+  }
+}
+
 TEST_CASE("bundle: create from entries and bundles, look up by build id") {
   TempDir d;
   CacheStore store(d.path());
