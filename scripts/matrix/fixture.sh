@@ -19,28 +19,45 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 snap=$kd/guest-files/snapshots.json
 [ -s "$snap" ] || { echo "fixture: $kd has no snapshots.json (calibrate --dump-snapshots)" >&2; exit 1; }
-[ -s "$kd/guest-files/btf.vmlinux.gz" ] || { echo "fixture: $kd has no BTF copy" >&2; exit 1; }
-tmp=$(mktemp)
-trap 'rm -f "$tmp"' EXIT
-gunzip -c "$kd/guest-files/btf.vmlinux.gz" >"$tmp"
-# shellcheck disable=SC2046
-truth=$("$here/btf-truth.sh" "$tmp" $(jq -r '[.guest.calibrate.output.fields[]?.struct] + ["task_struct"] | unique | .[]' "$kd/result.json"))
+# A local kernel judged against its build-time truth (a randomized layout,
+# whose BTF describes the declared order: docs/randstruct.md): that truth,
+# which run.sh wrote to btf-truth.json in btf-truth.sh's shape, is the
+# fixture's `truth`; neither its BTF nor `verify` (which reads that BTF) is.
+source=$(jq -r '.truth_source // "btf"' "$kd/result.json")
+if [[ $source == build:* ]]; then
+  truth=$(cat "$kd/btf-truth.json")
+  jq -e '.task_struct.members.pid' <<<"$truth" >/dev/null ||
+    { echo "fixture: $kd/btf-truth.json holds no build-time truth" >&2; exit 1; }
+  key=truth
+else
+  [ -s "$kd/guest-files/btf.vmlinux.gz" ] || { echo "fixture: $kd has no BTF copy" >&2; exit 1; }
+  tmp=$(mktemp)
+  trap 'rm -f "$tmp"' EXIT
+  gunzip -c "$kd/guest-files/btf.vmlinux.gz" >"$tmp"
+  # shellcheck disable=SC2046
+  truth=$("$here/btf-truth.sh" "$tmp" $(jq -r '[.guest.calibrate.output.fields[]?.struct] + ["task_struct"] | unique | .[]' "$kd/result.json"))
+  key=btf
+fi
 
-head=$(jq -c --argjson truth "$truth" '
+head=$(jq -c --argjson truth "$truth" --arg key "$key" --arg source "$source" '
   (.guest.calibrate.output.fields // []) as $fields
   | {
       format: "offsetprobe-fixture/v1",
       kernel: {release: .guest.release, version: .guest.kernel_version, machine: .guest.machine,
                package, suite, debian_version: .version, flavour, build_id},
       captured: .calibrated_at,
-      btf: ($fields | map(($truth[.struct // "task_struct"].members // {}) as $m
+      ($key): ($fields | map(($truth[.struct // "task_struct"].members // {}) as $m
                           | {(.name): ([.member] + (.aliases // []) | map($m[.]) | map(select(. != null)) | first)})
                     | add | with_entries(select(.value != null)))
-    }' "$kd/result.json")
-# Cross-check with verify's oracle: the two must agree on every field.
-disagree=$(jq -r --argjson h "$head" '(.guest.verify.output.fields // [])[]
-  | select(.btf_offset != $h.btf[.name]) | .name' "$kd/result.json")
-[ -z "$disagree" ] || { echo "fixture: host BTF and verify disagree on: $disagree" >&2; exit 1; }
+    } + (if $key == "truth" then {truth_source: ("build-time offsetof, " + $source),
+                                   layout: .layout} else {} end)' "$kd/result.json")
+# Cross-check with verify's oracle: the two must agree on every field. (Not
+# for a build-time truth: verify reads the BTF, which is the wrong oracle there.)
+if [ "$key" = btf ]; then
+  disagree=$(jq -r --argjson h "$head" '(.guest.verify.output.fields // [])[]
+    | select(.btf_offset != $h.btf[.name]) | .name' "$kd/result.json")
+  [ -z "$disagree" ] || { echo "fixture: host BTF and verify disagree on: $disagree" >&2; exit 1; }
+fi
 {
   printf '%s,"trials":' "${head%\}}"
   tr -d '\n' <"$snap"

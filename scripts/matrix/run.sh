@@ -524,9 +524,11 @@ run_attempt() {
     -f "$here/judge.jq" >"$kd/result.json"
 
   # fixtures: raw snapshots + BTF truth, compressed, for offline replay tests
-  if [ -n "$fixtures" ] && [ "$guest" != null ] && [ -z "$local_truth" ]; then
+  if [ -n "$fixtures" ] && [ "$guest" != null ]; then
     mkdir -p "$fixtures"
-    "$here/fixture.sh" "$kd" "$fixtures/$release-debian.json.gz" || log "$release: could not write the fixture"
+    # A local kernel's fixture carries its build-time truth (fixture.sh).
+    "$here/fixture.sh" "$kd" "$fixtures/$release-$([ -n "$local_truth" ] && echo local || echo debian).json.gz" ||
+      log "$release: could not write the fixture"
   fi
 
   local v
