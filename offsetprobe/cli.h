@@ -31,6 +31,7 @@ void register_export(CLI::App &app, GlobalOptions &g, CommandFn &run);
 void register_cache(CLI::App &app, GlobalOptions &g, CommandFn &run);
 void register_bundle(CLI::App &app, GlobalOptions &g, CommandFn &run);
 void register_count(CLI::App &app, GlobalOptions &g, CommandFn &run);
+void register_opens(CLI::App &app, GlobalOptions &g, CommandFn &run);
 
 // Log lines go to stderr, never stdout (stdout is for --json and tables).
 void log_info(const GlobalOptions &g, const std::string &msg);

@@ -51,6 +51,7 @@ int main(int argc, char **argv) {
   register_cache(app, g, run);
   register_bundle(app, g, run);
   register_count(app, g, run);
+  register_opens(app, g, run);
 
   try {
     app.parse(argc, argv);
