@@ -92,6 +92,69 @@ static __always_inline void drop(__u32 slot, __u64 n)
     *v += n; /* per-CPU: no atomic needed */
 }
 
+#ifndef OP_BCC
+/*
+ * Names from the kernel (libbpf only; BCC has no file family): with the file
+ * family's offsets (with_names), the process's comm (its leader's, through
+ * task_struct.comm) and its executable's path (mm->exe_file walked by
+ * pathwalk.bpf.h) go to user space on the `names` ring buffer at a thread's
+ * first counted syscall and when a counted thread execs. A process that
+ * exits before user space reads /proc is still named.
+ */
+#include "pathwalk.bpf.h"
+
+const volatile __u32 with_names = 0;
+const volatile __u32 off_comm = 0; /* task_struct.comm */
+
+struct {
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, 1 << 20);
+} names SEC(".maps");
+
+/* The name is built here (too big for the stack), then sent trimmed. */
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct op_count_name);
+} name_scratch SEC(".maps");
+
+static __always_inline void send_name(__u64 task, __u64 pid_tgid, const struct op_count_key *key)
+{
+  struct op_count_name *n;
+  struct op_walk_pos *pos;
+  __u32 zero = 0, off;
+  __u64 leader = task;
+
+  if (!with_names)
+    return;
+  n = bpf_map_lookup_elem(&name_scratch, &zero);
+  if (!n)
+    return;
+  /* A thread may have a name of its own: the process's is its leader's. */
+  if ((__u32)pid_tgid != (__u32)(pid_tgid >> 32))
+    leader = op_read_ptr(task, off_group_leader);
+  n->key = *key;
+  n->comm[0] = 0;
+  if (leader)
+    bpf_probe_read_kernel_str(n->comm, sizeof(n->comm), (void *)(leader + off_comm));
+  pos = op_walk_file(op_task_exe(task), n->names, 0, OP_WALK_BYTES - OP_NAME_MAX);
+  if (!pos)
+    return;
+  n->exe_walk = pos->flags;
+  off = pos->off;
+  n->exe_bytes = off;
+  if (off > OP_NAMES_BYTES)
+    off = OP_NAMES_BYTES;
+  if (bpf_ringbuf_output(&names, n, OP_COUNT_NAME_HEADER + off, 0))
+    drop(OP_DROP_NAME, 1);
+}
+#else
+#define send_name(task, pid_tgid, key)                                                             \
+  do {                                                                                             \
+  } while (0)
+#endif
+
 /* Adds n to the process's entry in counts. */
 static __always_inline void add_count(struct op_count_key *key, __u64 n)
 {
@@ -173,6 +236,7 @@ static __always_inline int count_current(void)
     return 0;
   }
   fresh.count = 1;
+  send_name(task, pid_tgid, &fresh.key);
   if (bpf_map_update_elem(&tasks, &task, &fresh, BPF_NOEXIST))
     add_count(&fresh.key, 1); /* tasks map full: count in place, slower */
   return 0;
@@ -213,3 +277,18 @@ int count_exit(void *ctx)
   bpf_map_delete_elem(&tasks, &task);
   return 0;
 }
+
+#ifndef OP_BCC
+/* A counted thread that execs renames its process (comm, executable): send
+ * the new name. Attached only with the names (user space loads it then). */
+OP_SEC("raw_tracepoint/sched_process_exec")
+int count_exec(void *ctx)
+{
+  __u64 task = bpf_get_current_task();
+  struct op_task_count *tc = bpf_map_lookup_elem(&tasks, &task);
+
+  if (tc)
+    send_name(task, bpf_get_current_pid_tgid(), &tc->key);
+  return 0;
+}
+#endif

@@ -33,7 +33,24 @@ enum op_count_drop {
   OP_DROP_MAP_FULL = 0, /* the counts map was full: a new key could not be added */
   OP_DROP_READ = 1,     /* reading group_leader or start_boottime faulted */
   OP_DROP_OTHER_NS = 2, /* the task is outside our pid namespace (not visible to us) */
-  OP_DROP_SLOTS = 3,
+  OP_DROP_NAME = 3,     /* a process's name was not sent: the names ring buffer was full */
+  OP_DROP_SLOTS = 4,
 };
+
+/* A process's name from the kernel (libbpf only, with the file family's
+ * offsets): its leader's comm and its executable's path (names leaf first,
+ * as bpf/opens.h says), sent on the `names` ring buffer at a thread's first
+ * counted syscall and when a counted thread execs, so that a process that
+ * exits before user space looks at /proc is still named. */
+struct op_count_name {
+  struct op_count_key key;
+  char comm[16];
+  unsigned short exe_bytes;
+  unsigned short exe_walk; /* op_walk_flags of the executable's walk */
+  unsigned int pad;
+  char names[8192 + 256]; /* OP_NAMES_BYTES + OP_NAME_MAX (bpf/opens.h) */
+};
+
+#define OP_COUNT_NAME_HEADER ((unsigned long)&((struct op_count_name *)0)->names)
 
 #endif

@@ -2,6 +2,7 @@
 #include "counting/counter_session.h"
 
 #include "calibration/error.h"
+#include "counting/kernel_names.h"
 #include "offsetprobe/exit_codes.h"
 
 #include "bpf/runtime/libbpf_object.h"
@@ -17,6 +18,7 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <utility>
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -59,6 +61,23 @@ std::optional<PidNamespace> nested_pid_namespace() {
   return PidNamespace{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
 }
 
+// The names ring buffer, drained into a queue by take_names().
+struct LoadedCounter::NameQueue {
+  explicit NameQueue(int fd) {
+    rb = ring_buffer__new(fd, on_name, this, nullptr);
+    if (!rb)
+      throw Fatal(exit_bpf, "counting probe: the names ring buffer: " + errno_text(errno));
+  }
+  ~NameQueue() { ring_buffer__free(rb); }
+  static int on_name(void *ctx, void *data, size_t size) {
+    if (auto n = decode_count_name(data, size))
+      static_cast<NameQueue *>(ctx)->got.push_back(std::move(*n));
+    return 0;
+  }
+  ring_buffer *rb = nullptr;
+  std::vector<KernelName> got;
+};
+
 LoadedCounter::LoadedCounter(const ObjectLoader &load, const CounterConfig &cfg) {
   if (cfg.syscall_nrs.empty())
     throw Fatal(exit_usage, "counting probe: no syscall to count");
@@ -84,6 +103,11 @@ LoadedCounter::LoadedCounter(const ObjectLoader &load, const CounterConfig &cfg)
   // counted event on. Without it the cache would be unsafe: no fallback.
   attach({HookKind::raw_tracepoint, "count_exit", "sched_process_exit"},
          "raw tracepoint sched_process_exit", "");
+  if (cfg.names) {
+    names_ = std::make_unique<NameQueue>(obj_->map_fd("names"));
+    attach({HookKind::raw_tracepoint, "count_exec", "sched_process_exec"},
+           "raw tracepoint sched_process_exec", "");
+  }
   if (raw) {
     attach({HookKind::raw_tracepoint, "count_raw", "sys_enter"}, "raw tracepoint sys_enter", "");
     return;
@@ -96,6 +120,13 @@ LoadedCounter::LoadedCounter(const ObjectLoader &load, const CounterConfig &cfg)
 }
 
 LoadedCounter::~LoadedCounter() = default;
+
+std::vector<KernelName> LoadedCounter::take_names() {
+  if (!names_)
+    return {};
+  ring_buffer__consume(names_->rb);
+  return std::exchange(names_->got, {});
+}
 
 void LoadedCounter::detach() {
   obj_->detach(); // the counting hooks first, the exit hook (attached first) last
@@ -188,6 +219,7 @@ DropCounts read_drops(int drops_fd) {
   d.map_full = sum(OP_DROP_MAP_FULL);
   d.read_error = sum(OP_DROP_READ);
   d.other_ns = sum(OP_DROP_OTHER_NS);
+  d.names = sum(OP_DROP_NAME);
   return d;
 }
 

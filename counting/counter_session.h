@@ -5,6 +5,7 @@
 #pragma once
 
 #include "bpf/runtime/loaded_object.h"
+#include "opens/file_offsets.h"
 
 #include <compare>
 #include <cstdint>
@@ -52,6 +53,10 @@ struct CounterConfig {
   CountHook hook = CountHook::raw_tracepoint;
   uint32_t max_entries = 65536;
   bool no_task_cache = false; // benchmark only: read the key on every event
+  // Names from the kernel (libbpf only): the file family's offsets and
+  // task_struct.comm. Unset: processes are named from /proc alone.
+  std::optional<FileWalkOffsets> names;
+  uint32_t off_comm = 0;
 };
 
 // A process as the probe keys it: tgid and start time in USER_HZ ticks.
@@ -70,6 +75,14 @@ struct DropCounts {
   uint64_t map_full = 0;   // a new process could not be added: the map was full
   uint64_t read_error = 0; // reading group_leader->start_boottime faulted
   uint64_t other_ns = 0;   // the task is outside our pid namespace
+  uint64_t names = 0;      // a process's name from the kernel was lost (ring buffer full)
+};
+
+// A process's name as the kernel sent it (counting/kernel_names.h decodes it).
+struct KernelName {
+  CountKey key;
+  std::string comm; // the leader's comm ("" if its read faulted)
+  std::string exe;  // mm->exe_file's path ("" when the walk did not reach the root)
 };
 
 // A loaded and attached counting probe, whichever way it was loaded: the
@@ -91,6 +104,9 @@ public:
   virtual DropCounts drops() const = 0;
   // Detaches the programs (the maps stay readable until destruction).
   virtual void detach() = 0;
+  // The names the kernel sent since the last call (none without
+  // CounterConfig::names), oldest first.
+  virtual std::vector<KernelName> take_names() { return {}; }
 };
 
 // Makes a counter from a configuration (the backend's loader).
@@ -122,9 +138,12 @@ public:
   uint64_t take(const CountKey &key) override;
   DropCounts drops() const override;
   void detach() override;
+  std::vector<KernelName> take_names() override;
 
 private:
   std::unique_ptr<LoadedObject> obj_;
+  struct NameQueue;
+  std::unique_ptr<NameQueue> names_; // set with CounterConfig::names
 };
 
 // The libbpf loader (bpf/counter.bpf.c as built, through its skeleton's ELF).

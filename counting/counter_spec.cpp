@@ -37,6 +37,12 @@ ProgramSpec counter_spec(const CounterConfig &cfg) {
       .map_size("tasks", "OP_COUNT_ENTRIES", cfg.max_entries)
       .load(raw ? "count_raw" : "count_tp")
       .load("count_exit");
+  if (cfg.names) { // libbpf only: the BCC loader never sets names
+    add_file_walk_constants(spec, *cfg.names);
+    spec.constant({"with_names", 4, {1}, {}})
+        .constant({"off_comm", 4, {cfg.off_comm}, {}})
+        .load("count_exec");
+  }
   return spec;
 }
 

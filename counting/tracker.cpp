@@ -6,6 +6,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <unistd.h>
+
 namespace offsetprobe {
 
 const char *to_string(KeyCheck c) {
@@ -63,6 +65,22 @@ std::optional<ProcStat> LiveProcSource::stat(uint32_t tgid) {
   return parse_proc_stat(ss.str());
 }
 
+std::optional<std::string> LiveProcSource::exe(uint32_t tgid) {
+  char buf[4096];
+  ssize_t n = readlink(("/proc/" + std::to_string(tgid) + "/exe").c_str(), buf, sizeof(buf));
+  if (n <= 0)
+    return std::nullopt;
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+void CountTracker::name(const CountKey &key, const std::string &comm, const std::string &exe) {
+  State &s = keys_[key];
+  if (!comm.empty())
+    s.kcomm = comm;
+  if (!exe.empty())
+    s.kexe = exe;
+}
+
 std::vector<CountKey> CountTracker::update(const std::vector<CountEntry> &entries, ProcSource &proc,
                                            bool full_sweep) {
   std::vector<CountKey> gone;
@@ -80,6 +98,9 @@ std::vector<CountKey> CountTracker::update(const std::vector<CountEntry> &entrie
       s.check = KeyCheck::ok;
       s.verified = true;
       s.comm = st->comm;
+      if (s.kexe.empty()) // only what the kernel did not give
+        if (auto x = proc.exe(e.key.tgid))
+          s.exe = *x;
     } else if (st) {
       s.check = s.verified ? KeyCheck::reused : KeyCheck::mismatch;
       s.gone = s.verified;
@@ -117,7 +138,11 @@ std::vector<ProcessRow> CountTracker::rows() const {
   std::vector<ProcessRow> out;
   out.reserve(keys_.size());
   for (const auto &[key, s] : keys_)
-    out.push_back({key, s.comm, s.reported, s.delta, s.check});
+    out.push_back({key, s.kcomm.empty() ? s.comm : s.kcomm, s.kexe.empty() ? s.exe : s.kexe,
+                   !s.kcomm.empty() ? "kernel"
+                   : s.comm != "-"  ? "proc"
+                                    : "-",
+                   s.reported, s.delta, s.check});
   std::sort(out.begin(), out.end(), [](const ProcessRow &a, const ProcessRow &b) {
     if (a.count != b.count)
       return a.count > b.count;

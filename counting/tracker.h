@@ -42,17 +42,22 @@ public:
   virtual ~ProcSource() = default;
   // The process with this tgid, or nullopt when there is none.
   virtual std::optional<ProcStat> stat(uint32_t tgid) = 0;
+  // readlink /proc/<tgid>/exe, or nullopt.
+  virtual std::optional<std::string> exe(uint32_t) { return std::nullopt; }
 };
 
-// Reads /proc/<tgid>/stat.
+// Reads /proc/<tgid>/stat and /proc/<tgid>/exe.
 class LiveProcSource : public ProcSource {
 public:
   std::optional<ProcStat> stat(uint32_t tgid) override;
+  std::optional<std::string> exe(uint32_t tgid) override;
 };
 
 struct ProcessRow {
   CountKey key;
-  std::string comm; // "-" when never seen alive
+  std::string comm;            // the kernel's, else /proc's; "-" when neither gave one
+  std::string exe;             // the same for the executable's path
+  const char *name_from = "-"; // "kernel", "proc" or "-" (of comm)
   uint64_t count = 0;
   uint64_t delta = 0; // since the previous update
   KeyCheck check = KeyCheck::unverified;
@@ -74,6 +79,9 @@ public:
                                bool full_sweep = false);
   // The final count of a key update() returned; the count is kept here.
   void settle(const CountKey &key, uint64_t final_count);
+  // A name the kernel sent (KernelName): the latest one wins, and /proc is
+  // then read only for what it did not give.
+  void name(const CountKey &key, const std::string &comm, const std::string &exe);
 
   // Sorted by count, highest first (then by tgid).
   std::vector<ProcessRow> rows() const;
@@ -86,7 +94,8 @@ private:
     uint64_t in_map = 0;
     uint64_t reported = 0; // count at the previous update
     uint64_t delta = 0;
-    std::string comm = "-";
+    std::string comm = "-", exe = "-"; // from /proc
+    std::string kcomm, kexe;           // from the kernel
     KeyCheck check = KeyCheck::unverified;
     bool verified = false; // matched a live process at least once
     bool gone = false;     // final: the process no longer exists

@@ -4,6 +4,7 @@
 #include "calibration/calibrator.h"
 #include "calibration/capture.h"
 #include "counting/counter_session.h"
+#include "counting/kernel_names.h"
 #include "offsetprobe/bcc_bridge.h"
 #include "counting/syscall_table.h"
 #include "counting/tracker.h"
@@ -152,11 +153,14 @@ private:
     if (d.other_ns)
       std::printf("note: %llu events of processes outside this pid namespace not counted\n",
                   static_cast<unsigned long long>(d.other_ns));
+    if (d.names)
+      std::printf("warning: %llu process names from the kernel lost (ring buffer full)\n",
+                  static_cast<unsigned long long>(d.names));
   }
 
   void print_rows(const CountTracker &t, double secs, uint32_t top,
                   bool rate_is_average = false) const {
-    Table tab({"PID", "START", "COMM", "COUNT", "RATE", "CHECK"});
+    Table tab({"PID", "START", "COMM", "COUNT", "RATE", "CHECK", "EXE"});
     auto rows = t.rows();
     size_t shown = 0;
     for (const auto &r : rows) {
@@ -168,7 +172,7 @@ private:
       std::snprintf(rbuf, sizeof(rbuf), "%.1f/s", rate);
       std::string check = r.check == KeyCheck::mismatch ? "MISMATCH" : to_string(r.check);
       tab.add({std::to_string(r.key.tgid), wall(r.key.start_ticks, false), r.comm,
-               std::to_string(r.count), rbuf, check});
+               std::to_string(r.count), rbuf, check, r.exe});
     }
     tab.print(stdout);
     if (shown < rows.size())
@@ -187,6 +191,8 @@ private:
                        {"start_ticks", r.key.start_ticks},
                        {"start", wall(r.key.start_ticks, true)},
                        {"comm", r.comm},
+                       {"exe", r.exe},
+                       {"name_from", r.name_from},
                        {"count", r.count},
                        {"delta", r.delta},
                        {"rate", interval_s > 0 ? double(r.delta) / interval_s : 0.0},
@@ -201,7 +207,8 @@ private:
             {"drops",
              {{"map_full", d.map_full},
               {"read_error", d.read_error},
-              {"other_pid_namespace", d.other_ns}}}};
+              {"other_pid_namespace", d.other_ns},
+              {"names", d.names}}}};
   }
 
   std::string wall_now() const {
@@ -252,6 +259,17 @@ int run_count(const GlobalOptions &g, const CountArgs &a, const CounterFactory &
                 "the offsets of task_struct.group_leader and task_struct.start_boottime are not "
                 "known for this kernel (calibration incomplete or not validated): run offsetprobe "
                 "calibrate to see why");
+  if (offsets->files && a.backend != "bcc") {
+    cfg.names = offsets->files;
+    cfg.off_comm = offsets->comm;
+    log_info(g, "process names (comm, executable) from the kernel at the first counted call");
+  } else {
+    log_info(g, "process names from /proc only (processes that exit between two reports show "
+                "\"-\"): " +
+                    (a.backend == "bcc" ? std::string("the BCC backend has no file family")
+                                        : offsets->no_names + "; offsetprobe calibrate --fields "
+                                                              "all gives the kernel's names"));
+  }
   cfg.off_group_leader = offsets->group_leader;
   cfg.off_start_boottime = offsets->start_boottime;
   long hz = sysconf(_SC_CLK_TCK);
@@ -272,6 +290,8 @@ int run_count(const GlobalOptions &g, const CountArgs &a, const CounterFactory &
   CountTracker tracker;
   LiveProcSource proc;
   auto collect = [&](bool final) {
+    for (const auto &n : session.take_names())
+      tracker.name(n.key, n.comm, n.exe);
     for (const auto &k : tracker.update(session.entries(), proc, final))
       tracker.settle(k, session.take(k));
   };

@@ -39,7 +39,17 @@ std::optional<CountOffsets> cached_offsets(const GlobalOptions &g,
   auto start = trusted_offset(g, out.entry.calibration, "task_struct.start_boottime");
   if (!leader || !start)
     return std::nullopt;
-  return CountOffsets{*leader, *start};
+  CountOffsets o{*leader, *start, std::nullopt, 0, ""};
+  const CalibrationResult &cal = out.entry.calibration;
+  const FieldResult *comm = cal.find("task_struct.comm");
+  if (comm && comm->status == FieldStatus::calibrated && comm->validation == Validation::passed &&
+      comm->offset) {
+    o.files = file_walk_offsets(cal, o.no_names);
+    o.comm = *comm->offset;
+  } else {
+    o.no_names = "task_struct.comm is not calibrated";
+  }
+  return o;
 }
 
 } // namespace offsetprobe

@@ -4,10 +4,12 @@
 #pragma once
 
 #include "offsetprobe/cli.h"
+#include "opens/file_offsets.h"
 
 #include <atomic>
 #include <cstdint>
 #include <optional>
+#include <string>
 
 namespace offsetprobe {
 
@@ -15,6 +17,12 @@ namespace offsetprobe {
 struct CountOffsets {
   uint32_t group_leader = 0;   // task_struct.group_leader
   uint32_t start_boottime = 0; // task_struct.start_boottime (real_start_time before 5.5)
+  // Names from the kernel: the file family's offsets and task_struct.comm,
+  // when the cache entry has them all calibrated and validated (count never
+  // calibrates the file family itself); else `no_names` says why.
+  std::optional<FileWalkOffsets> files;
+  uint32_t comm = 0;
+  std::string no_names;
 };
 
 // The offsets of this kernel, or nullopt when they are not known for sure:
