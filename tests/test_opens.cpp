@@ -2,16 +2,21 @@
 // `offsetprobe opens` without root: the walk's names joined into paths,
 // events decoded (malformed ones refused), each check verdict, the
 // tracepoint format parsed, and the file family's offsets taken only when
-// every one is calibrated and validated.
+// every one is calibrated and validated. And count's names from the kernel:
+// decoded, and preferred to /proc's.
+#include "counting/kernel_names.h"
+#include "counting/tracker.h"
 #include "opens/file_offsets.h"
 #include "opens/open_record.h"
 #include "opens/opens_session.h"
 
+#include "counter.h"
 #include "opens.h"
 
 #include <doctest/doctest.h>
 
 #include <cstring>
+#include <map>
 #include <vector>
 
 #include <sys/sysmacros.h>
@@ -180,4 +185,75 @@ TEST_CASE("file walk offsets: all calibrated and validated, or none") {
     f.validation = Validation::passed;
   CHECK_FALSE(file_walk_offsets(r, why));
   CHECK(why.find("mm_struct.exe_file") != std::string::npos);
+}
+
+// count's names from the kernel (counting/kernel_names.h, tracker.h).
+namespace {
+
+class FakeProc : public ProcSource {
+public:
+  std::map<uint32_t, ProcStat> live;
+  std::map<uint32_t, std::string> exes;
+  std::optional<ProcStat> stat(uint32_t tgid) override {
+    auto it = live.find(tgid);
+    return it == live.end() ? std::nullopt : std::optional<ProcStat>(it->second);
+  }
+  std::optional<std::string> exe(uint32_t tgid) override {
+    auto it = exes.find(tgid);
+    return it == exes.end() ? std::nullopt : std::optional<std::string>(it->second);
+  }
+};
+
+std::vector<char> name_event(uint32_t tgid, const char *comm, const std::string &exe,
+                             uint16_t walk) {
+  op_count_name n{};
+  n.key.tgid = tgid;
+  n.key.start_ticks = 77;
+  std::strncpy(n.comm, comm, sizeof(n.comm) - 1);
+  n.exe_bytes = static_cast<uint16_t>(exe.size());
+  n.exe_walk = walk;
+  std::memcpy(n.names, exe.data(), exe.size());
+  std::vector<char> out(OP_COUNT_NAME_HEADER + exe.size());
+  std::memcpy(out.data(), &n, out.size());
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("count names: decoded; a truncated executable is left to /proc") {
+  auto ev = name_event(5, "short07", kCat, OP_WALK_COMPLETE);
+  auto n = decode_count_name(ev.data(), ev.size());
+  REQUIRE(n);
+  CHECK(n->key.tgid == 5);
+  CHECK(n->key.start_ticks == 77);
+  CHECK(n->comm == "short07");
+  CHECK(n->exe == "/usr/bin/cat");
+  auto tr = name_event(5, "short07", kCat, OP_WALK_TRUNCATED);
+  CHECK(decode_count_name(tr.data(), tr.size())->exe.empty());
+  auto cut = name_event(5, "x", kCat, OP_WALK_COMPLETE);
+  cut.resize(cut.size() - 1);
+  CHECK_FALSE(decode_count_name(cut.data(), cut.size()));
+}
+
+TEST_CASE("count names: the kernel's first, /proc only for what it did not give") {
+  FakeProc proc;
+  CountTracker t;
+  CountKey gone{5, 77}, alive{6, 88}, unnamed{7, 99};
+  proc.live[6] = {88, "proc-comm"};
+  proc.exes[6] = "/proc/exe";
+  t.name(gone, "short07", "/usr/bin/cat");
+  t.name(alive, "kcomm", ""); // the exe walk was truncated
+  t.update({{gone, 3}, {alive, 4}, {unnamed, 5}}, proc);
+  std::map<uint32_t, ProcessRow> rows;
+  for (const auto &r : t.rows())
+    rows[r.key.tgid] = r;
+  // Exited before /proc was read: named all the same.
+  CHECK(rows[5].comm == "short07");
+  CHECK(rows[5].exe == "/usr/bin/cat");
+  CHECK(std::string(rows[5].name_from) == "kernel");
+  CHECK(rows[6].comm == "kcomm");
+  CHECK(rows[6].exe == "/proc/exe");
+  // Neither gave a name: "-", as before.
+  CHECK(rows[7].comm == "-");
+  CHECK(std::string(rows[7].name_from) == "-");
 }
