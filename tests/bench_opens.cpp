@@ -127,7 +127,8 @@ int main(int argc, char **argv) {
   std::ifstream in(cal_path);
   std::string err;
   CalibrationResult cal;
-  for (const auto &f : nlohmann::json::parse(in).at("fields")) {
+  const nlohmann::json doc = nlohmann::json::parse(in); // kept: the loop refers into it
+  for (const auto &f : doc.at("fields")) {
     auto r = field_from_json(f, err);
     if (!r) {
       std::fprintf(stderr, "bench_opens: %s: %s\n", cal_path.c_str(), err.c_str());

@@ -68,13 +68,13 @@ static int report(int dirfd, const char *path, const char *name, const char *exp
 }
 
 int main(int argc, char **argv) {
-  char real[PATH_MAX], base[200], p[PATH_MAX], q[PATH_MAX], deep[PATH_MAX], lng[PATH_MAX], name[256];
+  char real[PATH_MAX], base[200], p[PATH_MAX], q[PATH_MAX], deep[PATH_MAX], lng[PATH_MAX],
+      name[256];
   char line[16];
   int gone, dfd;
 
   if (argc != 3 || !realpath(argv[1], real) || strlen(real) >= sizeof(base)) {
-    fprintf(stderr, "usage: opens_workload BASE HOLD_MS (BASE shorter than %zu)\n",
-            sizeof(base));
+    fprintf(stderr, "usage: opens_workload BASE HOLD_MS (BASE shorter than %zu)\n", sizeof(base));
     return 2;
   }
   strcpy(base, real);
