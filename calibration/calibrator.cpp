@@ -413,6 +413,8 @@ struct Launched {
     std::map<std::string, uint32_t> ns_inum;
     std::optional<std::array<uint64_t, 10>> mm;
   } leader_known, creds_known, unshared_known;
+  // What the families' observe hooks read, per role (Subject::known).
+  std::map<Role, std::map<std::string, int64_t>> observed;
 };
 
 std::vector<int> pids_of(const SubjectHost &host, const std::vector<Launched *> &subjects) {
@@ -452,6 +454,25 @@ void prepare_subjects(SubjectHost &host, const std::vector<Launched *> &subjects
   for (auto *l : subjects) {
     host.send("prepare " + leader_args(*l));
     l->held = true;
+  }
+}
+
+// Lets each selected family with an observe hook read its known values of
+// L, T and G from /proc (their ids as the mounted /proc numbers them).
+void observe_families(const FieldSelection &sel, Launched &l, int leader, int thread,
+                      int grandchild) {
+  for (const auto &fam : catalogue()) {
+    if (!fam.observe || !sel.has_family(fam))
+      continue;
+    auto task = [](int pid, int tid) {
+      return "/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid);
+    };
+    if (leader)
+      fam.observe(Role::leader, task(leader, leader), l.observed[Role::leader]);
+    if (leader && thread)
+      fam.observe(Role::thread, task(leader, thread), l.observed[Role::thread]);
+    if (grandchild)
+      fam.observe(Role::grandchild, task(grandchild, grandchild), l.observed[Role::grandchild]);
   }
 }
 
@@ -543,6 +564,7 @@ void run_subjects(const CalibrateOptions &opt, SubjectHost &host, const std::str
       l->leader_ticks = read_start_ticks(proc + "/stat");
     if (grandchild)
       l->grandchild_ticks = read_start_ticks("/proc/" + std::to_string(grandchild) + "/stat");
+    observe_families(opt.fields, *l, leader, thread, grandchild);
     if (opt.fields.beyond_task()) {
       auto known = [](int pid) {
         Launched::Known k;
@@ -639,6 +661,9 @@ Trial make_trial(const Launched &l, const TimeNsOffsets &ns) {
   known(t.grandchild, Role::grandchild, l.cookies.grandchild, r.grandchild_mono, r.grandchild_boot,
         l.grandchild_ticks);
   known(t.exiter, Role::exiter, l.cookies.exiter, r.exiter_mono, r.exiter_boot, std::nullopt);
+  for (Subject *s : {&t.leader, &t.thread, &t.grandchild})
+    if (auto it = l.observed.find(s->role); it != l.observed.end())
+      s->known = it->second;
   t.exiter.exit_code = (l.exit_code & 0xff) << 8;
   t.traced = r.traced;
   t.trace_error = r.trace_error;
@@ -908,6 +933,9 @@ Calibration calibrate(const CalibrateOptions &opt) try {
     for (auto &f : chain_results)
       r.fields.push_back(f);
   }
+  // The families whose fields the catalogue declares with predicates
+  // (families/sched.cpp), on the same stage-1 trials.
+  solve_declared(cal.trials, so, opt.fields, r.fields);
   // Only what was asked for is reported (the experiments may find more).
   std::erase_if(r.fields, [&](const FieldResult &f) { return !opt.fields.has(f.name); });
   if (auto l = detect_layout_order(r.fields, so.layout); l.randomized)
