@@ -108,6 +108,126 @@ private:
   std::vector<FieldResult> &fields_;
 };
 
+// The solver's options for this calibration.
+SolveOptions solve_options(const CalibrateOptions &opt, std::optional<uint32_t> slab,
+                           const TimeNsOffsets &ns) {
+  SolveOptions so;
+  so.min_trials = std::min<uint32_t>(3, opt.trials);
+  so.struct_size = slab;
+  so.boot_offset_ns = ns.boottime_ns;
+  long hz = sysconf(_SC_CLK_TCK);
+  so.tick_ns = 1'000'000'000ull / static_cast<uint64_t>(hz > 0 ? hz : 100);
+  // A config that says randstruct settles the layout before any field does.
+  if (auto l = layout_from_kernel_config())
+    so.layout = *l;
+  return so;
+}
+
+// Stage 1: runs the trial subjects with the scanner attached and returns
+// their snapshots with what is known of them. Throws Fatal(exit_subject)
+// when a subject dies or a slot was captured twice.
+std::vector<Trial> capture_stage1(const CalibrateOptions &opt, SubjectHost &host, Scanner &scanner,
+                                  const std::vector<Launched *> &trial_subjects,
+                                  const TimeNsOffsets &ns, bool exit_hook) {
+  std::vector<Trial> trials;
+  std::vector<std::array<uint32_t, 6>> slots;
+  run_subjects(opt, host, "trial", trial_subjects, [&](const Cookies &c) {
+    uint32_t none = UINT32_MAX;
+    slots.push_back({scanner.add_cookie(c.leader), scanner.add_cookie(c.thread),
+                     scanner.add_cookie(c.grandchild), scanner.add_cookie(c.exiter),
+                     opt.fields.beyond_task() ? scanner.add_cookie(c.creds) : none,
+                     opt.fields.beyond_task() ? scanner.add_cookie(c.unshared) : none});
+  });
+  for (size_t i = 0; i < trial_subjects.size(); i++) {
+    Trial t = make_trial(*trial_subjects[i], ns);
+    t.leader.snap = scanner.snapshot(slots[i][0]);
+    t.thread.snap = scanner.snapshot(slots[i][1]);
+    t.grandchild.snap = scanner.snapshot(slots[i][2]);
+    t.exiter.snap = scanner.snapshot(slots[i][3]);
+    if (opt.fields.beyond_task()) {
+      t.creds.snap = scanner.snapshot(slots[i][4]);
+      t.unshared.snap = scanner.snapshot(slots[i][5]);
+    }
+    if (!exit_hook)
+      t.exiter.exit_code.reset();
+    check_capture(t.leader, "leader", OP_SITE_TRIGGER);
+    check_capture(t.thread, "thread", OP_SITE_TRIGGER);
+    check_capture(t.grandchild, "grandchild", OP_SITE_TRIGGER);
+    check_capture(t.exiter, "exiter", OP_SITE_EXIT);
+    if (opt.fields.beyond_task()) {
+      check_capture(t.creds, "creds", OP_SITE_TRIGGER);
+      check_capture(t.unshared, "unshared", OP_SITE_TRIGGER);
+    }
+    trials.push_back(std::move(t));
+  }
+  return trials;
+}
+
+// Stage 2: follows the candidate pointers stage 1 found, from the live
+// trial subjects (they trigger again). The chain scanner is left attached in
+// `chain_holder` for the caller to detach; `chain_error` says why the stage
+// did not run (`chain_error_required` false: not this host's fault).
+void capture_stage2(const CalibrateOptions &opt, const Backend &backend, TriggerMode used_trigger,
+                    SubjectHost &host, const std::vector<Launched *> &trial_subjects,
+                    const SolveOptions &so, std::vector<Trial> &trials,
+                    std::unique_ptr<ChainScanner> &chain_holder, std::string &chain_error,
+                    bool &chain_error_required) {
+  auto plan = chain_plan(trials, so, OP_MAX_PTRS, OP_MAX_NESTED);
+  if (!backend.make_chain_scanner) {
+    chain_error = "the " + backend.name + " backend has no chain scanner";
+    chain_error_required = false;
+  } else if (!plan.error.empty()) {
+    chain_error = "stage 1: " + plan.error;
+  } else {
+    chain_holder =
+        backend.make_chain_scanner(used_trigger, plan.plan, static_cast<uint32_t>(3 * opt.trials));
+    mark("chain scanner loaded");
+    ChainScanner &chains = *chain_holder;
+    std::vector<std::array<uint32_t, 3>> cslots;
+    for (auto *l : trial_subjects)
+      cslots.push_back({chains.add_cookie(l->cookies.leader), chains.add_cookie(l->cookies.creds),
+                        chains.add_cookie(l->cookies.unshared)});
+    retrigger(opt, host, trial_subjects);
+    for (size_t i = 0; i < trial_subjects.size(); i++) {
+      trials[i].leader.chain = chains.capture(cslots[i][0]);
+      trials[i].creds.chain = chains.capture(cslots[i][1]);
+      trials[i].unshared.chain = chains.capture(cslots[i][2]);
+    }
+  }
+}
+
+// Solves the selected fields on the captured trials: task_struct's own,
+// the audit fields and the chains (beyond the task family), and the
+// families declared with predicates. `so.layout` is updated with what the
+// task's fields show. Only what was asked for is returned.
+std::vector<FieldResult> solve_selected(const CalibrateOptions &opt,
+                                        const std::vector<Trial> &trials, SolveOptions &so,
+                                        bool exit_hook, const std::string &chain_error,
+                                        bool chain_error_required) {
+  std::vector<FieldResult> fields = solve(trials, so);
+  if (!exit_hook)
+    for (auto &f : fields)
+      if (f.member == "exit_code")
+        f.reason = "sched:sched_process_exit could not be attached; " + f.reason;
+  if (opt.fields.beyond_task()) {
+    for (auto &f : solve_audit(trials, so))
+      fields.push_back(f);
+    // The layout as task_struct's own fields show it, for the chains' rules.
+    so.layout = detect_layout_order(fields, so.layout);
+    auto chain_results = solve_chains(trials, so);
+    if (!chain_error.empty())
+      mark_chains_unresolved(chain_results, chain_error, chain_error_required);
+    for (auto &f : chain_results)
+      fields.push_back(f);
+  }
+  // The families whose fields the catalogue declares with predicates
+  // (families/sched.cpp), on the same stage-1 trials.
+  solve_declared(trials, so, opt.fields, fields);
+  // Only what was asked for is reported (the experiments may find more).
+  std::erase_if(fields, [&](const FieldResult &f) { return !opt.fields.has(f.name); });
+  return fields;
+}
+
 } // namespace
 
 // A stop signal kills the subjects at once (kill_subjects_from_signal_handler),
@@ -161,15 +281,7 @@ Calibration calibrate(const CalibrateOptions &opt) try {
   for (uint32_t i = 0; i < opt.trials; i++)
     trial_subjects.push_back(&subjects[i]);
 
-  SolveOptions so;
-  so.min_trials = std::min<uint32_t>(3, opt.trials);
-  so.struct_size = slab;
-  so.boot_offset_ns = ns.boottime_ns;
-  long hz = sysconf(_SC_CLK_TCK);
-  so.tick_ns = 1'000'000'000ull / static_cast<uint64_t>(hz > 0 ? hz : 100);
-  // A config that says randstruct settles the layout before any field does.
-  if (auto l = layout_from_kernel_config())
-    so.layout = *l;
+  SolveOptions so = solve_options(opt, slab, ns);
 
   // Stage planning from the catalogue's Requires graph: a second capture
   // stage when a selected field lies one or two pointers away.
@@ -191,67 +303,16 @@ Calibration calibrate(const CalibrateOptions &opt) try {
     if (host_error)
       std::rethrow_exception(host_error);
     SubjectHost &host = *host_holder;
-    std::vector<std::array<uint32_t, 6>> slots;
-    run_subjects(opt, host, "trial", trial_subjects, [&](const Cookies &c) {
-      uint32_t none = UINT32_MAX;
-      slots.push_back({scanner.add_cookie(c.leader), scanner.add_cookie(c.thread),
-                       scanner.add_cookie(c.grandchild), scanner.add_cookie(c.exiter),
-                       opt.fields.beyond_task() ? scanner.add_cookie(c.creds) : none,
-                       opt.fields.beyond_task() ? scanner.add_cookie(c.unshared) : none});
-    });
-    for (size_t i = 0; i < trial_subjects.size(); i++) {
-      Trial t = make_trial(*trial_subjects[i], ns);
-      t.leader.snap = scanner.snapshot(slots[i][0]);
-      t.thread.snap = scanner.snapshot(slots[i][1]);
-      t.grandchild.snap = scanner.snapshot(slots[i][2]);
-      t.exiter.snap = scanner.snapshot(slots[i][3]);
-      if (opt.fields.beyond_task()) {
-        t.creds.snap = scanner.snapshot(slots[i][4]);
-        t.unshared.snap = scanner.snapshot(slots[i][5]);
-      }
-      if (!exit_hook)
-        t.exiter.exit_code.reset();
-      check_capture(t.leader, "leader", OP_SITE_TRIGGER);
-      check_capture(t.thread, "thread", OP_SITE_TRIGGER);
-      check_capture(t.grandchild, "grandchild", OP_SITE_TRIGGER);
-      check_capture(t.exiter, "exiter", OP_SITE_EXIT);
-      if (opt.fields.beyond_task()) {
-        check_capture(t.creds, "creds", OP_SITE_TRIGGER);
-        check_capture(t.unshared, "unshared", OP_SITE_TRIGGER);
-      }
-      cal.trials.push_back(std::move(t));
-    }
+    cal.trials = capture_stage1(opt, host, scanner, trial_subjects, ns, exit_hook);
     mark("stage 1 captured");
     // The validation subject is made now and held: its setup runs on another
     // CPU while this thread loads programs and solves.
     if (opt.validate)
       prepare_subjects(host, {&subjects.back()});
     // Stage 2, while the subjects live: follow the candidate pointers.
-    if (stage2) {
-      auto plan = chain_plan(cal.trials, so, OP_MAX_PTRS, OP_MAX_NESTED);
-      if (!backend.make_chain_scanner) {
-        chain_error = "the " + backend.name + " backend has no chain scanner";
-        chain_error_required = false;
-      } else if (!plan.error.empty()) {
-        chain_error = "stage 1: " + plan.error;
-      } else {
-        chain_holder = backend.make_chain_scanner(used_trigger, plan.plan,
-                                                  static_cast<uint32_t>(3 * opt.trials));
-        mark("chain scanner loaded");
-        ChainScanner &chains = *chain_holder;
-        std::vector<std::array<uint32_t, 3>> cslots;
-        for (auto *l : trial_subjects)
-          cslots.push_back({chains.add_cookie(l->cookies.leader),
-                            chains.add_cookie(l->cookies.creds),
-                            chains.add_cookie(l->cookies.unshared)});
-        retrigger(opt, host, trial_subjects);
-        for (size_t i = 0; i < trial_subjects.size(); i++) {
-          cal.trials[i].leader.chain = chains.capture(cslots[i][0]);
-          cal.trials[i].creds.chain = chains.capture(cslots[i][1]);
-          cal.trials[i].unshared.chain = chains.capture(cslots[i][2]);
-        }
-      }
-    }
+    if (stage2)
+      capture_stage2(opt, backend, used_trigger, host, trial_subjects, so, cal.trials, chain_holder,
+                     chain_error, chain_error_required);
     mark("stage 2 captured");
     // Detached now, while the scanner stays: a tracepoint going 2 -> 1 probes
     // with its first probe removed waits for an RCU grace period
@@ -265,27 +326,7 @@ Calibration calibrate(const CalibrateOptions &opt) try {
   throw_if_stopped(opt);
 
   auto &r = cal.result;
-  r.fields = solve(cal.trials, so);
-  if (!exit_hook)
-    for (auto &f : r.fields)
-      if (f.member == "exit_code")
-        f.reason = "sched:sched_process_exit could not be attached; " + f.reason;
-  if (opt.fields.beyond_task()) {
-    for (auto &f : solve_audit(cal.trials, so))
-      r.fields.push_back(f);
-    // The layout as task_struct's own fields show it, for the chains' rules.
-    so.layout = detect_layout_order(r.fields, so.layout);
-    auto chain_results = solve_chains(cal.trials, so);
-    if (!chain_error.empty())
-      mark_chains_unresolved(chain_results, chain_error, chain_error_required);
-    for (auto &f : chain_results)
-      r.fields.push_back(f);
-  }
-  // The families whose fields the catalogue declares with predicates
-  // (families/sched.cpp), on the same stage-1 trials.
-  solve_declared(cal.trials, so, opt.fields, r.fields);
-  // Only what was asked for is reported (the experiments may find more).
-  std::erase_if(r.fields, [&](const FieldResult &f) { return !opt.fields.has(f.name); });
+  r.fields = solve_selected(opt, cal.trials, so, exit_hook, chain_error, chain_error_required);
   if (auto l = detect_layout_order(r.fields, so.layout); l.randomized)
     r.layout = "randomized layout detected (" + l.evidence + ")";
   r.trials = opt.trials;

@@ -101,7 +101,7 @@ struct Subject {
   std::map<std::string, uint32_t> ns_inum;         // "uts" -> inode of /proc/<pid>/ns/uts
   std::optional<std::array<uint64_t, 10>> mm;      // kMmFields order (/proc/<pid>/stat)
   // Known values a family read for its own fields (Family::observe), by
-  // field name: "task_struct.static_prio" -> 120 + nice.
+  // field name ("struct.member"), as the family defines them.
   std::map<std::string, int64_t> known;
   ChainCapture chain; // stage 2 capture
 };
