@@ -5,6 +5,7 @@
 
 #include "calibration/capture.h"
 #include "calibration/catalogue.h"
+#include "calibration/proc_read.h"
 #include "calibration/result.h"
 #include "calibration/snapshot.h"
 
@@ -57,21 +58,5 @@ Calibration calibrate(const CalibrateOptions &opt);
 // that fail become unresolved. Throws Fatal like calibrate().
 std::vector<FieldResult> validate_offsets(const CalibrateOptions &opt,
                                           std::vector<FieldResult> fields);
-
-// Time namespace offsets of this process (0 outside a time namespace).
-struct TimeNsOffsets {
-  int64_t monotonic_ns = 0;
-  int64_t boottime_ns = 0;
-};
-TimeNsOffsets read_timens_offsets();
-
-// /proc/<pid>/stat field 22 (start time in USER_HZ ticks), or nullopt.
-std::optional<uint64_t> read_start_ticks(const std::string &stat_path);
-
-// /proc/<pid>/stat's mm layout fields, in kMmFields order, or nullopt.
-std::optional<std::array<uint64_t, 10>> read_mm_stat(const std::string &stat_path);
-
-// /proc/<pid>/status Uid:/Gid: lines as struct cred's ids (kCredIds order).
-std::optional<std::array<uint32_t, 8>> read_cred_ids(const std::string &status_path);
 
 } // namespace offsetprobe

@@ -9,9 +9,9 @@ namespace offsetprobe {
 
 const std::vector<Family> &catalogue() {
   // Report order: a family's fields follow the ones they are reached from.
-  static const std::vector<Family> all = {families::task(), families::cred(),  families::ns(),
-                                          families::mm(),   families::audit(), families::files(),
-                                          families::net()};
+  static const std::vector<Family> all = {families::task(),  families::cred(),  families::ns(),
+                                          families::mm(),    families::audit(), families::sched(),
+                                          families::files(), families::net()};
   return all;
 }
 
@@ -46,6 +46,12 @@ const FieldDef *find_field(const std::string &name) {
 const Family *family_of(const std::string &name) {
   auto it = index().find(name);
   return it == index().end() ? nullptr : it->second.first;
+}
+
+void run_in_subject(Role role) {
+  for (const auto &fam : catalogue())
+    if (fam.in_subject)
+      fam.in_subject(role);
 }
 
 FieldResult unsolved(const FieldDef &d) {
@@ -126,6 +132,13 @@ std::optional<FieldSelection> FieldSelection::parse(const std::string &text, std
 bool FieldSelection::beyond_task() const {
   for (const auto &n : fields_)
     if (family_of(n) != &catalogue().front())
+      return true;
+  return false;
+}
+
+bool FieldSelection::has_family(const Family &fam) const {
+  for (const auto &f : fam.fields)
+    if (has(f.name()))
       return true;
   return false;
 }

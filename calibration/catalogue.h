@@ -6,6 +6,7 @@
 // member, aliases) all come from here.
 #pragma once
 
+#include "calibration/predicate.h"
 #include "calibration/read_plan.h"
 #include "calibration/result.h"
 #include "calibration/snapshot.h"
@@ -37,6 +38,12 @@ struct FieldDef {
   std::string known;    // its known value, and where that comes from
   // Extra names in the exports, for consumers of other tools (Pixie's).
   std::vector<std::string> export_aliases;
+  // A field in task_struct's own bytes of a family other than task: the
+  // predicate solve_declared() (solver.h) runs on every aligned offset of
+  // every stage-1 trial, and why a trial cannot test it (empty: any can).
+  // Empty for the fields other solvers find.
+  Predicate predicate;
+  CannotTest cannot_test;
 
   std::string name() const { return struct_name + "." + member; }
 };
@@ -70,10 +77,24 @@ struct Family {
   // or fails each field.
   std::vector<ReadbackPath> readback;
   std::function<void(ReadbackCheck &)> verify;
-  // Non-empty: the family has its own experiment (its own subjects, capture
-  // and read-back, e.g. "files": calibration/files/, "net": calibration/net/), run after the
-  // engine's stages; its fields are left out of the chain stages' Requires graph and of the chain
-  // solver.
+  // Runs inside each of the engine's subjects L, T and G, in that subject's
+  // own task, after it set its comm and before it triggers: what the family
+  // sets there for its predicates to find (e.g. a scheduling policy). Every
+  // subject runs it, whatever --fields selected; it must not fail the
+  // subject (what it could not set, `observe` sees).
+  std::function<void(Role)> in_subject;
+  // Runs in the calibrator while the subjects live (trials and validation),
+  // for L, T and G when one of the family's fields is selected: reads the
+  // known values from /proc (`task_dir` is /proc/<pid>/task/<tid>) into
+  // Subject::known, keyed by field name.
+  std::function<void(Role, const std::string &task_dir, std::map<std::string, int64_t> &known)>
+      observe;
+  // Non-empty: the family is solved outside the engine's task and chain
+  // solvers, after the engine's stages: by its own experiment (its own
+  // subjects, capture and read-back, e.g. "files": calibration/files/,
+  // "net": calibration/net/), or "predicates": by its fields' predicates on
+  // the engine's stage-1 trials (solve_declared). Its fields are left out of
+  // the chain stages' Requires graph and of the chain solver.
   std::string experiment;
 };
 
@@ -84,6 +105,9 @@ const std::vector<Family> &catalogue();
 const FieldDef *find_field(const std::string &name);
 // The family a field belongs to, or nullptr.
 const Family *family_of(const std::string &field_name);
+
+// Runs every family's in_subject hook for `role` (in the subject's task).
+void run_in_subject(Role role);
 
 // A field as an unsolved result (status unresolved, no reason).
 FieldResult unsolved(const FieldDef &f);
@@ -108,6 +132,8 @@ public:
   // The selected fields as unsolved results, in report order.
   std::vector<FieldResult> results() const;
   const std::set<std::string> &names() const { return fields_; }
+  // True when a field of `fam` is selected.
+  bool has_family(const Family &fam) const;
 
 private:
   void add_with_requires(const std::string &name);

@@ -100,7 +100,10 @@ struct Subject {
   std::optional<uint32_t> loginuid, sessionid;     // /proc/<pid>/loginuid, sessionid
   std::map<std::string, uint32_t> ns_inum;         // "uts" -> inode of /proc/<pid>/ns/uts
   std::optional<std::array<uint64_t, 10>> mm;      // kMmFields order (/proc/<pid>/stat)
-  ChainCapture chain;                              // stage 2 capture
+  // Known values a family read for its own fields (Family::observe), by
+  // field name ("struct.member"), as the family defines them.
+  std::map<std::string, int64_t> known;
+  ChainCapture chain; // stage 2 capture
 };
 
 // One independent trial: a leader L, its thread T, a grandchild G forked by L

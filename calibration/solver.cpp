@@ -2,6 +2,7 @@
 #include "calibration/solver.h"
 
 #include "calibration/catalogue.h"
+#include "calibration/predicate.h"
 #include "calibration/value_order.h"
 
 #include <algorithm>
@@ -14,50 +15,13 @@ namespace offsetprobe {
 
 namespace {
 
-// What a predicate says of one offset in one trial.
-enum class Verdict {
-  unknown,  // the bytes are unreadable, or the subjects it needs were not captured
-  match,    // every subject's value is the known one
-  mismatch, // at least one subject contradicts
-};
-
-using Predicate = std::function<Verdict(const Trial &, uint32_t off)>;
-
 struct FieldSpec {
   FieldResult base;
   uint32_t align;
   Predicate predicate;
   // A trial that cannot test this field says why (e.g. ptrace refused).
-  std::function<std::string(const Trial &)> cannot_test;
+  CannotTest cannot_test;
 };
-
-// One subject's check: its bytes at off must satisfy `ok`.
-template <typename T>
-Verdict check(const Subject &s, uint32_t off, const std::function<bool(T)> &ok) {
-  if (!s.snap.readable_range(off, sizeof(T)))
-    return Verdict::unknown;
-  return ok(s.snap.load<T>(off)) ? Verdict::match : Verdict::mismatch;
-}
-
-// Combines required checks (all must match) and optional ones (an optional
-// subject that was not captured is skipped; one that was must match).
-struct Checks {
-  Verdict v = Verdict::match;
-  void need(Verdict x) {
-    if (v == Verdict::mismatch || x == Verdict::mismatch)
-      v = Verdict::mismatch;
-    else if (x == Verdict::unknown)
-      v = Verdict::unknown;
-  }
-  void optional(const Subject &s, Verdict x) {
-    if (s.snap.captured && x != Verdict::unknown)
-      need(x);
-  }
-};
-
-template <typename T> std::function<bool(T)> equals(T want) {
-  return [want](T got) { return got == want; };
-}
 
 std::function<bool(uint64_t)> in_window(const std::optional<Window> &w) {
   return [w](uint64_t v) { return w && w->contains(v); };
@@ -271,6 +235,101 @@ uint32_t capture_size(const std::vector<Trial> &trials) {
   return static_cast<uint32_t>(n);
 }
 
+// One field, searched for over the aligned offsets below `limit`.
+// `untestable`, when given, says whether too few trials could test it.
+FieldResult search(const FieldSpec &spec, const std::vector<Trial> &trials, const SolveOptions &opt,
+                   uint32_t limit, bool *untestable = nullptr) {
+  FieldResult f = spec.base;
+  // Trials able to test this field at all.
+  std::vector<const Trial *> usable;
+  std::string why_not;
+  for (const auto &t : trials) {
+    std::string why = spec.cannot_test(t);
+    if (why.empty())
+      usable.push_back(&t);
+    else if (why_not.empty())
+      why_not = why;
+  }
+  if (untestable)
+    *untestable = usable.size() < opt.min_trials;
+  if (usable.size() < opt.min_trials) {
+    f.status = FieldStatus::unresolved;
+    f.reason = "only " + std::to_string(usable.size()) + " of " + std::to_string(trials.size()) +
+               " trials could observe it (need " + std::to_string(opt.min_trials) + ")" +
+               (why_not.empty() ? "" : ": " + why_not);
+    return f;
+  }
+  // An offset survives when no trial contradicts it and at least
+  // min_trials trials saw it match: a decoy that equals the known value in
+  // one trial (a stale copy, a coincidence) is dropped by the others.
+  std::vector<uint32_t> candidates;
+  uint32_t support_of_best = 0;
+  for (uint32_t o = 0; o + f.size <= limit; o += spec.align) {
+    uint32_t support = 0;
+    bool contradicted = false;
+    for (const Trial *t : usable) {
+      Verdict v = spec.predicate(*t, o);
+      if (v == Verdict::mismatch) {
+        contradicted = true;
+        break;
+      }
+      if (v == Verdict::match)
+        support++;
+    }
+    if (!contradicted && support >= opt.min_trials) {
+      candidates.push_back(o);
+      support_of_best = std::max(support_of_best, support);
+    }
+  }
+  f.trials = support_of_best;
+  if (candidates.size() == 1) {
+    f.status = FieldStatus::calibrated;
+    f.offset = candidates[0];
+  } else if (candidates.empty()) {
+    f.status = FieldStatus::unresolved;
+    f.reason = "no offset below " + std::to_string(limit) + " matched in " +
+               std::to_string(opt.min_trials) + " trials without contradiction";
+  } else {
+    f.status = FieldStatus::ambiguous;
+    f.candidates = candidates;
+    f.reason =
+        std::to_string(candidates.size()) + " offsets match every trial: " + join(candidates);
+  }
+  return f;
+}
+
+// Withdraws every calibrated field whose offset overlaps another calibrated
+// field of its struct, where the second of the pair is at `from` or later.
+void withdraw_overlaps(std::vector<FieldResult> &out, size_t from) {
+  // Two members of one struct never share bytes. On a machine never
+  // suspended either start value fits both windows, so with one of the pair
+  // missing or unreadable the other's offset is the single candidate of both
+  // fields (and the read-back cannot tell either). Which field owns it is
+  // unknown: both are withdrawn rather than one of them reported wrong.
+  std::vector<std::pair<size_t, size_t>> clashes;
+  for (size_t i = 0; i < out.size(); i++)
+    for (size_t j = std::max(i + 1, from); j < out.size(); j++) {
+      const auto &a = out[i], &b = out[j];
+      if (a.status == FieldStatus::calibrated && b.status == FieldStatus::calibrated &&
+          a.struct_name == b.struct_name && *a.offset < *b.offset + b.size &&
+          *b.offset < *a.offset + a.size)
+        clashes.emplace_back(i, j);
+    }
+  for (auto [i, j] : clashes) {
+    uint32_t off = std::min(*out[i].offset, *out[j].offset);
+    for (auto [f, other] : {std::pair{&out[i], &out[j]}, std::pair{&out[j], &out[i]}})
+      f->reason = "its only candidate overlaps " + other->name + " near offset " +
+                  std::to_string(off) + ": cannot tell which field it is";
+  }
+  for (auto [i, j] : clashes)
+    for (FieldResult *f : {&out[i], &out[j]})
+      if (f->offset) {
+        f->candidates = {*f->offset};
+        f->offset.reset();
+        f->status = FieldStatus::unresolved;
+      }
+}
+
 } // namespace
 
 const std::vector<FieldResult> &task_struct_fields() {
@@ -290,64 +349,8 @@ std::vector<FieldResult> solve(const std::vector<Trial> &trials, const SolveOpti
     limit = std::min(limit, *opt.struct_size);
 
   std::vector<FieldResult> out;
-  for (const auto &spec : specs) {
-    FieldResult f = spec.base;
-    // Trials able to test this field at all.
-    std::vector<const Trial *> usable;
-    std::string why_not;
-    for (const auto &t : trials) {
-      std::string why = spec.cannot_test(t);
-      if (why.empty())
-        usable.push_back(&t);
-      else if (why_not.empty())
-        why_not = why;
-    }
-    if (usable.size() < opt.min_trials) {
-      f.status = FieldStatus::unresolved;
-      f.reason = "only " + std::to_string(usable.size()) + " of " + std::to_string(trials.size()) +
-                 " trials could observe it (need " + std::to_string(opt.min_trials) + ")" +
-                 (why_not.empty() ? "" : ": " + why_not);
-      out.push_back(f);
-      continue;
-    }
-    // An offset survives when no trial contradicts it and at least
-    // min_trials trials saw it match: a decoy that equals the known value in
-    // one trial (a stale copy, a coincidence) is dropped by the others.
-    std::vector<uint32_t> candidates;
-    uint32_t support_of_best = 0;
-    for (uint32_t o = 0; o + f.size <= limit; o += spec.align) {
-      uint32_t support = 0;
-      bool contradicted = false;
-      for (const Trial *t : usable) {
-        Verdict v = spec.predicate(*t, o);
-        if (v == Verdict::mismatch) {
-          contradicted = true;
-          break;
-        }
-        if (v == Verdict::match)
-          support++;
-      }
-      if (!contradicted && support >= opt.min_trials) {
-        candidates.push_back(o);
-        support_of_best = std::max(support_of_best, support);
-      }
-    }
-    f.trials = support_of_best;
-    if (candidates.size() == 1) {
-      f.status = FieldStatus::calibrated;
-      f.offset = candidates[0];
-    } else if (candidates.empty()) {
-      f.status = FieldStatus::unresolved;
-      f.reason = "no offset below " + std::to_string(limit) + " matched in " +
-                 std::to_string(opt.min_trials) + " trials without contradiction";
-    } else {
-      f.status = FieldStatus::ambiguous;
-      f.candidates = candidates;
-      f.reason =
-          std::to_string(candidates.size()) + " offsets match every trial: " + join(candidates);
-    }
-    out.push_back(f);
-  }
+  for (const auto &spec : specs)
+    out.push_back(search(spec, trials, opt, limit));
 
   // The start_time / start_boottime trap: on a machine never suspended,
   // CLOCK_BOOTTIME == CLOCK_MONOTONIC, so both fields fall into both windows
@@ -418,34 +421,34 @@ std::vector<FieldResult> solve(const std::vector<Trial> &trials, const SolveOpti
     }
   }
 
-  // Two members of one struct never share bytes. On a machine never
-  // suspended either start value fits both windows, so with one of the pair
-  // missing or unreadable the other's offset is the single candidate of both
-  // fields (and the read-back cannot tell either). Which field owns it is
-  // unknown: both are withdrawn rather than one of them reported wrong.
-  std::vector<std::pair<size_t, size_t>> clashes;
-  for (size_t i = 0; i < out.size(); i++)
-    for (size_t j = i + 1; j < out.size(); j++) {
-      const auto &a = out[i], &b = out[j];
-      if (a.status == FieldStatus::calibrated && b.status == FieldStatus::calibrated &&
-          a.struct_name == b.struct_name && *a.offset < *b.offset + b.size &&
-          *b.offset < *a.offset + a.size)
-        clashes.emplace_back(i, j);
-    }
-  for (auto [i, j] : clashes) {
-    uint32_t off = std::min(*out[i].offset, *out[j].offset);
-    for (auto [f, other] : {std::pair{&out[i], &out[j]}, std::pair{&out[j], &out[i]}})
-      f->reason = "its only candidate overlaps " + other->name + " near offset " +
-                  std::to_string(off) + ": cannot tell which field it is";
-  }
-  for (auto [i, j] : clashes)
-    for (FieldResult *f : {&out[i], &out[j]})
-      if (f->offset) {
-        f->candidates = {*f->offset};
-        f->offset.reset();
-        f->status = FieldStatus::unresolved;
-      }
+  withdraw_overlaps(out, 0);
   return out;
+}
+
+void solve_declared(const std::vector<Trial> &trials, const SolveOptions &opt,
+                    const FieldSelection &sel, std::vector<FieldResult> &established) {
+  uint32_t limit = capture_size(trials);
+  if (opt.struct_size)
+    limit = std::min(limit, *opt.struct_size);
+  size_t from = established.size();
+  for (const auto &fam : catalogue())
+    for (const auto &d : fam.fields) {
+      if (!d.predicate || !sel.has(d.name()))
+        continue;
+      FieldSpec spec{unsolved(d), d.align, d.predicate, d.cannot_test};
+      if (!spec.cannot_test)
+        spec.cannot_test = [](const Trial &) { return std::string(); };
+      bool untestable = false;
+      established.push_back(search(spec, trials, opt, limit, &untestable));
+      // A field that need not be found (FieldDef::required) and that no
+      // trial could test (the experiment could not run here) leaves the
+      // calibration complete.
+      established.back().required = d.required || !untestable;
+    }
+  // The same rule as solve()'s: two members of one struct never share
+  // bytes. A declared field whose only candidate overlaps an established
+  // one (or another declared one) is withdrawn with it.
+  withdraw_overlaps(established, from);
 }
 
 } // namespace offsetprobe

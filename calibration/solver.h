@@ -11,6 +11,8 @@
 
 namespace offsetprobe {
 
+class FieldSelection; // calibration/catalogue.h
+
 struct SolveOptions {
   uint32_t min_trials = 3;             // a field must agree across this many trials
   uint64_t tick_ns = 10'000'000;       // one USER_HZ tick in ns (USER_HZ = 100)
@@ -27,5 +29,14 @@ const std::vector<FieldResult> &task_struct_fields();
 
 // Solves every field; validation is left as not_run.
 std::vector<FieldResult> solve(const std::vector<Trial> &trials, const SolveOptions &opt);
+
+// Solves the selected fields that the catalogue declares with a predicate
+// (FieldDef::predicate: fields in task_struct's own bytes of families other
+// than task, e.g. sched), on the same stage-1 trials and with the same search
+// as solve(), and appends them to `established` (solve()'s results and any
+// others). A declared field whose only candidate overlaps a calibrated field
+// of its struct is withdrawn together with that field, as in solve().
+void solve_declared(const std::vector<Trial> &trials, const SolveOptions &opt,
+                    const FieldSelection &sel, std::vector<FieldResult> &established);
 
 } // namespace offsetprobe

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "calibration/subject.h"
+#include "calibration/catalogue.h"
 #include "calibration/subject_group.h"
 
 #include <array>
@@ -479,6 +480,9 @@ namespace {
 [[noreturn]] void run_leader(int index, const Cookies &c, int exit_code, const CredPlan &plan,
                              bool hold, int ctl, int out) {
   set_comm(c.leader);
+  // What the families set in each subject (Family::in_subject): before the
+  // forks, so that C, N and E start from L's settings.
+  run_in_subject(Role::leader);
   // A write to the pipe of a dead G (or of a dead calibrator) then fails
   // with EPIPE, which we report, instead of killing us without a word.
   signal(SIGPIPE, SIG_IGN);
@@ -523,6 +527,7 @@ namespace {
       _exit(0);
     keep_only_fds({g_go[0], g_done[1]});
     set_comm(c.grandchild);
+    run_in_subject(Role::grandchild);
     int32_t id = proc_view_tid(); // and says so with its id in /proc
     (void)!write(g_done[1], &id, sizeof(id));
     if (read_byte(g_go[0]))
@@ -565,6 +570,7 @@ namespace {
     t_tid = static_cast<pid_t>(syscall(SYS_gettid));
     t_proc = proc_view_tid();
     set_comm(c.thread);
+    run_in_subject(Role::thread);
     if (ptrace(PTRACE_SEIZE, g, nullptr, nullptr) != 0)
       trace_errno = errno;
     t_done.release();

@@ -80,6 +80,9 @@ json subject(const Subject &s) {
   j["boot"] = window(s.boot);
   j["start_ticks"] = opt(s.start_ticks);
   j["exit_code"] = opt(s.exit_code);
+  // The families' own known values (Family::observe), when any were read.
+  if (!s.known.empty())
+    j["known"] = s.known;
   // The chain stage's known values and capture (only with chains).
   if (s.cred_ids || s.loginuid || s.sessionid || !s.ns_inum.empty() || s.mm || s.chain.captured) {
     j["cred_ids"] = opt(s.cred_ids);
@@ -147,6 +150,8 @@ bool read_subject(const json &j, Subject &s, std::string &error) {
     }
     read_opt(j, "start_ticks", s.start_ticks);
     read_opt(j, "exit_code", s.exit_code);
+    if (j.contains("known"))
+      s.known = j.at("known").get<std::map<std::string, int64_t>>();
     if (!j.contains("chain")) // written without chains
       return true;
     read_opt(j, "cred_ids", s.cred_ids);

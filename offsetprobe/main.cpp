@@ -6,24 +6,6 @@
 #include <cstdio>
 #include <iostream>
 
-namespace offsetprobe {
-
-void log_info(const GlobalOptions &g, const std::string &msg) {
-  if (g.verbosity >= 0)
-    std::fprintf(stderr, "offsetprobe: %s\n", msg.c_str());
-}
-
-void log_debug(const GlobalOptions &g, const std::string &msg) {
-  if (g.verbosity > 0)
-    std::fprintf(stderr, "offsetprobe: %s\n", msg.c_str());
-}
-
-void log_warn(const std::string &msg) {
-  std::fprintf(stderr, "offsetprobe: warning: %s\n", msg.c_str());
-}
-
-} // namespace offsetprobe
-
 int main(int argc, char **argv) {
   using namespace offsetprobe;
   // Subjects are re-executions of this binary; they must start fast and must

@@ -13,6 +13,7 @@ Family cred();
 Family ns();
 Family mm();
 Family audit();
+Family sched();
 Family files();
 // The file family's field names, in report order.
 const std::vector<std::string> &files_field_names();
