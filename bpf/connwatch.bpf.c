@@ -48,7 +48,11 @@ const volatile __u32 rec_protocol = 0;
 
 /* Offsets from the sk (OP_CONN_NONE: not calibrated, not read). */
 const volatile __u32 off_family = OP_CONN_NONE;
-const volatile __u32 off_num = OP_CONN_NONE;
+/* The local port from inet_sock.inet_sport, not sock_common.skc_num: the
+ * move to CLOSE releases the port (inet_put_port() zeroes skc_num) before
+ * the tracepoint fires, inet_sport stays (the record's sport is read from
+ * it too). */
+const volatile __u32 off_sport = OP_CONN_NONE;
 const volatile __u32 off_dport = OP_CONN_NONE;
 const volatile __u32 off_rcv_saddr = OP_CONN_NONE;
 const volatile __u32 off_daddr = OP_CONN_NONE;
@@ -148,7 +152,7 @@ static __always_inline void read_sock(struct op_conn_event *e, __u64 sk)
   __u64 net = 0;
 
   ok |= rd(&e->family, 2, sk, off_family, OP_OK_FAMILY);
-  ok |= rd(&e->num, 2, sk, off_num, OP_OK_NUM);
+  ok |= rd(&e->sport, 2, sk, off_sport, OP_OK_SPORT);
   ok |= rd(&e->dport, 2, sk, off_dport, OP_OK_DPORT);
   ok |= rd(&e->rcv_saddr, 4, sk, off_rcv_saddr, OP_OK_RCV_SADDR);
   ok |= rd(&e->daddr, 4, sk, off_daddr, OP_OK_DADDR);

@@ -34,7 +34,7 @@ enum op_conn_kind { OP_CONN_OPEN = 1, OP_CONN_CLOSE = 2 };
 /* Bits of op_conn_event.ok: the reads through the offsets that succeeded. */
 enum op_conn_ok {
   OP_OK_FAMILY = 1 << 0,
-  OP_OK_NUM = 1 << 1,
+  OP_OK_SPORT = 1 << 1,
   OP_OK_DPORT = 1 << 2,
   OP_OK_RCV_SADDR = 1 << 3,
   OP_OK_DADDR = 1 << 4,
@@ -67,7 +67,7 @@ struct op_conn_event {
   unsigned int total_retrans;
   unsigned int srtt_us;
   unsigned short family;
-  unsigned short num;   /* host order */
+  unsigned short sport; /* network order (inet_sport) */
   unsigned short dport; /* network order, as the sk holds it */
   unsigned short pad;
   unsigned int rec_size;

@@ -167,7 +167,7 @@ ConnRecord decode(const op_conn_event &e, const RecordLayout &l, const Known &kn
   r.oldstate = load<int32_t>(rec + l.oldstate.offset);
   r.newstate = load<int32_t>(rec + l.newstate.offset);
   r.family = e.family;
-  r.lport = e.num;
+  r.lport = ntohs(e.sport);
   r.rport = ntohs(e.dport);
   auto mismatch = [&](const char *what, const std::string &read, const std::string &kernel) {
     r.compared++;
@@ -182,7 +182,7 @@ ConnRecord decode(const op_conn_event &e, const RecordLayout &l, const Known &kn
   uint16_t rec_family = load<uint16_t>(rec + l.family.offset);
   if (unread(known.family, OP_OK_FAMILY, "family"))
     mismatch("family", std::to_string(e.family), std::to_string(rec_family));
-  if (unread(known.num, OP_OK_NUM, "sport"))
+  if (unread(known.sport, OP_OK_SPORT, "sport"))
     mismatch("sport", std::to_string(r.lport),
              std::to_string(load<uint16_t>(rec + l.sport.offset)));
   if (unread(known.dport, OP_OK_DPORT, "dport"))

@@ -71,7 +71,7 @@ struct ConnRecord {
 
 // Which offsets the probe was given (a field without one is not checked).
 struct Known {
-  bool family = false, num = false, dport = false, rcv_saddr = false, daddr = false;
+  bool family = false, sport = false, dport = false, rcv_saddr = false, daddr = false;
   bool v6_rcv_saddr = false, v6_daddr = false;
 };
 

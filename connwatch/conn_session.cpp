@@ -34,7 +34,7 @@ ProgramSpec conn_spec(const ConnConfig &c) {
       .u32("rec_newstate", "OP_REC_NEWSTATE", c.layout.newstate.offset)
       .u32("rec_protocol", "OP_REC_PROTOCOL", c.layout.protocol.offset)
       .u32("off_family", "OP_OFF_FAMILY", or_none(s.family))
-      .u32("off_num", "OP_OFF_NUM", or_none(s.num))
+      .u32("off_sport", "OP_OFF_SPORT", or_none(s.sport))
       .u32("off_dport", "OP_OFF_DPORT", or_none(s.dport))
       .u32("off_rcv_saddr", "OP_OFF_RCV_SADDR", or_none(s.rcv_saddr))
       .u32("off_daddr", "OP_OFF_DADDR", or_none(s.daddr))
@@ -63,7 +63,7 @@ ProgramSpec conn_spec(const ConnConfig &c) {
 
 Known known_of(const ConnConfig &c) {
   const auto &s = c.sock;
-  return {bool(s.family), bool(s.num),          bool(s.dport),   bool(s.rcv_saddr),
+  return {bool(s.family), bool(s.sport),        bool(s.dport),   bool(s.rcv_saddr),
           bool(s.daddr),  bool(s.v6_rcv_saddr), bool(s.v6_daddr)};
 }
 

@@ -19,7 +19,7 @@ namespace offsetprobe::conn {
 // Offsets from the sk (and of ns.inum in struct net) the probe reads
 // through; nullopt: not calibrated, not read (and not reported).
 struct SockOffsets {
-  std::optional<uint32_t> family, num, dport, rcv_saddr, daddr, v6_rcv_saddr, v6_daddr;
+  std::optional<uint32_t> family, sport, dport, rcv_saddr, daddr, v6_rcv_saddr, v6_daddr;
   std::optional<uint32_t> net, inum;
   std::optional<uint32_t> bytes_received, bytes_acked, segs_in, segs_out, total_retrans, srtt;
 };

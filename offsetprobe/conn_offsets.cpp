@@ -37,7 +37,7 @@ ConnOffsets conn_offsets(const GlobalOptions &g) {
   auto leader = get("task_struct.group_leader");
   auto start = get("task_struct.start_boottime");
   s.family = get("sock_common.skc_family");
-  s.num = get("sock_common.skc_num");
+  s.sport = get("inet_sock.inet_sport");
   s.dport = get("sock_common.skc_dport");
   s.rcv_saddr = get("sock_common.skc_rcv_saddr");
   s.daddr = get("sock_common.skc_daddr");

@@ -23,7 +23,8 @@ struct ConnOffsets {
 // passed; the others stay nullopt (never a default, never a guess). Throws
 // Fatal(exit_not_calibrated) when one it cannot work without is missing:
 // task_struct.group_leader and start_boottime (the owner key), and
-// sock_common's skc_family, skc_num, skc_dport, skc_rcv_saddr and skc_daddr
+// sock_common's skc_family, skc_dport, skc_rcv_saddr and skc_daddr and
+// inet_sock.inet_sport
 // (the 4-tuple of a v4 connection).
 ConnOffsets conn_offsets(const GlobalOptions &g);
 

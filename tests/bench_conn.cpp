@@ -95,7 +95,7 @@ std::map<std::string, ProgStats> own_prog_stats() {
       continue;
     bpf_prog_info info{};
     uint32_t len = sizeof(info);
-    if (bpf_prog_get_info_by_fd(fd, &info, &len) == 0)
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0)
       out[info.name] = {info.run_cnt, info.run_time_ns};
   }
   closedir(d);
@@ -141,7 +141,7 @@ conn::ConnConfig config_from(const std::string &path) {
   c.layout = *l;
   auto &s = c.sock;
   s.family = get("sock_common.skc_family");
-  s.num = get("sock_common.skc_num");
+  s.sport = get("inet_sock.inet_sport");
   s.dport = get("sock_common.skc_dport");
   s.rcv_saddr = get("sock_common.skc_rcv_saddr");
   s.daddr = get("sock_common.skc_daddr");
@@ -156,7 +156,7 @@ conn::ConnConfig config_from(const std::string &path) {
   s.total_retrans = get("tcp_sock.total_retrans");
   s.srtt = get("tcp_sock.srtt_us");
   auto gl = get("task_struct.group_leader"), sb = get("task_struct.start_boottime");
-  if (!gl || !sb || !s.family || !s.num)
+  if (!gl || !sb || !s.family || !s.sport)
     throw std::runtime_error(path + ": task_struct or sock_common offsets missing");
   c.off_group_leader = *gl;
   c.off_start_boottime = *sb;

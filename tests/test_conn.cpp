@@ -77,10 +77,10 @@ op_conn_event v4_event(const RecordLayout &l) {
   e.st.tid = 4243;
   e.st.start_ticks = 777;
   std::strcpy(e.st.comm, "curl");
-  e.ok = OP_OK_STATE | OP_OK_FAMILY | OP_OK_NUM | OP_OK_DPORT | OP_OK_RCV_SADDR | OP_OK_DADDR |
+  e.ok = OP_OK_STATE | OP_OK_FAMILY | OP_OK_SPORT | OP_OK_DPORT | OP_OK_RCV_SADDR | OP_OK_DADDR |
          OP_OK_NETNS | OP_OK_BYTES_RECEIVED | OP_OK_SRTT;
   e.family = AF_INET;
-  e.num = 40000;
+  e.sport = htons(40000);
   e.dport = htons(8080);
   inet_pton(AF_INET, "127.1.2.3", &e.rcv_saddr);
   inet_pton(AF_INET, "127.4.5.6", &e.daddr);
@@ -180,7 +180,7 @@ TEST_CASE("conn decode: values read through a wrong offset are flagged") {
   // Decoy: the local port read from a word that holds the remote port (a
   // port-sized value at another offset): the record says otherwise.
   op_conn_event e = v4_event(l);
-  e.num = 8080;
+  e.sport = htons(8080);
   ConnRecord r = decode(e, l, all_known());
   CHECK_FALSE(r.ok());
   REQUIRE(r.mismatches.size() == 1);
@@ -265,7 +265,7 @@ TEST_CASE("conn tracker: totals per (tgid, start ticks)") {
   t.add(decode(e, l, all_known()));
   t.add(decode(e, l, all_known()));
   e.st.start_ticks = 900; // the same pid, a later process
-  e.num = 1;              // and a record that disagrees
+  e.sport = htons(1);     // and a record that disagrees
   t.add(decode(e, l, all_known()));
   e.ok &= ~OP_OK_STATE;
   t.add(decode(e, l, all_known()));
