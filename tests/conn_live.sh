@@ -16,6 +16,7 @@
 #        the long connections last at least HOLD_MS; every record agrees
 #        with the tracepoint's own record (check ok, 0 mismatches);
 #        SIGINT -> 130 with a final summary, SIGTERM -> 143, --duration -> 0,
+#        SIGKILL leaves no BPF object,
 #        --pid keeps other processes' connections out; every BPF object a
 #        conn run held is gone after it.
 # Skips (exit 77, typed reason) without root, BPF, bpftool, jq or unshare
@@ -140,6 +141,14 @@ start_conn --duration 1
 wait "$cpid"; rc=$?; cpid=
 [[ $rc -eq 0 && $(tail -1 "$tmp/out" | jq -r .stopped_by) == --duration ]] &&
   ok "--duration exits 0" || fail "--duration: exit $rc" "$tmp/err"
+
+# SIGKILL: no code of ours runs, the kernel frees what the process held
+# (the program, its link and maps belong to its fds only).
+start_conn --duration 600
+ids=$(bpf_ids "$cpid")
+kill -KILL "$cpid"; wait "$cpid"; rc=$?; cpid=
+[[ $rc -eq 137 ]] && expect_bpf_gone "conn after SIGKILL" "$ids" &&
+  ok "SIGKILL: exit 137, its $(wc -l <<<"$ids") BPF objects gone" || fail "SIGKILL: exit $rc"
 
 # Human output: a table and a summary.
 "$bin" conn --duration 1 --interval 0.3 >"$tmp/txt" 2>"$tmp/err"; rc=$?
