@@ -22,7 +22,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -133,7 +132,7 @@ nlohmann::json record_json(const Shown &s) {
 
 class Reporter {
 public:
-  Reporter(const ConnArgs &a) : args_(a), tty_(isatty(STDOUT_FILENO) == 1) {}
+  explicit Reporter(const ConnArgs &a) : args_(a), tty_(isatty(STDOUT_FILENO) == 1) {}
 
   void record(const Shown &s) {
     if (args_.json) {
