@@ -32,6 +32,7 @@ void register_cache(CLI::App &app, GlobalOptions &g, CommandFn &run);
 void register_bundle(CLI::App &app, GlobalOptions &g, CommandFn &run);
 void register_count(CLI::App &app, GlobalOptions &g, CommandFn &run);
 void register_opens(CLI::App &app, GlobalOptions &g, CommandFn &run);
+void register_conn(CLI::App &app, GlobalOptions &g, CommandFn &run);
 
 // Log lines go to stderr, never stdout (stdout is for --json and tables).
 void log_info(const GlobalOptions &g, const std::string &msg);

@@ -34,6 +34,7 @@ int main(int argc, char **argv) {
   register_bundle(app, g, run);
   register_count(app, g, run);
   register_opens(app, g, run);
+  register_conn(app, g, run);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The connection probe of `offsetprobe conn`: every TCP connection's life,
+ * read at sock:inet_sock_set_state through the calibrated offsets (const
+ * volatile rodata: the verifier and the JIT see constants).
+ *
+ * The classic (tracefs) tracepoint, not the raw one: its record carries,
+ * next to the sk pointer, the ports, family, protocol and addresses the
+ * kernel decoded from the same sk at the same moment. The program copies the
+ * record into each event, so user space checks every value it read through
+ * an offset against the kernel's own (a disagreement is flagged, never
+ * hidden), and it filters on the record's protocol (SCTP and MPTCP sockets
+ * fire the same event). The record's layout comes from tracefs
+ * (events/sock/inet_sock_set_state/format): rec_* below.
+ *
+ * A socket is followed from its first hit (connect, or the passive clone at
+ * SYN_RECV) in the `conns` map, keyed by its address, until its move to
+ * CLOSE, where everything is read and the entry deleted. Its owner is taken
+ * only at transitions a syscall makes in process context (CLOSE -> SYN_SENT:
+ * connect; -> FIN_WAIT1 or -> LAST_ACK: close or shutdown): other moves run
+ * in softirq, where the current task is whoever was interrupted. A passive
+ * socket closed by a reset has no owner: reported as unknown, not guessed.
+ */
+#include <linux/types.h>
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "connwatch.h"
+#include "read_ok.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define TCP_ESTABLISHED 1
+#define TCP_SYN_SENT 2
+#define TCP_FIN_WAIT1 4
+#define TCP_CLOSE 7
+#define TCP_LAST_ACK 9
+#define TCP_LISTEN 10
+#define IPPROTO_TCP 6
+#define AF_INET6 10
+
+/* The record's layout (tracefs format), in bytes from its start. */
+const volatile __u32 rec_size = 0;
+const volatile __u32 rec_skaddr = 0;
+const volatile __u32 rec_oldstate = 0;
+const volatile __u32 rec_newstate = 0;
+const volatile __u32 rec_protocol = 0;
+
+/* Offsets from the sk (OP_CONN_NONE: not calibrated, not read). */
+const volatile __u32 off_family = OP_CONN_NONE;
+/* The local port from inet_sock.inet_sport, not sock_common.skc_num: the
+ * move to CLOSE releases the port (inet_put_port() zeroes skc_num) before
+ * the tracepoint fires, inet_sport stays (the record's sport is read from
+ * it too). */
+const volatile __u32 off_sport = OP_CONN_NONE;
+const volatile __u32 off_dport = OP_CONN_NONE;
+const volatile __u32 off_rcv_saddr = OP_CONN_NONE;
+const volatile __u32 off_daddr = OP_CONN_NONE;
+const volatile __u32 off_v6_rcv_saddr = OP_CONN_NONE;
+const volatile __u32 off_v6_daddr = OP_CONN_NONE;
+const volatile __u32 off_net = OP_CONN_NONE;
+const volatile __u32 off_inum = OP_CONN_NONE; /* in struct net */
+const volatile __u32 off_bytes_received = OP_CONN_NONE;
+const volatile __u32 off_bytes_acked = OP_CONN_NONE;
+const volatile __u32 off_segs_in = OP_CONN_NONE;
+const volatile __u32 off_segs_out = OP_CONN_NONE;
+const volatile __u32 off_total_retrans = OP_CONN_NONE;
+const volatile __u32 off_srtt = OP_CONN_NONE;
+/* The owner's key, as `offsetprobe count` reads it. */
+const volatile __u32 off_group_leader = 0;
+const volatile __u32 off_start_boottime = 0;
+const volatile __u64 tick_ns = 10000000;
+const volatile __s64 boot_offset_ns = 0;
+/* Report only this owner (as user space numbers it); 0: every one. */
+const volatile __u32 filter_tgid = 0;
+/* Inside a pid namespace: owners as that namespace numbers them. */
+const volatile __u32 use_pidns = 0;
+const volatile __u64 pidns_dev = 0;
+const volatile __u64 pidns_ino = 0;
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, OP_CONN_DEFAULT_ENTRIES);
+  __type(key, __u64);
+  __type(value, struct op_conn_state);
+} conns SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, 1024 * 1024);
+} events SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, OP_CONN_DROP_SLOTS);
+  __type(key, __u32);
+  __type(value, __u64);
+} drops SEC(".maps");
+
+static __always_inline void drop(__u32 slot)
+{
+  __u64 *v = bpf_map_lookup_elem(&drops, &slot);
+
+  if (v)
+    *v += 1; /* per-CPU: no atomic needed */
+}
+
+/* The current task as owner: its process key (group leader's start time),
+ * tid and comm. Called in process context only. */
+static __always_inline void take_owner(struct op_conn_state *st, __u32 how)
+{
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  __u64 task = bpf_get_current_task();
+  __u64 leader = task, start = 0;
+  __u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
+
+  if (use_pidns) {
+    struct bpf_pidns_info ns = {};
+
+    if (bpf_get_ns_current_pid_tgid(pidns_dev, pidns_ino, &ns, sizeof(ns))) {
+      st->owner = OP_OWNER_OTHER_NS;
+      return;
+    }
+    tgid = ns.tgid;
+    tid = ns.pid;
+  }
+  /* The main thread is its own group leader; others go through it. */
+  if ((__u32)pid_tgid != (__u32)(pid_tgid >> 32) &&
+      bpf_probe_read_kernel(&leader, sizeof(leader), (void *)(task + off_group_leader)))
+    return;
+  if (!leader ||
+      bpf_probe_read_kernel(&start, sizeof(start), (void *)(leader + off_start_boottime)))
+    return;
+  st->tgid = tgid;
+  st->tid = tid;
+  /* Same truncated division as /proc/<pid>/stat field 22. */
+  st->start_ticks = (start + boot_offset_ns) / tick_ns;
+  bpf_get_current_comm(st->comm, sizeof(st->comm));
+  st->owner = how;
+}
+
+static __always_inline __u32 rd(void *dst, __u32 size, __u64 base, __u32 off, __u32 bit)
+{
+  if (off == OP_CONN_NONE)
+    return 0;
+  return read_ok(bpf_probe_read_kernel(dst, size, (void *)(base + off)), bit);
+}
+
+static __always_inline void read_sock(struct op_conn_event *e, __u64 sk)
+{
+  __u32 ok = 0;
+  __u64 net = 0;
+
+  ok |= rd(&e->family, 2, sk, off_family, OP_OK_FAMILY);
+  ok |= rd(&e->sport, 2, sk, off_sport, OP_OK_SPORT);
+  ok |= rd(&e->dport, 2, sk, off_dport, OP_OK_DPORT);
+  ok |= rd(&e->rcv_saddr, 4, sk, off_rcv_saddr, OP_OK_RCV_SADDR);
+  ok |= rd(&e->daddr, 4, sk, off_daddr, OP_OK_DADDR);
+  if (e->family == AF_INET6) {
+    ok |= rd(e->v6_rcv_saddr, 16, sk, off_v6_rcv_saddr, OP_OK_V6_RCV_SADDR);
+    ok |= rd(e->v6_daddr, 16, sk, off_v6_daddr, OP_OK_V6_DADDR);
+  }
+  if (rd(&net, 8, sk, off_net, 1) && net)
+    ok |= rd(&e->netns, 4, net, off_inum, OP_OK_NETNS);
+  ok |= rd(&e->bytes_received, 8, sk, off_bytes_received, OP_OK_BYTES_RECEIVED);
+  ok |= rd(&e->bytes_acked, 8, sk, off_bytes_acked, OP_OK_BYTES_ACKED);
+  ok |= rd(&e->segs_in, 4, sk, off_segs_in, OP_OK_SEGS_IN);
+  ok |= rd(&e->segs_out, 4, sk, off_segs_out, OP_OK_SEGS_OUT);
+  ok |= rd(&e->total_retrans, 4, sk, off_total_retrans, OP_OK_TOTAL_RETRANS);
+  ok |= rd(&e->srtt_us, 4, sk, off_srtt, OP_OK_SRTT);
+  e->ok |= ok;
+}
+
+static __always_inline void emit(__u64 sk, __u32 kind, const struct op_conn_state *st,
+                                 const unsigned char *rec)
+{
+  struct op_conn_event *e;
+
+  if (filter_tgid && (!st || st->tgid != filter_tgid))
+    return;
+  e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+  if (!e) {
+    drop(OP_CONN_DROP_RINGBUF);
+    return;
+  }
+  __builtin_memset(e, 0, sizeof(*e));
+  e->sk = sk;
+  e->time_ns = bpf_ktime_get_ns();
+  e->kind = kind;
+  if (st) {
+    e->st = *st;
+    e->ok = OP_OK_STATE;
+  }
+  e->rec_size = rec_size;
+  __builtin_memcpy(e->rec, rec, OP_CONN_REC_MAX);
+  read_sock(e, sk);
+  bpf_ringbuf_submit(e, 0);
+}
+
+SEC("tracepoint/sock/inet_sock_set_state")
+int conn_tp(void *ctx)
+{
+  unsigned char rec[OP_CONN_REC_MAX] = {};
+  struct op_conn_state *st, fresh = {};
+  __u64 sk = 0;
+  int oldstate = 0, newstate = 0;
+  __u16 protocol = 0;
+
+  /* Constants: the verifier drops whichever branch cannot be taken. */
+  if (rec_size == 0 || rec_size > OP_CONN_REC_MAX || rec_skaddr > OP_CONN_REC_MAX - 8 ||
+      rec_oldstate > OP_CONN_REC_MAX - 4 || rec_newstate > OP_CONN_REC_MAX - 4 ||
+      rec_protocol > OP_CONN_REC_MAX - 2)
+    return 0;
+  if (bpf_probe_read_kernel(rec, rec_size, ctx)) {
+    drop(OP_CONN_DROP_RECORD);
+    return 0;
+  }
+  __builtin_memcpy(&protocol, rec + rec_protocol, 2);
+  if (protocol != IPPROTO_TCP)
+    return 0;
+  __builtin_memcpy(&sk, rec + rec_skaddr, 8);
+  __builtin_memcpy(&oldstate, rec + rec_oldstate, 4);
+  __builtin_memcpy(&newstate, rec + rec_newstate, 4);
+  /* Listeners are not connections. */
+  if (newstate == TCP_LISTEN || (oldstate == TCP_LISTEN && newstate == TCP_CLOSE))
+    return 0;
+
+  st = bpf_map_lookup_elem(&conns, &sk);
+  if (newstate == TCP_CLOSE) {
+    /* Began before we attached (st NULL): reported, its start unknown. */
+    emit(sk, OP_CONN_CLOSE, st, rec);
+    if (st)
+      bpf_map_delete_elem(&conns, &sk);
+    return 0;
+  }
+  if (!st) {
+    fresh.start_ns = bpf_ktime_get_ns();
+    if (bpf_map_update_elem(&conns, &sk, &fresh, BPF_NOEXIST)) {
+      drop(OP_CONN_DROP_MAP_FULL);
+      return 0;
+    }
+    st = bpf_map_lookup_elem(&conns, &sk);
+    if (!st)
+      return 0;
+  }
+  if (newstate == TCP_SYN_SENT)
+    take_owner(st, OP_OWNER_CONNECT);
+  else if ((newstate == TCP_FIN_WAIT1 || newstate == TCP_LAST_ACK) && st->owner == OP_OWNER_NONE)
+    take_owner(st, OP_OWNER_CLOSE);
+  else if (newstate == TCP_ESTABLISHED)
+    emit(sk, OP_CONN_OPEN, st, rec);
+  return 0;
+}

@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# NAME   conn_live: `offsetprobe conn` against a workload of known connections
+# RUN    conn --json (offsets from a private cache: the first run calibrates
+#        the net family); tests/conn_workload in a second network namespace
+#        (unshare -n): a client and a server process, connections over
+#        127.0.0.1 and ::1, short ones and long ones (held HOLD_MS), random
+#        sizes; each side prints its 4-tuple, pid, start ticks, namespace
+#        inode and its final TCP_INFO (taken once the socket is in CLOSE).
+# EXPECT for every socket of the workload, one close record whose 4-tuple,
+#        family, namespace inode, owner pid and start ticks equal the
+#        workload's; bytes_received equal to the bytes the peer sent + 1
+#        (the FIN) and to tcpi_bytes_received; segs_in, segs_out equal to
+#        TCP_INFO's; rtt_us (srtt_us >> 3) equal to tcpi_rtt; bytes_acked
+#        and total_retrans equal to TCP_INFO's where conn reports them;
+#        the long connections last at least HOLD_MS; every record agrees
+#        with the tracepoint's own record (check ok, 0 mismatches);
+#        SIGINT -> 130 with a final summary, SIGTERM -> 143, --duration -> 0,
+#        SIGKILL leaves no BPF object,
+#        --pid keeps other processes' connections out; every BPF object a
+#        conn run held is gone after it.
+# Skips (exit 77, typed reason) without root, BPF, bpftool, jq or unshare
+# -n; fails instead when CI=true. Usage: conn_live.sh OFFSETPROBE WORKLOAD
+set -uo pipefail
+bin=$(readlink -f "$1") workload=$(readlink -f "$2")
+tmp=$(mktemp -d)
+cleanup() { [[ -n ${cpid:-} ]] && kill "$cpid" 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+. "$(dirname "$0")/lib_live.sh"
+export OFFSETPROBE_CACHE_DIR=$tmp/cache
+held=""
+hold_ms=1200
+
+"$bin" conn --interval 0 >/dev/null 2>&1; rc=$?
+[[ $rc -eq 2 ]] && ok "usage error: exit 2" || fail "--interval 0: exit $rc, want 2"
+
+need_live
+command -v unshare >/dev/null || skip "no-unshare: util-linux missing"
+unshare -n true 2>/dev/null || skip "no-netns: unshare -n refused (the workload needs its own network namespace)"
+[[ -r /sys/kernel/tracing/events/sock/inet_sock_set_state/format ||
+   -r /sys/kernel/debug/tracing/events/sock/inet_sock_set_state/format ]] ||
+  skip "no-tracefs: events/sock/inet_sock_set_state/format is not readable"
+
+# start_conn ARGS...: conn --json in the background, until it watches.
+start_conn() {
+  rm -f "$tmp/out" "$tmp/err"
+  "$bin" conn --json --interval 0.5 "$@" >"$tmp/out" 2>"$tmp/err" &
+  cpid=$!
+  for _ in $(seq 900); do # the first run calibrates into the private cache
+    if grep -qs "Ctrl-C stops" "$tmp/err"; then
+      held+=$'\n'$(bpf_ids "$cpid")
+      return 0
+    fi
+    kill -0 "$cpid" 2>/dev/null || break
+    sleep 0.1
+  done
+  fail "conn did not start" "$tmp/err"
+  finish
+}
+
+start_conn --duration 600
+seed=$((RANDOM * 32768 + RANDOM))
+if ! unshare -n "$workload" "$seed" 3 "$hold_ms" >"$tmp/wl" 2>"$tmp/wl.err"; then
+  fail "the workload failed (seed $seed)" "$tmp/wl.err"
+  finish
+fi
+nsocks=$(grep -c '^sock ' "$tmp/wl")
+[[ $nsocks -eq 12 ]] || fail "the workload printed $nsocks sockets, want 12" "$tmp/wl"
+netns=$(awk '/^sock /{ print $5; exit }' "$tmp/wl")
+# Every socket's close record (the last close comes after the workload has
+# printed it; allow 20 s on a loaded machine).
+for _ in $(seq 200); do
+  n=$(jq -s --argjson ns "$netns" '[.[] | select(.type == "close" and .netns == $ns)] | length' \
+    "$tmp/out" 2>/dev/null)
+  [[ ${n:-0} -ge $nsocks ]] && break
+  sleep 0.1
+done
+kill -INT "$cpid"; wait "$cpid"; rc=$?; cpid=
+[[ $rc -eq 130 ]] && ok "SIGINT exits 130" || fail "SIGINT: exit $rc, want 130" "$tmp/err"
+final=$(tail -1 "$tmp/out")
+[[ $(jq -r '.type, .final, .stopped_by' <<<"$final" | tr '\n' ' ') == "summary true SIGINT " ]] &&
+  ok "final summary object" || fail "final object: ${final:0:300}"
+[[ $(jq -r .mismatches <<<"$final") == 0 ]] &&
+  ok "every record agrees with the tracepoint's own ($(jq -r .closed <<<"$final") closed)" ||
+  fail "records that disagree with the kernel's: $(jq -c 'select(.check == "mismatch")' "$tmp/out" | head -3)"
+n=$(jq -s --argjson ns "$netns" '[.[] | select(.type == "close" and .netns == $ns)] | length' "$tmp/out")
+[[ $n -eq $nsocks ]] && ok "$n close records in namespace $netns, one per socket" ||
+  fail "$n close records in namespace $netns, want $nsocks" "$tmp/wl"
+
+# Each socket of the workload against its record.
+good=0
+while read -r _ role pid sticks ns fam local lport remote rport sent received \
+  brecv backed segin segout rtt retrans long; do
+  rec=$(jq -c --arg l "$local" --argjson lp "$lport" --arg r "$remote" --argjson rp "$rport" \
+    --argjson ns "$ns" 'select(.type == "close" and .netns == $ns and .local == $l and
+      .lport == $lp and .remote == $r and .rport == $rp)' "$tmp/out")
+  what="$role $fam $local:$lport -> $remote:$rport"
+  if [[ $(wc -l <<<"$rec") -ne 1 || -z $rec ]]; then
+    fail "$what: $(grep -c . <<<"$rec") close records, want 1"
+    continue
+  fi
+  want=$(jq -n -c --arg fam "$fam" --argjson pid "$pid" --argjson st "$sticks" \
+    --argjson b "$brecv" --argjson si "$segin" --argjson so "$segout" --argjson rtt "$rtt" \
+    '{family: $fam, pid: $pid, start_ticks: $st, bytes_received: $b, segs_in: $si,
+      segs_out: $so, rtt_us: $rtt, check: "ok"}')
+  got=$(jq -c '{family, pid, start_ticks, bytes_received, segs_in, segs_out, rtt_us, check}' <<<"$rec")
+  bad=""
+  [[ $got == "$want" ]] || bad+=" got $got want $want;"
+  [[ $brecv -eq $((received + 1)) ]] || bad+=" tcpi_bytes_received $brecv != $received sent by the peer + 1 (FIN);"
+  acked=$(jq -r .bytes_acked <<<"$rec")
+  [[ $acked == null || $acked == "$backed" ]] || bad+=" bytes_acked $acked != tcpi_bytes_acked $backed;"
+  tr=$(jq -r .total_retrans <<<"$rec")
+  [[ $tr == null || $tr == "$retrans" ]] || bad+=" total_retrans $tr != tcpi_total_retrans $retrans;"
+  dur=$(jq -r .duration_s <<<"$rec")
+  if [[ $long == 1 ]]; then
+    awk -v d="$dur" -v h="$hold_ms" 'BEGIN { exit !(d >= h / 1000) }' || bad+=" long: duration $dur s < $hold_ms ms;"
+  fi
+  if [[ -n $bad ]]; then
+    fail "$what:$bad"
+  else
+    good=$((good + 1))
+  fi
+done < <(grep '^sock ' "$tmp/wl")
+[[ $good -eq $nsocks ]] &&
+  ok "all $nsocks sockets: 4-tuple, namespace, owner key, bytes (exact), segments, rtt == TCP_INFO"
+
+# Records the workload's long connections were also seen opening.
+n=$(jq -s --argjson ns "$netns" '[.[] | select(.type == "open" and .netns == $ns)] | length' "$tmp/out")
+[[ $n -eq $nsocks ]] && ok "$n open records (-> ESTABLISHED)" || fail "$n open records, want $nsocks"
+
+# --pid: only that process's connections (this shell makes none).
+start_conn --duration 600 --pid $$
+unshare -n "$workload" "$seed" 1 0 >"$tmp/wl2" 2>"$tmp/wl.err" || fail "workload (--pid run)" "$tmp/wl.err"
+sleep 1
+kill -TERM "$cpid"; wait "$cpid"; rc=$?; cpid=
+[[ $rc -eq 143 ]] && ok "SIGTERM exits 143" || fail "SIGTERM: exit $rc, want 143" "$tmp/err"
+n=$(jq -s '[.[] | select(.type == "close" or .type == "open")] | length' "$tmp/out")
+[[ $n -eq 0 ]] && ok "--pid $$: no other process's connection" || fail "--pid $$: $n records"
+
+start_conn --duration 1
+wait "$cpid"; rc=$?; cpid=
+[[ $rc -eq 0 && $(tail -1 "$tmp/out" | jq -r .stopped_by) == --duration ]] &&
+  ok "--duration exits 0" || fail "--duration: exit $rc" "$tmp/err"
+
+# SIGKILL: no code of ours runs, the kernel frees what the process held
+# (the program, its link and maps belong to its fds only).
+start_conn --duration 600
+ids=$(bpf_ids "$cpid")
+kill -KILL "$cpid"; wait "$cpid"; rc=$?; cpid=
+[[ $rc -eq 137 ]] && expect_bpf_gone "conn after SIGKILL" "$ids" &&
+  ok "SIGKILL: exit 137, its $(wc -l <<<"$ids") BPF objects gone" || fail "SIGKILL: exit $rc"
+
+# Human output: a table and a summary.
+"$bin" conn --duration 1 --interval 0.3 >"$tmp/txt" 2>"$tmp/err"; rc=$?
+[[ $rc -eq 0 ]] && grep -q '^summary: ' "$tmp/txt" && grep -q '^PID  *COMM' "$tmp/txt" &&
+  ok "table output" || fail "table output: exit $rc" "$tmp/txt" "$tmp/err"
+
+held=$(sed '/^$/d' <<<"$held" | sort -u)
+expect_bpf_gone "conn runs" "$held" &&
+  ok "every BPF object of the conn runs is gone ($(wc -l <<<"$held") programs, maps and links)"
+finish
