@@ -13,6 +13,7 @@
 #include "offsetprobe/cli.h"
 #include "offsetprobe/conn_offsets.h"
 #include "offsetprobe/exit_codes.h"
+#include "offsetprobe/live_args.h"
 #include "offsetprobe/table.h"
 
 #include <nlohmann/json.hpp>
@@ -43,23 +44,6 @@ struct ConnArgs {
   uint32_t top = 20;
   uint32_t max_connections = OP_CONN_DEFAULT_ENTRIES;
 };
-
-int64_t now_ns(clockid_t clk) {
-  timespec ts{};
-  clock_gettime(clk, &ts);
-  return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
-uint32_t tgid_of(uint32_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-  if (!f)
-    throw Fatal(exit_usage, "--pid " + std::to_string(pid) + ": no such process");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.starts_with("Tgid:"))
-      return static_cast<uint32_t>(std::stoul(line.substr(5)));
-  throw Fatal(exit_failure, "/proc/" + std::to_string(pid) + "/status has no Tgid line");
-}
 
 template <typename T> nlohmann::json opt(const std::optional<T> &v) {
   return v ? nlohmann::json(*v) : nlohmann::json(nullptr);

@@ -12,6 +12,7 @@
 #include "offsetprobe/cli.h"
 #include "offsetprobe/count_offsets.h"
 #include "offsetprobe/exit_codes.h"
+#include "offsetprobe/live_args.h"
 #include "offsetprobe/table.h"
 
 #include <nlohmann/json.hpp>
@@ -43,24 +44,6 @@ struct CountArgs {
   std::string backend = "libbpf";
   std::string kernel_headers;
 };
-
-int64_t now_ns(clockid_t clk) {
-  timespec ts{};
-  clock_gettime(clk, &ts);
-  return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
-// The tgid of PID (which may name a thread), as /proc/PID/status says.
-uint32_t tgid_of(uint32_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-  if (!f)
-    throw Fatal(exit_usage, "--pid " + std::to_string(pid) + ": no such process");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.starts_with("Tgid:"))
-      return static_cast<uint32_t>(std::stoul(line.substr(5)));
-  throw Fatal(exit_failure, "/proc/" + std::to_string(pid) + "/status has no Tgid line");
-}
 
 // Formats and prints intervals and the summary.
 class Reporter {

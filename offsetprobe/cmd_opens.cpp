@@ -10,6 +10,7 @@
 #include "offsetprobe/calibrate_cached.h"
 #include "offsetprobe/cli.h"
 #include "offsetprobe/exit_codes.h"
+#include "offsetprobe/live_args.h"
 #include "opens/open_record.h"
 #include "opens/opens_session.h"
 
@@ -36,23 +37,6 @@ struct OpensArgs {
   bool json = false;
   bool no_exe = false;
 };
-
-int64_t mono_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
-uint32_t tgid_of_pid(uint32_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-  if (!f)
-    throw Fatal(exit_usage, "--pid " + std::to_string(pid) + ": no such process");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.starts_with("Tgid:"))
-      return static_cast<uint32_t>(std::stoul(line.substr(5)));
-  throw Fatal(exit_failure, "/proc/" + std::to_string(pid) + "/status has no Tgid line");
-}
 
 // The offset of a calibrated and validated field, else Fatal(exit_not_calibrated).
 uint32_t trusted(const CalibrationResult &r, const char *name) {
@@ -169,7 +153,7 @@ int run_opens(const GlobalOptions &g, const OpensArgs &a) {
   if (cfg.pidns) // the program sees global tgids: ours in this namespace is not one
     cfg.self_tgid = 0;
   if (a.pid)
-    cfg.filter_tgid = tgid_of_pid(a.pid);
+    cfg.filter_tgid = tgid_of(a.pid);
 
   CalibrateRequest req;
   std::string err;
@@ -217,10 +201,10 @@ int run_opens(const GlobalOptions &g, const OpensArgs &a) {
     tps += (tps.empty() ? "" : ", ") + t;
   log_info(g, "tracing opens on " + tps + "; Ctrl-C stops");
 
-  const int64_t t0 = mono_ns();
+  const int64_t t0 = now_ns(CLOCK_MONOTONIC);
   const int64_t end = a.duration > 0 ? t0 + std::llround(a.duration * 1e9) : INT64_MAX;
   while (!stop.load()) {
-    int64_t left_ms = (end - mono_ns()) / 1'000'000;
+    int64_t left_ms = (end - now_ns(CLOCK_MONOTONIC)) / 1'000'000;
     if (left_ms <= 0)
       break;
     int rc = session.poll(static_cast<int>(std::min<int64_t>(left_ms, 200)));
@@ -234,7 +218,7 @@ int run_opens(const GlobalOptions &g, const OpensArgs &a) {
                     : sig == SIGTERM ? "SIGTERM"
                     : sig == SIGHUP  ? "SIGHUP"
                                      : "--duration";
-  report.summary(double(mono_ns() - t0) / 1e9, session.drops(), why);
+  report.summary(double(now_ns(CLOCK_MONOTONIC) - t0) / 1e9, session.drops(), why);
   if (sig == SIGINT)
     return exit_interrupted;
   if (sig == SIGTERM || sig == SIGHUP)
