@@ -4,6 +4,7 @@
 #include "calibration/catalogue.h"
 #include "calibration/error.h"
 #include "calibration/net/sock_subject.h"
+#include "calibration/subject_host.h"
 #include "offsetprobe/exit_codes.h"
 
 #include <algorithm>
@@ -33,17 +34,6 @@ std::string make_cookie() {
   for (uint8_t b : r)
     c += alphabet[b % 36];
   return c;
-}
-
-void stop_if_signalled(const CalibrateOptions &opt) {
-  if (!opt.stop_signal)
-    return;
-  int sig = opt.stop_signal->load();
-  if (sig == SIGINT)
-    throw Fatal(exit_interrupted, "interrupted (SIGINT): calibration stopped, nothing written");
-  if (sig != 0)
-    throw Fatal(exit_terminated, "terminated (signal " + std::to_string(sig) +
-                                     "): calibration stopped, nothing written");
 }
 
 void all_unresolved(std::vector<FieldResult> &fields, const std::string &why, bool required) {
@@ -82,7 +72,7 @@ void readback(const CalibrateOptions &opt, SockScanSession &scan,
                          [](const FieldResult &f) { return f.status == FieldStatus::calibrated; });
   if (!any)
     return;
-  stop_if_signalled(opt);
+  throw_if_stopped(opt);
   std::map<std::string, uint32_t> steps;
   scan.set_plan(make_plan(mine, inum_offset, steps));
   auto cookie = make_cookie();
@@ -183,7 +173,7 @@ void calibrate_net(const CalibrateOptions &opt, const std::string &backend,
   std::vector<SockTrial> trials;
   std::string no_v6;
   for (uint32_t i = 0; i < opt.trials; i++) {
-    stop_if_signalled(opt);
+    throw_if_stopped(opt);
     auto cookie = make_cookie();
     scan.add_cookie(cookie);
     auto run = run_sock_trial(scan, cookie);
