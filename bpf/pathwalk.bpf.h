@@ -20,30 +20,29 @@
 #include "opens.h"
 
 /* The file family's offsets (offsetprobe calibrate --fields files). */
-const volatile __u32 fo_task_files = 0;   /* task_struct.files */
-const volatile __u32 fo_files_fdt = 0;    /* files_struct.fdt */
-const volatile __u32 fo_fdt_max_fds = 0;  /* fdtable.max_fds */
-const volatile __u32 fo_fdt_fd = 0;       /* fdtable.fd */
-const volatile __u32 fo_file_path = 0;    /* file.f_path + path.mnt: the vfsmount */
-const volatile __u32 fo_file_dentry = 0;  /* file.f_path + path.dentry */
-const volatile __u32 fo_file_inode = 0;   /* file.f_inode */
-const volatile __u32 fo_file_flags = 0;   /* file.f_flags */
-const volatile __u32 fo_dentry_name = 0;  /* dentry.d_name + qstr.name */
+const volatile __u32 fo_task_files = 0;    /* task_struct.files */
+const volatile __u32 fo_files_fdt = 0;     /* files_struct.fdt */
+const volatile __u32 fo_fdt_max_fds = 0;   /* fdtable.max_fds */
+const volatile __u32 fo_fdt_fd = 0;        /* fdtable.fd */
+const volatile __u32 fo_file_path = 0;     /* file.f_path + path.mnt: the vfsmount */
+const volatile __u32 fo_file_dentry = 0;   /* file.f_path + path.dentry */
+const volatile __u32 fo_file_inode = 0;    /* file.f_inode */
+const volatile __u32 fo_file_flags = 0;    /* file.f_flags */
+const volatile __u32 fo_dentry_name = 0;   /* dentry.d_name + qstr.name */
 const volatile __u32 fo_dentry_parent = 0; /* dentry.d_parent */
-const volatile __u32 fo_inode_ino = 0;    /* inode.i_ino */
-const volatile __u32 fo_inode_mode = 0;   /* inode.i_mode */
-const volatile __u32 fo_inode_sb = 0;     /* inode.i_sb */
-const volatile __u32 fo_sb_dev = 0;       /* super_block.s_dev */
-const volatile __u32 fo_mount_mnt = 0;    /* mount.mnt: the vfsmount inside struct mount */
-const volatile __u32 fo_mount_parent = 0; /* mount.mnt_parent */
-const volatile __u32 fo_mount_point = 0;  /* mount.mnt_mountpoint */
-const volatile __u32 fo_mount_id = 0;     /* mount.mnt_id */
+const volatile __u32 fo_inode_ino = 0;     /* inode.i_ino */
+const volatile __u32 fo_inode_mode = 0;    /* inode.i_mode */
+const volatile __u32 fo_inode_sb = 0;      /* inode.i_sb */
+const volatile __u32 fo_sb_dev = 0;        /* super_block.s_dev */
+const volatile __u32 fo_mount_mnt = 0;     /* mount.mnt: the vfsmount inside struct mount */
+const volatile __u32 fo_mount_parent = 0;  /* mount.mnt_parent */
+const volatile __u32 fo_mount_point = 0;   /* mount.mnt_mountpoint */
+const volatile __u32 fo_mount_id = 0;      /* mount.mnt_id */
 const volatile __u32 fo_vfsmount_root = 0; /* vfsmount.mnt_root */
-const volatile __u32 fo_task_mm = 0;      /* task_struct.mm */
-const volatile __u32 fo_mm_exe = 0;       /* mm_struct.exe_file */
+const volatile __u32 fo_task_mm = 0;       /* task_struct.mm */
+const volatile __u32 fo_mm_exe = 0;        /* mm_struct.exe_file */
 
-static __always_inline __u64 op_read_ptr(__u64 base, __u32 off)
-{
+static __always_inline __u64 op_read_ptr(__u64 base, __u32 off) {
   __u64 p = 0;
 
   if (!base)
@@ -53,8 +52,7 @@ static __always_inline __u64 op_read_ptr(__u64 base, __u32 off)
 }
 
 /* The file at fd `fd` of `task` (task->files->fdt->fd[fd]), or 0. */
-static __always_inline __u64 op_task_file(__u64 task, __u32 fd)
-{
+static __always_inline __u64 op_task_file(__u64 task, __u32 fd) {
   __u64 fdt = op_read_ptr(op_read_ptr(task, fo_task_files), fo_files_fdt);
   __u64 arr;
   __u32 max_fds = 0;
@@ -72,8 +70,7 @@ static __always_inline __u64 op_task_file(__u64 task, __u32 fd)
 
 /* The executable of `task` (task->mm->exe_file), or 0 (a kernel thread, an
  * exiting task whose mm is gone). */
-static __always_inline __u64 op_task_exe(__u64 task)
-{
+static __always_inline __u64 op_task_exe(__u64 task) {
   return op_read_ptr(op_read_ptr(task, fo_task_mm), fo_mm_exe);
 }
 
@@ -102,8 +99,7 @@ struct {
  * OP_NAMES_BYTES + OP_NAME_MAX bytes: no name is read past
  * OP_NAMES_BYTES - OP_NAME_MAX, whatever `limit` says. */
 static __always_inline struct op_walk_pos *op_walk_file(__u64 file, char *buf, __u32 start,
-                                                        __u32 limit)
-{
+                                                        __u32 limit) {
   struct op_walk_pos *pos;
   __u64 mnt, dentry;
   __u32 zero = 0, i;
