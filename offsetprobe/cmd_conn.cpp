@@ -314,11 +314,7 @@ int run_conn(const GlobalOptions &g, const ConnArgs &a) {
                         : sig == SIGHUP  ? "SIGHUP"
                                          : "--duration";
   report.summary(tracker, session.open_count(), session.drops(), double(now - t0) / 1e9, stopped);
-  if (sig == SIGINT)
-    return exit_interrupted;
-  if (sig == SIGTERM || sig == SIGHUP)
-    return exit_terminated;
-  return exit_ok;
+  return exit_for_signal(sig);
 }
 
 } // namespace

@@ -308,11 +308,7 @@ int run_count(const GlobalOptions &g, const CountArgs &a, const CounterFactory &
                     : sig == SIGHUP  ? "SIGHUP"
                                      : "--duration";
   report.summary(tracker, session.drops(), double(now - t0) / 1e9, double(now - last) / 1e9, why);
-  if (sig == SIGINT)
-    return exit_interrupted;
-  if (sig == SIGTERM || sig == SIGHUP)
-    return exit_terminated;
-  return exit_ok;
+  return exit_for_signal(sig);
 }
 
 } // namespace

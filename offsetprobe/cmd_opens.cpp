@@ -219,11 +219,7 @@ int run_opens(const GlobalOptions &g, const OpensArgs &a) {
                     : sig == SIGHUP  ? "SIGHUP"
                                      : "--duration";
   report.summary(double(now_ns(CLOCK_MONOTONIC) - t0) / 1e9, session.drops(), why);
-  if (sig == SIGINT)
-    return exit_interrupted;
-  if (sig == SIGTERM || sig == SIGHUP)
-    return exit_terminated;
-  return exit_ok;
+  return exit_for_signal(sig);
 }
 
 } // namespace

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <ctime>
+#include <csignal>
 #include <fstream>
 #include <string>
 
@@ -29,6 +30,15 @@ inline uint32_t tgid_of(uint32_t pid) {
     if (line.starts_with("Tgid:"))
       return static_cast<uint32_t>(std::stoul(line.substr(5)));
   throw Fatal(exit_failure, "/proc/" + std::to_string(pid) + "/status has no Tgid line");
+}
+
+// The exit status of a live command stopped by `sig` (0: it ran out).
+inline int exit_for_signal(int sig) {
+  if (sig == SIGINT)
+    return exit_interrupted;
+  if (sig == SIGTERM || sig == SIGHUP)
+    return exit_terminated;
+  return exit_ok;
 }
 
 } // namespace offsetprobe
