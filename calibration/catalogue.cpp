@@ -3,6 +3,7 @@
 
 #include "calibration/families/families.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace offsetprobe {
@@ -123,10 +124,40 @@ std::optional<FieldSelection> FieldSelection::parse(const std::string &text, std
       return std::nullopt;
     }
   }
+  s.add_evidence();
   // The task family is the ground every other family stands on.
   for (const auto &n : base().fields_)
     s.fields_.insert(n);
   return s;
+}
+
+// A pointer is found only by what it points at (the cred ids behind
+// real_cred, the /proc/<pid>/stat values behind mm, the inode numbers behind
+// nsproxy's members): selected without any field behind it, it could never
+// be found, so the fields behind it join. Done after the whole list is read,
+// so that the order of names in --fields does not matter.
+void FieldSelection::add_evidence() {
+  for (bool grew = true; grew;) {
+    grew = false;
+    std::vector<std::string> behind_missing;
+    for (const auto &n : fields_) {
+      std::vector<std::string> behind;
+      bool any = false;
+      for (const auto &fam : catalogue())
+        for (const auto &f : fam.fields)
+          if (std::find(f.via.begin(), f.via.end(), n) != f.via.end()) {
+            behind.push_back(f.name());
+            any = any || has(f.name());
+          }
+      if (!any)
+        behind_missing.insert(behind_missing.end(), behind.begin(), behind.end());
+    }
+    for (const auto &n : behind_missing)
+      if (!has(n)) {
+        add_with_requires(n);
+        grew = true;
+      }
+  }
 }
 
 bool FieldSelection::beyond_task() const {

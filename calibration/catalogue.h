@@ -137,6 +137,7 @@ public:
 
 private:
   void add_with_requires(const std::string &name);
+  void add_evidence();
   std::set<std::string> fields_;
 };
 

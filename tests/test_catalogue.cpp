@@ -167,6 +167,34 @@ TEST_CASE("--fields: families, fields and all") {
   CHECK(fam->has("sock.sk_mark"));
   CHECK(fam->has("net.ns.inum"));
 
+  // A pointer selected alone brings the fields behind it: it is found only
+  // by what it points at (each of these was "unresolved" alone before).
+  auto mm = FieldSelection::parse("task_struct.mm", why);
+  REQUIRE(mm);
+  CHECK(mm->has("mm_struct.start_code"));
+  CHECK(mm->has("mm_struct.env_end"));
+  CHECK(mm->has("task_struct.active_mm"));
+  auto ns = FieldSelection::parse("task_struct.nsproxy", why);
+  REQUIRE(ns);
+  CHECK(ns->has("nsproxy.uts_ns"));
+  CHECK(ns->has("uts_namespace.ns.inum"));
+  CHECK(ns->has("net.ns.inum"));
+  auto uts = FieldSelection::parse("nsproxy.uts_ns", why);
+  REQUIRE(uts);
+  CHECK(uts->has("uts_namespace.ns.inum"));
+  CHECK_FALSE(uts->has("nsproxy.ipc_ns")); // nsproxy has a field behind it: uts_ns
+  auto real_cred = FieldSelection::parse("task_struct.real_cred", why);
+  REQUIRE(real_cred);
+  CHECK(real_cred->names().size() == 9 + 2 + 8);
+  // ... and only when none is selected, whatever the order of the names.
+  for (std::string text :
+       {"task_struct.mm,mm_struct.start_brk", "mm_struct.start_brk,task_struct.mm"}) {
+    auto one = FieldSelection::parse(text, why);
+    REQUIRE(one);
+    CHECK_MESSAGE(one->has("mm_struct.start_brk"), text);
+    CHECK_MESSAGE(!one->has("mm_struct.start_code"), text);
+  }
+
   for (std::string bad : {"", "bogus", "task,", ",task", "task,,cred", "cred.nope", "ALL"}) {
     why.clear();
     CHECK_MESSAGE(!FieldSelection::parse(bad, why), bad);
