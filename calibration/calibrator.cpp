@@ -9,6 +9,7 @@
 #include "calibration/readback_check.h"
 #include "calibration/layout_order.h"
 #include "calibration/net/net_experiment.h"
+#include "calibration/net/sock_solver.h"
 #include "calibration/solver.h"
 #include "calibration/subject.h"
 #include "calibration/subject_group.h"
@@ -58,19 +59,24 @@ void mark(const char *what) {
 // the catalogue's read-back plan, and let each family check what was read.
 class Validator {
 public:
-  Validator(std::vector<FieldResult> &fields) : fields_(fields) {}
+  Validator(std::vector<FieldResult> &fields) : fields_(fields), rp_(readback_plan(fields)) {}
+
+  // Loads the reader program for the fields' read-back plan. `mode` is the
+  // trigger the scanner attached (automatic outside a calibration), so that
+  // the reader need not load a fallback. Touches nothing but the plan: it may
+  // run in another thread while the subjects start.
+  std::unique_ptr<Reader> load(const CalibrateOptions &opt, TriggerMode mode) const {
+    const Backend &backend = opt.backend ? *opt.backend : libbpf_backend();
+    auto reader = backend.make_reader(mode, rp_.plan);
+    mark("reader loaded");
+    return reader;
+  }
 
   // `s` is a fresh subject spawned for validation, still waiting for "go".
-  // `mode` is the trigger the scanner attached (automatic outside a
-  // calibration), so that the reader need not load a fallback.
-  void run(const CalibrateOptions &opt, TriggerMode mode, SubjectHost &host, Launched &s,
+  void run(const CalibrateOptions &opt, Reader &reader, SubjectHost &host, Launched &s,
            const TimeNsOffsets &ns, int64_t tick_offset_ns, uint64_t tick_ns) {
     const bool chains = opt.fields.beyond_task();
-    ReadbackPlan rp = readback_plan(fields_);
-    const Backend &backend = opt.backend ? *opt.backend : libbpf_backend();
-    auto reader_ptr = backend.make_reader(mode, rp.plan);
-    Reader &reader = *reader_ptr;
-    mark("reader loaded");
+    const ReadbackPlan &rp = rp_;
     std::vector<std::pair<Role, uint32_t>> slots;
     run_subjects(opt, host, "validate", {&s}, [&](const Cookies &c) {
       slots = {{Role::leader, reader.add_cookie(c.leader)},
@@ -106,6 +112,7 @@ public:
 
 private:
   std::vector<FieldResult> &fields_;
+  ReadbackPlan rp_;
 };
 
 // The solver's options for this calibration.
@@ -341,7 +348,8 @@ Calibration calibrate(const CalibrateOptions &opt) try {
   if (opt.validate && any) {
     mark("solved");
     Validator v(r.fields);
-    v.run(opt, used_trigger, *host_holder, subjects.back(), ns, ns.boottime_ns, so.tick_ns);
+    auto reader = v.load(opt, used_trigger);
+    v.run(opt, *reader, *host_holder, subjects.back(), ns, ns.boottime_ns, so.tick_ns);
     mark("validated");
   }
   // The net family's own experiment (calibration/net/), after the ns
@@ -388,26 +396,50 @@ std::vector<FieldResult> validate_offsets(const CalibrateOptions &opt,
     mark("validate: files family");
     return copy;
   });
+  // The net family's read-back (calibration/net/) has its own subjects and
+  // program too, and reads skc_net through net.ns.inum's offset: it runs in
+  // a third thread with that offset as the bundle gives it, and skc_net
+  // falls afterwards if net.ns.inum fails its own read-back here.
+  std::optional<uint32_t> inum;
+  for (const auto &f : fields)
+    if (f.name == "net.ns.inum" && f.status == FieldStatus::calibrated)
+      inum = f.offset;
+  auto net_done = std::async(std::launch::async, [&opt, inum, copy = fields]() mutable {
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, nullptr);
+    net::validate_net(opt, opt.backend ? opt.backend->name : "libbpf", copy, inum);
+    mark("validate: net family");
+    return copy;
+  });
+  // The reader loads (the kernel's verifier) while the subject host starts.
+  Validator v(fields);
+  auto reader_done = std::async(std::launch::async, [&opt, &v] {
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, nullptr);
+    return v.load(opt, opt.trigger);
+  });
   SubjectHost host(opt);
   auto subjects = make_subjects(1);
   mark("validate: host started");
-  Validator v(fields);
-  v.run(opt, opt.trigger, host, subjects[0], ns, ns.boottime_ns, tick_ns);
+  auto reader = reader_done.get();
+  v.run(opt, *reader, host, subjects[0], ns, ns.boottime_ns, tick_ns);
   mark("validate: task and chains read back");
-  // The net family reads itself back (calibration/net/), after net.ns.inum
-  // passed: skc_net is read through it.
-  net::validate_net(opt, opt.backend ? opt.backend->name : "libbpf", fields);
-  mark("validate: net family");
   host.finish(opt);
   mark("validate: host finished");
   throw_if_stopped(opt);
-  // Only the file family's fields changed in the copy.
-  const auto &names = families::files_field_names();
-  for (auto &f : files_done.get())
-    if (std::find(names.begin(), names.end(), f.name) != names.end())
-      for (auto &mine : fields)
-        if (mine.name == f.name)
-          mine = f;
+  // Only each family's own fields changed in its copy.
+  auto take = [&fields](const std::vector<FieldResult> &copy, const std::string &family) {
+    for (const auto &f : copy)
+      if (const Family *fam = family_of(f.name); fam && fam->name == family)
+        for (auto &mine : fields)
+          if (mine.name == f.name)
+            mine = f;
+  };
+  take(files_done.get(), "files");
+  take(net_done.get(), "net");
+  net::skc_net_behind_failed_inum(fields);
   mark("validate: joined");
   throw_if_stopped(opt);
   return fields;

@@ -409,4 +409,35 @@ TEST_CASE("net read-back: a value read back wrong makes the field unresolved") {
   }
 }
 
+TEST_CASE("skc_net falls with net.ns.inum's read-back, and only then") {
+  auto field = [](const std::string &name, uint32_t offset, Validation v) {
+    FieldResult f;
+    f.name = name;
+    f.status = FieldStatus::calibrated;
+    f.offset = offset;
+    f.validation = v;
+    return f;
+  };
+  for (Validation inum : {Validation::passed, Validation::failed, Validation::not_run}) {
+    std::vector<FieldResult> fields = {field("net.ns.inum", 16, inum),
+                                       field("sock_common.skc_net", 48, Validation::passed),
+                                       field("sock_common.skc_daddr", 0, Validation::passed)};
+    if (inum == Validation::failed) {
+      fields[0].status = FieldStatus::unresolved;
+      fields[0].offset.reset();
+    }
+    skc_net_behind_failed_inum(fields);
+    CHECK(fields[2].status == FieldStatus::calibrated); // not read through net.ns.inum
+    if (inum == Validation::passed) {
+      CHECK(fields[1].status == FieldStatus::calibrated);
+      CHECK(fields[1].offset == 48u);
+    } else {
+      CHECK(fields[1].status == FieldStatus::unresolved);
+      CHECK_FALSE(fields[1].offset);
+      CHECK(fields[1].validation == Validation::failed);
+      CHECK(fields[1].reason.find("net.ns.inum") != std::string::npos);
+    }
+  }
+}
+
 } // namespace offsetprobe::test

@@ -110,7 +110,7 @@ std::optional<uint32_t> inum_offset_of(const std::vector<FieldResult> &fields) {
 } // namespace
 
 void validate_net(const CalibrateOptions &opt, const std::string &backend,
-                  std::vector<FieldResult> &fields) {
+                  std::vector<FieldResult> &fields, std::optional<uint32_t> inum) {
   std::vector<FieldResult *> mine;
   for (auto &f : fields)
     if (family_of(f.name) == &net_family() && f.status == FieldStatus::calibrated)
@@ -133,7 +133,6 @@ void validate_net(const CalibrateOptions &opt, const std::string &backend,
   std::vector<FieldResult> copy;
   for (auto *f : mine)
     copy.push_back(*f);
-  auto inum = inum_offset_of(fields);
   SockScanSession scan(inum);
   readback(opt, scan, inum, copy);
   for (size_t i = 0; i < mine.size(); i++)

@@ -29,7 +29,11 @@ void calibrate_net(const CalibrateOptions &opt, const std::string &backend,
 // Reads the calibrated net fields of `fields` (offsets found elsewhere: a
 // bundle) back on this kernel, like a calibration's own read-back; those
 // that fail become unresolved. Throws Fatal like calibrate_net.
+// skc_net is read through `inum`, net.ns.inum's offset: the caller passes
+// it before that offset's own read-back has passed (so that both run at
+// once) and fails skc_net afterwards if it did not (sock_solver.h:
+// skc_net_behind_failed_inum).
 void validate_net(const CalibrateOptions &opt, const std::string &backend,
-                  std::vector<FieldResult> &fields);
+                  std::vector<FieldResult> &fields, std::optional<uint32_t> inum);
 
 } // namespace offsetprobe::net

@@ -321,4 +321,20 @@ void check_sock_readback(const SockTrial &trial, const std::vector<SockEvent> &e
   }
 }
 
+void skc_net_behind_failed_inum(std::vector<FieldResult> &fields) {
+  for (const auto &f : fields)
+    if (f.name == "net.ns.inum" && f.status == FieldStatus::calibrated &&
+        f.validation == Validation::passed)
+      return;
+  for (auto &f : fields)
+    if (f.name == "sock_common.skc_net" && f.status == FieldStatus::calibrated) {
+      f.candidates = {*f.offset};
+      f.offset.reset();
+      f.status = FieldStatus::unresolved;
+      f.validation = Validation::failed;
+      f.validation_detail = "read back through net.ns.inum, which failed its own read-back";
+      f.reason = f.validation_detail;
+    }
+}
+
 } // namespace offsetprobe::net
