@@ -24,8 +24,10 @@
 #   pid>-*) is gone at once after a handled stop; after a SIGKILL (no code of
 #   ours runs) it is swept by a later run, which the last, uninterrupted run
 #   checks.
-# Usage: interrupt.sh OFFSETPROBE_BINARY calibrate|count|bcc
-#   RUNS (runs per signal; default 6, 4 for count, 3 for bcc, whose runs
+# Usage: interrupt.sh OFFSETPROBE_BINARY calibrate|count|opens|conn|bcc
+#   (opens and conn, like count, calibrate into an empty cache first, then
+#   trace 0.3 s)
+#   RUNS (runs per signal; default 6, 4 for count, opens and conn, 3 for bcc, whose runs
 #   compile for seconds: with 1 per signal, 3 of 4 runs could end before
 #   their signal and none be caught holding a BPF object; docs/reliability.md has RUNS=200), SIGNALS ("INT
 #   TERM HUP KILL"), INTERLEAVE=1 (INT TERM HUP KILL INT ... rather than all
@@ -49,13 +51,13 @@ need_live
 command -v setsid >/dev/null || skip "setsid is not installed"
 case $mode in
 calibrate) runs=${RUNS:-6} ;;
-count) runs=${RUNS:-4} ;;
+count | opens | conn) runs=${RUNS:-4} ;;
 bcc)
   runs=${RUNS:-3}
   [[ -x $(dirname "$bin")/offsetprobe-bcc ]] || skip "no offsetprobe-bcc next to $bin (built without BCC)"
   ;;
 *)
-  echo "usage: $0 BINARY calibrate|count|bcc" >&2
+  echo "usage: $0 BINARY calibrate|count|opens|conn|bcc" >&2
   exit 2
   ;;
 esac
@@ -64,13 +66,17 @@ signals=${SIGNALS:-INT TERM HUP KILL}
 cache=$tmp/cache
 # start_time PID: field 22 of /proc/PID/stat, "" when there is no such process.
 start_time() { awk '{ sub(/.*\) /, ""); print $20 }' "/proc/$1/stat" 2>/dev/null; }
-# The command of one run; count gets an empty cache each time, so that it
-# calibrates (subjects and all) before it counts.
+# The command of one run; count, opens and conn get an empty cache each
+# time, so that they calibrate (subjects and all) before they trace.
+live=0
+[[ $mode == count || $mode == opens || $mode == conn ]] && live=1
 command_for() {
   case $mode in
   calibrate) echo "$bin --cache-dir $cache calibrate --force" ;;
   bcc) echo "$bin --cache-dir $cache calibrate --force --backend bcc" ;;
   count) echo "$bin --cache-dir $cache count --syscall getppid --duration 0.3 --interval 0.1" ;;
+  opens) echo "$bin --cache-dir $cache opens --duration 0.3" ;;
+  conn) echo "$bin --cache-dir $cache conn --duration 0.3" ;;
   esac
 }
 fresh_count_cache() {
@@ -94,7 +100,7 @@ burner=$!
 
 # How long an uninterrupted run takes here, under the burner (for calibrate
 # and bcc this first run also fills the cache that --force then replaces).
-[[ $mode == count ]] && fresh_count_cache
+[[ $live == 1 ]] && fresh_count_cache
 t0=$(date +%s%N)
 rc=0
 $(command_for) >"$tmp/out" 2>"$tmp/err" || rc=$?
@@ -139,7 +145,7 @@ for step in "${order[@]}"; do
   {
     total=$((total + 1))
     done_per[$sig]=$((${done_per[$sig]:-0} + 1))
-    [[ $mode == count ]] && fresh_count_cache
+    [[ $live == 1 ]] && fresh_count_cache
     before=$(cache_state)
     marker="opinterrupt$$x$total$RANDOM"
     delay=$(((RANDOM * 32768 + RANDOM) % (max_delay + 1)))
@@ -233,9 +239,10 @@ for step in "${order[@]}"; do
     fi
     # The cache.
     if [[ $(cache_state) != "$before" ]]; then
-      # The run had finished, or was killed after its atomic rename; count
-      # saves its calibration before it counts, so any stop may follow it.
-      if [[ $rc -eq 0 || $sig == KILL || $mode == count ]] && cache_valid; then
+      # The run had finished, or was killed after its atomic rename; count,
+      # opens and conn save their calibration before they trace, so any stop
+      # may follow it.
+      if [[ $rc -eq 0 || $sig == KILL || $live == 1 ]] && cache_valid; then
         :
       else
         diff <(echo "$before") <(cache_state) >"$tmp/detail"
