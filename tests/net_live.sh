@@ -8,7 +8,8 @@
 #        (tests/oracle_check.py, scripts/matrix/btf-truth.sh)
 # EXPECT exit 0 from calibrate; every field calibrated, read back from the sk
 #        (validation passed) and equal to BTF by both oracles, which agree;
-#        at least 26 net fields (sock_common, sock, inet_sock, tcp_sock).
+#        at least 30 net fields (sock_common, sock, inet_sock, tcp_sock),
+#        tcp_sock's sequence numbers and bytes_acked among them.
 # Skips (exit 77, typed reason) without root, BPF, bpftool, BTF or
 # unshare; fails instead when CI=true. Usage: net_live.sh OFFSETPROBE_BINARY
 set -uo pipefail
@@ -28,12 +29,13 @@ if [[ $rc -ne 0 ]]; then
   fail "calibrate --fields net with BTF hidden: exit $rc, want 0" "$tmp/err" "$tmp/cal.json"
   finish
 fi
-two_oracles "net_live, BTF hidden while calibrating" "$tmp/cal.json" --complete --min-fields 26
+two_oracles "net_live, BTF hidden while calibrating" "$tmp/cal.json" --complete --min-fields 30
 n=$(jq '[.fields[] | select(.struct | IN("sock_common", "sock", "inet_sock", "tcp_sock"))
   | select(.status == "calibrated" and .validation == "passed")] | length' "$tmp/cal.json")
-[[ $n -ge 26 ]] && ok "$n net fields calibrated and read back from the sk" ||
-  fail "only $n net fields calibrated and read back, want 26" "$tmp/cal.json"
-for f in sock_common.skc_daddr sock_common.skc_net sock_common.skc_v6_daddr; do
+[[ $n -ge 30 ]] && ok "$n net fields calibrated and read back from the sk" ||
+  fail "only $n net fields calibrated and read back, want 30" "$tmp/cal.json"
+for f in sock_common.skc_daddr sock_common.skc_net sock_common.skc_v6_daddr \
+  tcp_sock.snd_una tcp_sock.snd_nxt tcp_sock.rcv_nxt tcp_sock.bytes_acked; do
   s=$(jq -r --arg f "$f" '.fields[] | select(.name == $f) | .status' "$tmp/cal.json")
   [[ $s == calibrated ]] && ok "$f calibrated" || fail "$f is ${s:-missing}, want calibrated"
 done

@@ -75,6 +75,19 @@ Family net() {
       field("tcp_sock", "bytes_received", 8, 8, "TCP_INFO's tcpi_bytes_received"),
       field("tcp_sock", "segs_in", 4, 4, "TCP_INFO's tcpi_segs_in"),
       field("tcp_sock", "segs_out", 4, 4, "TCP_INFO's tcpi_segs_out"),
+      // tcp_sock's sequence numbers: TCP_REPAIR sockets with no peer
+      // (calibration/net/seq_subject.cpp), captured at their disconnect.
+      field("tcp_sock", "snd_una", 4, 4,
+            "the random initial send sequence set with TCP_REPAIR (nothing is ever acked)"),
+      field("tcp_sock", "snd_nxt", 4, 4,
+            "write_seq (TCP_QUEUE_SEQ) - tcpi_notsent_bytes, after data queued in repair mode "
+            "(sent, not transmitted) or corked into a zero window (not sent)"),
+      field("tcp_sock", "rcv_nxt", 4, 4,
+            "TCP_QUEUE_SEQ of the receive queue: a random initial value plus data queued "
+            "unread in repair mode"),
+      field("tcp_sock", "bytes_acked", 8, 8,
+            "TCP_INFO's tcpi_bytes_acked at rest; apart from bytes_sent after the peer acked "
+            "bytes queued in repair mode (never transmitted)"),
   };
   // Not required, for now: the family is new and has been measured on this
   // host only (docs/net-family.md); a kernel where its experiment cannot
@@ -85,9 +98,10 @@ Family net() {
   f.fields[7].uses = {"net.ns.inum"};
   f.fields[10].absent = "kernels before 4.12 (no SO_COOKIE)";
   f.fields[10].required = false;
-  for (size_t i = 20; i < f.fields.size(); i++)
+  for (size_t i = 20; i < 26; i++)
     f.fields[i].absent = "kernels older than the TCP_INFO field (bytes_received/acked 4.1+, "
                          "segs_in 4.2+)";
+  f.fields[29].absent = "kernels older than tcpi_bytes_acked (4.1)";
   for (auto i : {8, 9}) {
     f.fields[i].absent = "kernels without IPv6";
     f.fields[i].required = false;

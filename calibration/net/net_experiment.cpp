@@ -99,6 +99,10 @@ void readback(const CalibrateOptions &opt, SockScanSession &scan,
   check_sock_readback(run.trial, run.events, steps, mine);
 }
 
+bool is_seq_field(const std::string &name) {
+  return name == "tcp_sock.snd_una" || name == "tcp_sock.snd_nxt" || name == "tcp_sock.rcv_nxt";
+}
+
 std::optional<uint32_t> inum_offset_of(const std::vector<FieldResult> &fields) {
   for (const auto &f : fields)
     if (f.name == "net.ns.inum" && f.status == FieldStatus::calibrated &&
@@ -170,7 +174,7 @@ void calibrate_net(const CalibrateOptions &opt, const std::string &backend,
   std::optional<uint32_t> inum_offset = inum_offset_of(fields);
   SockScanSession scan(inum_offset);
   std::vector<SockTrial> trials;
-  std::string no_v6;
+  std::string no_v6, no_repair;
   for (uint32_t i = 0; i < opt.trials; i++) {
     throw_if_stopped(opt);
     auto cookie = make_cookie();
@@ -195,6 +199,8 @@ void calibrate_net(const CalibrateOptions &opt, const std::string &backend,
     }
     if (!run.no_v6.empty())
       no_v6 = run.no_v6;
+    if (!run.no_repair.empty())
+      no_repair = run.no_repair;
     trials.push_back(std::move(run.trial));
   }
   solve_sock_fields(trials, std::min<uint32_t>(3, opt.trials), mine);
@@ -210,6 +216,10 @@ void calibrate_net(const CalibrateOptions &opt, const std::string &backend,
       f.reason = "IPv6 unusable here (" + no_v6 + ")";
       f.required = false;
     }
+    if (!no_repair.empty() && f.status != FieldStatus::calibrated && is_seq_field(f.name))
+      f.reason = "TCP_REPAIR refused here (" + no_repair +
+                 "): tcp_sock's sequence numbers "
+                 "cannot be known";
   }
   if (opt.validate)
     readback(opt, scan, inum_offset, mine);

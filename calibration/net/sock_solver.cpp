@@ -33,6 +33,11 @@ const std::vector<SockFieldSpec> &sock_value_fields() {
       {"tcp_sock.bytes_received", 8, 8},
       {"tcp_sock.segs_in", 4, 4},
       {"tcp_sock.segs_out", 4, 4},
+      // calibration/net/seq_subject.cpp
+      {"tcp_sock.snd_una", 4, 4},
+      {"tcp_sock.snd_nxt", 4, 4},
+      {"tcp_sock.rcv_nxt", 4, 4},
+      {"tcp_sock.bytes_acked", 8, 8},
   };
   return f;
 }

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "calibration/net/sock_subject.h"
 
+#include "calibration/net/seq_subject.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -546,8 +548,9 @@ private:
     s.known_shr["tcp_sock.mdev_us"] = {b.tcpi_rttvar, 2};
     s.known["tcp_sock.snd_cwnd"] = le_bytes(b.tcpi_snd_cwnd, 4);
     s.known["tcp_sock.bytes_received"] = le_bytes(b.tcpi_bytes_received, 8);
-    // tcpi_bytes_acked is not used: on a loss-free loopback it equals
-    // bytes_sent, and no socket here tells the two apart.
+    // Equal to bytes_sent here (a loss-free loopback): seq_subject.cpp's
+    // acked pair tells the two apart.
+    s.known["tcp_sock.bytes_acked"] = le_bytes(b.tcpi_bytes_acked, 8);
     s.known["tcp_sock.segs_in"] = le_bytes(b.tcpi_segs_in, 4);
     s.known["tcp_sock.segs_out"] = le_bytes(b.tcpi_segs_out, 4);
   }
@@ -592,6 +595,8 @@ SockTrialRun run_sock_trial(SockScanSession &scan, const std::string &cookie) {
       s.setup();
       if (run.cannot_run.empty())
         s.run();
+      if (run.cannot_run.empty() && run.error.empty())
+        run_seq_sockets(scan, run);
     } catch (const TrialError &e) {
       run.error = e.what();
     } catch (const std::exception &e) {

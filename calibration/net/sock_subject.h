@@ -25,6 +25,9 @@ struct SockTrialRun {
   // Why IPv6 could not be used (no IPv6, a ULA refused): the v6 fields are
   // then unknown in this trial.
   std::string no_v6;
+  // Why TCP_REPAIR could not be used (no CAP_NET_ADMIN): tcp_sock's
+  // sequence numbers are then unknown in this trial (seq_subject.h).
+  std::string no_repair;
   // A hit that was missing or not the one expected: the trial is void.
   std::string error;
 };
