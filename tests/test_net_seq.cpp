@@ -33,7 +33,7 @@ Layout layout_618() {
   return {{"tcp_sock.snd_una", 1672}, {"tcp_sock.snd_nxt", 1668}, {"tcp_sock.rcv_nxt", 1664},
           {"write_seq", 1576},        {"pushed_seq", 1580},       {"snd_sml", 1552},
           {"snd_up", 1688},           {"copied_seq", 1464},       {"rcv_wup", 1768},
-          {"rcvq_space.seq", 1852}};
+          {"rcvq_space.seq", 1852},   {"cwnd_usage_seq", 1776}};
 }
 
 // Every decoy before the field it imitates, and the fields in another order.
@@ -47,7 +47,8 @@ Layout layout_shuffled() {
           {"snd_up", 12},
           {"copied_seq", 200},
           {"rcv_wup", 204},
-          {"rcvq_space.seq", 16}};
+          {"rcvq_space.seq", 16},
+          {"cwnd_usage_seq", 20}};
 }
 
 const char *kFields[] = {"tcp_sock.snd_una", "tcp_sock.snd_nxt", "tcp_sock.rcv_nxt"};
@@ -63,7 +64,8 @@ struct Maker {
   // and rcv_wup, copied_seq at rcv_nxt; tcp_init_buffer_space copies
   // copied_seq to rcvq_space.seq; queued data moves write_seq, pushed_seq
   // and snd_nxt, snd_sml only for a short segment, snd_up only for urgent
-  // data; received data moves rcv_nxt only.
+  // data; received data moves rcv_nxt only. cwnd_usage_seq (6.18) was
+  // seen at snd_nxt after queued data on this host, 0 otherwise.
   SockCapture capture(const Layout &lay, Kind kind, bool inject = true) {
     uint32_t s = r32(), r = r32(), mss = 600 + r32() % 800;
     uint32_t n = kind == Kind::full    ? mss * (1 + r32() % 3)
@@ -82,6 +84,7 @@ struct Maker {
         {"copied_seq", r},
         {"rcv_wup", r},
         {"rcvq_space.seq", r},
+        {"cwnd_usage_seq", n ? s + n : 0},
     };
     SockCapture c;
     c.what = kind == Kind::full ? "seq full" : kind == Kind::small ? "seq small" : "seq unsent";
@@ -165,7 +168,8 @@ TEST_CASE("net seq: each socket is what separates a field from its decoys") {
     auto fs = solve({m.trial(lay, no_unsent), m.trial(lay, no_unsent), m.trial(lay, no_unsent)});
     auto &nxt = get(fs, "tcp_sock.snd_nxt");
     CHECK(nxt.status == FieldStatus::ambiguous);
-    CHECK(sorted(nxt.candidates) == at(lay, {"tcp_sock.snd_nxt", "write_seq", "pushed_seq"}));
+    CHECK(sorted(nxt.candidates) ==
+          at(lay, {"tcp_sock.snd_nxt", "write_seq", "pushed_seq", "cwnd_usage_seq"}));
     CHECK(get(fs, "tcp_sock.snd_una").status == FieldStatus::calibrated);
     // Without the small urgent one, snd_sml and snd_up stay at snd_una.
     std::vector<Kind> no_small = {Kind::full, Kind::unsent};
