@@ -273,17 +273,17 @@ private:
     }
   }
 
-  // TCP_INFO once nothing is in flight and two readings 1 ms apart agree:
-  // the close's hit then sees the same counters.
+  // TCP_INFO once nothing is in flight (tcpi_unacked: packets_out) and
+  // nothing waits to be sent: bytes_acked then moves only with an ACK of new
+  // data, and none can come, so the close's hit sees the same value. The
+  // byte just read carried the ACK, so this holds at once unless softirq
+  // work is still pending (ksoftirqd under load): polled, up to 2 s.
   static tcp_info at_rest(int fd) {
-    tcp_info a = info_of(fd);
-    for (int i = 0; i < 2000; i++) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      tcp_info b = info_of(fd);
-      if (a.tcpi_unacked == 0 && b.tcpi_unacked == 0 && a.tcpi_bytes_acked == b.tcpi_bytes_acked &&
-          a.tcpi_bytes_sent == b.tcpi_bytes_sent)
-        return b;
-      a = b;
+    for (int i = 0; i < 20000; i++) {
+      tcp_info t = info_of(fd);
+      if (t.tcpi_unacked == 0 && t.tcpi_notsent_bytes == 0)
+        return t;
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
     }
     throw StepError("acked pair: never at rest in 2 s");
   }
