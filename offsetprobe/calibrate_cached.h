@@ -28,7 +28,7 @@ struct CalibrateRequest {
 
 struct CalibrateOutcome {
   CacheEntry entry;
-  std::string source;              // "cache", "bundle" or "calibrated"
+  std::string source;              // "cache", "bundle", "bundle+calibrated" or "calibrated"
   std::optional<std::string> path; // where the entry is stored, if it is
   std::optional<Calibration> raw;  // the trials, when calibrated here
 };

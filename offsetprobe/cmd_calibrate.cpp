@@ -177,9 +177,13 @@ CalibrateOptions engine_options(const CalibrateRequest &req) {
 }
 
 // The bundle's offsets for this kernel, read back here; nullopt when the
-// bundle has no entry for this build or the read-back fails.
+// bundle has no entry for this build or the read-back fails. Fields asked for
+// that the bundle's entry does not hold (fields added to offsetprobe after
+// the bundle was made) are calibrated here, only they and what they stand
+// on, and joined to it: `partial` says so. A field both hold must agree, or
+// nothing of the bundle is used.
 std::optional<CacheEntry> from_bundle(const GlobalOptions &g, const CalibrateRequest &req,
-                                      const KernelId &kernel) {
+                                      const KernelId &kernel, bool &partial) {
   auto e = lookup_bundle(req.bundle, kernel);
   if (!e) {
     if (req.bundle_required && e.error().code != CacheErrorCode::not_found)
@@ -188,8 +192,43 @@ std::optional<CacheEntry> from_bundle(const GlobalOptions &g, const CalibrateReq
     return std::nullopt;
   }
   CacheEntry entry = std::move(e.value());
+  std::string missing;
+  for (const auto &name : req.fields.names())
+    if (!entry.calibration.find(name))
+      missing += (missing.empty() ? "" : ",") + name;
   auto t0 = std::chrono::steady_clock::now();
   entry.calibration.fields = validate_offsets(engine_options(req), entry.calibration.fields);
+  if (!usable(entry)) {
+    log_warn("the offsets in bundle " + req.bundle +
+             " for this kernel failed the read-back here; calibrating instead");
+    return std::nullopt;
+  }
+  partial = !missing.empty();
+  if (partial) {
+    std::string why;
+    auto rest = FieldSelection::parse(missing, why);
+    if (!rest)
+      return std::nullopt;
+    log_info(g, "bundle " + req.bundle + " has no offsets for " + missing +
+                    ": calibrating those here");
+    CalibrateRequest part = req;
+    part.fields = *rest;
+    Calibration raw = calibrate(engine_options(part));
+    for (const auto &f : raw.result.fields) {
+      const FieldResult *b = entry.calibration.find(f.name);
+      if (b && b->status == FieldStatus::calibrated && f.status == FieldStatus::calibrated &&
+          b->offset != f.offset) {
+        log_warn("bundle " + req.bundle + " says " + f.name + " is at " +
+                 std::to_string(*b->offset) + ", this calibration found " +
+                 std::to_string(*f.offset) + "; calibrating everything instead");
+        return std::nullopt;
+      }
+    }
+    // The bundle's fields in its order, then the ones calibrated here.
+    for (const auto &f : raw.result.fields)
+      if (!entry.calibration.find(f.name))
+        entry.calibration.fields.push_back(f);
+  }
   entry.calibration.elapsed_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   if (!usable(entry) || !covers(entry, req)) {
@@ -243,11 +282,12 @@ CalibrateOutcome calibrate_cached(const GlobalOptions &g, const CalibrateRequest
   }
 
   std::optional<CacheEntry> entry;
+  bool partial = false;
   if (!req.bundle.empty())
-    entry = from_bundle(g, req, kernel);
+    entry = from_bundle(g, req, kernel, partial);
   if (entry) {
     out.entry = std::move(*entry);
-    out.source = "bundle";
+    out.source = partial ? "bundle+calibrated" : "bundle";
   } else {
     log_debug(g, "calibrating with " + std::to_string(req.trials) + " trials");
     out.raw = calibrate(engine_options(req));
@@ -363,7 +403,10 @@ void register_calibrate(CLI::App &app, GlobalOptions &g, CommandFn &run) {
           std::printf("cache hit: %s (calibrated %s; --force recalibrates)\n", out.path->c_str(),
                       out.entry.calibrated_at.c_str());
         else if (out.path)
-          std::printf("%s: saved %s\n", out.source == "bundle" ? "from bundle" : "calibrated",
+          std::printf("%s: saved %s\n",
+                      out.source == "bundle"              ? "from bundle"
+                      : out.source == "bundle+calibrated" ? "from bundle, the rest calibrated"
+                                                          : "calibrated",
                       out.path->c_str());
         else if (req.use_cache)
           std::printf("not cached: only a complete, validated calibration is stored\n");

@@ -86,6 +86,12 @@ jq '.builds = {}' "$tmp/good.bundle" >"$tmp/other.bundle"
 jq '.layouts = {}' "$tmp/good.bundle" >"$tmp/nolayout.bundle"
 jq '.schema = "offsetprobe-bundle/v9"' "$tmp/good.bundle" >"$tmp/future.bundle"
 cp "$tmp/good.bundle" "$tmp/notroot.bundle"
+# A bundle made before a family's fields existed: this kernel's entry without
+# tcp_sock's fields.
+jq '.calibration.fields |= map(select(.name | startswith("tcp_sock.") | not))' "$entry" \
+  >"$tmp/older-entry.json"
+"$bin" -q bundle create -o "$tmp/older.bundle" "$tmp/older-entry.json" 2>"$tmp/bundle.err" ||
+  fail "bundle create (older entry)" "$tmp/bundle.err"
 
 # bundle_run NAME BUNDLE: calibrate --bundle BUNDLE --json with an empty cache
 # ($tmp/cache-NAME); sets rc.
@@ -120,6 +126,23 @@ elif ! grep -q 'failed the read-back' "$tmp/moved.err"; then
 else
   ok "--bundle with pid moved by 8: read-back failed, calibrated instead (pid at $got)"
   two_oracles "--bundle (pid moved, recalibrated)" "$tmp/moved.json" --complete --min-fields 40
+fi
+
+# The older bundle: its fields read back, tcp_sock's calibrated here, the
+# whole saved; the tcp_sock offsets equal those of the full calibration.
+bundle_run older "$tmp/older.bundle"
+src=$(jq -r .source "$tmp/older.json" 2>/dev/null)
+want=$(jq -c '[.calibration.fields[] | select(.name | startswith("tcp_sock.")) | [.name, .offset]] | sort' "$entry")
+got=$(jq -c '[.fields[] | select(.name | startswith("tcp_sock.")) | [.name, .offset]] | sort' "$tmp/older.json" 2>/dev/null)
+if [[ $rc -ne 0 || $src != bundle+calibrated ]]; then
+  fail "--bundle without tcp_sock's fields: exit $rc, source $src, want 0 and bundle+calibrated" "$tmp/older.err"
+elif [[ $want == "[]" || $got != "$want" ]]; then
+  fail "--bundle without tcp_sock's fields: tcp_sock $got, want $want"
+elif [[ $(jq '.calibration.fields | length' "$(cached older)" 2>/dev/null) != $(jq '.calibration.fields | length' "$entry") ]]; then
+  fail "--bundle without tcp_sock's fields: the cache entry does not hold every field"
+else
+  ok "--bundle without tcp_sock's fields: the bundle's read back, tcp_sock's calibrated here, all cached"
+  two_oracles "--bundle (older bundle, the rest calibrated)" "$tmp/older.json" --complete --min-fields 40
 fi
 
 bundle_run other "$tmp/other.bundle"
