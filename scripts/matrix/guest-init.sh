@@ -134,7 +134,17 @@ if $OP --help 2>&1 | grep -qE '^ +count( |$)' && [ -x /bin/count_subject ]; then
   # when fd 3 closes. getppid is 110 on x86_64, 173 on arm64.
   /bin/count_subject "$GETPPID_NR" "$COUNT_N" 0 </tmp/go >/tmp/subject.out 2>&1 &
   COUNT_SUBJ_PID=$!
-  exec 3>/tmp/go
+  # The open blocks until the subject opens its end, and a signal (a
+  # background job's SIGCHLD) can interrupt it: a plain `exec` that fails
+  # ends this shell, and with it init ("can't create /tmp/go: Interrupted
+  # system call" panicked 6.12.90+deb12.1-rt once). `command exec` fails
+  # without ending it, and the open is tried again.
+  i=0
+  until command exec 3>/tmp/go; do
+    i=$((i + 1))
+    [ "$i" -lt 20 ] || break
+    sleep 0.1
+  done
   waitfor() { # FILE PATTERN TENTHS
     i=0
     while [ "$i" -lt "$3" ]; do grep -qs "$2" "$1" && return 0; sleep 0.1; i=$((i + 1)); done
