@@ -2,6 +2,8 @@
 // The audit fields in task_struct's own bytes: loginuid and sessionid
 // (stage 1, solved with the chain experiment's subject C). The rule is
 // solve_audit in calibration/chains.cpp.
+#include "calibration/chain_search.h"
+#include "calibration/chains.h"
 #include "calibration/families/families.h"
 #include "calibration/readback_check.h"
 
@@ -52,3 +54,76 @@ Family audit() {
 }
 
 } // namespace offsetprobe::families
+
+namespace offsetprobe {
+
+using namespace chain;
+
+// Stage 1: loginuid and sessionid in task_struct's own bytes, from subject
+// C's fresh loginuid and sessionid against what L, T, G and N inherited.
+std::vector<FieldResult> solve_audit(const std::vector<Trial> &trials, const SolveOptions &opt) {
+  FieldResult login = make("task_struct.loginuid");
+  FieldResult sess = make("task_struct.sessionid");
+  // No /proc/<pid>/loginuid anywhere: CONFIG_AUDIT is off and task_struct has
+  // neither field. Not a failure.
+  bool any_file = false;
+  for (const auto &t : trials)
+    any_file |= t.leader.loginuid.has_value() || t.creds.loginuid.has_value();
+  if (!any_file && !trials.empty()) {
+    for (auto *f : {&login, &sess}) {
+      f->status = FieldStatus::not_present;
+      f->reason = "no /proc/<pid>/loginuid: kernel without audit (CONFIG_AUDIT=n)";
+    }
+    return {login, sess};
+  }
+  std::vector<const Trial *> usable;
+  for (const auto &t : trials)
+    if (t.loginuid_error.empty() && t.creds.snap.captured && t.leader.snap.captured &&
+        t.creds.loginuid && t.creds.sessionid && t.leader.loginuid && t.leader.sessionid)
+      usable.push_back(&t);
+  if (usable.size() < opt.min_trials) {
+    std::string why = first_error(trials, &Trial::loginuid_error);
+    for (auto *f : {&login, &sess})
+      unresolved(*f,
+                 "only " + std::to_string(usable.size()) + " trials could set a loginuid (need " +
+                     std::to_string(opt.min_trials) + ")" +
+                     (why.empty() ? "" : ": writing /proc/self/loginuid: " + why),
+                 why.empty());
+    return {login, sess};
+  }
+  uint32_t limit = UINT32_MAX;
+  for (const Trial *t : usable)
+    limit = std::min<uint32_t>(limit, static_cast<uint32_t>(t->leader.snap.bytes.size()));
+  if (opt.struct_size)
+    limit = std::min(limit, *opt.struct_size);
+  // C wrote a fresh loginuid (and got a fresh sessionid); L, T, G and N
+  // hold what L inherited.
+  auto pred = [](std::optional<uint32_t> Subject::*field) {
+    return [field](const Trial &t, uint32_t o) {
+      bool unknown = false;
+      auto is = [&](const Subject &s, uint32_t want) {
+        auto v = u32_at(s.snap, o);
+        if (!v) {
+          unknown = true;
+          return true;
+        }
+        return *v == want;
+      };
+      uint32_t inherited = *(t.leader.*field);
+      if (!is(t.creds, *(t.creds.*field)) || !is(t.leader, inherited))
+        return Seen::mismatch;
+      for (const Subject *s : {&t.thread, &t.grandchild, &t.unshared})
+        if (s->snap.captured && !is(*s, inherited))
+          return Seen::mismatch;
+      return unknown ? Seen::unknown : Seen::match;
+    };
+  };
+  uint32_t support = 0;
+  auto lc = survivors(usable, limit, 4, 4, opt.min_trials, pred(&Subject::loginuid), &support);
+  settle(login, lc, support, "no offset holds the loginuid C wrote in every trial");
+  auto sc = survivors(usable, limit, 4, 4, opt.min_trials, pred(&Subject::sessionid), &support);
+  settle(sess, sc, support, "no offset holds C's sessionid in every trial");
+  return {login, sess};
+}
+
+} // namespace offsetprobe

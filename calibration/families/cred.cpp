@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // struct cred's ids, through task_struct.real_cred and task_struct.cred
 // (stage 2). The chain rule is in calibration/chains.cpp.
+#include "calibration/chain_search.h"
 #include "calibration/families/families.h"
+#include "calibration/pointer_pairs.h"
 #include "calibration/readback_check.h"
 
 namespace offsetprobe::families {
@@ -97,6 +99,154 @@ Family cred() {
   }
   f.verify = verify;
   return f;
+}
+
+// The chain rule (calibration/chains.cpp runs it): the rules, then their
+// entry points.
+namespace {
+
+using namespace chain;
+
+// struct cred declares `uid, gid, suid, sgid, euid, egid, fsuid, fsgid`
+// one after the other, 4 bytes each (since 2.6.29). The 1.5 KiB copied
+// behind the pointer runs past struct cred into its slab neighbours, and a
+// stale cred from C's own credential changes (each commit_creds() allocates
+// one; the freed ones keep their bytes) can repeat some of C's ids there in
+// every trial: seen once in 150 runs on 6.18, sgid at 20 and at 1364
+// (= 20 + 7 * 192, cred_jar's object size). When at least four ids are
+// calibrated at base + 4 k for one base and none contradicts it, an ambiguous
+// id whose candidates include its own place in that run takes it. Applied to
+// exactly these eight members; validation then reads them back.
+void split_cred_ids_by_order(std::vector<FieldResult> &fields) {
+  std::vector<FieldResult *> ids;
+  for (const char *id : kCredIds)
+    for (auto &f : fields)
+      if (f.name == std::string("cred.") + id)
+        ids.push_back(&f);
+  if (ids.size() != kCredIds.size())
+    return;
+  std::optional<uint32_t> base;
+  int agreeing = 0;
+  for (uint32_t k = 0; k < ids.size(); k++) {
+    const FieldResult &f = *ids[k];
+    if (f.status != FieldStatus::calibrated)
+      continue;
+    if (*f.offset < 4 * k || (base && *base != *f.offset - 4 * k))
+      return; // calibrated ids out of declaration order: no rule applies
+    base = *f.offset - 4 * k;
+    agreeing++;
+  }
+  if (!base || agreeing < 4)
+    return;
+  for (uint32_t k = 0; k < ids.size(); k++) {
+    FieldResult &f = *ids[k];
+    uint32_t place = *base + 4 * k;
+    if (f.status != FieldStatus::ambiguous ||
+        !std::count(f.candidates.begin(), f.candidates.end(), place))
+      continue;
+    f.reason = "candidates " + join(f.candidates) + "; " + std::to_string(place) +
+               " is its place among the other ids (declaration order: uid, gid, suid, sgid, "
+               "euid, egid, fsuid, fsgid)";
+    f.status = FieldStatus::calibrated;
+    f.offset = place;
+    f.candidates.clear();
+  }
+}
+
+// struct cred's layout rules: the ids' declaration order (declared layouts
+// only), then real_cred vs cred (pointer_pairs.h).
+void place_cred_fields(std::vector<FieldResult> &out, const FindField &find,
+                       const std::vector<const Trial *> &usable, const std::vector<uint32_t> &valid,
+                       const LayoutOrder &layout) {
+  if (layout_rules_allowed(layout))
+    split_cred_ids_by_order(out);
+  auto &rc = find("task_struct.real_cred");
+  auto &cc = find("task_struct.cred");
+  if (place_cred_pair(rc, cc, usable, valid, layout))
+    return;
+  for (auto *f : {&rc, &cc})
+    settle(*f, valid, static_cast<uint32_t>(usable.size()),
+           "no pointer candidate leads to a struct holding C's ids");
+  if (valid.size() == 1)
+    for (auto *f : {&rc, &cc}) {
+      f->status = FieldStatus::ambiguous;
+      f->candidates = valid;
+      f->offset.reset();
+      f->reason = "one pointer leads to C's ids; real_cred and cred cannot be told apart";
+    }
+}
+
+} // namespace
+
+// struct cred: C took distinct ids; L is root (or whatever it is). A
+// pointer candidate is valid when its pointee holds every id of C's and of
+// L's at one offset each.
+void cred_by_value(ChainSolve &cs) {
+  const auto &trials = cs.trials;
+  const auto &opt = cs.opt;
+  const auto &ptr_offsets = cs.ptr_offsets;
+  const auto &nested_idx = cs.nested_idx;
+  const FindField find = cs.finder();
+  std::vector<const Trial *> usable;
+  for (const auto &t : trials)
+    if (t.creds_error.empty() && t.creds.chain.captured && t.leader.chain.captured &&
+        t.creds.cred_ids && t.leader.cred_ids)
+      usable.push_back(&t);
+  std::vector<std::string> names = {"task_struct.real_cred", "task_struct.cred"};
+  for (const char *id : kCredIds)
+    names.push_back(std::string("cred.") + id);
+  if (usable.size() < opt.min_trials) {
+    std::string why = first_error(trials, &Trial::creds_error);
+    for (const auto &n : names)
+      unresolved(find(n),
+                 "only " + std::to_string(usable.size()) +
+                     " trials had a subject with distinct ids captured (need " +
+                     std::to_string(opt.min_trials) + ")" + (why.empty() ? "" : ": " + why),
+                 why.empty());
+  } else {
+    std::vector<uint32_t> valid;
+    std::vector<std::set<uint32_t>> inner(kCredIds.size());
+    uint32_t support = 0;
+    for (size_t i = 0; i < ptr_offsets.size(); i++) {
+      if (nested_idx.count(static_cast<uint32_t>(i)))
+        continue;
+      uint32_t limit = limit_of(usable, [i](const Trial &t) { return pointee(t.creds, i); });
+      std::vector<std::vector<uint32_t>> c(kCredIds.size());
+      bool all = true;
+      for (size_t k = 0; k < kCredIds.size() && all; k++) {
+        c[k] = survivors(
+            usable, limit, 4, 4, opt.min_trials,
+            [i, k](const Trial &t, uint32_t o) {
+              auto cv = u32_at(*pointee(t.creds, i), o);
+              auto lv = u32_at(*pointee(t.leader, i), o);
+              if (!cv || !lv)
+                return Seen::unknown;
+              return *cv == (*t.creds.cred_ids)[k] && *lv == (*t.leader.cred_ids)[k]
+                         ? Seen::match
+                         : Seen::mismatch;
+            },
+            &support);
+        all = !c[k].empty();
+      }
+      if (!all)
+        continue;
+      valid.push_back(ptr_offsets[i]);
+      for (size_t k = 0; k < kCredIds.size(); k++)
+        inner[k].insert(c[k].begin(), c[k].end());
+    }
+    for (size_t k = 0; k < kCredIds.size(); k++)
+      settle(find(std::string("cred.") + kCredIds[k]),
+             std::vector<uint32_t>(inner[k].begin(), inner[k].end()),
+             static_cast<uint32_t>(usable.size()),
+             "no pointer candidate's struct holds this id of C in every trial");
+    cs.found["cred"] = {usable, valid, {}};
+  }
+}
+
+void cred_by_layout(ChainSolve &cs, const LayoutOrder &layout) {
+  auto it = cs.found.find("cred");
+  if (it != cs.found.end())
+    place_cred_fields(cs.out, cs.finder(), it->second.usable, it->second.valid, layout);
 }
 
 } // namespace offsetprobe::families

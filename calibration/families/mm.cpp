@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // mm_struct's memory-layout fields, through task_struct.mm and active_mm
 // (stage 2). The chain rule is in calibration/chains.cpp.
+#include "calibration/chain_search.h"
 #include "calibration/families/families.h"
+#include "calibration/pointer_pairs.h"
 #include "calibration/readback_check.h"
 
 namespace offsetprobe::families {
@@ -83,6 +85,144 @@ Family mm() {
       f.readback.push_back({{p, std::string("mm_struct.") + m}});
   f.verify = verify;
   return f;
+}
+
+// The chain rule (calibration/chains.cpp runs it): the rules, then their
+// entry points.
+namespace {
+
+using namespace chain;
+
+// mm_struct's layout rules (declared layouts only), then mm vs active_mm
+// (pointer_pairs.h). `sets` are the mm fields' candidates in kMmFields order.
+void place_mm_fields(const FindField &find, const std::vector<const Trial *> &usable,
+                     const std::vector<uint32_t> &valid,
+                     const std::vector<std::vector<uint32_t>> &sets, const LayoutOrder &layout) {
+  auto idx = [](const char *n) {
+    return static_cast<size_t>(std::find_if(kMmFields.begin(), kMmFields.end(),
+                                            [n](const char *m) { return std::string(m) == n; }) -
+                               kMmFields.begin());
+  };
+  if (layout_rules_allowed(layout)) {
+    // `unsigned long arg_start, arg_end, env_start, env_end;`: ELF loading
+    // sets arg_end == env_start (the strings are contiguous).
+    size_t ae = idx("arg_end"), es = idx("env_start");
+    split_adjacent(find("mm_struct.arg_end"), find("mm_struct.env_start"), sets[ae], sets[es], 8,
+                   "arg_end == env_start after execve(); adjacent pair " + join(sets[ae]) +
+                       " split by declaration order (arg_end first)");
+
+    // Without PR_SET_MM_MAP (no CONFIG_CHECKPOINT_RESTORE) env_end keeps a
+    // twin in mm->saved_auxv: AT_EXECFN points at the file name execve()
+    // copied right above the environment. `env_start, env_end` are
+    // declared next to each other, so the candidate 8 bytes after a
+    // calibrated env_start is env_end; the auxv copy never is (saved_auxv
+    // follows env_end).
+    auto &ee = find("mm_struct.env_end");
+    auto &es_f = find("mm_struct.env_start");
+    if (ee.status == FieldStatus::ambiguous && es_f.status == FieldStatus::calibrated &&
+        std::count(ee.candidates.begin(), ee.candidates.end(), *es_f.offset + 8)) {
+      ee.reason = "candidates " + join(ee.candidates) + " (auxv's AT_EXECFN equals env_end); " +
+                  std::to_string(*es_f.offset + 8) + " follows env_start (declaration order)";
+      ee.status = FieldStatus::calibrated;
+      ee.offset = *es_f.offset + 8;
+      ee.candidates.clear();
+    }
+  } else {
+    for (const char *m : {"arg_end", "env_start", "env_end"}) {
+      auto &f = find(std::string("mm_struct.") + m);
+      if (f.status == FieldStatus::ambiguous)
+        f.reason += "; randomized layout detected (" + layout.evidence +
+                    "): declaration order does not apply";
+    }
+  }
+  auto &mm = find("task_struct.mm");
+  auto &am = find("task_struct.active_mm");
+  if (place_mm_pair(mm, am, usable, valid, layout))
+    return;
+  for (auto *f : {&mm, &am})
+    settle(*f, valid, static_cast<uint32_t>(usable.size()),
+           "no pointer candidate leads to a struct holding /proc/<pid>/stat's values");
+  // One pointer leads to the values: it is mm or active_mm, not both.
+  if (valid.size() == 1)
+    for (auto *f : {&mm, &am}) {
+      f->status = FieldStatus::ambiguous;
+      f->candidates = valid;
+      f->offset.reset();
+      f->reason = "one pointer leads to /proc/<pid>/stat's values; mm and active_mm cannot be "
+                  "told apart";
+    }
+}
+
+} // namespace
+
+// mm_struct: /proc/<pid>/stat prints its layout fields exactly. A pointer
+// candidate is valid when its pointee holds every layout value of L's, C's
+// and N's own mm.
+void mm_by_value(ChainSolve &cs) {
+  const auto &trials = cs.trials;
+  const auto &opt = cs.opt;
+  const auto &ptr_offsets = cs.ptr_offsets;
+  const auto &nested_idx = cs.nested_idx;
+  const FindField find = cs.finder();
+  std::vector<const Trial *> usable;
+  for (const auto &t : trials)
+    if (t.leader.chain.captured && t.leader.mm)
+      usable.push_back(&t);
+  std::vector<std::string> names = {"task_struct.mm", "task_struct.active_mm"};
+  for (const char *m : kMmFields)
+    names.push_back(std::string("mm_struct.") + m);
+  if (usable.size() < opt.min_trials) {
+    for (const auto &n : names)
+      unresolved(find(n), "only " + std::to_string(usable.size()) +
+                              " trials captured the leader's mm and its /proc/<pid>/stat");
+  } else {
+    std::vector<uint32_t> valid;
+    std::vector<std::set<uint32_t>> inner(kMmFields.size());
+    for (size_t i = 0; i < ptr_offsets.size(); i++) {
+      if (nested_idx.count(static_cast<uint32_t>(i)))
+        continue;
+      uint32_t limit = limit_of(usable, [i](const Trial &t) { return pointee(t.leader, i); });
+      std::vector<std::vector<uint32_t>> c(kMmFields.size());
+      bool all = true;
+      for (size_t k = 0; k < kMmFields.size() && all; k++) {
+        // L, C and N each have their own mm with the same layout values
+        // (fork copies them); every one captured must agree.
+        c[k] = survivors(usable, limit, 8, 8, opt.min_trials, [i, k](const Trial &t, uint32_t o) {
+          Seen v = Seen::match;
+          for (const Subject *s : {&t.leader, &t.creds, &t.unshared}) {
+            if (!s->mm || !pointee(*s, i))
+              continue;
+            auto x = u64_at(*pointee(*s, i), o);
+            if (!x)
+              v = Seen::unknown;
+            else if (*x != (*s->mm)[k])
+              return Seen::mismatch;
+          }
+          return v;
+        });
+        all = !c[k].empty();
+      }
+      if (!all)
+        continue;
+      valid.push_back(ptr_offsets[i]);
+      for (size_t k = 0; k < kMmFields.size(); k++)
+        inner[k].insert(c[k].begin(), c[k].end());
+    }
+    std::vector<std::vector<uint32_t>> sets;
+    for (size_t k = 0; k < kMmFields.size(); k++) {
+      sets.emplace_back(inner[k].begin(), inner[k].end());
+      settle(find(std::string("mm_struct.") + kMmFields[k]), sets.back(),
+             static_cast<uint32_t>(usable.size()),
+             "no pointer candidate's struct holds this /proc/<pid>/stat value");
+    }
+    cs.found["mm"] = {usable, valid, sets};
+  }
+}
+
+void mm_by_layout(ChainSolve &cs, const LayoutOrder &layout) {
+  auto it = cs.found.find("mm");
+  if (it != cs.found.end())
+    place_mm_fields(cs.finder(), it->second.usable, it->second.valid, it->second.sets, layout);
 }
 
 } // namespace offsetprobe::families

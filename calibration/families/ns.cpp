@@ -3,6 +3,7 @@
 // (stage 2, two pointers in one load). The chain rule is in
 // calibration/chains.cpp; kNsKinds (calibration/chains.h) lists the kinds.
 #include "calibration/chains.h"
+#include "calibration/chain_search.h"
 #include "calibration/families/families.h"
 #include "calibration/readback_check.h"
 
@@ -95,6 +96,128 @@ Family ns() {
   }
   f.verify = verify;
   return f;
+}
+
+using namespace chain;
+
+// nsproxy and the namespaces: /proc/<pid>/ns/<kind> gives ns.inum. The
+// nested candidates (followed one level further) are nsproxy's; the one whose
+// members lead to L's and N's inode numbers of every kind the kernel has is
+// nsproxy.
+void ns_by_value(ChainSolve &cs) {
+  const auto &trials = cs.trials;
+  const auto &opt = cs.opt;
+  const auto &ptr_offsets = cs.ptr_offsets;
+  const auto &nested_of = cs.nested_of;
+  const FindField find = cs.finder();
+  std::vector<const Trial *> usable;
+  for (const auto &t : trials)
+    if (t.leader.chain.captured && t.unshared.chain.captured && !t.leader.ns_inum.empty() &&
+        !t.unshared.ns_inum.empty())
+      usable.push_back(&t);
+  std::string why = first_error(trials, &Trial::unshare_error);
+  auto &np = find("task_struct.nsproxy");
+  if (usable.size() < opt.min_trials || nested_of.empty()) {
+    std::string reason = nested_of.empty() ? "no pointer of task_struct changed with unshare()"
+                                           : "only " + std::to_string(usable.size()) +
+                                                 " trials captured L's and N's namespaces";
+    if (!why.empty())
+      reason += ": unshare: " + why;
+    unresolved(np, reason, why.empty());
+    for (const auto &k : kNsKinds) {
+      unresolved(find(std::string("nsproxy.") + k.member), reason, why.empty());
+      unresolved(find(std::string(k.struct_name) + ".ns.inum"), reason, why.empty());
+    }
+  } else {
+    // Kinds the kernel has (a /proc/<pid>/ns link in every trial).
+    std::vector<bool> present(kNsKinds.size(), true);
+    for (size_t k = 0; k < kNsKinds.size(); k++)
+      for (const Trial *t : usable)
+        if (!t->leader.ns_inum.count(kNsKinds[k].proc) ||
+            !t->unshared.ns_inum.count(kNsKinds[k].proc))
+          present[k] = false;
+    // found[n][k] = the (slot, offset) pairs in nested group n.
+    std::vector<uint32_t> valid_groups;
+    std::vector<std::vector<std::vector<std::pair<uint32_t, uint32_t>>>> found(nested_of.size());
+    // The inode numbers per usable trial and kind, looked up once.
+    std::vector<std::vector<std::pair<uint32_t, uint32_t>>> want(usable.size());
+    for (size_t ti = 0; ti < usable.size(); ti++)
+      for (size_t k = 0; k < kNsKinds.size(); k++)
+        want[ti].push_back(present[k] ? std::pair{usable[ti]->leader.ns_inum.at(kNsKinds[k].proc),
+                                                  usable[ti]->unshared.ns_inum.at(kNsKinds[k].proc)}
+                                      : std::pair{0u, 0u});
+    for (size_t n = 0; n < nested_of.size(); n++) {
+      found[n].resize(kNsKinds.size());
+      // All kinds at once: each (slot, offset) is read once per trial and
+      // compared with every kind's pair (one survivors() pass per kind took
+      // ~1 ms).
+      for (uint32_t j = 0;; j++) {
+        bool have = false;
+        for (const Trial *t : usable)
+          have |= nested(t->leader, n, j) != nullptr;
+        if (!have)
+          break;
+        uint32_t limit =
+            limit_of(usable, [n, j](const Trial &t) { return nested(t.leader, n, j); });
+        auto per_kind = survivors_each(
+            usable, limit, 4, 4, opt.min_trials, present,
+            [&](const Trial &t, uint32_t o, const auto &alive, auto &seen) {
+              const Snapshot *ls = nested(t.leader, n, j), *ns = nested(t.unshared, n, j);
+              auto lv = ls ? u32_at(*ls, o) : std::nullopt;
+              auto nv = ns ? u32_at(*ns, o) : std::nullopt;
+              if (!lv || !nv)
+                return; // not read: neither evidence for nor against
+              size_t ti =
+                  static_cast<size_t>(std::find(usable.begin(), usable.end(), &t) - usable.begin());
+              for (size_t k = 0; k < kNsKinds.size(); k++)
+                if (alive[k])
+                  seen[k] = *lv == want[ti][k].first && *nv == want[ti][k].second ? Seen::match
+                                                                                  : Seen::mismatch;
+            });
+        for (size_t k = 0; k < kNsKinds.size(); k++)
+          for (uint32_t o : per_kind[k])
+            found[n][k].push_back({j * 8, o});
+      }
+      bool all = true;
+      for (size_t k = 0; k < kNsKinds.size(); k++)
+        all = all && (!present[k] || !found[n][k].empty());
+      if (all)
+        valid_groups.push_back(static_cast<uint32_t>(n));
+    }
+    std::vector<uint32_t> ptrs;
+    for (uint32_t n : valid_groups)
+      ptrs.push_back(ptr_offsets[nested_of[n]]);
+    settle(np, ptrs, static_cast<uint32_t>(usable.size()),
+           "no nsproxy candidate leads to the namespaces' inode numbers");
+    for (size_t k = 0; k < kNsKinds.size(); k++) {
+      auto &slot = find(std::string("nsproxy.") + kNsKinds[k].member);
+      auto &inum = find(std::string(kNsKinds[k].struct_name) + ".ns.inum");
+      if (!present[k]) {
+        for (auto *f : {&slot, &inum}) {
+          f->status = FieldStatus::not_present;
+          f->reason = std::string("no /proc/<pid>/ns/") + kNsKinds[k].proc +
+                      ": the kernel has no such namespace";
+        }
+        continue;
+      }
+      if (valid_groups.size() != 1) {
+        for (auto *f : {&slot, &inum})
+          unresolved(*f, "task_struct.nsproxy is not resolved");
+        continue;
+      }
+      std::set<uint32_t> slots, offs;
+      for (auto [j, o] : found[valid_groups[0]][k]) {
+        slots.insert(j);
+        offs.insert(o);
+      }
+      std::string nothing =
+          std::string("no nsproxy member leads to /proc/<pid>/ns/") + kNsKinds[k].proc + "'s inode";
+      settle(slot, {slots.begin(), slots.end()}, static_cast<uint32_t>(usable.size()), nothing);
+      settle(inum, {offs.begin(), offs.end()}, static_cast<uint32_t>(usable.size()), nothing);
+      if (slot.status == FieldStatus::ambiguous && !why.empty())
+        slot.reason += " (unshare: " + why + ")";
+    }
+  }
 }
 
 } // namespace offsetprobe::families
