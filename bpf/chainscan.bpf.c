@@ -2,7 +2,7 @@
 /*
  * The chain scanner (stage 2): for a subject picked by comm cookie, copies the
  * structs that candidate pointer fields of its task_struct point to, and for
- * nsproxy candidates the structs one level further.
+ * the candidates the plan marks as nested the structs one level further.
  *
  * It follows only the offsets it was loaded with (the stage-1 plan: rodata
  * for libbpf, -D macros for BCC, compat.bpf.h) starting at the current task,

@@ -17,7 +17,8 @@
 #define OP_MAX_PTRS 24
 #define OP_PTEE_CHUNKS 3
 #define OP_PTEE_BYTES (OP_CHAIN_CHUNK_SIZE * OP_PTEE_CHUNKS)
-/* Candidates followed one level further (nsproxy): each 8-byte word of the
+/* Candidates followed one level further (a pointer to a struct of pointers,
+ * the plan's nested_of): each 8-byte word of the
  * first OP_NESTED_SLOTS * 8 bytes of the pointee that holds a kernel pointer
  * is followed and 2 KiB of its struct copied (ipc_namespace's ns_common sits
  * at 1120 on 6.18). */

@@ -217,7 +217,7 @@ std::vector<FieldResult> solve_selected(const CalibrateOptions &opt,
       if (f.member == "exit_code")
         f.reason = "sched:sched_process_exit could not be attached; " + f.reason;
   if (opt.fields.beyond_task()) {
-    for (auto &f : solve_audit(trials, so))
+    for (auto &f : solve_from_task(trials, so))
       fields.push_back(f);
     // The layout as task_struct's own fields show it, for the chains' rules.
     so.layout = detect_layout_order(fields, so.layout);

@@ -20,6 +20,12 @@
 
 namespace offsetprobe {
 
+struct LayoutOrder;  // calibration/layout_order.h
+struct SolveOptions; // calibration/solver.h
+namespace chain {
+struct ChainSolve; // calibration/chain_search.h
+}
+
 // One field, as its family declares it.
 struct FieldDef {
   std::string struct_name;          // "task_struct"
@@ -44,6 +50,10 @@ struct FieldDef {
   // Empty for the fields other solvers find.
   Predicate predicate;
   CannotTest cannot_test;
+  // Its rank in its struct's declaration order (Family::declared_order), or
+  // 0: not part of it. Only fields found by value alone take part: a field
+  // placed by a layout rule proves nothing about the layout.
+  uint32_t order = 0;
 
   std::string name() const { return struct_name + "." + member; }
 };
@@ -63,6 +73,47 @@ struct ReadbackPath {
 };
 
 class ReadbackCheck; // calibration/readback_check.h
+
+// A struct whose members every unshuffled kernel declares in the order of
+// their FieldDef::order (a subsequence of the declaration, so any two of
+// them, not only neighbours, keep it), and why. detect_layout_order
+// (calibration/layout_order.h) checks the calibrated ones; the family that
+// owns the struct declares it, the members may come from several families.
+struct DeclaredOrder {
+  std::string struct_name;
+  // The reason, as the evidence of a randomized layout quotes it; "%s"
+  // stands for the members in order ("exit_code, pid, tgid").
+  std::string why;
+};
+
+// How the chain stage (calibration/chains.h) finds a family's fields.
+struct ChainRule {
+  // How the task_struct pointer the family is reached through relates
+  // across subjects, for chain_plan()'s pointer candidates.
+  enum class Pointer {
+    none,
+    // Shared by a thread, a copy in each forked child (copy_creds() ->
+    // prepare_creds(), copy_mm() -> dup_mm()): L and T hold one value, G, C
+    // and N each their own.
+    private_copy,
+    // Shared by forked children, replaced by unshare() (copy_namespaces()
+    // without CLONE_NEW*): L, T, G and C hold one value, N its own. Followed
+    // one level further: it points to a struct of pointers.
+    shared_until_unshare,
+  };
+  Pointer pointer = Pointer::none;
+  std::string pointer_label; // what chain_plan's messages call it ("cred")
+  // From the stage-1 captures (task_struct's own bytes, with the chain
+  // experiment's subjects); its fields are then left out of solve_chains().
+  std::function<std::vector<FieldResult>(const std::vector<Trial> &, const SolveOptions &)>
+      from_task;
+  // From the chain captures, by value: settles the family's fields of
+  // ChainSolve::out, and keeps in ChainSolve::found what its layout rule needs.
+  std::function<void(chain::ChainSolve &)> by_value;
+  // After every family's by_value: its rules by declaration order or
+  // adjacency, each standing down on a randomized layout.
+  std::function<void(chain::ChainSolve &, const LayoutOrder &)> by_layout;
+};
 
 struct Family {
   std::string name;    // what --fields calls it: "task", "cred", ...
@@ -96,6 +147,11 @@ struct Family {
   // the engine's stage-1 trials (solve_declared). Its fields are left out of
   // the chain stages' Requires graph and of the chain solver.
   std::string experiment;
+  // The chain rule of a family outside task_struct's own bytes, or of one
+  // found with the chain experiment's subjects (audit).
+  ChainRule chain;
+  // The structs it owns whose declaration order a layout check may use.
+  std::vector<DeclaredOrder> declared_order;
 };
 
 // The catalogue, in report order: task, cred, ns, mm, audit, files, net.

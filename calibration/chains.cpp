@@ -2,7 +2,6 @@
 #include "calibration/chains.h"
 
 #include "calibration/chain_search.h"
-#include "calibration/families/families.h"
 
 #include <algorithm>
 #include <map>
@@ -11,6 +10,30 @@
 namespace offsetprobe {
 
 using namespace chain;
+
+namespace {
+
+// The labels of the families whose pointer relates like `kind`, in catalogue
+// order, joined with ", ".
+std::string pointer_labels(ChainRule::Pointer kind) {
+  std::string out;
+  for (const auto &fam : catalogue())
+    if (fam.chain.pointer == kind)
+      out += (out.empty() ? "" : ", ") + fam.chain.pointer_label;
+  return out;
+}
+
+// Every family pointer's label, the private copies first, then the shared
+// ones after an "or" (what chain_plan says when no pointer relates).
+std::string every_pointer_label() {
+  std::string priv = pointer_labels(ChainRule::Pointer::private_copy);
+  std::string shared = pointer_labels(ChainRule::Pointer::shared_until_unshare);
+  if (priv.empty() || shared.empty())
+    return priv + shared;
+  return priv + " or " + shared;
+}
+
+} // namespace
 
 const std::vector<FieldDecl> &chain_field_graph() {
   static const std::vector<FieldDecl> g = field_graph();
@@ -147,22 +170,22 @@ ChainPlanResult chain_plan(const std::vector<Trial> &trials, const SolveOptions 
     }
     return Seen::match;
   };
-  // struct cred and mm_struct: threads share them, fork copies them
-  // (copy_creds() -> prepare_creds(), copy_mm() -> dup_mm()).
+  // The pointers of private_copy families (ChainRule::Pointer): threads
+  // share them, fork copies them.
   auto priv = survivors(usable, limit, 8, 8, opt.min_trials, [&](const Trial &t, uint32_t o) {
     return relation(t, o, {&t.thread}, {&t.grandchild, &t.creds, &t.unshared});
   });
-  // nsproxy: fork shares it (copy_namespaces() without CLONE_NEW*), unshare()
-  // replaces it.
+  // The pointers of shared_until_unshare families: fork shares them,
+  // unshare() replaces them.
   auto ns = survivors(usable, limit, 8, 8, opt.min_trials, [&](const Trial &t, uint32_t o) {
     return relation(t, o, {&t.thread, &t.grandchild, &t.creds}, {&t.unshared});
   });
-  // Across trials: each leader has its own cred and mm (fork gives it a new
-  // cred and a new mm), while every leader shares the subject host's nsproxy
+  // Across trials: each leader has its own private copy (fork gives it a
+  // new one), while every leader shares the subject host's shared pointer
   // and every N made its own. A pointer that only looks related within each
   // trial fails this: a per-CPU one (a run queue, say) that was the same for
   // L, T, G and C and another for N in every trial, which happened once in
-  // 800 runs under load and pushed the nsproxy candidates past the chain
+  // 800 runs under load and pushed the shared candidates past the chain
   // scanner's capacity. Words not read in a trial are no evidence.
   auto distinct = [&](uint32_t o, const Subject Trial::*who) {
     std::set<uint64_t> seen;
@@ -184,13 +207,14 @@ ChainPlanResult chain_plan(const std::vector<Trial> &trials, const SolveOptions 
   r.private_count = priv.size();
   r.ns_count = ns.size();
   if (priv.size() + ns.size() > max_ptrs || ns.size() > max_nested) {
-    r.error = std::to_string(priv.size()) + " private and " + std::to_string(ns.size()) +
-              " nsproxy pointer candidates exceed the chain scanner's " + std::to_string(max_ptrs) +
-              "/" + std::to_string(max_nested);
+    r.error = std::to_string(priv.size()) + " private and " + std::to_string(ns.size()) + " " +
+              pointer_labels(ChainRule::Pointer::shared_until_unshare) +
+              " pointer candidates exceed the chain scanner's " + std::to_string(max_ptrs) + "/" +
+              std::to_string(max_nested);
     return r;
   }
   if (priv.empty() && ns.empty()) {
-    r.error = "no pointer in task_struct relates across subjects like cred, mm or nsproxy";
+    r.error = "no pointer in task_struct relates across subjects like " + every_pointer_label();
     return r;
   }
   r.plan.ptr_offsets = priv;
@@ -201,10 +225,22 @@ ChainPlanResult chain_plan(const std::vector<Trial> &trials, const SolveOptions 
   return r;
 }
 
+std::vector<FieldResult> solve_from_task(const std::vector<Trial> &trials,
+                                         const SolveOptions &opt) {
+  std::vector<FieldResult> out;
+  for (const auto &fam : catalogue())
+    if (fam.chain.from_task)
+      for (auto &f : fam.chain.from_task(trials, opt))
+        out.push_back(f);
+  return out;
+}
+
 std::vector<FieldResult> solve_chains(const std::vector<Trial> &trials, const SolveOptions &opt) {
+  // The fields of every family the chain captures solve (not those found
+  // in task_struct's own bytes: solve_from_task).
   std::vector<FieldResult> out;
   for (auto &f : chain_fields())
-    if (f.member != "loginuid" && f.member != "sessionid")
+    if (!family_of(f.name)->chain.from_task)
       out.push_back(f);
   if (trials.empty()) {
     mark_chains_unresolved(out, "no trials", true);
@@ -220,14 +256,16 @@ std::vector<FieldResult> solve_chains(const std::vector<Trial> &trials, const So
     }
   cs.nested_idx = std::set<uint32_t>(cs.nested_of.begin(), cs.nested_of.end());
 
-  families::cred_by_value(cs);
-  families::mm_by_value(cs);
-  // The layout rules, once every field found by value is settled: each
-  // stands down on a randomized layout (layout_order.h).
+  // Each family's fields by value, in catalogue order (each rule settles its
+  // own fields only), then the layout rules, once every field found by value
+  // is settled: each stands down on a randomized layout (layout_order.h).
+  for (const auto &fam : catalogue())
+    if (fam.chain.by_value)
+      fam.chain.by_value(cs);
   const LayoutOrder layout = detect_layout_order(out, opt.layout);
-  families::cred_by_layout(cs, layout);
-  families::mm_by_layout(cs, layout);
-  families::ns_by_value(cs);
+  for (const auto &fam : catalogue())
+    if (fam.chain.by_layout)
+      fam.chain.by_layout(cs, layout);
   return out;
 }
 

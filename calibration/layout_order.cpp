@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "calibration/layout_order.h"
 
+#include "calibration/catalogue.h"
+
+#include <algorithm>
+
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -15,40 +19,39 @@ namespace {
 // (checked against the BTF of every Debian kernel in tests/fixtures/ by
 // test_layout_order). Each chain is a subsequence of the declaration, so any
 // two of its members, not only neighbours, must keep the order. Only fields a
-// calibration finds by value alone are listed: a field placed by a layout
-// rule proves nothing about the layout.
+// calibration finds by value alone take part: a field placed by a layout
+// rule proves nothing about the layout. The families declare them
+// (Family::declared_order, FieldDef::order): the struct's owner says why,
+// each field its rank.
 struct OrderedChain {
-  const char *struct_name;
-  std::vector<const char *> members;
-  const char *why;
+  std::string struct_name;
+  std::vector<std::string> members;
+  std::string why;
 };
 
 const std::vector<OrderedChain> &chains() {
-  static const std::vector<OrderedChain> c = {
-      // exit_state/exit_code/exit_signal, then pid, tgid, then the process
-      // relationships (real_parent, parent, children, sibling, group_leader),
-      // then the times, the credentials, comm, fs/files, nsproxy, and the
-      // audit block (loginuid, sessionid) far below: the order of
-      // include/linux/sched.h from 2.6.x through 6.18, with randstruct's
-      // randomized_struct_fields_start/end around all of them.
-      {"task_struct",
-       {"exit_code", "pid", "tgid", "real_parent", "parent", "group_leader", "comm", "nsproxy",
-        "loginuid", "sessionid"},
-       "sched.h declares exit_code, pid, tgid, real_parent, parent, group_leader, comm, nsproxy, "
-       "loginuid, sessionid in this order (2.6 to 6.18)"},
-      // `kuid_t uid, gid, suid, sgid, euid, egid, fsuid, fsgid` (one
-      // declaration per pair) since 2.6.29 (struct cred's introduction).
-      {"cred",
-       {"uid", "gid", "suid", "sgid", "euid", "egid", "fsuid", "fsgid"},
-       "cred.h declares uid, gid, suid, sgid, euid, egid, fsuid, fsgid in this order (2.6.29 on)"},
-      // `unsigned long start_code, end_code, start_data, end_data; unsigned
-      // long start_brk, brk, start_stack; unsigned long arg_start, arg_end,
-      // env_start, env_end;` since 2.6 (brk is not calibrated).
-      {"mm_struct",
-       {"start_code", "end_code", "start_data", "end_data", "start_brk", "start_stack", "arg_start",
-        "arg_end", "env_start", "env_end"},
-       "mm_types.h declares start_code ... env_end in /proc/<pid>/stat's order (2.6 on)"},
-  };
+  static const std::vector<OrderedChain> c = [] {
+    std::vector<OrderedChain> out;
+    for (const auto &owner : catalogue())
+      for (const auto &d : owner.declared_order) {
+        std::vector<std::pair<uint32_t, std::string>> ranked;
+        for (const auto &fam : catalogue())
+          for (const auto &f : fam.fields)
+            if (f.struct_name == d.struct_name && f.order)
+              ranked.emplace_back(f.order, f.member);
+        std::sort(ranked.begin(), ranked.end());
+        OrderedChain ch{d.struct_name, {}, d.why};
+        std::string list;
+        for (const auto &[rank, member] : ranked) {
+          ch.members.push_back(member);
+          list += (list.empty() ? "" : ", ") + member;
+        }
+        if (auto at = ch.why.find("%s"); at != std::string::npos)
+          ch.why.replace(at, 2, list);
+        out.push_back(std::move(ch));
+      }
+    return out;
+  }();
   return c;
 }
 
@@ -59,7 +62,8 @@ const std::vector<OrderedPair> &ordered_pairs() {
     std::vector<OrderedPair> out;
     for (const auto &c : chains())
       for (size_t i = 0; i + 1 < c.members.size(); i++)
-        out.push_back({c.struct_name, c.members[i], c.members[i + 1], c.why});
+        out.push_back(
+            {c.struct_name.c_str(), c.members[i].c_str(), c.members[i + 1].c_str(), c.why.c_str()});
     return out;
   }();
   return pairs;
@@ -75,20 +79,20 @@ LayoutOrder detect_layout_order(const std::vector<FieldResult> &fields, const La
   for (const auto &c : chains()) {
     // The calibrated members in declaration order: every later one must sit
     // at a higher offset than every earlier one, i.e. than the last seen.
-    const char *prev = nullptr;
+    const std::string *prev = nullptr;
     uint32_t prev_off = 0;
-    for (const char *m : c.members) {
-      auto it = at.find(std::string(c.struct_name) + "." + m);
+    for (const auto &m : c.members) {
+      auto it = at.find(c.struct_name + "." + m);
       if (it == at.end())
         continue;
       if (prev && it->second <= prev_off) {
         LayoutOrder l;
         l.randomized = true;
-        l.evidence = std::string(c.struct_name) + "." + m + " (" + std::to_string(it->second) +
-                     ") is not after ." + prev + " (" + std::to_string(prev_off) + "); " + c.why;
+        l.evidence = c.struct_name + "." + m + " (" + std::to_string(it->second) +
+                     ") is not after ." + *prev + " (" + std::to_string(prev_off) + "); " + c.why;
         return l;
       }
-      prev = m;
+      prev = &m;
       prev_off = it->second;
     }
   }

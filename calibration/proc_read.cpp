@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "calibration/proc_read.h"
 
-#include "calibration/chains.h"
+#include "calibration/families/ns.h"
+#include "calibration/snapshot.h"
 
 #include <cinttypes>
 #include <cstdio>

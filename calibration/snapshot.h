@@ -65,8 +65,9 @@ struct ChainCapture {
 
 // What the chain scanner (stage 2) follows from each subject's task: the
 // task_struct offsets of candidate pointers, and which of those (indexes into
-// ptr_offsets) it follows one level further, word by word (nsproxy
-// candidates). Both come from stage-1 snapshots, never from an address.
+// ptr_offsets) it follows one level further, word by word (the candidates
+// of a pointer to a struct of pointers: ChainRule::shared_until_unshare).
+// Both come from stage-1 snapshots, never from an address.
 struct ChainPlan {
   std::vector<uint32_t> ptr_offsets; // at most OP_MAX_PTRS
   std::vector<uint32_t> nested_of;   // at most OP_MAX_NESTED

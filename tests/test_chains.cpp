@@ -3,6 +3,8 @@
 // filters, loginuid/sessionid, and the joint pointer + member solving of
 // cred, mm_struct and nsproxy -> namespaces, each with decoys.
 #include "calibration/chains.h"
+#include "calibration/families/families.h"
+#include "calibration/families/ns.h"
 
 #include <doctest/doctest.h>
 

@@ -5,6 +5,7 @@
 // find every field at its BTF offset. $OFFSETPROBE_FIXTURES overrides the
 // directory.
 #include "calibration/chains.h"
+#include "calibration/families/families.h"
 #include "calibration/solver.h"
 #include "calibration/trial_json.h"
 

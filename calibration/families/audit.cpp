@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // The audit fields in task_struct's own bytes: loginuid and sessionid
 // (stage 1, solved with the chain experiment's subject C). The rule is
-// solve_audit in calibration/chains.cpp.
+// solve_audit, below.
 #include "calibration/chain_search.h"
-#include "calibration/chains.h"
 #include "calibration/families/families.h"
 #include "calibration/readback_check.h"
 
@@ -43,6 +42,9 @@ Family audit() {
     d.align = 4;
     d.absent = "kernels without CONFIG_AUDIT (no /proc/<pid>/loginuid): not_present";
     d.known = std::string("/proc/<pid>/") + m + " of C (its own, set through /proc) and L";
+    // The audit block, far below the namespaces in sched.h: ranks 9 and 10 in
+    // task_struct's declared order (families/task.cpp).
+    d.order = static_cast<uint32_t>(9 + f.fields.size());
     f.fields.push_back(d);
   }
   f.roles = {{Role::creds, "C: writes its own /proc/self/loginuid, which starts a session"}};
@@ -50,6 +52,7 @@ Family audit() {
            "every trial.";
   f.readback = {{{"task_struct.loginuid"}}, {{"task_struct.sessionid"}}};
   f.verify = verify;
+  f.chain.from_task = solve_audit;
   return f;
 }
 

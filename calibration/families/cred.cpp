@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // struct cred's ids, through task_struct.real_cred and task_struct.cred
-// (stage 2). The chain rule is in calibration/chains.cpp.
+// (stage 2). The chain rule is below (calibration/chains.cpp runs it).
 #include "calibration/chain_search.h"
 #include "calibration/families/families.h"
 #include "calibration/pointer_pairs.h"
@@ -67,38 +67,6 @@ void add_task_pointer_pair(Family &f, const char *a, const char *b) {
     d.known = "a private pointer: shared by L and T, different in every forked child";
     f.fields.push_back(d);
   }
-}
-
-Family cred() {
-  Family f;
-  f.name = "cred";
-  f.summary = "task_struct.real_cred and cred, and struct cred's uid/gid/suid/sgid/euid/egid/"
-              "fsuid/fsgid";
-  add_task_pointer_pair(f, "real_cred", "cred");
-  for (const char *id : kCredIds) {
-    FieldDef d;
-    d.struct_name = "cred";
-    d.member = id;
-    d.size = 4;
-    d.align = 4;
-    d.via = {"task_struct.real_cred", "task_struct.cred"};
-    d.known = "/proc/<pid>/status Uid:/Gid: lines of L (root) and C (distinct ids)";
-    f.fields.push_back(d);
-  }
-  f.roles = {{Role::creds, "C: forked by L, sets eight distinct ids with setresuid/setresgid "
-                           "and setfsuid/setfsgid"}};
-  f.rule = "The pointer is the candidate whose pointee holds every id of C and of L. struct "
-           "cred declares uid, gid, suid, sgid, euid, egid, fsuid, fsgid one after the other "
-           "(since 2.6.29): a stale cred in the slab neighbours can repeat some of C's ids, so "
-           "when at least four ids sit at base + 4 k for one base, an ambiguous id whose "
-           "candidates include its own place takes it (split_cred_ids_by_order).";
-  for (const char *p : {"task_struct.real_cred", "task_struct.cred"}) {
-    f.readback.push_back({{p}});
-    for (const char *id : kCredIds)
-      f.readback.push_back({{p, std::string("cred.") + id}});
-  }
-  f.verify = verify;
-  return f;
 }
 
 // The chain rule (calibration/chains.cpp runs it): the rules, then their
@@ -176,8 +144,6 @@ void place_cred_fields(std::vector<FieldResult> &out, const FindField &find,
     }
 }
 
-} // namespace
-
 // struct cred: C took distinct ids; L is root (or whatever it is). A
 // pointer candidate is valid when its pointee holds every id of C's and of
 // L's at one offset each.
@@ -247,6 +213,48 @@ void cred_by_layout(ChainSolve &cs, const LayoutOrder &layout) {
   auto it = cs.found.find("cred");
   if (it != cs.found.end())
     place_cred_fields(cs.out, cs.finder(), it->second.usable, it->second.valid, layout);
+}
+
+} // namespace
+
+Family cred() {
+  Family f;
+  f.name = "cred";
+  f.summary = "task_struct.real_cred and cred, and struct cred's uid/gid/suid/sgid/euid/egid/"
+              "fsuid/fsgid";
+  add_task_pointer_pair(f, "real_cred", "cred");
+  for (const char *id : kCredIds) {
+    FieldDef d;
+    d.struct_name = "cred";
+    d.member = id;
+    // `kuid_t uid, gid, suid, sgid, euid, egid, fsuid, fsgid` (one
+    // declaration per pair) since 2.6.29 (struct cred's introduction).
+    d.order = static_cast<uint32_t>(f.fields.size() - 1);
+    d.size = 4;
+    d.align = 4;
+    d.via = {"task_struct.real_cred", "task_struct.cred"};
+    d.known = "/proc/<pid>/status Uid:/Gid: lines of L (root) and C (distinct ids)";
+    f.fields.push_back(d);
+  }
+  f.roles = {{Role::creds, "C: forked by L, sets eight distinct ids with setresuid/setresgid "
+                           "and setfsuid/setfsgid"}};
+  f.rule = "The pointer is the candidate whose pointee holds every id of C and of L. struct "
+           "cred declares uid, gid, suid, sgid, euid, egid, fsuid, fsgid one after the other "
+           "(since 2.6.29): a stale cred in the slab neighbours can repeat some of C's ids, so "
+           "when at least four ids sit at base + 4 k for one base, an ambiguous id whose "
+           "candidates include its own place takes it (split_cred_ids_by_order).";
+  for (const char *p : {"task_struct.real_cred", "task_struct.cred"}) {
+    f.readback.push_back({{p}});
+    for (const char *id : kCredIds)
+      f.readback.push_back({{p, std::string("cred.") + id}});
+  }
+  f.verify = verify;
+  f.chain.pointer = ChainRule::Pointer::private_copy;
+  f.chain.pointer_label = "cred";
+  f.chain.by_value = cred_by_value;
+  f.chain.by_layout = cred_by_layout;
+  f.declared_order = {{"cred", "cred.h declares %s in this order (2.6.29 on)"}};
+  return f;
 }
 
 } // namespace offsetprobe::families

@@ -7,10 +7,13 @@
 #include "calibration/catalogue.h"
 
 namespace offsetprobe {
-struct LayoutOrder;
-namespace chain {
-struct ChainSolve;
-}
+
+// The audit family's chain rule (its ChainRule::from_task): loginuid and
+// sessionid in task_struct's own bytes, from the chain experiment's subject
+// C. not_present when no subject has /proc/<pid>/loginuid. Public for its
+// tests.
+std::vector<FieldResult> solve_audit(const std::vector<Trial> &trials, const SolveOptions &opt);
+
 } // namespace offsetprobe
 
 namespace offsetprobe::families {
@@ -25,15 +28,6 @@ Family files();
 // The file family's field names, in report order.
 const std::vector<std::string> &files_field_names();
 Family net();
-
-// The chain rules of the pointer families, which solve_chains()
-// (calibration/chains.cpp) runs: each family's fields found by value from the
-// chain captures, then its rules by declaration order (declared layouts only).
-void cred_by_value(chain::ChainSolve &cs);
-void cred_by_layout(chain::ChainSolve &cs, const LayoutOrder &layout);
-void mm_by_value(chain::ChainSolve &cs);
-void mm_by_layout(chain::ChainSolve &cs, const LayoutOrder &layout);
-void ns_by_value(chain::ChainSolve &cs);
 
 // task_struct's two pointers to one private struct (real_cred/cred,
 // mm/active_mm): 8 bytes each, shared by L and T, different in every forked

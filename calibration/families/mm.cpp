@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // mm_struct's memory-layout fields, through task_struct.mm and active_mm
-// (stage 2). The chain rule is in calibration/chains.cpp.
+// (stage 2). The chain rule is below (calibration/chains.cpp runs it).
 #include "calibration/chain_search.h"
 #include "calibration/families/families.h"
 #include "calibration/pointer_pairs.h"
@@ -55,37 +55,6 @@ void verify(ReadbackCheck &c) {
 }
 
 } // namespace
-
-Family mm() {
-  Family f;
-  f.name = "mm";
-  f.summary = "task_struct.mm and active_mm, and mm_struct's layout fields from /proc/<pid>/stat";
-  add_task_pointer_pair(f, "mm", "active_mm");
-  for (const char *m : kMmFields) {
-    FieldDef d;
-    d.struct_name = "mm_struct";
-    d.member = m;
-    d.size = 8;
-    d.align = 8;
-    d.via = {"task_struct.mm", "task_struct.active_mm"};
-    d.known = "/proc/<pid>/stat's memory-layout fields of L and C";
-    f.fields.push_back(d);
-  }
-  f.roles = {{Role::creds, "C: a second process with its own mm (its layout differs from L's)"}};
-  f.rule = "The pointer is the candidate whose pointee holds every layout value of L and C. "
-           "ELF loading sets arg_end == env_start: the adjacent pair is split by declaration "
-           "order (arg_end first). Without PR_SET_MM_MAP env_end has a twin in saved_auxv: the "
-           "candidate 8 bytes after env_start is env_end (declaration order).";
-  f.readback.push_back({{"task_struct.mm"}});
-  // active_mm is also read at exit: the kernel may clear mm before the
-  // tracepoint (exit_mm()), never active_mm.
-  f.readback.push_back({{"task_struct.active_mm"}, kAtTrigger | kAtExit});
-  for (const char *p : {"task_struct.mm", "task_struct.active_mm"})
-    for (const char *m : kMmFields)
-      f.readback.push_back({{p, std::string("mm_struct.") + m}});
-  f.verify = verify;
-  return f;
-}
 
 // The chain rule (calibration/chains.cpp runs it): the rules, then their
 // entry points.
@@ -152,8 +121,6 @@ void place_mm_fields(const FindField &find, const std::vector<const Trial *> &us
                   "told apart";
     }
 }
-
-} // namespace
 
 // mm_struct: /proc/<pid>/stat prints its layout fields exactly. A pointer
 // candidate is valid when its pointee holds every layout value of L's, C's
@@ -223,6 +190,51 @@ void mm_by_layout(ChainSolve &cs, const LayoutOrder &layout) {
   auto it = cs.found.find("mm");
   if (it != cs.found.end())
     place_mm_fields(cs.finder(), it->second.usable, it->second.valid, it->second.sets, layout);
+}
+
+} // namespace
+
+Family mm() {
+  Family f;
+  f.name = "mm";
+  f.summary = "task_struct.mm and active_mm, and mm_struct's layout fields from /proc/<pid>/stat";
+  add_task_pointer_pair(f, "mm", "active_mm");
+  for (const char *m : kMmFields) {
+    FieldDef d;
+    d.struct_name = "mm_struct";
+    d.member = m;
+    // `unsigned long start_code, end_code, start_data, end_data; unsigned
+    // long start_brk, brk, start_stack; unsigned long arg_start, arg_end,
+    // env_start, env_end;` since 2.6 (brk is not calibrated): kMmFields'
+    // order.
+    d.order = static_cast<uint32_t>(f.fields.size() - 1);
+    d.size = 8;
+    d.align = 8;
+    d.via = {"task_struct.mm", "task_struct.active_mm"};
+    d.known = "/proc/<pid>/stat's memory-layout fields of L and C";
+    f.fields.push_back(d);
+  }
+  f.roles = {{Role::creds, "C: a second process with its own mm (its layout differs from L's)"}};
+  f.rule = "The pointer is the candidate whose pointee holds every layout value of L and C. "
+           "ELF loading sets arg_end == env_start: the adjacent pair is split by declaration "
+           "order (arg_end first). Without PR_SET_MM_MAP env_end has a twin in saved_auxv: the "
+           "candidate 8 bytes after env_start is env_end (declaration order).";
+  f.readback.push_back({{"task_struct.mm"}});
+  // active_mm is also read at exit: the kernel may clear mm before the
+  // tracepoint (exit_mm()), never active_mm.
+  f.readback.push_back({{"task_struct.active_mm"}, kAtTrigger | kAtExit});
+  for (const char *p : {"task_struct.mm", "task_struct.active_mm"})
+    for (const char *m : kMmFields)
+      f.readback.push_back({{p, std::string("mm_struct.") + m}});
+  f.verify = verify;
+  f.chain.pointer = ChainRule::Pointer::private_copy;
+  f.chain.pointer_label = "mm";
+  f.chain.by_value = mm_by_value;
+  f.chain.by_layout = mm_by_layout;
+  f.declared_order = {
+      {"mm_struct",
+       "mm_types.h declares start_code ... env_end in /proc/<pid>/stat's order (2.6 on)"}};
+  return f;
 }
 
 } // namespace offsetprobe::families

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // The namespaces: task_struct.nsproxy -> nsproxy.*_ns -> *_namespace.ns.inum
-// (stage 2, two pointers in one load). The chain rule is in
-// calibration/chains.cpp; kNsKinds (calibration/chains.h) lists the kinds.
-#include "calibration/chains.h"
+// (stage 2, two pointers in one load). kNsKinds (ns.h) lists the kinds; the
+// chain rule (ns_by_value) is below.
+#include "calibration/families/ns.h"
 #include "calibration/chain_search.h"
 #include "calibration/families/families.h"
 #include "calibration/readback_check.h"
@@ -50,53 +50,7 @@ void verify(ReadbackCheck &c) {
 
 } // namespace
 
-Family ns() {
-  Family f;
-  f.name = "ns";
-  f.summary = "task_struct.nsproxy, its namespace pointers, and each namespace's ns.inum";
-  FieldDef np;
-  np.struct_name = "task_struct";
-  np.member = "nsproxy";
-  np.size = 8;
-  np.align = 8;
-  np.known = "shared by L, T, G and C; different in N, which unshared its namespaces";
-  f.fields.push_back(np);
-  for (const auto &k : kNsKinds) {
-    FieldDef d;
-    d.struct_name = "nsproxy";
-    d.member = k.member;
-    d.size = 8;
-    d.align = 8;
-    d.via = {"task_struct.nsproxy"};
-    d.absent = std::string("kernels without a ") + k.proc + " namespace (no /proc/<pid>/ns/" +
-               k.proc + ")";
-    d.known = std::string("leads to the inode of /proc/<pid>/ns/") + k.proc + " of L and of N";
-    f.fields.push_back(d);
-  }
-  for (const auto &k : kNsKinds) {
-    FieldDef d;
-    d.struct_name = k.struct_name;
-    d.member = "ns.inum";
-    d.size = 4;
-    d.align = 4;
-    d.via = {std::string("nsproxy.") + k.member};
-    d.absent = std::string("kernels without a ") + k.proc + " namespace";
-    d.known = std::string("the inode of /proc/<pid>/ns/") + k.proc + " of L and of N";
-    f.fields.push_back(d);
-  }
-  f.roles = {{Role::unshared, "N: forked by L, unshares every namespace it can"}};
-  f.rule = "The nsproxy candidate is the pointer shared by L, T, G and C but not N whose "
-           "pointee holds, word by word, pointers to structs that hold L's and N's inode "
-           "numbers of each kind; one candidate group must lead to every present kind.";
-  f.readback.push_back({{"task_struct.nsproxy"}});
-  for (const auto &k : kNsKinds) {
-    std::string ptr = std::string("nsproxy.") + k.member;
-    f.readback.push_back({{"task_struct.nsproxy", ptr}});
-    f.readback.push_back({{"task_struct.nsproxy", ptr, std::string(k.struct_name) + ".ns.inum"}});
-  }
-  f.verify = verify;
-  return f;
-}
+namespace {
 
 using namespace chain;
 
@@ -218,6 +172,62 @@ void ns_by_value(ChainSolve &cs) {
         slot.reason += " (unshare: " + why + ")";
     }
   }
+}
+
+} // namespace
+
+Family ns() {
+  Family f;
+  f.name = "ns";
+  f.summary = "task_struct.nsproxy, its namespace pointers, and each namespace's ns.inum";
+  FieldDef np;
+  np.struct_name = "task_struct";
+  np.member = "nsproxy";
+  np.size = 8;
+  np.align = 8;
+  np.known = "shared by L, T, G and C; different in N, which unshared its namespaces";
+  // sched.h declares nsproxy after comm and before the audit block: rank 8
+  // in task_struct's declared order (families/task.cpp).
+  np.order = 8;
+  f.fields.push_back(np);
+  for (const auto &k : kNsKinds) {
+    FieldDef d;
+    d.struct_name = "nsproxy";
+    d.member = k.member;
+    d.size = 8;
+    d.align = 8;
+    d.via = {"task_struct.nsproxy"};
+    d.absent = std::string("kernels without a ") + k.proc + " namespace (no /proc/<pid>/ns/" +
+               k.proc + ")";
+    d.known = std::string("leads to the inode of /proc/<pid>/ns/") + k.proc + " of L and of N";
+    f.fields.push_back(d);
+  }
+  for (const auto &k : kNsKinds) {
+    FieldDef d;
+    d.struct_name = k.struct_name;
+    d.member = "ns.inum";
+    d.size = 4;
+    d.align = 4;
+    d.via = {std::string("nsproxy.") + k.member};
+    d.absent = std::string("kernels without a ") + k.proc + " namespace";
+    d.known = std::string("the inode of /proc/<pid>/ns/") + k.proc + " of L and of N";
+    f.fields.push_back(d);
+  }
+  f.roles = {{Role::unshared, "N: forked by L, unshares every namespace it can"}};
+  f.rule = "The nsproxy candidate is the pointer shared by L, T, G and C but not N whose "
+           "pointee holds, word by word, pointers to structs that hold L's and N's inode "
+           "numbers of each kind; one candidate group must lead to every present kind.";
+  f.readback.push_back({{"task_struct.nsproxy"}});
+  for (const auto &k : kNsKinds) {
+    std::string ptr = std::string("nsproxy.") + k.member;
+    f.readback.push_back({{"task_struct.nsproxy", ptr}});
+    f.readback.push_back({{"task_struct.nsproxy", ptr, std::string(k.struct_name) + ".ns.inum"}});
+  }
+  f.verify = verify;
+  f.chain.pointer = ChainRule::Pointer::shared_until_unshare;
+  f.chain.pointer_label = "nsproxy";
+  f.chain.by_value = ns_by_value;
+  return f;
 }
 
 } // namespace offsetprobe::families

@@ -106,6 +106,23 @@ Family task() {
   // Pixie's names for the two offsets its BCC programs take.
   f.fields[3].export_aliases = {"GROUP_LEADER_OFFSET_OVERRIDE"};
   f.fields[7].export_aliases = {"START_BOOTTIME_OFFSET_OVERRIDE"};
+  // exit_state/exit_code/exit_signal, then pid, tgid, then the process
+  // relationships (real_parent, parent, children, sibling, group_leader),
+  // then the times, the credentials, comm, fs/files, the namespaces, and the audit
+  // block (loginuid, sessionid) far below: the order of include/linux/sched.h
+  // from 2.6.x through 6.18, with randstruct's
+  // randomized_struct_fields_start/end around all of them. Ranks 1..7 are
+  // ours; the ns family ranks its pointer 8, the audit family its fields 9
+  // and 10. The start times are not ranked: start_time and start_boottime
+  // are told apart by their values, not by their order.
+  const std::pair<const char *, uint32_t> ranks[] = {
+      {"exit_code", 1}, {"pid", 2},          {"tgid", 3}, {"real_parent", 4},
+      {"parent", 5},    {"group_leader", 6}, {"comm", 7}};
+  for (auto [member, rank] : ranks)
+    for (auto &d : f.fields)
+      if (d.member == member)
+        d.order = rank;
+  f.declared_order = {{"task_struct", "sched.h declares %s in this order (2.6 to 6.18)"}};
   f.roles = {
       {Role::leader, "L: the main thread of a child process; a known tgid, cookie and start"},
       {Role::thread, "T: a second thread of L: tid != tgid, group_leader == &L; ptraces G"},
