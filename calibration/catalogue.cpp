@@ -131,11 +131,11 @@ std::optional<FieldSelection> FieldSelection::parse(const std::string &text, std
   return s;
 }
 
-// A pointer is found only by what it points at (the cred ids behind
-// real_cred, the /proc/<pid>/stat values behind mm, the inode numbers behind
-// nsproxy's members): selected without any field behind it, it could never
-// be found, so the fields behind it join. Done after the whole list is read,
-// so that the order of names in --fields does not matter.
+// A pointer is found only by what it points at (the ids behind a cred
+// pointer, the /proc/<pid>/stat values behind an mm pointer, the inode
+// numbers behind the namespace pointers): selected without any field behind
+// it, it could never be found, so the fields behind it join. Done after the
+// whole list is read, so that the order of names in --fields does not matter.
 void FieldSelection::add_evidence() {
   for (bool grew = true; grew;) {
     grew = false;

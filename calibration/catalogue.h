@@ -82,7 +82,7 @@ class ReadbackCheck; // calibration/readback_check.h
 struct DeclaredOrder {
   std::string struct_name;
   // The reason, as the evidence of a randomized layout quotes it; "%s"
-  // stands for the members in order ("exit_code, pid, tgid").
+  // stands for the members in rank order, joined with ", ".
   std::string why;
 };
 
