@@ -62,6 +62,20 @@ void settle(FieldResult &f, const std::vector<uint32_t> &cands, uint32_t trials,
   }
 }
 
+void settle_unplaced_pair(FieldResult &a, FieldResult &b, const std::vector<uint32_t> &valid,
+                          uint32_t trials, const std::string &none_reason,
+                          const std::string &one_reason) {
+  for (auto *f : {&a, &b})
+    settle(*f, valid, trials, none_reason);
+  if (valid.size() == 1)
+    for (auto *f : {&a, &b}) {
+      f->status = FieldStatus::ambiguous;
+      f->candidates = valid;
+      f->offset.reset();
+      f->reason = one_reason;
+    }
+}
+
 void unresolved(FieldResult &f, const std::string &reason, bool required) {
   f.status = FieldStatus::unresolved;
   f.offset.reset();

@@ -120,6 +120,14 @@ std::vector<uint32_t> survivors(const std::vector<const Trial *> &trials, uint32
 void settle(FieldResult &f, const std::vector<uint32_t> &cands, uint32_t trials,
             const std::string &none_reason);
 
+// A pointer pair (real_cred/cred, mm/active_mm) that no experiment placed:
+// both settled from the valid pointer candidates; when exactly one pointer
+// leads to the values, it is one of the pair, not both, so both are
+// ambiguous with `one_reason`.
+void settle_unplaced_pair(FieldResult &a, FieldResult &b, const std::vector<uint32_t> &valid,
+                          uint32_t trials, const std::string &none_reason,
+                          const std::string &one_reason);
+
 // Marks `f` unresolved with `reason`.
 void unresolved(FieldResult &f, const std::string &reason, bool required = true);
 

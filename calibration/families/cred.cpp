@@ -132,16 +132,9 @@ void place_cred_fields(std::vector<FieldResult> &out, const FindField &find,
   auto &cc = find("task_struct.cred");
   if (place_cred_pair(rc, cc, usable, valid, layout))
     return;
-  for (auto *f : {&rc, &cc})
-    settle(*f, valid, static_cast<uint32_t>(usable.size()),
-           "no pointer candidate leads to a struct holding C's ids");
-  if (valid.size() == 1)
-    for (auto *f : {&rc, &cc}) {
-      f->status = FieldStatus::ambiguous;
-      f->candidates = valid;
-      f->offset.reset();
-      f->reason = "one pointer leads to C's ids; real_cred and cred cannot be told apart";
-    }
+  settle_unplaced_pair(rc, cc, valid, static_cast<uint32_t>(usable.size()),
+                       "no pointer candidate leads to a struct holding C's ids",
+                       "one pointer leads to C's ids; real_cred and cred cannot be told apart");
 }
 
 // struct cred: C took distinct ids; L is root (or whatever it is). A

@@ -108,18 +108,10 @@ void place_mm_fields(const FindField &find, const std::vector<const Trial *> &us
   auto &am = find("task_struct.active_mm");
   if (place_mm_pair(mm, am, usable, valid, layout))
     return;
-  for (auto *f : {&mm, &am})
-    settle(*f, valid, static_cast<uint32_t>(usable.size()),
-           "no pointer candidate leads to a struct holding /proc/<pid>/stat's values");
-  // One pointer leads to the values: it is mm or active_mm, not both.
-  if (valid.size() == 1)
-    for (auto *f : {&mm, &am}) {
-      f->status = FieldStatus::ambiguous;
-      f->candidates = valid;
-      f->offset.reset();
-      f->reason = "one pointer leads to /proc/<pid>/stat's values; mm and active_mm cannot be "
-                  "told apart";
-    }
+  settle_unplaced_pair(mm, am, valid, static_cast<uint32_t>(usable.size()),
+                       "no pointer candidate leads to a struct holding /proc/<pid>/stat's values",
+                       "one pointer leads to /proc/<pid>/stat's values; mm and active_mm "
+                       "cannot be told apart");
 }
 
 // mm_struct: /proc/<pid>/stat prints its layout fields exactly. A pointer
