@@ -20,8 +20,7 @@ need_btf
 command -v unshare >/dev/null || skip "no-unshare: util-linux missing"
 
 rc=0
-unshare -m sh -c 'mount -t tmpfs none /sys/kernel/btf && test ! -e /sys/kernel/btf/vmlinux &&
-  exec "$0" calibrate --no-cache --json' "$bin" >"$tmp/cal.json" 2>"$tmp/err" || rc=$?
+without_btf calibrate --no-cache --json >"$tmp/cal.json" 2>"$tmp/err" || rc=$?
 if [[ $rc -ne 0 ]]; then
   fail "calibrate with BTF hidden: exit $rc, want 0" "$tmp/err" "$tmp/cal.json"
   finish

@@ -22,9 +22,8 @@ need_btf
 command -v unshare >/dev/null || skip "no-unshare: util-linux missing"
 
 rc=0
-OFFSETPROBE_FILES_DUMP=$tmp/capture.json.gz unshare -m sh -c \
-  'mount -t tmpfs none /sys/kernel/btf && test ! -e /sys/kernel/btf/vmlinux &&
-  exec "$0" calibrate --no-cache --fields files --json' "$bin" >"$tmp/cal.json" 2>"$tmp/err" || rc=$?
+OFFSETPROBE_FILES_DUMP=$tmp/capture.json.gz without_btf calibrate --no-cache --fields files --json \
+  >"$tmp/cal.json" 2>"$tmp/err" || rc=$?
 if [[ $rc -ne 0 ]]; then
   fail "calibrate --fields files with BTF hidden: exit $rc, want 0" "$tmp/err" "$tmp/cal.json"
   finish

@@ -56,6 +56,14 @@ need_btf() {
   [[ -r /sys/kernel/btf/vmlinux ]] || skip "no /sys/kernel/btf/vmlinux: no BTF oracle to compare with"
 }
 
+# without_btf ARGS...: `$bin ARGS` with the kernel's BTF hidden (a tmpfs
+# over /sys/kernel/btf in a mount namespace of its own), as on a host that
+# has none. The caller checked need_btf and that unshare exists.
+without_btf() {
+  unshare -m sh -c 'mount -t tmpfs none /sys/kernel/btf && test ! -e /sys/kernel/btf/vmlinux &&
+    exec "$@"' sh "$bin" "$@"
+}
+
 # two_oracles NAME CAL_JSON [oracle_check.py options]: judges a calibration
 # with `offsetprobe verify` and with bpftool's reading of the same BTF
 # (tests/oracle_check.py: a disagreement between the two fails). ok or fail

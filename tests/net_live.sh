@@ -23,8 +23,7 @@ command -v unshare >/dev/null || skip "no-unshare: util-linux missing"
 unshare -n true 2>/dev/null || skip "no-netns: unshare -n refused (the subject needs a network namespace)"
 
 rc=0
-unshare -m sh -c 'mount -t tmpfs none /sys/kernel/btf && test ! -e /sys/kernel/btf/vmlinux &&
-  exec "$0" calibrate --fields net --no-cache --json' "$bin" >"$tmp/cal.json" 2>"$tmp/err" || rc=$?
+without_btf calibrate --fields net --no-cache --json >"$tmp/cal.json" 2>"$tmp/err" || rc=$?
 if [[ $rc -ne 0 ]]; then
   fail "calibrate --fields net with BTF hidden: exit $rc, want 0" "$tmp/err" "$tmp/cal.json"
   finish

@@ -21,9 +21,7 @@ command -v unshare >/dev/null || skip "no-unshare: util-linux missing"
 
 for run in 1 2 3; do
   rc=0
-  unshare -m sh -c \
-    'mount -t tmpfs none /sys/kernel/btf && test ! -e /sys/kernel/btf/vmlinux &&
-    exec "$0" calibrate --no-cache --fields sched --json' "$bin" >"$tmp/cal.json" 2>"$tmp/err" || rc=$?
+  without_btf calibrate --no-cache --fields sched --json >"$tmp/cal.json" 2>"$tmp/err" || rc=$?
   if [[ $rc -ne 0 ]]; then
     fail "run $run: calibrate --fields sched with BTF hidden: exit $rc, want 0" "$tmp/err" "$tmp/cal.json"
     continue
