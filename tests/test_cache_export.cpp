@@ -6,6 +6,8 @@
 
 #include <doctest/doctest.h>
 
+#include <fstream>
+
 namespace offsetprobe::test {
 
 using nlohmann::json;
@@ -229,6 +231,36 @@ TEST_CASE("bundle v2: each layout once, every entry restored exactly") {
     auto hit = lookup_bundle(d.file("fleet.bundle"), e->kernel);
     REQUIRE_MESSAGE(hit, hit.error().message);
     CHECK(to_json(hit.value()) == to_json(*e));
+  }
+  // The lookup builds only this kernel's build and layout: in a bundle
+  // written with "layouts" before "builds" (another writer's order) it
+  // finds the same entries; another build's broken layout does not stop it,
+  // but the kernel whose layout it is gets an error, never a half entry.
+  {
+    std::string text = "{\"layouts\":" + v2["layouts"].dump() +
+                       ",\"builds\":" + v2["builds"].dump() +
+                       ",\"schema\":\"offsetprobe-bundle/v2\"}";
+    std::ofstream(d.file("reordered.bundle")) << text;
+    for (const auto *e : {&a, &b, &c}) {
+      auto hit = lookup_bundle(d.file("reordered.bundle"), e->kernel);
+      REQUIRE_MESSAGE(hit, hit.error().message);
+      CHECK(to_json(hit.value()) == to_json(*e));
+    }
+    json broken = v2;
+    std::string c_layout = v2["builds"]["cccccccccccccccc"]["layout"];
+    broken["layouts"][c_layout]["fields"] = 7;
+    REQUIRE(bundle_write(broken, d.file("broken.bundle")));
+    auto hit = lookup_bundle(d.file("broken.bundle"), a.kernel);
+    REQUIRE_MESSAGE(hit, hit.error().message);
+    CHECK(to_json(hit.value()) == to_json(a));
+    auto bad = lookup_bundle(d.file("broken.bundle"), c.kernel);
+    REQUIRE_FALSE(bad);
+    CHECK(bad.error().code == ErrorCode::schema_invalid);
+    CHECK(lookup_bundle(d.file("broken.bundle"), sample_kernel("dddddddddddddddd")).error().code ==
+          ErrorCode::not_found);
+    // Not JSON past the kept build: the whole text is still checked.
+    std::ofstream(d.file("cut.bundle")) << text.substr(0, text.size() - 3);
+    CHECK_FALSE(lookup_bundle(d.file("cut.bundle"), a.kernel));
   }
   // A v2 bundle merges with an entry like a v1 one.
   auto again = bundle_merge({d.file("fleet.bundle"), store.path_for(a.kernel.build_id)}, notes);
