@@ -48,9 +48,14 @@ struct {
 /* Offset of ns.inum in struct net (the ns family's net.ns.inum), or
  * OP_SK_NO_PARENT when unknown: the words are then not followed. */
 const volatile __u32 inum_offset = OP_SK_NO_PARENT;
-/* Where a kernel pointer starts on this architecture (x86-64 and arm64
- * kernels live in the upper half). */
-const volatile __u64 kernel_min = 0xffff000000000000ULL;
+/* The lowest value followed as a kernel pointer. Not the upper half's
+ * 0xffff000000000000: with 5-level paging (Debian's x86-64 kernels from 6.1
+ * run with LA57 where the CPU has it, as QEMU's -cpu max does) the direct map
+ * starts at 0xff11000000000000, and arm64 kernels with 52-bit VAs (Debian's
+ * 6.12) put it at 0xfff0000000000000. With the old bound skc_net was never
+ * followed there. A word below it is not read; one above it that is no
+ * pointer fails the read harmlessly. */
+const volatile __u64 kernel_min = OP_SK_KPTR_MIN;
 
 static __always_inline void read_plan(struct op_sk_event *e, __u64 sk)
 {

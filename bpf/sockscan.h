@@ -16,6 +16,8 @@
 #define OP_SK_WORDS 64
 /* The read-back: up to this many steps of up to 16 bytes each. */
 #define OP_SK_MAX_STEPS 32
+/* Kernel pointers are at or above this (chainscan.h's OP_KPTR_MIN). */
+#define OP_SK_KPTR_MIN 0xff00000000000000ULL
 #define OP_SK_NO_PARENT 0xffffffffu
 
 /* One read-back step: `size` bytes at `offset` from the sk, or from the

@@ -147,7 +147,10 @@ std::vector<uint32_t> skc_net_candidates(const std::vector<SockTrial> &trials, u
 
 std::optional<uint32_t> ipv6_pinfo_start(const std::vector<SockTrial> &trials) {
   std::map<uint32_t, std::optional<uint64_t>> words; // word offset -> d (nullopt: not yet seen)
-  for (uint32_t off = 0; off < 1024; off += 8)
+  // inet_sock.pinet6 is in inet_sock, which ends before 2 KiB on every
+  // layout seen (992 B on 6.1, 1248-1304 B on rt kernels, whose pinet6 is
+  // at 1032-1096: the 1 KiB this scan once stopped at missed it).
+  for (uint32_t off = 0; off < 2048; off += 8)
     words[off];
   bool v4 = false, v6 = false;
   for (const auto &t : trials)
