@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
-# Calibration under load: every core runs a CPU burner, and a fork storm
+# Calibration under load: every core runs a CPU burner, a fork storm
 # starts short-lived processes named like our cookies ("op" + 13 characters
 # of the cookie alphabet, "op" + 12, and longer names the kernel truncates to
 # 15), most of which call the trigger syscall (dash calls getppid() at
-# start). RUNS calibrations in a row (--no-cache), each checked against the
+# start), and a connection storm of look-alike bash processes opens and
+# closes TCP connections over loopback, v4 and v6, to a listener of its own
+# (every one is a run of sock:inet_sock_set_state hits, the network family's
+# hook, in the host's namespace). RUNS calibrations in a row (--no-cache), each checked against the
 # kernel's BTF by two oracles, `offsetprobe verify --input` and bpftool
 # (tests/oracle_check.py): a field whose offset differs from BTF is WRONG and
 # fails the test, and so does a disagreement between the oracles.
@@ -38,6 +41,7 @@ need_live
 need_btf
 command -v dash >/dev/null || skip "dash is not installed (the storm's getppid caller)"
 command -v setsid >/dev/null || skip "setsid is not installed"
+command -v python3 >/dev/null || skip "python3 is not installed (the connection storm's listener)"
 
 # Look-alike names: links to dash (comm is the link's name).
 mkdir "$tmp/names"
@@ -51,6 +55,8 @@ for i in $(seq 24); do ln -s "$(command -v dash)" "$tmp/names/op$(rand 13)"; don
 for i in $(seq 4); do ln -s "$(command -v dash)" "$tmp/names/op$(rand 12)"; done
 for i in $(seq 4); do ln -s "$(command -v dash)" "$tmp/names/op$(rand 18)"; done
 for i in $(seq 4); do ln -s "$(command -v true)" "$tmp/names/op$(rand 13)"; done
+mkdir "$tmp/conn"
+for i in $(seq 8); do ln -s "$(command -v bash)" "$tmp/conn/op$(rand 13)"; done
 
 # Burners: one per core. The storm: batches of 8 look-alikes at a time.
 for _ in $(seq "$(nproc)"); do
@@ -64,7 +70,43 @@ setsid timeout "$limit" bash -c '
     wait
   done' storm "$tmp/names" &
 load_pids+=($!)
+# The connection storm: a dual-stack listener that accepts and closes, and
+# batches of 4 look-alike bash processes that each connect (v4 or v6),
+# write a byte and close.
+setsid timeout "$limit" python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("::", 0))
+s.listen(512)
+open(sys.argv[1], "w").write(str(s.getsockname()[1]))
+while True:
+    c, _ = s.accept()
+    c.close()' "$tmp/conn.port" &
+load_pids+=($!)
+for _ in $(seq 50); do [[ -s $tmp/conn.port ]] && break; sleep 0.1; done
+conn_port=$(cat "$tmp/conn.port" 2>/dev/null) || fail "the connection storm's listener did not start"
+setsid timeout "$limit" bash -c '
+  names=("$1"/*)
+  for ((b = 0; b < 200000; b++)); do
+    for ((i = 0; i < 4; i++)); do
+      host=127.0.0.1; ((RANDOM % 2)) && host=::1
+      "${names[RANDOM % ${#names[@]}]}" -c "exec 3<>/dev/tcp/$host/$2 && echo x >&3; exec 3>&-" 2>/dev/null &
+    done
+    wait
+  done' connstorm "$tmp/conn" "$conn_port" &
+load_pids+=($!)
 sleep 0.5
+conn_rate() { # TCP connections opened per second, roughly (from the kernel's counter)
+  local a b
+  a=$(awk '/^Tcp:/ { n++; if (n == 2) print $6 }' /proc/net/snmp)
+  sleep 1
+  b=$(awk '/^Tcp:/ { n++; if (n == 2) print $6 }' /proc/net/snmp)
+  echo $((b - a))
+}
+crate=$(conn_rate)
+[[ $crate -gt 0 ]] || fail "the connection storm opened no connection in 1 s"
 storm_rate() { # processes started per second, roughly (from the pid counter)
   local a b
   a=$(cat /proc/sys/kernel/ns_last_pid)
@@ -119,7 +161,7 @@ wait 2>/dev/null
 expect_no_subjects "after the runs"
 
 echo "load: $runs runs in $ms ms ($((ms / runs)) ms each incl. verify), $(nproc) burners," \
-  "storm ~$rate processes/s, loadavg $load1"
+  "storm ~$rate processes/s, ~$crate connections/s, loadavg $load1"
 echo "load: correct $good, wrong $wrong, ambiguous $ambiguous, unresolved $unresolved," \
   "failed cleanly (exit 9) $failed, other $odd"
 [[ -s $tmp/not-calibrated.txt ]] && cut -c1-200 "$tmp/not-calibrated.txt" | sed 's/^/load: /'
