@@ -14,8 +14,23 @@
  * followed, and the u32 at net.ns.inum read (skc_net sits in sock_common's
  * first 136 bytes; 64 words leave room for debug and randomized layouts). */
 #define OP_SK_WORDS 64
-/* The read-back: up to this many steps of up to 16 bytes each. */
-#define OP_SK_MAX_STEPS 32
+/* sk_socket and struct socket: the first OP_SK_FOLLOW words of the sk that
+ * look like kernel pointers are followed, OP_SK_PEEK bytes of each pointee
+ * copied (struct socket's state, type, flags, file, sk and ops lie in its
+ * first 40 bytes on 5.3-6.18; sk_socket is at 272-288 on non-debug kernels,
+ * below 1 KiB on debug ones). Of those, the first OP_SK_BACK pointees that
+ * hold the sk itself (a struct socket, at a connect or a listen) have each
+ * of their first OP_SK_PEEK / 8 words followed in turn, OP_SK_DEEP bytes
+ * copied: the struct file a socket points to holds the socket pointer
+ * (file.private_data: 24 on 6.18, about 200 on 5.10-6.1, more on rt and
+ * debug kernels). */
+#define OP_SK_FOLLOW 128
+#define OP_SK_PEEK 64
+#define OP_SK_BACK 2
+#define OP_SK_DEEP 512
+/* The read-back: up to this many steps of up to 16 bytes each (vals_ok is
+ * a u64). */
+#define OP_SK_MAX_STEPS 48
 /* Kernel pointers are at or above this (chainscan.h's OP_KPTR_MIN). */
 #define OP_SK_KPTR_MIN 0xff00000000000000ULL
 #define OP_SK_NO_PARENT 0xffffffffu
@@ -30,7 +45,12 @@ struct op_sk_step {
   unsigned int pad;
 };
 
-/* One hit of sock:inet_sock_set_state by a task whose comm is a cookie. */
+/* Which raw tracepoint a hit comes from. */
+#define OP_HOOK_STATE 0 /* sock:inet_sock_set_state (sk, oldstate, newstate) */
+#define OP_HOOK_UDP 1   /* udp:udp_fail_queue_rcv_skb (rc, sk[, skb]): states are -1 */
+
+/* One hit of sock:inet_sock_set_state (or udp:udp_fail_queue_rcv_skb) by a
+ * task whose comm is a cookie. */
 struct op_sk_event {
   unsigned long long sk;       /* args[0] */
   unsigned long long pid_tgid; /* bpf_get_current_pid_tgid() */
@@ -40,10 +60,19 @@ struct op_sk_event {
   unsigned int slot;           /* the cookie's slot */
   int oldstate;                /* args[1] */
   int newstate;                /* args[2] */
-  unsigned int pad;
+  unsigned int hook;             /* OP_HOOK_* */
   unsigned int inum[OP_SK_WORDS]; /* u32 at word i + inum_offset */
   unsigned long long vals[OP_SK_MAX_STEPS][2];
   unsigned char data[OP_SK_BYTES];
+  /* bit i % 64 of follow_ok[i / 64]: word i was followed */
+  unsigned long long follow_ok[OP_SK_FOLLOW / 64];
+  /* the first words whose pointee holds the sk, or OP_SK_NO_PARENT */
+  unsigned int back_word[OP_SK_BACK];
+  unsigned int nback; /* pointees that held the sk (the program's counter) */
+  /* bit m of deep_ok[k]: word m of back_word[k]'s pointee was followed */
+  unsigned long long deep_ok[OP_SK_BACK];
+  unsigned char follow[OP_SK_FOLLOW][OP_SK_PEEK];
+  unsigned char deep[OP_SK_BACK][OP_SK_PEEK / 8][OP_SK_DEEP];
 };
 
 #endif

@@ -31,8 +31,8 @@ FieldDef field(const char *st, const char *member, uint32_t size, uint32_t align
 Family net() {
   Family f;
   f.name = "net";
-  f.summary = "struct sock_common, sock, inet_sock and tcp_sock from the sk of "
-              "sock:inet_sock_set_state";
+  f.summary = "struct sock_common, sock, inet_sock, tcp_sock and socket from the sk of "
+              "sock:inet_sock_set_state (and udp:udp_fail_queue_rcv_skb)";
   f.experiment = "net";
   f.fields = {
       field("sock_common", "skc_daddr", 4, 4,
@@ -88,6 +88,26 @@ Family net() {
       field("tcp_sock", "bytes_acked", 8, 8,
             "TCP_INFO's tcpi_bytes_acked at rest; apart from bytes_sent after the peer acked "
             "bytes queued in repair mode (never transmitted)"),
+      // sk_socket and struct socket: through the pointees of the sk's words
+      // (calibration/net/socket_solver.h), each read back by a round trip.
+      field("sock", "sk_socket", 8, 8,
+            "points to a struct socket whose sk is the sk itself and whose state and type hold "
+            "their known values"),
+      // sk_type and sk_protocol: TCP sockets, and a UDP socket whose full
+      // receive queue fires udp:udp_fail_queue_rcv_skb.
+      field("sock", "sk_type", 2, 2, "SOCK_STREAM for TCP, SOCK_DGRAM for the UDP socket"),
+      field("sock", "sk_protocol", 2, 2, "IPPROTO_TCP for TCP, IPPROTO_UDP for the UDP socket"),
+      field("socket", "sk", 8, 8,
+            "the sk, at every hit (at a close too: inet_release clears it only after the "
+            "protocol's close)"),
+      field("socket", "file", 8, 8,
+            "points to a struct file that holds the socket pointer (file.private_data) at one "
+            "offset in every hit; never the sk"),
+      field("socket", "type", 2, 2, "SOCK_STREAM for TCP, SOCK_DGRAM for the UDP socket"),
+      field("socket", "state", 4, 4,
+            "SS_UNCONNECTED at a connect (SS_CONNECTING comes after the protocol's connect), a "
+            "listen, a listener's close and the UDP socket's hit; SS_CONNECTED at the close of a "
+            "connected or accepted socket"),
   };
   // Not required, for now: the family is new and has been measured on this
   // host only (docs/net-family.md); a kernel where its experiment cannot
@@ -102,6 +122,13 @@ Family net() {
     f.fields[i].absent = "kernels older than the TCP_INFO field (bytes_received/acked 4.1+, "
                          "segs_in 4.2+)";
   f.fields[29].absent = "kernels older than tcpi_bytes_acked (4.1)";
+  for (auto i : {31, 32}) // sk_type, sk_protocol
+    f.fields[i].absent = "kernels before 5.6 (bit-fields sk_type:16 and sk_protocol:8 in one "
+                         "word: reported not present, no bit offset is guessed)";
+  for (auto i : {31, 32, 35}) // and socket.type: the UDP socket's hook
+    f.fields[i].absent += std::string(f.fields[i].absent.empty() ? "" : "; ") +
+                          "hosts where udp:udp_fail_queue_rcv_skb cannot be attached "
+                          "(unresolved: one value only)";
   for (auto i : {8, 9}) {
     f.fields[i].absent = "kernels without IPv6";
     f.fields[i].required = false;
@@ -114,7 +141,12 @@ Family net() {
            "by-value field's candidates are the offsets, aligned to its size, that hold its known "
            "bytes in every hit that knows it, in every trial; skc_net's are the first 64 words "
            "whose pointee's net.ns.inum is the subject's namespace inode. Exactly one candidate "
-           "and at least two distinct known values, or no offset. No declaration-order rule.";
+           "and at least two distinct known values, or no offset. No declaration-order rule. "
+           "sk_socket and socket.sk: the (word, pointee word) pairs where the pointee holds the "
+           "known socket.sk (the sk) and whose pointee holds socket.state and socket.type; those "
+           "by value in that pointee; socket.file: the socket's word, not the sk, whose pointee "
+           "holds the "
+           "socket pointer at one offset.";
   // Read back by the net experiment itself, from the sk of a fresh trial.
   f.verify = [](ReadbackCheck &) {};
   return f;

@@ -4,13 +4,18 @@
 #include "calibration/catalogue.h"
 #include "calibration/error.h"
 #include "calibration/net/sock_subject.h"
+#include "calibration/net/socket_solver.h"
 #include "calibration/subject_host.h"
 #include "offsetprobe/exit_codes.h"
 
 #include <algorithm>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <sys/random.h>
+#include <sys/utsname.h>
+
+#include "sockscan.h"
 
 namespace offsetprobe::net {
 
@@ -45,36 +50,97 @@ void all_unresolved(std::vector<FieldResult> &fields, const std::string &why, bo
   }
 }
 
+const FieldResult *calibrated(const std::vector<FieldResult> &fields, const std::string &name) {
+  for (const auto &f : fields)
+    if (f.name == name && f.status == FieldStatus::calibrated)
+      return &f;
+  return nullptr;
+}
+
 // The plan: every calibrated field at its offset from the sk; skc_net's
-// pointee read at net.ns.inum.
+// pointee read at net.ns.inum; struct socket's fields from sk_socket's
+// pointee, with sk_socket's round trip through socket.sk and socket.file's
+// through file.private_data (socket_solver.h).
 std::vector<SockStep> make_plan(const std::vector<FieldResult> &fields,
                                 std::optional<uint32_t> inum_offset,
+                                std::optional<uint32_t> private_data,
                                 std::map<std::string, uint32_t> &steps) {
   std::vector<SockStep> plan;
+  auto add = [&](const std::string &name, std::optional<uint32_t> parent, uint32_t off,
+                 uint32_t size) {
+    steps[name] = static_cast<uint32_t>(plan.size());
+    plan.push_back({parent, off, size});
+  };
+  const FieldResult *sk = calibrated(fields, "socket.sk");
   for (const auto &f : fields) {
-    if (f.status != FieldStatus::calibrated || plan.size() + 2 > 32 /* OP_SK_MAX_STEPS */)
+    if (f.status != FieldStatus::calibrated || plan.size() + 2 > OP_SK_MAX_STEPS)
       continue;
-    steps[f.name] = static_cast<uint32_t>(plan.size());
-    plan.push_back({std::nullopt, *f.offset, f.size});
-    if (f.name == "sock_common.skc_net" && inum_offset) {
-      steps["sock_common.skc_net>net.ns.inum"] = static_cast<uint32_t>(plan.size());
-      plan.push_back({steps[f.name], *inum_offset, 4});
+    std::optional<uint32_t> parent;
+    if (f.name.rfind("socket.", 0) == 0) {
+      auto p = steps.find("sock.sk_socket");
+      if (p == steps.end())
+        continue; // not read back: fails as unknown
+      parent = p->second;
     }
+    add(f.name, parent, *f.offset, f.size);
+    if (f.name == "sock_common.skc_net" && inum_offset)
+      add("sock_common.skc_net>net.ns.inum", steps[f.name], *inum_offset, 4);
+    if (f.name == "sock.sk_socket" && sk)
+      add("sock.sk_socket>socket.sk", steps[f.name], *sk->offset, 8);
+    if (f.name == "socket.file" && private_data)
+      add("socket.file>file.private_data", steps[f.name], *private_data, 8);
   }
   return plan;
+}
+
+// struct socket's fields are read through sk_socket: when it did not pass
+// its round trip, they cannot stand either.
+void socket_behind_sk_socket(std::vector<FieldResult> &fields) {
+  if (calibrated(fields, "sock.sk_socket"))
+    return;
+  for (auto &f : fields)
+    if (f.name.rfind("socket.", 0) == 0 && f.status == FieldStatus::calibrated) {
+      f.candidates = {*f.offset};
+      f.offset.reset();
+      f.status = FieldStatus::unresolved;
+      f.validation = Validation::failed;
+      f.validation_detail = "read through sock.sk_socket, which did not pass its read-back";
+      f.reason = f.validation_detail;
+    }
+}
+
+// sk_type and sk_protocol were bit-fields before 5.6 (sk_type:16 and
+// sk_protocol:8 in one word with sk_userlocks and others): a byte offset
+// found there would not be the field's. Not reported, with the reason.
+void refuse_bitfields(std::vector<FieldResult> &fields) {
+  utsname u{};
+  unsigned maj = 0, min = 0;
+  if (::uname(&u) != 0 || std::sscanf(u.release, "%u.%u", &maj, &min) != 2 || maj > 5 ||
+      (maj == 5 && min >= 6))
+    return;
+  for (auto &f : fields)
+    if (f.name == "sock.sk_type" || f.name == "sock.sk_protocol") {
+      f.status = FieldStatus::not_present;
+      f.offset.reset();
+      f.candidates.clear();
+      f.required = false;
+      f.reason = std::string("a bit-field on this kernel (") + u.release +
+                 ", before 5.6): no byte offset, and no bit offset is guessed";
+    }
 }
 
 // Reads every calibrated field of `mine` back in the kernel, from the sk of
 // a fresh trial's hits, and fails those that do not read back.
 void readback(const CalibrateOptions &opt, SockScanSession &scan,
-              std::optional<uint32_t> inum_offset, std::vector<FieldResult> &mine) {
+              std::optional<uint32_t> inum_offset, std::optional<uint32_t> private_data,
+              std::vector<FieldResult> &mine) {
   bool any = std::any_of(mine.begin(), mine.end(),
                          [](const FieldResult &f) { return f.status == FieldStatus::calibrated; });
   if (!any)
     return;
   throw_if_stopped(opt);
   std::map<std::string, uint32_t> steps;
-  scan.set_plan(make_plan(mine, inum_offset, steps));
+  scan.set_plan(make_plan(mine, inum_offset, private_data, steps));
   auto cookie = make_cookie();
   scan.add_cookie(cookie);
   auto run = run_sock_trial(scan, cookie);
@@ -97,6 +163,8 @@ void readback(const CalibrateOptions &opt, SockScanSession &scan,
     return;
   }
   check_sock_readback(run.trial, run.events, steps, mine);
+  check_socket_readback(run.trial, run.events, steps, mine);
+  socket_behind_sk_socket(mine);
 }
 
 bool is_seq_field(const std::string &name) {
@@ -137,8 +205,13 @@ void validate_net(const CalibrateOptions &opt, const std::string &backend,
   std::vector<FieldResult> copy;
   for (auto *f : mine)
     copy.push_back(*f);
+  // socket.file's round trip: the file family's file.private_data, as given.
+  std::optional<uint32_t> private_data;
+  if (const auto *pd = calibrated(fields, "file.private_data"))
+    private_data = pd->offset;
+  refuse_bitfields(copy);
   SockScanSession scan(inum);
-  readback(opt, scan, inum, copy);
+  readback(opt, scan, inum, private_data, copy);
   for (size_t i = 0; i < mine.size(); i++)
     *mine[i] = copy[i];
 }
@@ -174,7 +247,7 @@ void calibrate_net(const CalibrateOptions &opt, const std::string &backend,
   std::optional<uint32_t> inum_offset = inum_offset_of(fields);
   SockScanSession scan(inum_offset);
   std::vector<SockTrial> trials;
-  std::string no_v6, no_repair;
+  std::string no_v6, no_repair, no_udp;
   for (uint32_t i = 0; i < opt.trials; i++) {
     throw_if_stopped(opt);
     auto cookie = make_cookie();
@@ -201,9 +274,13 @@ void calibrate_net(const CalibrateOptions &opt, const std::string &backend,
       no_v6 = run.no_v6;
     if (!run.no_repair.empty())
       no_repair = run.no_repair;
+    if (!run.no_udp.empty())
+      no_udp = run.no_udp;
     trials.push_back(std::move(run.trial));
   }
   solve_sock_fields(trials, std::min<uint32_t>(3, opt.trials), mine);
+  auto socket = solve_socket_fields(trials, std::min<uint32_t>(3, opt.trials), mine);
+  refuse_bitfields(mine);
   for (auto &f : mine) {
     if (f.name == "sock_common.skc_net" && !inum_offset) {
       f.status = FieldStatus::unresolved;
@@ -220,9 +297,15 @@ void calibrate_net(const CalibrateOptions &opt, const std::string &backend,
       f.reason = "TCP_REPAIR refused here (" + no_repair +
                  "): tcp_sock's sequence numbers "
                  "cannot be known";
+    bool udp_only =
+        f.name == "sock.sk_type" || f.name == "sock.sk_protocol" || f.name == "socket.type";
+    if (!no_udp.empty() && udp_only && f.status == FieldStatus::unresolved) {
+      f.reason = "no UDP socket hit here (" + no_udp + "): one known value only";
+      f.required = false;
+    }
   }
   if (opt.validate)
-    readback(opt, scan, inum_offset, mine);
+    readback(opt, scan, inum_offset, socket.private_data, mine);
   append();
 }
 

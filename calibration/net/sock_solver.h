@@ -19,6 +19,16 @@ namespace offsetprobe::net {
 inline constexpr uint32_t kSkBytes = 4096; // OP_SK_BYTES
 inline constexpr uint32_t kSkChunk = 256;  // OP_SK_CHUNK
 inline constexpr uint32_t kSkWords = 64;   // OP_SK_WORDS
+// The pointees of the sk's first words (sk_socket), and behind the ones
+// that point back to the sk, their words' pointees (socket.file):
+// bpf/sockscan.h.
+inline constexpr uint32_t kFollowWords = 128; // OP_SK_FOLLOW
+inline constexpr uint32_t kPeek = 64;         // OP_SK_PEEK
+inline constexpr uint32_t kBack = 2;          // OP_SK_BACK
+inline constexpr uint32_t kDeep = 512;        // OP_SK_DEEP
+inline constexpr uint32_t kNoWord = 0xffffffffu;
+// The hook of a hit (OP_HOOK_*).
+enum class Hook : int { state = 0, udp = 1 };
 
 // One capture of a subject socket, at the transition its own syscall made
 // (connect: CLOSE -> SYN_SENT, listen: CLOSE -> LISTEN, close: ...): the
@@ -33,6 +43,17 @@ struct SockCapture {
   // the word looked like a kernel pointer: bit i of words_ok).
   std::array<uint32_t, 64> inum{};
   uint64_t words_ok = 0;
+  Hook hook = Hook::state;
+  // kPeek bytes behind each of the first kFollowWords words, when the word
+  // looked like a kernel pointer (bit i % 64 of follow_ok[i / 64]).
+  std::vector<uint8_t> follow;
+  std::array<uint64_t, 2> follow_ok{};
+  // The first kBack words whose pointee holds the sk (kNoWord: none), and
+  // kDeep bytes behind each of that pointee's kPeek / 8 words (bit m of
+  // deep_ok[k]): deep[(k * 8 + m) * kDeep ...].
+  std::array<uint32_t, 2> back_word{kNoWord, kNoWord};
+  std::vector<uint8_t> deep;
+  std::array<uint64_t, 2> deep_ok{};
   // Known values: a field's bytes as the kernel stores them, by field name.
   // A field without an entry is not known for this capture.
   std::map<std::string, std::vector<uint8_t>> known;

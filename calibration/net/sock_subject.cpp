@@ -2,6 +2,7 @@
 #include "calibration/net/sock_subject.h"
 
 #include "calibration/net/seq_subject.h"
+#include "calibration/net/udp_subject.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -103,16 +104,18 @@ uint16_t fresh_port(std::vector<uint16_t> &used) {
 struct Sock {
   int fd = -1;
   int family = AF_INET;
+  uint32_t ss = 1; // socket.state: SS_UNCONNECTED, SS_CONNECTED (3) once connected or accepted
   std::map<std::string, std::vector<uint8_t>> known;     // the values that hold at every hit
   std::map<std::string, std::vector<uint8_t>> known_not; // values that do not
   std::map<std::string, std::pair<uint64_t, uint32_t>> known_shr;
   Sock() = default;
   Sock(Sock &&o) noexcept
-      : fd(std::exchange(o.fd, -1)), family(o.family), known(std::move(o.known)),
+      : fd(std::exchange(o.fd, -1)), family(o.family), ss(o.ss), known(std::move(o.known)),
         known_not(std::move(o.known_not)), known_shr(std::move(o.known_shr)) {}
   Sock &operator=(Sock &&o) noexcept {
     std::swap(fd, o.fd);
     family = o.family;
+    ss = o.ss;
     known = std::move(o.known);
     known_not = std::move(o.known_not);
     known_shr = std::move(o.known_shr);
@@ -260,12 +263,20 @@ private:
     if (had == uid) // not refused (CAP_SETUID)
       s.known["sock.sk_uid"] = le_bytes(uid, 4);
     s.known["sock_common.skc_family"] = le_bytes(static_cast<uint16_t>(family), 2);
+    stream_known(s);
     set_options(s);
     uint64_t cookie = 0;
     socklen_t len = sizeof(cookie);
     if (::getsockopt(s.fd, SOL_SOCKET, SO_COOKIE, &cookie, &len) == 0 && cookie)
       s.known["sock_common.skc_cookie"] = le_bytes(cookie, 8);
     return s;
+  }
+
+  // A TCP socket's type and protocol, in its sk and its struct socket.
+  static void stream_known(Sock &s) {
+    s.known["sock.sk_type"] = le_bytes(SOCK_STREAM, 2);
+    s.known["sock.sk_protocol"] = le_bytes(IPPROTO_TCP, 2);
+    s.known["socket.type"] = le_bytes(SOCK_STREAM, 2);
   }
 
   // Random options; each is known as getsockopt reads it back (the kernel
@@ -348,6 +359,14 @@ private:
     hit->capture.what = what;
     hit->capture.known = s.known;
     hit->capture.known["sock_common.skc_state"] = {static_cast<uint8_t>(oldstate)};
+    // struct socket, through sk_socket (socket_solver.h): it points back to
+    // the sk (at a close too: inet_release clears sock->sk after the
+    // protocol's close, and sock_orphan comes after the transition); the
+    // state is the one the last syscall left (connect sets SS_CONNECTING
+    // only after the protocol's connect, which makes the transition).
+    bool syscall_open = newstate == kListen || newstate == kSynSent;
+    hit->capture.known["socket.sk"] = le_bytes(hit->capture.sk, 8);
+    hit->capture.known["socket.state"] = le_bytes(syscall_open ? 1 : s.ss, 4);
     for (auto &[k, v] : extra)
       hit->capture.known[k] = v;
     hit->capture.known_not = s.known_not;
@@ -423,6 +442,8 @@ private:
     // The accepted socket: what it inherited is not relied on; its options
     // are set again.
     s.known["sock_common.skc_family"] = le_bytes(static_cast<uint16_t>(family), 2);
+    stream_known(s);
+    s.ss = 3; // inet_accept: SS_CONNECTED
     set_options(s);
     bind_known_from(s, srv, cli);
     uint64_t cookie = 0;
@@ -573,6 +594,7 @@ private:
     if (::connect(s.fd, reinterpret_cast<sockaddr *>(&sa), e.len()) != 0)
       throw TrialError(err("connect for " + what));
     expect(s, kClose, kSynSent, what + " connect");
+    s.ss = 3; // a blocking connect that returned: SS_CONNECTED
   }
 
   SockScanSession &scan_;
@@ -597,6 +619,8 @@ SockTrialRun run_sock_trial(SockScanSession &scan, const std::string &cookie) {
         s.run();
       if (run.cannot_run.empty() && run.error.empty())
         run_seq_sockets(scan, run);
+      if (run.cannot_run.empty() && run.error.empty())
+        run_udp_socket(scan, run);
     } catch (const TrialError &e) {
       run.error = e.what();
     } catch (const std::exception &e) {

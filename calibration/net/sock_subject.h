@@ -28,6 +28,10 @@ struct SockTrialRun {
   // Why TCP_REPAIR could not be used (no CAP_NET_ADMIN): tcp_sock's
   // sequence numbers are then unknown in this trial (seq_subject.h).
   std::string no_repair;
+  // Why the UDP socket's hit could not be had (no
+  // udp:udp_fail_queue_rcv_skb): sk_type, sk_protocol and socket.type then
+  // have the TCP value only (udp_subject.h).
+  std::string no_udp;
   // A hit that was missing or not the one expected: the trial is void.
   std::string error;
 };

@@ -17,6 +17,8 @@
 namespace offsetprobe::net {
 
 static_assert(kSkBytes == OP_SK_BYTES && kSkChunk == OP_SK_CHUNK && kSkWords == OP_SK_WORDS);
+static_assert(kFollowWords == OP_SK_FOLLOW && kPeek == OP_SK_PEEK && kBack == OP_SK_BACK &&
+              kDeep == OP_SK_DEEP && kNoWord == OP_SK_NO_PARENT);
 
 namespace {
 
@@ -45,6 +47,15 @@ SockEvent to_event(const op_sk_event &e) {
   for (uint32_t i = 0; i < OP_SK_WORDS; i++)
     c.inum[i] = e.inum[i];
   c.words_ok = e.words_ok;
+  c.hook = e.hook == OP_HOOK_UDP ? Hook::udp : Hook::state;
+  c.follow.assign(&e.follow[0][0], &e.follow[0][0] + sizeof(e.follow));
+  c.deep.assign(&e.deep[0][0][0], &e.deep[0][0][0] + sizeof(e.deep));
+  for (uint32_t k = 0; k < OP_SK_BACK; k++) {
+    c.back_word[k] = e.back_word[k];
+    c.deep_ok[k] = e.deep_ok[k];
+  }
+  for (uint32_t i = 0; i < OP_SK_FOLLOW / 64; i++)
+    c.follow_ok[i] = e.follow_ok[i];
   out.slot = e.slot;
   out.pid_tgid = e.pid_tgid;
   out.vals_ok = e.vals_ok;
@@ -58,10 +69,13 @@ SockEvent to_event(const op_sk_event &e) {
 struct SockScanSession::Impl {
   op_sockscan *skel = nullptr;
   bpf_link *link = nullptr;
+  bpf_link *udp = nullptr;
+  std::string udp_error;
   ring_buffer *rb = nullptr;
   std::vector<SockEvent> pending;
   ~Impl() {
     ring_buffer__free(rb);
+    bpf_link__destroy(udp);
     bpf_link__destroy(link);
     op_sockscan__destroy(skel);
   }
@@ -84,6 +98,11 @@ SockScanSession::SockScanSession(std::optional<uint32_t> inum_offset)
     throw Fatal(exit_tracing, "socket scanner: attaching raw tracepoint inet_sock_set_state: " +
                                   errno_text(err) + " (the kernel needs 4.16+)");
   }
+  // The second hook is for sk_type, sk_protocol and socket.type only: where
+  // it cannot be attached, those stay unresolved with the reason.
+  impl_->udp = bpf_program__attach_raw_tracepoint(s->progs.scan_udp, "udp_fail_queue_rcv_skb");
+  if (!impl_->udp)
+    impl_->udp_error = "attaching raw tracepoint udp_fail_queue_rcv_skb: " + errno_text(errno);
   impl_->rb = ring_buffer__new(
       bpf_map__fd(s->maps.events),
       [](void *ctx, void *data, size_t size) -> int {
@@ -99,6 +118,10 @@ SockScanSession::SockScanSession(std::optional<uint32_t> inum_offset)
 }
 
 SockScanSession::~SockScanSession() = default;
+
+const std::string &SockScanSession::udp_error() const {
+  return impl_->udp_error;
+}
 
 uint32_t SockScanSession::add_cookie(const std::string &cookie) {
   uint32_t slot = next_slot_++;

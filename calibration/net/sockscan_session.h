@@ -40,6 +40,9 @@ public:
   void set_plan(const std::vector<SockStep> &steps);
   // Every hit since the last call, in order.
   std::vector<SockEvent> drain();
+  // Why udp:udp_fail_queue_rcv_skb (the UDP socket's hook) is not
+  // attached, or empty.
+  const std::string &udp_error() const;
 
 private:
   struct Impl;
