@@ -4,6 +4,7 @@
 #include "calibration/catalogue.h"
 #include "calibration/error.h"
 #include "calibration/net/sock_subject.h"
+#include "calibration/net/sock_trial_json.h"
 #include "calibration/net/socket_solver.h"
 #include "calibration/subject_host.h"
 #include "offsetprobe/exit_codes.h"
@@ -11,6 +12,7 @@
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <sys/random.h>
 #include <sys/utsname.h>
@@ -277,6 +279,13 @@ void calibrate_net(const CalibrateOptions &opt, const std::string &backend,
     if (!run.no_udp.empty())
       no_udp = run.no_udp;
     trials.push_back(std::move(run.trial));
+  }
+  // The matrix's guests keep the raw trials as offline fixtures
+  // (scripts/matrix/fixture.sh, tests/test_net_replay.cpp).
+  if (const char *dump = std::getenv("OFFSETPROBE_DUMP_NET_TRIALS"); dump && *dump) {
+    std::string why;
+    if (!write_trials_file(dump, trials, std::min<uint32_t>(3, opt.trials), why))
+      throw Fatal(exit_failure, "OFFSETPROBE_DUMP_NET_TRIALS: " + why);
   }
   solve_sock_fields(trials, std::min<uint32_t>(3, opt.trials), mine);
   auto socket = solve_socket_fields(trials, std::min<uint32_t>(3, opt.trials), mine);

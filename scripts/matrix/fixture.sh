@@ -65,3 +65,28 @@ fi
 } | gzip -9n >"$out.tmp"
 gunzip -c "$out.tmp" | jq -e '.format' >/dev/null
 mv "$out.tmp" "$out"
+
+# The net family's raw trials (OFFSETPROBE_DUMP_NET_TRIALS in the guest), with
+# the BTF offsets of its fields and the names the guest calibrated, as
+# OUT's sibling net/<release>.json.gz (tests/test_net_replay.cpp). Spliced
+# byte for byte like the trials above (its addresses are hex strings anyway).
+net=$kd/guest-files/net-trials.json
+if [ -s "$net" ] && [ "$key" = btf ]; then
+  netout=$(dirname "$out")/net/$(jq -r '.guest.release' "$kd/result.json").json.gz
+  mkdir -p "$(dirname "$netout")"
+  nethead=$(jq -c --argjson head "$head" '
+    (.guest.calibrate.output.fields // []) as $fields
+    | ($fields | map(select((.struct // "") as $s
+        | ["sock_common", "sock", "inet_sock", "tcp_sock", "socket"] | index($s))) ) as $net
+    | {format: "offsetprobe-net-fixture/v1", kernel: $head.kernel, captured: $head.captured,
+       btf: ($head.btf | with_entries(select(.key as $k | $net | map(.name) | index($k)))),
+       calibrated: [$net[] | select(.status == "calibrated" and .validation == "passed") | .name]}' \
+    "$kd/result.json")
+  {
+    printf '%s,"net_trials":' "${nethead%\}}"
+    tr -d '\n' <"$net"
+    printf '}\n'
+  } | gzip -9n >"$netout.tmp"
+  gunzip -c "$netout.tmp" | jq -e '.format' >/dev/null
+  mv "$netout.tmp" "$netout"
+fi

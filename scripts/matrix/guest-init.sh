@@ -87,6 +87,8 @@ FIELDS=$(cfg fields)
 if [ "$FIXTURES" = 1 ]; then
   if $OP calibrate --help 2>&1 | grep -q -- --dump-snapshots; then
     CAL_ARGS="$CAL_ARGS --dump-snapshots /out/snapshots.json"
+    # The net family's raw trials too (scripts/matrix/fixture.sh).
+    export OFFSETPROBE_DUMP_NET_TRIALS=/out/net-trials.json
   else
     echo "calibrate has no --dump-snapshots" >/out/snapshots.err
   fi
