@@ -262,13 +262,13 @@ void report_chain_helpers(bool chains, Helper &creds, Helper &unshared, SubjectR
 
 // E: forked by L, exits at once with the chosen code (its exit is its
 // capture, so it comes after "go"); reaped here. Exits L (6) on failure.
-void run_exiter(const Cookies &c, int exit_code, SubjectReport &rep) {
+void run_exiter(const Cookies &c, int exit_status, SubjectReport &rep) {
   ClockPair e_clock;
   e_clock.begin();
   pid_t e = fork();
   if (e == 0) {
     set_comm(c.exiter);
-    _exit(exit_code);
+    _exit(exit_status);
   }
   e_clock.end();
   if (e < 0)
@@ -308,7 +308,7 @@ void serve_retriggers(int index, bool chains, Helper &creds, Helper &unshared, i
 // The leader L of one trial, forked by the host. Runs the experiment, writes
 // its report to `out` (one write, shorter than PIPE_BUF, so lines of several
 // leaders never interleave), then waits for EOF on `ctl` and cleans up.
-[[noreturn]] void run_leader(int index, const Cookies &c, int exit_code, const CredPlan &plan,
+[[noreturn]] void run_leader(int index, const Cookies &c, int exit_status, const CredPlan &plan,
                              bool hold, int ctl, int out) {
   set_comm(c.leader);
   // What the families set in each subject (Family::in_subject): before the
@@ -398,7 +398,7 @@ void serve_retriggers(int index, bool chains, Helper &creds, Helper &unshared, i
 
   // E: forked by L, exits at once with the chosen code (its exit is its
   // capture, so it comes after "go").
-  run_exiter(c, exit_code, rep);
+  run_exiter(c, exit_status, rep);
 
   // The captures: L, T, then G (after the seize), C, N.
   offsetprobe_trigger();

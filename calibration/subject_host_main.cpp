@@ -88,7 +88,7 @@ void spawn_leader(const std::string &cmd, int index, std::istringstream &is,
 // The subject host: started once per calibration (Boost.Process), it forks
 // one leader per trial on command, so a trial costs a fork rather than an
 // exec. Commands on stdin, one per line:
-//   trial <index> <cookie_L> <cookie_T> <cookie_G> <cookie_E> <exit_code>
+//   trial <index> <cookie_L> <cookie_T> <cookie_G> <cookie_E> <exit_status>
 //         <cookie_C> <cookie_N> <uid> <gid> <suid> <sgid> <euid> <egid> <fsuid>
 //         <fsgid> <loginuid>
 //   prepare <index> ... (as trial: a leader set up but held before its

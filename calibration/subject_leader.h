@@ -45,7 +45,7 @@ inline void write_byte(int fd) {
 // The leader L of one trial, in the process the host forked for it: runs the
 // experiment, writes its report to `out`, then serves its control pipe
 // `ctl` until EOF and cleans up. Never returns.
-[[noreturn]] void run_leader(int index, const Cookies &c, int exit_code, const CredPlan &plan,
+[[noreturn]] void run_leader(int index, const Cookies &c, int exit_status, const CredPlan &plan,
                              bool hold, int ctl, int out);
 
 } // namespace offsetprobe
