@@ -65,20 +65,20 @@ public:
   // trigger the scanner attached (automatic outside a calibration), so that
   // the reader need not load a fallback. Touches nothing but the plan: it may
   // run in another thread while the subjects start.
-  std::unique_ptr<Reader> load(const CalibrateOptions &opt, TriggerMode mode) const {
-    const Backend &backend = opt.backend ? *opt.backend : libbpf_backend();
-    auto reader = backend.make_reader(mode, rp_.plan);
+  std::unique_ptr<Reader> load(const CalibrateOptions &opt, const Environment &env,
+                               TriggerMode mode) const {
+    auto reader = env.backend(opt).make_reader(mode, rp_.plan);
     mark("reader loaded");
     return reader;
   }
 
   // `s` is a fresh subject spawned for validation, still waiting for "go".
-  void run(const CalibrateOptions &opt, Reader &reader, SubjectHost &host, Launched &s,
+  void run(const CalibrateOptions &opt, Reader &reader, Subjects &host, Launched &s,
            const TimeNsOffsets &ns, int64_t tick_offset_ns, uint64_t tick_ns) {
     const bool chains = opt.fields.beyond_task();
     const ReadbackPlan &rp = rp_;
     std::vector<std::pair<Role, uint32_t>> slots;
-    run_subjects(opt, host, "validate", {&s}, [&](const Cookies &c) {
+    host.run("validate", {&s}, [&](const Cookies &c) {
       slots = {{Role::leader, reader.add_cookie(c.leader)},
                {Role::thread, reader.add_cookie(c.thread)},
                {Role::grandchild, reader.add_cookie(c.grandchild)},
@@ -88,7 +88,7 @@ public:
         slots.push_back({Role::unshared, reader.add_cookie(c.unshared)});
       }
     });
-    Trial t = make_trial(s, ns);
+    Trial t = host.trial(s, ns);
     std::map<Role, ReadValues> seen;
     for (auto [role, slot] : slots)
       seen[role] = reader.readback(slot);
@@ -98,7 +98,7 @@ public:
       if (role != Role::exiter && rb.captured && rb.site == OP_SITE_EXIT)
         throw Fatal(exit_subject, "validation subject " + std::to_string(rb.tid) +
                                       " exited while its fields were read back");
-    release_subjects(host, {&s});
+    host.release({&s});
     ReadbackCheck check(fields_, rp, t, std::move(seen), tick_offset_ns, tick_ns);
     // The other families first, task_struct's own last, as they always ran:
     // a check that fails makes its field unresolved, and later checks ask
@@ -116,16 +116,15 @@ private:
 };
 
 // The solver's options for this calibration.
-SolveOptions solve_options(const CalibrateOptions &opt, std::optional<uint32_t> slab,
-                           const TimeNsOffsets &ns) {
+SolveOptions solve_options(const CalibrateOptions &opt, const Environment &env,
+                           std::optional<uint32_t> slab, const TimeNsOffsets &ns) {
   SolveOptions so;
   so.min_trials = std::min<uint32_t>(3, opt.trials);
   so.struct_size = slab;
   so.boot_offset_ns = ns.boottime_ns;
-  long hz = sysconf(_SC_CLK_TCK);
-  so.tick_ns = 1'000'000'000ull / static_cast<uint64_t>(hz > 0 ? hz : 100);
+  so.tick_ns = env.tick_ns();
   // A config that says randstruct settles the layout before any field does.
-  if (auto l = layout_from_kernel_config())
+  if (auto l = env.config_layout())
     so.layout = *l;
   return so;
 }
@@ -133,12 +132,12 @@ SolveOptions solve_options(const CalibrateOptions &opt, std::optional<uint32_t> 
 // Stage 1: runs the trial subjects with the scanner attached and returns
 // their snapshots with what is known of them. Throws Fatal(exit_subject)
 // when a subject dies or a slot was captured twice.
-std::vector<Trial> capture_stage1(const CalibrateOptions &opt, SubjectHost &host, Scanner &scanner,
+std::vector<Trial> capture_stage1(const CalibrateOptions &opt, Subjects &host, Scanner &scanner,
                                   const std::vector<Launched *> &trial_subjects,
                                   const TimeNsOffsets &ns, bool exit_hook) {
   std::vector<Trial> trials;
   std::vector<std::array<uint32_t, 6>> slots;
-  run_subjects(opt, host, "trial", trial_subjects, [&](const Cookies &c) {
+  host.run("trial", trial_subjects, [&](const Cookies &c) {
     uint32_t none = UINT32_MAX;
     slots.push_back({scanner.add_cookie(c.leader), scanner.add_cookie(c.thread),
                      scanner.add_cookie(c.grandchild), scanner.add_cookie(c.exiter),
@@ -146,7 +145,7 @@ std::vector<Trial> capture_stage1(const CalibrateOptions &opt, SubjectHost &host
                      opt.fields.beyond_task() ? scanner.add_cookie(c.unshared) : none});
   });
   for (size_t i = 0; i < trial_subjects.size(); i++) {
-    Trial t = make_trial(*trial_subjects[i], ns);
+    Trial t = host.trial(*trial_subjects[i], ns);
     t.leader.snap = scanner.snapshot(slots[i][0]);
     t.thread.snap = scanner.snapshot(slots[i][1]);
     t.grandchild.snap = scanner.snapshot(slots[i][2]);
@@ -175,7 +174,7 @@ std::vector<Trial> capture_stage1(const CalibrateOptions &opt, SubjectHost &host
 // `chain_holder` for the caller to detach; `chain_error` says why the stage
 // did not run (`chain_error_required` false: not this host's fault).
 void capture_stage2(const CalibrateOptions &opt, const Backend &backend, TriggerMode used_trigger,
-                    SubjectHost &host, const std::vector<Launched *> &trial_subjects,
+                    Subjects &host, const std::vector<Launched *> &trial_subjects,
                     const SolveOptions &so, std::vector<Trial> &trials,
                     std::unique_ptr<ChainScanner> &chain_holder, std::string &chain_error,
                     bool &chain_error_required) {
@@ -194,7 +193,7 @@ void capture_stage2(const CalibrateOptions &opt, const Backend &backend, Trigger
     for (auto *l : trial_subjects)
       cslots.push_back({chains.add_cookie(l->cookies.leader), chains.add_cookie(l->cookies.creds),
                         chains.add_cookie(l->cookies.unshared)});
-    retrigger(opt, host, trial_subjects);
+    host.retrigger(trial_subjects);
     for (size_t i = 0; i < trial_subjects.size(); i++) {
       trials[i].leader.chain = chains.capture(cslots[i][0]);
       trials[i].creds.chain = chains.capture(cslots[i][1]);
@@ -235,6 +234,49 @@ std::vector<FieldResult> solve_selected(const CalibrateOptions &opt,
   return fields;
 }
 
+// Starts the subjects (fork, exec, dynamic linking: Boost.Process waits for
+// the exec) on a thread of its own, while the calibrator loads the scanner.
+// The thread then stays until the end: PR_SET_PDEATHSIG fires when the
+// *thread* that forked the host exits, not the process. The subjects are
+// destroyed after the thread has been joined, on the calibrator's thread.
+class SubjectsStarter {
+public:
+  SubjectsStarter(const Environment &env, const CalibrateOptions &opt)
+      : thread_([this, &env, &opt] {
+          try {
+            subjects_ = env.start_subjects(opt);
+          } catch (...) {
+            error_ = std::current_exception();
+          }
+          started_.release();
+          done_.acquire();
+        }) {}
+  ~SubjectsStarter() {
+    done_.release();
+    thread_.join();
+  }
+  SubjectsStarter(const SubjectsStarter &) = delete;
+  SubjectsStarter &operator=(const SubjectsStarter &) = delete;
+
+  // The started subjects; rethrows what starting them threw.
+  Subjects &wait() {
+    if (!waited_) {
+      started_.acquire();
+      waited_ = true;
+    }
+    if (error_)
+      std::rethrow_exception(error_);
+    return *subjects_;
+  }
+
+private:
+  std::unique_ptr<Subjects> subjects_;
+  std::exception_ptr error_;
+  std::binary_semaphore started_{0}, done_{0};
+  bool waited_ = false;
+  std::thread thread_; // last: it starts once the members above exist
+};
+
 } // namespace
 
 // A stop signal kills the subjects at once (kill_subjects_from_signal_handler),
@@ -243,12 +285,13 @@ std::vector<FieldResult> solve_selected(const CalibrateOptions &opt,
 Calibration calibrate(const CalibrateOptions &opt) try {
   auto t0 = Clock::now();
   g_t0 = t0;
-  check_bpf_privileges();
+  const Environment &env = opt.environment ? *opt.environment : live_environment();
+  env.check_privileges();
   Calibration cal;
-  auto ns = read_timens_offsets();
+  auto ns = env.timens_offsets();
   cal.boot_offset_ns = ns.boottime_ns;
   cal.mono_offset_ns = ns.monotonic_ns;
-  auto slab = slab_task_struct_size();
+  auto slab = env.task_struct_size();
   uint32_t nr_chunks = slab ? (*slab + OP_CHUNK_SIZE - 1) / OP_CHUNK_SIZE : OP_MAX_CHUNKS;
 
   TriggerMode used_trigger;
@@ -257,44 +300,23 @@ Calibration calibrate(const CalibrateOptions &opt) try {
   // taking a tracepoint's last probe away and adding one again (1 -> 0 -> 1)
   // makes the kernel wait for an RCU grace period (tp_rcu_cond_sync), which
   // costs milliseconds; overlapping the two sessions avoids it.
-  const Backend &backend = opt.backend ? *opt.backend : libbpf_backend();
+  const Backend &backend = env.backend(opt);
   std::unique_ptr<Scanner> scanner_holder;
-  // The host starts (fork, exec, dynamic linking: Boost.Process waits for the
-  // exec) on another thread while this one loads the scanner.
-  // The starter thread then stays until the end: PR_SET_PDEATHSIG fires
-  // when the *thread* that forked the host exits, not the process.
-  std::optional<SubjectHost> host_holder;
-  std::exception_ptr host_error;
-  std::binary_semaphore started(0), done(0);
-  std::thread starter([&] {
-    try {
-      host_holder.emplace(opt);
-    } catch (...) {
-      host_error = std::current_exception();
-    }
-    started.release();
-    done.acquire();
-  });
-  struct Joiner {
-    std::thread &t;
-    std::binary_semaphore &done;
-    ~Joiner() {
-      done.release();
-      t.join();
-    }
-  } joiner{starter, done};
+  // The host starts on another thread while this one loads the scanner.
+  SubjectsStarter host_holder(env, opt);
   auto subjects = make_subjects(opt.trials + 1); // the last one validates
   std::vector<Launched *> trial_subjects;
   for (uint32_t i = 0; i < opt.trials; i++)
     trial_subjects.push_back(&subjects[i]);
 
-  SolveOptions so = solve_options(opt, slab, ns);
+  SolveOptions so = solve_options(opt, env, slab, ns);
 
   // Stage planning from the catalogue's Requires graph: a second capture
   // stage when a selected field lies one or two pointers away.
   StagePlan stages = plan_stages(field_graph(&opt.fields));
   if (!stages.error.empty())
     throw Fatal(exit_failure, "field catalogue: " + stages.error);
+  cal.stages = stages.stages;
   const bool stage2 = stages.stages.size() > 1;
   std::unique_ptr<ChainScanner> chain_holder;
   std::string chain_error; // why the chain stage did not run
@@ -305,17 +327,14 @@ Calibration calibrate(const CalibrateOptions &opt) try {
     used_trigger = scanner.mode();
     exit_hook = scanner.exit_attached();
     mark("scanner loaded");
-    started.acquire();
+    Subjects &host = host_holder.wait();
     mark("subject host started");
-    if (host_error)
-      std::rethrow_exception(host_error);
-    SubjectHost &host = *host_holder;
     cal.trials = capture_stage1(opt, host, scanner, trial_subjects, ns, exit_hook);
     mark("stage 1 captured");
     // The validation subject is made now and held: its setup runs on another
     // CPU while this thread loads programs and solves.
     if (opt.validate)
-      prepare_subjects(host, {&subjects.back()});
+      host.prepare({&subjects.back()});
     // Stage 2, while the subjects live: follow the candidate pointers.
     if (stage2)
       capture_stage2(opt, backend, used_trigger, host, trial_subjects, so, cal.trials, chain_holder,
@@ -326,7 +345,7 @@ Calibration calibrate(const CalibrateOptions &opt) try {
     // (tracepoint_remove_func -> tp_rcu_cond_sync: ~10 ms here), removing
     // the last-added one does not.
     chain_holder.reset();
-    release_subjects(host, trial_subjects);
+    host.release(trial_subjects);
     if (opt.on_stage)
       opt.on_stage("trial-released", {host.pid()});
   }
@@ -348,19 +367,22 @@ Calibration calibrate(const CalibrateOptions &opt) try {
   if (opt.validate && any) {
     mark("solved");
     Validator v(r.fields);
-    auto reader = v.load(opt, used_trigger);
-    v.run(opt, *reader, *host_holder, subjects.back(), ns, ns.boottime_ns, so.tick_ns);
+    auto reader = v.load(opt, env, used_trigger);
+    v.run(opt, *reader, host_holder.wait(), subjects.back(), ns, ns.boottime_ns, so.tick_ns);
     mark("validated");
   }
   // The net family's own experiment (calibration/net/), after the ns
   // family's net.ns.inum is validated: skc_net is found through it.
-  if (net::net_selected(opt)) {
+  if (env.live() && net::net_selected(opt)) {
     net::calibrate_net(opt, backend.name, r.fields);
     mark("net family");
   }
   scanner_holder.reset();
-  host_holder->finish(opt);
-  files::add_files_family(opt, backend, slab, r.fields);
+  host_holder.wait().finish();
+  // The files family's own experiment (calibration/files/): on the live
+  // kernel only (Environment::live).
+  if (env.live())
+    files::add_files_family(opt, backend, slab, r.fields);
   mark("done");
   throw_if_stopped(opt);
   r.elapsed_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
@@ -372,14 +394,14 @@ Calibration calibrate(const CalibrateOptions &opt) try {
 
 std::vector<FieldResult> validate_offsets(const CalibrateOptions &opt,
                                           std::vector<FieldResult> fields) try {
-  check_bpf_privileges();
-  auto ns = read_timens_offsets();
+  const Environment &env = opt.environment ? *opt.environment : live_environment();
+  env.check_privileges();
+  auto ns = env.timens_offsets();
   for (auto &f : fields) {
     f.validation = Validation::not_run;
     f.validation_detail.clear();
   }
-  long hz = sysconf(_SC_CLK_TCK);
-  uint64_t tick_ns = 1'000'000'000ull / static_cast<uint64_t>(hz > 0 ? hz : 100);
+  uint64_t tick_ns = env.tick_ns();
   g_t0 = Clock::now();
   // The file family's read-back (calibration/files/) needs nothing the other
   // families' read-backs establish: its own subjects and program, and of the
@@ -388,11 +410,12 @@ std::vector<FieldResult> validate_offsets(const CalibrateOptions &opt,
   // (the bundle's validation-only path spends most of its time in these
   // two). Signals stay with this thread, whose blocking calls they must
   // interrupt (EINTR); the future's destructor joins on every path.
-  auto files_done = std::async(std::launch::async, [&opt, copy = fields]() mutable {
+  auto files_done = std::async(std::launch::async, [&opt, &env, copy = fields]() mutable {
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, nullptr);
-    files::validate_files_family(opt, copy);
+    if (env.live())
+      files::validate_files_family(opt, copy);
     mark("validate: files family");
     return copy;
   });
@@ -404,29 +427,31 @@ std::vector<FieldResult> validate_offsets(const CalibrateOptions &opt,
   for (const auto &f : fields)
     if (f.name == "net.ns.inum" && f.status == FieldStatus::calibrated)
       inum = f.offset;
-  auto net_done = std::async(std::launch::async, [&opt, inum, copy = fields]() mutable {
+  auto net_done = std::async(std::launch::async, [&opt, &env, inum, copy = fields]() mutable {
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, nullptr);
-    net::validate_net(opt, opt.backend ? opt.backend->name : "libbpf", copy, inum);
+    if (env.live())
+      net::validate_net(opt, env.backend(opt).name, copy, inum);
     mark("validate: net family");
     return copy;
   });
   // The reader loads (the kernel's verifier) while the subject host starts.
   Validator v(fields);
-  auto reader_done = std::async(std::launch::async, [&opt, &v] {
+  auto reader_done = std::async(std::launch::async, [&opt, &env, &v] {
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, nullptr);
-    return v.load(opt, opt.trigger);
+    return v.load(opt, env, opt.trigger);
   });
-  SubjectHost host(opt);
+  auto host_holder = env.start_subjects(opt);
+  Subjects &host = *host_holder;
   auto subjects = make_subjects(1);
   mark("validate: host started");
   auto reader = reader_done.get();
   v.run(opt, *reader, host, subjects[0], ns, ns.boottime_ns, tick_ns);
   mark("validate: task and chains read back");
-  host.finish(opt);
+  host.finish();
   mark("validate: host finished");
   throw_if_stopped(opt);
   // Only each family's own fields changed in its copy.

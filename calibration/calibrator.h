@@ -5,6 +5,7 @@
 
 #include "calibration/capture.h"
 #include "calibration/catalogue.h"
+#include "calibration/environment.h"
 #include "calibration/proc_read.h"
 #include "calibration/result.h"
 #include "calibration/snapshot.h"
@@ -28,6 +29,9 @@ struct CalibrateOptions {
   // Requires graph). Only the selected fields are reported.
   FieldSelection fields = FieldSelection::all();
   const Backend *backend = nullptr; // nullptr: libbpf_backend()
+  // What the calibration runs on (subjects, clocks, programs); nullptr: the
+  // running kernel (live_environment()). Tests pass a fake.
+  const Environment *environment = nullptr;
   // Set by a signal handler: the calibration stops, kills its subjects and
   // throws Fatal(exit_interrupted / exit_terminated).
   const std::atomic<int> *stop_signal = nullptr;
@@ -44,6 +48,9 @@ struct CalibrateOptions {
 struct Calibration {
   CalibrationResult result;
   std::vector<Trial> trials;
+  // The capture stages planned from the catalogue's Requires graph
+  // (plan_stages): stage 1 task_struct's own bytes, stage 2 behind pointers.
+  std::vector<std::vector<std::string>> stages;
   int64_t boot_offset_ns = 0;
   int64_t mono_offset_ns = 0;
 };

@@ -51,14 +51,15 @@ FieldResult field(const char *member, uint32_t size, std::vector<std::string> al
   return unsolved(*d);
 }
 
-std::vector<FieldSpec> make_specs(const SolveOptions &opt) {
-  std::vector<FieldSpec> specs;
-  // The roles are copied: an initializer_list's array dies with the
-  // full-expression that made it, long before the lambda is called.
-  auto need = [](std::initializer_list<Role> roles) {
-    return
-        [roles = std::vector<Role>(roles)](const Trial &t) { return missing_subjects(t, roles); };
-  };
+// Why a trial cannot test a field: one of `roles` was not captured. The
+// roles are copied: an initializer_list's array dies with the
+// full-expression that made it, long before the lambda is called.
+auto need(std::initializer_list<Role> roles) {
+  return [roles = std::vector<Role>(roles)](const Trial &t) { return missing_subjects(t, roles); };
+}
+
+// The ids: pid, tgid, comm.
+void add_id_specs(std::vector<FieldSpec> &specs) {
 
   // pid: every task's own tid. The thread separates it from tgid.
   specs.push_back(
@@ -105,7 +106,10 @@ std::vector<FieldSpec> make_specs(const SolveOptions &opt) {
                      return c.v;
                    },
                    need({Role::leader, Role::thread, Role::grandchild})});
+}
 
+// The task pointers: group_leader, real_parent, parent.
+void add_pointer_specs(std::vector<FieldSpec> &specs) {
   // group_leader: the thread's and the leader's point to the leader; a
   // process's own (G, E) to itself. Requiring T -> L rules out saved-register
   // copies of the current task (Pixie's false match in cpu_context on arm64).
@@ -167,7 +171,10 @@ std::vector<FieldSpec> make_specs(const SolveOptions &opt) {
                   "): parent equals real_parent unless a task is ptraced";
          return missing_subjects(t, {Role::leader, Role::thread, Role::grandchild});
        }});
+}
 
+// The times and the exit code: start_time, start_boottime, exit_code.
+void add_time_specs(std::vector<FieldSpec> &specs, const SolveOptions &opt) {
   // start_time: CLOCK_MONOTONIC ns at fork, inside the window around it.
   specs.push_back({field("start_time", 8), 8,
                    [](const Trial &t, uint32_t o) {
@@ -216,6 +223,13 @@ std::vector<FieldSpec> make_specs(const SolveOptions &opt) {
                      return c.v;
                    },
                    need({Role::leader, Role::thread, Role::grandchild, Role::exiter})});
+}
+
+std::vector<FieldSpec> make_specs(const SolveOptions &opt) {
+  std::vector<FieldSpec> specs;
+  add_id_specs(specs);
+  add_pointer_specs(specs);
+  add_time_specs(specs, opt);
   return specs;
 }
 

@@ -13,17 +13,16 @@
 
 namespace offsetprobe {
 
+// What a command asks of calibrate_cached: the engine's own options, as
+// calibrate() takes them (trials, trigger, timeout, validation, --fields,
+// backend), and the cache's policy around them. calibrate_cached adds the
+// stop flag and the test stage hook to the engine's options.
 struct CalibrateRequest {
+  CalibrateOptions engine;
   bool force = false;           // recalibrate even on a valid cache entry
   bool use_cache = true;        // false: neither read nor write the cache
   std::string bundle;           // a fleet bundle to try before calibrating
   bool bundle_required = false; // the bundle was named explicitly: a bad one is an error
-  uint32_t trials = 3;
-  TriggerMode trigger = TriggerMode::automatic;
-  uint32_t timeout_ms = 10'000;
-  bool validate = true;
-  FieldSelection fields = FieldSelection::all(); // --fields
-  const Backend *backend = nullptr;              // nullptr: libbpf
 };
 
 struct CalibrateOutcome {

@@ -160,7 +160,7 @@ int run_opens(const GlobalOptions &g, const OpensArgs &a) {
   auto sel = FieldSelection::parse(file_walk_fields(), err);
   if (!sel)
     throw Fatal(exit_failure, "opens: " + err);
-  req.fields = *sel;
+  req.engine.fields = *sel;
   CalibrateOutcome out = calibrate_cached(g, req);
   const CalibrationResult &cal = out.entry.calibration;
   auto files = file_walk_offsets(cal, err);

@@ -13,7 +13,7 @@ ConnOffsets conn_offsets(const GlobalOptions &g) {
   auto sel = FieldSelection::parse("net", why); // closed under Requires: task, ns.inum
   if (!sel)
     throw Fatal(exit_failure, "conn: the net family is not in the catalogue: " + why);
-  req.fields = *sel;
+  req.engine.fields = *sel;
   CalibrateOutcome out = calibrate_cached(g, req);
   if (out.source != "cache")
     log_info(g, "offsets: " + out.source + (out.path ? " (" + *out.path + ")" : ""));

@@ -31,7 +31,8 @@ std::optional<CountOffsets> cached_offsets(const GlobalOptions &g,
   // This kernel's cache entry, calibrating (and storing) first when there is
   // no valid one; the calibration installs its own stop handlers.
   CalibrateRequest req;
-  req.fields = FieldSelection::base(); // the counting probe needs task_struct's own fields only
+  req.engine.fields =
+      FieldSelection::base(); // the counting probe needs task_struct's own fields only
   CalibrateOutcome out = calibrate_cached(g, req);
   if (out.source != "cache")
     log_info(g, "offsets: " + out.source + (out.path ? " (" + *out.path + ")" : ""));

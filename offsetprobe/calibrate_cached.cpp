@@ -1,0 +1,227 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// The calibrate use case (calibrate_cached.h): the cache, the fleet bundle,
+// and the engine, in that order. The command line (cmd_calibrate.cpp) and
+// the commands that need offsets (count, opens, conn) call it.
+#include "offsetprobe/calibrate_cached.h"
+
+#include "cache/bundle.h"
+#include "calibration/subject_group.h"
+#include "offsetprobe/cache_common.h"
+#include "offsetprobe/exit_codes.h"
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+
+#include <signal.h>
+#include <unistd.h>
+
+namespace offsetprobe {
+
+namespace {
+
+std::atomic<int> g_stop{0};
+
+void on_signal(int sig) {
+  g_stop.store(sig);
+  // The subjects die now, not at the calibrator's next check (which a BCC
+  // compile, say, can put seconds away); the calibrator then reports the
+  // stop and reaps them.
+  kill_subjects_from_signal_handler();
+}
+
+} // namespace
+
+const std::atomic<int> *install_stop_handlers() {
+  // SIGINT/SIGTERM/SIGHUP stop the calibration: subjects are killed at once
+  // (their process group), BPF objects released by their destructors at the
+  // next check, nothing is written.
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0; // no SA_RESTART: a blocking poll() returns EINTR
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGHUP, &sa, nullptr);
+  // A subject host that died makes our next write to its stdin fail: that
+  // must be an EPIPE we report (exit 9), not a SIGPIPE that kills us without
+  // a word. The subject host restores the default for itself.
+  signal(SIGPIPE, SIG_IGN);
+  return &g_stop;
+}
+
+namespace {
+
+bool usable(const CacheEntry &e) {
+  return e.calibration.complete();
+}
+
+// An entry answers a request only if it holds the fields asked for: one made
+// with --fields task has no pointer chains, so it is no hit for --fields all
+// (a calibration lists every field it was asked for, whatever its status on
+// that kernel).
+bool covers(const CacheEntry &e, const CalibrateRequest &req) {
+  for (const auto &name : req.engine.fields.names())
+    if (!e.calibration.find(name))
+      return false;
+  return true;
+}
+
+// Test only (docs/reliability.md): with OFFSETPROBE_TEST_STAGE_HOOK=<stage>
+// the calibrator prints "offsetprobe: test stage hook: <stage> calibrator=<pid>
+// pids=<host>,<leader>..." on stderr when it reaches <stage> and stops itself
+// with SIGSTOP, so that a test can kill a subject or signal the calibrator at
+// exactly that point and then SIGCONT it. Unset, nothing changes.
+void install_test_stage_hook(CalibrateOptions &opt) {
+  const char *want = std::getenv("OFFSETPROBE_TEST_STAGE_HOOK");
+  if (!want || !*want)
+    return;
+  opt.on_stage = [stage = std::string(want)](const std::string &at, const std::vector<int> &pids) {
+    if (at != stage)
+      return;
+    std::string line = "offsetprobe: test stage hook: " + at +
+                       " calibrator=" + std::to_string(getpid()) + " pids=";
+    for (size_t i = 0; i < pids.size(); i++)
+      line += (i ? "," : "") + std::to_string(pids[i]);
+    std::fprintf(stderr, "%s\n", line.c_str());
+    std::fflush(stderr);
+    raise(SIGSTOP);
+  };
+}
+
+CalibrateOptions engine_options(const CalibrateRequest &req) {
+  CalibrateOptions opt = req.engine;
+  opt.stop_signal = install_stop_handlers();
+  install_test_stage_hook(opt);
+  return opt;
+}
+
+// The bundle's offsets for this kernel, read back here; nullopt when the
+// bundle has no entry for this build or the read-back fails. Fields asked for
+// that the bundle's entry does not hold (fields added to offsetprobe after
+// the bundle was made) are calibrated here, only they and what they stand
+// on, and joined to it: `partial` says so. A field both hold must agree, or
+// nothing of the bundle is used.
+std::optional<CacheEntry> from_bundle(const GlobalOptions &g, const CalibrateRequest &req,
+                                      const KernelId &kernel, bool &partial) {
+  auto e = lookup_bundle(req.bundle, kernel);
+  if (!e) {
+    if (req.bundle_required && e.error().code != CacheErrorCode::not_found)
+      throw_cache_error(e.error());
+    log_debug(g, "bundle " + req.bundle + ": " + e.error().message);
+    return std::nullopt;
+  }
+  CacheEntry entry = std::move(e.value());
+  std::string missing;
+  for (const auto &name : req.engine.fields.names())
+    if (!entry.calibration.find(name))
+      missing += (missing.empty() ? "" : ",") + name;
+  auto t0 = std::chrono::steady_clock::now();
+  entry.calibration.fields = validate_offsets(engine_options(req), entry.calibration.fields);
+  if (!usable(entry)) {
+    log_warn("the offsets in bundle " + req.bundle +
+             " for this kernel failed the read-back here; calibrating instead");
+    return std::nullopt;
+  }
+  partial = !missing.empty();
+  if (partial) {
+    std::string why;
+    auto rest = FieldSelection::parse(missing, why);
+    if (!rest)
+      return std::nullopt;
+    log_info(g, "bundle " + req.bundle + " has no offsets for " + missing +
+                    ": calibrating those here");
+    CalibrateRequest part = req;
+    part.engine.fields = *rest;
+    Calibration raw = calibrate(engine_options(part));
+    for (const auto &f : raw.result.fields) {
+      const FieldResult *b = entry.calibration.find(f.name);
+      if (b && b->status == FieldStatus::calibrated && f.status == FieldStatus::calibrated &&
+          b->offset != f.offset) {
+        log_warn("bundle " + req.bundle + " says " + f.name + " is at " +
+                 std::to_string(*b->offset) + ", this calibration found " +
+                 std::to_string(*f.offset) + "; calibrating everything instead");
+        return std::nullopt;
+      }
+    }
+    // The bundle's fields in its order, then the ones calibrated here.
+    for (const auto &f : raw.result.fields)
+      if (!entry.calibration.find(f.name))
+        entry.calibration.fields.push_back(f);
+  }
+  entry.calibration.elapsed_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  if (!usable(entry) || !covers(entry, req)) {
+    log_warn("the offsets in bundle " + req.bundle +
+             " for this kernel failed the read-back here; calibrating instead");
+    return std::nullopt;
+  }
+  entry.calibrated_at.clear(); // save() stamps the time it was proven here
+  entry.tool_version = OFFSETPROBE_VERSION;
+  log_info(g, "offsets from bundle " + req.bundle + " validated on this kernel");
+  return entry;
+}
+
+} // namespace
+
+CalibrateOutcome calibrate_cached(const GlobalOptions &g, const CalibrateRequest &request) {
+  // A backend without a chain scanner (none today: libbpf and BCC both have
+  // one) would calibrate task_struct's own fields only, and a cache entry of
+  // those would answer it.
+  CalibrateRequest req = request;
+  if (req.engine.backend && !req.engine.backend->make_chain_scanner)
+    req.engine.fields = FieldSelection::base();
+  CalibrateOutcome out;
+  KernelId kernel = running_kernel();
+  std::optional<CacheStore> store;
+  std::optional<CacheLock> lock;
+  if (req.use_cache) {
+    store.emplace(open_store(g));
+    auto hit = [&]() -> bool {
+      auto e = store->load(kernel);
+      if (e && usable(e.value()) && covers(e.value(), req)) {
+        out.entry = std::move(e.value());
+        out.source = "cache";
+        out.path = store->path_for(kernel.build_id);
+        return true;
+      }
+      if (!e && e.error().code != CacheErrorCode::not_found)
+        log_warn("ignoring the cache entry: " + e.error().message);
+      return false;
+    };
+    if (!req.force && hit())
+      return out;
+    // Serialize with concurrent calibrations; the later one finds the fresh
+    // entry instead of calibrating again.
+    auto l = store->lock();
+    if (!l)
+      throw_cache_error(l.error());
+    lock.emplace(std::move(l.value()));
+    if (!req.force && hit())
+      return out;
+  }
+
+  std::optional<CacheEntry> entry;
+  bool partial = false;
+  if (!req.bundle.empty())
+    entry = from_bundle(g, req, kernel, partial);
+  if (entry) {
+    out.entry = std::move(*entry);
+    out.source = partial ? "bundle+calibrated" : "bundle";
+  } else {
+    log_debug(g, "calibrating with " + std::to_string(req.engine.trials) + " trials");
+    out.raw = calibrate(engine_options(req));
+    out.entry.kernel = kernel;
+    out.entry.calibration = out.raw->result;
+    out.source = "calibrated";
+  }
+  if (store && usable(out.entry)) {
+    auto saved = store->save(out.entry);
+    if (!saved)
+      throw_cache_error(saved.error());
+    out.path = saved.value();
+  }
+  return out;
+}
+} // namespace offsetprobe
