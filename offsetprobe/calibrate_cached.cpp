@@ -113,9 +113,17 @@ std::optional<CacheEntry> from_bundle(const GlobalOptions &g, const CalibrateReq
     return std::nullopt;
   }
   CacheEntry entry = std::move(e.value());
+  // Missing: a field the bundle does not hold (made before it existed), or
+  // one it holds as "cannot tell" (unresolved or ambiguous): the binary that
+  // made the bundle could not tell it, this one may (the fleet archive of
+  // 2026-12-02 left skc_net unresolved on every 6.1 and 6.12 build, fixed
+  // since). It is calibrated here; not_present fields stay as they are.
+  auto cannot_tell = [](const FieldResult *f) {
+    return f && (f->status == FieldStatus::unresolved || f->status == FieldStatus::ambiguous);
+  };
   std::string missing;
   for (const auto &name : req.engine.fields.names())
-    if (!entry.calibration.find(name))
+    if (const FieldResult *b = entry.calibration.find(name); !b || cannot_tell(b))
       missing += (missing.empty() ? "" : ",") + name;
   auto t0 = std::chrono::steady_clock::now();
   entry.calibration.fields = validate_offsets(engine_options(req), entry.calibration.fields);
@@ -145,10 +153,17 @@ std::optional<CacheEntry> from_bundle(const GlobalOptions &g, const CalibrateReq
         return std::nullopt;
       }
     }
-    // The bundle's fields in its order, then the ones calibrated here.
-    for (const auto &f : raw.result.fields)
-      if (!entry.calibration.find(f.name))
+    // The bundle's fields in its order (its "cannot tell"s replaced by what
+    // was found here), then the ones calibrated here.
+    for (const auto &f : raw.result.fields) {
+      const FieldResult *b = entry.calibration.find(f.name);
+      if (!b)
         entry.calibration.fields.push_back(f);
+      else if (cannot_tell(b))
+        for (auto &mine : entry.calibration.fields)
+          if (mine.name == f.name)
+            mine = f;
+    }
   }
   entry.calibration.elapsed_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();

@@ -92,6 +92,13 @@ jq '.calibration.fields |= map(select(.name | startswith("tcp_sock.") | not))' "
   >"$tmp/older-entry.json"
 "$bin" -q bundle create -o "$tmp/older.bundle" "$tmp/older-entry.json" 2>"$tmp/bundle.err" ||
   fail "bundle create (older entry)" "$tmp/bundle.err"
+# A bundle whose binary could not tell a field here: skc_net unresolved.
+jq '.calibration.fields |= map(if .name == "sock_common.skc_net" then
+      .status = "unresolved" | .offset = null | .validation = "not_run" |
+      .reason = "no word of the sk leads to the subject'"'"'s net.ns.inum in every capture"
+    else . end)' "$entry" >"$tmp/untold-entry.json"
+"$bin" -q bundle create -o "$tmp/untold.bundle" "$tmp/untold-entry.json" 2>"$tmp/bundle.err" ||
+  fail "bundle create (entry with skc_net unresolved)" "$tmp/bundle.err"
 
 # bundle_run NAME BUNDLE: calibrate --bundle BUNDLE --json with an empty cache
 # ($tmp/cache-NAME); sets rc.
@@ -143,6 +150,23 @@ elif [[ $(jq '.calibration.fields | length' "$(cached older)" 2>/dev/null) != $(
 else
   ok "--bundle without tcp_sock's fields: the bundle's read back, tcp_sock's calibrated here, all cached"
   two_oracles "--bundle (older bundle, the rest calibrated)" "$tmp/older.json" --complete --min-fields 40
+fi
+
+# The bundle could not tell skc_net: it is calibrated here (with what it
+# rests on), the rest read back, and skc_net's offset is the full
+# calibration's.
+bundle_run untold "$tmp/untold.bundle"
+src=$(jq -r .source "$tmp/untold.json" 2>/dev/null)
+want=$(jq -c '.calibration.fields[] | select(.name == "sock_common.skc_net") | [.status, .offset]' "$entry")
+got=$(jq -c '.fields[] | select(.name == "sock_common.skc_net") | [.status, .offset]' "$tmp/untold.json" 2>/dev/null)
+n=$(jq '[.fields[] | select(.name == "sock_common.skc_net")] | length' "$tmp/untold.json" 2>/dev/null)
+if [[ $rc -ne 0 || $src != bundle+calibrated ]]; then
+  fail "--bundle with skc_net unresolved: exit $rc, source $src, want 0 and bundle+calibrated" "$tmp/untold.err"
+elif [[ $want != '["calibrated",'* || $got != "$want" || $n != 1 ]]; then
+  fail "--bundle with skc_net unresolved: skc_net $got ($n of it), want $want once"
+else
+  ok "--bundle with skc_net unresolved: calibrated here at $(jq -r '.[1]' <<<"$got"), the rest read back"
+  two_oracles "--bundle (skc_net calibrated here)" "$tmp/untold.json" --complete --min-fields 40
 fi
 
 bundle_run other "$tmp/other.bundle"
