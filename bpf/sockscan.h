@@ -52,15 +52,15 @@ struct op_sk_step {
 /* One hit of sock:inet_sock_set_state (or udp:udp_fail_queue_rcv_skb) by a
  * task whose comm is a cookie. */
 struct op_sk_event {
-  unsigned long long sk;       /* args[0] */
-  unsigned long long pid_tgid; /* bpf_get_current_pid_tgid() */
-  unsigned long long readable; /* bit i set: chunk i was read */
-  unsigned long long words_ok; /* bit i set: word i was followed */
-  unsigned long long vals_ok;  /* bit i set: step i was read */
-  unsigned int slot;           /* the cookie's slot */
-  int oldstate;                /* args[1] */
-  int newstate;                /* args[2] */
-  unsigned int hook;             /* OP_HOOK_* */
+  unsigned long long sk;          /* args[0] */
+  unsigned long long pid_tgid;    /* bpf_get_current_pid_tgid() */
+  unsigned long long readable;    /* bit i set: chunk i was read */
+  unsigned long long words_ok;    /* bit i set: word i was followed */
+  unsigned long long vals_ok;     /* bit i set: step i was read */
+  unsigned int slot;              /* the cookie's slot */
+  int oldstate;                   /* args[1] */
+  int newstate;                   /* args[2] */
+  unsigned int hook;              /* OP_HOOK_* */
   unsigned int inum[OP_SK_WORDS]; /* u32 at word i + inum_offset */
   unsigned long long vals[OP_SK_MAX_STEPS][2];
   unsigned char data[OP_SK_BYTES];
