@@ -11,6 +11,8 @@
 
 #include "chainscan.h"
 
+#include "gz_fixtures.h"
+
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 #include <zlib.h>
@@ -39,33 +41,7 @@ fs::path fixture_dir() {
 }
 
 std::vector<fs::path> fixtures() {
-  std::vector<fs::path> out;
-  std::error_code ec;
-  for (const auto &e : fs::directory_iterator(fixture_dir(), ec)) {
-    auto name = e.path().filename().string();
-    if (name.size() > 8 && name.ends_with(".json.gz"))
-      out.push_back(e.path());
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-// The whole decompressed file, or nullopt on any zlib error.
-std::optional<std::string> read_gz(const fs::path &p) {
-  gzFile f = gzopen(p.c_str(), "rb");
-  if (!f)
-    return std::nullopt;
-  std::string out;
-  char buf[1 << 16];
-  int n;
-  while ((n = gzread(f, buf, sizeof buf)) > 0)
-    out.append(buf, static_cast<size_t>(n));
-  int err = 0;
-  gzerror(f, &err);
-  gzclose(f);
-  if (n < 0 || err != Z_OK)
-    return std::nullopt;
-  return out;
+  return gz_fixtures(fixture_dir());
 }
 
 } // namespace

@@ -10,6 +10,8 @@
 #include "calibration/net/sock_trial_json.h"
 #include "calibration/net/socket_solver.h"
 
+#include "gz_fixtures.h"
+
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 #include <zlib.h>
@@ -33,23 +35,6 @@ fs::path fixture_dir() {
   return OFFSETPROBE_NET_FIXTURE_DIR;
 }
 
-std::optional<std::string> read_gz(const fs::path &p) {
-  gzFile f = gzopen(p.c_str(), "rb");
-  if (!f)
-    return std::nullopt;
-  std::string out;
-  char buf[1 << 16];
-  int n;
-  while ((n = gzread(f, buf, sizeof buf)) > 0)
-    out.append(buf, static_cast<size_t>(n));
-  int err = 0;
-  gzerror(f, &err);
-  gzclose(f);
-  if (n < 0 || err != Z_OK)
-    return std::nullopt;
-  return out;
-}
-
 std::vector<FieldResult> unsolved_net() {
   std::vector<FieldResult> out;
   for (const auto &d : families::net().fields) {
@@ -68,12 +53,7 @@ std::vector<FieldResult> unsolved_net() {
 } // namespace
 
 TEST_CASE("net fixtures: the solvers find the family's fields at their BTF offsets") {
-  std::vector<fs::path> files;
-  std::error_code ec;
-  for (const auto &e : fs::directory_iterator(fixture_dir(), ec))
-    if (e.path().filename().string().ends_with(".json.gz"))
-      files.push_back(e.path());
-  std::sort(files.begin(), files.end());
+  auto files = gz_fixtures(fixture_dir());
   INFO("fixture directory " << fixture_dir());
   REQUIRE_MESSAGE(files.size() >= 3, "fewer than 3 net fixtures");
   for (const auto &path : files) {
