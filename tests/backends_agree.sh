@@ -66,7 +66,7 @@ bcc_run() {
 # The net family (struct sock & co.) has a libbpf socket scanner only: a
 # BCC calibration must report each of its fields unresolved with that reason,
 # and is compared with libbpf without them.
-net_structs='IN("sock_common", "sock", "inet_sock", "tcp_sock")'
+net_structs='IN("sock_common", "sock", "inet_sock", "tcp_sock", "socket")'
 bcc_net() {
   local out=$1 n bad
   n=$(jq "[.fields[] | select(.struct | $net_structs)] | length" "$out")
