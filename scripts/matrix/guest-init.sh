@@ -38,10 +38,20 @@ now() { cut -d' ' -f1 /proc/uptime; }
 T_INIT=$(now)
 
 # JSON string from stdin (escapes, newlines joined, control characters dropped).
+# Character by character, not gsub: what a backslash in gsub's replacement
+# means differs between awks, and the arm64 guests' busybox left quotes
+# unescaped (count's stderr quoting "-" made the whole result block invalid).
 json_str() {
   awk 'BEGIN { ORS = "" ; print "\"" }
-       { gsub(/\\/, "\\\\"); gsub(/"/, "\\\""); gsub(/\t/, "\\t"); gsub(/[\001-\037]/, "");
-         if (NR > 1) print "\\n"; print }
+       { if (NR > 1) print "\\n"
+         n = length($0)
+         for (i = 1; i <= n; i++) {
+           c = substr($0, i, 1)
+           if (c == "\\") print "\\\\"
+           else if (c == "\"") print "\\\""
+           else if (c == "\t") print "\\t"
+           else if (c >= " " || c > "\177") print c
+         } }
        END { print "\"" }'
 }
 # The file's content when it holds a JSON object or array, else null. The host
