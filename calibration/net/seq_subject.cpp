@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "calibration/net/seq_subject.h"
+#include "calibration/net/subject_fd.h"
 
 #include <arpa/inet.h>
 #include <linux/tcp.h> // TCP_REPAIR_*, struct tcp_info with tcpi_notsent_bytes (glibc's is older)
@@ -42,27 +43,8 @@ uint32_t rnd_in(uint32_t lo, uint32_t hi) {
 }
 
 std::string err(const std::string &what) {
-  return what + ": " + std::strerror(errno);
+  return errno_text(what);
 }
-
-class Fd {
-public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0)
-      ::close(fd_);
-  }
-  Fd(const Fd &) = delete;
-  Fd &operator=(const Fd &) = delete;
-  int get() const { return fd_; }
-  void close() {
-    if (fd_ >= 0)
-      ::close(std::exchange(fd_, -1));
-  }
-
-private:
-  int fd_;
-};
 
 void set_int(int fd, int opt, int v, const char *what) {
   if (::setsockopt(fd, IPPROTO_TCP, opt, &v, sizeof(v)) != 0)

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "calibration/net/udp_subject.h"
+#include "calibration/net/subject_fd.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -30,23 +31,8 @@ uint32_t rnd_in(uint32_t lo, uint32_t hi) {
 }
 
 std::string err(const std::string &what) {
-  return what + ": " + std::strerror(errno);
+  return errno_text(what);
 }
-
-class Fd {
-public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0)
-      ::close(fd_);
-  }
-  Fd(const Fd &) = delete;
-  Fd &operator=(const Fd &) = delete;
-  int get() const { return fd_; }
-
-private:
-  int fd_;
-};
 
 sockaddr_in loopback(uint32_t host) {
   sockaddr_in a{};
