@@ -57,6 +57,30 @@ bool usable(const CacheEntry &e) {
   return e.calibration.complete();
 }
 
+// The fields that keep an entry from being usable, with why: "a (why), b
+// (why)", at most four named.
+std::string unusable_fields(const CacheEntry &e) {
+  std::string out;
+  size_t n = 0;
+  for (const auto &f : e.calibration.fields) {
+    bool counts = f.status != FieldStatus::not_present &&
+                  (f.required || f.status == FieldStatus::calibrated) &&
+                  (f.status != FieldStatus::calibrated || f.validation != Validation::passed);
+    if (!counts)
+      continue;
+    if (n++ < 4) {
+      std::string why = f.status == FieldStatus::calibrated && f.validation == Validation::not_run
+                            ? "not read back"
+                        : !f.validation_detail.empty() ? f.validation_detail
+                                                       : f.reason;
+      out += (out.empty() ? "" : "; ") + f.name + (why.empty() ? "" : " (" + why + ")");
+    }
+  }
+  if (n > 4)
+    out += "; and " + std::to_string(n - 4) + " more";
+  return out;
+}
+
 // An entry answers a request only if it holds the fields asked for: one made
 // with --fields task has no pointer chains, so it is no hit for --fields all
 // (a calibration lists every field it was asked for, whatever its status on
@@ -129,7 +153,8 @@ std::optional<CacheEntry> from_bundle(const GlobalOptions &g, const CalibrateReq
   entry.calibration.fields = validate_offsets(engine_options(req), entry.calibration.fields);
   if (!usable(entry)) {
     log_warn("the offsets in bundle " + req.bundle +
-             " for this kernel failed the read-back here; calibrating instead");
+             " for this kernel failed the read-back here (" + unusable_fields(entry) +
+             "); calibrating instead");
     return std::nullopt;
   }
   partial = !missing.empty();
@@ -169,7 +194,8 @@ std::optional<CacheEntry> from_bundle(const GlobalOptions &g, const CalibrateReq
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   if (!usable(entry) || !covers(entry, req)) {
     log_warn("the offsets in bundle " + req.bundle +
-             " for this kernel failed the read-back here; calibrating instead");
+             " for this kernel failed the read-back here (" + unusable_fields(entry) +
+             "); calibrating instead");
     return std::nullopt;
   }
   entry.calibrated_at.clear(); // save() stamps the time it was proven here
