@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "calibration/calibrator.h"
+#include "calibration/timing.h"
 
 #include "calibration/catalogue.h"
 #include "calibration/chains.h"
@@ -49,10 +50,7 @@ namespace {
 // the start of calibrate().
 Clock::time_point g_t0 = Clock::now();
 void mark(const char *what) {
-  static const bool timing = getenv("OFFSETPROBE_TIMING") != nullptr;
-  if (timing)
-    std::fprintf(stderr, "offsetprobe: %8.2f ms %s\n",
-                 std::chrono::duration<double, std::milli>(Clock::now() - g_t0).count(), what);
+  timing_mark("", g_t0, what);
 }
 
 // Validation: read a fresh subject's fields back through the offsets, with

@@ -57,15 +57,18 @@ bool usable(const CacheEntry &e) {
   return e.calibration.complete();
 }
 
-// The fields that keep an entry from being usable, with why: "a (why), b
-// (why)", at most four named.
-std::string unusable_fields(const CacheEntry &e) {
+// The fields that keep an entry from being usable, with why: "a (why); b
+// (why)", at most four named. `failed_only`: those whose read-back failed,
+// optional ones too.
+std::string unusable_fields(const CacheEntry &e, bool failed_only = false) {
   std::string out;
   size_t n = 0;
   for (const auto &f : e.calibration.fields) {
-    bool counts = f.status != FieldStatus::not_present &&
-                  (f.required || f.status == FieldStatus::calibrated) &&
-                  (f.status != FieldStatus::calibrated || f.validation != Validation::passed);
+    bool counts = failed_only ? f.validation == Validation::failed
+                              : f.status != FieldStatus::not_present &&
+                                    (f.required || f.status == FieldStatus::calibrated) &&
+                                    (f.status != FieldStatus::calibrated ||
+                                     f.validation != Validation::passed);
     if (!counts)
       continue;
     if (n++ < 4) {
@@ -151,10 +154,15 @@ std::optional<CacheEntry> from_bundle(const GlobalOptions &g, const CalibrateReq
       missing += (missing.empty() ? "" : ",") + name;
   auto t0 = std::chrono::steady_clock::now();
   entry.calibration.fields = validate_offsets(engine_options(req), entry.calibration.fields);
-  if (!usable(entry)) {
+  // Any field of the bundle that failed its read-back, optional ones too (a
+  // calibration that leaves an optional field unresolved is still usable,
+  // but an offset the bundle got wrong for this build says the entry is not
+  // this kernel's): the whole experiment runs instead.
+  if (!usable(entry) || !unusable_fields(entry, /*failed_only=*/true).empty()) {
+    std::string which = unusable_fields(entry, true);
     log_warn("the offsets in bundle " + req.bundle +
-             " for this kernel failed the read-back here (" + unusable_fields(entry) +
-             "); calibrating instead");
+             " for this kernel failed the read-back here (" +
+             (which.empty() ? unusable_fields(entry) : which) + "); calibrating instead");
     return std::nullopt;
   }
   partial = !missing.empty();

@@ -81,6 +81,12 @@ jq --argjson to $((pid_off + 8)) \
   '.layouts[].fields |= map(if .name == "task_struct.pid" then .offset = $to else . end)' \
   "$tmp/good.bundle" >"$tmp/moved.bundle"
 jq '.builds = {}' "$tmp/good.bundle" >"$tmp/other.bundle"
+# And one with a network field moved: sock.sk_mark, an optional field, by 4
+# bytes (the net family's read-back is its own program, in read-back mode).
+mark_off=$(jq '.calibration.fields[] | select(.name == "sock.sk_mark" and .status == "calibrated") | .offset' "$entry")
+jq --argjson to $((${mark_off:-0} + 4)) \
+  '.layouts[].fields |= map(if .name == "sock.sk_mark" then .offset = $to else . end)' \
+  "$tmp/good.bundle" >"$tmp/netmoved.bundle"
 "$bin" -q bundle create --format v1 -o "$tmp/v1.bundle" "$entry" 2>"$tmp/bundle.err" ||
   fail "bundle create --format v1" "$tmp/bundle.err"
 jq '.layouts = {}' "$tmp/good.bundle" >"$tmp/nolayout.bundle"
@@ -133,6 +139,24 @@ elif ! grep -q 'failed the read-back' "$tmp/moved.err"; then
 else
   ok "--bundle with pid moved by 8: read-back failed, calibrated instead (pid at $got)"
   two_oracles "--bundle (pid moved, recalibrated)" "$tmp/moved.json" --complete --min-fields 40
+fi
+
+# An optional field that fails its read-back is not kept as "cannot tell":
+# the bundle's entry is not this kernel's, the experiment runs.
+if [[ -z $mark_off ]]; then
+  fail "--bundle with sk_mark moved: sock.sk_mark is not calibrated in the source entry" "$tmp/src.err"
+else
+  bundle_run netmoved "$tmp/netmoved.bundle"
+  src=$(jq -r .source "$tmp/netmoved.json" 2>/dev/null)
+  got=$(jq '.fields[] | select(.name == "sock.sk_mark") | .offset' "$tmp/netmoved.json" 2>/dev/null)
+  if [[ $rc -ne 0 || $src != calibrated || $got != "$mark_off" ]]; then
+    fail "--bundle with sk_mark moved to $((mark_off + 4)): exit $rc, source $src, sk_mark at $got;" \
+      "want 0, calibrated, $mark_off" "$tmp/netmoved.err"
+  elif ! grep -q 'failed the read-back here (sock.sk_mark' "$tmp/netmoved.err"; then
+    fail "--bundle with sk_mark moved: the message does not name sock.sk_mark" "$tmp/netmoved.err"
+  else
+    ok "--bundle with sk_mark moved by 4: its read-back failed, calibrated instead (sk_mark at $got)"
+  fi
 fi
 
 # The older bundle: its fields read back, tcp_sock's calibrated here, the

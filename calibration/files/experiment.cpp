@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "calibration/files/experiment.h"
+#include "calibration/timing.h"
 
 #include "calibration/calibrator.h"
 #include "calibration/catalogue.h"
@@ -44,13 +45,8 @@ namespace {
 
 // OFFSETPROBE_TIMING=1: the experiment's steps on stderr, like the engine's.
 void mark(const char *what) {
-  static const bool on = getenv("OFFSETPROBE_TIMING") != nullptr;
   static const auto t0 = std::chrono::steady_clock::now();
-  if (on)
-    std::fprintf(
-        stderr, "offsetprobe: files +%8.2f ms %s\n",
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count(),
-        what);
+  timing_mark("files", t0, what);
 }
 
 } // namespace

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "calibration/net/net_experiment.h"
+#include "calibration/timing.h"
 
 #include "calibration/catalogue.h"
 #include "calibration/error.h"
@@ -22,6 +23,12 @@
 namespace offsetprobe::net {
 
 namespace {
+
+// OFFSETPROBE_TIMING=1: the experiment's steps on stderr, like the engine's.
+void mark(const char *what) {
+  static const auto t0 = std::chrono::steady_clock::now();
+  timing_mark("net", t0, what);
+}
 
 const Family &net_family() {
   for (const auto &f : catalogue())
@@ -145,7 +152,9 @@ void readback(const CalibrateOptions &opt, SockScanSession &scan,
   scan.set_plan(make_plan(mine, inum_offset, private_data, steps));
   auto cookie = make_cookie();
   scan.add_cookie(cookie);
+  mark("read-back: plan set");
   auto run = run_sock_trial(scan, cookie);
+  mark("read-back: trial run");
   if (!run.error.empty() && run.cannot_run.empty()) {
     cookie = make_cookie();
     scan.add_cookie(cookie);
@@ -212,7 +221,9 @@ void validate_net(const CalibrateOptions &opt, const std::string &backend,
   if (const auto *pd = calibrated(fields, "file.private_data"))
     private_data = pd->offset;
   refuse_bitfields(copy);
-  SockScanSession scan(inum);
+  mark("validate: start");
+  SockScanSession scan(inum, /*readback_only=*/true);
+  mark("validate: socket scanner loaded (read-back only)");
   readback(opt, scan, inum, private_data, copy);
   for (size_t i = 0; i < mine.size(); i++)
     *mine[i] = copy[i];
@@ -247,7 +258,9 @@ void calibrate_net(const CalibrateOptions &opt, const std::string &backend,
     return append();
   }
   std::optional<uint32_t> inum_offset = inum_offset_of(fields);
+  mark("start");
   SockScanSession scan(inum_offset);
+  mark("socket scanner loaded");
   std::vector<SockTrial> trials;
   std::string no_v6, no_repair, no_udp;
   for (uint32_t i = 0; i < opt.trials; i++) {
@@ -279,6 +292,7 @@ void calibrate_net(const CalibrateOptions &opt, const std::string &backend,
     if (!run.no_udp.empty())
       no_udp = run.no_udp;
     trials.push_back(std::move(run.trial));
+    mark("trial run");
   }
   // The matrix's guests keep the raw trials as offline fixtures
   // (scripts/matrix/fixture.sh, tests/test_net_replay.cpp).

@@ -81,13 +81,14 @@ struct SockScanSession::Impl {
   }
 };
 
-SockScanSession::SockScanSession(std::optional<uint32_t> inum_offset)
+SockScanSession::SockScanSession(std::optional<uint32_t> inum_offset, bool readback_only)
     : impl_(std::make_unique<Impl>()) {
   auto &s = impl_->skel;
   s = op_sockscan__open();
   if (!s)
     fail("open", errno);
   s->rodata->inum_offset = inum_offset ? *inum_offset : OP_SK_NO_PARENT;
+  s->rodata->readback_only = readback_only ? 1 : 0;
   if (int err = op_sockscan__load(s))
     fail("load", err);
   impl_->link = bpf_program__attach_raw_tracepoint(s->progs.scan_sock, "inet_sock_set_state");

@@ -29,8 +29,10 @@ public:
   // `inum_offset`: net.ns.inum in struct net (the ns family's), to follow the
   // sk's first words; nullopt: not followed. Throws Fatal (exit_bpf,
   // exit_permission, exit_tracing) when the program cannot be loaded or
-  // attached.
-  explicit SockScanSession(std::optional<uint32_t> inum_offset);
+  // attached. `readback_only`: each hit carries the plan's values only
+  // (nothing of the sk copied or followed), and the program loads in a
+  // fraction of the time: for a validation, whose plan holds every offset.
+  explicit SockScanSession(std::optional<uint32_t> inum_offset, bool readback_only = false);
   ~SockScanSession();
   SockScanSession(const SockScanSession &) = delete;
   SockScanSession &operator=(const SockScanSession &) = delete;
