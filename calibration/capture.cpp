@@ -56,13 +56,11 @@ void check_bpf_privileges() {
                   "(e.g. sudo offsetprobe calibrate)");
 }
 
-std::optional<uint32_t> slab_task_struct_size() {
-  // The slab object holds the whole task_struct, including the variable-size
-  // FPU state at its end (arch_task_struct_size), so no field lies beyond it.
+std::optional<uint32_t> slab_object_size(const std::string &cache, uint32_t max) {
   {
-    std::ifstream f("/sys/kernel/slab/task_struct/object_size");
+    std::ifstream f("/sys/kernel/slab/" + cache + "/object_size");
     uint32_t v = 0;
-    if (f >> v && v > 0 && v <= OP_SNAPSHOT_BYTES)
+    if (f >> v && v > 0 && v <= max)
       return v;
   }
   std::ifstream f("/proc/slabinfo");
@@ -71,11 +69,16 @@ std::optional<uint32_t> slab_task_struct_size() {
     std::istringstream is(line);
     std::string name;
     uint64_t active = 0, num = 0, objsize = 0;
-    if (is >> name >> active >> num >> objsize && name == "task_struct" && objsize > 0 &&
-        objsize <= OP_SNAPSHOT_BYTES)
+    if (is >> name >> active >> num >> objsize && name == cache && objsize > 0 && objsize <= max)
       return static_cast<uint32_t>(objsize);
   }
   return std::nullopt;
+}
+
+std::optional<uint32_t> slab_task_struct_size() {
+  // The slab object holds the whole task_struct, including the variable-size
+  // FPU state at its end (arch_task_struct_size), so no field lies beyond it.
+  return slab_object_size("task_struct", OP_SNAPSHOT_BYTES);
 }
 
 const TriggerHooks kScannerHooks{"scan_trigger_tp", "scan_trigger_raw", "scan_trigger_uprobe",

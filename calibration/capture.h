@@ -24,6 +24,10 @@ void check_bpf_privileges();
 // kernel tells. This reads no header and no BTF.
 std::optional<uint32_t> slab_task_struct_size();
 
+// The object size of slab cache `cache` (sysfs, else /proc/slabinfo), if the
+// kernel tells and it is at most `max`.
+std::optional<uint32_t> slab_object_size(const std::string &cache, uint32_t max);
+
 // A loaded and attached scanner: captures the raw task_struct of tasks whose
 // comm is one of the registered cookies, and of nothing else. Implemented by
 // the libbpf backend (ScannerSession) and by the BCC backend.

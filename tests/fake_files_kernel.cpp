@@ -293,7 +293,9 @@ TrialKnown FakeWorld::trial(int f_id, int r_id) {
     return s;
   };
   auto mm = [&](std::vector<uint64_t> &layout) {
-    uint64_t m = k_.alloc(2048);
+    uint64_t m = k_.alloc(sibling_mm_stride + 2048);
+    if (sibling_mm_stride)
+      k_.put<uint64_t>(m + sibling_mm_stride + L.mm_exe, exe_file);
     for (int i = 0; i < 4; i++) {
       layout.push_back(0x400000 + 0x1000 * uint64_t(i) + rr(0, 0x100) * 8);
       k_.put<uint64_t>(m + L.mm_layout + 8 * i, layout.back());

@@ -101,6 +101,9 @@ public:
 
   // Decoy knobs.
   bool size_equals_own_ino = false; // every file's size is its own inode number
+  // Non-zero: each mm_struct is a slab object this many bytes long, and the
+  // next object is a forked sibling's mm with the same exe_file.
+  uint32_t sibling_mm_stride = 0;
 
   files::TrialKnown trial(int f_id, int r_id);
 

@@ -128,7 +128,7 @@ struct Run {
 };
 
 std::unique_ptr<Run> run(const FakeLayout &L, uint64_t seed, size_t ntrials = 3,
-                         std::function<void(FakeWorld &)> tweak = {}) {
+                         std::function<void(FakeWorld &)> tweak = {}, files::SolveConfig cfg = {}) {
   auto r = std::make_unique<Run>();
   FakeWorld w(r->k, L, seed);
   if (tweak)
@@ -136,7 +136,6 @@ std::unique_ptr<Run> run(const FakeLayout &L, uint64_t seed, size_t ntrials = 3,
   for (size_t i = 0; i < ntrials; i++)
     r->trials.push_back(w.trial(files::subject_id(i, false), files::subject_id(i, true)));
   r->validation = w.trial(files::subject_id(ntrials, false), files::subject_id(ntrials, true));
-  files::SolveConfig cfg;
   r->sol = files::solve_files(r->k, r->trials, cfg);
   files::readback_files(r->k, r->validation, files::subject_id(ntrials, false),
                         files::subject_id(ntrials, true), r->sol.found, r->sol.fields);
@@ -198,6 +197,35 @@ TEST_CASE("files: equal values stay ambiguous, never a guess") {
       CHECK_FALSE(f.offset);
       CHECK(f.candidates == std::vector<uint32_t>{L.i_ino, L.i_size});
     }
+}
+
+TEST_CASE("files: a sibling's mm in the next slab object; the bound is mm_struct's slab size") {
+  // Forked subjects' mms may lie next to each other in the mm_struct slab,
+  // each holding the same exe_file: 4 KiB from the mm reaches the next one.
+  FakeLayout L;
+  const uint32_t stride = 1408; // 6.12's mm_struct slab stride
+  auto sibling = [&](FakeWorld &w) { w.sibling_mm_stride = stride; };
+  auto exe = [](const Run &r) {
+    for (const auto &f : r.sol.fields)
+      if (f.name == "mm_struct.exe_file")
+        return f;
+    FAIL("no mm_struct.exe_file");
+    return FieldResult{};
+  };
+  // Without the slab's size: both words hold the exe_file, no guess.
+  auto r = run(L, 11, 3, sibling);
+  auto f = exe(*r);
+  CHECK(f.status == FieldStatus::ambiguous);
+  CHECK_FALSE(f.offset);
+  CHECK(f.candidates == std::vector<uint32_t>{L.mm_exe, stride + L.mm_exe});
+  // With it: the next object is not searched.
+  files::SolveConfig cfg;
+  cfg.mm_bytes = stride;
+  r = run(L, 11, 3, sibling, cfg);
+  f = exe(*r);
+  CHECK(f.status == FieldStatus::calibrated);
+  CHECK(f.offset == L.mm_exe);
+  CHECK(f.validation == Validation::passed);
 }
 
 TEST_CASE("files: the read-back fails a wrong offset") {

@@ -3,6 +3,7 @@
 #include "calibration/timing.h"
 
 #include "calibration/calibrator.h"
+#include "calibration/capture.h"
 #include "calibration/catalogue.h"
 #include "calibration/families/families.h"
 #include "calibration/error.h"
@@ -57,6 +58,7 @@ std::vector<FieldResult> run_files_experiment(const FilesOptions &opt, FilesCapt
   cfg.task_bytes = std::min<uint32_t>(16384, opt.task_bytes.value_or(12288));
   cfg.task_bytes = (cfg.task_bytes + 7) / 8 * 8;
   cfg.vfsmount_size = vfsmount_size_for(opt.kernel_release);
+  cfg.mm_bytes = opt.mm_bytes;
   const uint32_t n = std::max<uint32_t>(1, opt.trials) + (opt.validate ? 1 : 0);
   std::vector<std::unique_ptr<FilesTrial>> subjects;
   try {
@@ -130,6 +132,7 @@ void add_files_family(const CalibrateOptions &opt, const Backend &backend,
     fo.timeout_ms = opt.subject_timeout_ms;
     fo.validate = opt.validate;
     fo.task_bytes = slab;
+    fo.mm_bytes = slab_object_size("mm_struct", 2 * kMaxCopy);
     struct utsname u {};
     if (uname(&u) == 0)
       fo.kernel_release = u.release;

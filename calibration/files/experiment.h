@@ -21,6 +21,7 @@ struct FilesOptions {
   uint32_t timeout_ms = 10'000;
   bool validate = true;
   std::optional<uint32_t> task_bytes; // task_struct's size, when known (slab)
+  std::optional<uint32_t> mm_bytes;   // mm_struct's size, when known (slab)
   std::string kernel_release;         // uname -r: the size of the embedded vfsmount
 };
 

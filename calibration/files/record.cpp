@@ -202,17 +202,22 @@ json to_json(const FilesCapture &c) {
   json trials = json::array();
   for (const auto &t : c.trials)
     trials.push_back(to_json(t));
-  return {
-      {"config", {{"task_bytes", c.config.task_bytes}, {"vfsmount_size", c.config.vfsmount_size}}},
-      {"trials", trials},
-      {"validation", c.validation ? to_json(*c.validation) : json(nullptr)},
-      {"memory", c.memory}};
+  json config = {{"task_bytes", c.config.task_bytes}, {"vfsmount_size", c.config.vfsmount_size}};
+  if (c.config.mm_bytes)
+    config["mm_bytes"] = *c.config.mm_bytes;
+  return {{"config", config},
+          {"trials", trials},
+          {"validation", c.validation ? to_json(*c.validation) : json(nullptr)},
+          {"memory", c.memory}};
 }
 
 FilesCapture capture_from_json(const json &j) {
   FilesCapture c;
   c.config.task_bytes = j.at("config").at("task_bytes");
   c.config.vfsmount_size = j.at("config").at("vfsmount_size");
+  // Recordings made before the mm_struct bound have none (4 KiB searched).
+  if (j.at("config").contains("mm_bytes"))
+    c.config.mm_bytes = j.at("config").at("mm_bytes").get<uint32_t>();
   for (const auto &t : j.at("trials"))
     c.trials.push_back(trial_from_json(t));
   if (!j.at("validation").is_null())

@@ -371,7 +371,7 @@ void Solver::stage_exe() {
     settle("mm_struct.exe_file", {}, "no task pointer leads to the /proc/<pid>/stat layout values");
     return;
   }
-  constexpr uint32_t kMmBytes = 2 * kMaxCopy;
+  const uint32_t kMmBytes = std::min(2 * kMaxCopy, cfg_.mm_bytes.value_or(2 * kMaxCopy) / 8 * 8);
   std::vector<WalkResponse> mm(subj_.size());
   for (int s = 0; s < nsubj(); s++)
     mm[s] = merge(mem_.walk(s, {{{*mm_}, 0, kMaxCopy}, {{*mm_}, int32_t(kMaxCopy), kMaxCopy}}));

@@ -11,6 +11,7 @@
 #include "calibration/result.h"
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,12 @@ namespace offsetprobe::files {
 struct SolveConfig {
   uint32_t task_bytes = 12288; // bytes of task_struct searched for pointers
   uint32_t vfsmount_size = 32; // the size reported for mount.mnt (the embedded vfsmount)
+  // Bytes of mm_struct searched for exe_file: the mm_struct slab object's
+  // size where the kernel tells. Without it, 4 KiB: that reaches into the
+  // next slab object, which may be a forked sibling's mm holding the same
+  // exe_file (seen on 6.12 builds: 1160 and 1160 + 1408, the stride), and
+  // the field is then ambiguous, never wrong.
+  std::optional<uint32_t> mm_bytes;
 };
 
 // Subjects are numbered per trial: F is 2 * trial, R is 2 * trial + 1.
