@@ -201,6 +201,39 @@ TEST_CASE("bundle: an entry filed under another build id is refused") {
         ErrorCode::future_schema);
 }
 
+TEST_CASE("bundle v2: a passed field's run-specific validation_detail does not split a layout") {
+  TempDir d;
+  CacheStore store(d.path());
+  // Two builds of one layout whose read-backs told of different runs (the
+  // net family's "read back from the sk in N hits"); a third whose field
+  // failed its read-back keeps its detail, in a layout of its own.
+  auto a = sample_entry(sample_kernel("aaaaaaaaaaaaaaaa"));
+  auto b = sample_entry(sample_kernel("bbbbbbbbbbbbbbbb"));
+  auto c = sample_entry(sample_kernel("cccccccccccccccc"));
+  REQUIRE(a.calibration.fields[0].validation == Validation::passed);
+  a.calibration.fields[0].validation_detail = "read back in 8 hits";
+  b.calibration.fields[0].validation_detail = "read back in 9 hits";
+  c.calibration.fields[0].validation = Validation::failed;
+  c.calibration.fields[0].validation_detail = "read 0x1, want 0x2";
+  for (auto *e : {&a, &b, &c})
+    REQUIRE(store.save(*e));
+  std::vector<std::string> notes;
+  auto v1 = bundle_merge({store.path_for(a.kernel.build_id), store.path_for(b.kernel.build_id),
+                          store.path_for(c.kernel.build_id)},
+                         notes);
+  REQUIRE_MESSAGE(v1, v1.error().message);
+  json v2 = bundle_compact(v1.value());
+  CHECK(v2["layouts"].size() == 2);
+  CHECK(v2["builds"]["aaaaaaaaaaaaaaaa"]["layout"] == v2["builds"]["bbbbbbbbbbbbbbbb"]["layout"]);
+  auto back = bundle_entries(v2, "v2");
+  REQUIRE_MESSAGE(back, back.error().message);
+  const json &f0 = back.value()["aaaaaaaaaaaaaaaa"]["calibration"]["fields"][0];
+  CHECK(f0["validation"] == "passed");
+  CHECK_FALSE(f0.contains("validation_detail"));
+  CHECK(back.value()["cccccccccccccccc"]["calibration"]["fields"][0]["validation_detail"] ==
+        "read 0x1, want 0x2");
+}
+
 TEST_CASE("bundle v2: each layout once, every entry restored exactly") {
   TempDir d;
   CacheStore store(d.path());
