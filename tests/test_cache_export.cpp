@@ -201,20 +201,14 @@ TEST_CASE("bundle: an entry filed under another build id is refused") {
         ErrorCode::future_schema);
 }
 
-TEST_CASE("bundle v2: a passed field's run-specific validation_detail does not split a layout") {
-  TempDir d;
-  CacheStore store(d.path());
-  // Two builds of one layout whose read-backs told of different runs (the
-  // net family's "read back from the sk in N hits"); a third whose field
-  // failed its read-back keeps its detail, in a layout of its own.
+// Three builds a, b, c of the sample entry, each changed by `edit`, saved
+// in `store` and merged into a v1 bundle.
+json merged_abc(CacheStore &store,
+                const std::function<void(CacheEntry &, CacheEntry &, CacheEntry &)> &edit) {
   auto a = sample_entry(sample_kernel("aaaaaaaaaaaaaaaa"));
   auto b = sample_entry(sample_kernel("bbbbbbbbbbbbbbbb"));
   auto c = sample_entry(sample_kernel("cccccccccccccccc"));
-  REQUIRE(a.calibration.fields[0].validation == Validation::passed);
-  a.calibration.fields[0].validation_detail = "read back in 8 hits";
-  b.calibration.fields[0].validation_detail = "read back in 9 hits";
-  c.calibration.fields[0].validation = Validation::failed;
-  c.calibration.fields[0].validation_detail = "read 0x1, want 0x2";
+  edit(a, b, c);
   for (auto *e : {&a, &b, &c})
     REQUIRE(store.save(*e));
   std::vector<std::string> notes;
@@ -222,7 +216,23 @@ TEST_CASE("bundle v2: a passed field's run-specific validation_detail does not s
                           store.path_for(c.kernel.build_id)},
                          notes);
   REQUIRE_MESSAGE(v1, v1.error().message);
-  json v2 = bundle_compact(v1.value());
+  return v1.value();
+}
+
+TEST_CASE("bundle v2: a passed field's run-specific validation_detail does not split a layout") {
+  TempDir d;
+  CacheStore store(d.path());
+  // Two builds of one layout whose read-backs told of different runs (the
+  // net family's "read back from the sk in N hits"); a third whose field
+  // failed its read-back keeps its detail, in a layout of its own.
+  json v1 = merged_abc(store, [](CacheEntry &a, CacheEntry &b, CacheEntry &c) {
+    REQUIRE(a.calibration.fields[0].validation == Validation::passed);
+    a.calibration.fields[0].validation_detail = "read back in 8 hits";
+    b.calibration.fields[0].validation_detail = "read back in 9 hits";
+    c.calibration.fields[0].validation = Validation::failed;
+    c.calibration.fields[0].validation_detail = "read 0x1, want 0x2";
+  });
+  json v2 = bundle_compact(v1);
   CHECK(v2["layouts"].size() == 2);
   CHECK(v2["builds"]["aaaaaaaaaaaaaaaa"]["layout"] == v2["builds"]["bbbbbbbbbbbbbbbb"]["layout"]);
   auto back = bundle_entries(v2, "v2");
