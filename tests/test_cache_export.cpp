@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <fstream>
+#include <functional>
 
 namespace offsetprobe::test {
 
