@@ -40,9 +40,9 @@ struct {
 
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
-  __uint(max_entries, OP_SK_MAX_STEPS);
+  __uint(max_entries, 1);
   __type(key, __u32);
-  __type(value, struct op_sk_step);
+  __type(value, struct op_sk_plan);
 } plan SEC(".maps");
 
 /* Offset of ns.inum in struct net (the ns family's net.ns.inum), or
@@ -63,30 +63,37 @@ const volatile __u64 kernel_min = OP_SK_KPTR_MIN;
  * loads in a few ms rather than ~50-250 ms. */
 const volatile __u32 readback_only = 0;
 
+/* Every step of the plan, without a branch (read_ok.bpf.h says why): each
+ * step reads, and only a step in use (size 1-16: a size of 0 ends the plan)
+ * whose parent was read counts. A step whose parent was not read reads from
+ * address 0 + offset, which faults harmlessly; its bit stays clear either
+ * way. With a map lookup and a branch per step the verifier walked 12002
+ * instructions of this loop (6.5 ms; 12.2 ms for the UDP program) in the
+ * read-back-only mode. */
 static __always_inline void read_plan(struct op_sk_event *e, __u64 sk)
 {
-  __u32 i;
+  __u32 zero = 0, i;
+  struct op_sk_plan *pl = bpf_map_lookup_elem(&plan, &zero);
 
+  if (!pl)
+    return;
   for (i = 0; i < OP_SK_MAX_STEPS; i++) {
-    __u32 key = i;
-    struct op_sk_step *s = bpf_map_lookup_elem(&plan, &key);
-    __u64 base = sk;
-    __u32 size;
+    struct op_sk_step *s = &pl->steps[i];
+    __u64 used, has_parent, parent_ok, mask, base;
+    __u32 p = s->parent, size = s->size;
 
-    if (!s || s->size == 0)
-      break;
-    size = s->size;
-    if (size > 16)
-      size = 16;
-    if (s->parent != OP_SK_NO_PARENT) {
-      __u32 p = s->parent;
-
-      if (p >= OP_SK_MAX_STEPS || !(e->vals_ok & (1ULL << p)))
-        continue;
-      base = e->vals[p][0];
-    }
+    used = ((__u64)size | -(__u64)size) >> 63; /* size != 0 */
+    size = ((size - 1) & 15) + 1;              /* 1-16 for the verifier */
+    has_parent = (__u64)(p ^ OP_SK_NO_PARENT);
+    has_parent = (has_parent | -has_parent) >> 63; /* p != OP_SK_NO_PARENT */
+    asm volatile("" : "+r"(has_parent));
+    p &= OP_SK_VAL_ROWS - 1;
+    parent_ok = ((e->vals_ok >> p) & 1) | (has_parent ^ 1);
+    mask = -has_parent; /* all ones: from the parent's value */
+    asm volatile("" : "+r"(mask));
+    base = (sk & ~mask) | (e->vals[p][0] & mask);
     e->vals_ok |= read_ok(bpf_probe_read_kernel(e->vals[i], size, (void *)(base + s->offset)),
-                          1ULL << i);
+                          (used & parent_ok) << i);
   }
 }
 

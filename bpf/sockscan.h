@@ -31,6 +31,9 @@
 /* The read-back: up to this many steps of up to 16 bytes each (vals_ok is
  * a u64). */
 #define OP_SK_MAX_STEPS 48
+/* Rows of the event's vals: a power of two at least OP_SK_MAX_STEPS, so that
+ * a parent index masked with OP_SK_VAL_ROWS - 1 needs no bounds check. */
+#define OP_SK_VAL_ROWS 64
 /* Kernel pointers are at or above this (chainscan.h's OP_KPTR_MIN). */
 #define OP_SK_KPTR_MIN 0xff00000000000000ULL
 #define OP_SK_NO_PARENT 0xffffffffu
@@ -43,6 +46,12 @@ struct op_sk_step {
   unsigned int offset;
   unsigned int size;
   unsigned int pad;
+};
+
+/* The whole plan, the one element of the `plan` map: one lookup per hit,
+ * not one per step. */
+struct op_sk_plan {
+  struct op_sk_step steps[OP_SK_MAX_STEPS];
 };
 
 /* Which raw tracepoint a hit comes from. */
@@ -62,7 +71,7 @@ struct op_sk_event {
   int newstate;                   /* args[2] */
   unsigned int hook;              /* OP_HOOK_* */
   unsigned int inum[OP_SK_WORDS]; /* u32 at word i + inum_offset */
-  unsigned long long vals[OP_SK_MAX_STEPS][2];
+  unsigned long long vals[OP_SK_VAL_ROWS][2];
   unsigned char data[OP_SK_BYTES];
   /* bit i % 64 of follow_ok[i / 64]: word i was followed */
   unsigned long long follow_ok[OP_SK_FOLLOW / 64];

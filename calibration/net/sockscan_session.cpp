@@ -11,6 +11,7 @@
 #include <bpf/libbpf.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <utility>
 
@@ -89,6 +90,12 @@ SockScanSession::SockScanSession(std::optional<uint32_t> inum_offset, bool readb
     fail("open", errno);
   s->rodata->inum_offset = inum_offset ? *inum_offset : OP_SK_NO_PARENT;
   s->rodata->readback_only = readback_only ? 1 : 0;
+  // With OFFSETPROBE_LIBBPF_DEBUG, the verifier's statistics of each program
+  // (as the other programs' loader prints them).
+  if (getenv("OFFSETPROBE_LIBBPF_DEBUG")) {
+    bpf_program__set_log_level(s->progs.scan_sock, 4);
+    bpf_program__set_log_level(s->progs.scan_udp, 4);
+  }
   if (int err = op_sockscan__load(s))
     fail("load", err);
   impl_->link = bpf_program__attach_raw_tracepoint(s->progs.scan_sock, "inet_sock_set_state");
@@ -139,16 +146,21 @@ uint32_t SockScanSession::add_cookie(const std::string &cookie) {
 void SockScanSession::set_plan(const std::vector<SockStep> &steps) {
   if (steps.size() > OP_SK_MAX_STEPS)
     throw Fatal(exit_failure, "socket scanner: read-back plan too long");
-  for (uint32_t i = 0; i < OP_SK_MAX_STEPS; i++) {
-    op_sk_step st{};
-    if (i < steps.size()) {
-      st.parent = steps[i].parent ? *steps[i].parent : OP_SK_NO_PARENT;
-      st.offset = steps[i].offset;
-      st.size = steps[i].size;
-    }
-    if (bpf_map__update_elem(impl_->skel->maps.plan, &i, sizeof(i), &st, sizeof(st), BPF_ANY))
-      fail("writing the read-back plan", errno);
+  op_sk_plan plan{};
+  for (uint32_t i = 0; i < steps.size(); i++) {
+    // The program reads 1-16 bytes, from the sk or from an earlier step.
+    if (steps[i].size == 0 || steps[i].size > 16 || (steps[i].parent && *steps[i].parent >= i))
+      throw Fatal(exit_failure, "socket scanner: read-back step " + std::to_string(i) +
+                                    " has size " + std::to_string(steps[i].size) +
+                                    " or a parent not before it");
+    plan.steps[i].parent = steps[i].parent ? *steps[i].parent : OP_SK_NO_PARENT;
+    plan.steps[i].offset = steps[i].offset;
+    plan.steps[i].size = steps[i].size;
   }
+  uint32_t zero = 0;
+  if (bpf_map__update_elem(impl_->skel->maps.plan, &zero, sizeof(zero), &plan, sizeof(plan),
+                           BPF_ANY))
+    fail("writing the read-back plan", errno);
 }
 
 std::vector<SockEvent> SockScanSession::drain() {
