@@ -312,7 +312,14 @@ void run_subjects(const CalibrateOptions &opt, SubjectHost &host, const std::str
   auto deadline = Clock::now() + std::chrono::milliseconds(opt.subject_timeout_ms);
   size_t ready = 0;
   bool announced = false;
-  while (ready < subjects.size()) {
+  // A leader writes its "ready" line itself, on the pipe its host's
+  // "spawned" line goes to after fork() returns: a host descheduled right
+  // after the fork (a busy core) lets "ready" come first. So the loop waits
+  // for both lines of every subject (a held one was spawned at "prepare").
+  auto all_spawned = [&subjects] {
+    return std::all_of(subjects.begin(), subjects.end(), [](auto *x) { return x->spawned; });
+  };
+  while (ready < subjects.size() || !all_spawned()) {
     std::string line = host.read_line_for(opt, deadline, indices);
     std::istringstream is(line);
     int index = -1;
@@ -352,8 +359,7 @@ void run_subjects(const CalibrateOptions &opt, SubjectHost &host, const std::str
     } else {
       throw Fatal(exit_subject, "the subject host said \"" + line.substr(0, 200) + "\"");
     }
-    if (!announced && opt.on_stage &&
-        std::all_of(subjects.begin(), subjects.end(), [](auto *x) { return x->spawned; })) {
+    if (!announced && opt.on_stage && all_spawned()) {
       announced = true;
       opt.on_stage(phase + "-spawned", pids_of(host, subjects));
     }
