@@ -202,20 +202,14 @@ TEST_CASE("bundle: an entry filed under another build id is refused") {
         ErrorCode::future_schema);
 }
 
-// Three builds a, b, c of the sample entry, each changed by `edit`, saved
-// in `store` and merged into a v1 bundle.
-json merged_abc(CacheStore &store,
-                const std::function<void(CacheEntry &, CacheEntry &, CacheEntry &)> &edit) {
-  auto a = sample_entry(sample_kernel("aaaaaaaaaaaaaaaa"));
-  auto b = sample_entry(sample_kernel("bbbbbbbbbbbbbbbb"));
-  auto c = sample_entry(sample_kernel("cccccccccccccccc"));
-  edit(a, b, c);
-  for (auto *e : {&a, &b, &c})
+// `entries` saved in `store` and merged into a v1 bundle.
+json merged(CacheStore &store, std::initializer_list<CacheEntry *> entries) {
+  std::vector<std::string> paths, notes;
+  for (auto *e : entries) {
     REQUIRE(store.save(*e));
-  std::vector<std::string> notes;
-  auto v1 = bundle_merge({store.path_for(a.kernel.build_id), store.path_for(b.kernel.build_id),
-                          store.path_for(c.kernel.build_id)},
-                         notes);
+    paths.push_back(store.path_for(e->kernel.build_id));
+  }
+  auto v1 = bundle_merge(paths, notes);
   REQUIRE_MESSAGE(v1, v1.error().message);
   return v1.value();
 }
@@ -226,13 +220,15 @@ TEST_CASE("bundle v2: a passed field's run-specific validation_detail does not s
   // Two builds of one layout whose read-backs told of different runs (the
   // net family's "read back from the sk in N hits"); a third whose field
   // failed its read-back keeps its detail, in a layout of its own.
-  json v1 = merged_abc(store, [](CacheEntry &a, CacheEntry &b, CacheEntry &c) {
-    REQUIRE(a.calibration.fields[0].validation == Validation::passed);
-    a.calibration.fields[0].validation_detail = "read back in 8 hits";
-    b.calibration.fields[0].validation_detail = "read back in 9 hits";
-    c.calibration.fields[0].validation = Validation::failed;
-    c.calibration.fields[0].validation_detail = "read 0x1, want 0x2";
-  });
+  auto a = sample_entry(sample_kernel("aaaaaaaaaaaaaaaa"));
+  auto b = sample_entry(sample_kernel("bbbbbbbbbbbbbbbb"));
+  auto c = sample_entry(sample_kernel("cccccccccccccccc"));
+  REQUIRE(a.calibration.fields[0].validation == Validation::passed);
+  a.calibration.fields[0].validation_detail = "read back in 8 hits";
+  b.calibration.fields[0].validation_detail = "read back in 9 hits";
+  c.calibration.fields[0].validation = Validation::failed;
+  c.calibration.fields[0].validation_detail = "read 0x1, want 0x2";
+  json v1 = merged(store, {&a, &b, &c});
   json v2 = bundle_compact(v1);
   CHECK(v2["layouts"].size() == 2);
   CHECK(v2["builds"]["aaaaaaaaaaaaaaaa"]["layout"] == v2["builds"]["bbbbbbbbbbbbbbbb"]["layout"]);
@@ -253,23 +249,17 @@ TEST_CASE("bundle v2: each layout once, every entry restored exactly") {
   auto b = sample_entry(sample_kernel("bbbbbbbbbbbbbbbb"));
   auto c = sample_entry(sample_kernel("cccccccccccccccc"));
   c.calibration.fields[0].offset = *c.calibration.fields[0].offset + 8;
-  for (auto *e : {&a, &b, &c})
-    REQUIRE(store.save(*e));
-  std::vector<std::string> notes;
-  auto v1 = bundle_merge({store.path_for(a.kernel.build_id), store.path_for(b.kernel.build_id),
-                          store.path_for(c.kernel.build_id)},
-                         notes);
-  REQUIRE_MESSAGE(v1, v1.error().message);
-  json v2 = bundle_compact(v1.value());
+  json v1 = merged(store, {&a, &b, &c});
+  json v2 = bundle_compact(v1);
   CHECK(v2["schema"] == "offsetprobe-bundle/v2");
   CHECK(v2["builds"].size() == 3);
   CHECK(v2["layouts"].size() == 2);
   CHECK(v2["builds"]["aaaaaaaaaaaaaaaa"]["layout"] == v2["builds"]["bbbbbbbbbbbbbbbb"]["layout"]);
   CHECK(v2["builds"]["aaaaaaaaaaaaaaaa"]["layout"] != v2["builds"]["cccccccccccccccc"]["layout"]);
-  CHECK(v2.dump().size() < v1.value().dump().size());
+  CHECK(v2.dump().size() < v1.dump().size());
   auto back = bundle_entries(v2, "v2");
   REQUIRE_MESSAGE(back, back.error().message);
-  CHECK(back.value() == v1.value()["entries"]);
+  CHECK(back.value() == v1["entries"]);
   REQUIRE(bundle_write(v2, d.file("fleet.bundle")));
   for (const auto *e : {&a, &b, &c}) {
     auto hit = lookup_bundle(d.file("fleet.bundle"), e->kernel);
@@ -307,6 +297,7 @@ TEST_CASE("bundle v2: each layout once, every entry restored exactly") {
     CHECK_FALSE(lookup_bundle(d.file("cut.bundle"), a.kernel));
   }
   // A v2 bundle merges with an entry like a v1 one.
+  std::vector<std::string> notes;
   auto again = bundle_merge({d.file("fleet.bundle"), store.path_for(a.kernel.build_id)}, notes);
   REQUIRE_MESSAGE(again, again.error().message);
   CHECK(again.value()["entries"].size() == 3);
