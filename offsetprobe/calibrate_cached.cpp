@@ -158,11 +158,11 @@ std::optional<CacheEntry> from_bundle(const GlobalOptions &g, const CalibrateReq
   // calibration that leaves an optional field unresolved is still usable,
   // but an offset the bundle got wrong for this build says the entry is not
   // this kernel's): the whole experiment runs instead.
-  if (!usable(entry) || !unusable_fields(entry, /*failed_only=*/true).empty()) {
-    std::string which = unusable_fields(entry, true);
+  if (std::string failed = unusable_fields(entry, /*failed_only=*/true);
+      !usable(entry) || !failed.empty()) {
     log_warn("the offsets in bundle " + req.bundle +
              " for this kernel failed the read-back here (" +
-             (which.empty() ? unusable_fields(entry) : which) + "); calibrating instead");
+             (failed.empty() ? unusable_fields(entry) : failed) + "); calibrating instead");
     return std::nullopt;
   }
   partial = !missing.empty();
