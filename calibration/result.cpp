@@ -64,17 +64,20 @@ const FieldResult *CalibrationResult::find(const std::string &name) const {
   return nullptr;
 }
 
+bool blocks_complete(const FieldResult &f) {
+  if (f.status == FieldStatus::not_present)
+    return false;
+  if (!f.required && f.status != FieldStatus::calibrated)
+    return false;
+  return f.status != FieldStatus::calibrated || f.validation != Validation::passed;
+}
+
 bool CalibrationResult::complete() const {
   if (fields.empty())
     return false;
-  for (const auto &f : fields) {
-    if (f.status == FieldStatus::not_present)
-      continue;
-    if (!f.required && f.status != FieldStatus::calibrated)
-      continue;
-    if (f.status != FieldStatus::calibrated || f.validation != Validation::passed)
+  for (const auto &f : fields)
+    if (blocks_complete(f))
       return false;
-  }
   return true;
 }
 

@@ -87,4 +87,8 @@ struct CalibrationResult {
   bool complete() const;
 };
 
+// Whether this field keeps a result from being complete(): a required field
+// not calibrated, or any calibrated field not validated.
+bool blocks_complete(const FieldResult &f);
+
 } // namespace offsetprobe

@@ -64,11 +64,7 @@ std::string unusable_fields(const CacheEntry &e, bool failed_only = false) {
   std::string out;
   size_t n = 0;
   for (const auto &f : e.calibration.fields) {
-    bool counts = failed_only ? f.validation == Validation::failed
-                              : f.status != FieldStatus::not_present &&
-                                    (f.required || f.status == FieldStatus::calibrated) &&
-                                    (f.status != FieldStatus::calibrated ||
-                                     f.validation != Validation::passed);
+    bool counts = failed_only ? f.validation == Validation::failed : blocks_complete(f);
     if (!counts)
       continue;
     if (n++ < 4) {
