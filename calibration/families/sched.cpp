@@ -58,8 +58,13 @@ void in_subject(Role role) {
   }
   (void)sched_setscheduler(tid, policy, &p);
   // After the policy: set_user_nice() keeps static_prio up to date for a
-  // real-time task too. A negative nice needs CAP_SYS_NICE.
-  (void)setpriority(PRIO_PROCESS, static_cast<id_t>(tid), pick(-20, 19));
+  // real-time task too. A negative nice needs CAP_SYS_NICE (as T's real-time
+  // policy does: without it the family cannot tell anyway). Never a positive
+  // nice: L answers the subject host, and at nice 19 (SCHED_BATCH too) on a
+  // loaded machine it was starved past the 10 s answer timeout (exit 9, seen
+  // under tests/concurrency_show.sh with two CPU burners: 3 runs in 15).
+  // 20 values, 100..119 in static_prio, still random per subject and trial.
+  (void)setpriority(PRIO_PROCESS, static_cast<id_t>(tid), pick(-20, -1));
 }
 
 // /proc/<pid>/task/<tid>/stat fields 19 (nice), 40 (rt_priority) and 41
