@@ -240,7 +240,7 @@ ObjectLoader libbpf_loader(Program p) {
       elf = {"op_reader", op_reader__elf_bytes(&elf.size), elf.size};
       break;
     }
-    return load_libbpf(spec, elf);
+    return try_load_libbpf(spec, elf);
   };
 }
 

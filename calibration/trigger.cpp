@@ -78,8 +78,9 @@ Hook trigger_hook(TriggerMode mode, const TriggerHooks &h) {
   }
 }
 
-void attach_trigger(LoadedObject &obj, TriggerMode mode, const TriggerHooks &h,
-                    const std::string &what) {
+// Attaches the trigger hook of `mode`; why not, when it cannot.
+std::optional<Failure> attach_trigger(LoadedObject &obj, TriggerMode mode, const TriggerHooks &h,
+                                      const std::string &what) {
   std::optional<AttachError> e;
   // Test only (tests/live_calibrate.sh): a kernel whose raw tracepoint
   // cannot be attached, for the automatic mode's fallback.
@@ -88,13 +89,13 @@ void attach_trigger(LoadedObject &obj, TriggerMode mode, const TriggerHooks &h,
   else
     e = obj.attach(trigger_hook(mode, h));
   if (!e)
-    return;
+    return std::nullopt;
   std::string msg = "attaching the trigger hook of " + what + " (" + to_string(mode) + ")" +
                     (std::string(obj.backend()) == "BCC" ? " with BCC" : "") + ": " + e->message;
   if (e->err == EPERM || e->err == EACCES)
-    throw Fatal(exit_permission, msg + ": run as root with CAP_BPF and CAP_PERFMON");
-  throw Fatal(exit_tracing, msg + ". Is tracefs mounted? mount -t tracefs nodev "
-                                  "/sys/kernel/tracing; or try --trigger uprobe");
+    return Failure{exit_permission, msg + ": run as root with CAP_BPF and CAP_PERFMON"};
+  return Failure{exit_tracing, msg + ". Is tracefs mounted? mount -t tracefs nodev "
+                                     "/sys/kernel/tracing; or try --trigger uprobe"};
 }
 
 } // namespace
@@ -102,24 +103,27 @@ void attach_trigger(LoadedObject &obj, TriggerMode mode, const TriggerHooks &h,
 TriggeredObject load_triggered(TriggerMode requested, const TriggerHooks &hooks,
                                const ProgramSpec &spec, const ObjectLoader &load) {
   TriggeredObject t;
-  auto build = [&](TriggerMode m, bool uprobe_too) {
+  // Loads (unless the object can serve again) and attaches with mode `m`.
+  auto build = [&](TriggerMode m, bool uprobe_too) -> std::optional<Failure> {
     if (!t.object || !t.object->loads_at_attach()) {
       t.object.reset(); // the failed object goes before its replacement loads
-      t.object = load(with_trigger(spec, m, hooks, uprobe_too));
+      auto loaded = load(with_trigger(spec, m, hooks, uprobe_too));
+      if (!loaded.ok())
+        return loaded.failure();
+      t.object = loaded.take();
     }
-    attach_trigger(*t.object, m, hooks, spec.what());
     t.mode = m;
+    return attach_trigger(*t.object, m, hooks, spec.what());
   };
   if (requested != TriggerMode::automatic) {
-    build(requested, false);
-  } else {
-    try {
-      build(TriggerMode::raw_tracepoint, true);
-    } catch (const Fatal &e) {
-      if (e.code() == exit_permission)
-        throw;
-      build(TriggerMode::uprobe, true);
-    }
+    if (auto f = build(requested, false))
+      throw_failure(*f);
+  } else if (auto f = build(TriggerMode::raw_tracepoint, true)) {
+    // A refusal for privileges would refuse the uprobe too: said as it is.
+    if (f->code == exit_permission)
+      throw_failure(*f);
+    if (auto g = build(TriggerMode::uprobe, true))
+      throw_failure(*g);
   }
   if (!hooks.exit_raw.empty())
     t.exit_attached =

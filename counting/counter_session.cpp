@@ -86,7 +86,7 @@ LoadedCounter::LoadedCounter(const ObjectLoader &load, const CounterConfig &cfg)
   bool raw = cfg.hook == CountHook::raw_tracepoint;
   if (!raw && cfg.syscall_names.size() != cfg.syscall_nrs.size())
     throw Fatal(exit_failure, "counting probe: the tracepoint hook needs every syscall's name");
-  obj_ = load(counter_spec(cfg));
+  obj_ = load(counter_spec(cfg)).take();
   auto attach = [&](const Hook &h, const std::string &what, const std::string &hint) {
     auto e = obj_->attach(h);
     if (!e)
@@ -146,10 +146,10 @@ DropCounts LoadedCounter::drops() const {
 
 namespace {
 
-std::unique_ptr<LoadedObject> load_counter_libbpf(const ProgramSpec &spec) {
+Expected<std::unique_ptr<LoadedObject>> load_counter_libbpf(const ProgramSpec &spec) {
   LibbpfElf elf{"op_counter", nullptr, 0};
   elf.bytes = op_counter__elf_bytes(&elf.size);
-  return load_libbpf(spec, elf);
+  return try_load_libbpf(spec, elf);
 }
 
 } // namespace

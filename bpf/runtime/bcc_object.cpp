@@ -38,13 +38,9 @@ std::string self_path() {
 
 class BccObject : public LoadedObject {
 public:
-  BccObject(const ProgramSpec &spec, const char *source, const BccCompileOptions &opts)
-      : bpf_(std::make_unique<ebpf::BPF>()), verbose_(opts.verbose) {
-    auto st = bpf_->init(source, spec.bcc_cflags());
-    if (!st.ok())
-      throw Fatal(exit_bpf, "compiling " + spec.what() + " with BCC (kernel headers: " +
-                                opts.headers_origin + "): " + st.msg());
-  }
+  // Takes `bpf`, its source compiled.
+  BccObject(std::unique_ptr<ebpf::BPF> bpf, bool verbose)
+      : bpf_(std::move(bpf)), verbose_(verbose) {}
 
   ~BccObject() override {
     detach();
@@ -115,9 +111,14 @@ private:
 
 } // namespace
 
-std::unique_ptr<LoadedObject> load_bcc(const ProgramSpec &spec, const char *source,
-                                       const BccCompileOptions &opts) {
-  return std::make_unique<BccObject>(spec, source, opts);
+Expected<std::unique_ptr<LoadedObject>> load_bcc(const ProgramSpec &spec, const char *source,
+                                                 const BccCompileOptions &opts) {
+  auto bpf = std::make_unique<ebpf::BPF>();
+  auto st = bpf->init(source, spec.bcc_cflags());
+  if (!st.ok())
+    return Failure{exit_bpf, "compiling " + spec.what() + " with BCC (kernel headers: " +
+                                 opts.headers_origin + "): " + st.msg()};
+  return std::unique_ptr<LoadedObject>(std::make_unique<BccObject>(std::move(bpf), opts.verbose));
 }
 
 } // namespace offsetprobe

@@ -32,13 +32,13 @@ int libbpf_print(enum libbpf_print_level, const char *fmt, va_list args) {
   return verbose ? vfprintf(stderr, fmt, args) : 0;
 }
 
-[[noreturn]] void fail_load(const ProgramSpec &spec, const std::string &step, int err) {
+Failure load_failure(const ProgramSpec &spec, const std::string &step, int err) {
   err = err < 0 ? -err : err;
   std::string what = "loading " + spec.what() + (step.empty() ? "" : " (" + step + ")");
   if (err == EPERM || err == EACCES)
-    throw Fatal(exit_permission,
-                what + ": " + errno_text(err) + ": run as root with CAP_BPF and CAP_PERFMON");
-  throw Fatal(exit_bpf, what + ": " + errno_text(err));
+    return {exit_permission,
+            what + ": " + errno_text(err) + ": run as root with CAP_BPF and CAP_PERFMON"};
+  return {exit_bpf, what + ": " + errno_text(err)};
 }
 
 // File offset of `addr` (code of the running binary) in its file, for a uprobe.
@@ -66,9 +66,9 @@ std::pair<std::string, uint64_t> file_location(const void *fn) {
 // Writes the spec's constants into the object's .rodata, found by name in
 // the object's BTF (the datasec ".rodata" lists each variable's offset and
 // size), as cilium/ebpf's RewriteConstants does.
-void write_rodata(const ProgramSpec &spec, bpf_object *obj) {
+std::optional<Failure> write_rodata(const ProgramSpec &spec, bpf_object *obj) {
   if (spec.constants().empty())
-    return;
+    return std::nullopt;
   bpf_map *rodata = nullptr;
   bpf_map *m;
   bpf_object__for_each_map(m, obj) {
@@ -79,7 +79,7 @@ void write_rodata(const ProgramSpec &spec, bpf_object *obj) {
   const btf *b = bpf_object__btf(obj);
   int sec = b ? btf__find_by_name_kind(b, ".rodata", BTF_KIND_DATASEC) : -1;
   if (!rodata || sec < 0)
-    throw Fatal(exit_bpf, "loading " + spec.what() + ": its object has no .rodata");
+    return Failure{exit_bpf, "loading " + spec.what() + ": its object has no .rodata"};
   size_t size = 0;
   const void *init = bpf_map__initial_value(rodata, &size);
   std::vector<uint8_t> data(static_cast<const uint8_t *>(init),
@@ -93,9 +93,9 @@ void write_rodata(const ProgramSpec &spec, bpf_object *obj) {
         v = &vars[i];
     if (!v || v->size % c.width != 0 || c.values.size() * c.width > v->size ||
         v->offset + v->size > data.size())
-      throw Fatal(exit_bpf, "loading " + spec.what() + ": no constant " + c.name + " of " +
-                                std::to_string(c.values.size()) + " x " + std::to_string(c.width) +
-                                " bytes in its object");
+      return Failure{exit_bpf, "loading " + spec.what() + ": no constant " + c.name + " of " +
+                                   std::to_string(c.values.size()) + " x " +
+                                   std::to_string(c.width) + " bytes in its object"};
     for (size_t i = 0; i < c.values.size(); i++) {
       uint8_t *dst = data.data() + v->offset + i * c.width;
       if (c.width == 8) {
@@ -107,7 +107,8 @@ void write_rodata(const ProgramSpec &spec, bpf_object *obj) {
     }
   }
   if (int err = bpf_map__set_initial_value(rodata, data.data(), data.size()))
-    fail_load(spec, "writing .rodata", err);
+    return load_failure(spec, "writing .rodata", err);
+  return std::nullopt;
 }
 
 // Opens `elf` (nullptr on failure, errno set).
@@ -119,19 +120,20 @@ bpf_object *open_elf(const LibbpfElf &elf) {
 }
 
 // Everything before the load: constants, map sizes, which programs load.
-void prepare(const ProgramSpec &spec, bpf_object *obj) {
-  write_rodata(spec, obj);
+std::optional<Failure> prepare(const ProgramSpec &spec, bpf_object *obj) {
+  if (auto f = write_rodata(spec, obj))
+    return f;
   for (const auto &m : spec.map_sizes()) {
     bpf_map *map = bpf_object__find_map_by_name(obj, m.map.c_str());
     if (!map)
-      throw Fatal(exit_bpf, "loading " + spec.what() + ": no map " + m.map);
+      return Failure{exit_bpf, "loading " + spec.what() + ": no map " + m.map};
     if (int err = bpf_map__set_max_entries(map, m.max_entries))
-      fail_load(spec, "sizing map " + m.map, err);
+      return load_failure(spec, "sizing map " + m.map, err);
   }
   const auto &want = spec.programs();
   for (const auto &name : want)
     if (!bpf_object__find_program_by_name(obj, name.c_str()))
-      throw Fatal(exit_bpf, "loading " + spec.what() + ": no program " + name);
+      return Failure{exit_bpf, "loading " + spec.what() + ": no program " + name};
   // With OFFSETPROBE_LIBBPF_DEBUG, each program's verifier statistics
   // (instructions processed, verification time) are printed after its load.
   static const bool stats = getenv("OFFSETPROBE_LIBBPF_DEBUG") != nullptr;
@@ -142,22 +144,13 @@ void prepare(const ProgramSpec &spec, bpf_object *obj) {
     if (stats)
       bpf_program__set_log_level(p, 4);
   }
+  return std::nullopt;
 }
 
 class LibbpfObject : public LoadedObject {
 public:
-  LibbpfObject(const ProgramSpec &spec, const LibbpfElf &elf) : obj_(open_elf(elf)) {
-    if (!obj_)
-      fail_load(spec, "", errno);
-    try {
-      prepare(spec, obj_);
-      if (int err = bpf_object__load(obj_))
-        fail_load(spec, "", err);
-    } catch (...) {
-      bpf_object__close(obj_); // the destructor does not run
-      throw;
-    }
-  }
+  // Takes `obj`, opened, prepared and loaded.
+  explicit LibbpfObject(bpf_object *obj) : obj_(obj) {}
 
   ~LibbpfObject() override {
     detach();
@@ -222,22 +215,33 @@ private:
 
 } // namespace
 
+Expected<std::unique_ptr<LoadedObject>> try_load_libbpf(const ProgramSpec &spec,
+                                                        const LibbpfElf &elf) {
+  bpf_object *obj = open_elf(elf);
+  if (!obj)
+    return load_failure(spec, "", errno);
+  std::optional<Failure> f = prepare(spec, obj);
+  if (!f)
+    if (int err = bpf_object__load(obj))
+      f = load_failure(spec, "", err);
+  if (f) {
+    bpf_object__close(obj);
+    return *f;
+  }
+  return std::unique_ptr<LoadedObject>(std::make_unique<LibbpfObject>(obj));
+}
+
 std::unique_ptr<LoadedObject> load_libbpf(const ProgramSpec &spec, const LibbpfElf &elf) {
-  return std::make_unique<LibbpfObject>(spec, elf);
+  return try_load_libbpf(spec, elf).take();
 }
 
 std::string libbpf_spec_mismatch(const ProgramSpec &spec, const LibbpfElf &elf) {
   bpf_object *obj = open_elf(elf);
   if (!obj)
     return "opening " + spec.what() + ": " + errno_text(errno);
-  std::string problem;
-  try {
-    prepare(spec, obj);
-  } catch (const Fatal &e) {
-    problem = e.what();
-  }
+  std::optional<Failure> f = prepare(spec, obj);
   bpf_object__close(obj);
-  return problem;
+  return f ? f->message : "";
 }
 
 } // namespace offsetprobe

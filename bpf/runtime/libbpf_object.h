@@ -5,6 +5,7 @@
 
 #include "bpf/runtime/loaded_object.h"
 #include "bpf/runtime/program_spec.h"
+#include "calibration/error.h"
 
 #include <cstddef>
 #include <memory>
@@ -20,12 +21,15 @@ struct LibbpfElf {
   size_t size;
 };
 
-// load_libbpf opens `elf`, writes the spec's constants into its .rodata, sets
-// its map sizes, loads the programs the spec names (the others stay out: the
-// verifier never sees them) and returns the loaded object. Throws Fatal:
+// try_load_libbpf opens `elf`, writes the spec's constants into its .rodata,
+// sets its map sizes, loads the programs the spec names (the others stay out:
+// the verifier never sees them) and returns the loaded object, or why not:
 // exit_permission on EPERM/EACCES ("loading the scanner: EPERM (...): run as
 // root ..."), exit_bpf for any other failure, and exit_bpf when the spec
 // names a constant, map or program the object does not have.
+Expected<std::unique_ptr<LoadedObject>> try_load_libbpf(const ProgramSpec &spec,
+                                                        const LibbpfElf &elf);
+// The same, for a caller with no fallback: a failure ends the command.
 std::unique_ptr<LoadedObject> load_libbpf(const ProgramSpec &spec, const LibbpfElf &elf);
 
 // libbpf_spec_mismatch opens `elf` and applies `spec` as load_libbpf does,

@@ -7,6 +7,7 @@
 #pragma once
 
 #include "bpf/runtime/program_spec.h"
+#include "calibration/error.h"
 
 #include <cstdint>
 #include <functional>
@@ -55,8 +56,10 @@ public:
   virtual bool loads_at_attach() const = 0;
 };
 
-// Builds a program's LoadedObject from its spec, on one backend.
-using ObjectLoader = std::function<std::unique_ptr<LoadedObject>(const ProgramSpec &)>;
+// Builds a program's LoadedObject from its spec, on one backend, or says why
+// it could not (a caller with a fallback, such as the trigger's raw
+// tracepoint to uprobe, tries the next; the others take() it).
+using ObjectLoader = std::function<Expected<std::unique_ptr<LoadedObject>>(const ProgramSpec &)>;
 
 // Reads slot `slot` of the array map `map` into `value` (its value size);
 // false when the lookup fails.
