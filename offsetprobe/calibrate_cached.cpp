@@ -6,6 +6,7 @@
 
 #include "cache/bundle.h"
 #include "calibration/subject_group.h"
+#include "calibration/timing.h"
 #include "offsetprobe/cache_common.h"
 #include "offsetprobe/exit_codes.h"
 
@@ -211,6 +212,8 @@ std::optional<CacheEntry> from_bundle(const GlobalOptions &g, const CalibrateReq
 } // namespace
 
 CalibrateOutcome calibrate_cached(const GlobalOptions &g, const CalibrateRequest &request) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto mark = [&t0](const char *what) { timing_mark("cache", t0, what); };
   // A backend without a chain scanner (none today: libbpf and BCC both have
   // one) would calibrate task_struct's own fields only, and a cache entry of
   // those would answer it.
@@ -247,10 +250,12 @@ CalibrateOutcome calibrate_cached(const GlobalOptions &g, const CalibrateRequest
       return out;
   }
 
+  mark("cache looked up");
   std::optional<CacheEntry> entry;
   bool partial = false;
   if (!req.bundle.empty())
     entry = from_bundle(g, req, kernel, partial);
+  mark("bundle");
   if (entry) {
     out.entry = std::move(*entry);
     out.source = partial ? "bundle+calibrated" : "bundle";
@@ -266,6 +271,7 @@ CalibrateOutcome calibrate_cached(const GlobalOptions &g, const CalibrateRequest
     if (!saved)
       throw_cache_error(saved.error());
     out.path = saved.value();
+    mark("saved");
   }
   return out;
 }
