@@ -120,6 +120,115 @@ uint64_t FakeWorld::task(const std::map<int, uint64_t> &fds, bool embedded, uint
   return t;
 }
 
+// A known fd of `kind`, its values random (the RNG's order is the trial's).
+FdKnown FakeWorld::make_fd(int fd, FdKnown::Kind kind, const std::string &nm, int parent_fd,
+                           int mount, uint32_t kdev, uint64_t magic) {
+  FdKnown f;
+  f.fd = fd;
+  f.kind = kind;
+  f.name = nm;
+  f.parent_fd = parent_fd;
+  f.mount = mount;
+  f.opath = kind == FdKnown::Kind::directory;
+  f.acc = static_cast<int>(rr(0, 3));
+  f.ino = ino_next_ += rr(1, 50);
+  f.size = kind == FdKnown::Kind::regular ? rr(1, 1ull << 40) : 40 * rr(1, 10);
+  f.mode = (kind == FdKnown::Kind::directory ? 040000u : 0100000u) |
+           static_cast<uint32_t>(rr(0, 07777 + 1));
+  f.uid = static_cast<uint32_t>(rr(100000, 1u << 30));
+  f.gid = static_cast<uint32_t>(rr(100000, 1u << 30));
+  f.kdev = kdev;
+  f.magic = magic;
+  f.pos = kind == FdKnown::Kind::regular ? rr(1, 1ull << 40) : 0;
+  f.flags = f.opath
+                ? 010000000 | 0200000 | 0100000
+                : 0100000 | static_cast<uint32_t>(f.acc) | (static_cast<uint32_t>(rr(0, 4)) << 10);
+  if (size_equals_own_ino)
+    f.size = f.ino;
+  return f;
+}
+
+// A file system's root inode (a directory's values).
+uint64_t FakeWorld::real_inode(uint64_t sbp, uint32_t kdev, uint64_t magic) {
+  FdKnown tmp = make_fd(0, FdKnown::Kind::directory, "/", -1, -1, kdev, magic);
+  return inode(sbp, tmp);
+}
+
+// A fs_struct: root and pwd, each a (vfsmount, dentry) path.
+uint64_t FakeWorld::fs_struct(uint64_t rm, uint64_t rd, uint64_t pm, uint64_t pd) {
+  uint64_t s = k_.alloc(128);
+  k_.put<uint64_t>(s + L.fs_root, rm);
+  k_.put<uint64_t>(s + L.fs_root + 8, rd);
+  k_.put<uint64_t>(s + L.fs_pwd, pm);
+  k_.put<uint64_t>(s + L.fs_pwd + 8, pd);
+  return s;
+}
+
+// An mm_struct: its layout words (appended to `layout`), exe_file, noise;
+// with sibling_mm_stride, a forked sibling's mm in the next slab object.
+uint64_t FakeWorld::make_mm(std::vector<uint64_t> &layout, uint64_t exe_file) {
+  uint64_t m = k_.alloc(sibling_mm_stride + 2048);
+  if (sibling_mm_stride)
+    k_.put<uint64_t>(m + sibling_mm_stride + L.mm_exe, exe_file);
+  for (int i = 0; i < 4; i++) {
+    layout.push_back(0x400000 + 0x1000 * uint64_t(i) + rr(0, 0x100) * 8);
+    k_.put<uint64_t>(m + L.mm_layout + 8 * i, layout.back());
+  }
+  for (int i = 0; i < 20; i++) {
+    uint64_t o = 8 * rr(0, 100);
+    if (o + 8 <= L.mm_layout || o >= L.mm_layout + 32)
+      if (o != L.mm_exe)
+        k_.put<uint64_t>(m + o, noise());
+  }
+  k_.put<uint64_t>(m + L.mm_exe, exe_file);
+  return m;
+}
+
+// Adds fd f.fd to S (and its struct file to `files`): an inode and dentry
+// under parent_dentry, or a second view of existing_dentry (its inode's
+// values). Returns the dentry.
+uint64_t FakeWorld::add_fd(SubjectKnown &S, std::map<int, uint64_t> &files, FdKnown f, uint64_t sbp,
+                           uint64_t parent_dentry, uint64_t vfsmnt, uint64_t existing_dentry) {
+  uint64_t ip = existing_dentry ? k_.get<uint64_t>(existing_dentry + L.d_inode) : inode(sbp, f);
+  if (existing_dentry) {
+    f.ino = k_.get<uint64_t>(ip + L.i_ino);
+    f.size = k_.get<uint64_t>(ip + L.i_size);
+    f.mode = k_.get<uint16_t>(ip + L.i_mode);
+    f.uid = k_.get<uint32_t>(ip + L.i_uid);
+    f.gid = k_.get<uint32_t>(ip + L.i_gid);
+  }
+  uint64_t dp = existing_dentry ? existing_dentry : dentry(f.name, parent_dentry, ip, sbp);
+  files[f.fd] = file(f, ip, dp, vfsmnt, 0);
+  S.fds.push_back(f);
+  return dp;
+}
+
+// An eventfd at `fd`: private_data points to its context, the count inside.
+void FakeWorld::add_eventfd(SubjectKnown &S, std::map<int, uint64_t> &files, int fd) {
+  FdKnown ev;
+  ev.fd = fd;
+  ev.kind = FdKnown::Kind::eventfd;
+  ev.acc = 2;
+  ev.flags = 0100002;
+  ev.eventfd_count = rr(1, 1ull << 40);
+  uint64_t ctx = k_.alloc(64);
+  k_.put<uint64_t>(ctx + 24, ev.eventfd_count);
+  uint64_t anon = noise();
+  files[fd] = file(ev, anon, noise(), noise(), ctx);
+  S.fds.push_back(ev);
+}
+
+// S's task as task `id` of the fake kernel, with its fd table, fs_struct and
+// a fresh mm_struct.
+void FakeWorld::place_task(SubjectKnown &S, int id, const std::map<int, uint64_t> &files,
+                           bool embedded, uint32_t max_fds, uint64_t fs, uint64_t exe_file) {
+  k_.tasks[id] = task(files, embedded, max_fds, fs, make_mm(S.mm_layout, exe_file), shared_);
+  S.max_fds = max_fds;
+  for (auto &[fd, x] : files)
+    S.open_fds.push_back(fd);
+  S.pid = id + 1000;
+}
+
 TrialKnown FakeWorld::trial(int f_id, int r_id) {
   k_.gaps.seed(r64());
   if (!f_op_) {
@@ -145,41 +254,11 @@ TrialKnown FakeWorld::trial(int f_id, int r_id) {
   SubjectKnown F;
   F.role = "files";
   std::map<int, uint64_t> ffiles;
-  uint64_t ino_next = rr(100, 100000);
-  auto mkfd = [&](int fd, FdKnown::Kind kind, const std::string &nm, int parent_fd, int mount,
-                  uint32_t kdev, uint64_t magic) {
-    FdKnown f;
-    f.fd = fd;
-    f.kind = kind;
-    f.name = nm;
-    f.parent_fd = parent_fd;
-    f.mount = mount;
-    f.opath = kind == FdKnown::Kind::directory;
-    f.acc = static_cast<int>(rr(0, 3));
-    f.ino = ino_next += rr(1, 50);
-    f.size = kind == FdKnown::Kind::regular ? rr(1, 1ull << 40) : 40 * rr(1, 10);
-    f.mode = (kind == FdKnown::Kind::directory ? 040000u : 0100000u) |
-             static_cast<uint32_t>(rr(0, 07777 + 1));
-    f.uid = static_cast<uint32_t>(rr(100000, 1u << 30));
-    f.gid = static_cast<uint32_t>(rr(100000, 1u << 30));
-    f.kdev = kdev;
-    f.magic = magic;
-    f.pos = kind == FdKnown::Kind::regular ? rr(1, 1ull << 40) : 0;
-    f.flags =
-        f.opath ? 010000000 | 0200000 | 0100000
-                : 0100000 | static_cast<uint32_t>(f.acc) | (static_cast<uint32_t>(rr(0, 4)) << 10);
-    if (size_equals_own_ino)
-      f.size = f.ino;
-    return f;
-  };
+  ino_next_ = rr(100, 100000);
   // Mounts: (index in F.mounts) A=0, B=1, C=2.
   int id_root = id(), id_tmp = id(), id_a = id(), id_b = id(), id_c = id(), id_d = id(),
       id_e = id();
   (void)id_root;
-  auto real_inode = [&](uint64_t sbp, uint32_t kdev, uint64_t magic) {
-    FdKnown tmp = mkfd(0, FdKnown::Kind::directory, "/", -1, -1, kdev, magic);
-    return inode(sbp, tmp);
-  };
   uint64_t d_root = dentry("/", 0, real_inode(sb_root, dev_root, kExt4), sb_root);
   uint64_t m_root = mount(0, d_root, d_root, sb_root, id_root);
   uint64_t d_tmproot = dentry("/", 0, noise(), sb_tmp);
@@ -188,75 +267,51 @@ TrialKnown FakeWorld::trial(int f_id, int r_id) {
   std::string a = name(), a1 = name(), a2 = name(), same = name(), sub = name(), m1 = name(),
               b1 = name(), m2 = name(), fc = name(), fz = name(), sub2 = name(), w = name();
   // Each fd: known values, inode, dentry, struct file.
-  std::map<int, uint64_t> dent, vfs;
   auto add = [&](FdKnown f, uint64_t sbp, uint64_t parent_dentry, uint64_t vfsmnt,
                  uint64_t existing_dentry = 0) {
-    uint64_t ip = existing_dentry ? k_.get<uint64_t>(existing_dentry + L.d_inode) : inode(sbp, f);
-    if (existing_dentry) { // a second view of one dentry: its inode's values
-      f.ino = k_.get<uint64_t>(ip + L.i_ino);
-      f.size = k_.get<uint64_t>(ip + L.i_size);
-      f.mode = k_.get<uint16_t>(ip + L.i_mode);
-      f.uid = k_.get<uint32_t>(ip + L.i_uid);
-      f.gid = k_.get<uint32_t>(ip + L.i_gid);
-    }
-    uint64_t dp = existing_dentry ? existing_dentry : dentry(f.name, parent_dentry, ip, sbp);
-    ffiles[f.fd] = file(f, ip, dp, vfsmnt, 0);
-    dent[f.fd] = dp;
-    vfs[f.fd] = vfsmnt;
-    F.fds.push_back(f);
-    return dp;
+    return add_fd(F, ffiles, std::move(f), sbp, parent_dentry, vfsmnt, existing_dentry);
   };
   using K = FdKnown::Kind;
   uint64_t v_tmp = m_tmp + L.m_mnt;
   uint64_t d_mpa =
-      add(mkfd(10, K::directory, a, -1, -1, dev_tmp, kTmpfs), sb_tmp, d_tmproot, v_tmp);
+      add(make_fd(10, K::directory, a, -1, -1, dev_tmp, kTmpfs), sb_tmp, d_tmproot, v_tmp);
   uint64_t d_aroot = dentry("/", 0, real_inode(sb_a, dev_a, kTmpfs), sb_a);
   uint64_t m_a = mount(m_tmp, d_mpa, d_aroot, sb_a, id_a), v_a = m_a + L.m_mnt;
-  add(mkfd(11, K::directory, "/", -1, 0, dev_a, kTmpfs), sb_a, 0, v_a, d_aroot);
-  uint64_t d_a1 = add(mkfd(12, K::directory, a1, 11, 0, dev_a, kTmpfs), sb_a, d_aroot, v_a);
-  uint64_t d_a2 = add(mkfd(13, K::directory, a2, 12, 0, dev_a, kTmpfs), sb_a, d_a1, v_a);
-  FdKnown fa = mkfd(14, K::regular, same, 13, 0, dev_a, kTmpfs);
+  add(make_fd(11, K::directory, "/", -1, 0, dev_a, kTmpfs), sb_a, 0, v_a, d_aroot);
+  uint64_t d_a1 = add(make_fd(12, K::directory, a1, 11, 0, dev_a, kTmpfs), sb_a, d_aroot, v_a);
+  uint64_t d_a2 = add(make_fd(13, K::directory, a2, 12, 0, dev_a, kTmpfs), sb_a, d_a1, v_a);
+  FdKnown fa = make_fd(14, K::regular, same, 13, 0, dev_a, kTmpfs);
   fa.acc = 0;
   add(fa, sb_a, d_a2, v_a);
-  uint64_t d_sub = add(mkfd(15, K::directory, sub, 11, 0, dev_a, kTmpfs), sb_a, d_aroot, v_a);
-  uint64_t d_m1 = add(mkfd(16, K::directory, m1, 11, 0, dev_a, kTmpfs), sb_a, d_aroot, v_a);
+  uint64_t d_sub = add(make_fd(15, K::directory, sub, 11, 0, dev_a, kTmpfs), sb_a, d_aroot, v_a);
+  uint64_t d_m1 = add(make_fd(16, K::directory, m1, 11, 0, dev_a, kTmpfs), sb_a, d_aroot, v_a);
   uint64_t d_broot = dentry("/", 0, real_inode(sb_b, dev_b, kTmpfs), sb_b);
   uint64_t m_b = mount(m_a, d_m1, d_broot, sb_b, id_b), v_b = m_b + L.m_mnt;
   // D after B in A, E before C in B (files/subject.cpp says why).
   mount(m_a, dentry(name(), d_aroot, noise(), sb_a), noise(), sb(dev() + 3000, kTmpfs), id_d);
-  add(mkfd(17, K::directory, "/", -1, 1, dev_b, kTmpfs), sb_b, 0, v_b, d_broot);
-  uint64_t d_b1 = add(mkfd(18, K::directory, b1, 17, 1, dev_b, kTmpfs), sb_b, d_broot, v_b);
-  FdKnown fb = mkfd(19, K::regular, same, 18, 1, dev_b, kTmpfs);
+  add(make_fd(17, K::directory, "/", -1, 1, dev_b, kTmpfs), sb_b, 0, v_b, d_broot);
+  uint64_t d_b1 = add(make_fd(18, K::directory, b1, 17, 1, dev_b, kTmpfs), sb_b, d_broot, v_b);
+  FdKnown fb = make_fd(19, K::regular, same, 18, 1, dev_b, kTmpfs);
   fb.acc = 1;
   add(fb, sb_b, d_b1, v_b);
-  uint64_t d_m2 = add(mkfd(20, K::directory, m2, 17, 1, dev_b, kTmpfs), sb_b, d_broot, v_b);
+  uint64_t d_m2 = add(make_fd(20, K::directory, m2, 17, 1, dev_b, kTmpfs), sb_b, d_broot, v_b);
   mount(m_b, dentry(name(), d_broot, noise(), sb_b), noise(), sb(dev() + 4000, kTmpfs), id_e);
   uint64_t m_c = mount(m_b, d_m2, d_sub, sb_a, id_c), v_c = m_c + L.m_mnt;
-  add(mkfd(21, K::directory, sub, 11, 2, dev_a, kTmpfs), sb_a, 0, v_c, d_sub);
-  FdKnown fcf = mkfd(22, K::regular, fc, 21, 2, dev_a, kTmpfs);
+  add(make_fd(21, K::directory, sub, 11, 2, dev_a, kTmpfs), sb_a, 0, v_c, d_sub);
+  FdKnown fcf = make_fd(22, K::regular, fc, 21, 2, dev_a, kTmpfs);
   fcf.acc = 2;
   add(fcf, sb_a, d_sub, v_c);
-  // The eventfd: private_data points to its context, count inside.
-  FdKnown ev;
-  ev.fd = 23;
-  ev.kind = K::eventfd;
-  ev.acc = 2;
-  ev.flags = 0100002;
-  ev.eventfd_count = rr(1, 1ull << 40);
-  uint64_t ctx = k_.alloc(64);
-  k_.put<uint64_t>(ctx + 24, ev.eventfd_count);
-  uint64_t anon = noise();
-  ffiles[23] = file(ev, anon, noise(), noise(), ctx);
-  F.fds.push_back(ev);
+  add_eventfd(F, ffiles, 23);
   // The executable, on the root file system.
-  uint64_t exe_d = add(mkfd(24, K::exe, "offsetprobe", -1, -1, dev_root, kExt4), sb_root,
+  uint64_t exe_d = add(make_fd(24, K::exe, "offsetprobe", -1, -1, dev_root, kExt4), sb_root,
                        dentry("bin", d_root, noise(), sb_root), m_root + L.m_mnt);
-  add(mkfd(25, K::directory, "/", -1, -1, dev_root, kExt4), sb_root, 0, m_root + L.m_mnt, d_root);
-  FdKnown fzk = mkfd(26, K::regular, fz, 12, 0, dev_a, kTmpfs);
+  add(make_fd(25, K::directory, "/", -1, -1, dev_root, kExt4), sb_root, 0, m_root + L.m_mnt,
+      d_root);
+  FdKnown fzk = make_fd(26, K::regular, fz, 12, 0, dev_a, kTmpfs);
   if (!size_equals_own_ino)
     fzk.size = F.fds[4].ino; // the decoy: an inode number equal to a size
   add(fzk, sb_a, d_a1, v_a);
-  uint64_t d_sub2 = add(mkfd(27, K::directory, sub2, 11, 0, dev_a, kTmpfs), sb_a, d_aroot, v_a);
+  uint64_t d_sub2 = add(make_fd(27, K::directory, sub2, 11, 0, dev_a, kTmpfs), sb_a, d_aroot, v_a);
   F.mounts = {
       {id_a, 11, 10, id_tmp, false}, {id_b, 17, 16, id_a, false}, {id_c, 21, 20, id_b, true}};
   for (auto &f : F.fds)
@@ -269,7 +324,7 @@ TrialKnown FakeWorld::trial(int f_id, int r_id) {
   SubjectKnown R = F;
   R.role = "chroot";
   std::map<int, uint64_t> rfiles = ffiles;
-  FdKnown wk = mkfd(28, K::directory, w, 27, 0, dev_a, kTmpfs);
+  FdKnown wk = make_fd(28, K::directory, w, 27, 0, dev_a, kTmpfs);
   wk.mnt_id = id_a;
   uint64_t ip = inode(sb_a, wk), d_w = dentry(w, d_sub2, ip, sb_a);
   rfiles[28] = file(wk, ip, d_w, v_a, 0);
@@ -284,31 +339,6 @@ TrialKnown FakeWorld::trial(int f_id, int r_id) {
     uint64_t x = k_.alloc(256);
     ffiles[fd] = rfiles[fd] = x;
   }
-  auto fs_struct = [&](uint64_t rm, uint64_t rd, uint64_t pm, uint64_t pd) {
-    uint64_t s = k_.alloc(128);
-    k_.put<uint64_t>(s + L.fs_root, rm);
-    k_.put<uint64_t>(s + L.fs_root + 8, rd);
-    k_.put<uint64_t>(s + L.fs_pwd, pm);
-    k_.put<uint64_t>(s + L.fs_pwd + 8, pd);
-    return s;
-  };
-  auto mm = [&](std::vector<uint64_t> &layout) {
-    uint64_t m = k_.alloc(sibling_mm_stride + 2048);
-    if (sibling_mm_stride)
-      k_.put<uint64_t>(m + sibling_mm_stride + L.mm_exe, exe_file);
-    for (int i = 0; i < 4; i++) {
-      layout.push_back(0x400000 + 0x1000 * uint64_t(i) + rr(0, 0x100) * 8);
-      k_.put<uint64_t>(m + L.mm_layout + 8 * i, layout.back());
-    }
-    for (int i = 0; i < 20; i++) {
-      uint64_t o = 8 * rr(0, 100);
-      if (o + 8 <= L.mm_layout || o >= L.mm_layout + 32)
-        if (o != L.mm_exe)
-          k_.put<uint64_t>(m + o, noise());
-    }
-    k_.put<uint64_t>(m + L.mm_exe, exe_file);
-    return m;
-  };
   F.root_fd = 25;
   F.pwd_fd = 18;
   R.root_fd = 27;
@@ -316,16 +346,8 @@ TrialKnown FakeWorld::trial(int f_id, int r_id) {
   uint64_t f_fs = fs_struct(m_root + L.m_mnt, d_root, v_b, d_b1);
   uint64_t r_fs = fs_struct(v_a, d_sub2, v_a, d_w);
   uint32_t fdsize = high < 256 ? 256 : high < 512 ? 512 : 1024;
-  k_.tasks[f_id] = task(ffiles, false, fdsize, f_fs, mm(F.mm_layout), shared_);
-  k_.tasks[r_id] = task(rfiles, true, 64, r_fs, mm(R.mm_layout), shared_);
-  F.max_fds = fdsize;
-  R.max_fds = 64;
-  for (auto &[fd, x] : ffiles)
-    F.open_fds.push_back(fd);
-  for (auto &[fd, x] : rfiles)
-    R.open_fds.push_back(fd);
-  F.pid = f_id + 1000;
-  R.pid = r_id + 1000;
+  place_task(F, f_id, ffiles, false, fdsize, f_fs, exe_file);
+  place_task(R, r_id, rfiles, true, 64, r_fs, exe_file);
   return {F, R};
 }
 

@@ -125,11 +125,23 @@ private:
                 uint64_t private_data);
   uint64_t task(const std::map<int, uint64_t> &fds, bool embedded, uint32_t max_fds, uint64_t fs,
                 uint64_t mm, uint64_t shared);
+  files::FdKnown make_fd(int fd, files::FdKnown::Kind kind, const std::string &nm, int parent_fd,
+                         int mount, uint32_t kdev, uint64_t magic);
+  uint64_t real_inode(uint64_t sb, uint32_t kdev, uint64_t magic);
+  uint64_t fs_struct(uint64_t root_mnt, uint64_t root_dentry, uint64_t pwd_mnt,
+                     uint64_t pwd_dentry);
+  uint64_t make_mm(std::vector<uint64_t> &layout, uint64_t exe_file);
+  uint64_t add_fd(files::SubjectKnown &S, std::map<int, uint64_t> &files, files::FdKnown f,
+                  uint64_t sbp, uint64_t parent_dentry, uint64_t vfsmnt, uint64_t existing_dentry);
+  void add_eventfd(files::SubjectKnown &S, std::map<int, uint64_t> &files, int fd);
+  void place_task(files::SubjectKnown &S, int id, const std::map<int, uint64_t> &files,
+                  bool embedded, uint32_t max_fds, uint64_t fs, uint64_t exe_file);
 
   FakeKernel &k_;
   FakeLayout L;
   std::mt19937_64 rng_;
   uint64_t f_op_ = 0, f_cred_ = 0, i_op_ = 0, shared_ = 0;
+  uint64_t ino_next_ = 0; // the last inode number given (make_fd)
 };
 
 } // namespace offsetprobe::test
