@@ -68,7 +68,7 @@ std::vector<FieldResult> run_files_experiment(const FilesOptions &opt, FilesCapt
       subjects.push_back(std::make_unique<FilesTrial>(opt.timeout_ms));
     for (auto &s : subjects)
       s->wait_ready();
-  } catch (const std::runtime_error &e) {
+  } catch (const SubjectError &e) {
     return files_unresolved(std::string("the file experiment could not run: ") + e.what());
   }
   mark("subjects ready");
@@ -84,7 +84,7 @@ std::vector<FieldResult> run_files_experiment(const FilesOptions &opt, FilesCapt
   try {
     for (auto &s : subjects)
       known.push_back(s->known());
-  } catch (const std::runtime_error &e) {
+  } catch (const SubjectError &e) {
     return files_unresolved(std::string("the file experiment's subjects: ") + e.what());
   }
   mark("known values read");
@@ -97,7 +97,7 @@ std::vector<FieldResult> run_files_experiment(const FilesOptions &opt, FilesCapt
     if (opt.validate)
       readback_files(rec, known.back(), subject_id(n - 1, false), subject_id(n - 1, true),
                      sol.found, sol.fields);
-  } catch (const std::runtime_error &e) {
+  } catch (const SubjectError &e) {
     return files_unresolved(std::string("the file experiment: ") + e.what());
   }
   mark("read back");
@@ -171,7 +171,7 @@ void validate_files_family(const CalibrateOptions &opt, std::vector<FieldResult>
                          [&trial, chroot](uint32_t k) { trial.trigger(chroot, k); });
     TrialKnown known = trial.known();
     readback_files(walker, known, subject_id(0, false), subject_id(0, true), found, mine);
-  } catch (const std::runtime_error &e) {
+  } catch (const SubjectError &e) {
     // The subjects could not run here: nothing is passed.
     for (auto &f : mine)
       if (f.status == FieldStatus::calibrated) {

@@ -281,10 +281,10 @@ std::string read_line(int fd, uint32_t timeout_ms, pid_t pid) {
     pollfd p{fd, POLLIN, 0};
     int r = poll(&p, 1, static_cast<int>(timeout_ms));
     if (r <= 0)
-      throw std::runtime_error("the files subject " + std::to_string(pid) + " did not answer");
+      throw SubjectError("the files subject " + std::to_string(pid) + " did not answer");
     char c;
     if (read(fd, &c, 1) != 1)
-      throw std::runtime_error("the files subject " + std::to_string(pid) + " died");
+      throw SubjectError("the files subject " + std::to_string(pid) + " died");
     if (c == '\n')
       return line;
     line += c;
@@ -329,10 +329,10 @@ FilesTrial::FilesTrial(uint32_t timeout_ms) : timeout_ms_(timeout_ms), plan_(new
 
   int fc[2], fa[2], rc[2], ra[2];
   if (pipe2(fc, O_CLOEXEC) || pipe2(fa, O_CLOEXEC) || pipe2(rc, O_CLOEXEC) || pipe2(ra, O_CLOEXEC))
-    throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
+    throw SubjectError(std::string("pipe: ") + std::strerror(errno));
   pid_t pid = fork();
   if (pid < 0)
-    throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+    throw SubjectError(std::string("fork: ") + std::strerror(errno));
   if (pid == 0) {
     // F's own process group, which R (CLONE_PARENT) inherits: cleanup()
     // kills and reaps the group, R included before its pid is known.
@@ -371,7 +371,7 @@ void FilesTrial::read_ready() {
     std::istringstream is(line);
     std::string word;
     if (!(is >> word >> pid >> proc_id) || word != "ready")
-      throw std::runtime_error(std::string(who) + ": " + line.substr(line.find(' ') + 1));
+      throw SubjectError(std::string(who) + ": " + line.substr(line.find(' ') + 1));
   };
   long pid = 0, proc_id = 0;
   ready(read_line(f_.ack, timeout_ms_, f_.pid), "the files subject", pid, f_.proc_id);
@@ -390,9 +390,9 @@ long FilesTrial::proc_id_of(const Proc &p) {
   ssize_t n = readlink("/proc/self", buf, sizeof buf - 1);
   if (n > 0 && std::atol(buf) == getpid())
     return p.pid;
-  throw std::runtime_error("the files subject " + std::to_string(p.pid) +
-                           " could not read /proc/self, and this /proc is not of our pid "
-                           "namespace: its /proc entry is unknown");
+  throw SubjectError("the files subject " + std::to_string(p.pid) +
+                     " could not read /proc/self, and this /proc is not of our pid "
+                     "namespace: its /proc entry is unknown");
 }
 
 FilesTrial::~FilesTrial() {
@@ -435,11 +435,11 @@ void FilesTrial::cleanup() {
 void FilesTrial::trigger(bool chroot, uint32_t n) {
   Proc &p = chroot ? r_ : f_;
   if (write(p.cmd, &n, sizeof n) != sizeof n)
-    throw std::runtime_error("the files subject " + std::to_string(p.pid) + " is gone");
+    throw SubjectError("the files subject " + std::to_string(p.pid) + " is gone");
   pollfd pf{p.ack, POLLIN, 0};
   char c;
   if (poll(&pf, 1, static_cast<int>(timeout_ms_)) <= 0 || read(p.ack, &c, 1) != 1)
-    throw std::runtime_error("the files subject " + std::to_string(p.pid) + " did not answer");
+    throw SubjectError("the files subject " + std::to_string(p.pid) + " did not answer");
 }
 
 SubjectPlanView FilesTrial::view(bool chroot) const {

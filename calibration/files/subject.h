@@ -17,6 +17,7 @@
 
 #include "calibration/files/known.h"
 
+#include <stdexcept>
 #include <string>
 #include <sys/types.h>
 
@@ -24,14 +25,22 @@ namespace offsetprobe::files {
 
 struct SubjectPlanView;
 
+// A files subject that could not be set up, answer or be read: the files
+// family cannot tell, and says why (experiment.cpp turns it into the fields'
+// reason). A distinct type so that nothing else is caught with it: a BPF
+// failure (Fatal) or a stop request still ends the command.
+struct SubjectError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 // One trial's two live subjects. The destructor kills and reaps them.
 class FilesTrial {
 public:
   // Forks F (and F forks R), which set themselves up meanwhile: call
-  // wait_ready() before anything else. Throws std::runtime_error when the
+  // wait_ready() before anything else. Throws SubjectError when the
   // fork fails.
   explicit FilesTrial(uint32_t timeout_ms);
-  // Waits until both subjects are ready. Throws std::runtime_error with the
+  // Waits until both subjects are ready. Throws SubjectError with the
   // subject's reason when the setup failed (no CAP_SYS_ADMIN for
   // unshare/mount, say); the subjects are gone then.
   void wait_ready();

@@ -3,6 +3,7 @@
 // plan gives only what each fd is (its name, directory and mount); every
 // value comes from the kernel's own reports.
 #include "calibration/calibrator.h"
+#include "calibration/files/subject.h"
 #include "calibration/files/subject_plan.h"
 
 #include <algorithm>
@@ -29,7 +30,7 @@ struct FdInfo {
 FdInfo read_fdinfo(int pid, int fd) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/fdinfo/" + std::to_string(fd));
   if (!in)
-    throw std::runtime_error("no /proc/" + std::to_string(pid) + "/fdinfo/" + std::to_string(fd));
+    throw SubjectError("no /proc/" + std::to_string(pid) + "/fdinfo/" + std::to_string(fd));
   FdInfo i;
   std::string key, line;
   while (std::getline(in, line)) {
@@ -52,7 +53,7 @@ std::vector<int> open_fds(int pid) {
   std::string dir = "/proc/" + std::to_string(pid) + "/fd";
   DIR *d = opendir(dir.c_str());
   if (!d)
-    throw std::runtime_error("cannot list " + dir);
+    throw SubjectError("cannot list " + dir);
   while (auto *e = readdir(d))
     if (e->d_name[0] != '.')
       out.push_back(std::stoi(e->d_name));
@@ -67,7 +68,7 @@ uint32_t fd_size(int pid) {
   while (std::getline(in, line))
     if (line.rfind("FDSize:", 0) == 0)
       return static_cast<uint32_t>(std::stoul(line.substr(7)));
-  throw std::runtime_error("no FDSize in /proc/" + std::to_string(pid) + "/status");
+  throw SubjectError("no FDSize in /proc/" + std::to_string(pid) + "/status");
 }
 
 // Fills fstat, statfs and fdinfo values of `f` (its identity is planned).
@@ -83,7 +84,7 @@ void observe(int pid, FdKnown &f) {
   struct stat st {};
   struct statfs sf {};
   if (stat(link.c_str(), &st) != 0 || statfs(link.c_str(), &sf) != 0)
-    throw std::runtime_error("cannot stat " + link);
+    throw SubjectError("cannot stat " + link);
   f.ino = st.st_ino;
   f.size = static_cast<uint64_t>(st.st_size);
   f.mode = st.st_mode;
