@@ -163,22 +163,9 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-} // namespace
-
-int main(int argc, char **argv) {
-  CLI::App app{"bench_count: cost per syscall event of the counting probe"};
-  uint32_t gl = 0, sb = 0;
-  long calls = 2'000'000;
-  int rounds = 5;
-  std::string bpftrace = "bpftrace";
-  app.add_option("--group-leader", gl, "task_struct.group_leader offset")->required();
-  app.add_option("--start-boottime", sb, "task_struct.start_boottime offset")->required();
-  app.add_option("--calls", calls, "Syscalls per loop");
-  app.add_option("--rounds", rounds, "Rounds (each runs every configuration once)");
-  app.add_option("--bpftrace", bpftrace, "bpftrace binary, or none");
-  CLI11_PARSE(app, argc, argv);
-  libbpf_set_print([](libbpf_print_level, const char *, va_list) { return 0; });
-
+// The configurations measured: no probe, the bare floors, the counting
+// probe on both hooks, and bpftrace's equivalents unless `bpftrace` is none.
+std::vector<Config> make_configs(uint32_t gl, uint32_t sb, const std::string &bpftrace) {
   uint64_t tick_ns = 1'000'000'000ull / static_cast<uint64_t>(sysconf(_SC_CLK_TCK));
   auto probe = [&](CountHook hook, bool no_cache = false) {
     return [=]() -> std::shared_ptr<void> {
@@ -237,10 +224,24 @@ int main(int argc, char **argv) {
                        none_count});
   }
 
-  // added[config] per round, for the counted and the uncounted syscall.
-  std::vector<std::vector<double>> target(configs.size()), other(configs.size()),
-      abs_target(configs.size());
-  std::vector<std::string> errors(configs.size());
+  return configs;
+}
+
+// Per configuration, per round: the added ns on the counted syscall, on the
+// uncounted one, and the loop's own ns; or why the configuration failed.
+struct Measured {
+  std::vector<std::vector<double>> target, other, abs_target;
+  std::vector<std::string> errors;
+};
+
+Measured run_rounds(const std::vector<Config> &configs, long calls, int rounds) {
+  Measured m;
+  auto &target = m.target, &other = m.other, &abs_target = m.abs_target;
+  auto &errors = m.errors;
+  target.resize(configs.size());
+  other.resize(configs.size());
+  abs_target.resize(configs.size());
+  errors.resize(configs.size());
   // Each round runs the configurations in a new random order, each one right
   // after a no-probe loop of its own: the added cost is the difference of the
   // two adjacent loops, so slow drift and order effects cancel.
@@ -281,6 +282,13 @@ int main(int argc, char **argv) {
     std::fprintf(stderr, "round %d/%d done\n", r + 1, rounds);
   }
 
+  return m;
+}
+
+// The Markdown table of the measurements.
+void print_table(const std::vector<Config> &configs, const Measured &m, long calls, int rounds) {
+  const auto &target = m.target, &other = m.other, &abs_target = m.abs_target;
+  const auto &errors = m.errors;
   auto min_of = [](const std::vector<double> &v) { return *std::min_element(v.begin(), v.end()); };
   auto find = [&](const std::string &name, const std::string &hook) -> std::optional<size_t> {
     for (size_t i = 0; i < configs.size(); i++)
@@ -320,5 +328,25 @@ int main(int argc, char **argv) {
                 c.what.c_str(), median(abs_target[i]), i ? fmt1(added).c_str() : "-", ratio.c_str(),
                 ratio_min.c_str(), i ? fmt1(median(other[i])).c_str() : "-");
   }
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  CLI::App app{"bench_count: cost per syscall event of the counting probe"};
+  uint32_t gl = 0, sb = 0;
+  long calls = 2'000'000;
+  int rounds = 5;
+  std::string bpftrace = "bpftrace";
+  app.add_option("--group-leader", gl, "task_struct.group_leader offset")->required();
+  app.add_option("--start-boottime", sb, "task_struct.start_boottime offset")->required();
+  app.add_option("--calls", calls, "Syscalls per loop");
+  app.add_option("--rounds", rounds, "Rounds (each runs every configuration once)");
+  app.add_option("--bpftrace", bpftrace, "bpftrace binary, or none");
+  CLI11_PARSE(app, argc, argv);
+  libbpf_set_print([](libbpf_print_level, const char *, va_list) { return 0; });
+
+  std::vector<Config> configs = make_configs(gl, sb, bpftrace);
+  print_table(configs, run_rounds(configs, calls, rounds), calls, rounds);
   return 0;
 }
