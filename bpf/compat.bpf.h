@@ -15,8 +15,9 @@
  * - Maps. libbpf: BTF-defined maps in ".maps"; BCC: its BPF_* macros. Map
  *   sizes that the loader sets (bpf_map__set_max_entries) come to BCC as -D
  *   macros with a default for libbpf (see each program).
- * - Map calls are written as libbpf's bpf_map_*_elem(&map, ...): embed_bcc.py
- *   turns them into BCC's map.lookup()/insert()/update()/delete(), which BCC's
+ * - Map calls are written as libbpf's bpf_map_*_elem(&map, ...) and
+ *   bpf_ringbuf_reserve(&map, size, 0): embed_bcc.py turns them into BCC's
+ *   map.lookup()/insert()/update()/delete()/ringbuf_reserve(), which BCC's
  *   rewriter accepts only as literal text, never inside a macro (so no macro
  *   here can do it).
  * - Programs. libbpf: SEC() names the attach point, and the loader chooses
@@ -38,6 +39,7 @@
 #define OP_ARRAY_MAP(name, value, n) BPF_ARRAY(name, value, n)
 #define OP_PERCPU_ARRAY_MAP(name, value, n) BPF_PERCPU_ARRAY(name, value, n)
 #define OP_HASH_MAP(name, key, value, n) BPF_HASH(name, key, value, n)
+#define OP_RINGBUF_MAP(name, bytes) BPF_RINGBUF_OUTPUT(name, (bytes) / 4096)
 /* The bounds are constants on BCC: unrolled, every index is a constant too. */
 #define OP_UNROLL _Pragma("unroll")
 #ifndef OP_WANT_TP
@@ -73,6 +75,11 @@
 #define OP_PERCPU_ARRAY_MAP(name, value, n)                                                        \
   OP_MAP_(BPF_MAP_TYPE_PERCPU_ARRAY, name, __u32, value, n)
 #define OP_HASH_MAP(name, key, value, n) OP_MAP_(BPF_MAP_TYPE_HASH, name, key, value, n)
+#define OP_RINGBUF_MAP(name, bytes)                                                                \
+  struct {                                                                                         \
+    __uint(type, BPF_MAP_TYPE_RINGBUF);                                                            \
+    __uint(max_entries, bytes);                                                                    \
+  } name SEC(".maps")
 /* Bounds are run-time rodata: the verifier walks the loop. */
 #define OP_UNROLL
 #define OP_WANT_TP 1

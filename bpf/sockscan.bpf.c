@@ -23,31 +23,20 @@
  * The same hit also reads back: `plan` (filled by user space after load)
  * lists offsets to read from the sk, or through a pointer read before.
  */
-#include <linux/types.h>
-#include <linux/bpf.h>
-#include <bpf/bpf_helpers.h>
-
+#include "compat.bpf.h"
 #include "sockscan.h"
 #include "subject.bpf.h"
 #include "read_ok.bpf.h"
 
-char LICENSE[] SEC("license") = "GPL";
+OP_LICENSE_GPL;
 
-struct {
-  __uint(type, BPF_MAP_TYPE_RINGBUF);
-  __uint(max_entries, 2 * 1024 * 1024); /* about 100 hits of 21 KiB */
-} events SEC(".maps");
+OP_RINGBUF_MAP(events, 2 * 1024 * 1024); /* about 100 hits of 21 KiB */
 
-struct {
-  __uint(type, BPF_MAP_TYPE_ARRAY);
-  __uint(max_entries, 1);
-  __type(key, __u32);
-  __type(value, struct op_sk_plan);
-} plan SEC(".maps");
+OP_ARRAY_MAP(plan, struct op_sk_plan, 1);
 
 /* Offset of ns.inum in struct net (the ns family's net.ns.inum), or
  * OP_SK_NO_PARENT when unknown: the words are then not followed. */
-const volatile __u32 inum_offset = OP_SK_NO_PARENT;
+OP_CONST(__u32, inum_offset, OP_SK_INUM_OFFSET, OP_SK_NO_PARENT);
 /* The lowest value followed as a kernel pointer. Not the upper half's
  * 0xffff000000000000: with 5-level paging (Debian's x86-64 kernels from 6.1
  * run with LA57 where the CPU has it, as QEMU's -cpu max does) the direct map
@@ -55,13 +44,13 @@ const volatile __u32 inum_offset = OP_SK_NO_PARENT;
  * 6.12) put it at 0xfff0000000000000. With the old bound skc_net was never
  * followed there. A word below it is not read; one above it that is no
  * pointer fails the read harmlessly. */
-const volatile __u64 kernel_min = OP_SK_KPTR_MIN;
+OP_CONST(__u64, kernel_min, OP_SK_KERNEL_MIN, OP_SK_KPTR_MIN);
 /* 1: the read-back only (the net family's validation, whose plan holds
  * every offset it needs): nothing of the sk is copied or followed. A frozen
  * read-only constant, so the verifier knows its value and does not walk the
  * scan's paths, which are nearly all of its work: the read-back's object
  * loads in a few ms rather than ~50-250 ms. */
-const volatile __u32 readback_only = 0;
+OP_CONST(__u32, readback_only, OP_SK_READBACK_ONLY, 0);
 
 /* Every step of the plan, without a branch (read_ok.bpf.h says why): each
  * step reads, and only a step in use (size 1-16: a size of 0 ends the plan)
@@ -159,13 +148,10 @@ static __always_inline void follow_words(struct op_sk_event *e, __u64 sk, int de
 
 static __always_inline int scan(__u64 sk, int oldstate, int newstate, __u32 hook)
 {
-  char comm[OP_COMM_LEN] = {};
   struct op_sk_event *e;
   __u32 *slot, i;
 
-  if (bpf_get_current_comm(comm, sizeof(comm)))
-    return 0;
-  slot = bpf_map_lookup_elem(&cookies, comm);
+  slot = subject_slot();
   if (!slot)
     return 0;
   e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -209,7 +195,7 @@ static __always_inline int scan(__u64 sk, int oldstate, int newstate, __u32 hook
   return 0;
 }
 
-SEC("raw_tracepoint/inet_sock_set_state")
+OP_SEC("raw_tracepoint/inet_sock_set_state")
 int scan_sock(struct bpf_raw_tracepoint_args *ctx)
 {
   return scan(ctx->args[0], (int)ctx->args[1], (int)ctx->args[2], OP_HOOK_STATE);
@@ -221,7 +207,7 @@ int scan_sock(struct bpf_raw_tracepoint_args *ctx)
  * softirq on the sender's stack: the subject's comm. (A raw socket's
  * sock:sock_rcvqueue_full did not fire on this host's 6.18: raw_v4_input
  * drops on a full queue before sock_queue_rcv_skb.) */
-SEC("raw_tracepoint/udp_fail_queue_rcv_skb")
+OP_SEC("raw_tracepoint/udp_fail_queue_rcv_skb")
 int scan_udp(struct bpf_raw_tracepoint_args *ctx)
 {
   return scan(ctx->args[1], -1, -1, OP_HOOK_UDP);

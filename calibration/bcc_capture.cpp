@@ -14,6 +14,7 @@
 #include "reader.bcc.h"
 #include "reader.h"
 #include "scanner.bcc.h"
+#include "sockscan.bcc.h"
 #include "scanner.h"
 
 #include <bcc/BPF.h>
@@ -68,6 +69,9 @@ Backend make_bcc_backend(const BccConfig &config) {
       [config](TriggerMode m, const ChainPlan &plan, uint32_t n) -> std::unique_ptr<ChainScanner> {
         return std::make_unique<ChainScannerSession>(bcc_loader(config, Program::chainscan), m,
                                                      plan, n);
+      },
+      [opts = BccCompileOptions{config.headers_origin, config.verbose}](const ProgramSpec &spec) {
+        return load_bcc(spec, kSockscanBccSource, opts);
       },
   };
 }

@@ -372,7 +372,7 @@ Calibration calibrate(const CalibrateOptions &opt) try {
   // The net family's own experiment (calibration/net/), after the ns
   // family's net.ns.inum is validated: skc_net is found through it.
   if (env.live() && net::net_selected(opt)) {
-    net::calibrate_net(opt, backend.name, r.fields);
+    net::calibrate_net(opt, backend, r.fields);
     mark("net family");
   }
   scanner_holder.reset();
@@ -430,7 +430,7 @@ std::vector<FieldResult> validate_offsets(const CalibrateOptions &opt,
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, nullptr);
     if (env.live())
-      net::validate_net(opt, env.backend(opt).name, copy, inum);
+      net::validate_net(opt, env.backend(opt), copy, inum);
     mark("validate: net family");
     return copy;
   });

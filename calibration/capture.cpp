@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "calibration/capture.h"
+#include "calibration/net/sockscan_session.h"
 
 #include "calibration/capture_raw.h"
 
@@ -256,6 +257,7 @@ const Backend &libbpf_backend() {
       [](TriggerMode m, const ChainPlan &plan, uint32_t n) -> std::unique_ptr<ChainScanner> {
         return std::make_unique<ChainScannerSession>(libbpf_loader(Program::chainscan), m, plan, n);
       },
+      net::sockscan_libbpf_loader(),
   };
   return b;
 }

@@ -155,6 +155,9 @@ struct Backend {
   std::function<std::unique_ptr<ChainScanner>(TriggerMode, const ChainPlan &,
                                               uint32_t max_subjects)>
       make_chain_scanner;
+  // The net family's socket scanner (bpf/sockscan.bpf.c); may be empty: the
+  // net fields are then unresolved.
+  ObjectLoader sockscan;
 };
 
 const Backend &libbpf_backend();

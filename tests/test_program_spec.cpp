@@ -9,6 +9,7 @@
 #include "bpf/runtime/libbpf_object.h"
 #include "bpf/runtime/program_spec.h"
 #include "calibration/capture.h"
+#include "calibration/net/sockscan_session.h"
 #include "calibration/trigger.h"
 #include "counting/counter_session.h"
 
@@ -17,6 +18,7 @@
 #include "reader.h"
 #include "reader.skel.h"
 #include "scanner.skel.h"
+#include "sockscan.skel.h"
 
 #include <doctest/doctest.h>
 
@@ -122,6 +124,19 @@ TEST_CASE("the counting probe's spec matches its object, on both hooks") {
     c.hook = h;
     CHECK(libbpf_spec_mismatch(counter_spec(c), counter_elf()) == "");
   }
+}
+
+TEST_CASE("the socket scanner's spec matches its object, both modes") {
+  LibbpfElf elf{"op_sockscan", nullptr, 0};
+  elf.bytes = op_sockscan__elf_bytes(&elf.size);
+  for (bool readback_only : {false, true}) {
+    CHECK(libbpf_spec_mismatch(net::sockscan_spec(1440, readback_only), elf) == "");
+    CHECK(libbpf_spec_mismatch(net::sockscan_spec(std::nullopt, readback_only), elf) == "");
+  }
+  // BCC gets every constant as the program's OP_CONST names it.
+  auto flags = net::sockscan_spec(1440, true).bcc_cflags();
+  for (const char *want : {"-DOP_SK_INUM_OFFSET=1440U", "-DOP_SK_READBACK_ONLY=1"})
+    CHECK(std::find(flags.begin(), flags.end(), want) != flags.end());
 }
 
 TEST_CASE("a spec the object does not fit is caught") {

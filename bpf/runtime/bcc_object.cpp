@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <filesystem>
+#include <mutex>
 
 #include <link.h>
 
@@ -113,6 +114,11 @@ private:
 
 Expected<std::unique_ptr<LoadedObject>> load_bcc(const ProgramSpec &spec, const char *source,
                                                  const BccCompileOptions &opts) {
+  // One compile at a time: libbcc's clang/LLVM front end is not safe to run
+  // from two threads at once (the bundle's validation loads the reader and
+  // the socket scanner in parallel threads: concurrent compiles crashed).
+  static std::mutex compile;
+  std::lock_guard<std::mutex> one(compile);
   auto bpf = std::make_unique<ebpf::BPF>();
   auto st = bpf->init(source, spec.bcc_cflags());
   if (!st.ok())

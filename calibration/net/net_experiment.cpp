@@ -192,7 +192,7 @@ std::optional<uint32_t> inum_offset_of(const std::vector<FieldResult> &fields) {
 
 } // namespace
 
-void validate_net(const CalibrateOptions &opt, const std::string &backend,
+void validate_net(const CalibrateOptions &opt, const Backend &backend,
                   std::vector<FieldResult> &fields, std::optional<uint32_t> inum) {
   std::vector<FieldResult *> mine;
   for (auto &f : fields)
@@ -210,9 +210,8 @@ void validate_net(const CalibrateOptions &opt, const std::string &backend,
       f->validation = Validation::not_run;
     }
   };
-  if (backend != "libbpf")
-    return fail_all("the net family needs the libbpf backend (bpf/sockscan.bpf.c has no " +
-                    backend + " version)");
+  if (!backend.sockscan)
+    return fail_all("the " + backend.name + " backend has no socket scanner");
   std::vector<FieldResult> copy;
   for (auto *f : mine)
     copy.push_back(*f);
@@ -222,7 +221,7 @@ void validate_net(const CalibrateOptions &opt, const std::string &backend,
     private_data = pd->offset;
   refuse_bitfields(copy);
   mark("validate: start");
-  SockScanSession scan(inum, /*readback_only=*/true);
+  SockScanSession scan(backend.sockscan, inum, /*readback_only=*/true);
   mark("validate: socket scanner loaded (read-back only)");
   readback(opt, scan, inum, private_data, copy);
   for (size_t i = 0; i < mine.size(); i++)
@@ -236,7 +235,7 @@ bool net_selected(const CalibrateOptions &opt) {
   return false;
 }
 
-void calibrate_net(const CalibrateOptions &opt, const std::string &backend,
+void calibrate_net(const CalibrateOptions &opt, const Backend &backend,
                    std::vector<FieldResult> &fields) {
   std::vector<FieldResult> mine;
   for (const auto &f : net_family().fields)
@@ -250,16 +249,13 @@ void calibrate_net(const CalibrateOptions &opt, const std::string &backend,
     for (auto &f : mine)
       fields.push_back(std::move(f));
   };
-  if (backend != "libbpf") {
-    all_unresolved(mine,
-                   "the net family needs the libbpf backend (bpf/sockscan.bpf.c has no " + backend +
-                       " version)",
-                   false);
+  if (!backend.sockscan) {
+    all_unresolved(mine, "the " + backend.name + " backend has no socket scanner", false);
     return append();
   }
   std::optional<uint32_t> inum_offset = inum_offset_of(fields);
   mark("start");
-  SockScanSession scan(inum_offset);
+  SockScanSession scan(backend.sockscan, inum_offset);
   mark("socket scanner loaded");
   std::vector<SockTrial> trials;
   std::string no_v6, no_repair, no_udp;

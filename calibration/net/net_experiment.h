@@ -5,6 +5,7 @@
 #pragma once
 
 #include "calibration/calibrator.h"
+#include "calibration/capture.h"
 #include "calibration/net/sockscan_session.h"
 
 #include <map>
@@ -19,11 +20,11 @@ bool net_selected(const CalibrateOptions &opt);
 
 // Calibrates the selected net fields and appends their results to `fields`
 // (which must hold the ns family's net.ns.inum when skc_net is selected).
-// `backend` names the backend the rest ran with: the socket scanner exists
-// for libbpf only, and any other leaves the fields unresolved (not
-// required) with that reason. Throws Fatal when the program cannot be
-// loaded or on a stop signal.
-void calibrate_net(const CalibrateOptions &opt, const std::string &backend,
+// `backend` is the one the rest ran with; its socket scanner loads the same
+// bpf/sockscan.bpf.c (libbpf, or compiled by BCC). A backend without one
+// leaves the fields unresolved (not required) with that reason. Throws Fatal
+// when the program cannot be loaded or on a stop signal.
+void calibrate_net(const CalibrateOptions &opt, const Backend &backend,
                    std::vector<FieldResult> &fields);
 
 // Reads the calibrated net fields of `fields` (offsets found elsewhere: a
@@ -33,7 +34,7 @@ void calibrate_net(const CalibrateOptions &opt, const std::string &backend,
 // it before that offset's own read-back has passed (so that both run at
 // once) and fails skc_net afterwards if it did not (sock_solver.h:
 // skc_net_behind_failed_inum).
-void validate_net(const CalibrateOptions &opt, const std::string &backend,
+void validate_net(const CalibrateOptions &opt, const Backend &backend,
                   std::vector<FieldResult> &fields, std::optional<uint32_t> inum);
 
 } // namespace offsetprobe::net

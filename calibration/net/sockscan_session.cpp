@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "calibration/net/sockscan_session.h"
 
+#include "bpf/runtime/libbpf_object.h"
 #include "calibration/error.h"
 #include "offsetprobe/exit_codes.h"
 
@@ -8,6 +9,7 @@
 #include "sockscan.h"
 #include "sockscan.skel.h"
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include <cerrno>
@@ -22,12 +24,6 @@ static_assert(kFollowWords == OP_SK_FOLLOW && kPeek == OP_SK_PEEK && kBack == OP
               kDeep == OP_SK_DEEP && kNoWord == OP_SK_NO_PARENT);
 
 namespace {
-
-std::string errno_text(int err) {
-  err = err < 0 ? -err : err;
-  return std::string(strerrorname_np(err) ? strerrorname_np(err) : "E?") + " (" +
-         std::strerror(err) + ")";
-}
 
 [[noreturn]] void fail(const char *what, int err) {
   err = err < 0 ? -err : err;
@@ -68,51 +64,54 @@ SockEvent to_event(const op_sk_event &e) {
 } // namespace
 
 struct SockScanSession::Impl {
-  op_sockscan *skel = nullptr;
-  bpf_link *link = nullptr;
-  bpf_link *udp = nullptr;
+  std::unique_ptr<LoadedObject> obj;
   std::string udp_error;
   ring_buffer *rb = nullptr;
   std::vector<SockEvent> pending;
   ~Impl() {
     ring_buffer__free(rb);
-    bpf_link__destroy(udp);
-    bpf_link__destroy(link);
-    op_sockscan__destroy(skel);
+    if (obj)
+      obj->detach();
   }
 };
 
-SockScanSession::SockScanSession(std::optional<uint32_t> inum_offset, bool readback_only)
+ProgramSpec sockscan_spec(std::optional<uint32_t> inum_offset, bool readback_only) {
+  ProgramSpec spec("the socket scanner");
+  spec.u32("inum_offset", "OP_SK_INUM_OFFSET", inum_offset ? *inum_offset : OP_SK_NO_PARENT)
+      .u64("kernel_min", "OP_SK_KERNEL_MIN", OP_SK_KPTR_MIN)
+      .flag("readback_only", "OP_SK_READBACK_ONLY", readback_only)
+      .load("scan_sock")
+      .load("scan_udp");
+  return spec;
+}
+
+ObjectLoader sockscan_libbpf_loader() {
+  return [](const ProgramSpec &spec) {
+    LibbpfElf elf{"op_sockscan", nullptr, 0};
+    elf.bytes = op_sockscan__elf_bytes(&elf.size);
+    return try_load_libbpf(spec, elf);
+  };
+}
+
+SockScanSession::SockScanSession(const ObjectLoader &load, std::optional<uint32_t> inum_offset,
+                                 bool readback_only)
     : impl_(std::make_unique<Impl>()) {
-  auto &s = impl_->skel;
-  s = op_sockscan__open();
-  if (!s)
-    fail("open", errno);
-  s->rodata->inum_offset = inum_offset ? *inum_offset : OP_SK_NO_PARENT;
-  s->rodata->readback_only = readback_only ? 1 : 0;
-  // With OFFSETPROBE_LIBBPF_DEBUG, the verifier's statistics of each program
-  // (as the other programs' loader prints them).
-  if (getenv("OFFSETPROBE_LIBBPF_DEBUG")) {
-    bpf_program__set_log_level(s->progs.scan_sock, 4);
-    bpf_program__set_log_level(s->progs.scan_udp, 4);
-  }
-  if (int err = op_sockscan__load(s))
-    fail("load", err);
-  impl_->link = bpf_program__attach_raw_tracepoint(s->progs.scan_sock, "inet_sock_set_state");
-  if (!impl_->link) {
-    int err = errno;
-    if (err == EPERM || err == EACCES)
-      fail("attaching raw tracepoint inet_sock_set_state", err);
-    throw Fatal(exit_tracing, "socket scanner: attaching raw tracepoint inet_sock_set_state: " +
-                                  errno_text(err) + " (the kernel needs 4.16+)");
+  impl_->obj = load(sockscan_spec(inum_offset, readback_only)).take();
+  LoadedObject &obj = *impl_->obj;
+  const std::string bcc = std::string(obj.backend()) == "BCC" ? " with BCC" : "";
+  if (auto e = obj.attach({HookKind::raw_tracepoint, "scan_sock", "inet_sock_set_state"})) {
+    std::string msg =
+        "socket scanner: attaching raw tracepoint inet_sock_set_state" + bcc + ": " + e->message;
+    if (e->err == EPERM || e->err == EACCES)
+      throw Fatal(exit_permission, msg + ": run as root with CAP_BPF and CAP_PERFMON");
+    throw Fatal(exit_tracing, msg + " (the kernel needs 4.16+)");
   }
   // The second hook is for sk_type, sk_protocol and socket.type only: where
   // it cannot be attached, those stay unresolved with the reason.
-  impl_->udp = bpf_program__attach_raw_tracepoint(s->progs.scan_udp, "udp_fail_queue_rcv_skb");
-  if (!impl_->udp)
-    impl_->udp_error = "attaching raw tracepoint udp_fail_queue_rcv_skb: " + errno_text(errno);
+  if (auto e = obj.attach({HookKind::raw_tracepoint, "scan_udp", "udp_fail_queue_rcv_skb"}))
+    impl_->udp_error = "attaching raw tracepoint udp_fail_queue_rcv_skb" + bcc + ": " + e->message;
   impl_->rb = ring_buffer__new(
-      bpf_map__fd(s->maps.events),
+      obj.map_fd("events"),
       [](void *ctx, void *data, size_t size) -> int {
         if (size < sizeof(op_sk_event))
           return 0;
@@ -133,13 +132,7 @@ const std::string &SockScanSession::udp_error() const {
 
 uint32_t SockScanSession::add_cookie(const std::string &cookie) {
   uint32_t slot = next_slot_++;
-  if (slot >= OP_MAX_SLOTS)
-    throw Fatal(exit_failure, "socket scanner: too many subjects for one session");
-  char key[OP_COMM_LEN] = {};
-  std::memcpy(key, cookie.data(), std::min(cookie.size(), sizeof(key) - 1));
-  if (bpf_map__update_elem(impl_->skel->maps.cookies, key, sizeof(key), &slot, sizeof(slot),
-                           BPF_ANY) != 0)
-    fail("registering a subject cookie", errno);
+  offsetprobe::add_cookie(*impl_->obj, "the socket scanner", cookie, slot, OP_MAX_SLOTS);
   return slot;
 }
 
@@ -158,8 +151,7 @@ void SockScanSession::set_plan(const std::vector<SockStep> &steps) {
     plan.steps[i].size = steps[i].size;
   }
   uint32_t zero = 0;
-  if (bpf_map__update_elem(impl_->skel->maps.plan, &zero, sizeof(zero), &plan, sizeof(plan),
-                           BPF_ANY))
+  if (bpf_map_update_elem(impl_->obj->map_fd("plan"), &zero, &plan, BPF_ANY))
     fail("writing the read-back plan", errno);
 }
 

@@ -5,6 +5,7 @@
 // session detaches and unloads the program.
 #pragma once
 
+#include "bpf/runtime/loaded_object.h"
 #include "calibration/net/sock_solver.h"
 
 #include <array>
@@ -24,6 +25,12 @@ struct SockStep {
   uint32_t size = 0;
 };
 
+// The socket scanner's spec: the ns family's net.ns.inum offset to follow
+// (or none), and whether only the read-back plan is read.
+ProgramSpec sockscan_spec(std::optional<uint32_t> inum_offset, bool readback_only);
+// The libbpf loader of the socket scanner (its object as built).
+ObjectLoader sockscan_libbpf_loader();
+
 class SockScanSession {
 public:
   // `inum_offset`: net.ns.inum in struct net (the ns family's), to follow the
@@ -32,7 +39,10 @@ public:
   // attached. `readback_only`: each hit carries the plan's values only
   // (nothing of the sk copied or followed), and the program loads in a
   // fraction of the time: for a validation, whose plan holds every offset.
-  explicit SockScanSession(std::optional<uint32_t> inum_offset, bool readback_only = false);
+  // `load` builds the program on a backend (sockscan_libbpf_loader(), or
+  // BCC's).
+  SockScanSession(const ObjectLoader &load, std::optional<uint32_t> inum_offset,
+                  bool readback_only = false);
   ~SockScanSession();
   SockScanSession(const SockScanSession &) = delete;
   SockScanSession &operator=(const SockScanSession &) = delete;
