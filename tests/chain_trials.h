@@ -187,4 +187,21 @@ inline std::vector<Trial> trials_with_chains(bool decoys = true) {
   return ts;
 }
 
+// N could not move its layout (no PR_SET_MM_MAP): its mm_struct holds the
+// leader's arg_end, env_start and env_end, so only adjacency can decide.
+inline void unmoved_layout(std::vector<Trial> &ts) {
+  for (auto &t : ts) {
+    t.unshared.mm = t.leader.mm;
+    for (size_t i = 0; i < t.unshared.chain.pointees.size(); i++) {
+      auto &pt = t.unshared.chain.pointees[i];
+      uint32_t off = t.unshared.chain.ptr_offsets[i];
+      if (off == kMm || off == kActiveMm) {
+        put(pt, kMmStart + 8 * 8, (*t.leader.mm)[7]);  // arg_end
+        put(pt, kMmStart + 8 * 9, (*t.leader.mm)[8]);  // env_start
+        put(pt, kMmStart + 8 * 10, (*t.leader.mm)[9]); // env_end
+      }
+    }
+  }
+}
+
 } // namespace offsetprobe::test

@@ -238,18 +238,7 @@ TEST_CASE("mm_struct: layout fields, arg_end/env_start, the AT_EXECFN twin, mm v
   CHECK(field(r, "task_struct.mm").reason.find("declaration order") != std::string::npos);
 
   SUBCASE("N could not move its layout: adjacency rules decide") {
-    for (auto &t : ts) {
-      t.unshared.mm = t.leader.mm;
-      for (size_t i = 0; i < t.unshared.chain.pointees.size(); i++) {
-        auto &pt = t.unshared.chain.pointees[i];
-        uint32_t off = t.unshared.chain.ptr_offsets[i];
-        if (off == kMm || off == kActiveMm) {
-          put(pt, kMmStart + 8 * 8, (*t.leader.mm)[7]);  // arg_end
-          put(pt, kMmStart + 8 * 9, (*t.leader.mm)[8]);  // env_start
-          put(pt, kMmStart + 8 * 10, (*t.leader.mm)[9]); // env_end
-        }
-      }
-    }
+    unmoved_layout(ts);
     auto r2 = solve_chains(ts, opts());
     CHECK(field(r2, "mm_struct.arg_end").offset == kMmStart + 64);
     CHECK(field(r2, "mm_struct.env_start").offset == kMmStart + 72);

@@ -137,18 +137,7 @@ TEST_CASE("randomized layout: mm vs active_mm by the exiter wherever they sit") 
 TEST_CASE("randomized layout: arg_end / env_start and the AT_EXECFN twin stay ambiguous") {
   // N could not move its layout (no PR_SET_MM_MAP): only adjacency decided.
   auto ts = trials_with_chains();
-  for (auto &t : ts) {
-    t.unshared.mm = t.leader.mm;
-    for (size_t i = 0; i < t.unshared.chain.pointees.size(); i++) {
-      auto &pt = t.unshared.chain.pointees[i];
-      uint32_t off = t.unshared.chain.ptr_offsets[i];
-      if (off == kMm || off == kActiveMm) {
-        put(pt, kMmStart + 8 * 8, (*t.leader.mm)[7]);
-        put(pt, kMmStart + 8 * 9, (*t.leader.mm)[8]);
-        put(pt, kMmStart + 8 * 10, (*t.leader.mm)[9]);
-      }
-    }
-  }
+  unmoved_layout(ts);
   auto r = solve_chains(ts, randomized());
   for (const char *m : {"mm_struct.arg_end", "mm_struct.env_start", "mm_struct.env_end"}) {
     CAPTURE(m);
