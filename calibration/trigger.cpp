@@ -90,12 +90,10 @@ std::optional<Failure> attach_trigger(LoadedObject &obj, TriggerMode mode, const
     e = obj.attach(trigger_hook(mode, h));
   if (!e)
     return std::nullopt;
-  std::string msg = "attaching the trigger hook of " + what + " (" + to_string(mode) + ")" +
-                    (std::string(obj.backend()) == "BCC" ? " with BCC" : "") + ": " + e->message;
-  if (e->err == EPERM || e->err == EACCES)
-    return Failure{exit_permission, msg + ": run as root with CAP_BPF and CAP_PERFMON"};
-  return Failure{exit_tracing, msg + ". Is tracefs mounted? mount -t tracefs nodev "
-                                     "/sys/kernel/tracing; or try --trigger uprobe"};
+  return attach_failure(obj, "attaching the trigger hook of " + what + " (" + to_string(mode) + ")",
+                        *e,
+                        ". Is tracefs mounted? mount -t tracefs nodev /sys/kernel/tracing; or "
+                        "try --trigger uprobe");
 }
 
 } // namespace

@@ -88,15 +88,8 @@ LoadedCounter::LoadedCounter(const ObjectLoader &load, const CounterConfig &cfg)
     throw Fatal(exit_failure, "counting probe: the tracepoint hook needs every syscall's name");
   obj_ = load(counter_spec(cfg)).take();
   auto attach = [&](const Hook &h, const std::string &what, const std::string &hint) {
-    auto e = obj_->attach(h);
-    if (!e)
-      return;
-    std::string msg = "counting probe: attaching " + what +
-                      (std::string(obj_->backend()) == "BCC" ? " with BCC" : "") + ": " +
-                      e->message;
-    if (e->err == EPERM || e->err == EACCES)
-      throw Fatal(exit_permission, msg + ": run as root with CAP_BPF and CAP_PERFMON");
-    throw Fatal(exit_tracing, msg + hint);
+    if (auto e = obj_->attach(h))
+      throw_failure(attach_failure(*obj_, "counting probe: attaching " + what, *e, hint));
   };
   // The exit hook first: a thread's cached key must be forgotten when it
   // exits, before its task_struct address can be reused, from the first

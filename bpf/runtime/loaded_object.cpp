@@ -14,6 +14,15 @@
 
 namespace offsetprobe {
 
+Failure attach_failure(const LoadedObject &obj, const std::string &what, const AttachError &e,
+                       const std::string &hint) {
+  std::string msg =
+      what + (std::string(obj.backend()) == "BCC" ? " with BCC" : "") + ": " + e.message;
+  if (e.err == EPERM || e.err == EACCES)
+    return {exit_permission, msg + ": run as root with CAP_BPF and CAP_PERFMON"};
+  return {exit_tracing, msg + hint};
+}
+
 bool lookup_slot(const LoadedObject &obj, const std::string &map, uint32_t slot, void *value) {
   return bpf_map_lookup_elem(obj.map_fd(map), &slot, value) == 0;
 }

@@ -56,6 +56,12 @@ public:
   virtual bool loads_at_attach() const = 0;
 };
 
+// Why attaching `what` to `obj` failed, as the command says it: "<what>
+// [with BCC]: <the backend's words>", then exit_permission with the
+// privileges to run with (EPERM/EACCES), else exit_tracing with `hint`.
+Failure attach_failure(const LoadedObject &obj, const std::string &what, const AttachError &e,
+                       const std::string &hint);
+
 // Builds a program's LoadedObject from its spec, on one backend, or says why
 // it could not (a caller with a fallback, such as the trigger's raw
 // tracepoint to uprobe, tries the next; the others take() it).

@@ -98,18 +98,15 @@ SockScanSession::SockScanSession(const ObjectLoader &load, std::optional<uint32_
     : impl_(std::make_unique<Impl>()) {
   impl_->obj = load(sockscan_spec(inum_offset, readback_only)).take();
   LoadedObject &obj = *impl_->obj;
-  const std::string bcc = std::string(obj.backend()) == "BCC" ? " with BCC" : "";
-  if (auto e = obj.attach({HookKind::raw_tracepoint, "scan_sock", "inet_sock_set_state"})) {
-    std::string msg =
-        "socket scanner: attaching raw tracepoint inet_sock_set_state" + bcc + ": " + e->message;
-    if (e->err == EPERM || e->err == EACCES)
-      throw Fatal(exit_permission, msg + ": run as root with CAP_BPF and CAP_PERFMON");
-    throw Fatal(exit_tracing, msg + " (the kernel needs 4.16+)");
-  }
+  if (auto e = obj.attach({HookKind::raw_tracepoint, "scan_sock", "inet_sock_set_state"}))
+    throw_failure(attach_failure(obj,
+                                 "socket scanner: attaching raw tracepoint inet_sock_set_state", *e,
+                                 " (the kernel needs 4.16+)"));
   // The second hook is for sk_type, sk_protocol and socket.type only: where
   // it cannot be attached, those stay unresolved with the reason.
   if (auto e = obj.attach({HookKind::raw_tracepoint, "scan_udp", "udp_fail_queue_rcv_skb"}))
-    impl_->udp_error = "attaching raw tracepoint udp_fail_queue_rcv_skb" + bcc + ": " + e->message;
+    impl_->udp_error =
+        attach_failure(obj, "attaching raw tracepoint udp_fail_queue_rcv_skb", *e, "").message;
   impl_->rb = ring_buffer__new(
       obj.map_fd("events"),
       [](void *ctx, void *data, size_t size) -> int {
