@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // The subject host's main loop (subject_main, calibration/subject.h): forks
 // one leader (subject.cpp) per command and reports on them.
+#include "calibration/catalogue.h"
 #include "calibration/subject.h"
 #include "calibration/subject_group.h"
 #include "calibration/subject_leader.h"
@@ -120,6 +121,11 @@ int subject_main(int argc, char **argv) {
   int sfd = signalfd(-1, &chld, SFD_CLOEXEC);
   if (sfd < 0)
     return 4;
+  // Built here, once: the leaders forked below run the families' subject
+  // hooks (run_in_subject), which read the catalogue. Built in each leader
+  // instead, after the fork, it cost every leader ~60 page faults and its
+  // construction (docs/calibrate-benchmark.md).
+  (void)catalogue();
 
   std::map<int, LeaderSlot> leaders;
   auto reap = [&] {
