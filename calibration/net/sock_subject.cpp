@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "calibration/net/sock_subject.h"
 
+#include "calibration/error.h"
 #include "calibration/net/seq_subject.h"
 #include "calibration/net/sock_subject_parts.h"
 #include "calibration/net/udp_subject.h"
@@ -21,6 +22,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <exception>
 #include <chrono>
 #include <algorithm>
 #include <array>
@@ -513,6 +515,10 @@ private:
 
 SockTrialRun run_sock_trial(SockScanSession &scan, const std::string &cookie) {
   SockTrialRun run;
+  // A Fatal (the scanner's ring buffer or maps failing under it) ends the
+  // command as it would on any thread: it is carried out of the thread and
+  // rethrown, never turned into a trial error that a retry recovers from.
+  std::exception_ptr fatal;
   // A thread of its own: unshare(CLONE_NEWNET) moves only this thread, and
   // its comm is the cookie. It ends (and its namespace with it) before the
   // next trial.
@@ -530,12 +536,17 @@ SockTrialRun run_sock_trial(SockScanSession &scan, const std::string &cookie) {
         run_udp_socket(scan, run);
     } catch (const TrialError &e) {
       run.error = e.what();
+    } catch (const Fatal &) {
+      fatal = std::current_exception();
+      return;
     } catch (const std::exception &e) {
       run.error = std::string("subject: ") + e.what();
     }
     scan.drain();
   });
   t.join();
+  if (fatal)
+    std::rethrow_exception(fatal);
   return run;
 }
 
