@@ -243,6 +243,26 @@ TEST_CASE("fixtures: every ordered pair of the layout detector holds on every De
   }
 }
 
+TEST_CASE("kernel config: randstruct is a line of its own, set to y") {
+  CHECK(randstruct_in_config("CONFIG_RANDSTRUCT_FULL=y") == "CONFIG_RANDSTRUCT_FULL=y");
+  CHECK(randstruct_in_config("A=1\nCONFIG_RANDSTRUCT_PERFORMANCE=y\nB=2\n") ==
+        "CONFIG_RANDSTRUCT_PERFORMANCE=y");
+  CHECK(randstruct_in_config("A=1\nCONFIG_GCC_PLUGIN_RANDSTRUCT=y") ==
+        "CONFIG_GCC_PLUGIN_RANDSTRUCT=y");
+  // Not set, commented out, another value, a longer name or a longer line:
+  // none of these is randstruct.
+  for (const char *no :
+       {"", "# CONFIG_RANDSTRUCT_FULL is not set\n", "CONFIG_RANDSTRUCT_FULL=n\n",
+        "CONFIG_RANDSTRUCT_NONE=y\n", "XCONFIG_RANDSTRUCT_FULL=y\n", "CONFIG_RANDSTRUCT_FULL=yes\n",
+        "CONFIG_RANDSTRUCT_FULL=y\r\n", " CONFIG_RANDSTRUCT_FULL=y\n"}) {
+    CAPTURE(no);
+    CHECK(randstruct_in_config(no).empty());
+  }
+  // A near miss before the real line does not hide it.
+  CHECK(randstruct_in_config("XCONFIG_RANDSTRUCT_FULL=y\nCONFIG_RANDSTRUCT_FULL=y\n") ==
+        "CONFIG_RANDSTRUCT_FULL=y");
+}
+
 TEST_CASE("randomized kernels' truth (tests/fixtures/randstruct/): detected as randomized") {
   // Kernels a and b (CONFIG_RANDSTRUCT_FULL): their build-time offsetof()
   // truth, as if every field had been calibrated exactly.
