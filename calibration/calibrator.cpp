@@ -232,6 +232,15 @@ std::vector<FieldResult> solve_selected(const CalibrateOptions &opt,
   return fields;
 }
 
+// For the threads that run a family's own experiment beside the calling
+// thread: signals stay with the calling thread, whose blocking calls they
+// must interrupt (EINTR).
+void block_all_signals() {
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, nullptr);
+}
+
 // Starts the subjects (fork, exec, dynamic linking: Boost.Process waits for
 // the exec) on a thread of its own, while the calibrator loads the scanner.
 // The thread then stays until the end: PR_SET_PDEATHSIG fires when the
@@ -299,6 +308,19 @@ Calibration calibrate(const CalibrateOptions &opt) try {
   // makes the kernel wait for an RCU grace period (tp_rcu_cond_sync), which
   // costs milliseconds; overlapping the two sessions avoids it.
   const Backend &backend = env.backend(opt);
+  // The files family's own experiment (calibration/files/, live kernel only)
+  // needs nothing of the task experiment: it runs from the start, in a
+  // thread of its own, while the task experiment waits on its subjects. Its
+  // future's destructor joins it on every path.
+  std::future<std::vector<FieldResult>> files_done;
+  if (env.live())
+    files_done = std::async(std::launch::async, [&opt, &backend, slab] {
+      block_all_signals();
+      std::vector<FieldResult> got;
+      files::add_files_family(opt, backend, slab, got);
+      mark("files family");
+      return got;
+    });
   std::unique_ptr<Scanner> scanner_holder;
   // The host starts on another thread while this one loads the scanner.
   SubjectsStarter host_holder(env, opt);
@@ -370,17 +392,26 @@ Calibration calibrate(const CalibrateOptions &opt) try {
     mark("validated");
   }
   // The net family's own experiment (calibration/net/), after the ns
-  // family's net.ns.inum is validated: skc_net is found through it.
-  if (env.live() && net::net_selected(opt)) {
-    net::calibrate_net(opt, backend, r.fields);
-    mark("net family");
-  }
+  // family's net.ns.inum is validated (skc_net is found through it): in a
+  // thread of its own too, on a copy of the fields, to which it appends its
+  // own.
+  std::future<std::vector<FieldResult>> net_done;
+  if (env.live() && net::net_selected(opt))
+    net_done = std::async(std::launch::async, [&opt, &backend, copy = r.fields]() mutable {
+      block_all_signals();
+      net::calibrate_net(opt, backend, copy);
+      mark("net family");
+      return copy;
+    });
   scanner_holder.reset();
   host_holder.wait().finish();
-  // The files family's own experiment (calibration/files/): on the live
-  // kernel only (Environment::live).
-  if (env.live())
-    files::add_files_family(opt, backend, slab, r.fields);
+  // The report's order as before: the task experiment's fields, the net
+  // family's, the files family's.
+  if (net_done.valid())
+    r.fields = net_done.get();
+  if (files_done.valid())
+    for (auto &f : files_done.get())
+      r.fields.push_back(std::move(f));
   mark("done");
   throw_if_stopped(opt);
   r.elapsed_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
@@ -409,9 +440,7 @@ std::vector<FieldResult> validate_offsets(const CalibrateOptions &opt,
   // two). Signals stay with this thread, whose blocking calls they must
   // interrupt (EINTR); the future's destructor joins on every path.
   auto files_done = std::async(std::launch::async, [&opt, &env, copy = fields]() mutable {
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, nullptr);
+    block_all_signals();
     if (env.live())
       files::validate_files_family(opt, copy);
     mark("validate: files family");
@@ -426,9 +455,7 @@ std::vector<FieldResult> validate_offsets(const CalibrateOptions &opt,
     if (f.name == "net.ns.inum" && f.status == FieldStatus::calibrated)
       inum = f.offset;
   auto net_done = std::async(std::launch::async, [&opt, &env, inum, copy = fields]() mutable {
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, nullptr);
+    block_all_signals();
     if (env.live())
       net::validate_net(opt, env.backend(opt), copy, inum);
     mark("validate: net family");
@@ -437,9 +464,7 @@ std::vector<FieldResult> validate_offsets(const CalibrateOptions &opt,
   // The reader loads (the kernel's verifier) while the subject host starts.
   Validator v(fields);
   auto reader_done = std::async(std::launch::async, [&opt, &env, &v] {
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, nullptr);
+    block_all_signals();
     return v.load(opt, env, opt.trigger);
   });
   auto host_holder = env.start_subjects(opt);

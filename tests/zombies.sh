@@ -106,7 +106,10 @@ at_stage() {
     cal=""
     return
   fi
-  host=$(pgrep -P "$cal" | head -1)
+  # The host by its command line: the file family's subjects are children
+  # of the calibrator too (its experiment runs beside the task one). The
+  # hook's pids are those of the run's pid namespace, not ours.
+  host=$(pgrep -P "$cal" -f __offsetprobe_subject | head -1)
   leader=$(pgrep -P "$host" | head -1)
   case $action in
   kill-host) kill -KILL "$host" ;;
