@@ -2,11 +2,12 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # Benchmark (not a test): what the net family adds to a cold calibration.
 # Interleaves, in one run, `offsetprobe calibrate --no-cache --json` with
-# --fields all and with every family but net (--fields task,cred,ns,mm,audit),
-# N pairs, alternating which goes first; prints the median, p10 and p90 of
-# each run's in-process elapsed_ms and of the per-pair difference, and the
-# net stages' own time (OFFSETPROBE_TIMING: "net family" minus the mark
-# before it). Root and BPF needed.
+# --fields all and with every family but net (task,cred,ns,mm,audit,sched,
+# files), N pairs, alternating which goes first;
+# prints the median, p10 and p90 of each run's in-process elapsed_ms and of
+# the per-pair difference, and the net experiment's own time
+# (OFFSETPROBE_TIMING: its thread starts after "validated" and ends at "net
+# family"). Root and BPF needed.
 # Usage: bench_net.sh [-n PAIRS] [OFFSETPROBE]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,15 +33,17 @@ one() { # FIELDS -> elapsed_ms; the net stage's ms into $tmp/stage when timed
   OFFSETPROBE_TIMING=1 "$bin" -q calibrate --no-cache --fields "$1" --json >"$tmp/out.json" 2>"$tmp/err" ||
     { echo "bench: calibrate --fields $1 failed: $(tail -3 "$tmp/err")" >&2; exit 1; }
   awk '/ ms /{ ms = $2; what = $0; sub(/.* ms /, "", what)
-         if (what == "net family") print ms - prev; prev = ms }' "$tmp/err" >>"$tmp/stage"
+         if (what == "validated") start = ms; if (what == "net family") print ms - start }' \
+    "$tmp/err" >>"$tmp/stage"
   jq .elapsed_ms "$tmp/out.json"
 }
+base=task,cred,ns,mm,audit,sched,files # every family but net
 : >"$tmp/all"; : >"$tmp/base"; : >"$tmp/diff"; : >"$tmp/stage"
 for i in $(seq "$pairs"); do
   if ((i % 2)); then
-    a=$(one all); b=$(one task,cred,ns,mm,audit)
+    a=$(one all); b=$(one "$base")
   else
-    b=$(one task,cred,ns,mm,audit); a=$(one all)
+    b=$(one "$base"); a=$(one all)
   fi
   echo "$a" >>"$tmp/all"; echo "$b" >>"$tmp/base"
   awk -v a="$a" -v b="$b" 'BEGIN { printf "%.3f\n", a - b }' >>"$tmp/diff"
@@ -48,6 +51,6 @@ done
 echo "offsetprobe calibrate --no-cache, $pairs interleaved pairs, $(uname -r), $(nproc) CPUs, load $(cut -d' ' -f1 /proc/loadavg)"
 printf "%-34s %9s %9s %9s\n" "" median p10 p90
 printf "%-34s %9s %9s %9s  ms\n" "--fields all" $(stats "$tmp/all")
-printf "%-34s %9s %9s %9s  ms\n" "--fields task,cred,ns,mm,audit" $(stats "$tmp/base")
+printf "%-34s %9s %9s %9s  ms\n" "--fields $base" $(stats "$tmp/base")
 printf "%-34s %9s %9s %9s  ms\n" "difference (all - without net)" $(stats "$tmp/diff")
-printf "%-34s %9s %9s %9s  ms\n" "net stage (OFFSETPROBE_TIMING)" $(stats "$tmp/stage")
+printf "%-34s %9s %9s %9s  ms\n" "net thread (OFFSETPROBE_TIMING)" $(stats "$tmp/stage")
