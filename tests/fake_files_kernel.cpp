@@ -229,14 +229,20 @@ void FakeWorld::place_task(SubjectKnown &S, int id, const std::map<int, uint64_t
   S.pid = id + 1000;
 }
 
+// The pointers every trial shares (f_op, f_cred, i_op, the shared block),
+// drawn at the first trial.
+void FakeWorld::draw_shared_pointers() {
+  if (f_op_)
+    return;
+  f_op_ = noise();
+  f_cred_ = noise();
+  i_op_ = noise();
+  shared_ = noise();
+}
+
 TrialKnown FakeWorld::trial(int f_id, int r_id) {
   k_.gaps.seed(r64());
-  if (!f_op_) {
-    f_op_ = noise();
-    f_cred_ = noise();
-    i_op_ = noise();
-    shared_ = noise();
-  }
+  draw_shared_pointers();
   constexpr uint64_t kTmpfs = 0x01021994, kExt4 = 0xEF53;
   std::set<int> ids;
   auto id = [&] {
@@ -303,8 +309,8 @@ TrialKnown FakeWorld::trial(int f_id, int r_id) {
   add(fcf, sb_a, d_sub, v_c);
   add_eventfd(F, ffiles, 23);
   // The executable, on the root file system.
-  uint64_t exe_d = add(make_fd(24, K::exe, "offsetprobe", -1, -1, dev_root, kExt4), sb_root,
-                       dentry("bin", d_root, noise(), sb_root), m_root + L.m_mnt);
+  add(make_fd(24, K::exe, "offsetprobe", -1, -1, dev_root, kExt4), sb_root,
+      dentry("bin", d_root, noise(), sb_root), m_root + L.m_mnt);
   add(make_fd(25, K::directory, "/", -1, -1, dev_root, kExt4), sb_root, 0, m_root + L.m_mnt,
       d_root);
   FdKnown fzk = make_fd(26, K::regular, fz, 12, 0, dev_a, kTmpfs);
@@ -319,7 +325,6 @@ TrialKnown FakeWorld::trial(int f_id, int r_id) {
       f.mnt_id = F.mounts[f.mount].id;
   F.exe_fd = 24;
   uint64_t exe_file = ffiles[24];
-  (void)exe_d;
   // R: a fork before the high fd; chroot into sub2, pwd sub2/w.
   SubjectKnown R = F;
   R.role = "chroot";

@@ -136,6 +136,7 @@ private:
   void add_eventfd(files::SubjectKnown &S, std::map<int, uint64_t> &files, int fd);
   void place_task(files::SubjectKnown &S, int id, const std::map<int, uint64_t> &files,
                   bool embedded, uint32_t max_fds, uint64_t fs, uint64_t exe_file);
+  void draw_shared_pointers();
 
   FakeKernel &k_;
   FakeLayout L;

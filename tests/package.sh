@@ -139,6 +139,7 @@ for f in ./usr/bin/offsetprobe ./usr/share/man/man1/offsetprobe.1.gz \
          ./usr/share/offsetprobe/schema/offsetprobe-v1.schema.json \
          ./usr/share/offsetprobe/bundle.json \
          ./usr/include/offsetprobe/offsetprobe_reader.hpp ./lib/systemd/system/$unit \
+         ./usr/include/offsetprobe/reader/{constants,errors,sha256,kernel_id,files,json,entry}.hpp \
          ./usr/share/doc/offsetprobe/examples/agent.service; do
   grep -qxF "$f" "$work/contents.txt" && ok "the .deb has $f" || fail "the .deb lacks $f"
 done
