@@ -241,6 +241,43 @@ void block_all_signals() {
   pthread_sigmask(SIG_BLOCK, &all, nullptr);
 }
 
+// The files family's own experiment (calibration/files/, live kernel only)
+// needs nothing of the task experiment: it runs from the start, in a thread
+// of its own, while the task experiment waits on its subjects. The fields it
+// found come out of the future, whose destructor joins it on every path.
+std::future<std::vector<FieldResult>> start_files_experiment(const CalibrateOptions &opt,
+                                                             const Environment &env,
+                                                             const Backend &backend,
+                                                             std::optional<uint32_t> slab) {
+  if (!env.live())
+    return {};
+  return std::async(std::launch::async, [&opt, &backend, slab] {
+    block_all_signals();
+    std::vector<FieldResult> got;
+    files::add_files_family(opt, backend, slab, got);
+    mark("files family");
+    return got;
+  });
+}
+
+// The net family's own experiment (calibration/net/), once the ns family's
+// net.ns.inum is validated (skc_net is found through it): in a thread of
+// its own too, on a copy of `fields`, which comes out of the future with the
+// net family's fields appended.
+std::future<std::vector<FieldResult>> start_net_experiment(const CalibrateOptions &opt,
+                                                           const Environment &env,
+                                                           const Backend &backend,
+                                                           const std::vector<FieldResult> &fields) {
+  if (!env.live() || !net::net_selected(opt))
+    return {};
+  return std::async(std::launch::async, [&opt, &backend, copy = fields]() mutable {
+    block_all_signals();
+    net::calibrate_net(opt, backend, copy);
+    mark("net family");
+    return copy;
+  });
+}
+
 // Starts the subjects (fork, exec, dynamic linking: Boost.Process waits for
 // the exec) on a thread of its own, while the calibrator loads the scanner.
 // The thread then stays until the end: PR_SET_PDEATHSIG fires when the
@@ -308,19 +345,7 @@ Calibration calibrate(const CalibrateOptions &opt) try {
   // makes the kernel wait for an RCU grace period (tp_rcu_cond_sync), which
   // costs milliseconds; overlapping the two sessions avoids it.
   const Backend &backend = env.backend(opt);
-  // The files family's own experiment (calibration/files/, live kernel only)
-  // needs nothing of the task experiment: it runs from the start, in a
-  // thread of its own, while the task experiment waits on its subjects. Its
-  // future's destructor joins it on every path.
-  std::future<std::vector<FieldResult>> files_done;
-  if (env.live())
-    files_done = std::async(std::launch::async, [&opt, &backend, slab] {
-      block_all_signals();
-      std::vector<FieldResult> got;
-      files::add_files_family(opt, backend, slab, got);
-      mark("files family");
-      return got;
-    });
+  auto files_done = start_files_experiment(opt, env, backend, slab);
   std::unique_ptr<Scanner> scanner_holder;
   // The host starts on another thread while this one loads the scanner.
   SubjectsStarter host_holder(env, opt);
@@ -391,18 +416,7 @@ Calibration calibrate(const CalibrateOptions &opt) try {
     v.run(opt, *reader, host_holder.wait(), subjects.back(), ns, ns.boottime_ns, so.tick_ns);
     mark("validated");
   }
-  // The net family's own experiment (calibration/net/), after the ns
-  // family's net.ns.inum is validated (skc_net is found through it): in a
-  // thread of its own too, on a copy of the fields, to which it appends its
-  // own.
-  std::future<std::vector<FieldResult>> net_done;
-  if (env.live() && net::net_selected(opt))
-    net_done = std::async(std::launch::async, [&opt, &backend, copy = r.fields]() mutable {
-      block_all_signals();
-      net::calibrate_net(opt, backend, copy);
-      mark("net family");
-      return copy;
-    });
+  auto net_done = start_net_experiment(opt, env, backend, r.fields);
   scanner_holder.reset();
   host_holder.wait().finish();
   // The report's order as before: the task experiment's fields, the net
