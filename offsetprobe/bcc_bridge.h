@@ -39,4 +39,16 @@ int with_bcc_backend(const GlobalOptions &g, const std::string &kernel_headers,
 // True in offsetprobe-bcc.
 bool bcc_in_process();
 
+// --backend libbpf|bcc and --kernel-headers DIR, as calibrate, count and conn
+// take them (bcc_backend_options.cpp); `backend_help` says what --backend
+// does for the command.
+void add_backend_options(CLI::App *cmd, std::string &backend, std::string &kernel_headers,
+                         const std::string &backend_help);
+// Runs `body` on `backend`: "bcc" through with_bcc_backend() with its
+// context, else in this process with nullptr (libbpf), after a warning for a
+// --kernel-headers that only BCC uses.
+int run_on_backend(const GlobalOptions &g, const std::string &backend,
+                   const std::string &kernel_headers,
+                   const std::function<int(const BccContext *)> &body);
+
 } // namespace offsetprobe

@@ -139,14 +139,10 @@ void register_calibrate(CLI::App &app, GlobalOptions &g, CommandFn &run) {
   cmd->add_flag("--no-bundle", args->no_bundle,
                 "Do not look in the shipped fleet bundle: calibrate unless the cache answers")
       ->excludes(bundle_opt);
-  cmd->add_option("--backend", args->backend,
-                  "How programs are loaded: libbpf (prebuilt, the default) or bcc (compiled at run "
-                  "time by libbcc in offsetprobe-bcc; needs kernel headers). A valid cache entry "
-                  "is used whatever the backend: --force to run the experiment")
-      ->check(CLI::IsMember({"libbpf", "bcc"}));
-  cmd->add_option("--kernel-headers", args->kernel_headers,
-                  "Kernel header tree for --backend bcc (default: /lib/modules/$(uname -r)/build, "
-                  "else the newest /usr/src/linux-headers-*)");
+  add_backend_options(cmd, args->backend, args->kernel_headers,
+                      "How programs are loaded: libbpf (prebuilt, the default) or bcc (compiled "
+                      "at run time by libbcc in offsetprobe-bcc; needs kernel headers). A valid "
+                      "cache entry is used whatever the backend: --force to run the experiment");
   cmd->callback([args, &g, &run] {
     // The command body, with the backend to calibrate with (nullptr: libbpf).
     auto body = [args, &g](const Backend *backend) {
@@ -206,12 +202,9 @@ void register_calibrate(CLI::App &app, GlobalOptions &g, CommandFn &run) {
       return exit_code_for(r);
     };
     run = [args, &g, body] {
-      if (args->backend == "bcc")
-        return with_bcc_backend(g, args->kernel_headers,
-                                [&](const BccContext &ctx) { return body(ctx.backend); });
-      if (!args->kernel_headers.empty())
-        log_warn("--kernel-headers is used by --backend bcc only; ignored");
-      return body(nullptr);
+      return run_on_backend(g, args->backend, args->kernel_headers, [&](const BccContext *bcc) {
+        return body(bcc ? bcc->backend : nullptr);
+      });
     };
   });
 }

@@ -334,24 +334,18 @@ void register_count(CLI::App &app, GlobalOptions &g, CommandFn &run) {
                   "(sys_enter, filtered by number)")
       ->check(CLI::IsMember({"auto", "raw_tracepoint", "tracepoint"}));
   cmd->add_option("--top", args->top, "Rows in the table (0: all)");
-  cmd->add_option("--backend", args->backend,
-                  "How the probe is loaded: libbpf (prebuilt, the default) or bcc (counter.bpf.c "
-                  "compiled at run time by libbcc in offsetprobe-bcc, offsets as -D macros; needs "
-                  "kernel headers)")
-      ->check(CLI::IsMember({"libbpf", "bcc"}));
-  cmd->add_option("--kernel-headers", args->kernel_headers,
-                  "Kernel header tree for --backend bcc (default: /lib/modules/$(uname -r)/build, "
-                  "else the newest /usr/src/linux-headers-*)");
+  add_backend_options(cmd, args->backend, args->kernel_headers,
+                      "How the probe is loaded: libbpf (prebuilt, the default) or bcc "
+                      "(counter.bpf.c compiled at run time by libbcc in offsetprobe-bcc, offsets "
+                      "as -D macros; needs kernel headers)");
   cmd->callback([args, &g, &run] {
     run = [args, &g] {
-      if (args->backend == "bcc")
-        return with_bcc_backend(g, args->kernel_headers, [&](const BccContext &ctx) {
-          return run_count(g, *args, ctx.make_counter);
+      return run_on_backend(g, args->backend, args->kernel_headers, [&](const BccContext *bcc) {
+        if (bcc)
+          return run_count(g, *args, bcc->make_counter);
+        return run_count(g, *args, [](const CounterConfig &c) -> std::unique_ptr<Counter> {
+          return std::make_unique<CounterSession>(c);
         });
-      if (!args->kernel_headers.empty())
-        log_warn("--kernel-headers is used by --backend bcc only; ignored");
-      return run_count(g, *args, [](const CounterConfig &c) -> std::unique_ptr<Counter> {
-        return std::make_unique<CounterSession>(c);
       });
     };
   });
