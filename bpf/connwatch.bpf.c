@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * The connection probe of `offsetprobe conn`: every TCP connection's life,
- * read at sock:inet_sock_set_state through the calibrated offsets (const
- * volatile rodata: the verifier and the JIT see constants).
+ * read at sock:inet_sock_set_state through the calibrated offsets: const
+ * volatile rodata for libbpf, -D macros for BCC (compat.bpf.h), so the
+ * verifier and the JIT see constants with either backend.
  *
  * The classic (tracefs) tracepoint, not the raw one: its record carries,
  * next to the sk pointer, the ports, family, protocol and addresses the
@@ -21,81 +22,120 @@
  * in softirq, where the current task is whoever was interrupted. A passive
  * socket closed by a reset has no owner: reported as unknown, not guessed.
  */
-#include <linux/types.h>
-#include <linux/bpf.h>
-#include <bpf/bpf_helpers.h>
-
+#include "compat.bpf.h"
 #include "connwatch.h"
 #include "read_ok.bpf.h"
 
-char LICENSE[] SEC("license") = "GPL";
+OP_LICENSE_GPL;
 
-#define TCP_ESTABLISHED 1
-#define TCP_SYN_SENT 2
-#define TCP_FIN_WAIT1 4
-#define TCP_CLOSE 7
-#define TCP_LAST_ACK 9
-#define TCP_LISTEN 10
-#define IPPROTO_TCP 6
-#define AF_INET6 10
+/* Prefixed: under BCC the kernel's headers define some of these names. */
+#define OP_TCP_ESTABLISHED 1
+#define OP_TCP_SYN_SENT 2
+#define OP_TCP_FIN_WAIT1 4
+#define OP_TCP_CLOSE 7
+#define OP_TCP_LAST_ACK 9
+#define OP_TCP_LISTEN 10
+#define OP_IPPROTO_TCP 6
+#define OP_AF_INET6 10
 
 /* The record's layout (tracefs format), in bytes from its start. */
-const volatile __u32 rec_size = 0;
-const volatile __u32 rec_skaddr = 0;
-const volatile __u32 rec_oldstate = 0;
-const volatile __u32 rec_newstate = 0;
-const volatile __u32 rec_protocol = 0;
+OP_CONST(__u32, rec_size, OP_REC_SIZE, 0);
+OP_CONST(__u32, rec_skaddr, OP_REC_SKADDR, 0);
+OP_CONST(__u32, rec_oldstate, OP_REC_OLDSTATE, 0);
+OP_CONST(__u32, rec_newstate, OP_REC_NEWSTATE, 0);
+OP_CONST(__u32, rec_protocol, OP_REC_PROTOCOL, 0);
+
+/* BCC gets each offset as a consumer of `offsetprobe export --format
+ * bcc-cflags` does: -D under its export name, for the calibrated fields
+ * only. One it was not given is not read (OP_CONN_NONE). */
+#ifdef OP_BCC
+#ifndef OFFSETPROBE_SOCK_COMMON_SKC_FAMILY
+#define OFFSETPROBE_SOCK_COMMON_SKC_FAMILY OP_CONN_NONE
+#endif
+#ifndef OFFSETPROBE_INET_SOCK_INET_SPORT
+#define OFFSETPROBE_INET_SOCK_INET_SPORT OP_CONN_NONE
+#endif
+#ifndef OFFSETPROBE_SOCK_COMMON_SKC_DPORT
+#define OFFSETPROBE_SOCK_COMMON_SKC_DPORT OP_CONN_NONE
+#endif
+#ifndef OFFSETPROBE_SOCK_COMMON_SKC_RCV_SADDR
+#define OFFSETPROBE_SOCK_COMMON_SKC_RCV_SADDR OP_CONN_NONE
+#endif
+#ifndef OFFSETPROBE_SOCK_COMMON_SKC_DADDR
+#define OFFSETPROBE_SOCK_COMMON_SKC_DADDR OP_CONN_NONE
+#endif
+#ifndef OFFSETPROBE_SOCK_COMMON_SKC_V6_RCV_SADDR
+#define OFFSETPROBE_SOCK_COMMON_SKC_V6_RCV_SADDR OP_CONN_NONE
+#endif
+#ifndef OFFSETPROBE_SOCK_COMMON_SKC_V6_DADDR
+#define OFFSETPROBE_SOCK_COMMON_SKC_V6_DADDR OP_CONN_NONE
+#endif
+#ifndef OFFSETPROBE_SOCK_COMMON_SKC_NET
+#define OFFSETPROBE_SOCK_COMMON_SKC_NET OP_CONN_NONE
+#endif
+#ifndef OFFSETPROBE_NET_NS_INUM
+#define OFFSETPROBE_NET_NS_INUM OP_CONN_NONE
+#endif
+#ifndef OFFSETPROBE_TCP_SOCK_BYTES_RECEIVED
+#define OFFSETPROBE_TCP_SOCK_BYTES_RECEIVED OP_CONN_NONE
+#endif
+#ifndef OFFSETPROBE_TCP_SOCK_BYTES_ACKED
+#define OFFSETPROBE_TCP_SOCK_BYTES_ACKED OP_CONN_NONE
+#endif
+#ifndef OFFSETPROBE_TCP_SOCK_SEGS_IN
+#define OFFSETPROBE_TCP_SOCK_SEGS_IN OP_CONN_NONE
+#endif
+#ifndef OFFSETPROBE_TCP_SOCK_SEGS_OUT
+#define OFFSETPROBE_TCP_SOCK_SEGS_OUT OP_CONN_NONE
+#endif
+#ifndef OFFSETPROBE_TCP_SOCK_TOTAL_RETRANS
+#define OFFSETPROBE_TCP_SOCK_TOTAL_RETRANS OP_CONN_NONE
+#endif
+#ifndef OFFSETPROBE_TCP_SOCK_SRTT_US
+#define OFFSETPROBE_TCP_SOCK_SRTT_US OP_CONN_NONE
+#endif
+#endif
 
 /* Offsets from the sk (OP_CONN_NONE: not calibrated, not read). */
-const volatile __u32 off_family = OP_CONN_NONE;
+OP_CONST(__u32, off_family, OFFSETPROBE_SOCK_COMMON_SKC_FAMILY, OP_CONN_NONE);
 /* The local port from inet_sock.inet_sport, not sock_common.skc_num: the
  * move to CLOSE releases the port (inet_put_port() zeroes skc_num) before
  * the tracepoint fires, inet_sport stays (the record's sport is read from
  * it too). */
-const volatile __u32 off_sport = OP_CONN_NONE;
-const volatile __u32 off_dport = OP_CONN_NONE;
-const volatile __u32 off_rcv_saddr = OP_CONN_NONE;
-const volatile __u32 off_daddr = OP_CONN_NONE;
-const volatile __u32 off_v6_rcv_saddr = OP_CONN_NONE;
-const volatile __u32 off_v6_daddr = OP_CONN_NONE;
-const volatile __u32 off_net = OP_CONN_NONE;
-const volatile __u32 off_inum = OP_CONN_NONE; /* in struct net */
-const volatile __u32 off_bytes_received = OP_CONN_NONE;
-const volatile __u32 off_bytes_acked = OP_CONN_NONE;
-const volatile __u32 off_segs_in = OP_CONN_NONE;
-const volatile __u32 off_segs_out = OP_CONN_NONE;
-const volatile __u32 off_total_retrans = OP_CONN_NONE;
-const volatile __u32 off_srtt = OP_CONN_NONE;
+OP_CONST(__u32, off_sport, OFFSETPROBE_INET_SOCK_INET_SPORT, OP_CONN_NONE);
+OP_CONST(__u32, off_dport, OFFSETPROBE_SOCK_COMMON_SKC_DPORT, OP_CONN_NONE);
+OP_CONST(__u32, off_rcv_saddr, OFFSETPROBE_SOCK_COMMON_SKC_RCV_SADDR, OP_CONN_NONE);
+OP_CONST(__u32, off_daddr, OFFSETPROBE_SOCK_COMMON_SKC_DADDR, OP_CONN_NONE);
+OP_CONST(__u32, off_v6_rcv_saddr, OFFSETPROBE_SOCK_COMMON_SKC_V6_RCV_SADDR, OP_CONN_NONE);
+OP_CONST(__u32, off_v6_daddr, OFFSETPROBE_SOCK_COMMON_SKC_V6_DADDR, OP_CONN_NONE);
+OP_CONST(__u32, off_net, OFFSETPROBE_SOCK_COMMON_SKC_NET, OP_CONN_NONE);
+OP_CONST(__u32, off_inum, OFFSETPROBE_NET_NS_INUM, OP_CONN_NONE); /* in struct net */
+OP_CONST(__u32, off_bytes_received, OFFSETPROBE_TCP_SOCK_BYTES_RECEIVED, OP_CONN_NONE);
+OP_CONST(__u32, off_bytes_acked, OFFSETPROBE_TCP_SOCK_BYTES_ACKED, OP_CONN_NONE);
+OP_CONST(__u32, off_segs_in, OFFSETPROBE_TCP_SOCK_SEGS_IN, OP_CONN_NONE);
+OP_CONST(__u32, off_segs_out, OFFSETPROBE_TCP_SOCK_SEGS_OUT, OP_CONN_NONE);
+OP_CONST(__u32, off_total_retrans, OFFSETPROBE_TCP_SOCK_TOTAL_RETRANS, OP_CONN_NONE);
+OP_CONST(__u32, off_srtt, OFFSETPROBE_TCP_SOCK_SRTT_US, OP_CONN_NONE);
 /* The owner's key, as `offsetprobe count` reads it. */
-const volatile __u32 off_group_leader = 0;
-const volatile __u32 off_start_boottime = 0;
-const volatile __u64 tick_ns = 10000000;
-const volatile __s64 boot_offset_ns = 0;
+OP_CONST(__u32, off_group_leader, OFFSETPROBE_TASK_STRUCT_GROUP_LEADER, 0);
+OP_CONST(__u32, off_start_boottime, OFFSETPROBE_TASK_STRUCT_START_BOOTTIME, 0);
+OP_CONST(__u64, tick_ns, OP_TICK_NS, 10000000);
+OP_CONST(__s64, boot_offset_ns, OP_BOOT_OFFSET_NS, 0);
 /* Report only this owner (as user space numbers it); 0: every one. */
-const volatile __u32 filter_tgid = 0;
+OP_CONST(__u32, filter_tgid, OP_FILTER_TGID, 0);
 /* Inside a pid namespace: owners as that namespace numbers them. */
-const volatile __u32 use_pidns = 0;
-const volatile __u64 pidns_dev = 0;
-const volatile __u64 pidns_ino = 0;
+OP_CONST(__u32, use_pidns, OP_USE_PIDNS, 0);
+OP_CONST(__u64, pidns_dev, OP_PIDNS_DEV, 0);
+OP_CONST(__u64, pidns_ino, OP_PIDNS_INO, 0);
 
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, OP_CONN_DEFAULT_ENTRIES);
-  __type(key, __u64);
-  __type(value, struct op_conn_state);
-} conns SEC(".maps");
+/* The map's size: libbpf's loader resizes it, BCC gets OP_CONN_ENTRIES. */
+#ifndef OP_CONN_ENTRIES
+#define OP_CONN_ENTRIES OP_CONN_DEFAULT_ENTRIES
+#endif
 
-struct {
-  __uint(type, BPF_MAP_TYPE_RINGBUF);
-  __uint(max_entries, 1024 * 1024);
-} events SEC(".maps");
-
-struct {
-  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-  __uint(max_entries, OP_CONN_DROP_SLOTS);
-  __type(key, __u32);
-  __type(value, __u64);
-} drops SEC(".maps");
+OP_HASH_MAP(conns, __u64, struct op_conn_state, OP_CONN_ENTRIES);
+OP_RINGBUF_MAP(events, 1024 * 1024);
+OP_PERCPU_ARRAY_MAP(drops, __u64, OP_CONN_DROP_SLOTS);
 
 static __always_inline void drop(__u32 slot)
 {
@@ -156,7 +196,7 @@ static __always_inline void read_sock(struct op_conn_event *e, __u64 sk)
   ok |= rd(&e->dport, 2, sk, off_dport, OP_OK_DPORT);
   ok |= rd(&e->rcv_saddr, 4, sk, off_rcv_saddr, OP_OK_RCV_SADDR);
   ok |= rd(&e->daddr, 4, sk, off_daddr, OP_OK_DADDR);
-  if (e->family == AF_INET6) {
+  if (e->family == OP_AF_INET6) {
     ok |= rd(e->v6_rcv_saddr, 16, sk, off_v6_rcv_saddr, OP_OK_V6_RCV_SADDR);
     ok |= rd(e->v6_daddr, 16, sk, off_v6_daddr, OP_OK_V6_DADDR);
   }
@@ -197,7 +237,7 @@ static __always_inline void emit(__u64 sk, __u32 kind, const struct op_conn_stat
   bpf_ringbuf_submit(e, 0);
 }
 
-SEC("tracepoint/sock/inet_sock_set_state")
+OP_SEC("tracepoint/sock/inet_sock_set_state")
 int conn_tp(void *ctx)
 {
   unsigned char rec[OP_CONN_REC_MAX] = {};
@@ -216,17 +256,17 @@ int conn_tp(void *ctx)
     return 0;
   }
   __builtin_memcpy(&protocol, rec + rec_protocol, 2);
-  if (protocol != IPPROTO_TCP)
+  if (protocol != OP_IPPROTO_TCP)
     return 0;
   __builtin_memcpy(&sk, rec + rec_skaddr, 8);
   __builtin_memcpy(&oldstate, rec + rec_oldstate, 4);
   __builtin_memcpy(&newstate, rec + rec_newstate, 4);
   /* Listeners are not connections. */
-  if (newstate == TCP_LISTEN || (oldstate == TCP_LISTEN && newstate == TCP_CLOSE))
+  if (newstate == OP_TCP_LISTEN || (oldstate == OP_TCP_LISTEN && newstate == OP_TCP_CLOSE))
     return 0;
 
   st = bpf_map_lookup_elem(&conns, &sk);
-  if (newstate == TCP_CLOSE) {
+  if (newstate == OP_TCP_CLOSE) {
     /* Began before we attached (st NULL): reported, its start unknown. */
     emit(sk, OP_CONN_CLOSE, st, rec);
     if (st)
@@ -243,11 +283,12 @@ int conn_tp(void *ctx)
     if (!st)
       return 0;
   }
-  if (newstate == TCP_SYN_SENT)
+  if (newstate == OP_TCP_SYN_SENT)
     take_owner(st, OP_OWNER_CONNECT);
-  else if ((newstate == TCP_FIN_WAIT1 || newstate == TCP_LAST_ACK) && st->owner == OP_OWNER_NONE)
+  else if ((newstate == OP_TCP_FIN_WAIT1 || newstate == OP_TCP_LAST_ACK) &&
+           st->owner == OP_OWNER_NONE)
     take_owner(st, OP_OWNER_CLOSE);
-  else if (newstate == TCP_ESTABLISHED)
+  else if (newstate == OP_TCP_ESTABLISHED)
     emit(sk, OP_CONN_OPEN, st, rec);
   return 0;
 }
