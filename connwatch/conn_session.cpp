@@ -2,6 +2,7 @@
 #include "connwatch/conn_session.h"
 
 #include "bpf/runtime/libbpf_object.h"
+#include "calibration/result.h"
 #include "calibration/error.h"
 #include "offsetprobe/exit_codes.h"
 
@@ -17,8 +18,14 @@ namespace offsetprobe::conn {
 
 namespace {
 
-uint32_t or_none(const std::optional<uint32_t> &v) {
-  return v ? *v : OP_CONN_NONE;
+// An offset from the sk: in rodata for libbpf (OP_CONN_NONE when not
+// calibrated), and to BCC under its export name, when calibrated only.
+void sock_offset(ProgramSpec &spec, const char *name, const char *field,
+                 const std::optional<uint32_t> &v) {
+  if (v)
+    spec.offset(name, macro_name(field), *v);
+  else
+    spec.constant({name, 4, {OP_CONN_NONE}, {}});
 }
 
 } // namespace
@@ -32,23 +39,23 @@ ProgramSpec conn_spec(const ConnConfig &c) {
       .u32("rec_skaddr", "OP_REC_SKADDR", c.layout.skaddr.offset)
       .u32("rec_oldstate", "OP_REC_OLDSTATE", c.layout.oldstate.offset)
       .u32("rec_newstate", "OP_REC_NEWSTATE", c.layout.newstate.offset)
-      .u32("rec_protocol", "OP_REC_PROTOCOL", c.layout.protocol.offset)
-      .u32("off_family", "OP_OFF_FAMILY", or_none(s.family))
-      .u32("off_sport", "OP_OFF_SPORT", or_none(s.sport))
-      .u32("off_dport", "OP_OFF_DPORT", or_none(s.dport))
-      .u32("off_rcv_saddr", "OP_OFF_RCV_SADDR", or_none(s.rcv_saddr))
-      .u32("off_daddr", "OP_OFF_DADDR", or_none(s.daddr))
-      .u32("off_v6_rcv_saddr", "OP_OFF_V6_RCV_SADDR", or_none(s.v6_rcv_saddr))
-      .u32("off_v6_daddr", "OP_OFF_V6_DADDR", or_none(s.v6_daddr))
-      .u32("off_net", "OP_OFF_NET", netns ? *s.net : OP_CONN_NONE)
-      .u32("off_inum", "OP_OFF_INUM", netns ? *s.inum : OP_CONN_NONE)
-      .u32("off_bytes_received", "OP_OFF_BYTES_RECEIVED", or_none(s.bytes_received))
-      .u32("off_bytes_acked", "OP_OFF_BYTES_ACKED", or_none(s.bytes_acked))
-      .u32("off_segs_in", "OP_OFF_SEGS_IN", or_none(s.segs_in))
-      .u32("off_segs_out", "OP_OFF_SEGS_OUT", or_none(s.segs_out))
-      .u32("off_total_retrans", "OP_OFF_TOTAL_RETRANS", or_none(s.total_retrans))
-      .u32("off_srtt", "OP_OFF_SRTT", or_none(s.srtt))
-      .offset("off_group_leader", "OFFSETPROBE_TASK_STRUCT_GROUP_LEADER", c.off_group_leader)
+      .u32("rec_protocol", "OP_REC_PROTOCOL", c.layout.protocol.offset);
+  sock_offset(spec, "off_family", "sock_common.skc_family", s.family);
+  sock_offset(spec, "off_sport", "inet_sock.inet_sport", s.sport);
+  sock_offset(spec, "off_dport", "sock_common.skc_dport", s.dport);
+  sock_offset(spec, "off_rcv_saddr", "sock_common.skc_rcv_saddr", s.rcv_saddr);
+  sock_offset(spec, "off_daddr", "sock_common.skc_daddr", s.daddr);
+  sock_offset(spec, "off_v6_rcv_saddr", "sock_common.skc_v6_rcv_saddr", s.v6_rcv_saddr);
+  sock_offset(spec, "off_v6_daddr", "sock_common.skc_v6_daddr", s.v6_daddr);
+  sock_offset(spec, "off_net", "sock_common.skc_net", netns ? s.net : std::nullopt);
+  sock_offset(spec, "off_inum", "net.ns.inum", netns ? s.inum : std::nullopt);
+  sock_offset(spec, "off_bytes_received", "tcp_sock.bytes_received", s.bytes_received);
+  sock_offset(spec, "off_bytes_acked", "tcp_sock.bytes_acked", s.bytes_acked);
+  sock_offset(spec, "off_segs_in", "tcp_sock.segs_in", s.segs_in);
+  sock_offset(spec, "off_segs_out", "tcp_sock.segs_out", s.segs_out);
+  sock_offset(spec, "off_total_retrans", "tcp_sock.total_retrans", s.total_retrans);
+  sock_offset(spec, "off_srtt", "tcp_sock.srtt_us", s.srtt);
+  spec.offset("off_group_leader", "OFFSETPROBE_TASK_STRUCT_GROUP_LEADER", c.off_group_leader)
       .offset("off_start_boottime", "OFFSETPROBE_TASK_STRUCT_START_BOOTTIME", c.off_start_boottime)
       .u64("tick_ns", "OP_TICK_NS", c.tick_ns)
       .s64("boot_offset_ns", "OP_BOOT_OFFSET_NS", c.boot_offset_ns)
@@ -59,6 +66,14 @@ ProgramSpec conn_spec(const ConnConfig &c) {
       .map_size("conns", "OP_CONN_ENTRIES", c.max_entries)
       .load("conn_tp");
   return spec;
+}
+
+ObjectLoader conn_libbpf_loader() {
+  return [](const ProgramSpec &spec) {
+    LibbpfElf elf{"op_connwatch", nullptr, 0};
+    elf.bytes = op_connwatch__elf_bytes(&elf.size);
+    return try_load_libbpf(spec, elf);
+  };
 }
 
 Known known_of(const ConnConfig &c) {
@@ -77,18 +92,14 @@ struct ConnSession::Impl {
   }
 };
 
-ConnSession::ConnSession(const ConnConfig &cfg) : impl_(std::make_unique<Impl>()) {
-  LibbpfElf elf{"op_connwatch", nullptr, 0};
-  elf.bytes = op_connwatch__elf_bytes(&elf.size);
-  impl_->obj = load_libbpf(conn_spec(cfg), elf);
+ConnSession::ConnSession(const ObjectLoader &load, const ConnConfig &cfg)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->obj = load(conn_spec(cfg)).take();
   if (auto e = impl_->obj->attach(
-          {HookKind::tracepoint, "conn_tp", "sock:inet_sock_set_state", nullptr})) {
-    std::string msg =
-        "connection probe: attaching tracepoint sock:inet_sock_set_state: " + e->message;
-    if (e->err == EPERM || e->err == EACCES)
-      throw Fatal(exit_permission, msg + ": run as root with CAP_BPF and CAP_PERFMON");
-    throw Fatal(exit_tracing, msg + " (is tracefs mounted at /sys/kernel/tracing?)");
-  }
+          {HookKind::tracepoint, "conn_tp", "sock:inet_sock_set_state", nullptr}))
+    throw_failure(attach_failure(*impl_->obj,
+                                 "connection probe: attaching tracepoint sock:inet_sock_set_state",
+                                 *e, " (is tracefs mounted at /sys/kernel/tracing?)"));
   impl_->rb = ring_buffer__new(
       impl_->obj->map_fd("events"),
       [](void *ctx, void *data, size_t size) -> int {

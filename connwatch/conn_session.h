@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// Kernel access of `offsetprobe conn`: bpf/connwatch.bpf.c loaded (libbpf),
-// attached to the classic tracepoint sock:inet_sock_set_state, its events
-// read from a ring buffer. RAII: destroying the session detaches the program
-// and frees its maps.
+// Kernel access of `offsetprobe conn`: bpf/connwatch.bpf.c loaded by either
+// backend's ObjectLoader (the libbpf object as built, or the same source
+// compiled by BCC: connwatch/bcc_conn_loader.h), attached to the classic
+// tracepoint sock:inet_sock_set_state, its events read from a ring buffer by
+// the map's fd, whichever backend made it. RAII: destroying the session
+// detaches the program and frees its maps.
 #pragma once
 
 #include "bpf/runtime/loaded_object.h"
@@ -43,16 +45,22 @@ struct ConnDrops {
   uint64_t record = 0;   // the tracepoint record could not be read
 };
 
-// The probe's spec: the record layout and the offsets as constants.
+// The probe's spec: the record layout and the offsets as constants. To BCC
+// each offset goes as `export --format bcc-cflags` spells it
+// (-DOFFSETPROBE_SOCK_COMMON_SKC_FAMILY=16, ...), for the calibrated ones
+// only (the program does not read the others).
 ProgramSpec conn_spec(const ConnConfig &cfg);
+// The libbpf loader of the probe (its object as built).
+ObjectLoader conn_libbpf_loader();
 // Which offsets a config gives (what decode() may check).
 Known known_of(const ConnConfig &cfg);
 
 class ConnSession {
 public:
-  // Loads and attaches. Throws Fatal: exit_permission, exit_bpf, or
-  // exit_tracing (the tracepoint could not be attached).
-  explicit ConnSession(const ConnConfig &cfg);
+  // Loads with `load` (conn_libbpf_loader(), or BCC's) and attaches.
+  // Throws Fatal: exit_permission, exit_bpf (BCC: the program did not
+  // compile), or exit_tracing (the tracepoint could not be attached).
+  ConnSession(const ObjectLoader &load, const ConnConfig &cfg);
   ~ConnSession();
   ConnSession(const ConnSession &) = delete;
   ConnSession &operator=(const ConnSession &) = delete;

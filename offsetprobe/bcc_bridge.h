@@ -7,6 +7,7 @@
 // and bcc_bridge_local.cpp (offsetprobe-bcc).
 #pragma once
 
+#include "bpf/runtime/loaded_object.h"
 #include "calibration/capture.h"
 #include "counting/counter_session.h"
 #include "offsetprobe/cli.h"
@@ -17,13 +18,15 @@
 namespace offsetprobe {
 
 // What the BCC side of a command needs: the backend for calibrate, and the
-// header tree and log settings for count's own BCC program.
+// header tree and log settings for count's and conn's own BCC programs.
 struct BccContext {
   const Backend *backend = nullptr;
   std::string kernel_source;  // BCC_KERNEL_SOURCE (possibly a merged view)
   std::string headers_origin; // how the headers were found
   // The counting probe compiled by BCC (counting/bcc_counter_session.h).
   CounterFactory make_counter;
+  // The connection probe compiled by BCC (connwatch/bcc_conn_loader.h).
+  ObjectLoader load_conn;
 };
 
 // with_bcc_backend runs `body` with the BCC backend and returns its exit code.

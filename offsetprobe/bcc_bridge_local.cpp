@@ -4,6 +4,7 @@
 
 #include "calibration/bcc_capture.h"
 #include "calibration/kernel_headers.h"
+#include "connwatch/bcc_conn_loader.h"
 #include "counting/bcc_counter_session.h"
 #include "offsetprobe/calibrate_cached.h"
 #include "offsetprobe/exit_codes.h"
@@ -56,7 +57,8 @@ int with_bcc_backend(const GlobalOptions &g, const std::string &kernel_headers,
   BccContext ctx{&backend, cfg.kernel_source, cfg.headers_origin,
                  [counter_opts](const CounterConfig &c) -> std::unique_ptr<Counter> {
                    return std::make_unique<BccCounterSession>(c, counter_opts);
-                 }};
+                 },
+                 conn::conn_bcc_loader({cfg.headers_origin, cfg.verbose})};
   return body(ctx);
 }
 

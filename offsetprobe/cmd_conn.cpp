@@ -9,6 +9,7 @@
 #include "connwatch/conn_session.h"
 #include "connwatch/conn_tracker.h"
 #include "counting/counter_session.h"
+#include "offsetprobe/bcc_bridge.h"
 #include "offsetprobe/calibrate_cached.h"
 #include "offsetprobe/cli.h"
 #include "offsetprobe/conn_offsets.h"
@@ -43,6 +44,8 @@ struct ConnArgs {
   bool json = false;
   uint32_t top = 20;
   uint32_t max_connections = OP_CONN_DEFAULT_ENTRIES;
+  std::string backend = "libbpf";
+  std::string kernel_headers;
 };
 
 template <typename T> nlohmann::json opt(const std::optional<T> &v) {
@@ -235,7 +238,9 @@ private:
   std::deque<Shown> recent_;
 };
 
-int run_conn(const GlobalOptions &g, const ConnArgs &a) {
+// `load` builds the probe: the libbpf object, or (in offsetprobe-bcc,
+// --backend bcc) the same connwatch.bpf.c compiled by BCC.
+int run_conn(const GlobalOptions &g, const ConnArgs &a, const ObjectLoader &load) {
   const std::atomic<int> &stop = *install_stop_handlers();
   check_bpf_privileges();
   ConnConfig cfg;
@@ -268,8 +273,9 @@ int run_conn(const GlobalOptions &g, const ConnArgs &a) {
   cfg.max_entries = a.max_connections;
   Known known = known_of(cfg);
 
-  ConnSession session(cfg);
-  log_info(g, "watching TCP connections at tracepoint sock:inet_sock_set_state; Ctrl-C stops");
+  ConnSession session(load, cfg);
+  log_info(g, std::string("watching TCP connections at tracepoint sock:inet_sock_set_state") +
+                  (a.backend == "bcc" ? " with BCC" : "") + "; Ctrl-C stops");
   Reporter report(a);
   ConnTracker tracker;
   LiveProcSource proc;
@@ -337,7 +343,17 @@ void register_conn(CLI::App &app, GlobalOptions &g, CommandFn &run) {
   cmd->add_option("--max-connections", args->max_connections,
                   "Sockets the kernel map follows at once (more are counted as drops)")
       ->check(CLI::Range(16u, 4'194'304u));
-  cmd->callback([args, &g, &run] { run = [args, &g] { return run_conn(g, *args); }; });
+  add_backend_options(cmd, args->backend, args->kernel_headers,
+                      "How the probe is loaded: libbpf (prebuilt, the default) or bcc "
+                      "(connwatch.bpf.c compiled at run time by libbcc in offsetprobe-bcc, "
+                      "offsets as -D macros; needs kernel headers)");
+  cmd->callback([args, &g, &run] {
+    run = [args, &g] {
+      return run_on_backend(g, args->backend, args->kernel_headers, [&](const BccContext *bcc) {
+        return run_conn(g, *args, bcc ? bcc->load_conn : conn_libbpf_loader());
+      });
+    };
+  });
 }
 
 } // namespace offsetprobe

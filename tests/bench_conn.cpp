@@ -204,7 +204,7 @@ int main(int argc, char **argv) {
         if (mode == "bare")
           bare.emplace();
         if (mode == "conn")
-          session.emplace(cfg);
+          session.emplace(conn::conn_libbpf_loader(), cfg);
         auto noop = [&](const op_conn_event &) { events++; };
         auto before = own_prog_stats();
         int64_t t0 = wall_ns();

@@ -11,9 +11,11 @@
 #include "calibration/capture.h"
 #include "calibration/net/sockscan_session.h"
 #include "calibration/trigger.h"
+#include "connwatch/conn_session.h"
 #include "counting/counter_session.h"
 
 #include "chainscan.skel.h"
+#include "connwatch.skel.h"
 #include "counter.skel.h"
 #include "reader.h"
 #include "reader.skel.h"
@@ -137,6 +139,47 @@ TEST_CASE("the socket scanner's spec matches its object, both modes") {
   auto flags = net::sockscan_spec(1440, true).bcc_cflags();
   for (const char *want : {"-DOP_SK_INUM_OFFSET=1440U", "-DOP_SK_READBACK_ONLY=1"})
     CHECK(std::find(flags.begin(), flags.end(), want) != flags.end());
+}
+
+TEST_CASE("the connection probe's spec matches its object, offsets known or not") {
+  LibbpfElf elf{"op_connwatch", nullptr, 0};
+  elf.bytes = op_connwatch__elf_bytes(&elf.size);
+  conn::ConnConfig none;
+  conn::ConnConfig all;
+  auto &s = all.sock;
+  s.family = 16;
+  s.sport = 796;
+  s.dport = 12;
+  s.rcv_saddr = 4;
+  s.daddr = 0;
+  s.v6_rcv_saddr = 72;
+  s.v6_daddr = 56;
+  s.net = 48;
+  s.inum = 160;
+  s.bytes_received = 1560;
+  s.srtt = 1720;
+  all.off_group_leader = 1328;
+  CHECK(libbpf_spec_mismatch(conn::conn_spec(none), elf) == "");
+  CHECK(libbpf_spec_mismatch(conn::conn_spec(all), elf) == "");
+  // BCC gets the offsets it is given as `export --format bcc-cflags` names
+  // them, and no macro for the others (the program defaults them to none).
+  auto flags = conn::conn_spec(all).bcc_cflags();
+  for (const char *want :
+       {"-DOFFSETPROBE_SOCK_COMMON_SKC_FAMILY=16", "-DOFFSETPROBE_INET_SOCK_INET_SPORT=796",
+        "-DOFFSETPROBE_SOCK_COMMON_SKC_DADDR=0", "-DOFFSETPROBE_SOCK_COMMON_SKC_V6_DADDR=56",
+        "-DOFFSETPROBE_SOCK_COMMON_SKC_NET=48", "-DOFFSETPROBE_NET_NS_INUM=160",
+        "-DOFFSETPROBE_TCP_SOCK_BYTES_RECEIVED=1560", "-DOFFSETPROBE_TCP_SOCK_SRTT_US=1720",
+        "-DOFFSETPROBE_TASK_STRUCT_GROUP_LEADER=1328", "-DOP_CONN_ENTRIES=65536"})
+    CHECK_MESSAGE(has(flags, want), want);
+  for (const auto &f : flags)
+    CHECK_MESSAGE(f.find("BYTES_ACKED") == std::string::npos, f);
+  auto bare = conn::conn_spec(none).bcc_cflags();
+  CHECK(std::none_of(bare.begin(), bare.end(),
+                     [](const std::string &f) { return f.starts_with("-DOFFSETPROBE_SOCK"); }));
+  // skc_net without net.ns.inum is not followed: neither is given.
+  all.sock.inum.reset();
+  flags = conn::conn_spec(all).bcc_cflags();
+  CHECK_FALSE(has(flags, "-DOFFSETPROBE_SOCK_COMMON_SKC_NET=48"));
 }
 
 TEST_CASE("a spec the object does not fit is caught") {
