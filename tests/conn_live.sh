@@ -19,17 +19,27 @@
 #        SIGKILL leaves no BPF object,
 #        --pid keeps other processes' connections out; every BPF object a
 #        conn run held is gone after it.
+#        BACKEND bcc: every conn run above is `conn --backend bcc`, and a
+#        libbpf conn watches the first workload at the same time: both report
+#        the same open and close records (4-tuple, netns, owner, byte and
+#        segment counts, rtt, check), field for field.
 # Skips (exit 77, typed reason) without root, BPF, bpftool, jq or unshare
-# -n; fails instead when CI=true. Usage: conn_live.sh OFFSETPROBE WORKLOAD
+# -n (bcc: without offsetprobe-bcc or kernel headers); fails instead when
+# CI=true. Usage: conn_live.sh OFFSETPROBE WORKLOAD [libbpf|bcc]
 set -uo pipefail
-bin=$(readlink -f "$1") workload=$(readlink -f "$2")
+bin=$(readlink -f "$1") workload=$(readlink -f "$2") backend=${3:-libbpf}
 tmp=$(mktemp -d)
-cleanup() { [[ -n ${cpid:-} ]] && kill "$cpid" 2>/dev/null; rm -rf "$tmp"; }
+cleanup() {
+  [[ -n ${cpid:-} ]] && kill "$cpid" 2>/dev/null
+  [[ -n ${rpid:-} ]] && kill "$rpid" 2>/dev/null
+  rm -rf "$tmp"
+}
 trap cleanup EXIT
 . "$(dirname "$0")/lib_live.sh"
 export OFFSETPROBE_CACHE_DIR=$tmp/cache
 held=""
 hold_ms=1200
+bargs=(--backend "$backend")
 
 "$bin" conn --interval 0 >/dev/null 2>&1; rc=$?
 [[ $rc -eq 2 ]] && ok "usage error: exit 2" || fail "--interval 0: exit $rc, want 2"
@@ -41,24 +51,62 @@ unshare -n true 2>/dev/null || skip "no-netns: unshare -n refused (the workload 
    -r /sys/kernel/debug/tracing/events/sock/inet_sock_set_state/format ]] ||
   skip "no-tracefs: events/sock/inet_sock_set_state/format is not readable"
 
-# start_conn ARGS...: conn --json in the background, until it watches.
-start_conn() {
-  rm -f "$tmp/out" "$tmp/err"
-  "$bin" conn --json --interval 0.5 "$@" >"$tmp/out" 2>"$tmp/err" &
-  cpid=$!
+[[ $backend == bcc && ! -x $(dirname "$bin")/offsetprobe-bcc ]] &&
+  skip "no-bcc: offsetprobe-bcc not built (-Dbcc=disabled or no libbcc)"
+
+# launch NAME ARGS...: conn --json ARGS in the background (stdout in
+# $tmp/NAME, stderr in $tmp/NAME.err), until it watches; its pid in $lpid.
+launch() {
+  local name=$1 rc
+  shift
+  rm -f "$tmp/$name" "$tmp/$name.err"
+  "$bin" conn --json --interval 0.5 "$@" >"$tmp/$name" 2>"$tmp/$name.err" &
+  lpid=$!
   for _ in $(seq 900); do # the first run calibrates into the private cache
-    if grep -qs "Ctrl-C stops" "$tmp/err"; then
-      held+=$'\n'$(bpf_ids "$cpid")
+    if grep -qs "Ctrl-C stops" "$tmp/$name.err"; then
+      held+=$'\n'$(bpf_ids "$lpid")
       return 0
     fi
-    kill -0 "$cpid" 2>/dev/null || break
+    kill -0 "$lpid" 2>/dev/null || break
     sleep 0.1
   done
-  fail "conn did not start" "$tmp/err"
+  wait "$lpid"
+  rc=$?
+  [[ $rc -eq 13 ]] && skip "no-headers: conn $*: $(tail -2 "$tmp/$name.err")"
+  fail "conn $* did not start (exit $rc)" "$tmp/$name.err"
   finish
+}
+# start_conn ARGS...: conn --backend BACKEND ARGS (stdout in $tmp/out).
+start_conn() {
+  launch out "${bargs[@]}" "$@"
+  cpid=$lpid
+}
+
+# same_as_libbpf NETNS: the libbpf reference run ($rpid) is stopped; its
+# records of the workload's namespace and $tmp/out's are the same, field for
+# field (not duration_s: each program times from its own first hit).
+same_as_libbpf() {
+  local rc sel='[.[] | select((.type == "open" or .type == "close") and .netns == $ns)
+    | del(.duration_s)] | sort_by(.type, .family, .local, .lport, .remote, .rport)'
+  kill -INT "$rpid"; wait "$rpid"; rc=$?; rpid=
+  [[ $rc -eq 130 ]] || fail "the libbpf reference: exit $rc, want 130" "$tmp/ref.err"
+  jq -s -c --argjson ns "$1" "$sel" "$tmp/ref" >"$tmp/ref.recs"
+  jq -s -c --argjson ns "$1" "$sel" "$tmp/out" >"$tmp/out.recs"
+  if [[ $(jq length "$tmp/ref.recs") -eq 0 ]]; then
+    fail "the libbpf reference saw no record in namespace $1"
+  elif cmp -s "$tmp/ref.recs" "$tmp/out.recs"; then
+    ok "bcc and libbpf: the same $(jq length "$tmp/out.recs") open and close records, field for field"
+  else
+    diff <(jq -c '.[]' "$tmp/ref.recs") <(jq -c '.[]' "$tmp/out.recs") >"$tmp/recs.diff"
+    fail "bcc and libbpf disagree (< libbpf, > bcc):" "$tmp/recs.diff"
+  fi
 }
 
 start_conn --duration 600
+if [[ $backend == bcc ]]; then
+  launch ref --duration 600 # the libbpf reference, on the same workload
+  rpid=$lpid
+fi
 seed=$((RANDOM * 32768 + RANDOM))
 if ! unshare -n "$workload" "$seed" 3 "$hold_ms" >"$tmp/wl" 2>"$tmp/wl.err"; then
   fail "the workload failed (seed $seed)" "$tmp/wl.err"
@@ -76,7 +124,8 @@ for _ in $(seq 200); do
   sleep 0.1
 done
 kill -INT "$cpid"; wait "$cpid"; rc=$?; cpid=
-[[ $rc -eq 130 ]] && ok "SIGINT exits 130" || fail "SIGINT: exit $rc, want 130" "$tmp/err"
+[[ $rc -eq 130 ]] && ok "SIGINT exits 130" || fail "SIGINT: exit $rc, want 130" "$tmp/out.err"
+[[ $backend == bcc ]] && same_as_libbpf "$netns"
 final=$(tail -1 "$tmp/out")
 [[ $(jq -r '.type, .final, .stopped_by' <<<"$final" | tr '\n' ' ') == "summary true SIGINT " ]] &&
   ok "final summary object" || fail "final object: ${final:0:300}"
@@ -134,14 +183,14 @@ start_conn --duration 600 --pid $$
 unshare -n "$workload" "$seed" 1 0 >"$tmp/wl2" 2>"$tmp/wl.err" || fail "workload (--pid run)" "$tmp/wl.err"
 sleep 1
 kill -TERM "$cpid"; wait "$cpid"; rc=$?; cpid=
-[[ $rc -eq 143 ]] && ok "SIGTERM exits 143" || fail "SIGTERM: exit $rc, want 143" "$tmp/err"
+[[ $rc -eq 143 ]] && ok "SIGTERM exits 143" || fail "SIGTERM: exit $rc, want 143" "$tmp/out.err"
 n=$(jq -s '[.[] | select(.type == "close" or .type == "open")] | length' "$tmp/out")
 [[ $n -eq 0 ]] && ok "--pid $$: no other process's connection" || fail "--pid $$: $n records"
 
 start_conn --duration 1
 wait "$cpid"; rc=$?; cpid=
 [[ $rc -eq 0 && $(tail -1 "$tmp/out" | jq -r .stopped_by) == --duration ]] &&
-  ok "--duration exits 0" || fail "--duration: exit $rc" "$tmp/err"
+  ok "--duration exits 0" || fail "--duration: exit $rc" "$tmp/out.err"
 
 # SIGKILL: no code of ours runs, the kernel frees what the process held
 # (the program, its link and maps belong to its fds only).
@@ -152,9 +201,9 @@ kill -KILL "$cpid"; wait "$cpid"; rc=$?; cpid=
   ok "SIGKILL: exit 137, its $(wc -l <<<"$ids") BPF objects gone" || fail "SIGKILL: exit $rc"
 
 # Human output: a table and a summary.
-"$bin" conn --duration 1 --interval 0.3 >"$tmp/txt" 2>"$tmp/err"; rc=$?
+"$bin" conn "${bargs[@]}" --duration 1 --interval 0.3 >"$tmp/txt" 2>"$tmp/txt.err"; rc=$?
 [[ $rc -eq 0 ]] && grep -q '^summary: ' "$tmp/txt" && grep -q '^PID  *COMM' "$tmp/txt" &&
-  ok "table output" || fail "table output: exit $rc" "$tmp/txt" "$tmp/err"
+  ok "table output" || fail "table output: exit $rc" "$tmp/txt" "$tmp/txt.err"
 
 held=$(sed '/^$/d' <<<"$held" | sort -u)
 expect_bpf_gone "conn runs" "$held" &&

@@ -20,14 +20,14 @@
 # - the cache is byte for byte as it was, unless the run exited 0, was
 #   SIGKILLed after its rename, or (count) had saved its calibration before
 #   it was stopped counting: then it holds a valid entry and no temp file.
-# - bcc: the merged header view the run made (/run/offsetprobe-headers-<its
+# - bcc and conn_bcc: the merged header view the run made (/run/offsetprobe-headers-<its
 #   pid>-*) is gone at once after a handled stop; after a SIGKILL (no code of
 #   ours runs) it is swept by a later run, which the last, uninterrupted run
 #   checks.
-# Usage: interrupt.sh OFFSETPROBE_BINARY calibrate|count|opens|conn|bcc
+# Usage: interrupt.sh OFFSETPROBE_BINARY calibrate|count|opens|conn|bcc|conn_bcc
 #   (opens and conn, like count, calibrate into an empty cache first, then
-#   trace 0.3 s)
-#   RUNS (runs per signal; default 6, 4 for count, opens and conn, 3 for bcc, whose runs
+#   trace 0.3 s; conn_bcc is conn --backend bcc: its probe compiled by BCC)
+#   RUNS (runs per signal; default 6, 4 for count, opens and conn, 3 for bcc and conn_bcc, whose runs
 #   compile for seconds: with 1 per signal, 3 of 4 runs could end before
 #   their signal and none be caught holding a BPF object; docs/reliability.md has RUNS=200), SIGNALS ("INT
 #   TERM HUP KILL"), INTERLEAVE=1 (INT TERM HUP KILL INT ... rather than all
@@ -52,12 +52,12 @@ command -v setsid >/dev/null || skip "setsid is not installed"
 case $mode in
 calibrate) runs=${RUNS:-6} ;;
 count | opens | conn) runs=${RUNS:-4} ;;
-bcc)
+bcc | conn_bcc)
   runs=${RUNS:-3}
   [[ -x $(dirname "$bin")/offsetprobe-bcc ]] || skip "no offsetprobe-bcc next to $bin (built without BCC)"
   ;;
 *)
-  echo "usage: $0 BINARY calibrate|count|opens|conn|bcc" >&2
+  echo "usage: $0 BINARY calibrate|count|opens|conn|bcc|conn_bcc" >&2
   exit 2
   ;;
 esac
@@ -69,7 +69,10 @@ start_time() { awk '{ sub(/.*\) /, ""); print $20 }' "/proc/$1/stat" 2>/dev/null
 # The command of one run; count, opens and conn get an empty cache each
 # time, so that they calibrate (subjects and all) before they trace.
 live=0
-[[ $mode == count || $mode == opens || $mode == conn ]] && live=1
+[[ $mode == count || $mode == opens || $mode == conn || $mode == conn_bcc ]] && live=1
+# Runs that make a merged header view (offsetprobe-bcc).
+uses_bcc=0
+[[ $mode == bcc || $mode == conn_bcc ]] && uses_bcc=1
 command_for() {
   case $mode in
   calibrate) echo "$bin --cache-dir $cache calibrate --force" ;;
@@ -77,6 +80,7 @@ command_for() {
   count) echo "$bin --cache-dir $cache count --syscall getppid --duration 0.3 --interval 0.1" ;;
   opens) echo "$bin --cache-dir $cache opens --duration 0.3" ;;
   conn) echo "$bin --cache-dir $cache conn --duration 0.3" ;;
+  conn_bcc) echo "$bin --cache-dir $cache conn --duration 0.3 --backend bcc" ;;
   esac
 }
 fresh_count_cache() {
@@ -258,7 +262,7 @@ for step in "${order[@]}"; do
     fi
     # The header view (bcc): gone with a handled stop; after a SIGKILL,
     # remembered, to be swept by a later run.
-    if [[ $mode == bcc ]]; then
+    if [[ $uses_bcc == 1 ]]; then
       views=$(views_of "$sid")
       if [[ -n $views && $rc -eq $((128 + signo)) && $sig == KILL ]]; then
         views_killed=$((views_killed + $(echo "$views" | wc -l)))
@@ -278,12 +282,12 @@ progress
 
 # The views of SIGKILLed runs: one more run, uninterrupted, sweeps them at
 # its start (their owners are dead: their locks are free).
-if [[ $mode == bcc && -z $killed_views ]]; then
+if [[ $uses_bcc == 1 && -z $killed_views ]]; then
   ok "no SIGKILLed run had made its header view yet: no sweep to check"
-elif [[ $mode == bcc ]]; then
+elif [[ $uses_bcc == 1 ]]; then
   rc=0
   $(command_for) >"$tmp/out" 2>"$tmp/err" || rc=$?
-  [[ $rc -eq 0 ]] || fail "the last, uninterrupted bcc run: exit $rc" "$tmp/err"
+  [[ $rc -eq 0 ]] || fail "the last, uninterrupted $mode run: exit $rc" "$tmp/err"
   still=""
   for v in $killed_views; do [[ -e $v ]] && still+=" $v"; done
   if [[ -n $still ]]; then
