@@ -24,6 +24,9 @@
  */
 #include "compat.bpf.h"
 #include "connwatch.h"
+/* The owner's key, as `offsetprobe count` reads it (its offsets, clock,
+ * --pid filter and pid namespace). */
+#include "owner_key.bpf.h"
 #include "read_ok.bpf.h"
 
 OP_LICENSE_GPL;
@@ -116,17 +119,6 @@ OP_CONST(__u32, off_segs_in, OFFSETPROBE_TCP_SOCK_SEGS_IN, OP_CONN_NONE);
 OP_CONST(__u32, off_segs_out, OFFSETPROBE_TCP_SOCK_SEGS_OUT, OP_CONN_NONE);
 OP_CONST(__u32, off_total_retrans, OFFSETPROBE_TCP_SOCK_TOTAL_RETRANS, OP_CONN_NONE);
 OP_CONST(__u32, off_srtt, OFFSETPROBE_TCP_SOCK_SRTT_US, OP_CONN_NONE);
-/* The owner's key, as `offsetprobe count` reads it. */
-OP_CONST(__u32, off_group_leader, OFFSETPROBE_TASK_STRUCT_GROUP_LEADER, 0);
-OP_CONST(__u32, off_start_boottime, OFFSETPROBE_TASK_STRUCT_START_BOOTTIME, 0);
-OP_CONST(__u64, tick_ns, OP_TICK_NS, 10000000);
-OP_CONST(__s64, boot_offset_ns, OP_BOOT_OFFSET_NS, 0);
-/* Report only this owner (as user space numbers it); 0: every one. */
-OP_CONST(__u32, filter_tgid, OP_FILTER_TGID, 0);
-/* Inside a pid namespace: owners as that namespace numbers them. */
-OP_CONST(__u32, use_pidns, OP_USE_PIDNS, 0);
-OP_CONST(__u64, pidns_dev, OP_PIDNS_DEV, 0);
-OP_CONST(__u64, pidns_ino, OP_PIDNS_INO, 0);
 
 /* The map's size: libbpf's loader resizes it, BCC gets OP_CONN_ENTRIES. */
 #ifndef OP_CONN_ENTRIES
@@ -150,31 +142,18 @@ static __always_inline void drop(__u32 slot)
 static __always_inline void take_owner(struct op_conn_state *st, __u32 how)
 {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
-  __u64 task = bpf_get_current_task();
-  __u64 leader = task, start = 0;
-  __u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
+  __u64 ticks;
+  __u32 tgid, tid;
 
-  if (use_pidns) {
-    struct bpf_pidns_info ns = {};
-
-    if (bpf_get_ns_current_pid_tgid(pidns_dev, pidns_ino, &ns, sizeof(ns))) {
-      st->owner = OP_OWNER_OTHER_NS;
-      return;
-    }
-    tgid = ns.tgid;
-    tid = ns.pid;
-  }
-  /* The main thread is its own group leader; others go through it. */
-  if ((__u32)pid_tgid != (__u32)(pid_tgid >> 32) &&
-      bpf_probe_read_kernel(&leader, sizeof(leader), (void *)(task + off_group_leader)))
+  if (op_current_ids(pid_tgid, &tgid, &tid)) {
+    st->owner = OP_OWNER_OTHER_NS;
     return;
-  if (!leader ||
-      bpf_probe_read_kernel(&start, sizeof(start), (void *)(leader + off_start_boottime)))
+  }
+  if (op_start_ticks(bpf_get_current_task(), pid_tgid, &ticks))
     return;
   st->tgid = tgid;
   st->tid = tid;
-  /* Same truncated division as /proc/<pid>/stat field 22. */
-  st->start_ticks = (start + boot_offset_ns) / tick_ns;
+  st->start_ticks = ticks;
   bpf_get_current_comm(st->comm, sizeof(st->comm));
   st->owner = how;
 }

@@ -24,22 +24,12 @@
  */
 #include "compat.bpf.h"
 #include "counter.h"
+/* The key's offsets, clock, --pid filter and pid namespace (shared with
+ * connwatch.bpf.c), and its read. */
+#include "owner_key.bpf.h"
 
 OP_LICENSE_GPL;
 
-/* The offsets; for BCC under the names `export --format bcc-cflags` prints. */
-OP_CONST(__u32, off_group_leader, OFFSETPROBE_TASK_STRUCT_GROUP_LEADER, 0);
-OP_CONST(__u32, off_start_boottime, OFFSETPROBE_TASK_STRUCT_START_BOOTTIME, 0);
-/* Nanoseconds per USER_HZ tick (10000000 for USER_HZ 100). */
-OP_CONST(__u64, tick_ns, OP_TICK_NS, 10000000);
-/* Boottime offset of our time namespace: /proc/<pid>/stat adds it, so do we. */
-OP_CONST(__s64, boot_offset_ns, OP_BOOT_OFFSET_NS, 0);
-/* Count only this tgid (as user space sees it); 0: every process. */
-OP_CONST(__u32, filter_tgid, OP_FILTER_TGID, 0);
-/* Inside a pid namespace: report tgids as that namespace numbers them. */
-OP_CONST(__u32, use_pidns, OP_USE_PIDNS, 0);
-OP_CONST(__u64, pidns_dev, OP_PIDNS_DEV, 0);
-OP_CONST(__u64, pidns_ino, OP_PIDNS_INO, 0);
 /* Benchmark only: read the key on every event instead of once per thread. */
 OP_CONST(__u32, no_task_cache, OP_NO_TASK_CACHE, 0);
 
@@ -178,21 +168,13 @@ static __always_inline void add_count(struct op_count_key *key, __u64 n)
 static __always_inline int read_key(__u64 task, __u64 pid_tgid, __u32 tgid,
                                     struct op_count_key *key)
 {
-  unsigned long long leader, start;
+  __u64 ticks;
 
-  /* The main thread is its own group leader (its pid is the tgid): one read
-   * saved. Other threads go through group_leader. */
-  if ((__u32)pid_tgid == (__u32)(pid_tgid >> 32))
-    leader = task;
-  else if (bpf_probe_read_kernel(&leader, sizeof(leader), (void *)(task + off_group_leader)))
-    return -1;
-  if (!leader ||
-      bpf_probe_read_kernel(&start, sizeof(start), (void *)(leader + off_start_boottime)))
+  if (op_start_ticks(task, pid_tgid, &ticks))
     return -1;
   key->tgid = tgid;
   key->pad = 0;
-  /* Same truncated division as nsec_to_clock_t() for /proc/<pid>/stat. */
-  key->start_ticks = (start + boot_offset_ns) / tick_ns;
+  key->start_ticks = ticks;
   return 0;
 }
 
@@ -201,18 +183,11 @@ static __always_inline int count_current(void)
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   __u64 task = bpf_get_current_task();
   struct op_task_count *tc, fresh = {};
-  __u32 tgid;
+  __u32 tgid, tid;
 
-  if (use_pidns) {
-    struct bpf_pidns_info ns = {};
-
-    if (bpf_get_ns_current_pid_tgid(pidns_dev, pidns_ino, &ns, sizeof(ns))) {
-      drop(OP_DROP_OTHER_NS, 1);
-      return 0;
-    }
-    tgid = ns.tgid;
-  } else {
-    tgid = pid_tgid >> 32;
+  if (op_current_ids(pid_tgid, &tgid, &tid)) {
+    drop(OP_DROP_OTHER_NS, 1);
+    return 0;
   }
   if (filter_tgid && tgid != filter_tgid)
     return 0;
