@@ -16,19 +16,26 @@
 
 namespace offsetprobe::conn {
 
-namespace {
-
-// An offset from the sk: in rodata for libbpf (OP_CONN_NONE when not
-// calibrated), and to BCC under its export name, when calibrated only.
-void sock_offset(ProgramSpec &spec, const char *name, const char *field,
-                 const std::optional<uint32_t> &v) {
-  if (v)
-    spec.offset(name, macro_name(field), *v);
-  else
-    spec.constant({name, 4, {OP_CONN_NONE}, {}});
+const std::vector<SockField> &sock_fields() {
+  static const std::vector<SockField> fields = {
+      {"sock_common.skc_family", "off_family", &SockOffsets::family, true},
+      {"inet_sock.inet_sport", "off_sport", &SockOffsets::sport, true},
+      {"sock_common.skc_dport", "off_dport", &SockOffsets::dport, true},
+      {"sock_common.skc_rcv_saddr", "off_rcv_saddr", &SockOffsets::rcv_saddr, true},
+      {"sock_common.skc_daddr", "off_daddr", &SockOffsets::daddr, true},
+      {"sock_common.skc_v6_rcv_saddr", "off_v6_rcv_saddr", &SockOffsets::v6_rcv_saddr, false},
+      {"sock_common.skc_v6_daddr", "off_v6_daddr", &SockOffsets::v6_daddr, false},
+      {"sock_common.skc_net", "off_net", &SockOffsets::net, false},
+      {"net.ns.inum", "off_inum", &SockOffsets::inum, false},
+      {"tcp_sock.bytes_received", "off_bytes_received", &SockOffsets::bytes_received, false},
+      {"tcp_sock.bytes_acked", "off_bytes_acked", &SockOffsets::bytes_acked, false},
+      {"tcp_sock.segs_in", "off_segs_in", &SockOffsets::segs_in, false},
+      {"tcp_sock.segs_out", "off_segs_out", &SockOffsets::segs_out, false},
+      {"tcp_sock.total_retrans", "off_total_retrans", &SockOffsets::total_retrans, false},
+      {"tcp_sock.srtt_us", "off_srtt", &SockOffsets::srtt, false},
+  };
+  return fields;
 }
-
-} // namespace
 
 ProgramSpec conn_spec(const ConnConfig &c) {
   const auto &s = c.sock;
@@ -40,21 +47,17 @@ ProgramSpec conn_spec(const ConnConfig &c) {
       .u32("rec_oldstate", "OP_REC_OLDSTATE", c.layout.oldstate.offset)
       .u32("rec_newstate", "OP_REC_NEWSTATE", c.layout.newstate.offset)
       .u32("rec_protocol", "OP_REC_PROTOCOL", c.layout.protocol.offset);
-  sock_offset(spec, "off_family", "sock_common.skc_family", s.family);
-  sock_offset(spec, "off_sport", "inet_sock.inet_sport", s.sport);
-  sock_offset(spec, "off_dport", "sock_common.skc_dport", s.dport);
-  sock_offset(spec, "off_rcv_saddr", "sock_common.skc_rcv_saddr", s.rcv_saddr);
-  sock_offset(spec, "off_daddr", "sock_common.skc_daddr", s.daddr);
-  sock_offset(spec, "off_v6_rcv_saddr", "sock_common.skc_v6_rcv_saddr", s.v6_rcv_saddr);
-  sock_offset(spec, "off_v6_daddr", "sock_common.skc_v6_daddr", s.v6_daddr);
-  sock_offset(spec, "off_net", "sock_common.skc_net", netns ? s.net : std::nullopt);
-  sock_offset(spec, "off_inum", "net.ns.inum", netns ? s.inum : std::nullopt);
-  sock_offset(spec, "off_bytes_received", "tcp_sock.bytes_received", s.bytes_received);
-  sock_offset(spec, "off_bytes_acked", "tcp_sock.bytes_acked", s.bytes_acked);
-  sock_offset(spec, "off_segs_in", "tcp_sock.segs_in", s.segs_in);
-  sock_offset(spec, "off_segs_out", "tcp_sock.segs_out", s.segs_out);
-  sock_offset(spec, "off_total_retrans", "tcp_sock.total_retrans", s.total_retrans);
-  sock_offset(spec, "off_srtt", "tcp_sock.srtt_us", s.srtt);
+  // In rodata for libbpf (OP_CONN_NONE when not calibrated); to BCC under
+  // the export name, when calibrated only.
+  for (const auto &f : sock_fields()) {
+    std::optional<uint32_t> v = s.*f.offset;
+    if (!netns && (f.offset == &SockOffsets::net || f.offset == &SockOffsets::inum))
+      v.reset();
+    if (v)
+      spec.offset(f.constant, macro_name(f.field), *v);
+    else
+      spec.constant({f.constant, 4, {OP_CONN_NONE}, {}});
+  }
   spec.offset("off_group_leader", "OFFSETPROBE_TASK_STRUCT_GROUP_LEADER", c.off_group_leader)
       .offset("off_start_boottime", "OFFSETPROBE_TASK_STRUCT_START_BOOTTIME", c.off_start_boottime)
       .u64("tick_ns", "OP_TICK_NS", c.tick_ns)

@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <vector>
 
 namespace offsetprobe::conn {
 
@@ -25,6 +26,17 @@ struct SockOffsets {
   std::optional<uint32_t> net, inum;
   std::optional<uint32_t> bytes_received, bytes_acked, segs_in, segs_out, total_retrans, srtt;
 };
+
+// Each offset of SockOffsets: the calibrated field it comes from, and its
+// constant in connwatch.bpf.c. The one list of them, for the cache lookup
+// (offsetprobe/conn_offsets.cpp) and the spec.
+struct SockField {
+  const char *field;    // "sock_common.skc_family"
+  const char *constant; // "off_family"
+  std::optional<uint32_t> SockOffsets::*offset;
+  bool required; // the 4-tuple of a v4 connection: conn cannot work without it
+};
+const std::vector<SockField> &sock_fields();
 
 struct ConnConfig {
   RecordLayout layout;

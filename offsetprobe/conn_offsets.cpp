@@ -33,25 +33,15 @@ ConnOffsets conn_offsets(const GlobalOptions &g) {
     log_debug(g, std::string(name) + " at offset " + std::to_string(*f->offset));
     return f->offset;
   };
-  auto &s = o.sock;
   auto leader = get("task_struct.group_leader");
   auto start = get("task_struct.start_boottime");
-  s.family = get("sock_common.skc_family");
-  s.sport = get("inet_sock.inet_sport");
-  s.dport = get("sock_common.skc_dport");
-  s.rcv_saddr = get("sock_common.skc_rcv_saddr");
-  s.daddr = get("sock_common.skc_daddr");
   std::vector<std::string> needed = o.missing; // the ones conn cannot work without
-  s.v6_rcv_saddr = get("sock_common.skc_v6_rcv_saddr");
-  s.v6_daddr = get("sock_common.skc_v6_daddr");
-  s.net = get("sock_common.skc_net");
-  s.inum = get("net.ns.inum");
-  s.bytes_received = get("tcp_sock.bytes_received");
-  s.bytes_acked = get("tcp_sock.bytes_acked");
-  s.segs_in = get("tcp_sock.segs_in");
-  s.segs_out = get("tcp_sock.segs_out");
-  s.total_retrans = get("tcp_sock.total_retrans");
-  s.srtt = get("tcp_sock.srtt_us");
+  for (const auto &f : conn::sock_fields()) {
+    size_t before = o.missing.size();
+    o.sock.*f.offset = get(f.field);
+    if (f.required && o.missing.size() > before)
+      needed.push_back(o.missing.back());
+  }
   if (!needed.empty()) {
     std::string list;
     for (const auto &m : needed)
