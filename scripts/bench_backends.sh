@@ -10,6 +10,11 @@
 # resolver did. The page cache is left as it is (dropping it would disturb
 # everything else on a shared host); run 1 is reported apart for that reason.
 #
+# Then `offsetprobe conn` on each backend: the time from its start to watching
+# ("Ctrl-C stops": offsets from a private cache holding the net family, the
+# probe loaded, or compiled by BCC, and attached) and its peak RSS then
+# (VmHWM).
+#
 # Then the counting probe, libbpf vs BCC (same kernel program, so the cost per
 # event should be the same; only the start differs, by BCC's compile): the
 # time from `offsetprobe count` start to counting ("Ctrl-C stops", offsets
@@ -77,6 +82,41 @@ rl=$(median "$tmp/libbpf" 3); rb=$(median "$tmp/bcc" 3)
 awk -v wl="$wl" -v wb="$wb" -v cl="$cl" -v cb="$cb" -v rl="$rl" -v rb="$rb" 'BEGIN {
   printf "libbpf is %.1fx faster (wall, process start to exit), %.1fx (calibrator elapsed_ms); BCC uses %.1fx the RSS\n", wb/wl, cb/cl, rb/rl }'
 
+# start_timed ERR CMD...: CMD in the background (stderr in ERR) until it says
+# "Ctrl-C stops"; its pid in $spid, the time that took in $start_us.
+start_timed() {
+  local err=$1 t0
+  shift
+  t0=$(date +%s%N)
+  "$@" >/dev/null 2>"$err" &
+  spid=$!
+  until grep -qs "Ctrl-C stops" "$err"; do
+    kill -0 "$spid" 2>/dev/null || { echo "bench: $* failed:" >&2; cat "$err" >&2; exit 1; }
+    sleep 0.01
+  done
+  start_us=$((($(date +%s%N) - t0) / 1000))
+}
+
+# --- conn, libbpf vs BCC: its start. ---
+"$op" --cache-dir "$tmp/cache" -q calibrate --fields net >/dev/null
+# conn_run BACKEND: starts conn, times its start, takes its peak RSS.
+conn_run() {
+  start_timed "$tmp/conn.err" "$op" --cache-dir "$tmp/cache" conn --backend "$1" --json -i 60
+  echo "$start_us $(awk '/^VmHWM:/ { print $2 }' "/proc/$spid/status")" >>"$tmp/conn-$1"
+  kill -INT "$spid"; wait "$spid" || true
+}
+for i in $(seq 1 "$runs"); do
+  conn_run libbpf
+  conn_run bcc
+done
+echo
+echo "offsetprobe conn, start to watching (offsets cached), $runs runs each"
+printf '%-8s %16s %18s\n' BACKEND "START_MS(med)" "PEAK_RSS_MIB(med)"
+for b in libbpf bcc; do
+  printf '%-8s %16s %18s\n' "$b" "$(median "$tmp/conn-$b" 1 | awk '{printf "%.1f", $1/1000}')" \
+    "$(median "$tmp/conn-$b" 2 | awk '{printf "%.1f", $1/1024}')"
+done
+
 # --- The counting probe, libbpf vs BCC. ---
 subject=$build/tests/count_subject
 if [[ $count_calls -eq 0 || ! -x $subject ]]; then
@@ -99,19 +139,11 @@ subject_ns() {
 
 # count_run BACKEND: starts count, times its start, runs the subject under it.
 count_run() {
-  local b=$1 t0 t1 cpid ns
-  t0=$(date +%s%N)
-  "$op" count --backend "$b" --hook tracepoint -s getppid --json -i 60 \
-    >/dev/null 2>"$tmp/count.err" &
-  cpid=$!
-  until grep -qs "Ctrl-C stops" "$tmp/count.err"; do
-    kill -0 "$cpid" 2>/dev/null || { echo "bench: count --backend $b failed:" >&2; cat "$tmp/count.err" >&2; exit 1; }
-    sleep 0.01
-  done
-  t1=$(date +%s%N)
+  local ns
+  start_timed "$tmp/count.err" "$op" count --backend "$1" --hook tracepoint -s getppid --json -i 60
   ns=$(subject_ns)
-  kill -INT "$cpid"; wait "$cpid" || true
-  echo "$(((t1 - t0) / 1000)) $ns" >>"$tmp/count-$b"
+  kill -INT "$spid"; wait "$spid" || true
+  echo "$start_us $ns" >>"$tmp/count-$1"
 }
 
 for i in $(seq 1 "$runs"); do
