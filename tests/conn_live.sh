@@ -22,7 +22,9 @@
 #        BACKEND bcc: every conn run above is `conn --backend bcc`, and a
 #        libbpf conn watches the first workload at the same time: both report
 #        the same open and close records (4-tuple, netns, owner, byte and
-#        segment counts, rtt, check), field for field.
+#        segment counts, rtt, check), field for field; without
+#        offsetprobe-bcc beside it, exit 1 (no BCC backend), with a
+#        --kernel-headers that is no header tree, exit 13.
 # Skips (exit 77, typed reason) without root, BPF, bpftool, jq or unshare
 # -n (bcc: without offsetprobe-bcc or kernel headers); fails instead when
 # CI=true. Usage: conn_live.sh OFFSETPROBE WORKLOAD [libbpf|bcc]
@@ -43,6 +45,21 @@ bargs=(--backend "$backend")
 
 "$bin" conn --interval 0 >/dev/null 2>&1; rc=$?
 [[ $rc -eq 2 ]] && ok "usage error: exit 2" || fail "--interval 0: exit $rc, want 2"
+
+if [[ $backend == bcc ]]; then
+  # Without BCC, as count --backend bcc: exit 1 and why (offsetprobe alone,
+  # no offsetprobe-bcc beside it), or exit 13 without headers.
+  mkdir "$tmp/alone" && cp "$bin" "$tmp/alone/"
+  "$tmp/alone/offsetprobe" conn --backend bcc >/dev/null 2>"$tmp/alone.err"; rc=$?
+  [[ $rc -eq 1 ]] && grep -q "this build has no BCC backend" "$tmp/alone.err" &&
+    ok "no offsetprobe-bcc: exit 1, this build has no BCC backend" ||
+    fail "no offsetprobe-bcc: exit $rc" "$tmp/alone.err"
+  if [[ -x $(dirname "$bin")/offsetprobe-bcc ]]; then
+    "$bin" conn --backend bcc --kernel-headers "$tmp/alone" >/dev/null 2>"$tmp/alone.err"; rc=$?
+    [[ $rc -eq 13 ]] && ok "--kernel-headers not a header tree: exit 13" ||
+      fail "--kernel-headers not a header tree: exit $rc, want 13" "$tmp/alone.err"
+  fi
+fi
 
 need_live
 command -v unshare >/dev/null || skip "no-unshare: util-linux missing"
