@@ -32,8 +32,12 @@ ProgramSpec &ProgramSpec::u64(const std::string &name, const std::string &macro,
 
 ProgramSpec &ProgramSpec::s64(const std::string &name, const std::string &macro, int64_t v) {
   // Parenthesized: a negative value stays one operand wherever it lands.
-  constants_.push_back(
-      {name, 8, {static_cast<uint64_t>(v)}, {define(macro, "(" + std::to_string(v) + "LL)")}});
+  // Built by appending: `"(" + std::to_string(v)` made GCC 12 warn
+  // (-Wrestrict) inside libstdc++.
+  std::string value("(");
+  value += std::to_string(v);
+  value += "LL)";
+  constants_.push_back({name, 8, {static_cast<uint64_t>(v)}, {define(macro, value)}});
   return *this;
 }
 

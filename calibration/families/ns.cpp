@@ -117,16 +117,19 @@ void ns_by_value(ChainSolve &cs) {
             usable, limit, 4, 4, opt.min_trials, present,
             [&](const Trial &t, uint32_t o, const auto &alive, auto &seen) {
               const Snapshot *ls = nested(t.leader, n, j), *ns = nested(t.unshared, n, j);
-              auto lv = ls ? u32_at(*ls, o) : std::nullopt;
-              auto nv = ns ? u32_at(*ns, o) : std::nullopt;
-              if (!lv || !nv)
+              auto lo = ls ? u32_at(*ls, o) : std::nullopt;
+              auto no = ns ? u32_at(*ns, o) : std::nullopt;
+              if (!lo || !no)
                 return; // not read: neither evidence for nor against
+              // Copied out: GCC 12 warned (-Wmaybe-uninitialized) on the
+              // optionals' reads below, checked above.
+              const uint32_t lv = lo.value_or(0), nv = no.value_or(0);
               size_t ti =
                   static_cast<size_t>(std::find(usable.begin(), usable.end(), &t) - usable.begin());
               for (size_t k = 0; k < kNsKinds.size(); k++)
                 if (alive[k])
-                  seen[k] = *lv == want[ti][k].first && *nv == want[ti][k].second ? Seen::match
-                                                                                  : Seen::mismatch;
+                  seen[k] = lv == want[ti][k].first && nv == want[ti][k].second ? Seen::match
+                                                                                : Seen::mismatch;
             });
         for (size_t k = 0; k < kNsKinds.size(); k++)
           for (uint32_t o : per_kind[k])
