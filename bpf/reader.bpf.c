@@ -45,7 +45,7 @@ const volatile struct op_read_step steps[OP_MAX_STEPS] = {};
 
 OP_ARRAY_MAP(readbacks, struct op_readback, OP_MAX_SLOTS);
 
-static __always_inline int read_fields(__u32 site)
+static __always_inline int read_fields(__u32 site, __u32 max_steps)
 {
   struct op_readback *rb;
   __u64 task;
@@ -73,7 +73,7 @@ static __always_inline int read_fields(__u32 site)
   /* Unrolled: each step's index, and so its rodata, is a constant; the steps
    * past the hook's bound are dead code the verifier skips. */
 #pragma unroll
-  for (i = 0; i < OP_MAX_STEPS; i++) {
+  for (i = 0; i < max_steps; i++) {
     if (i >= (site == OP_SITE_EXIT ? nr_exit_steps : nr_steps))
       break;
     op_read_step(rb, task, site, i, steps[i].parent, steps[i].offset, steps[i].size,
@@ -87,7 +87,7 @@ static __always_inline int read_fields(__u32 site)
 OP_SEC("tracepoint/syscalls/sys_enter_getppid")
 int read_trigger_tp(void *ctx)
 {
-  return read_fields(OP_SITE_TRIGGER);
+  return read_fields(OP_SITE_TRIGGER, OP_MAX_STEPS);
 }
 #endif
 
@@ -99,7 +99,7 @@ int read_trigger_raw(struct bpf_raw_tracepoint_args *ctx)
 {
   if (ctx->args[1] != trigger_nr)
     return 0;
-  return read_fields(OP_SITE_TRIGGER);
+  return read_fields(OP_SITE_TRIGGER, OP_MAX_STEPS);
 }
 #endif
 
@@ -107,7 +107,7 @@ int read_trigger_raw(struct bpf_raw_tracepoint_args *ctx)
 OP_SEC("uprobe")
 int read_trigger_uprobe(void *ctx)
 {
-  return read_fields(OP_SITE_TRIGGER);
+  return read_fields(OP_SITE_TRIGGER, OP_MAX_STEPS);
 }
 #endif
 
@@ -115,7 +115,7 @@ int read_trigger_uprobe(void *ctx)
 OP_SEC("tracepoint/sched/sched_process_exit")
 int read_exit(void *ctx)
 {
-  return read_fields(OP_SITE_EXIT);
+  return read_fields(OP_SITE_EXIT, OP_MAX_EXIT_STEPS);
 }
 #endif
 
@@ -124,5 +124,5 @@ int read_exit(void *ctx)
 OP_SEC("raw_tracepoint/sched_process_exit")
 int read_exit_raw(void *ctx)
 {
-  return read_fields(OP_SITE_EXIT);
+  return read_fields(OP_SITE_EXIT, OP_MAX_EXIT_STEPS);
 }

@@ -151,6 +151,12 @@ ProgramSpec reader_spec(const ReadPlan &plan) {
     if (s.sites & kAtExit)
       exit_bound = static_cast<uint32_t>(i + 1);
   }
+  // libbpf's exit program unrolls only OP_MAX_EXIT_STEPS steps: a step read
+  // at exit past that bound would never be read there.
+  if (exit_bound > OP_MAX_EXIT_STEPS)
+    throw Fatal(exit_failure, "reader plan: " + std::to_string(exit_bound) +
+                                  " steps up to the last one read at exit, more than " +
+                                  std::to_string(OP_MAX_EXIT_STEPS));
   steps.bcc_defines.push_back("-DOP_PLAN=" + list);
   // The bounds are libbpf's only: BCC's plan holds just the steps there are.
   ProgramSpec spec("the reader");

@@ -207,6 +207,13 @@ TEST_CASE("read-back plan: every field, from the task or through its pointers") 
   ReadbackPlan rp = readback_plan(fields);
   const auto &steps = rp.plan.steps();
   REQUIRE(steps.size() <= OP_MAX_STEPS);
+  // The steps read at exit come first, within the exit program's unroll.
+  size_t exit_bound = 0;
+  for (size_t i = 0; i < steps.size(); i++)
+    if (steps[i].sites & kAtExit)
+      exit_bound = i + 1;
+  CHECK(exit_bound > 0);
+  CHECK(exit_bound <= OP_MAX_EXIT_STEPS);
   auto off = [&](const std::string &n) {
     return *std::find_if(fields.begin(), fields.end(), [&](const FieldResult &f) {
               return f.name == n;

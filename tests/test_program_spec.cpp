@@ -115,6 +115,14 @@ TEST_CASE("the reader's spec: rodata steps for libbpf, export names for BCC") {
   bad.add({std::nullopt, 1000, 4, kAtTrigger, "task_struct.pid"});
   bad.add({std::nullopt, 1004, 4, kAtTrigger, "task_struct.pid"});
   CHECK_THROWS(reader_spec(bad));
+  // The exit program unrolls fewer steps than the trigger program: a plan
+  // whose exit steps go past its bound is refused, not half read at exit.
+  ReadPlan late;
+  for (uint32_t i = 0; i < OP_MAX_EXIT_STEPS; i++)
+    late.add({std::nullopt, 8 * i, 8, kAtTrigger, ""});
+  CHECK_NOTHROW(reader_spec(late));
+  late.add({std::nullopt, 2000, 4, kAtTrigger | kAtExit, "task_struct.exit_code"});
+  CHECK_THROWS(reader_spec(late));
 }
 
 TEST_CASE("the counting probe's spec matches its object, on both hooks") {
