@@ -149,6 +149,13 @@ std::optional<CacheEntry> from_bundle(const GlobalOptions &g, const CalibrateReq
   for (const auto &name : req.engine.fields.names())
     if (const FieldResult *b = entry.calibration.find(name); !b || cannot_tell(b))
       missing += (missing.empty() ? "" : ",") + name;
+  // Only the selected fields (with what they stand on) are read back and
+  // kept, as a cold calibration of the same selection would report them:
+  // the subjects know the values of the selected families only, so another
+  // family's fields would fail their read-back here (--fields task once
+  // failed on the bundle's sched fields and calibrated instead).
+  std::erase_if(entry.calibration.fields,
+                [&req](const FieldResult &f) { return !req.engine.fields.has(f.name); });
   auto t0 = std::chrono::steady_clock::now();
   entry.calibration.fields = validate_offsets(engine_options(req), entry.calibration.fields);
   // Any field of the bundle that failed its read-back, optional ones too (a

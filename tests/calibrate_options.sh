@@ -111,7 +111,7 @@ jq '.calibration.fields |= map(if .name == "sock_common.skc_net" then
 bundle_run() {
   rc=0
   mkdir -p "$tmp/cache-$1"
-  "$bin" --cache-dir "$tmp/cache-$1" calibrate --bundle "$2" --json >"$tmp/$1.json" 2>"$tmp/$1.err" || rc=$?
+  "$bin" --cache-dir "$tmp/cache-$1" calibrate --bundle "$2" --json "${@:3}" >"$tmp/$1.json" 2>"$tmp/$1.err" || rc=$?
 }
 cached() { ls "$tmp/cache-$1"/*.json 2>/dev/null | head -1; }
 
@@ -192,6 +192,28 @@ else
   ok "--bundle with skc_net unresolved: calibrated here at $(jq -r '.[1]' <<<"$got"), the rest read back"
   two_oracles "--bundle (skc_net calibrated here)" "$tmp/untold.json" --complete --min-fields 40
 fi
+
+# A selection narrower than the bundle's entry: its fields read back from
+# the bundle (the subjects know only the selected families' values), the
+# others left out, as a cold calibration of the selection reports them.
+# (--fields files or net alone still calibrate: their read-backs need
+# fields of other families, mm_struct.exe_file's base and
+# file.private_data, that such a selection leaves out.)
+for sel in task mm task,cred,ns,mm,audit; do
+  bundle_run "sel-$sel" "$tmp/good.bundle" --fields "$sel"
+  src=$(jq -r .source "$tmp/sel-$sel.json" 2>/dev/null)
+  got=$(jq -c '[.fields[].name] | sort' "$tmp/sel-$sel.json" 2>/dev/null)
+  "$bin" -q --cache-dir "$tmp/cache-cold-$sel" calibrate --no-validate --trials 3 --json --fields "$sel" \
+    >"$tmp/cold-$sel.json" 2>"$tmp/cold-$sel.err"
+  want=$(jq -c '[.fields[].name] | sort' "$tmp/cold-$sel.json" 2>/dev/null)
+  if [[ $rc -ne 0 || $src != bundle ]]; then
+    fail "--bundle --fields $sel: exit $rc, source $src, want 0 and bundle" "$tmp/sel-$sel.err"
+  elif [[ -z $want || $want == "[]" || $got != "$want" ]]; then
+    fail "--bundle --fields $sel: fields $got, want those of a cold --fields $sel: $want"
+  else
+    ok "--bundle --fields $sel: $(jq length <<<"$got") fields read back from the bundle, as a cold run lists them"
+  fi
+done
 
 bundle_run other "$tmp/other.bundle"
 src=$(jq -r .source "$tmp/other.json" 2>/dev/null)
