@@ -149,15 +149,16 @@ std::optional<CacheEntry> from_bundle(const GlobalOptions &g, const CalibrateReq
   for (const auto &name : req.engine.fields.names())
     if (const FieldResult *b = entry.calibration.find(name); !b || cannot_tell(b))
       missing += (missing.empty() ? "" : ",") + name;
-  // Only the selected fields (with what they stand on) are read back and
-  // kept, as a cold calibration of the same selection would report them:
-  // the subjects know the values of the selected families only, so another
-  // family's fields would fail their read-back here (--fields task once
-  // failed on the bundle's sched fields and calibrated instead).
-  std::erase_if(entry.calibration.fields,
-                [&req](const FieldResult &f) { return !req.engine.fields.has(f.name); });
   auto t0 = std::chrono::steady_clock::now();
-  entry.calibration.fields = validate_offsets(engine_options(req), entry.calibration.fields);
+  // Every field of the entry is read back, with subjects that set every
+  // family's known values: a narrower selection's subjects would not set the
+  // values of the families it leaves out (--fields task once failed on the
+  // bundle's sched fields and calibrated instead), and its fields' read-backs
+  // rest on others' offsets (mm_struct.exe_file on task_struct.mm,
+  // socket.file on file.private_data). Only the selection is kept below.
+  CalibrateRequest whole = req;
+  whole.engine.fields = FieldSelection::all();
+  entry.calibration.fields = validate_offsets(engine_options(whole), entry.calibration.fields);
   // Any field of the bundle that failed its read-back, optional ones too (a
   // calibration that leaves an optional field unresolved is still usable,
   // but an offset the bundle got wrong for this build says the entry is not
@@ -169,6 +170,9 @@ std::optional<CacheEntry> from_bundle(const GlobalOptions &g, const CalibrateReq
              (failed.empty() ? unusable_fields(entry) : failed) + "); calibrating instead");
     return std::nullopt;
   }
+  // The selection's fields, as a cold calibration of it reports them.
+  std::erase_if(entry.calibration.fields,
+                [&req](const FieldResult &f) { return !req.engine.fields.has(f.name); });
   partial = !missing.empty();
   if (partial) {
     std::string why;

@@ -193,13 +193,11 @@ else
   two_oracles "--bundle (skc_net calibrated here)" "$tmp/untold.json" --complete --min-fields 40
 fi
 
-# A selection narrower than the bundle's entry: its fields read back from
-# the bundle (the subjects know only the selected families' values), the
-# others left out, as a cold calibration of the selection reports them.
-# (--fields files or net alone still calibrate: their read-backs need
-# fields of other families, mm_struct.exe_file's base and
-# file.private_data, that such a selection leaves out.)
-for sel in task mm task,cred,ns,mm,audit; do
+# A selection narrower than the bundle's entry: the entry read back whole
+# (the subjects set every family's values; files' and net's read-backs rest
+# on task_struct.mm and file.private_data), the selection's fields kept, as
+# a cold calibration of the selection reports them.
+for sel in task mm files net; do
   bundle_run "sel-$sel" "$tmp/good.bundle" --fields "$sel"
   src=$(jq -r .source "$tmp/sel-$sel.json" 2>/dev/null)
   got=$(jq -c '[.fields[].name] | sort' "$tmp/sel-$sel.json" 2>/dev/null)
@@ -210,6 +208,9 @@ for sel in task mm task,cred,ns,mm,audit; do
     fail "--bundle --fields $sel: exit $rc, source $src, want 0 and bundle" "$tmp/sel-$sel.err"
   elif [[ -z $want || $want == "[]" || $got != "$want" ]]; then
     fail "--bundle --fields $sel: fields $got, want those of a cold --fields $sel: $want"
+  elif [[ $(jq -c '[.fields[] | [.name, .offset]] | sort' "$tmp/sel-$sel.json") != \
+    "$(jq -c --argjson names "$got" '[.calibration.fields[] | select(.name as $n | any($names[]; . == $n)) | [.name, .offset]] | sort' "$entry")" ]]; then
+    fail "--bundle --fields $sel: an offset differs from the bundle's entry"
   else
     ok "--bundle --fields $sel: $(jq length <<<"$got") fields read back from the bundle, as a cold run lists them"
   fi
