@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * Plain data shared by filewalk.bpf.c and its loader (calibration/files/).
+ * Plain data shared by filewalk.bpf.c and its loader (calibration/experiment/files/).
  *
  * The file family's experiment walks chains deeper than the chain scanner's
  * two levels (task -> files -> fdt -> fd[] -> file -> inode -> super_block is

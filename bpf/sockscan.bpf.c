@@ -2,13 +2,13 @@
 /*
  * The socket scanner: at sock:inet_sock_set_state, copies the raw bytes of
  * the struct sock it is passed, for the net family's experiment
- * (calibration/net/).
+ * (calibration/experiment/net/).
  *
  * The raw tracepoint (4.16+) gives `struct sock *` with no kprobe and no
  * BTF; its args are (sk, oldstate, newstate). It is raw rather than the
  * classic tracefs event because detaching a perf-event tracepoint waits for
  * an RCU grace period (perf_trace_event_unreg: 50-70 ms measured here, see
- * calibration/capture.cpp), a raw one does not.
+ * calibration/experiment/capture.cpp), a raw one does not.
  *
  * Only hits by a task whose comm is a cookie of the running calibration are
  * taken (least reach, subject.bpf.h). That includes softirq work the

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* Plain data shared by sockscan.bpf.c and its loader (calibration/net/). */
+/* Plain data shared by sockscan.bpf.c and its loader (calibration/experiment/net/). */
 #ifndef OFFSETPROBE_BPF_SOCKSCAN_H
 #define OFFSETPROBE_BPF_SOCKSCAN_H
 

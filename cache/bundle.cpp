@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "cache/bundle.h"
-#include "calibration/result_json.h"
+#include "calibration/model/result_json.h"
 
 #include <fcntl.h>
 #include <unistd.h>

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "cache/export.h"
-#include "calibration/catalogue.h"
-#include "calibration/result_json.h"
+#include "calibration/model/catalogue.h"
+#include "calibration/model/result_json.h"
 
 #include <map>
 #include <set>

@@ -9,7 +9,7 @@
 #pragma once
 
 #include "cache/store.h"
-#include "calibration/result.h"
+#include "calibration/model/result.h"
 
 #include <optional>
 #include <string>
@@ -21,7 +21,7 @@ enum class ExportFormat { json, c_header, bcc_cflags, env };
 
 std::optional<ExportFormat> export_format_from_string(const std::string &s);
 
-// macro_name (calibration/result.h) names each field's macro.
+// macro_name (calibration/model/result.h) names each field's macro.
 
 struct ExportOutput {
   std::string text;               // what goes to stdout

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "cache/store.h"
-#include "calibration/result_json.h"
+#include "calibration/model/result_json.h"
 
 #include <dirent.h>
 #include <fcntl.h>

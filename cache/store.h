@@ -4,12 +4,12 @@
 // Reading goes through the same functions as the header-only consumer API
 // (offsetprobe_reader.hpp), so offsetprobe accepts exactly what consumers
 // accept; on top of that, the "calibration" object is parsed strictly into a
-// CalibrationResult (calibration/result_json.h).
+// CalibrationResult (calibration/model/result_json.h).
 #pragma once
 
 #include "cache/kernel_id.h"
 #include "cache/offsetprobe_reader.hpp"
-#include "calibration/result.h"
+#include "calibration/model/result.h"
 
 #include <nlohmann/json.hpp>
 

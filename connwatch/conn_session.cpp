@@ -2,9 +2,9 @@
 #include "connwatch/conn_session.h"
 
 #include "bpf/runtime/libbpf_object.h"
-#include "calibration/result.h"
-#include "calibration/error.h"
-#include "offsetprobe/exit_codes.h"
+#include "calibration/model/result.h"
+#include "calibration/model/error.h"
+#include "calibration/model/exit_codes.h"
 
 #include "connwatch.skel.h"
 

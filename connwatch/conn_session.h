@@ -29,7 +29,7 @@ struct SockOffsets {
 
 // Each offset of SockOffsets: the calibrated field it comes from, and its
 // constant in connwatch.bpf.c. The one list of them, for the cache lookup
-// (offsetprobe/conn_offsets.cpp) and the spec.
+// (offsetprobe/usecases/conn_offsets.cpp) and the spec.
 struct SockField {
   const char *field;    // "sock_common.skc_family"
   const char *constant; // "off_family"

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "counting/counter_session.h"
 
-#include "calibration/error.h"
+#include "calibration/model/error.h"
 #include "counting/kernel_names.h"
-#include "offsetprobe/exit_codes.h"
+#include "calibration/model/exit_codes.h"
 
 #include "bpf/runtime/libbpf_object.h"
 

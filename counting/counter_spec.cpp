@@ -2,9 +2,9 @@
 // counter_spec() and counter_cflags(): the counting probe's configuration as
 // a ProgramSpec, and that spec as BCC's -D macros. Pure (no libbpf, no
 // libbcc), so the unit tests can check it without root.
-#include "calibration/error.h"
+#include "calibration/model/error.h"
 #include "counting/bcc_counter_session.h"
-#include "offsetprobe/exit_codes.h"
+#include "calibration/model/exit_codes.h"
 
 #include "counter.h"
 

@@ -4,7 +4,7 @@
 #pragma once
 
 #include "bpf/runtime/program_spec.h"
-#include "calibration/result.h"
+#include "calibration/model/result.h"
 
 #include <cstdint>
 #include <optional>

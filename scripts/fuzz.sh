@@ -12,7 +12,7 @@ version=$(sed -n "s/^  version: '\(.*\)',/\1/p" meson.build)
 clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -DOFFSETPROBE_VERSION="\"$version\"" -I. \
   tests/fuzz/fuzz_cache_entry.cpp cache/kernel_id.cpp cache/store.cpp cache/export.cpp \
-  calibration/result.cpp calibration/result_json.cpp \
+  calibration/model/result.cpp calibration/model/result_json.cpp \
   -o "$out/fuzz_cache_entry"
 # The seeds: a valid entry and a few broken ones (first run writes them).
 if [[ ! -e tests/fuzz/corpus/valid.json && -x build/tests/op-synthetic-entry ]]; then

@@ -13,7 +13,7 @@
 //
 // CAL.json: `offsetprobe calibrate --json --fields files,mm`.
 // Prints a Markdown table on stdout. Needs root.
-#include "calibration/result_json.h"
+#include "calibration/model/result_json.h"
 #include "opens/opens_session.h"
 
 #include "bench_bare.skel.h"

@@ -4,7 +4,7 @@
 // behind them, decoys, and the helpers that build and solve them.
 #pragma once
 
-#include "calibration/chains.h"
+#include "calibration/solve/chains.h"
 #include "calibration/families/families.h"
 #include "calibration/families/ns.h"
 

@@ -6,8 +6,8 @@
 // real subjects build them (files/subject.cpp), with their known values.
 #pragma once
 
-#include "calibration/files/known.h"
-#include "calibration/files/walk.h"
+#include "calibration/solve/files/known.h"
+#include "calibration/solve/files/walk.h"
 
 #include <cstring>
 #include <map>

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "fixture_environment.h"
 
-#include "calibration/calibrator.h"
-#include "calibration/subject_host.h"
+#include "calibration/experiment/calibrator.h"
+#include "calibration/experiment/subject_host.h"
 
 #include "scanner.h"
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// A fake Environment (calibration/environment.h) made of a real kernel's
+// A fake Environment (calibration/experiment/environment.h) made of a real kernel's
 // recorded trials (tests/fixtures): calibrate() runs on it offline, without
 // root or BPF. Its subjects are the fixture's: trial i of the calibration is
 // served the fixture's trial i (its known values; its snapshots and chain
@@ -15,8 +15,8 @@
 // it.
 #pragma once
 
-#include "calibration/environment.h"
-#include "calibration/solver.h"
+#include "calibration/experiment/environment.h"
+#include "calibration/solve/solver.h"
 
 #include <map>
 #include <string>

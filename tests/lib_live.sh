@@ -81,7 +81,7 @@ two_oracles() {
   fi
 }
 
-# A subject's comm: "op" + 13 of [a-z0-9] (calibration/subject.cpp make_cookie).
+# A subject's comm: "op" + 13 of [a-z0-9] (calibration/experiment/subject.cpp make_cookie).
 cookie_re='op[a-z0-9]{13}'
 
 # tree PID: PID and every descendant process and thread (one id a line).

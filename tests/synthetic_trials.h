@@ -6,8 +6,8 @@
 // so a test can place the same known value again elsewhere as a decoy.
 #pragma once
 
-#include "calibration/snapshot.h"
-#include "calibration/solver.h"
+#include "calibration/model/snapshot.h"
+#include "calibration/solve/solver.h"
 
 #include <cstring>
 #include <map>

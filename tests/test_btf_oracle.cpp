@@ -3,7 +3,7 @@
 // kernel's /sys/kernel/btf/vmlinux (skipped where absent, failed if CI=true),
 // where every member is also compared with bpftool's reading of the same BTF
 // (scripts/matrix/btf-truth.sh, which shares no code with BtfOracle).
-#include "calibration/btf_oracle.h"
+#include "calibration/oracle/btf_oracle.h"
 #include "tests/ci_skip.h"
 #include "tests/crafted_btf.h"
 

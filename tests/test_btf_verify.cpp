@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // The verdicts of `offsetprobe verify`, against a crafted BTF.
-#include "calibration/btf_verify.h"
+#include "calibration/oracle/btf_verify.h"
 #include "tests/crafted_btf.h"
 
 #include <doctest/doctest.h>

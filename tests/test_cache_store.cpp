@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // The on-disk store: round trip, careful reading, atomic saving, locking.
 #include "cache_fixtures.h"
-#include "calibration/result_json.h"
+#include "calibration/model/result_json.h"
 #include "tests/ci_skip.h"
 
 #include <doctest/doctest.h>

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// The field catalogue (calibration/catalogue.h) and the generic read-back
+// The field catalogue (calibration/model/catalogue.h) and the generic read-back
 // plan: the catalogue is consistent with itself and with the solvers' field
 // lists, --fields selects families and fields, and the read-back plan walks
 // each field from the task through the pointers the catalogue declares.
-#include "calibration/catalogue.h"
-#include "calibration/chains.h"
-#include "calibration/solver.h"
+#include "calibration/model/catalogue.h"
+#include "calibration/solve/chains.h"
+#include "calibration/solve/solver.h"
 
 #include "reader.h"
 

@@ -3,11 +3,11 @@
 // counted exactly, under a key whose start ticks equal /proc/<pid>/stat
 // field 22. Needs root and BPF: skipped with the reason otherwise, failed
 // instead under CI=true.
-#include "calibration/calibrator.h"
-#include "calibration/error.h"
+#include "calibration/experiment/calibrator.h"
+#include "calibration/model/error.h"
 #include "counting/counter_session.h"
 #include "counting/tracker.h"
-#include "offsetprobe/exit_codes.h"
+#include "calibration/model/exit_codes.h"
 
 #include <doctest/doctest.h>
 

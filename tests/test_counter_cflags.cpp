@@ -2,7 +2,7 @@
 // counter_cflags(): the BCC counting probe's configuration as -D macros. The
 // offsets must use exactly the names and form `export --format bcc-cflags`
 // prints, so a BCC consumer and offsetprobe compile the same way.
-#include "calibration/error.h"
+#include "calibration/model/error.h"
 #include "counting/bcc_counter_session.h"
 
 #include <doctest/doctest.h>

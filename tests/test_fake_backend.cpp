@@ -3,11 +3,11 @@
 // the recorded trials of real kernels (tests/fixtures) through a fake
 // Environment (tests/fixture_environment.h) whose read-back reads the bytes
 // the fixture captured. No root, no BPF. The net and files families run
-// experiments of their own (calibration/net, calibration/files) and are not
+// experiments of their own (calibration/experiment/net, calibration/experiment/files) and are not
 // part of it: their fields are not selected here.
-#include "calibration/calibrator.h"
-#include "calibration/catalogue.h"
-#include "calibration/trial_json.h"
+#include "calibration/experiment/calibrator.h"
+#include "calibration/model/catalogue.h"
+#include "calibration/model/trial_json.h"
 #include "fixture_environment.h"
 
 #include <doctest/doctest.h>

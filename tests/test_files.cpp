@@ -4,11 +4,11 @@
 // decoys (an inode number equal to a size, one name in two directories, a
 // bind mount of the same tmpfs, mnt_child links into the parent mount), a
 // read-back that catches a wrong offset, and the replay of a recorded run.
-#include "calibration/catalogue.h"
-#include "calibration/files/experiment.h"
-#include "calibration/files/readback.h"
-#include "calibration/files/record.h"
-#include "calibration/files/solve.h"
+#include "calibration/model/catalogue.h"
+#include "calibration/experiment/files/experiment.h"
+#include "calibration/solve/files/readback.h"
+#include "calibration/solve/files/record.h"
+#include "calibration/solve/files/solve.h"
 #include "tests/fake_files_kernel.h"
 
 #include <doctest/doctest.h>

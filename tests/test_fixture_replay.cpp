@@ -4,10 +4,10 @@
 // (tests/fixtures/README.md). The solver, run here without root or BPF, must
 // find every field at its BTF offset. $OFFSETPROBE_FIXTURES overrides the
 // directory.
-#include "calibration/chains.h"
+#include "calibration/solve/chains.h"
 #include "calibration/families/families.h"
-#include "calibration/solver.h"
-#include "calibration/trial_json.h"
+#include "calibration/solve/solver.h"
+#include "calibration/model/trial_json.h"
 
 #include "chainscan.h"
 
@@ -24,7 +24,7 @@
 #include <set>
 #include <string>
 #include <vector>
-#include "calibration/layout_order.h"
+#include "calibration/solve/layout_order.h"
 #include <fstream>
 #include <sstream>
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // Kernel header discovery for the BCC backend, against fake header trees
 // (the layouts of Debian's split packages and of /lib/modules). No root.
-#include "calibration/kernel_headers.h"
+#include "bpf/runtime/kernel_headers.h"
 
 #include <doctest/doctest.h>
 

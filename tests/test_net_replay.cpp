@@ -7,8 +7,8 @@
 // offset, and calibrate every field the fixture's calibration did.
 // $OFFSETPROBE_NET_FIXTURES overrides the directory.
 #include "calibration/families/families.h"
-#include "calibration/net/sock_trial_json.h"
-#include "calibration/net/socket_solver.h"
+#include "calibration/solve/net/sock_trial_json.h"
+#include "calibration/solve/net/socket_solver.h"
 
 #include "gz_fixtures.h"
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // tcp_sock's sequence numbers (snd_una, snd_nxt, rcv_nxt) on synthetic
-// captures of the three repair sockets calibration/net/seq_subject.cpp
+// captures of the three repair sockets calibration/experiment/net/seq_subject.cpp
 // makes, with the words that really hold the same values in a kernel
 // (write_seq, pushed_seq, snd_sml, snd_up, copied_seq, rcv_wup,
 // rcvq_space.seq) planted as a kernel would set them: each field is found
@@ -8,9 +8,9 @@
 // the decoys before the fields (no declaration-order rule may help), and
 // the sockets left out one at a time: the field they separate then stays
 // ambiguous, never guessed.
-#include "calibration/net/sock_solver.h"
+#include "calibration/solve/net/sock_solver.h"
 
-#include "calibration/catalogue.h"
+#include "calibration/model/catalogue.h"
 
 #include <doctest/doctest.h>
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// sock.sk_socket and struct socket (calibration/net/socket_solver.h), and
+// sock.sk_socket and struct socket (calibration/solve/net/socket_solver.h), and
 // sock.sk_type / sk_protocol, on synthetic captures as the socket scanner
 // makes them (bpf/sockscan.h: the pointees of the sk's first words, and
 // behind the ones that point back to the sk, their words' pointees). Decoys
@@ -9,9 +9,9 @@
 // pointee, the sk, holds the socket pointer at sk_socket, as a file holds it
 // at private_data), a value repeated at another offset in one trial only,
 // and a layout with the members in another order.
-#include "calibration/net/socket_solver.h"
+#include "calibration/solve/net/socket_solver.h"
 
-#include "calibration/catalogue.h"
+#include "calibration/model/catalogue.h"
 
 #include <doctest/doctest.h>
 

@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// The net family's solver (calibration/net/sock_solver.h) on synthetic
+// The net family's solver (calibration/solve/net/sock_solver.h) on synthetic
 // captures: random bytes, the known values planted at a layout's offsets,
 // and decoys that a careless predicate would take: a second socket with the
 // same port in another namespace, address bytes equal to a port, a value
 // repeated at another offset in one trial only, inet_saddr equal to
 // skc_rcv_saddr, and a shuffled layout (no declaration-order rule may help).
-#include "calibration/net/sock_solver.h"
+#include "calibration/solve/net/sock_solver.h"
 
-#include "calibration/catalogue.h"
+#include "calibration/model/catalogue.h"
 
 #include <doctest/doctest.h>
 

@@ -8,9 +8,9 @@
 //        BCC gets each value as the program's compat.bpf.h expects it
 #include "bpf/runtime/libbpf_object.h"
 #include "bpf/runtime/program_spec.h"
-#include "calibration/capture.h"
-#include "calibration/net/sockscan_session.h"
-#include "calibration/trigger.h"
+#include "calibration/experiment/capture.h"
+#include "calibration/experiment/net/sockscan_session.h"
+#include "calibration/experiment/trigger.h"
 #include "connwatch/conn_session.h"
 #include "counting/counter_session.h"
 

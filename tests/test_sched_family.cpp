@@ -4,10 +4,10 @@
 // synthetic trials with the decoys a real task_struct holds (prio and
 // normal_prio equal static_prio in a normal task), on shuffled layouts, and
 // when the real-time subject could not be made; its read-back check.
-#include "calibration/catalogue.h"
-#include "calibration/chains.h"
-#include "calibration/readback_check.h"
-#include "calibration/solver.h"
+#include "calibration/model/catalogue.h"
+#include "calibration/solve/chains.h"
+#include "calibration/solve/readback_check.h"
+#include "calibration/solve/solver.h"
 
 #include "synthetic_trials.h"
 

@@ -3,7 +3,7 @@
 // the adversarial cases (decoys, the start_time / start_boottime trap,
 // unreadable chunks, missing values, too few trials, no ptrace) reported as
 // ambiguous or unresolved with a reason, never guessed.
-#include "calibration/solver.h"
+#include "calibration/solve/solver.h"
 #include "tests/synthetic_trials.h"
 
 #include <doctest/doctest.h>

@@ -2,8 +2,8 @@
 // The host protocol as run_subjects() reads it, against a stand-in host (a
 // shell script as CalibrateOptions::self_exe) that answers in a chosen
 // order. No root, no BPF.
-#include "calibration/subject_host.h"
-#include "calibration/subject.h"
+#include "calibration/experiment/subject_host.h"
+#include "calibration/experiment/subject.h"
 
 #include <doctest/doctest.h>
 

@@ -7,8 +7,8 @@
 //        when neither works; a refusal for privileges is not worked around
 //        (exit_permission at once, the uprobe never tried); an explicit mode
 //        has no fallback. The failures travel as values: nothing is caught.
-#include "calibration/trigger.h"
-#include "offsetprobe/exit_codes.h"
+#include "calibration/experiment/trigger.h"
+#include "calibration/model/exit_codes.h"
 
 #include <doctest/doctest.h>
 

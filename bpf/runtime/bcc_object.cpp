@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "bpf/runtime/bcc_object.h"
 
-#include "calibration/error.h"
-#include "calibration/stderr_capture.h"
-#include "offsetprobe/exit_codes.h"
+#include "calibration/model/error.h"
+#include "bpf/runtime/stderr_capture.h"
+#include "calibration/model/exit_codes.h"
 
 #include <bcc/BPF.h>
 

@@ -5,7 +5,7 @@
 
 #include "bpf/runtime/loaded_object.h"
 #include "bpf/runtime/program_spec.h"
-#include "calibration/error.h"
+#include "calibration/model/error.h"
 
 #include <cstddef>
 #include <memory>

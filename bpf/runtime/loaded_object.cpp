@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "bpf/runtime/loaded_object.h"
 
-#include "calibration/error.h"
-#include "offsetprobe/exit_codes.h"
+#include "calibration/model/error.h"
+#include "calibration/model/exit_codes.h"
 
 #include "scanner.h"
 

@@ -7,7 +7,7 @@
 #pragma once
 
 #include "bpf/runtime/program_spec.h"
-#include "calibration/error.h"
+#include "calibration/model/error.h"
 
 #include <cstdint>
 #include <functional>

@@ -2,9 +2,9 @@
 // The audit fields in task_struct's own bytes: loginuid and sessionid
 // (stage 1, solved with the chain experiment's subject C). The rule is
 // solve_audit, below.
-#include "calibration/chain_search.h"
+#include "calibration/solve/chain_search.h"
 #include "calibration/families/families.h"
-#include "calibration/readback_check.h"
+#include "calibration/solve/readback_check.h"
 
 namespace offsetprobe::families {
 

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // struct cred's ids, through task_struct.real_cred and task_struct.cred
-// (stage 2). The chain rule is below (calibration/chains.cpp runs it).
-#include "calibration/chain_search.h"
+// (stage 2). The chain rule is below (calibration/solve/chains.cpp runs it).
+#include "calibration/solve/chain_search.h"
 #include "calibration/families/families.h"
-#include "calibration/pointer_pairs.h"
-#include "calibration/readback_check.h"
+#include "calibration/solve/pointer_pairs.h"
+#include "calibration/solve/readback_check.h"
 
 namespace offsetprobe::families {
 
@@ -69,7 +69,7 @@ void add_task_pointer_pair(Family &f, const char *a, const char *b) {
   }
 }
 
-// The chain rule (calibration/chains.cpp runs it): the rules, then their
+// The chain rule (calibration/solve/chains.cpp runs it): the rules, then their
 // entry points.
 namespace {
 

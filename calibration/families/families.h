@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// The family units of the catalogue (calibration/catalogue.h): one function
+// The family units of the catalogue (calibration/model/catalogue.h): one function
 // per family, each in its own file. Adding a family is adding a file here and
-// a line in catalogue.cpp (docs/adding-a-field-family.md).
+// a line in all.cpp (docs/adding-a-field-family.md).
 #pragma once
 
-#include "calibration/catalogue.h"
+#include "calibration/model/catalogue.h"
 
 namespace offsetprobe {
 

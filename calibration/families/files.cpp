@@ -2,13 +2,13 @@
 // The file family: open files, paths, inodes and mounts (issue #15). Its
 // fields lie up to six pointers from the task (task -> files -> fdt -> fd ->
 // fd[i] -> file -> f_inode -> i_sb), deeper than the chain scanner follows,
-// so the family has its own experiment (calibration/files/): subjects that
+// so the family has its own experiment (calibration/experiment/files/): subjects that
 // build mounts and open files with known values, a walker program that
 // follows pointer offsets chosen round by round (bpf/filewalk.bpf.c), a
 // solver (files/solve.cpp) and a read-back through the found offsets
 // (files/readback.cpp). docs/files-family.md describes it.
 #include "calibration/families/families.h"
-#include "calibration/readback_check.h"
+#include "calibration/solve/readback_check.h"
 
 namespace offsetprobe::families {
 

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // mm_struct's memory-layout fields, through task_struct.mm and active_mm
-// (stage 2). The chain rule is below (calibration/chains.cpp runs it).
-#include "calibration/chain_search.h"
+// (stage 2). The chain rule is below (calibration/solve/chains.cpp runs it).
+#include "calibration/solve/chain_search.h"
 #include "calibration/families/families.h"
-#include "calibration/pointer_pairs.h"
-#include "calibration/readback_check.h"
+#include "calibration/solve/pointer_pairs.h"
+#include "calibration/solve/readback_check.h"
 
 namespace offsetprobe::families {
 
@@ -56,7 +56,7 @@ void verify(ReadbackCheck &c) {
 
 } // namespace
 
-// The chain rule (calibration/chains.cpp runs it): the rules, then their
+// The chain rule (calibration/solve/chains.cpp runs it): the rules, then their
 // entry points.
 namespace {
 

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // The network family: struct sock_common, sock and inet_sock, found from the
 // sk pointer sock:inet_sock_set_state passes (a raw tracepoint: no kprobe,
-// no BTF). Its experiment, solver and read-back are in calibration/net/
-// (the family runs its own experiment, not the task chains').
+// no BTF). Its experiment is in calibration/experiment/net/, its solver and
+// read-back check in calibration/solve/net/ (the family runs its own experiment, not the task
+// chains').
 //
 // Offsets are from the sk pointer. sock_common sits at offset 0 of sock,
 // sock at 0 of inet_sock, inet_sock at 0 of inet_connection_sock and that at
@@ -73,7 +74,7 @@ std::vector<FieldDef> net_fields() {
       field("tcp_sock", "segs_in", 4, 4, "TCP_INFO's tcpi_segs_in"),
       field("tcp_sock", "segs_out", 4, 4, "TCP_INFO's tcpi_segs_out"),
       // tcp_sock's sequence numbers: TCP_REPAIR sockets with no peer
-      // (calibration/net/seq_subject.cpp), captured at their disconnect.
+      // (calibration/experiment/net/seq_subject.cpp), captured at their disconnect.
       field("tcp_sock", "snd_una", 4, 4,
             "the random initial send sequence set with TCP_REPAIR (nothing is ever acked)"),
       field("tcp_sock", "snd_nxt", 4, 4,
@@ -86,7 +87,7 @@ std::vector<FieldDef> net_fields() {
             "TCP_INFO's tcpi_bytes_acked at rest; apart from bytes_sent after the peer acked "
             "bytes queued in repair mode (never transmitted)"),
       // sk_socket and struct socket: through the pointees of the sk's words
-      // (calibration/net/socket_solver.h), each read back by a round trip.
+      // (calibration/solve/net/socket_solver.h), each read back by a round trip.
       field("sock", "sk_socket", 8, 8,
             "points to a struct socket whose sk is the sk itself and whose state and type hold "
             "their known values"),

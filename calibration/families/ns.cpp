@@ -3,9 +3,9 @@
 // (stage 2, two pointers in one load). kNsKinds (ns.h) lists the kinds; the
 // chain rule (ns_by_value) is below.
 #include "calibration/families/ns.h"
-#include "calibration/chain_search.h"
+#include "calibration/solve/chain_search.h"
 #include "calibration/families/families.h"
-#include "calibration/readback_check.h"
+#include "calibration/solve/readback_check.h"
 
 namespace offsetprobe::families {
 

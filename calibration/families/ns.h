@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // The ns family's data shared with the subjects' /proc reader
-// (calibration/proc_read.cpp) and the tests: the namespace kinds.
+// (calibration/experiment/proc_read.cpp) and the tests: the namespace kinds.
 #pragma once
 
 #include <array>

@@ -10,7 +10,7 @@
 // call is seen, never assumed. The predicates then want each subject's own
 // value at the offset, in every trial.
 #include "calibration/families/families.h"
-#include "calibration/readback_check.h"
+#include "calibration/solve/readback_check.h"
 
 #include <sched.h>
 #include <sys/resource.h>

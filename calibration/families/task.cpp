@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // task_struct's own fields: found in the raw bytes of the subjects' tasks
-// (stage 1). Their predicates are in calibration/solver.cpp.
+// (stage 1). Their predicates are in calibration/solve/solver.cpp.
 #include "calibration/families/families.h"
-#include "calibration/readback_check.h"
+#include "calibration/solve/readback_check.h"
 
 namespace offsetprobe::families {
 

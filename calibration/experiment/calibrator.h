@@ -1,0 +1,44 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// The calibrator: runs the experiments (subjects + scanner), solves, and
+// validates the offsets with the reader before anything is reported.
+#pragma once
+
+#include "calibration/experiment/capture.h"
+#include "calibration/model/calibrate_options.h"
+#include "calibration/model/catalogue.h"
+#include "calibration/experiment/environment.h"
+#include "calibration/experiment/proc_read.h"
+#include "calibration/model/result.h"
+#include "calibration/model/snapshot.h"
+
+#include <atomic>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace offsetprobe {
+
+// Everything one calibration produced, including the raw trials (for
+// --dump-snapshots and offline fixtures).
+struct Calibration {
+  CalibrationResult result;
+  std::vector<Trial> trials;
+  // The capture stages planned from the catalogue's Requires graph
+  // (plan_stages): stage 1 task_struct's own bytes, stage 2 behind pointers.
+  std::vector<std::vector<std::string>> stages;
+  int64_t boot_offset_ns = 0;
+  int64_t mono_offset_ns = 0;
+};
+
+// Throws Fatal with the matching exit code on any failure that stops the
+// experiment (privileges, BPF, subjects, signals). A field that could not be
+// found is not an exception: it is reported in the result.
+Calibration calibrate(const CalibrateOptions &opt);
+
+// Reads offsets found elsewhere (a fleet bundle, say) back on this kernel with
+// the reader program, exactly like a calibration's own validation. Fields
+// that fail become unresolved. Throws Fatal like calibrate().
+std::vector<FieldResult> validate_offsets(const CalibrateOptions &opt,
+                                          std::vector<FieldResult> fields);
+
+} // namespace offsetprobe

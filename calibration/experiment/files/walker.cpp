@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "calibration/experiment/files/walker.h"
+
+#include "calibration/model/error.h"
+#include "calibration/model/exit_codes.h"
+
+#include "filewalk.h"
+#include "filewalk.skel.h"
+#include "scanner.h"
+
+#include <bpf/libbpf.h>
+
+#include <cerrno>
+#include <cstring>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+namespace offsetprobe::files {
+
+namespace {
+
+std::string err_text(int err) {
+  err = err < 0 ? -err : err;
+  return std::string(strerrorname_np(err) ? strerrorname_np(err) : "E?") + " (" +
+         std::strerror(err) + ")";
+}
+
+[[noreturn]] void fail(const char *what, int err) {
+  err = err < 0 ? -err : err;
+  throw Fatal(err == EPERM || err == EACCES ? exit_permission : exit_bpf,
+              std::string("the file walker: ") + what + ": " + err_text(err));
+}
+
+size_t map_bytes(bpf_map *m) {
+  size_t stride = (bpf_map__value_size(m) + 7) / 8 * 8;
+  size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  return (stride * bpf_map__max_entries(m) + page - 1) / page * page;
+}
+
+} // namespace
+
+struct LiveWalker::Impl {
+  op_filewalk *skel = nullptr;
+  bpf_link *link = nullptr;
+  void *req_mem = MAP_FAILED, *resp_mem = MAP_FAILED;
+  size_t req_len = 0, resp_len = 0;
+  uint32_t next_slot = 0;
+  std::map<int, std::function<void(uint32_t)>> triggers;
+  ~Impl() {
+    bpf_link__destroy(link);
+    if (req_mem != MAP_FAILED)
+      munmap(req_mem, req_len);
+    if (resp_mem != MAP_FAILED)
+      munmap(resp_mem, resp_len);
+    op_filewalk__destroy(skel);
+  }
+};
+
+LiveWalker::LiveWalker() : impl_(std::make_unique<Impl>()) {
+  auto &s = impl_->skel;
+  s = op_filewalk__open();
+  if (!s)
+    fail("open", errno);
+  s->rodata->trigger_nr = SYS_getppid;
+  bpf_program__set_autoload(s->progs.walk_tp, false);
+  if (int err = op_filewalk__load(s))
+    fail("load", err);
+  // The raw tracepoint needs no tracefs, and detaching it does not wait for
+  // an RCU grace period (calibration/experiment/capture.cpp says why).
+  impl_->link = bpf_program__attach_raw_tracepoint(s->progs.walk_raw, "sys_enter");
+  if (!impl_->link)
+    throw Fatal(exit_tracing,
+                "the file walker: attaching raw_tracepoint/sys_enter: " + err_text(errno));
+  impl_->req_len = map_bytes(s->maps.fw_requests);
+  impl_->resp_len = map_bytes(s->maps.fw_responses);
+  impl_->req_mem = mmap(nullptr, impl_->req_len, PROT_READ | PROT_WRITE, MAP_SHARED,
+                        bpf_map__fd(s->maps.fw_requests), 0);
+  impl_->resp_mem = mmap(nullptr, impl_->resp_len, PROT_READ | PROT_WRITE, MAP_SHARED,
+                         bpf_map__fd(s->maps.fw_responses), 0);
+  if (impl_->req_mem == MAP_FAILED || impl_->resp_mem == MAP_FAILED)
+    fail("mmap", errno);
+}
+
+LiveWalker::~LiveWalker() = default;
+
+void LiveWalker::add_subject(int id, const std::string &cookie,
+                             std::function<void(uint32_t)> trigger) {
+  char key[OP_COMM_LEN] = {};
+  std::memcpy(key, cookie.data(), std::min(cookie.size(), sizeof(key) - 1));
+  uint32_t slot = impl_->next_slot++;
+  if (slot >= OP_MAX_SLOTS ||
+      bpf_map__update_elem(impl_->skel->maps.cookies, key, sizeof(key), &slot, sizeof(slot), 0))
+    throw Fatal(exit_bpf, "the file walker: registering a subject: " + err_text(errno));
+  impl_->triggers[id] = std::move(trigger);
+}
+
+std::vector<WalkResponse> LiveWalker::walk(int subject, const std::vector<WalkRequest> &reqs) {
+  std::vector<WalkResponse> out;
+  auto *rq = static_cast<fw_request *>(impl_->req_mem);
+  auto *rs = static_cast<fw_response *>(impl_->resp_mem);
+  for (size_t first = 0; first < reqs.size(); first += FW_MAX_REQ) {
+    uint32_t n = static_cast<uint32_t>(std::min<size_t>(FW_MAX_REQ, reqs.size() - first));
+    for (uint32_t i = 0; i < n; i++) {
+      const WalkRequest &q = reqs[first + i];
+      if (q.steps.size() > FW_MAX_STEPS || q.len == 0 || q.len > FW_BYTES || q.len % FW_CHUNK)
+        throw Fatal(exit_failure, "the file walker: a request beyond its capacity");
+      fw_request r{};
+      r.nsteps = static_cast<uint32_t>(q.steps.size());
+      r.nchunks = q.len / FW_CHUNK;
+      r.copy_off = q.copy_off;
+      for (size_t k = 0; k < q.steps.size(); k++)
+        r.steps[k] = q.steps[k];
+      rq[i] = r;
+      rs[i].done = 0;
+    }
+    uint32_t zero = 0;
+    fw_control ctl{n, 0};
+    if (bpf_map__update_elem(impl_->skel->maps.fw_control, &zero, sizeof zero, &ctl, sizeof ctl, 0))
+      throw Fatal(exit_bpf, "the file walker: setting a round: " + err_text(errno));
+    impl_->triggers.at(subject)(n);
+    for (uint32_t i = 0; i < n; i++) {
+      const WalkRequest &q = reqs[first + i];
+      const fw_response &r = rs[i];
+      WalkResponse w;
+      w.done = r.done != 0;
+      w.task = r.task;
+      w.ptrs.assign(r.ptr, r.ptr + q.steps.size());
+      w.readable = w.done ? r.readable : 0;
+      w.bytes.assign(r.bytes, r.bytes + q.len);
+      out.push_back(std::move(w));
+    }
+  }
+  return out;
+}
+
+} // namespace offsetprobe::files

@@ -1,0 +1,331 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "calibration/experiment/net/net_experiment.h"
+#include "calibration/model/timing.h"
+
+#include "calibration/model/catalogue.h"
+#include "calibration/model/error.h"
+#include "calibration/experiment/net/sock_subject.h"
+#include "calibration/solve/net/sock_trial_json.h"
+#include "calibration/solve/net/socket_solver.h"
+#include "calibration/experiment/subject_host.h"
+#include "calibration/model/exit_codes.h"
+
+#include <algorithm>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <sys/random.h>
+#include <sys/utsname.h>
+
+#include "sockscan.h"
+
+namespace offsetprobe::net {
+
+namespace {
+
+// OFFSETPROBE_TIMING=1: the experiment's steps on stderr, like the engine's.
+void mark(const char *what) {
+  static const auto t0 = std::chrono::steady_clock::now();
+  timing_mark("net", t0, what);
+}
+
+const Family &net_family() {
+  for (const auto &f : catalogue())
+    if (f.name == "net")
+      return f;
+  throw std::logic_error("catalogue: no net family");
+}
+
+// A comm cookie like the subjects' (calibration/experiment/subject.cpp): "op" + 13 of
+// [a-z0-9], so that tests find every subject of a run by one pattern.
+std::string make_cookie() {
+  static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+  uint8_t r[13];
+  if (getrandom(r, sizeof(r), 0) != sizeof(r))
+    throw Fatal(exit_failure, "getrandom failed");
+  std::string c = "op";
+  for (uint8_t b : r)
+    c += alphabet[b % 36];
+  return c;
+}
+
+void all_unresolved(std::vector<FieldResult> &fields, const std::string &why, bool required) {
+  for (auto &f : fields) {
+    f.status = FieldStatus::unresolved;
+    f.offset.reset();
+    f.reason = why;
+    f.required = f.required && required;
+  }
+}
+
+const FieldResult *calibrated(const std::vector<FieldResult> &fields, const std::string &name) {
+  for (const auto &f : fields)
+    if (f.name == name && f.status == FieldStatus::calibrated)
+      return &f;
+  return nullptr;
+}
+
+// The plan: every calibrated field at its offset from the sk; skc_net's
+// pointee read at net.ns.inum; struct socket's fields from sk_socket's
+// pointee, with sk_socket's round trip through socket.sk and socket.file's
+// through file.private_data (socket_solver.h).
+std::vector<SockStep> make_plan(const std::vector<FieldResult> &fields,
+                                std::optional<uint32_t> inum_offset,
+                                std::optional<uint32_t> private_data,
+                                std::map<std::string, uint32_t> &steps) {
+  std::vector<SockStep> plan;
+  auto add = [&](const std::string &name, std::optional<uint32_t> parent, uint32_t off,
+                 uint32_t size) {
+    steps[name] = static_cast<uint32_t>(plan.size());
+    plan.push_back({parent, off, size});
+  };
+  const FieldResult *sk = calibrated(fields, "socket.sk");
+  for (const auto &f : fields) {
+    if (f.status != FieldStatus::calibrated || plan.size() + 2 > OP_SK_MAX_STEPS)
+      continue;
+    std::optional<uint32_t> parent;
+    if (f.name.rfind("socket.", 0) == 0) {
+      auto p = steps.find("sock.sk_socket");
+      if (p == steps.end())
+        continue; // not read back: fails as unknown
+      parent = p->second;
+    }
+    add(f.name, parent, *f.offset, f.size);
+    if (f.name == "sock_common.skc_net" && inum_offset)
+      add("sock_common.skc_net>net.ns.inum", steps[f.name], *inum_offset, 4);
+    if (f.name == "sock.sk_socket" && sk)
+      add("sock.sk_socket>socket.sk", steps[f.name], *sk->offset, 8);
+    if (f.name == "socket.file" && private_data)
+      add("socket.file>file.private_data", steps[f.name], *private_data, 8);
+  }
+  return plan;
+}
+
+// struct socket's fields are read through sk_socket: when it did not pass
+// its round trip, they cannot stand either.
+void socket_behind_sk_socket(std::vector<FieldResult> &fields) {
+  if (calibrated(fields, "sock.sk_socket"))
+    return;
+  for (auto &f : fields)
+    if (f.name.rfind("socket.", 0) == 0 && f.status == FieldStatus::calibrated) {
+      f.candidates = {*f.offset};
+      f.offset.reset();
+      f.status = FieldStatus::unresolved;
+      f.validation = Validation::failed;
+      f.validation_detail = "read through sock.sk_socket, which did not pass its read-back";
+      f.reason = f.validation_detail;
+    }
+}
+
+// sk_type and sk_protocol were bit-fields before 5.6 (sk_type:16 and
+// sk_protocol:8 in one word with sk_userlocks and others): a byte offset
+// found there would not be the field's. Not reported, with the reason.
+void refuse_bitfields(std::vector<FieldResult> &fields) {
+  utsname u{};
+  unsigned maj = 0, min = 0;
+  if (::uname(&u) != 0 || std::sscanf(u.release, "%u.%u", &maj, &min) != 2 || maj > 5 ||
+      (maj == 5 && min >= 6))
+    return;
+  for (auto &f : fields)
+    if (f.name == "sock.sk_type" || f.name == "sock.sk_protocol") {
+      f.status = FieldStatus::not_present;
+      f.offset.reset();
+      f.candidates.clear();
+      f.required = false;
+      f.reason = std::string("a bit-field on this kernel (") + u.release +
+                 ", before 5.6): no byte offset, and no bit offset is guessed";
+    }
+}
+
+// Reads every calibrated field of `mine` back in the kernel, from the sk of
+// a fresh trial's hits, and fails those that do not read back.
+void readback(const CalibrateOptions &opt, SockScanSession &scan,
+              std::optional<uint32_t> inum_offset, std::optional<uint32_t> private_data,
+              std::vector<FieldResult> &mine) {
+  bool any = std::any_of(mine.begin(), mine.end(),
+                         [](const FieldResult &f) { return f.status == FieldStatus::calibrated; });
+  if (!any)
+    return;
+  throw_if_stopped(opt);
+  std::map<std::string, uint32_t> steps;
+  scan.set_plan(make_plan(mine, inum_offset, private_data, steps));
+  auto cookie = make_cookie();
+  scan.add_cookie(cookie);
+  mark("read-back: plan set");
+  auto run = run_sock_trial(scan, cookie);
+  mark("read-back: trial run");
+  if (!run.error.empty() && run.cannot_run.empty()) {
+    cookie = make_cookie();
+    scan.add_cookie(cookie);
+    run = run_sock_trial(scan, cookie);
+  }
+  if (!run.error.empty() || !run.cannot_run.empty()) {
+    // Nothing read back: nothing is reported.
+    for (auto &f : mine)
+      if (f.status == FieldStatus::calibrated) {
+        f.candidates = {*f.offset};
+        f.offset.reset();
+        f.status = FieldStatus::unresolved;
+        f.validation = Validation::failed;
+        f.validation_detail = "the validation trial failed: " + run.error + run.cannot_run;
+        f.reason = f.validation_detail;
+      }
+    return;
+  }
+  check_sock_readback(run.trial, run.events, steps, mine);
+  check_socket_readback(run.trial, run.events, steps, mine);
+  socket_behind_sk_socket(mine);
+}
+
+bool is_seq_field(const std::string &name) {
+  return name == "tcp_sock.snd_una" || name == "tcp_sock.snd_nxt" || name == "tcp_sock.rcv_nxt";
+}
+
+std::optional<uint32_t> inum_offset_of(const std::vector<FieldResult> &fields) {
+  for (const auto &f : fields)
+    if (f.name == "net.ns.inum" && f.status == FieldStatus::calibrated &&
+        f.validation == Validation::passed)
+      return f.offset;
+  return std::nullopt;
+}
+
+} // namespace
+
+void validate_net(const CalibrateOptions &opt, const Backend &backend,
+                  std::vector<FieldResult> &fields, std::optional<uint32_t> inum) {
+  std::vector<FieldResult *> mine;
+  for (auto &f : fields)
+    if (family_of(f.name) == &net_family() && f.status == FieldStatus::calibrated)
+      mine.push_back(&f);
+  if (mine.empty())
+    return;
+  auto fail_all = [&](const std::string &why) {
+    for (auto *f : mine) {
+      f->candidates = {*f->offset};
+      f->offset.reset();
+      f->status = FieldStatus::unresolved;
+      f->reason = why;
+      f->required = false;
+      f->validation = Validation::not_run;
+    }
+  };
+  if (!backend.sockscan)
+    return fail_all("the " + backend.name + " backend has no socket scanner");
+  std::vector<FieldResult> copy;
+  for (auto *f : mine)
+    copy.push_back(*f);
+  // socket.file's round trip: the file family's file.private_data, as given.
+  std::optional<uint32_t> private_data;
+  if (const auto *pd = calibrated(fields, "file.private_data"))
+    private_data = pd->offset;
+  refuse_bitfields(copy);
+  mark("validate: start");
+  SockScanSession scan(backend.sockscan, inum, /*readback_only=*/true);
+  mark("validate: socket scanner loaded (read-back only)");
+  readback(opt, scan, inum, private_data, copy);
+  for (size_t i = 0; i < mine.size(); i++)
+    *mine[i] = copy[i];
+}
+
+bool net_selected(const CalibrateOptions &opt) {
+  for (const auto &f : net_family().fields)
+    if (opt.fields.has(f.name()))
+      return true;
+  return false;
+}
+
+void calibrate_net(const CalibrateOptions &opt, const Backend &backend,
+                   std::vector<FieldResult> &fields) {
+  std::vector<FieldResult> mine;
+  for (const auto &f : net_family().fields)
+    if (opt.fields.has(f.name())) {
+      mine.push_back(unsolved(f));
+      mine.back().required = f.required;
+    }
+  if (mine.empty())
+    return;
+  auto append = [&] {
+    for (auto &f : mine)
+      fields.push_back(std::move(f));
+  };
+  if (!backend.sockscan) {
+    all_unresolved(mine, "the " + backend.name + " backend has no socket scanner", false);
+    return append();
+  }
+  std::optional<uint32_t> inum_offset = inum_offset_of(fields);
+  mark("start");
+  SockScanSession scan(backend.sockscan, inum_offset);
+  mark("socket scanner loaded");
+  std::vector<SockTrial> trials;
+  std::string no_v6, no_repair, no_udp;
+  for (uint32_t i = 0; i < opt.trials; i++) {
+    throw_if_stopped(opt);
+    auto cookie = make_cookie();
+    scan.add_cookie(cookie);
+    auto run = run_sock_trial(scan, cookie);
+    // A trial that went wrong (a hit missing under load, say) is run again
+    // with fresh values, once; a second failure leaves the fields unresolved
+    // rather than failing the whole calibration.
+    if (!run.error.empty() && run.cannot_run.empty()) {
+      cookie = make_cookie();
+      scan.add_cookie(cookie);
+      run = run_sock_trial(scan, cookie);
+    }
+    if (!run.cannot_run.empty()) {
+      all_unresolved(mine, "the socket subject cannot run here: " + run.cannot_run, false);
+      return append();
+    }
+    if (!run.error.empty()) {
+      all_unresolved(mine, "net trial " + std::to_string(i + 1) + " failed twice: " + run.error,
+                     true);
+      return append();
+    }
+    if (!run.no_v6.empty())
+      no_v6 = run.no_v6;
+    if (!run.no_repair.empty())
+      no_repair = run.no_repair;
+    if (!run.no_udp.empty())
+      no_udp = run.no_udp;
+    trials.push_back(std::move(run.trial));
+    mark("trial run");
+  }
+  // The matrix's guests keep the raw trials as offline fixtures
+  // (scripts/matrix/fixture.sh, tests/test_net_replay.cpp).
+  if (const char *dump = std::getenv("OFFSETPROBE_DUMP_NET_TRIALS"); dump && *dump) {
+    std::string why;
+    if (!write_trials_file(dump, trials, std::min<uint32_t>(3, opt.trials), why))
+      throw Fatal(exit_failure, "OFFSETPROBE_DUMP_NET_TRIALS: " + why);
+  }
+  solve_sock_fields(trials, std::min<uint32_t>(3, opt.trials), mine);
+  auto socket = solve_socket_fields(trials, std::min<uint32_t>(3, opt.trials), mine);
+  refuse_bitfields(mine);
+  for (auto &f : mine) {
+    if (f.name == "sock_common.skc_net" && !inum_offset) {
+      f.status = FieldStatus::unresolved;
+      f.candidates.clear();
+      f.offset.reset();
+      f.reason = "net.ns.inum was not calibrated: the sk's words cannot be followed";
+    }
+    if (!no_v6.empty() && f.status != FieldStatus::calibrated &&
+        f.name.find("_v6_") != std::string::npos) {
+      f.reason = "IPv6 unusable here (" + no_v6 + ")";
+      f.required = false;
+    }
+    if (!no_repair.empty() && f.status != FieldStatus::calibrated && is_seq_field(f.name))
+      f.reason = "TCP_REPAIR refused here (" + no_repair +
+                 "): tcp_sock's sequence numbers "
+                 "cannot be known";
+    bool udp_only =
+        f.name == "sock.sk_type" || f.name == "sock.sk_protocol" || f.name == "socket.type";
+    if (!no_udp.empty() && udp_only && f.status == FieldStatus::unresolved) {
+      f.reason = "no UDP socket hit here (" + no_udp + "): one known value only";
+      f.required = false;
+    }
+  }
+  if (opt.validate)
+    readback(opt, scan, inum_offset, socket.private_data, mine);
+  append();
+}
+
+} // namespace offsetprobe::net

@@ -1,0 +1,44 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// The net family's subject: a thread of the calibrator that unshares its
+// network namespace, brings lo up, adds two random ULAs to it, and runs TCP
+// listeners and connections over IPv4 and IPv6 with random addresses, ports
+// and socket options. Its comm is a cookie, so the socket scanner captures
+// the struct sock of each transition its syscalls make; it keeps, for each
+// syscall, the one hit of the transition that syscall makes, with the
+// values it set or read for that socket.
+#pragma once
+
+#include "calibration/experiment/net/sockscan_session.h"
+
+#include <string>
+#include <vector>
+
+namespace offsetprobe::net {
+
+struct SockTrialRun {
+  SockTrial trial;
+  // The hits kept, with the read-back values, parallel to trial.captures.
+  std::vector<SockEvent> events;
+  // Why the experiment could not run on this host (no network namespace,
+  // say): the fields are then unresolved, not required.
+  std::string cannot_run;
+  // Why IPv6 could not be used (no IPv6, a ULA refused): the v6 fields are
+  // then unknown in this trial.
+  std::string no_v6;
+  // Why TCP_REPAIR could not be used (no CAP_NET_ADMIN): tcp_sock's
+  // sequence numbers are then unknown in this trial (seq_subject.h).
+  std::string no_repair;
+  // Why the UDP socket's hit could not be had (no
+  // udp:udp_fail_queue_rcv_skb): sk_type, sk_protocol and socket.type then
+  // have the TCP value only (udp_subject.h).
+  std::string no_udp;
+  // A hit that was missing or not the one expected: the trial is void.
+  std::string error;
+};
+
+// Runs one trial on a thread of its own, whose comm is `cookie` (registered
+// in `scan` by the caller). Returns when every socket is closed and the
+// thread has ended.
+SockTrialRun run_sock_trial(SockScanSession &scan, const std::string &cookie);
+
+} // namespace offsetprobe::net
