@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// What a calibration is asked to do: plain data, filled at the command line
-// and read by the calibrator, the subject host and the families' experiments
-// (calibration/experiment/).
+// What a calibration is asked to do: one type from the command line down.
+// Filled by the CLI (offsetprobe/cli/), read by calibrate_cached
+// (offsetprobe/usecases/: the cache's policy and the bundle), and by the
+// calibrator, the subject host and the families' experiments
+// (calibration/experiment/: the engine's part).
 #pragma once
 
 #include "calibration/model/catalogue.h"
@@ -49,6 +51,13 @@ struct CalibrateOptions {
   // yet), trial-released, validate-spawned, validate-ready (read-backs not
   // read yet). Scanner (and from validate-* on, reader) attached throughout.
   std::function<void(const std::string &stage, const std::vector<int> &pids)> on_stage;
+
+  // Around the engine, for calibrate_cached alone (calibrate() reads none):
+  // the cache's policy and a fleet bundle to try before calibrating.
+  bool force = false;           // recalibrate even on a valid cache entry
+  bool use_cache = true;        // false: neither read nor write the cache
+  std::string bundle;           // a fleet bundle to try before calibrating
+  bool bundle_required = false; // the bundle was named explicitly: a bad one is an error
 };
 
 } // namespace offsetprobe

@@ -26,12 +26,14 @@ namespace offsetprobe {
 
 namespace {
 
-// The command line as parsed: the options that bind to the request as they
-// are (--trials, --timeout, --force, --bundle) go straight into `req`; the
-// ones that are text to convert (--trigger, --fields, --backend) or that
-// concern the command itself (--json, --dump-snapshots) stay here.
+// The command line as parsed. The options that bind as they are (--trials,
+// --timeout, --force, --bundle) go straight into `opt`, the one options type
+// passed down to calibrate_cached and calibrate(); what stays here is flag
+// text still to convert into `opt` (--trigger, --fields, --no-*), the backend
+// to run on, and what the command itself does with the result (--json,
+// --dump-snapshots): none of it is passed down.
 struct CalibrateArgs {
-  CalibrateRequest req;
+  CalibrateOptions opt;
   bool json = false;
   std::string trigger = "auto";
   std::string dump_snapshots;
@@ -103,7 +105,7 @@ void register_calibrate(CLI::App &app, GlobalOptions &g, CommandFn &run) {
       "calibrate", "Find the task_struct field offsets of the running kernel by experiment");
   cmd->add_flag("--json", args->json, "Print the result as JSON on stdout");
   // Six subjects per trial plus the validation's share the scanner's 64 slots.
-  cmd->add_option("--trials", args->req.engine.trials, "Independent trials (3 to 9)")
+  cmd->add_option("--trials", args->opt.trials, "Independent trials (3 to 9)")
       ->check(CLI::Range(3, 9));
   std::string families;
   for (const auto &f : catalogue())
@@ -121,17 +123,17 @@ void register_calibrate(CLI::App &app, GlobalOptions &g, CommandFn &run) {
   cmd->add_option("--trigger", args->trigger,
                   "Where subjects are caught: auto, tracepoint, raw_tracepoint, uprobe")
       ->check(CLI::IsMember({"auto", "tracepoint", "raw_tracepoint", "uprobe"}));
-  cmd->add_option("--timeout", args->req.engine.subject_timeout_ms,
+  cmd->add_option("--timeout", args->opt.subject_timeout_ms,
                   "Milliseconds a subject may take to answer")
       ->check(CLI::Range(100, 600'000));
   cmd->add_option("--dump-snapshots", args->dump_snapshots,
                   "Write the raw trials (snapshots and known values) as JSON to FILE");
   cmd->add_flag("--no-validate", args->no_validate,
                 "Skip the read-back (results are then never complete, never cached)");
-  cmd->add_flag("--force", args->req.force, "Calibrate even when the cache holds a valid entry");
+  cmd->add_flag("--force", args->opt.force, "Calibrate even when the cache holds a valid entry");
   cmd->add_flag("--no-cache", args->no_cache, "Neither read nor write the cache");
   auto *bundle_opt =
-      cmd->add_option("--bundle", args->req.bundle,
+      cmd->add_option("--bundle", args->opt.bundle,
                       std::string("Take this kernel's offsets from a fleet bundle when they pass "
                                   "the read-back here (default: the shipped fleet archive ") +
                           kDefaultBundlePath + ", when it exists and without --force)")
@@ -146,23 +148,23 @@ void register_calibrate(CLI::App &app, GlobalOptions &g, CommandFn &run) {
   cmd->callback([args, &g, &run] {
     // The command body, with the backend to calibrate with (nullptr: libbpf).
     auto body = [args, &g](const Backend *backend) {
-      CalibrateRequest req = args->req;
-      req.engine.backend = backend;
-      req.use_cache = !args->no_cache && !args->no_validate;
-      req.engine.trigger = *trigger_mode_from_string(args->trigger);
-      req.engine.validate = !args->no_validate;
+      CalibrateOptions opt = args->opt;
+      opt.backend = backend;
+      opt.use_cache = !args->no_cache && !args->no_validate;
+      opt.trigger = *trigger_mode_from_string(args->trigger);
+      opt.validate = !args->no_validate;
       std::string why;
-      req.engine.fields = *FieldSelection::parse(args->fields, why); // checked by the option
-      if (!req.bundle.empty()) {
-        req.bundle_required = true;
-      } else if (!args->no_bundle && !req.force && access(kDefaultBundlePath, F_OK) == 0) {
+      opt.fields = *FieldSelection::parse(args->fields, why); // checked by the option
+      if (!opt.bundle.empty()) {
+        opt.bundle_required = true;
+      } else if (!args->no_bundle && !opt.force && access(kDefaultBundlePath, F_OK) == 0) {
         // --force asks for an experiment: the shipped archive is not one.
-        req.bundle = kDefaultBundlePath;
+        opt.bundle = kDefaultBundlePath;
       }
       // Snapshots exist only for a real calibration.
       if (!args->dump_snapshots.empty())
-        req.force = true, req.bundle.clear();
-      CalibrateOutcome out = calibrate_cached(g, req);
+        opt.force = true, opt.bundle.clear();
+      CalibrateOutcome out = calibrate_cached(g, opt);
       const CalibrationResult &r = out.entry.calibration;
       if (!args->dump_snapshots.empty() && out.raw) {
         TrialDump d;
@@ -195,7 +197,7 @@ void register_calibrate(CLI::App &app, GlobalOptions &g, CommandFn &run) {
                       : out.source == "bundle+calibrated" ? "from bundle, the rest calibrated"
                                                           : "calibrated",
                       out.path->c_str());
-        else if (req.use_cache)
+        else if (opt.use_cache)
           std::printf("not cached: only a complete, validated calibration is stored\n");
       }
       print_maps_for_test();

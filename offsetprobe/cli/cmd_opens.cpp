@@ -155,13 +155,13 @@ int run_opens(const GlobalOptions &g, const OpensArgs &a) {
   if (a.pid)
     cfg.filter_tgid = tgid_of(a.pid);
 
-  CalibrateRequest req;
+  CalibrateOptions opt;
   std::string err;
   auto sel = FieldSelection::parse(file_walk_fields(), err);
   if (!sel)
     throw Fatal(exit_failure, "opens: " + err);
-  req.engine.fields = *sel;
-  CalibrateOutcome out = calibrate_cached(g, req);
+  opt.fields = *sel;
+  CalibrateOutcome out = calibrate_cached(g, opt);
   const CalibrationResult &cal = out.entry.calibration;
   auto files = file_walk_offsets(cal, err);
   if (!files)

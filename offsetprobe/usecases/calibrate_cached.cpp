@@ -85,8 +85,8 @@ std::string unusable_fields(const CacheEntry &e, bool failed_only = false) {
 // with --fields task has no pointer chains, so it is no hit for --fields all
 // (a calibration lists every field it was asked for, whatever its status on
 // that kernel).
-bool covers(const CacheEntry &e, const CalibrateRequest &req) {
-  for (const auto &name : req.engine.fields.names())
+bool covers(const CacheEntry &e, const CalibrateOptions &req) {
+  for (const auto &name : req.fields.names())
     if (!e.calibration.find(name))
       return false;
   return true;
@@ -120,8 +120,10 @@ void install_test_stage_hook(CalibrateOptions &opt) {
   };
 }
 
-CalibrateOptions engine_options(const CalibrateRequest &req) {
-  CalibrateOptions opt = req.engine;
+// The options as calibrate() gets them: the command's, plus the stop flag and
+// the test stage hook.
+CalibrateOptions engine_options(const CalibrateOptions &req) {
+  CalibrateOptions opt = req;
   opt.stop_signal = install_stop_handlers();
   install_test_stage_hook(opt);
   return opt;
@@ -133,7 +135,7 @@ CalibrateOptions engine_options(const CalibrateRequest &req) {
 // the bundle was made) are calibrated here, only they and what they stand
 // on, and joined to it: `partial` says so. A field both hold must agree, or
 // nothing of the bundle is used.
-std::optional<CacheEntry> from_bundle(const GlobalOptions &g, const CalibrateRequest &req,
+std::optional<CacheEntry> from_bundle(const GlobalOptions &g, const CalibrateOptions &req,
                                       const KernelId &kernel, bool &partial) {
   auto e = lookup_bundle(req.bundle, kernel);
   if (!e) {
@@ -152,7 +154,7 @@ std::optional<CacheEntry> from_bundle(const GlobalOptions &g, const CalibrateReq
     return f && (f->status == FieldStatus::unresolved || f->status == FieldStatus::ambiguous);
   };
   std::string missing;
-  for (const auto &name : req.engine.fields.names())
+  for (const auto &name : req.fields.names())
     if (const FieldResult *b = entry.calibration.find(name); !b || cannot_tell(b))
       missing += (missing.empty() ? "" : ",") + name;
   auto t0 = std::chrono::steady_clock::now();
@@ -162,8 +164,8 @@ std::optional<CacheEntry> from_bundle(const GlobalOptions &g, const CalibrateReq
   // bundle's sched fields and calibrated instead), and its fields' read-backs
   // rest on others' offsets (mm_struct.exe_file on task_struct.mm,
   // socket.file on file.private_data). Only the selection is kept below.
-  CalibrateRequest whole = req;
-  whole.engine.fields = FieldSelection::all();
+  CalibrateOptions whole = req;
+  whole.fields = FieldSelection::all();
   entry.calibration.fields = validate_offsets(engine_options(whole), entry.calibration.fields);
   // Any field of the bundle that failed its read-back, optional ones too (a
   // calibration that leaves an optional field unresolved is still usable,
@@ -178,7 +180,7 @@ std::optional<CacheEntry> from_bundle(const GlobalOptions &g, const CalibrateReq
   }
   // The selection's fields, as a cold calibration of it reports them.
   std::erase_if(entry.calibration.fields,
-                [&req](const FieldResult &f) { return !req.engine.fields.has(f.name); });
+                [&req](const FieldResult &f) { return !req.fields.has(f.name); });
   partial = !missing.empty();
   if (partial) {
     std::string why;
@@ -187,8 +189,8 @@ std::optional<CacheEntry> from_bundle(const GlobalOptions &g, const CalibrateReq
       return std::nullopt;
     log_info(g, "bundle " + req.bundle + " has no offsets for " + missing +
                     ": calibrating those here");
-    CalibrateRequest part = req;
-    part.engine.fields = *rest;
+    CalibrateOptions part = req;
+    part.fields = *rest;
     Calibration raw = calibrate(engine_options(part));
     for (const auto &f : raw.result.fields) {
       const FieldResult *b = entry.calibration.find(f.name);
@@ -228,15 +230,15 @@ std::optional<CacheEntry> from_bundle(const GlobalOptions &g, const CalibrateReq
 
 } // namespace
 
-CalibrateOutcome calibrate_cached(const GlobalOptions &g, const CalibrateRequest &request) {
+CalibrateOutcome calibrate_cached(const GlobalOptions &g, const CalibrateOptions &request) {
   const auto t0 = std::chrono::steady_clock::now();
   auto mark = [&t0](const char *what) { timing_mark("cache", t0, what); };
   // A backend without a chain scanner (none today: libbpf and BCC both have
   // one) would calibrate task_struct's own fields only, and a cache entry of
   // those would answer it.
-  CalibrateRequest req = request;
-  if (req.engine.backend && !req.engine.backend->make_chain_scanner)
-    req.engine.fields = FieldSelection::base();
+  CalibrateOptions req = request;
+  if (req.backend && !req.backend->make_chain_scanner)
+    req.fields = FieldSelection::base();
   CalibrateOutcome out;
   KernelId kernel = running_kernel();
   std::optional<CacheStore> store;
@@ -277,7 +279,7 @@ CalibrateOutcome calibrate_cached(const GlobalOptions &g, const CalibrateRequest
     out.entry = std::move(*entry);
     out.source = partial ? "bundle+calibrated" : "bundle";
   } else {
-    log_debug(g, "calibrating with " + std::to_string(req.engine.trials) + " trials");
+    log_debug(g, "calibrating with " + std::to_string(req.trials) + " trials");
     out.raw = calibrate(engine_options(req));
     out.entry.kernel = kernel;
     out.entry.calibration = out.raw->result;

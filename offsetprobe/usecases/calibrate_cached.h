@@ -13,18 +13,6 @@
 
 namespace offsetprobe {
 
-// What a command asks of calibrate_cached: the engine's own options, as
-// calibrate() takes them (trials, trigger, timeout, validation, --fields,
-// backend), and the cache's policy around them. calibrate_cached adds the
-// stop flag and the test stage hook to the engine's options.
-struct CalibrateRequest {
-  CalibrateOptions engine;
-  bool force = false;           // recalibrate even on a valid cache entry
-  bool use_cache = true;        // false: neither read nor write the cache
-  std::string bundle;           // a fleet bundle to try before calibrating
-  bool bundle_required = false; // the bundle was named explicitly: a bad one is an error
-};
-
 struct CalibrateOutcome {
   CacheEntry entry;
   std::string source;              // "cache", "bundle", "bundle+calibrated" or "calibrated"
@@ -40,8 +28,9 @@ const std::atomic<int> *install_stop_handlers();
 // complete entry (unless force); otherwise, under the cache lock, from the
 // bundle when its offsets pass the read-back here; otherwise from a fresh
 // calibration. Only a complete, validated result is written to the cache,
-// atomically. Throws Fatal on errors (cache, privileges, BPF, subjects,
-// signals).
-CalibrateOutcome calibrate_cached(const GlobalOptions &g, const CalibrateRequest &req);
+// atomically. `opt` is the command's options whole: the engine's part and
+// the cache's policy (force, use_cache, bundle). Throws Fatal on errors
+// (cache, privileges, BPF, subjects, signals).
+CalibrateOutcome calibrate_cached(const GlobalOptions &g, const CalibrateOptions &opt);
 
 } // namespace offsetprobe

@@ -8,13 +8,13 @@
 namespace offsetprobe {
 
 ConnOffsets conn_offsets(const GlobalOptions &g) {
-  CalibrateRequest req;
+  CalibrateOptions opt;
   std::string why;
   auto sel = FieldSelection::parse("net", why); // closed under Requires: task, ns.inum
   if (!sel)
     throw Fatal(exit_failure, "conn: the net family is not in the catalogue: " + why);
-  req.engine.fields = *sel;
-  CalibrateOutcome out = calibrate_cached(g, req);
+  opt.fields = *sel;
+  CalibrateOutcome out = calibrate_cached(g, opt);
   if (out.source != "cache")
     log_info(g, "offsets: " + out.source + (out.path ? " (" + *out.path + ")" : ""));
   const CalibrationResult &r = out.entry.calibration;

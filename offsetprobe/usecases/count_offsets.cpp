@@ -30,10 +30,9 @@ std::optional<CountOffsets> cached_offsets(const GlobalOptions &g,
                                            const std::atomic<int> * /*stop_signal*/) {
   // This kernel's cache entry, calibrating (and storing) first when there is
   // no valid one; the calibration installs its own stop handlers.
-  CalibrateRequest req;
-  req.engine.fields =
-      FieldSelection::base(); // the counting probe needs task_struct's own fields only
-  CalibrateOutcome out = calibrate_cached(g, req);
+  CalibrateOptions opt;
+  opt.fields = FieldSelection::base(); // the counting probe needs task_struct's own fields only
+  CalibrateOutcome out = calibrate_cached(g, opt);
   if (out.source != "cache")
     log_info(g, "offsets: " + out.source + (out.path ? " (" + *out.path + ")" : ""));
   auto leader = trusted_offset(g, out.entry.calibration, "task_struct.group_leader");
