@@ -9,7 +9,7 @@
 #pragma once
 
 #include "calibration/experiment/capture.h"
-#include "calibration/solve/layout_order.h"
+#include "calibration/experiment/kernel_config.h"
 #include "calibration/experiment/proc_read.h"
 #include "calibration/model/snapshot.h"
 

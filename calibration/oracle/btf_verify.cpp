@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "calibration/oracle/btf_verify.h"
 
+#include "calibration/experiment/kernel_config.h"
 #include "calibration/solve/layout_order.h"
 
 #include <algorithm>

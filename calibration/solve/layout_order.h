@@ -8,7 +8,8 @@
 //
 // Two sources, either suffices:
 //   - the kernel config (/proc/config.gz, /boot/config-<release>) says
-//     randstruct: read once by the calibrator into SolveOptions::layout;
+//     randstruct: read once by the calibrator into SolveOptions::layout
+//     (calibration/experiment/kernel_config.h; randstruct_in_config() here);
 //   - the calibration itself: fields found by value alone (no rule) whose
 //     relative order every unshuffled kernel keeps come out in another order.
 #pragma once
@@ -42,13 +43,5 @@ LayoutOrder detect_layout_order(const std::vector<FieldResult> &fields,
 // (6.0+), "CONFIG_RANDSTRUCT_PERFORMANCE=y", or the older
 // "CONFIG_GCC_PLUGIN_RANDSTRUCT=y". Empty when none is set.
 std::string randstruct_in_config(const std::string &config_text);
-
-// The running kernel's config: /proc/config.gz (gunzipped), else
-// /boot/config-<release>. nullopt when neither is readable. `source` says which.
-std::optional<std::string> read_kernel_config(std::string *source = nullptr);
-
-// From the running kernel's config: randomized with the option as evidence,
-// or nullopt when the config is unavailable.
-std::optional<LayoutOrder> layout_from_kernel_config();
 
 } // namespace offsetprobe
