@@ -15,10 +15,11 @@
 /* Steps per plan: the whole catalogue's read-back (70 steps for the 48 fields
  * of 6.18) with room for another family. */
 #define OP_MAX_STEPS 96
-/* Steps the exit program may read: the catalogue puts them first (2 today,
- * exit_code and its base). Its own, smaller unroll keeps the exit program
- * ~1/10 of the trigger program's size: the verifier's passes over the whole
- * program, dead steps included, cost ~0.6 us an instruction. */
+/* Steps the exit program may read: the catalogue puts them first (2 today:
+ * one field and the pointer it is read through). Its own, smaller unroll
+ * keeps the exit program ~1/10 of the trigger program's size: the
+ * verifier's passes over the whole program, dead steps included, cost
+ * ~0.6 us an instruction. */
 #define OP_MAX_EXIT_STEPS 8
 /* Bytes a step may read: the largest field (comm) and any pointer fit. */
 #define OP_STEP_BYTES 16
