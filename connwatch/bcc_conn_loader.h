@@ -12,7 +12,7 @@
 namespace offsetprobe::conn {
 
 // BCC_KERNEL_SOURCE must be set before the loader runs (the bcc bridge does
-// it); a program that does not compile is a Failure with exit_bpf and BCC's
+// it); a program that does not compile is a Failure with ErrorKind::bpf and BCC's
 // message.
 ObjectLoader conn_bcc_loader(const BccCompileOptions &opts);
 

@@ -4,7 +4,6 @@
 #include "bpf/runtime/libbpf_object.h"
 #include "calibration/model/result.h"
 #include "calibration/model/error.h"
-#include "calibration/model/exit_codes.h"
 
 #include "connwatch.skel.h"
 
@@ -113,7 +112,7 @@ ConnSession::ConnSession(const ObjectLoader &load, const ConnConfig &cfg)
       },
       impl_.get(), nullptr);
   if (!impl_->rb)
-    throw Fatal(exit_bpf, "connection probe: ring buffer: " + errno_text(errno));
+    throw Error(ErrorKind::bpf, "connection probe: ring buffer: " + errno_text(errno));
 }
 
 ConnSession::~ConnSession() = default;
@@ -125,7 +124,7 @@ int ConnSession::poll(int timeout_ms, const std::function<void(const op_conn_eve
   if (n == -EINTR)
     return 0;
   if (n < 0)
-    throw Fatal(exit_bpf, "connection probe: reading the ring buffer: " + errno_text(n));
+    throw Error(ErrorKind::bpf, "connection probe: reading the ring buffer: " + errno_text(n));
   return n;
 }
 

@@ -70,8 +70,8 @@ Known known_of(const ConnConfig &cfg);
 class ConnSession {
 public:
   // Loads with `load` (conn_libbpf_loader(), or BCC's) and attaches.
-  // Throws Fatal: exit_permission, exit_bpf (BCC: the program did not
-  // compile), or exit_tracing (the tracepoint could not be attached).
+  // Throws Error: ErrorKind::permission, ErrorKind::bpf (BCC: the program did not
+  // compile), or ErrorKind::tracing (the tracepoint could not be attached).
   ConnSession(const ObjectLoader &load, const ConnConfig &cfg);
   ~ConnSession();
   ConnSession(const ConnSession &) = delete;
@@ -79,7 +79,7 @@ public:
 
   // Waits up to timeout_ms for events and hands each to `on_event`; returns
   // the number handled (0 also when a signal interrupted the wait).
-  // Throws Fatal(exit_bpf) when the ring buffer cannot be read.
+  // Throws Error(ErrorKind::bpf) when the ring buffer cannot be read.
   int poll(int timeout_ms, const std::function<void(const op_conn_event &)> &on_event);
   // Connections followed now (seen, not yet closed).
   uint64_t open_count() const;

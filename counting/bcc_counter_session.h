@@ -22,7 +22,7 @@ namespace offsetprobe {
 // -DOFFSETPROBE_TASK_STRUCT_START_BOOTTIME=N (exactly as export prints them),
 // then OP_TICK_NS, OP_BOOT_OFFSET_NS, OP_FILTER_TGID, OP_COUNT_ENTRIES,
 // OP_USE_PIDNS/OP_PIDNS_DEV/OP_PIDNS_INO, OP_NO_TASK_CACHE and the syscall
-// bitmap OP_SYSCALLS_W0..W7. Throws Fatal(exit_usage) for a syscall number
+// bitmap OP_SYSCALLS_W0..W7. Throws Error(ErrorKind::usage) for a syscall number
 // beyond the bitmap.
 std::vector<std::string> counter_cflags(const CounterConfig &cfg);
 
@@ -34,8 +34,8 @@ struct BccCounterOptions {
 class BccCounterSession : public LoadedCounter {
 public:
   // Compiles, loads and attaches (BCC_KERNEL_SOURCE must be set: the bcc
-  // bridge does it). Throws Fatal: exit_bpf when the program does not compile
-  // or load (BCC's message included), exit_permission on EPERM, exit_tracing
+  // bridge does it). Throws Error: ErrorKind::bpf when the program does not compile
+  // or load (BCC's message included), ErrorKind::permission on EPERM, ErrorKind::tracing
   // when a hook does not attach.
   BccCounterSession(const CounterConfig &cfg, const BccCounterOptions &opts);
 };

@@ -3,7 +3,6 @@
 
 #include "calibration/model/error.h"
 #include "counting/kernel_names.h"
-#include "calibration/model/exit_codes.h"
 
 #include "bpf/runtime/libbpf_object.h"
 
@@ -55,7 +54,7 @@ std::optional<PidNamespace> nested_pid_namespace() {
   constexpr uint64_t proc_pid_init_ino = 0xEFFFFFFCu;
   struct stat st {};
   if (stat("/proc/self/ns/pid", &st) != 0)
-    throw Fatal(exit_failure, std::string("stat /proc/self/ns/pid: ") + std::strerror(errno));
+    throw Error(ErrorKind::failure, std::string("stat /proc/self/ns/pid: ") + std::strerror(errno));
   if (st.st_ino == proc_pid_init_ino)
     return std::nullopt;
   return PidNamespace{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
@@ -66,7 +65,7 @@ struct LoadedCounter::NameQueue {
   explicit NameQueue(int fd) {
     rb = ring_buffer__new(fd, on_name, this, nullptr);
     if (!rb)
-      throw Fatal(exit_bpf, "counting probe: the names ring buffer: " + errno_text(errno));
+      throw Error(ErrorKind::bpf, "counting probe: the names ring buffer: " + errno_text(errno));
   }
   ~NameQueue() { ring_buffer__free(rb); }
   static int on_name(void *ctx, void *data, size_t size) {
@@ -80,12 +79,13 @@ struct LoadedCounter::NameQueue {
 
 LoadedCounter::LoadedCounter(const ObjectLoader &load, const CounterConfig &cfg) {
   if (cfg.syscall_nrs.empty())
-    throw Fatal(exit_usage, "counting probe: no syscall to count");
+    throw Error(ErrorKind::usage, "counting probe: no syscall to count");
   if (cfg.tick_ns == 0)
-    throw Fatal(exit_failure, "counting probe: tick length is 0");
+    throw Error(ErrorKind::failure, "counting probe: tick length is 0");
   bool raw = cfg.hook == CountHook::raw_tracepoint;
   if (!raw && cfg.syscall_names.size() != cfg.syscall_nrs.size())
-    throw Fatal(exit_failure, "counting probe: the tracepoint hook needs every syscall's name");
+    throw Error(ErrorKind::failure,
+                "counting probe: the tracepoint hook needs every syscall's name");
   obj_ = load(counter_spec(cfg)).take();
   auto attach = [&](const Hook &h, const std::string &what, const std::string &hint) {
     if (auto e = obj_->attach(h))

@@ -121,12 +121,12 @@ DropCounts read_drops(int drops_fd);
 
 // The probe's spec (bpf/counter.bpf.c), the same for both backends: the
 // offsets and the configuration as constants, the maps' size, and the hook's
-// programs. Throws Fatal(exit_usage) for a syscall number beyond the bitmap.
+// programs. Throws Error(ErrorKind::usage) for a syscall number beyond the bitmap.
 ProgramSpec counter_spec(const CounterConfig &cfg);
 
 // The counting probe on either backend: built by `load` from counter_spec(),
-// then attached (the exit hook first). Throws Fatal (exit_usage,
-// exit_permission, exit_bpf, exit_tracing) with the step that failed.
+// then attached (the exit hook first). Throws Error (ErrorKind::usage,
+// ErrorKind::permission, ErrorKind::bpf, ErrorKind::tracing) with the step that failed.
 class LoadedCounter : public Counter {
 public:
   LoadedCounter(const ObjectLoader &load, const CounterConfig &cfg);

@@ -4,7 +4,6 @@
 // libbcc), so the unit tests can check it without root.
 #include "calibration/model/error.h"
 #include "counting/bcc_counter_session.h"
-#include "calibration/model/exit_codes.h"
 
 #include "counter.h"
 
@@ -14,9 +13,9 @@ ProgramSpec counter_spec(const CounterConfig &cfg) {
   std::vector<uint64_t> words(OP_COUNT_BITMAP_WORDS);
   for (uint32_t nr : cfg.syscall_nrs) {
     if (nr >= OP_COUNT_MAX_NR)
-      throw Fatal(exit_usage, "counting probe: syscall number " + std::to_string(nr) +
-                                  " is beyond the filter (" + std::to_string(OP_COUNT_MAX_NR) +
-                                  ")");
+      throw Error(ErrorKind::usage, "counting probe: syscall number " + std::to_string(nr) +
+                                        " is beyond the filter (" +
+                                        std::to_string(OP_COUNT_MAX_NR) + ")");
     words[nr / 64] |= 1ull << (nr % 64);
   }
   bool raw = cfg.hook == CountHook::raw_tracepoint;

@@ -2,7 +2,6 @@
 #include "opens/opens_session.h"
 
 #include "calibration/model/error.h"
-#include "calibration/model/exit_codes.h"
 
 #include "bpf/runtime/libbpf_object.h"
 
@@ -94,18 +93,20 @@ OpensSession::OpensSession(const OpensConfig &cfg, EventFn on_event)
     auto nr = tracepoint_field_offset(fmt, "__syscall_nr");
     auto ret = tracepoint_field_offset(fmt, "ret");
     if (!nr || !ret)
-      throw Fatal(exit_tracing, "opens: the format of syscalls:sys_exit_" + name +
-                                    " has no __syscall_nr or ret field");
+      throw Error(ErrorKind::tracing, "opens: the format of syscalls:sys_exit_" + name +
+                                          " has no __syscall_nr or ret field");
     if ((nr_off && *nr_off != *nr) || (ret_off && *ret_off != *ret))
-      throw Fatal(exit_tracing, "opens: the exit tracepoints of the open syscalls disagree on "
-                                "where the return value is");
+      throw Error(ErrorKind::tracing,
+                  "opens: the exit tracepoints of the open syscalls disagree on "
+                  "where the return value is");
     nr_off = nr;
     ret_off = ret;
     tps.push_back("syscalls:sys_exit_" + name);
   }
   if (tps.empty())
-    throw Fatal(exit_tracing, "opens: tracefs has no syscalls/sys_exit_openat (is tracefs mounted "
-                              "at /sys/kernel/tracing? is CONFIG_FTRACE_SYSCALLS on?)");
+    throw Error(ErrorKind::tracing,
+                "opens: tracefs has no syscalls/sys_exit_openat (is tracefs mounted "
+                "at /sys/kernel/tracing? is CONFIG_FTRACE_SYSCALLS on?)");
 
   ProgramSpec spec("the opens probe");
   add_file_walk_constants(spec, cfg.files);
@@ -128,7 +129,7 @@ OpensSession::OpensSession(const OpensConfig &cfg, EventFn on_event)
 
   impl_->rb = ring_buffer__new(impl_->obj->map_fd("events"), on_sample, &impl_->on_event, nullptr);
   if (!impl_->rb)
-    throw Fatal(exit_bpf, "opens: ring buffer: " + errno_text(errno));
+    throw Error(ErrorKind::bpf, "opens: ring buffer: " + errno_text(errno));
   for (const auto &tp : tps) {
     auto e = impl_->obj->attach({HookKind::tracepoint, "opens_exit", tp});
     if (!e) {
@@ -137,8 +138,8 @@ OpensSession::OpensSession(const OpensConfig &cfg, EventFn on_event)
     }
     std::string msg = "opens: attaching tracepoint " + tp + ": " + e->message;
     if (e->err == EPERM || e->err == EACCES)
-      throw Fatal(exit_permission, msg + ": run as root with CAP_BPF and CAP_PERFMON");
-    throw Fatal(exit_tracing, msg);
+      throw Error(ErrorKind::permission, msg + ": run as root with CAP_BPF and CAP_PERFMON");
+    throw Error(ErrorKind::tracing, msg);
   }
 }
 

@@ -48,8 +48,8 @@ std::optional<uint32_t> tracepoint_field_offset(const std::string &format_text,
 class OpensSession {
 public:
   using EventFn = std::function<void(const void *data, size_t size)>;
-  // Loads and attaches. Throws Fatal (exit_permission, exit_bpf,
-  // exit_tracing) with the step that failed.
+  // Loads and attaches. Throws Error (ErrorKind::permission, ErrorKind::bpf,
+  // ErrorKind::tracing) with the step that failed.
   OpensSession(const OpensConfig &cfg, EventFn on_event);
   ~OpensSession();
   OpensSession(const OpensSession &) = delete;

@@ -7,7 +7,7 @@
 #  - every command and flag used in the README's and the docs' code blocks is
 #    accepted by this binary (a command it does not have, misspelt or
 #    removed, fails like an unknown flag);
-#  - the exit codes of README.md, the man page and calibration/model/exit_codes.h
+#  - the exit codes of README.md, the man page and offsetprobe/cli/exit_codes.h
 #    are the same set;
 #  - with --json and -v, stdout holds JSON or nothing, never a log line;
 #  - `offsetprobe --version` prints the project version.
@@ -161,10 +161,10 @@ readme_codes = set(re.findall(r"^\| (\d+) \|", m.group(1), re.M)) if m else set(
 mantext = open(man_path).read()
 m = re.search(r"^\.SH EXIT STATUS\n(.*?)(?=^\.SH )", mantext, re.M | re.S)
 man_codes = set(re.findall(r"^\.TP\n\.B (\d+)$", m.group(1), re.M)) if m else set()
-header = open(os.path.join(root, "calibration/model/exit_codes.h")).read()
+header = open(os.path.join(root, "offsetprobe/cli/exit_codes.h")).read()
 code_codes = set(re.findall(r"^\s*exit_\w+\s*=\s*(\d+),", header, re.M))
 if not code_codes:
-    fail("no exit codes found in calibration/model/exit_codes.h")
+    fail("no exit codes found in offsetprobe/cli/exit_codes.h")
 for name, codes in [("README.md", readme_codes), ("dist/offsetprobe.1", man_codes)]:
     if codes != code_codes:
         fail(f"exit codes of {name} {sorted(codes, key=int)} != exit_codes.h "

@@ -7,7 +7,6 @@
 #include "calibration/model/error.h"
 #include "counting/counter_session.h"
 #include "counting/tracker.h"
-#include "calibration/model/exit_codes.h"
 
 #include <doctest/doctest.h>
 
@@ -101,7 +100,7 @@ std::optional<CounterConfig> live_config() {
         const FieldResult *sb = cal.result.find("task_struct.start_boottime");
         for (const FieldResult *f : {gl, sb})
           if (!f || f->status != FieldStatus::calibrated || f->validation != Validation::passed)
-            throw Fatal(exit_incomplete, "calibration of group_leader/start_boottime failed");
+            throw Error(ErrorKind::incomplete, "calibration of group_leader/start_boottime failed");
         CounterConfig c;
         c.off_group_leader = *gl->offset;
         c.off_start_boottime = *sb->offset;
@@ -109,9 +108,10 @@ std::optional<CounterConfig> live_config() {
         c.boot_offset_ns = read_timens_offsets().boottime_ns;
         c.pidns = nested_pid_namespace();
         cfg = c;
-      } catch (const Fatal &e) {
+      } catch (const Error &e) {
         // No BPF here is a skip; anything else is a failure.
-        if (e.code() != exit_permission && e.code() != exit_bpf && e.code() != exit_tracing)
+        if (e.kind() != ErrorKind::permission && e.kind() != ErrorKind::bpf &&
+            e.kind() != ErrorKind::tracing)
           FAIL("calibration: " << e.what());
         skip = std::string("BPF unavailable: ") + e.what();
       }

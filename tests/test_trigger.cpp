@@ -5,10 +5,10 @@
 // EXPECT automatic mode falls back from the raw tracepoint to the uprobe
 //        when the raw one cannot be loaded or attached, and says what failed
 //        when neither works; a refusal for privileges is not worked around
-//        (exit_permission at once, the uprobe never tried); an explicit mode
+//        (ErrorKind::permission at once, the uprobe never tried); an explicit mode
 //        has no fallback. The failures travel as values: nothing is caught.
 #include "calibration/experiment/trigger.h"
-#include "calibration/model/exit_codes.h"
+#include "calibration/model/error.h"
 
 #include <doctest/doctest.h>
 
@@ -53,7 +53,7 @@ ObjectLoader loader(World &w) {
     std::string prog = spec.programs().empty() ? "" : spec.programs().front();
     w.loads.push_back(prog);
     if (prog == w.fail_load)
-      return Failure{exit_bpf, "loading " + prog + ": refused by the test"};
+      return Failure{ErrorKind::bpf, "loading " + prog + ": refused by the test"};
     return std::unique_ptr<LoadedObject>(std::make_unique<FakeObject>(w));
   };
 }
@@ -95,8 +95,8 @@ TEST_CASE("automatic mode: a refusal for privileges is said, not worked around")
   try {
     load_triggered(TriggerMode::automatic, kHooks, spec(), loader(w));
     FAIL("no error");
-  } catch (const Fatal &e) {
-    CHECK(e.code() == exit_permission);
+  } catch (const Error &e) {
+    CHECK(e.kind() == ErrorKind::permission);
     CHECK(std::string(e.what()).find("CAP_BPF") != std::string::npos);
   }
   CHECK(w.attaches == std::vector<std::string>{"on_raw"}); // the uprobe was never tried
@@ -109,8 +109,8 @@ TEST_CASE("automatic mode: when the uprobe fails too, its failure is the one sai
   try {
     load_triggered(TriggerMode::automatic, kHooks, spec(), loader(w));
     FAIL("no error");
-  } catch (const Fatal &e) {
-    CHECK(e.code() == exit_bpf);
+  } catch (const Error &e) {
+    CHECK(e.kind() == ErrorKind::bpf);
     CHECK(std::string(e.what()) == "loading on_uprobe: refused by the test");
   }
 }
@@ -121,8 +121,8 @@ TEST_CASE("an explicit mode has no fallback") {
   try {
     load_triggered(TriggerMode::raw_tracepoint, kHooks, spec(), loader(w));
     FAIL("no error");
-  } catch (const Fatal &e) {
-    CHECK(e.code() == exit_tracing);
+  } catch (const Error &e) {
+    CHECK(e.kind() == ErrorKind::tracing);
     CHECK(std::string(e.what()).find("--trigger uprobe") != std::string::npos);
   }
   CHECK(w.loads.size() == 1);

@@ -3,7 +3,6 @@
 
 #include "calibration/model/error.h"
 #include "bpf/runtime/stderr_capture.h"
-#include "calibration/model/exit_codes.h"
 
 #include <bcc/BPF.h>
 
@@ -98,7 +97,7 @@ public:
   int map_fd(const std::string &name) const override {
     int fd = bpf_->get_table(name).get_fd();
     if (fd < 0)
-      throw Fatal(exit_bpf, "the BCC program has no map " + name);
+      throw Error(ErrorKind::bpf, "the BCC program has no map " + name);
     return fd;
   }
 
@@ -122,8 +121,8 @@ Expected<std::unique_ptr<LoadedObject>> load_bcc(const ProgramSpec &spec, const 
   auto bpf = std::make_unique<ebpf::BPF>();
   auto st = bpf->init(source, spec.bcc_cflags());
   if (!st.ok())
-    return Failure{exit_bpf, "compiling " + spec.what() + " with BCC (kernel headers: " +
-                                 opts.headers_origin + "): " + st.msg()};
+    return Failure{ErrorKind::bpf, "compiling " + spec.what() + " with BCC (kernel headers: " +
+                                       opts.headers_origin + "): " + st.msg()};
   return std::unique_ptr<LoadedObject>(std::make_unique<BccObject>(std::move(bpf), opts.verbose));
 }
 

@@ -22,7 +22,7 @@ struct BccCompileOptions {
 
 // load_bcc compiles `source` with spec.bcc_cflags() (BCC_KERNEL_SOURCE must
 // be set: the bcc bridge does it). BCC loads each program at its first
-// attach. Fails with exit_bpf when the source does not compile ("compiling
+// attach. Fails with ErrorKind::bpf when the source does not compile ("compiling
 // the scanner with BCC (kernel headers: ...): BCC's message").
 Expected<std::unique_ptr<LoadedObject>> load_bcc(const ProgramSpec &spec, const char *source,
                                                  const BccCompileOptions &opts);

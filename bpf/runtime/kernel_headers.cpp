@@ -2,7 +2,6 @@
 #include "bpf/runtime/kernel_headers.h"
 
 #include "calibration/model/error.h"
-#include "calibration/model/exit_codes.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -327,7 +326,7 @@ MergedHeaderView::MergedHeaderView(const HeaderSet &set, const std::string &base
   for (int attempt = 0; lock_fd_ < 0; attempt++) {
     std::string tmpl = base + "/" + kViewPrefix + std::to_string(::getpid()) + "-XXXXXX";
     if (!mkdtemp(tmpl.data()))
-      throw Fatal(exit_failure,
+      throw Error(ErrorKind::failure,
                   "creating a merged header view under " + base + ": " + std::strerror(errno));
     int fd = lock_dir(tmpl, false);
     if (fd >= 0 && same_dir(fd, tmpl)) {
@@ -338,8 +337,8 @@ MergedHeaderView::MergedHeaderView(const HeaderSet &set, const std::string &base
     if (fd >= 0)
       ::close(fd);
     if (attempt == 10)
-      throw Fatal(exit_failure, "creating a merged header view under " + base +
-                                    ": removed under us ten times in a row");
+      throw Error(ErrorKind::failure, "creating a merged header view under " + base +
+                                          ": removed under us ten times in a row");
   }
   try {
     std::vector<fs::path> layers(set.layers.begin(), set.layers.end());
@@ -349,7 +348,7 @@ MergedHeaderView::MergedHeaderView(const HeaderSet &set, const std::string &base
     fs::remove_all(owned_, ec);
     ::close(lock_fd_);
     lock_fd_ = -1;
-    throw Fatal(exit_failure, std::string("creating a merged header view: ") + e.what());
+    throw Error(ErrorKind::failure, std::string("creating a merged header view: ") + e.what());
   }
 }
 

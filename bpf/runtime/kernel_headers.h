@@ -67,7 +67,7 @@ std::string no_headers_message(const std::string &detail);
 class MergedHeaderView {
 public:
   // Creates the view under `base` (e.g. /run or $TMPDIR). For a one-layer
-  // set, path() is that layer and nothing is created. Throws Fatal on failure.
+  // set, path() is that layer and nothing is created. Throws Error on failure.
   MergedHeaderView(const HeaderSet &set, const std::string &base);
   ~MergedHeaderView();
   MergedHeaderView(const MergedHeaderView &) = delete;

@@ -2,7 +2,6 @@
 #include "bpf/runtime/libbpf_object.h"
 
 #include "calibration/model/error.h"
-#include "calibration/model/exit_codes.h"
 
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
@@ -36,9 +35,9 @@ Failure load_failure(const ProgramSpec &spec, const std::string &step, int err) 
   err = err < 0 ? -err : err;
   std::string what = "loading " + spec.what() + (step.empty() ? "" : " (" + step + ")");
   if (err == EPERM || err == EACCES)
-    return {exit_permission,
+    return {ErrorKind::permission,
             what + ": " + errno_text(err) + ": run as root with CAP_BPF and CAP_PERFMON"};
-  return {exit_bpf, what + ": " + errno_text(err)};
+  return {ErrorKind::bpf, what + ": " + errno_text(err)};
 }
 
 // File offset of `addr` (code of the running binary) in its file, for a uprobe.
@@ -79,7 +78,7 @@ std::optional<Failure> write_rodata(const ProgramSpec &spec, bpf_object *obj) {
   const btf *b = bpf_object__btf(obj);
   int sec = b ? btf__find_by_name_kind(b, ".rodata", BTF_KIND_DATASEC) : -1;
   if (!rodata || sec < 0)
-    return Failure{exit_bpf, "loading " + spec.what() + ": its object has no .rodata"};
+    return Failure{ErrorKind::bpf, "loading " + spec.what() + ": its object has no .rodata"};
   size_t size = 0;
   const void *init = bpf_map__initial_value(rodata, &size);
   std::vector<uint8_t> data(static_cast<const uint8_t *>(init),
@@ -93,9 +92,9 @@ std::optional<Failure> write_rodata(const ProgramSpec &spec, bpf_object *obj) {
         v = &vars[i];
     if (!v || v->size % c.width != 0 || c.values.size() * c.width > v->size ||
         v->offset + v->size > data.size())
-      return Failure{exit_bpf, "loading " + spec.what() + ": no constant " + c.name + " of " +
-                                   std::to_string(c.values.size()) + " x " +
-                                   std::to_string(c.width) + " bytes in its object"};
+      return Failure{ErrorKind::bpf, "loading " + spec.what() + ": no constant " + c.name + " of " +
+                                         std::to_string(c.values.size()) + " x " +
+                                         std::to_string(c.width) + " bytes in its object"};
     for (size_t i = 0; i < c.values.size(); i++) {
       uint8_t *dst = data.data() + v->offset + i * c.width;
       if (c.width == 8) {
@@ -126,14 +125,14 @@ std::optional<Failure> prepare(const ProgramSpec &spec, bpf_object *obj) {
   for (const auto &m : spec.map_sizes()) {
     bpf_map *map = bpf_object__find_map_by_name(obj, m.map.c_str());
     if (!map)
-      return Failure{exit_bpf, "loading " + spec.what() + ": no map " + m.map};
+      return Failure{ErrorKind::bpf, "loading " + spec.what() + ": no map " + m.map};
     if (int err = bpf_map__set_max_entries(map, m.max_entries))
       return load_failure(spec, "sizing map " + m.map, err);
   }
   const auto &want = spec.programs();
   for (const auto &name : want)
     if (!bpf_object__find_program_by_name(obj, name.c_str()))
-      return Failure{exit_bpf, "loading " + spec.what() + ": no program " + name};
+      return Failure{ErrorKind::bpf, "loading " + spec.what() + ": no program " + name};
   // With OFFSETPROBE_LIBBPF_DEBUG, each program's verifier statistics
   // (instructions processed, verification time) are printed after its load.
   static const bool stats = getenv("OFFSETPROBE_LIBBPF_DEBUG") != nullptr;
@@ -202,7 +201,7 @@ public:
     bpf_map *m = bpf_object__find_map_by_name(obj_, name.c_str());
     int fd = m ? bpf_map__fd(m) : -1;
     if (fd < 0)
-      throw Fatal(exit_bpf, "the BPF object has no map " + name);
+      throw Error(ErrorKind::bpf, "the BPF object has no map " + name);
     return fd;
   }
 

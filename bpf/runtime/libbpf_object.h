@@ -24,8 +24,8 @@ struct LibbpfElf {
 // try_load_libbpf opens `elf`, writes the spec's constants into its .rodata,
 // sets its map sizes, loads the programs the spec names (the others stay out:
 // the verifier never sees them) and returns the loaded object, or why not:
-// exit_permission on EPERM/EACCES ("loading the scanner: EPERM (...): run as
-// root ..."), exit_bpf for any other failure, and exit_bpf when the spec
+// ErrorKind::permission on EPERM/EACCES ("loading the scanner: EPERM (...): run as
+// root ..."), ErrorKind::bpf for any other failure, and ErrorKind::bpf when the spec
 // names a constant, map or program the object does not have.
 Expected<std::unique_ptr<LoadedObject>> try_load_libbpf(const ProgramSpec &spec,
                                                         const LibbpfElf &elf);

@@ -2,7 +2,6 @@
 #include "bpf/runtime/loaded_object.h"
 
 #include "calibration/model/error.h"
-#include "calibration/model/exit_codes.h"
 
 #include "scanner.h"
 
@@ -19,8 +18,8 @@ Failure attach_failure(const LoadedObject &obj, const std::string &what, const A
   std::string msg =
       what + (std::string(obj.backend()) == "BCC" ? " with BCC" : "") + ": " + e.message;
   if (e.err == EPERM || e.err == EACCES)
-    return {exit_permission, msg + ": run as root with CAP_BPF and CAP_PERFMON"};
-  return {exit_tracing, msg + hint};
+    return {ErrorKind::permission, msg + ": run as root with CAP_BPF and CAP_PERFMON"};
+  return {ErrorKind::tracing, msg + hint};
 }
 
 bool lookup_slot(const LoadedObject &obj, const std::string &map, uint32_t slot, void *value) {
@@ -30,11 +29,12 @@ bool lookup_slot(const LoadedObject &obj, const std::string &map, uint32_t slot,
 void add_cookie(const LoadedObject &obj, const std::string &what, const std::string &cookie,
                 uint32_t slot, uint32_t max_slots) {
   if (slot >= max_slots)
-    throw Fatal(exit_failure, "too many subjects for " + what);
+    throw Error(ErrorKind::failure, "too many subjects for " + what);
   char key[OP_COMM_LEN] = {};
   std::memcpy(key, cookie.data(), std::min(cookie.size(), sizeof(key) - 1));
   if (bpf_map_update_elem(obj.map_fd("cookies"), key, &slot, BPF_ANY) != 0)
-    throw Fatal(exit_bpf, "registering a subject cookie in " + what + ": " + std::strerror(errno));
+    throw Error(ErrorKind::bpf,
+                "registering a subject cookie in " + what + ": " + std::strerror(errno));
 }
 
 } // namespace offsetprobe

@@ -48,7 +48,7 @@ public:
   virtual std::optional<AttachError> attach(const Hook &hook) = 0;
   // Detaches every link, the last attached first (the maps stay readable).
   virtual void detach() = 0;
-  // The fd of map `name`. Throws Fatal(exit_bpf) when there is none.
+  // The fd of map `name`. Throws Error(ErrorKind::bpf) when there is none.
   virtual int map_fd(const std::string &name) const = 0;
   // Whether every program of the object can still be attached, loaded or not
   // (BCC loads a program at its first attach), so that a failed hook can be
@@ -57,8 +57,8 @@ public:
 };
 
 // Why attaching `what` to `obj` failed, as the command says it: "<what>
-// [with BCC]: <the backend's words>", then exit_permission with the
-// privileges to run with (EPERM/EACCES), else exit_tracing with `hint`.
+// [with BCC]: <the backend's words>", then ErrorKind::permission with the
+// privileges to run with (EPERM/EACCES), else ErrorKind::tracing with `hint`.
 Failure attach_failure(const LoadedObject &obj, const std::string &what, const AttachError &e,
                        const std::string &hint);
 
@@ -72,8 +72,8 @@ using ObjectLoader = std::function<Expected<std::unique_ptr<LoadedObject>>(const
 bool lookup_slot(const LoadedObject &obj, const std::string &map, uint32_t slot, void *value);
 
 // Registers a subject cookie (a comm, truncated to 15 characters) in the
-// object's `cookies` map under `slot`. Throws Fatal(exit_failure) when slot
-// is not below max_slots, Fatal(exit_bpf) when the update fails.
+// object's `cookies` map under `slot`. Throws Error(ErrorKind::failure) when slot
+// is not below max_slots, Error(ErrorKind::bpf) when the update fails.
 void add_cookie(const LoadedObject &obj, const std::string &what, const std::string &cookie,
                 uint32_t slot, uint32_t max_slots);
 

@@ -6,7 +6,6 @@
 #include "calibration/model/error.h"
 #include "bpf/runtime/stderr_capture.h"
 #include "calibration/experiment/subject.h"
-#include "calibration/model/exit_codes.h"
 
 #include "bpf/runtime/bcc_object.h"
 

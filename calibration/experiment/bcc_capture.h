@@ -23,9 +23,9 @@ struct BccConfig {
   bool verbose = false;
 };
 
-// make_bcc_backend returns the BCC backend. Its sessions throw Fatal:
-// exit_bpf when a program does not compile, load or attach (BCC's message
-// included), exit_permission on EPERM, exit_tracing when no trigger hook
+// make_bcc_backend returns the BCC backend. Its sessions throw Error:
+// ErrorKind::bpf when a program does not compile, load or attach (BCC's message
+// included), ErrorKind::permission on EPERM, ErrorKind::tracing when no trigger hook
 // attaches.
 Backend make_bcc_backend(const BccConfig &config);
 

@@ -15,7 +15,6 @@
 #include "calibration/experiment/subject.h"
 #include "calibration/experiment/subject_group.h"
 #include "calibration/experiment/subject_host.h"
-#include "calibration/model/exit_codes.h"
 
 #include "chainscan.h"
 #include "reader.h"
@@ -94,8 +93,8 @@ public:
     // while it was being read (like check_capture for the trials).
     for (const auto &[role, rb] : seen)
       if (role != Role::exiter && rb.captured && rb.site == OP_SITE_EXIT)
-        throw Fatal(exit_subject, "validation subject " + std::to_string(rb.tid) +
-                                      " exited while its fields were read back");
+        throw Error(ErrorKind::subject, "validation subject " + std::to_string(rb.tid) +
+                                            " exited while its fields were read back");
     host.release({&s});
     ReadbackCheck check(fields_, rp, t, std::move(seen), tick_offset_ns, tick_ns);
     // The other families first, task_struct's own last, as they always ran:
@@ -128,7 +127,7 @@ SolveOptions solve_options(const CalibrateOptions &opt, const Environment &env,
 }
 
 // Stage 1: runs the trial subjects with the scanner attached and returns
-// their snapshots with what is known of them. Throws Fatal(exit_subject)
+// their snapshots with what is known of them. Throws Error(ErrorKind::subject)
 // when a subject dies or a slot was captured twice.
 std::vector<Trial> capture_stage1(const CalibrateOptions &opt, Subjects &host, Scanner &scanner,
                                   const std::vector<Launched *> &trial_subjects,
@@ -360,7 +359,7 @@ Calibration calibrate(const CalibrateOptions &opt) try {
   // stage when a selected field lies one or two pointers away.
   StagePlan stages = plan_stages(field_graph(&opt.fields));
   if (!stages.error.empty())
-    throw Fatal(exit_failure, "field catalogue: " + stages.error);
+    throw Error(ErrorKind::failure, "field catalogue: " + stages.error);
   cal.stages = stages.stages;
   const bool stage2 = stages.stages.size() > 1;
   std::unique_ptr<ChainScanner> chain_holder;

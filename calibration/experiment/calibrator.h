@@ -30,14 +30,14 @@ struct Calibration {
   int64_t mono_offset_ns = 0;
 };
 
-// Throws Fatal with the matching exit code on any failure that stops the
+// Throws Error with the matching exit code on any failure that stops the
 // experiment (privileges, BPF, subjects, signals). A field that could not be
 // found is not an exception: it is reported in the result.
 Calibration calibrate(const CalibrateOptions &opt);
 
 // Reads offsets found elsewhere (a fleet bundle, say) back on this kernel with
 // the reader program, exactly like a calibration's own validation. Fields
-// that fail become unresolved. Throws Fatal like calibrate().
+// that fail become unresolved. Throws Error like calibrate().
 std::vector<FieldResult> validate_offsets(const CalibrateOptions &opt,
                                           std::vector<FieldResult> fields);
 

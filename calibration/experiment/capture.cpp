@@ -7,7 +7,6 @@
 #include "calibration/model/error.h"
 #include "calibration/model/result.h"
 #include "calibration/experiment/subject.h"
-#include "calibration/model/exit_codes.h"
 
 #include "bpf/runtime/libbpf_object.h"
 #include "calibration/experiment/trigger.h"
@@ -51,7 +50,7 @@ void check_bpf_privileges() {
     missing += "CAP_BPF";
   if (!has(cap_perfmon))
     missing += std::string(missing.empty() ? "" : " and ") + "CAP_PERFMON";
-  throw Fatal(exit_permission,
+  throw Error(ErrorKind::permission,
               "missing " + missing +
                   " (or CAP_SYS_ADMIN): loading the scanner needs them; run as root "
                   "(e.g. sudo offsetprobe calibrate)");
@@ -139,7 +138,7 @@ ProgramSpec reader_spec(const ReadPlan &plan) {
     if (!s.field.empty()) {
       auto [it, fresh] = offsets.emplace(s.field, s.offset);
       if (!fresh && it->second != s.offset)
-        throw Fatal(exit_failure, "reader plan: two offsets for " + s.field);
+        throw Error(ErrorKind::failure, "reader plan: two offsets for " + s.field);
       if (fresh)
         steps.bcc_defines.push_back("-D" + macro_name(s.field) + "=" + off);
       off = macro_name(s.field);
@@ -154,9 +153,9 @@ ProgramSpec reader_spec(const ReadPlan &plan) {
   // libbpf's exit program unrolls only OP_MAX_EXIT_STEPS steps: a step read
   // at exit past that bound would never be read there.
   if (exit_bound > OP_MAX_EXIT_STEPS)
-    throw Fatal(exit_failure, "reader plan: " + std::to_string(exit_bound) +
-                                  " steps up to the last one read at exit, more than " +
-                                  std::to_string(OP_MAX_EXIT_STEPS));
+    throw Error(ErrorKind::failure, "reader plan: " + std::to_string(exit_bound) +
+                                        " steps up to the last one read at exit, more than " +
+                                        std::to_string(OP_MAX_EXIT_STEPS));
   steps.bcc_defines.push_back("-DOP_PLAN=" + list);
   // The bounds are libbpf's only: BCC's plan holds just the steps there are.
   ProgramSpec spec("the reader");
@@ -192,10 +191,10 @@ namespace {
 
 const ChainPlan &checked(const ChainPlan &plan) {
   if (plan.ptr_offsets.size() > OP_MAX_PTRS || plan.nested_of.size() > OP_MAX_NESTED)
-    throw Fatal(exit_failure, "chain scanner: plan exceeds its capacity");
+    throw Error(ErrorKind::failure, "chain scanner: plan exceeds its capacity");
   for (uint32_t n : plan.nested_of)
     if (n >= plan.ptr_offsets.size())
-      throw Fatal(exit_failure, "chain scanner: nested index out of range");
+      throw Error(ErrorKind::failure, "chain scanner: nested index out of range");
   return plan;
 }
 

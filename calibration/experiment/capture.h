@@ -17,7 +17,7 @@
 
 namespace offsetprobe {
 
-// Throws Fatal(exit_permission) naming the missing capability, if any.
+// Throws Error(ErrorKind::permission) naming the missing capability, if any.
 void check_bpf_privileges();
 
 // Size of task_struct from the slab cache (sysfs or /proc/slabinfo), if the
@@ -46,7 +46,7 @@ public:
 // The scanner (bpf/scanner.bpf.c) on either backend: `load` builds it.
 class ScannerSession : public Scanner {
 public:
-  // Throws Fatal (exit_bpf, exit_permission or exit_tracing) on failure.
+  // Throws Error (ErrorKind::bpf, ErrorKind::permission or ErrorKind::tracing) on failure.
   ScannerSession(const ObjectLoader &load, TriggerMode mode, uint32_t nr_chunks);
   ~ScannerSession() override;
   ScannerSession(const ScannerSession &) = delete;
@@ -78,7 +78,7 @@ public:
 // The chain scanner (bpf/chainscan.bpf.c) on either backend: `load` builds it.
 class ChainScannerSession : public ChainScanner {
 public:
-  // Throws Fatal (exit_bpf, exit_permission or exit_tracing) on failure;
+  // Throws Error (ErrorKind::bpf, ErrorKind::permission or ErrorKind::tracing) on failure;
   // `mode` is the mode the stage-1 scanner attached with (never automatic).
   ChainScannerSession(const ObjectLoader &load, TriggerMode mode, const ChainPlan &plan,
                       uint32_t max_subjects);
@@ -111,7 +111,7 @@ public:
 class ReaderSession : public Reader {
 public:
   // Builds the reader with `load` from reader_spec(plan) and attaches its
-  // hooks. Throws Fatal (exit_bpf, exit_permission or exit_tracing) on
+  // hooks. Throws Error (ErrorKind::bpf, ErrorKind::permission or ErrorKind::tracing) on
   // failure.
   ReaderSession(const ObjectLoader &load, TriggerMode mode, const ReadPlan &plan);
   ~ReaderSession() override;
@@ -141,7 +141,7 @@ ProgramSpec chainscan_spec(const ChainPlan &plan, uint32_t max_subjects);
 
 // The reader's spec: the plan's steps (rodata for libbpf; for BCC -D macros,
 // each step's offset under its field's export name, as `export --format
-// bcc-cflags` names it). Throws Fatal(exit_failure) when one field comes
+// bcc-cflags` names it). Throws Error(ErrorKind::failure) when one field comes
 // with two offsets.
 ProgramSpec reader_spec(const ReadPlan &plan);
 

@@ -26,8 +26,8 @@ struct Cookies;          // calibration/experiment/subject.h
 struct Launched;         // calibration/experiment/subject_host.h
 
 // The subjects of one calibration, as the calibrator drives them (the live
-// ones: calibration/experiment/subject_host.h). Every call may throw Fatal like the
-// subject host's functions (exit_subject, exit_interrupted, ...).
+// ones: calibration/experiment/subject_host.h). Every call may throw Error like the
+// subject host's functions (ErrorKind::subject, ErrorKind::interrupted, ...).
 class Subjects {
 public:
   virtual ~Subjects() = default;
@@ -56,7 +56,7 @@ public:
   // calibration/experiment/net, calibration/experiment/files) are not run, their fields stay
   // unresolved (they have their own fakes: tests/fake_files_kernel.h).
   virtual bool live() const = 0;
-  // Throws Fatal(exit_permission) naming what is missing.
+  // Throws Error(ErrorKind::permission) naming what is missing.
   virtual void check_privileges() const = 0;
   virtual TimeNsOffsets timens_offsets() const = 0;
   // task_struct's size, where the kernel tells (the slab cache).

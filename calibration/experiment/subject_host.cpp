@@ -3,7 +3,6 @@
 
 #include "calibration/model/error.h"
 #include "calibration/experiment/proc_read.h"
-#include "calibration/model/exit_codes.h"
 
 #include "scanner.h"
 
@@ -34,16 +33,17 @@ void throw_if_stopped(const CalibrateOptions &opt) {
     return;
   int sig = opt.stop_signal->load();
   if (sig == SIGINT)
-    throw Fatal(exit_interrupted, "interrupted (SIGINT): calibration stopped, nothing written");
+    throw Error(ErrorKind::interrupted,
+                "interrupted (SIGINT): calibration stopped, nothing written");
   if (sig != 0)
-    throw Fatal(exit_terminated, "terminated (signal " + std::to_string(sig) +
-                                     "): calibration stopped, nothing written");
+    throw Error(ErrorKind::terminated, "terminated (signal " + std::to_string(sig) +
+                                           "): calibration stopped, nothing written");
 }
 
 SubjectHost::SubjectHost(const CalibrateOptions &opt) {
   int in[2], out[2];
   if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC))
-    throw Fatal(exit_failure, std::string("pipe: ") + std::strerror(errno));
+    throw Error(ErrorKind::failure, std::string("pipe: ") + std::strerror(errno));
   in_ = in[1];
   out_ = out[0];
   const pid_t self = ::getpid();
@@ -62,7 +62,7 @@ SubjectHost::SubjectHost(const CalibrateOptions &opt) {
   } catch (const std::exception &e) {
     ::close(in[0]);
     ::close(out[1]);
-    throw Fatal(exit_subject,
+    throw Error(ErrorKind::subject,
                 std::string("starting the subject host (") + opt.self_exe + "): " + e.what());
   }
   ::close(in[0]);
@@ -88,7 +88,7 @@ SubjectHost::~SubjectHost() {
 void SubjectHost::send(const std::string &line) {
   std::string l = line + "\n";
   if (::write(in_, l.data(), l.size()) != static_cast<ssize_t>(l.size()))
-    throw Fatal(exit_subject, "the subject host is gone" + exit_description());
+    throw Error(ErrorKind::subject, "the subject host is gone" + exit_description());
 }
 
 std::string SubjectHost::read_line_for(const CalibrateOptions &opt, Clock::time_point deadline,
@@ -131,11 +131,11 @@ std::string SubjectHost::read_line(const CalibrateOptions &opt, Clock::time_poin
     pollfd p{out_, POLLIN, 0};
     int n = ::poll(&p, 1, static_cast<int>(std::clamp<long>(left.count(), 0, 50)));
     if (n < 0 && errno != EINTR)
-      throw Fatal(exit_failure, std::string("poll: ") + std::strerror(errno));
+      throw Error(ErrorKind::failure, std::string("poll: ") + std::strerror(errno));
     if (n == 0 && left.count() <= 0)
-      throw Fatal(exit_subject, "a subject did not answer within " +
-                                    std::to_string(opt.subject_timeout_ms) +
-                                    " ms (hung?); on a very slow machine raise --timeout");
+      throw Error(ErrorKind::subject, "a subject did not answer within " +
+                                          std::to_string(opt.subject_timeout_ms) +
+                                          " ms (hung?); on a very slow machine raise --timeout");
     if (n <= 0)
       continue;
     char chunk[1024];
@@ -143,7 +143,7 @@ std::string SubjectHost::read_line(const CalibrateOptions &opt, Clock::time_poin
     if (r < 0 && errno == EINTR)
       continue;
     if (r <= 0)
-      throw Fatal(exit_subject, "the subject host died" + exit_description());
+      throw Error(ErrorKind::subject, "the subject host died" + exit_description());
     buf_.append(chunk, static_cast<size_t>(r));
   }
 }
@@ -171,19 +171,20 @@ void SubjectHost::finish(const CalibrateOptions &opt) {
   // the subreaper) dies and is reaped here, before we report anything.
   std::string left = group_.end(opt.subject_timeout_ms);
   if (!left.empty())
-    throw Fatal(exit_subject, left);
+    throw Error(ErrorKind::subject, left);
   // It has nothing left to do but kill and reap its leaders: one that
   // cannot is hung (stopped, say), and a hung subject is an error (exit 9)
   // wherever it happens, not only while we wait for an answer.
   if (hung)
-    throw Fatal(exit_subject, "the subject host did not exit within " +
-                                  std::to_string(opt.subject_timeout_ms) +
-                                  " ms of the end of the calibration (hung?); it was killed");
+    throw Error(ErrorKind::subject, "the subject host did not exit within " +
+                                        std::to_string(opt.subject_timeout_ms) +
+                                        " ms of the end of the calibration (hung?); it was killed");
   // A host that did not end by itself (exit 0 on EOF) died under us: the
   // subjects may have gone with it while they were being read.
   int native = child_.native_exit_code();
   if (WIFSIGNALED(native) || WEXITSTATUS(native) != 0)
-    throw Fatal(exit_subject, "the subject host died during the calibration" + exit_description());
+    throw Error(ErrorKind::subject,
+                "the subject host died during the calibration" + exit_description());
 }
 
 void SubjectHost::close_stdin() {
@@ -298,7 +299,7 @@ static void observe_families(const FieldSelection &sel, Launched &l, int leader,
 // Registers the subjects' cookies (through `register_cookies`), has the host
 // fork their leaders (or says "go" to held ones), and waits until each is
 // ready; reads their start ticks from /proc while they are alive. Throws
-// Fatal(exit_subject) when one dies.
+// Error(ErrorKind::subject) when one dies.
 void run_subjects(const CalibrateOptions &opt, SubjectHost &host, const std::string &phase,
                   const std::vector<Launched *> &subjects,
                   const std::function<void(const Cookies &)> &register_cookies) {
@@ -332,32 +333,34 @@ void run_subjects(const CalibrateOptions &opt, SubjectHost &host, const std::str
     if (!l && what == "died") { // a trial's leader, dead before its release
       int status = 0;
       is >> status;
-      throw Fatal(exit_subject, "the leader of trial " + std::to_string(index) +
-                                    " died during the experiment" + describe_leader_status(status));
+      throw Error(ErrorKind::subject, "the leader of trial " + std::to_string(index) +
+                                          " died during the experiment" +
+                                          describe_leader_status(status));
     }
     if (!l)
-      throw Fatal(exit_subject, "the subject host said \"" + line.substr(0, 200) + "\"");
+      throw Error(ErrorKind::subject, "the subject host said \"" + line.substr(0, 200) + "\"");
     if (what == "spawned") {
       std::string mono, boot;
       if (!(is >> l->pid >> mono >> boot) || !parse_window(mono, l->mono) ||
           !parse_window(boot, l->boot))
-        throw Fatal(exit_subject, "bad spawn report \"" + line.substr(0, 200) + "\"");
+        throw Error(ErrorKind::subject, "bad spawn report \"" + line.substr(0, 200) + "\"");
       l->spawned = true;
     } else if (what == "ready") {
       std::string error;
       auto rep = parse_report(line.substr(line.find("ready")), error);
       if (!rep)
-        throw Fatal(exit_subject, "subject " + std::to_string(l->pid) + ": " + error);
+        throw Error(ErrorKind::subject, "subject " + std::to_string(l->pid) + ": " + error);
       l->report = *rep;
       l->ready = true;
       ready++;
     } else if (what == "died") {
       int status = 0;
       is >> status;
-      throw Fatal(exit_subject, "subject " + std::to_string(l->pid) +
-                                    " died during the experiment" + describe_leader_status(status));
+      throw Error(ErrorKind::subject, "subject " + std::to_string(l->pid) +
+                                          " died during the experiment" +
+                                          describe_leader_status(status));
     } else {
-      throw Fatal(exit_subject, "the subject host said \"" + line.substr(0, 200) + "\"");
+      throw Error(ErrorKind::subject, "the subject host said \"" + line.substr(0, 200) + "\"");
     }
     if (!announced && opt.on_stage && all_spawned()) {
       announced = true;
@@ -378,7 +381,8 @@ void run_subjects(const CalibrateOptions &opt, SubjectHost &host, const std::str
   };
   for (auto *l : subjects) {
     if (!l->spawned) // "ready" came first: the spawn line must follow
-      throw Fatal(exit_subject, "subject " + std::to_string(l->index) + " was never announced");
+      throw Error(ErrorKind::subject,
+                  "subject " + std::to_string(l->index) + " was never announced");
     const auto &r = l->report;
     int leader = view(r.proc_leader, l->pid), thread = view(r.proc_thread, r.thread_tid),
         grandchild = view(r.proc_grandchild, r.grandchild_pid);
@@ -422,11 +426,11 @@ void check_capture(const Subject &s, const char *role, uint32_t want_site) {
   if (!s.snap.captured)
     return;
   if (s.snap.count > 1 || (s.snap.site && s.snap.site != want_site))
-    throw Fatal(exit_subject, std::string("the ") + role + " subject " + s.comm + " (tid " +
-                                  std::to_string(s.snap.tid) + ") was captured " +
-                                  std::to_string(s.snap.count) + " times, last at " +
-                                  (s.snap.site == OP_SITE_EXIT ? "exit" : "the trigger") +
-                                  ": it died during the experiment, or another task took its comm");
+    throw Error(ErrorKind::subject,
+                std::string("the ") + role + " subject " + s.comm + " (tid " +
+                    std::to_string(s.snap.tid) + ") was captured " + std::to_string(s.snap.count) +
+                    " times, last at " + (s.snap.site == OP_SITE_EXIT ? "exit" : "the trigger") +
+                    ": it died during the experiment, or another task took its comm");
 }
 
 void release_subjects(SubjectHost &host, const std::vector<Launched *> &subjects) {
@@ -452,7 +456,7 @@ void retrigger(const CalibrateOptions &opt, SubjectHost &host,
     std::string what;
     is >> index >> what;
     if (what != "again")
-      throw Fatal(exit_subject,
+      throw Error(ErrorKind::subject,
                   "the subject host said \"" + line.substr(0, 200) + "\" during the chain stage");
     done++;
   }

@@ -24,7 +24,7 @@ namespace offsetprobe {
 
 using Clock = std::chrono::steady_clock;
 
-// Throws Fatal(exit_interrupted / exit_terminated) once a stop signal came.
+// Throws Error(ErrorKind::interrupted / ErrorKind::terminated) once a stop signal came.
 void throw_if_stopped(const CalibrateOptions &opt);
 
 // The subject host process (a re-execution of this binary in subject mode)
@@ -97,7 +97,7 @@ void prepare_subjects(SubjectHost &host, const std::vector<Launched *> &subjects
 // Registers the subjects' cookies (through `register_cookies`), has the host
 // fork their leaders (or says "go" to held ones), and waits until each is
 // ready; reads their start ticks, and what the selected families observe,
-// from /proc while they are alive. Throws Fatal(exit_subject) when one dies.
+// from /proc while they are alive. Throws Error(ErrorKind::subject) when one dies.
 void run_subjects(const CalibrateOptions &opt, SubjectHost &host, const std::string &phase,
                   const std::vector<Launched *> &subjects,
                   const std::function<void(const Cookies &)> &register_cookies);

@@ -3,7 +3,6 @@
 
 #include "calibration/model/error.h"
 #include "calibration/experiment/subject.h"
-#include "calibration/model/exit_codes.h"
 
 #include <cerrno>
 #include <cstdlib>
@@ -118,7 +117,7 @@ TriggeredObject load_triggered(TriggerMode requested, const TriggerHooks &hooks,
       throw_failure(*f);
   } else if (auto f = build(TriggerMode::raw_tracepoint, true)) {
     // A refusal for privileges would refuse the uprobe too: said as it is.
-    if (f->code == exit_permission)
+    if (f->kind == ErrorKind::permission)
       throw_failure(*f);
     if (auto g = build(TriggerMode::uprobe, true))
       throw_failure(*g);

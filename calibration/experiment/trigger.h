@@ -57,9 +57,9 @@ ProgramSpec with_trigger(ProgramSpec spec, TriggerMode mode, const TriggerHooks 
 // OFFSETPROBE_LIBBPF_DEBUG); BCC compiles it alongside and loads a program at
 // its attach, so the same object serves.
 //
-// Throws Fatal when no trigger works (the one failure it cannot recover
-// from): the loader's failure, exit_permission when a hook is refused for
-// privileges, exit_tracing when no trigger hook attaches.
+// Throws Error when no trigger works (the one failure it cannot recover
+// from): the loader's failure, ErrorKind::permission when a hook is refused for
+// privileges, ErrorKind::tracing when no trigger hook attaches.
 TriggeredObject load_triggered(TriggerMode requested, const TriggerHooks &hooks,
                                const ProgramSpec &spec, const ObjectLoader &load);
 

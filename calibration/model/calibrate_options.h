@@ -43,7 +43,7 @@ struct CalibrateOptions {
   // running kernel (live_environment()). Tests pass a fake.
   const Environment *environment = nullptr;
   // Set by a signal handler: the calibration stops, kills its subjects and
-  // throws Fatal(exit_interrupted / exit_terminated).
+  // throws Error(ErrorKind::interrupted / ErrorKind::terminated).
   const std::atomic<int> *stop_signal = nullptr;
   // Test hook: called with the stage name and the subjects' pids (the host
   // first, then the leaders). Stages, in order: trial-spawned (every trial

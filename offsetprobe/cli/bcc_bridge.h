@@ -32,9 +32,9 @@ struct BccContext {
 // with_bcc_backend runs `body` with the BCC backend and returns its exit code.
 // In offsetprobe it never returns: it execs offsetprobe-bcc (next to
 // /proc/self/exe, else in the install's libexec dir) with g.argv, or throws
-// Fatal(exit_failure) when this build has no BCC backend. In offsetprobe-bcc
+// Error(ErrorKind::failure) when this build has no BCC backend. In offsetprobe-bcc
 // it finds the kernel headers (`kernel_headers` is --kernel-headers; throws
-// Fatal(exit_no_headers) when none are found), builds a merged view for
+// Error(ErrorKind::no_headers) when none are found), builds a merged view for
 // split trees (removed when body returns) and runs body in-process.
 int with_bcc_backend(const GlobalOptions &g, const std::string &kernel_headers,
                      const std::function<int(const BccContext &)> &body);

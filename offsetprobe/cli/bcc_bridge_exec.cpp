@@ -2,7 +2,7 @@
 // with_bcc_backend() in offsetprobe: hand the command to offsetprobe-bcc.
 #include "offsetprobe/cli/bcc_bridge.h"
 
-#include "calibration/model/exit_codes.h"
+#include "calibration/model/error.h"
 
 #include <cerrno>
 #include <cstring>
@@ -52,9 +52,9 @@ int with_bcc_backend(const GlobalOptions &g, const std::string &,
     log_debug(g, "--backend bcc: executing " + path);
     std::fflush(nullptr);
     ::execv(path.c_str(), argv.data());
-    throw Fatal(exit_failure, "executing " + path + ": " + std::strerror(errno));
+    throw Error(ErrorKind::failure, "executing " + path + ": " + std::strerror(errno));
   }
-  throw Fatal(exit_failure,
+  throw Error(ErrorKind::failure,
               "--backend bcc: offsetprobe-bcc not found (looked for " + tried +
                   "); this build has no BCC backend (configured with -Dbcc=disabled, or libbcc "
                   "was missing: apt-get install libbpfcc-dev and rebuild)");

@@ -7,7 +7,7 @@
 #include "connwatch/bcc_conn_loader.h"
 #include "counting/bcc_counter_session.h"
 #include "offsetprobe/usecases/calibrate_cached.h"
-#include "calibration/model/exit_codes.h"
+#include "calibration/model/error.h"
 
 #include <sys/utsname.h>
 
@@ -30,7 +30,7 @@ int with_bcc_backend(const GlobalOptions &g, const std::string &kernel_headers,
     search.release = u.release;
   HeaderLookup found = find_kernel_headers(search);
   if (!found.set)
-    throw Fatal(exit_no_headers, no_headers_message(found.error));
+    throw Error(ErrorKind::no_headers, no_headers_message(found.error));
   const HeaderSet &set = *found.set;
   std::string what = "kernel headers " +
                      (set.uts_release.empty() ? "" : "of " + set.uts_release + " ") + "from " +

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "calibration/model/error.h"
+#include "offsetprobe/cli/exit_codes.h"
 #include "offsetprobe/usecases/global_options.h"
 
 #include <CLI/CLI.hpp>

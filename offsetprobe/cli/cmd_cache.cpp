@@ -75,7 +75,7 @@ int remove(const GlobalOptions &g, const std::string &id_arg) {
   auto r = store.remove(id);
   if (!r) {
     if (r.error().code == CacheErrorCode::schema_invalid)
-      throw Fatal(exit_usage, r.error().message);
+      throw Error(ErrorKind::usage, r.error().message);
     throw_cache_error(r.error());
   }
   log_info(g, "removed " + r.value());

@@ -6,7 +6,7 @@
 #include "calibration/model/trial_json.h"
 #include "offsetprobe/cli/bcc_bridge.h"
 #include "offsetprobe/cli/cli.h"
-#include "calibration/model/exit_codes.h"
+#include "offsetprobe/cli/exit_codes.h"
 #include "offsetprobe/cli/table.h"
 #include "offsetprobe/usecases/calibrate_cached.h"
 #include "offsetprobe/usecases/cache_common.h"
@@ -176,7 +176,7 @@ void register_calibrate(CLI::App &app, GlobalOptions &g, CommandFn &run) {
         std::ofstream f(args->dump_snapshots);
         f << to_json(d).dump() << '\n';
         if (!f)
-          throw Fatal(exit_failure, "cannot write " + args->dump_snapshots);
+          throw Error(ErrorKind::failure, "cannot write " + args->dump_snapshots);
       }
       if (args->json) {
         // The calibration object, plus where it came from and which kernel

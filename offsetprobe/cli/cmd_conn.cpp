@@ -13,7 +13,6 @@
 #include "offsetprobe/usecases/calibrate_cached.h"
 #include "offsetprobe/cli/cli.h"
 #include "offsetprobe/usecases/conn_offsets.h"
-#include "calibration/model/exit_codes.h"
 #include "offsetprobe/cli/live_args.h"
 #include "offsetprobe/cli/table.h"
 
@@ -247,7 +246,7 @@ int run_conn(const GlobalOptions &g, const ConnArgs &a, const ObjectLoader &load
   std::string why;
   auto layout = read_record_layout(why);
   if (!layout)
-    throw Fatal(exit_tracing, "conn: " + why);
+    throw Error(ErrorKind::tracing, "conn: " + why);
   cfg.layout = *layout;
   if (auto ns = nested_pid_namespace()) {
     cfg.use_pidns = true;

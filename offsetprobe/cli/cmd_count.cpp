@@ -11,7 +11,7 @@
 #include "offsetprobe/usecases/calibrate_cached.h"
 #include "offsetprobe/cli/cli.h"
 #include "offsetprobe/usecases/count_offsets.h"
-#include "calibration/model/exit_codes.h"
+#include "calibration/model/error.h"
 #include "offsetprobe/cli/live_args.h"
 #include "offsetprobe/cli/table.h"
 
@@ -215,12 +215,12 @@ private:
 int run_count(const GlobalOptions &g, const CountArgs &a, const CounterFactory &make_counter) {
   auto resolved = resolve_syscalls(a.syscalls);
   if (!resolved.set)
-    throw Fatal(exit_usage, "--syscall: " + resolved.error);
+    throw Error(ErrorKind::usage, "--syscall: " + resolved.error);
   const SyscallSet &set = *resolved.set;
   std::optional<CountHook> hook =
       a.hook == "auto" ? choose_hook(set.names) : count_hook_from_string(a.hook);
   if (!hook)
-    throw Fatal(exit_usage, "--hook must be auto, raw_tracepoint or tracepoint");
+    throw Error(ErrorKind::usage, "--hook must be auto, raw_tracepoint or tracepoint");
 
   // The same stop flag as calibrate's (which may run first, for the offsets).
   const std::atomic<int> &stop = *install_stop_handlers();
@@ -238,7 +238,7 @@ int run_count(const GlobalOptions &g, const CountArgs &a, const CounterFactory &
 
   auto offsets = cached_offsets(g, &stop);
   if (!offsets)
-    throw Fatal(exit_not_calibrated,
+    throw Error(ErrorKind::not_calibrated,
                 "the offsets of task_struct.group_leader and task_struct.start_boottime are not "
                 "known for this kernel (calibration incomplete or not validated): run offsetprobe "
                 "calibrate to see why");

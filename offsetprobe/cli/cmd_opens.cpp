@@ -9,7 +9,7 @@
 #include "counting/syscall_table.h"
 #include "offsetprobe/usecases/calibrate_cached.h"
 #include "offsetprobe/cli/cli.h"
-#include "calibration/model/exit_codes.h"
+#include "calibration/model/error.h"
 #include "offsetprobe/cli/live_args.h"
 #include "opens/open_record.h"
 #include "opens/opens_session.h"
@@ -38,12 +38,12 @@ struct OpensArgs {
   bool no_exe = false;
 };
 
-// The offset of a calibrated and validated field, else Fatal(exit_not_calibrated).
+// The offset of a calibrated and validated field, else Error(ErrorKind::not_calibrated).
 uint32_t trusted(const CalibrationResult &r, const char *name) {
   const FieldResult *f = r.find(name);
   if (!f || f->status != FieldStatus::calibrated || f->validation != Validation::passed ||
       !f->offset)
-    throw Fatal(exit_not_calibrated,
+    throw Error(ErrorKind::not_calibrated,
                 std::string(name) + " is not known for this kernel: run offsetprobe calibrate");
   return *f->offset;
 }
@@ -159,15 +159,15 @@ int run_opens(const GlobalOptions &g, const OpensArgs &a) {
   std::string err;
   auto sel = FieldSelection::parse(file_walk_fields(), err);
   if (!sel)
-    throw Fatal(exit_failure, "opens: " + err);
+    throw Error(ErrorKind::failure, "opens: " + err);
   opt.fields = *sel;
   CalibrateOutcome out = calibrate_cached(g, opt);
   const CalibrationResult &cal = out.entry.calibration;
   auto files = file_walk_offsets(cal, err);
   if (!files)
-    throw Fatal(exit_not_calibrated, "the file family's offsets are not known for this kernel (" +
-                                         err + "): run offsetprobe calibrate --fields " +
-                                         file_walk_fields() + " to see why");
+    throw Error(ErrorKind::not_calibrated,
+                "the file family's offsets are not known for this kernel (" + err +
+                    "): run offsetprobe calibrate --fields " + file_walk_fields() + " to see why");
   cfg.files = *files;
   cfg.off_group_leader = trusted(cal, "task_struct.group_leader");
   cfg.off_start_boottime = trusted(cal, "task_struct.start_boottime");
@@ -209,7 +209,7 @@ int run_opens(const GlobalOptions &g, const OpensArgs &a) {
       break;
     int rc = session.poll(static_cast<int>(std::min<int64_t>(left_ms, 200)));
     if (rc < 0 && rc != -EINTR)
-      throw Fatal(exit_bpf, "opens: polling the ring buffer: " + std::to_string(rc));
+      throw Error(ErrorKind::bpf, "opens: polling the ring buffer: " + std::to_string(rc));
   }
   session.detach();
   session.drain();

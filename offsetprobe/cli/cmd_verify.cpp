@@ -2,7 +2,7 @@
 // `offsetprobe verify`: compare a calibration with the kernel's own BTF.
 #include "offsetprobe/usecases/cache_common.h"
 #include "offsetprobe/cli/cli.h"
-#include "calibration/model/exit_codes.h"
+#include "offsetprobe/cli/exit_codes.h"
 #include "calibration/oracle/btf_oracle.h"
 #include "calibration/oracle/btf_verify.h"
 #include "calibration/model/result_json.h"
@@ -29,7 +29,7 @@ struct VerifyOptions {
 
 // The calibration to verify when no --input is given.
 // HOOK for the cache: return the calibration of the running kernel's cache
-// entry (throw Fatal(exit_not_calibrated, ...) when there is none).
+// entry (throw Error(ErrorKind::not_calibrated, ...) when there is none).
 // Without --input: this kernel's cache entry (exit 3 when there is none).
 CalibrationResult load_default_calibration(const GlobalOptions &g) {
   return load_current_entry(g).calibration;
@@ -47,24 +47,25 @@ CalibrationResult load_calibration_file(const std::string &path) {
     } else {
       std::ifstream in(path);
       if (!in)
-        throw Fatal(exit_usage, "cannot read calibration " + name + ": " + std::strerror(errno));
+        throw Error(ErrorKind::usage,
+                    "cannot read calibration " + name + ": " + std::strerror(errno));
       doc = nlohmann::json::parse(in);
     }
   } catch (const nlohmann::json::parse_error &e) {
-    throw Fatal(exit_usage, "calibration " + name + " is not valid JSON: " + e.what());
+    throw Error(ErrorKind::usage, "calibration " + name + " is not valid JSON: " + e.what());
   }
   if (!doc.is_object())
-    throw Fatal(exit_usage, "calibration " + name + " is not a JSON object");
+    throw Error(ErrorKind::usage, "calibration " + name + " is not a JSON object");
   const nlohmann::json *cal = &doc;
   if (auto it = doc.find("calibration"); it != doc.end()) {
     if (!it->is_object())
-      throw Fatal(exit_usage, "calibration " + name + ": \"calibration\" is not an object");
+      throw Error(ErrorKind::usage, "calibration " + name + ": \"calibration\" is not an object");
     cal = &*it;
   }
   std::string error;
   auto r = calibration_from_json(*cal, error);
   if (!r)
-    throw Fatal(exit_usage, "calibration " + name + " is invalid: " + error);
+    throw Error(ErrorKind::usage, "calibration " + name + " is invalid: " + error);
   return std::move(*r);
 }
 
@@ -106,7 +107,7 @@ int run_verify(const GlobalOptions &g, const VerifyOptions &o) {
 
   BtfOracle oracle(o.btf.empty() ? std::nullopt : std::optional<std::string>(o.btf));
   if (!oracle.loaded())
-    throw Fatal(exit_no_btf, oracle.load_error());
+    throw Error(ErrorKind::no_btf, oracle.load_error());
   log_debug(g, "verifying " + std::to_string(cal.fields.size()) + " fields against " +
                    oracle.source());
 

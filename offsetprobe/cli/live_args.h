@@ -4,7 +4,7 @@
 #pragma once
 
 #include "calibration/model/error.h"
-#include "calibration/model/exit_codes.h"
+#include "offsetprobe/cli/exit_codes.h"
 
 #include <cstdint>
 #include <ctime>
@@ -24,12 +24,12 @@ inline int64_t now_ns(clockid_t clk) {
 inline uint32_t tgid_of(uint32_t pid) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/status");
   if (!f)
-    throw Fatal(exit_usage, "--pid " + std::to_string(pid) + ": no such process");
+    throw Error(ErrorKind::usage, "--pid " + std::to_string(pid) + ": no such process");
   std::string line;
   while (std::getline(f, line))
     if (line.starts_with("Tgid:"))
       return static_cast<uint32_t>(std::stoul(line.substr(5)));
-  throw Fatal(exit_failure, "/proc/" + std::to_string(pid) + "/status has no Tgid line");
+  throw Error(ErrorKind::failure, "/proc/" + std::to_string(pid) + "/status has no Tgid line");
 }
 
 // The exit status of a live command stopped by `sig` (0: it ran out).

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "offsetprobe/cli/cli.h"
-#include "calibration/model/exit_codes.h"
+#include "offsetprobe/cli/exit_codes.h"
 #include "calibration/experiment/subject.h"
 
 #include <cstdio>
@@ -46,9 +46,9 @@ int main(int argc, char **argv) {
   g.verbosity = verbose - quiet;
   try {
     return run ? run() : exit_usage;
-  } catch (const Fatal &e) {
+  } catch (const Error &e) {
     std::fprintf(stderr, "offsetprobe: %s\n", e.what());
-    return e.code();
+    return exit_code_for(e.kind());
   } catch (const std::exception &e) {
     std::fprintf(stderr, "offsetprobe: internal error: %s\n", e.what());
     return exit_failure;

@@ -1,33 +1,32 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // What the cache commands (show, export, cache, bundle) share: opening the
-// store named by the global options and turning cache errors into exit codes.
+// store named by the global options and turning cache errors into error kinds.
 #pragma once
 
 #include "cache/store.h"
 #include "calibration/model/error.h"
 #include "offsetprobe/usecases/global_options.h"
-#include "calibration/model/exit_codes.h"
 
 namespace offsetprobe {
 
-// cache_exit_code: not_found is "not calibrated"; a bad configuration is a
+// cache_error_kind: not_found is "not calibrated"; a bad configuration is a
 // usage error; everything else means the cache itself is unusable.
-inline int cache_exit_code(const CacheError &e) {
+inline ErrorKind cache_error_kind(const CacheError &e) {
   switch (e.code) {
   case CacheErrorCode::not_found:
   case CacheErrorCode::wrong_build_id:
-    return exit_not_calibrated;
+    return ErrorKind::not_calibrated;
   case CacheErrorCode::bad_cache_dir:
-    return exit_usage;
+    return ErrorKind::usage;
   case CacheErrorCode::no_kernel_id:
-    return exit_failure;
+    return ErrorKind::failure;
   default:
-    return exit_cache;
+    return ErrorKind::cache;
   }
 }
 
 [[noreturn]] inline void throw_cache_error(const CacheError &e) {
-  throw Fatal(cache_exit_code(e), e.message);
+  throw Error(cache_error_kind(e), e.message);
 }
 
 inline CacheStore open_store(const GlobalOptions &g) {
@@ -44,7 +43,7 @@ inline KernelId running_kernel() {
   return k.value();
 }
 
-// load_current_entry: this kernel's entry or a Fatal with the right exit code.
+// load_current_entry: this kernel's entry or an Error of the right kind.
 inline CacheEntry load_current_entry(const GlobalOptions &g) {
   CacheStore store = open_store(g);
   auto e = store.load(running_kernel());

@@ -8,7 +8,6 @@
 #include "calibration/experiment/subject_group.h"
 #include "calibration/model/timing.h"
 #include "offsetprobe/usecases/cache_common.h"
-#include "calibration/model/exit_codes.h"
 
 #include <atomic>
 #include <chrono>

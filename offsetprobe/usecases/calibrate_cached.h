@@ -29,7 +29,7 @@ const std::atomic<int> *install_stop_handlers();
 // bundle when its offsets pass the read-back here; otherwise from a fresh
 // calibration. Only a complete, validated result is written to the cache,
 // atomically. `opt` is the command's options whole: the engine's part and
-// the cache's policy (force, use_cache, bundle). Throws Fatal on errors
+// the cache's policy (force, use_cache, bundle). Throws Error on errors
 // (cache, privileges, BPF, subjects, signals).
 CalibrateOutcome calibrate_cached(const GlobalOptions &g, const CalibrateOptions &opt);
 

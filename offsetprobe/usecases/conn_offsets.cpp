@@ -3,7 +3,6 @@
 
 #include "calibration/model/error.h"
 #include "offsetprobe/usecases/calibrate_cached.h"
-#include "calibration/model/exit_codes.h"
 
 namespace offsetprobe {
 
@@ -12,7 +11,7 @@ ConnOffsets conn_offsets(const GlobalOptions &g) {
   std::string why;
   auto sel = FieldSelection::parse("net", why); // closed under Requires: task, ns.inum
   if (!sel)
-    throw Fatal(exit_failure, "conn: the net family is not in the catalogue: " + why);
+    throw Error(ErrorKind::failure, "conn: the net family is not in the catalogue: " + why);
   opt.fields = *sel;
   CalibrateOutcome out = calibrate_cached(g, opt);
   if (out.source != "cache")
@@ -46,7 +45,7 @@ ConnOffsets conn_offsets(const GlobalOptions &g) {
     std::string list;
     for (const auto &m : needed)
       list += "\n  " + m;
-    throw Fatal(exit_not_calibrated,
+    throw Error(ErrorKind::not_calibrated,
                 "conn needs offsets that are not known for this kernel (run offsetprobe "
                 "calibrate --fields net to see why):" +
                     list);

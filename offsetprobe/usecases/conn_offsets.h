@@ -21,7 +21,7 @@ struct ConnOffsets {
 
 // The offsets conn reads through: only calibrated fields whose read-back
 // passed; the others stay nullopt (never a default, never a guess). Throws
-// Fatal(exit_not_calibrated) when one it cannot work without is missing:
+// Error(ErrorKind::not_calibrated) when one it cannot work without is missing:
 // task_struct.group_leader and start_boottime (the owner key), and
 // sock_common's skc_family, skc_dport, skc_rcv_saddr and skc_daddr and
 // inet_sock.inet_sport

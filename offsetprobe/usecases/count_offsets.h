@@ -30,7 +30,7 @@ struct CountOffsets {
 // There is no default: a missing offset is never replaced by 0 or a guess.
 // They come from this kernel's cache entry; when there is no valid entry it
 // calibrates (task_struct's own fields) and stores the result first.
-// Throws Fatal when the calibration cannot run (privileges, BPF, signals).
+// Throws Error when the calibration cannot run (privileges, BPF, signals).
 std::optional<CountOffsets> cached_offsets(const GlobalOptions &g,
                                            const std::atomic<int> *stop_signal = nullptr);
 

@@ -28,7 +28,7 @@ struct FilesOptions {
 // Runs the experiment and returns the family's fields, each calibrated and
 // read back, or unresolved/ambiguous with the reason (the family is
 // optional: a host that refuses mounts gets reasons, not a failed run).
-// Throws Fatal only for what stops everything (BPF refused outright).
+// Throws Error only for what stops everything (BPF refused outright).
 // With `record`, the known values and every walk are kept for replay.
 std::vector<FieldResult> run_files_experiment(const FilesOptions &opt,
                                               FilesCapture *record = nullptr);

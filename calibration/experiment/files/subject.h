@@ -28,7 +28,7 @@ struct SubjectPlanView;
 // A files subject that could not be set up, answer or be read: the files
 // family cannot tell, and says why (experiment.cpp turns it into the fields'
 // reason). A distinct type so that nothing else is caught with it: a BPF
-// failure (Fatal) or a stop request still ends the command.
+// failure (Error) or a stop request still ends the command.
 struct SubjectError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };

@@ -2,7 +2,6 @@
 #include "calibration/experiment/files/walker.h"
 
 #include "calibration/model/error.h"
-#include "calibration/model/exit_codes.h"
 
 #include "filewalk.h"
 #include "filewalk.skel.h"
@@ -28,7 +27,7 @@ std::string err_text(int err) {
 
 [[noreturn]] void fail(const char *what, int err) {
   err = err < 0 ? -err : err;
-  throw Fatal(err == EPERM || err == EACCES ? exit_permission : exit_bpf,
+  throw Error(err == EPERM || err == EACCES ? ErrorKind::permission : ErrorKind::bpf,
               std::string("the file walker: ") + what + ": " + err_text(err));
 }
 
@@ -70,7 +69,7 @@ LiveWalker::LiveWalker() : impl_(std::make_unique<Impl>()) {
   // an RCU grace period (calibration/experiment/capture.cpp says why).
   impl_->link = bpf_program__attach_raw_tracepoint(s->progs.walk_raw, "sys_enter");
   if (!impl_->link)
-    throw Fatal(exit_tracing,
+    throw Error(ErrorKind::tracing,
                 "the file walker: attaching raw_tracepoint/sys_enter: " + err_text(errno));
   impl_->req_len = map_bytes(s->maps.fw_requests);
   impl_->resp_len = map_bytes(s->maps.fw_responses);
@@ -91,7 +90,7 @@ void LiveWalker::add_subject(int id, const std::string &cookie,
   uint32_t slot = impl_->next_slot++;
   if (slot >= OP_MAX_SLOTS ||
       bpf_map__update_elem(impl_->skel->maps.cookies, key, sizeof(key), &slot, sizeof(slot), 0))
-    throw Fatal(exit_bpf, "the file walker: registering a subject: " + err_text(errno));
+    throw Error(ErrorKind::bpf, "the file walker: registering a subject: " + err_text(errno));
   impl_->triggers[id] = std::move(trigger);
 }
 
@@ -104,7 +103,7 @@ std::vector<WalkResponse> LiveWalker::walk(int subject, const std::vector<WalkRe
     for (uint32_t i = 0; i < n; i++) {
       const WalkRequest &q = reqs[first + i];
       if (q.steps.size() > FW_MAX_STEPS || q.len == 0 || q.len > FW_BYTES || q.len % FW_CHUNK)
-        throw Fatal(exit_failure, "the file walker: a request beyond its capacity");
+        throw Error(ErrorKind::failure, "the file walker: a request beyond its capacity");
       fw_request r{};
       r.nsteps = static_cast<uint32_t>(q.steps.size());
       r.nchunks = q.len / FW_CHUNK;
@@ -117,7 +116,7 @@ std::vector<WalkResponse> LiveWalker::walk(int subject, const std::vector<WalkRe
     uint32_t zero = 0;
     fw_control ctl{n, 0};
     if (bpf_map__update_elem(impl_->skel->maps.fw_control, &zero, sizeof zero, &ctl, sizeof ctl, 0))
-      throw Fatal(exit_bpf, "the file walker: setting a round: " + err_text(errno));
+      throw Error(ErrorKind::bpf, "the file walker: setting a round: " + err_text(errno));
     impl_->triggers.at(subject)(n);
     for (uint32_t i = 0; i < n; i++) {
       const WalkRequest &q = reqs[first + i];

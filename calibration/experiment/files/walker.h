@@ -17,7 +17,7 @@ namespace offsetprobe::files {
 class LiveWalker : public Memory {
 public:
   // Loads and attaches the walker (raw sys_enter tracepoint, else the
-  // syscalls:sys_enter_getppid tracepoint). Throws Fatal (calibration/model/error.h)
+  // syscalls:sys_enter_getppid tracepoint). Throws Error (calibration/model/error.h)
   // with the exit code of what failed.
   LiveWalker();
   ~LiveWalker() override;

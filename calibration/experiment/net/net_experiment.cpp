@@ -8,7 +8,6 @@
 #include "calibration/solve/net/sock_trial_json.h"
 #include "calibration/solve/net/socket_solver.h"
 #include "calibration/experiment/subject_host.h"
-#include "calibration/model/exit_codes.h"
 
 #include <algorithm>
 #include <csignal>
@@ -43,7 +42,7 @@ std::string make_cookie() {
   static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
   uint8_t r[13];
   if (getrandom(r, sizeof(r), 0) != sizeof(r))
-    throw Fatal(exit_failure, "getrandom failed");
+    throw Error(ErrorKind::failure, "getrandom failed");
   std::string c = "op";
   for (uint8_t b : r)
     c += alphabet[b % 36];
@@ -295,7 +294,7 @@ void calibrate_net(const CalibrateOptions &opt, const Backend &backend,
   if (const char *dump = std::getenv("OFFSETPROBE_DUMP_NET_TRIALS"); dump && *dump) {
     std::string why;
     if (!write_trials_file(dump, trials, std::min<uint32_t>(3, opt.trials), why))
-      throw Fatal(exit_failure, "OFFSETPROBE_DUMP_NET_TRIALS: " + why);
+      throw Error(ErrorKind::failure, "OFFSETPROBE_DUMP_NET_TRIALS: " + why);
   }
   solve_sock_fields(trials, std::min<uint32_t>(3, opt.trials), mine);
   auto socket = solve_socket_fields(trials, std::min<uint32_t>(3, opt.trials), mine);

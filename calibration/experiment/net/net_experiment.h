@@ -22,14 +22,14 @@ bool net_selected(const CalibrateOptions &opt);
 // (which must hold the ns family's net.ns.inum when skc_net is selected).
 // `backend` is the one the rest ran with; its socket scanner loads the same
 // bpf/sockscan.bpf.c (libbpf, or compiled by BCC). A backend without one
-// leaves the fields unresolved (not required) with that reason. Throws Fatal
+// leaves the fields unresolved (not required) with that reason. Throws Error
 // when the program cannot be loaded or on a stop signal.
 void calibrate_net(const CalibrateOptions &opt, const Backend &backend,
                    std::vector<FieldResult> &fields);
 
 // Reads the calibrated net fields of `fields` (offsets found elsewhere: a
 // bundle) back on this kernel, like a calibration's own read-back; those
-// that fail become unresolved. Throws Fatal like calibrate_net.
+// that fail become unresolved. Throws Error like calibrate_net.
 // skc_net is read through `inum`, net.ns.inum's offset: the caller passes
 // it before that offset's own read-back has passed (so that both run at
 // once) and fails skc_net afterwards if it did not (sock_solver.h:

@@ -515,7 +515,7 @@ private:
 
 SockTrialRun run_sock_trial(SockScanSession &scan, const std::string &cookie) {
   SockTrialRun run;
-  // A Fatal (the scanner's ring buffer or maps failing under it) ends the
+  // An Error (the scanner's ring buffer or maps failing under it) ends the
   // command as it would on any thread: it is carried out of the thread and
   // rethrown, never turned into a trial error that a retry recovers from.
   std::exception_ptr fatal;
@@ -536,7 +536,7 @@ SockTrialRun run_sock_trial(SockScanSession &scan, const std::string &cookie) {
         run_udp_socket(scan, run);
     } catch (const TrialError &e) {
       run.error = e.what();
-    } catch (const Fatal &) {
+    } catch (const Error &) {
       fatal = std::current_exception();
       return;
     } catch (const std::exception &e) {

@@ -3,7 +3,6 @@
 
 #include "bpf/runtime/libbpf_object.h"
 #include "calibration/model/error.h"
-#include "calibration/model/exit_codes.h"
 
 #include "scanner.h"
 #include "sockscan.h"
@@ -28,9 +27,10 @@ namespace {
 [[noreturn]] void fail(const char *what, int err) {
   err = err < 0 ? -err : err;
   if (err == EPERM || err == EACCES)
-    throw Fatal(exit_permission, std::string("socket scanner: ") + what + ": " + errno_text(err) +
-                                     ": run as root with CAP_BPF and CAP_PERFMON");
-  throw Fatal(exit_bpf, std::string("socket scanner: ") + what + ": " + errno_text(err));
+    throw Error(ErrorKind::permission, std::string("socket scanner: ") + what + ": " +
+                                           errno_text(err) +
+                                           ": run as root with CAP_BPF and CAP_PERFMON");
+  throw Error(ErrorKind::bpf, std::string("socket scanner: ") + what + ": " + errno_text(err));
 }
 
 SockEvent to_event(const op_sk_event &e) {
@@ -135,14 +135,14 @@ uint32_t SockScanSession::add_cookie(const std::string &cookie) {
 
 void SockScanSession::set_plan(const std::vector<SockStep> &steps) {
   if (steps.size() > OP_SK_MAX_STEPS)
-    throw Fatal(exit_failure, "socket scanner: read-back plan too long");
+    throw Error(ErrorKind::failure, "socket scanner: read-back plan too long");
   op_sk_plan plan{};
   for (uint32_t i = 0; i < steps.size(); i++) {
     // The program reads 1-16 bytes, from the sk or from an earlier step.
     if (steps[i].size == 0 || steps[i].size > 16 || (steps[i].parent && *steps[i].parent >= i))
-      throw Fatal(exit_failure, "socket scanner: read-back step " + std::to_string(i) +
-                                    " has size " + std::to_string(steps[i].size) +
-                                    " or a parent not before it");
+      throw Error(ErrorKind::failure, "socket scanner: read-back step " + std::to_string(i) +
+                                          " has size " + std::to_string(steps[i].size) +
+                                          " or a parent not before it");
     plan.steps[i].parent = steps[i].parent ? *steps[i].parent : OP_SK_NO_PARENT;
     plan.steps[i].offset = steps[i].offset;
     plan.steps[i].size = steps[i].size;

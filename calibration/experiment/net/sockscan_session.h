@@ -34,8 +34,8 @@ ObjectLoader sockscan_libbpf_loader();
 class SockScanSession {
 public:
   // `inum_offset`: net.ns.inum in struct net (the ns family's), to follow the
-  // sk's first words; nullopt: not followed. Throws Fatal (exit_bpf,
-  // exit_permission, exit_tracing) when the program cannot be loaded or
+  // sk's first words; nullopt: not followed. Throws Error (ErrorKind::bpf,
+  // ErrorKind::permission, ErrorKind::tracing) when the program cannot be loaded or
   // attached. `readback_only`: each hit carries the plan's values only
   // (nothing of the sk copied or followed), and the program loads in a
   // fraction of the time: for a validation, whose plan holds every offset.
@@ -48,7 +48,7 @@ public:
   SockScanSession &operator=(const SockScanSession &) = delete;
 
   uint32_t add_cookie(const std::string &cookie);
-  // The read-back plan, from the next hit on. Throws Fatal(exit_bpf).
+  // The read-back plan, from the next hit on. Throws Error(ErrorKind::bpf).
   void set_plan(const std::vector<SockStep> &steps);
   // Every hit since the last call, in order.
   std::vector<SockEvent> drain();

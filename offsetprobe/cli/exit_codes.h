@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // Exit codes of the offsetprobe command: one table, documented in README.md.
-// In the data model because the engine's Fatal errors carry them
-// (calibration/model/error.h), so every layer may name them.
+// The command line's alone: the engine reports an ErrorKind
+// (calibration/model/error.h) and main() turns it into a code here.
 #pragma once
+
+#include "calibration/model/error.h"
 
 namespace offsetprobe {
 
@@ -24,5 +26,43 @@ enum ExitCode : int {
   exit_interrupted = 130,  // SIGINT (128 + 2)
   exit_terminated = 143,   // SIGTERM (128 + 15)
 };
+
+// The exit code of an error of kind `k`. No default: a new kind must be given
+// its code here (-Wswitch).
+inline int exit_code_for(ErrorKind k) {
+  switch (k) {
+  case ErrorKind::failure:
+    return exit_failure;
+  case ErrorKind::usage:
+    return exit_usage;
+  case ErrorKind::not_calibrated:
+    return exit_not_calibrated;
+  case ErrorKind::incomplete:
+    return exit_incomplete;
+  case ErrorKind::validation:
+    return exit_validation;
+  case ErrorKind::mismatch:
+    return exit_mismatch;
+  case ErrorKind::permission:
+    return exit_permission;
+  case ErrorKind::tracing:
+    return exit_tracing;
+  case ErrorKind::subject:
+    return exit_subject;
+  case ErrorKind::bpf:
+    return exit_bpf;
+  case ErrorKind::cache:
+    return exit_cache;
+  case ErrorKind::no_btf:
+    return exit_no_btf;
+  case ErrorKind::no_headers:
+    return exit_no_headers;
+  case ErrorKind::interrupted:
+    return exit_interrupted;
+  case ErrorKind::terminated:
+    return exit_terminated;
+  }
+  return exit_failure;
+}
 
 } // namespace offsetprobe
