@@ -2,10 +2,13 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """Dependencies point one way: every #include "..." of the non-test sources
 names a file of its own layer or of a layer it builds on (LAYERS below).
+Exit codes belong to the command-line edge alone: below offsetprobe/cli/ no
+source includes exit_codes.h or names Fatal, exit_code_for or an exit code
+of its table (the engine throws Error and returns Failure with an ErrorKind).
 
 Usage: layers.py SOURCE_ROOT. Prints file:line for each include that goes up
-or sideways, and for each source file that lies in no layer; exits 1 if any.
-No root, no build needed.
+or sideways, for each exit code named below the edge, and for each source
+file that lies in no layer; exits 1 if any. No root, no build needed.
 """
 
 import os
@@ -17,7 +20,7 @@ import sys
 # name only layers listed before it.
 LAYERS = [
     ("calibration/model/", [],
-     "the data model (catalogue types, results, snapshots, options, errors and exit codes): plain data"),
+     "the data model (catalogue types, results, snapshots, options, error kinds): plain data"),
     ("calibration/solve/", ["calibration/model/"],
      "the pure solvers: bytes and known values in, offsets out, no kernel access"),
     ("calibration/families/", ["calibration/model/", "calibration/solve/"],
@@ -53,6 +56,11 @@ LAYERS = [
 CHECKED_ROOTS = ["calibration/", "bpf/runtime/", "cache/", "opens/", "counting/", "connwatch/",
                  "offsetprobe/"]
 
+# The only layer that may know exit codes: it maps an ErrorKind to one
+# (offsetprobe/cli/exit_codes.h, exit_code_for) in main().
+EDGE = "offsetprobe/cli/"
+EXIT_CODES_HEADER = "offsetprobe/cli/exit_codes.h"
+
 SOURCE_EXTENSIONS = (".h", ".hpp", ".cpp", ".c", ".inc")
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 
@@ -79,9 +87,21 @@ def check_table():
     return errors
 
 
+def edge_only_names(root):
+    """A regex of what only the edge may name: Fatal, exit_code_for and the
+    exit codes of EXIT_CODES_HEADER's table but exit_ok (0 is no error, and a
+    plain word for a local flag)."""
+    names = ["Fatal", "exit_code_for"]
+    with open(os.path.join(root, EXIT_CODES_HEADER), encoding="utf-8") as f:
+        names += [n for n in re.findall(r"^\s*(exit_\w+)\s*=\s*\d+,", f.read(), re.M)
+                  if n != "exit_ok"]
+    return re.compile(r"\b(" + "|".join(names) + r")\b")
+
+
 def main():
     root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..")
     errors = check_table()
+    edge_only = edge_only_names(root)
     allowed = {name: set(uses) | {name} for name, uses, _ in LAYERS}
     order = {name: i for i, (name, _, _) in enumerate(LAYERS)}
     files = 0
@@ -99,6 +119,15 @@ def main():
                 with open(os.path.join(root, rel), encoding="utf-8") as f:
                     for lineno, line in enumerate(f, 1):
                         m = INCLUDE.match(line)
+                        if src_layer != EDGE:
+                            if m and os.path.basename(m.group(1)) == "exit_codes.h":
+                                errors.append(f"{rel}:{lineno}: includes {m.group(1)}: exit codes "
+                                              f"are {EDGE}'s alone (throw Error with an ErrorKind)")
+                                continue
+                            named = edge_only.search(line)
+                            if named:
+                                errors.append(f"{rel}:{lineno}: names {named.group(1)}: exit codes "
+                                              f"are {EDGE}'s alone (throw Error with an ErrorKind)")
                         if not m:
                             continue
                         target = m.group(1)
@@ -113,9 +142,10 @@ def main():
     for e in errors:
         print(e)
     if errors:
-        print(f"{len(errors)} include(s) against the layers (tests/layers.py)")
+        print(f"{len(errors)} include(s) or name(s) against the layers (tests/layers.py)")
         return 1
-    print(f"{files} files, {len(LAYERS)} layers: every include points down")
+    print(f"{files} files, {len(LAYERS)} layers: every include points down, "
+          f"exit codes only in {EDGE}")
     return 0
 
 
