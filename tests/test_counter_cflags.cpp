@@ -50,4 +50,10 @@ TEST_CASE("counter_cflags: offsets under their export names, configuration, bitm
 
   c.syscall_nrs = {512};
   CHECK_THROWS_AS(counter_cflags(c), Error);
+  // A syscall number past the table is the caller's mistake: exit 2 at the edge.
+  try {
+    counter_cflags(c);
+  } catch (const Error &e) {
+    CHECK(e.kind() == ErrorKind::usage);
+  }
 }
