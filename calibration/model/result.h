@@ -58,6 +58,18 @@ struct FieldResult {
   bool interchangeable = false;
 };
 
+// A calibrated field whose read-back failed: no offset is reported, the one
+// found stays as its only candidate, and `detail` says what was read.
+inline void fail_readback(FieldResult &f, const std::string &detail, const std::string &reason) {
+  if (f.offset)
+    f.candidates = {*f.offset};
+  f.offset.reset();
+  f.status = FieldStatus::unresolved;
+  f.validation = Validation::failed;
+  f.validation_detail = detail;
+  f.reason = reason;
+}
+
 // The offset to dereference for the fields behind a pointer: its own when
 // calibrated, else the first candidate of an interchangeable pair (every
 // candidate held the same address in every subject), else none.

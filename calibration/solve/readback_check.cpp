@@ -35,12 +35,7 @@ void ReadbackCheck::check(const std::string &name, bool ok, const std::string &d
     f->validation = Validation::passed;
     return;
   }
-  f->validation = Validation::failed;
-  f->validation_detail = detail;
-  f->status = FieldStatus::unresolved;
-  f->candidates = {*f->offset};
-  f->offset.reset();
-  f->reason = "validation failed: " + detail;
+  fail_readback(*f, detail, "validation failed: " + detail);
 }
 
 void ReadbackCheck::check_pair(const std::string &a, const std::string &b, bool ok,

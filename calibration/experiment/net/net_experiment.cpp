@@ -106,14 +106,10 @@ std::vector<SockStep> make_plan(const std::vector<FieldResult> &fields,
 void socket_behind_sk_socket(std::vector<FieldResult> &fields) {
   if (calibrated(fields, "sock.sk_socket"))
     return;
+  const std::string why = "read through sock.sk_socket, which did not pass its read-back";
   for (auto &f : fields)
     if (f.name.rfind("socket.", 0) == 0 && f.status == FieldStatus::calibrated) {
-      f.candidates = {*f.offset};
-      f.offset.reset();
-      f.status = FieldStatus::unresolved;
-      f.validation = Validation::failed;
-      f.validation_detail = "read through sock.sk_socket, which did not pass its read-back";
-      f.reason = f.validation_detail;
+      fail_readback(f, why, why);
     }
 }
 
@@ -163,12 +159,8 @@ void readback(const CalibrateOptions &opt, SockScanSession &scan,
     // Nothing read back: nothing is reported.
     for (auto &f : mine)
       if (f.status == FieldStatus::calibrated) {
-        f.candidates = {*f.offset};
-        f.offset.reset();
-        f.status = FieldStatus::unresolved;
-        f.validation = Validation::failed;
-        f.validation_detail = "the validation trial failed: " + run.error + run.cannot_run;
-        f.reason = f.validation_detail;
+        std::string why = "the validation trial failed: " + run.error + run.cannot_run;
+        fail_readback(f, why, why);
       }
     return;
   }

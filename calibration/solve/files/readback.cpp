@@ -48,19 +48,9 @@ public:
       auto it = state_.find(f.name);
       if (it == state_.end() || !it->second.seen) {
         // Nothing was read through it: it is not reported.
-        f.status = FieldStatus::unresolved;
-        f.validation = Validation::failed;
-        f.validation_detail = "the read-back could not read it";
-        f.reason = "found, but not read back";
-        f.candidates = {*f.offset};
-        f.offset.reset();
+        fail_readback(f, "the read-back could not read it", "found, but not read back");
       } else if (!it->second.ok) {
-        f.status = FieldStatus::unresolved;
-        f.validation = Validation::failed;
-        f.validation_detail = it->second.detail;
-        f.reason = "read-back failed: " + it->second.detail;
-        f.candidates = {*f.offset};
-        f.offset.reset();
+        fail_readback(f, it->second.detail, "read-back failed: " + it->second.detail);
       } else {
         f.validation = Validation::passed;
         f.validation_detail.clear();

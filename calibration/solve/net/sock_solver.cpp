@@ -326,12 +326,7 @@ void check_sock_readback(const SockTrial &trial, const std::vector<SockEvent> &e
       f.validation_detail = "read back from the sk in " + std::to_string(seen) + " hits";
       continue;
     }
-    f.validation = Validation::failed;
-    f.validation_detail = bad;
-    f.candidates = {*f.offset};
-    f.offset.reset();
-    f.status = FieldStatus::unresolved;
-    f.reason = "read-back failed: " + bad;
+    fail_readback(f, bad, "read-back failed: " + bad);
   }
 }
 
@@ -340,14 +335,10 @@ void skc_net_behind_failed_inum(std::vector<FieldResult> &fields) {
     if (f.name == "net.ns.inum" && f.status == FieldStatus::calibrated &&
         f.validation == Validation::passed)
       return;
+  const std::string why = "read back through net.ns.inum, which failed its own read-back";
   for (auto &f : fields)
     if (f.name == "sock_common.skc_net" && f.status == FieldStatus::calibrated) {
-      f.candidates = {*f.offset};
-      f.offset.reset();
-      f.status = FieldStatus::unresolved;
-      f.validation = Validation::failed;
-      f.validation_detail = "read back through net.ns.inum, which failed its own read-back";
-      f.reason = f.validation_detail;
+      fail_readback(f, why, why);
     }
 }
 

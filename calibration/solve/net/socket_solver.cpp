@@ -262,12 +262,7 @@ void check_socket_readback(const SockTrial &trial, const std::vector<SockEvent> 
                             (file ? "file.private_data" : "socket.sk");
       continue;
     }
-    f.validation = Validation::failed;
-    f.validation_detail = bad;
-    f.candidates = {*f.offset};
-    f.offset.reset();
-    f.status = FieldStatus::unresolved;
-    f.reason = "read-back failed: " + bad;
+    fail_readback(f, bad, "read-back failed: " + bad);
   }
 }
 
