@@ -109,7 +109,7 @@ inline Trial make_trial(uint32_t seed, bool decoys = true) {
     put(t.creds.snap, 300, uint32_t(2000000 + 1));
   }
   // Exiter at exit: mm still set (tracepoint before exit_mm()).
-  t.exiter.exit_code = 5 << 8;
+  t.exiter.wait_status = 5 << 8;
   return t;
 }
 

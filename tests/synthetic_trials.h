@@ -124,7 +124,7 @@ struct Synth {
       if (r < 3)
         x.start_ticks = uint64_t(int64_t(boot(i, r)) + boot_offset_ns) / tick_ns;
     }
-    t.exiter.exit_code = exit_code(i);
+    t.exiter.wait_status = exit_code(i);
     for (const auto &[member, off] : layout)
       if (!omit.count(member))
         place(t, i, member, off);

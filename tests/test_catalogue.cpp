@@ -249,6 +249,12 @@ TEST_CASE("read-back plan: every field, from the task or through its pointers") 
   CHECK(steps[*rp.at({"task_struct.exit_code"})].sites == kAtExit);
   CHECK(steps[*rp.at({"task_struct.active_mm"})].sites == (kAtTrigger | kAtExit));
   CHECK(steps[*rp.at({"task_struct.active_mm", "mm_struct.env_end"})].sites == kAtTrigger);
+  // What the calibrator marks as needing sched_process_exit when it could
+  // not attach: only a field read back at exit alone.
+  CHECK(read_only_at_exit("task_struct.exit_code"));
+  CHECK_FALSE(read_only_at_exit("task_struct.active_mm"));
+  CHECK_FALSE(read_only_at_exit("task_struct.pid"));
+  CHECK_FALSE(read_only_at_exit("no_such.field"));
 
   // Every field is read at least once (a family with its own experiment
   // reads its fields back itself: it declares no read-back paths; sched,

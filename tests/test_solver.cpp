@@ -394,7 +394,7 @@ TEST_CASE("solver: subjects not captured") {
   SUBCASE("sched_process_exit not attached (no known exit code)") {
     auto trials = s.trials(3);
     for (auto &t : trials)
-      t.exiter.exit_code.reset();
+      t.exiter.wait_status.reset();
     auto r = solve(trials, s.options());
     check_unresolved(r, "exit_code", "no offset below");
   }

@@ -152,7 +152,7 @@ std::vector<Trial> capture_stage1(const CalibrateOptions &opt, Subjects &host, S
       t.unshared.snap = scanner.snapshot(slots[i][5]);
     }
     if (!exit_hook)
-      t.exiter.exit_code.reset();
+      t.exiter.wait_status.reset();
     check_capture(t.leader, "leader", OP_SITE_TRIGGER);
     check_capture(t.thread, "thread", OP_SITE_TRIGGER);
     check_capture(t.grandchild, "grandchild", OP_SITE_TRIGGER);
@@ -210,7 +210,7 @@ std::vector<FieldResult> solve_selected(const CalibrateOptions &opt,
   std::vector<FieldResult> fields = solve(trials, so);
   if (!exit_hook)
     for (auto &f : fields)
-      if (f.member == "exit_code")
+      if (read_only_at_exit(f.name))
         f.reason = "sched:sched_process_exit could not be attached; " + f.reason;
   if (opt.fields.beyond_task()) {
     for (auto &f : solve_from_task(trials, so))

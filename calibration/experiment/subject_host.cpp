@@ -204,7 +204,7 @@ std::string SubjectHost::exit_description() {
   return "";
 }
 
-static int random_exit_code() {
+static int random_exit_status() {
   unsigned char b = 0;
   while (getrandom(&b, 1, 0) != 1) {
   }
@@ -263,7 +263,7 @@ static std::string leader_args(const Launched &l) {
   for (uint32_t id : l.cred_plan.ids)
     ids += " " + std::to_string(id);
   return std::to_string(l.index) + " " + c.leader + " " + c.thread + " " + c.grandchild + " " +
-         c.exiter + " " + std::to_string(l.exit_code) + " " + c.creds + " " + c.unshared + ids +
+         c.exiter + " " + std::to_string(l.exit_status) + " " + c.creds + " " + c.unshared + ids +
          " " + std::to_string(l.cred_plan.loginuid);
 }
 
@@ -419,7 +419,7 @@ void run_subjects(const CalibrateOptions &opt, SubjectHost &host, const std::str
 // Each subject is captured exactly once while its snapshot is taken: L, T
 // and G at the trigger, E at its exit. A slot captured twice, or a trigger
 // slot captured at exit, holds a subject that died mid-experiment (its exit
-// overwrote the capture; killing G made exit_code look ambiguous instead of
+// overwrote the capture; killing G made a field look ambiguous instead of
 // failing) or a foreign task that copied a cookie from /proc to poison the
 // trial. Neither may reach the solver. count/site 0: the backend does not tell.
 void check_capture(const Subject &s, const char *role, uint32_t want_site) {
@@ -467,7 +467,7 @@ std::vector<Launched> make_subjects(uint32_t n) {
   for (uint32_t i = 0; i < n; i++) {
     out[i].index = static_cast<int>(i);
     out[i].cookies = fresh_cookies();
-    out[i].exit_code = random_exit_code();
+    out[i].exit_status = random_exit_status();
     out[i].cred_plan = fresh_cred_plan();
   }
   return out;
@@ -493,7 +493,7 @@ Trial make_trial(const Launched &l, const TimeNsOffsets &ns) {
   for (Subject *s : {&t.leader, &t.thread, &t.grandchild})
     if (auto it = l.observed.find(s->role); it != l.observed.end())
       s->known = it->second;
-  t.exiter.exit_code = (l.exit_code & 0xff) << 8;
+  t.exiter.wait_status = W_EXITCODE(l.exit_status & 0xff, 0);
   t.traced = r.traced;
   t.trace_error = r.trace_error;
   // C and N: forked by L after G; no start windows are needed for them.

@@ -70,7 +70,7 @@ private:
 struct Launched {
   int index = 0;
   Cookies cookies;
-  int exit_code = 0;
+  int exit_status = 0; // what E passes to exit()
   CredPlan cred_plan;
   int pid = 0;       // the leader, in our pid namespace
   Window mono, boot; // around its fork
@@ -105,7 +105,7 @@ void run_subjects(const CalibrateOptions &opt, SubjectHost &host, const std::str
 // Each subject is captured exactly once while its snapshot is taken: L, T
 // and G at the trigger, E at its exit. A slot captured twice, or a trigger
 // slot captured at exit, holds a subject that died mid-experiment (its exit
-// overwrote the capture; killing G made exit_code look ambiguous instead of
+// overwrote the capture; killing G made a field look ambiguous instead of
 // failing) or a foreign task that copied a cookie from /proc to poison the
 // trial. Neither may reach the solver. count/site 0: the backend does not tell.
 void check_capture(const Subject &s, const char *role, uint32_t want_site);

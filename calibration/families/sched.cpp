@@ -101,7 +101,7 @@ std::optional<int64_t> known(const Subject &s, const char *field) {
 
 // Each of L, T and G must hold its own known value at the offset.
 Predicate holds_own(const char *field) {
-  return [field](const Trial &t, uint32_t o) {
+  return [field](const Trial &t, uint32_t o, const SolveOptions &) {
     Checks c;
     for (const Subject *s : {&t.leader, &t.thread, &t.grandchild}) {
       auto want = known(*s, field);

@@ -1,8 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // task_struct's own fields: found in the raw bytes of the subjects' tasks
-// (stage 1). Their predicates are in calibration/solve/solver.cpp.
+// (stage 1) by the predicates below, which solve() (calibration/solve/solver.h)
+// runs on every aligned offset of every trial.
 #include "calibration/families/families.h"
+#include "calibration/model/predicate.h"
 #include "calibration/solve/readback_check.h"
+#include "calibration/solve/value_order.h"
+
+#include <algorithm>
+#include <stdexcept>
 
 namespace offsetprobe::families {
 
@@ -10,6 +16,188 @@ namespace {
 
 std::string ts(const char *member) {
   return std::string("task_struct.") + member;
+}
+
+std::function<bool(uint64_t)> in_window(const std::optional<Window> &w) {
+  return [w](uint64_t v) { return w && w->contains(v); };
+}
+
+// What do_group_exit() stores in task->exit_code before sched_process_exit
+// fires: the status E passed to exit() as wait(2) will report it,
+// (status & 0xff) << 8.
+std::optional<int32_t> exit_code_of(const Subject &e) {
+  return e.wait_status;
+}
+
+FieldDef &field_at(Family &f, const char *member) {
+  for (auto &d : f.fields)
+    if (d.member == member)
+      return d;
+  throw std::logic_error(std::string("the task family declares no ") + member);
+}
+
+const CannotTest kNeedLTG = need_captured({Role::leader, Role::thread, Role::grandchild});
+
+// The ids: pid, tgid, comm.
+void add_id_predicates(Family &f) {
+  // pid: every task's own tid. The thread separates it from tgid.
+  field_at(f, "pid").predicate = [](const Trial &t, uint32_t o, const SolveOptions &) {
+    Checks c;
+    c.need(check<int32_t>(t.leader, o, equals<int32_t>(t.leader.snap.tid)));
+    c.need(check<int32_t>(t.thread, o, equals<int32_t>(t.thread.snap.tid)));
+    c.need(check<int32_t>(t.grandchild, o, equals<int32_t>(t.grandchild.snap.tid)));
+    c.optional(t.exiter, check<int32_t>(t.exiter, o, equals<int32_t>(t.exiter.snap.tid)));
+    return c.v;
+  };
+  // tgid: the thread's is its leader's, not its own tid.
+  field_at(f, "tgid").predicate = [](const Trial &t, uint32_t o, const SolveOptions &) {
+    Checks c;
+    c.need(check<int32_t>(t.leader, o, equals<int32_t>(t.leader.snap.tgid)));
+    c.need(check<int32_t>(t.thread, o, equals<int32_t>(t.leader.snap.tgid)));
+    c.need(check<int32_t>(t.grandchild, o, equals<int32_t>(t.grandchild.snap.tgid)));
+    return c.v;
+  };
+  // comm: the cookie, NUL-padded to 16 bytes. Any byte offset is tried.
+  field_at(f, "comm").predicate = [](const Trial &t, uint32_t o, const SolveOptions &) {
+    Checks c;
+    auto comm_is = [o](const Subject &s) {
+      if (!s.snap.readable_range(o, 16))
+        return Verdict::unknown;
+      char want[16] = {};
+      s.comm.copy(want, 15);
+      return std::equal(want, want + 16, s.snap.bytes.begin() + o) ? Verdict::match
+                                                                   : Verdict::mismatch;
+    };
+    c.need(comm_is(t.leader));
+    c.need(comm_is(t.thread));
+    c.need(comm_is(t.grandchild));
+    c.optional(t.exiter, comm_is(t.exiter));
+    return c.v;
+  };
+}
+
+// L's parent pointer (real_parent or parent) at `o`: neither 0 nor L itself,
+// and T's is the same (both were created by the calibrator's side).
+void leader_parent(Checks &c, const Trial &t, uint32_t o) {
+  auto l = t.leader.snap.task_addr;
+  if (!t.leader.snap.readable_range(o, 8)) {
+    c.need(Verdict::unknown);
+    return;
+  }
+  auto lp = t.leader.snap.load<uint64_t>(o);
+  c.need(lp != 0 && lp != l ? Verdict::match : Verdict::mismatch);
+  c.need(check<uint64_t>(t.thread, o, equals<uint64_t>(lp)));
+}
+
+// The task pointers: group_leader, real_parent, parent.
+void add_pointer_predicates(Family &f) {
+  // group_leader: the thread's and the leader's point to the leader; a
+  // process's own (G, E) to itself. Requiring T -> L rules out saved-register
+  // copies of the current task (Pixie's false match in cpu_context on arm64).
+  field_at(f, "group_leader").predicate = [](const Trial &t, uint32_t o, const SolveOptions &) {
+    Checks c;
+    auto l = t.leader.snap.task_addr;
+    c.need(check<uint64_t>(t.leader, o, equals<uint64_t>(l)));
+    c.need(check<uint64_t>(t.thread, o, equals<uint64_t>(l)));
+    c.need(check<uint64_t>(t.grandchild, o, equals<uint64_t>(t.grandchild.snap.task_addr)));
+    c.optional(t.exiter, check<uint64_t>(t.exiter, o, equals<uint64_t>(t.exiter.snap.task_addr)));
+    return c.v;
+  };
+  // real_parent: G's (ptraced by T) and E's point to L; T shares L's.
+  field_at(f, "real_parent").predicate = [](const Trial &t, uint32_t o, const SolveOptions &) {
+    Checks c;
+    auto l = t.leader.snap.task_addr;
+    c.need(check<uint64_t>(t.grandchild, o, equals<uint64_t>(l)));
+    c.optional(t.exiter, check<uint64_t>(t.exiter, o, equals<uint64_t>(l)));
+    leader_parent(c, t, o);
+    return c.v;
+  };
+  // parent: differs from real_parent only while ptraced: G's points to T.
+  field_at(f, "parent").predicate = [](const Trial &t, uint32_t o, const SolveOptions &) {
+    if (!t.traced)
+      return Verdict::unknown;
+    Checks c;
+    c.need(check<uint64_t>(t.grandchild, o, equals<uint64_t>(t.thread.snap.task_addr)));
+    c.optional(t.exiter, check<uint64_t>(t.exiter, o, equals<uint64_t>(t.leader.snap.task_addr)));
+    leader_parent(c, t, o);
+    return c.v;
+  };
+  field_at(f, "parent").cannot_test = [](const Trial &t) {
+    if (!t.traced)
+      return "ptrace not permitted (" + t.trace_error +
+             "): parent equals real_parent unless a task is ptraced";
+    return kNeedLTG(t);
+  };
+}
+
+// The times and the exit code.
+void add_time_predicates(Family &f) {
+  // start_time: CLOCK_MONOTONIC ns at fork, inside the window around it.
+  field_at(f, "start_time").predicate = [](const Trial &t, uint32_t o, const SolveOptions &) {
+    Checks c;
+    for (const Subject *s : {&t.leader, &t.thread, &t.grandchild})
+      c.need(check<uint64_t>(*s, o, in_window(s->mono)));
+    c.optional(t.exiter, check<uint64_t>(t.exiter, o, in_window(t.exiter.mono)));
+    return c.v;
+  };
+  // start_boottime: CLOCK_BOOTTIME ns at fork, inside the window, and equal
+  // to /proc/<pid>/stat field 22 once truncated to USER_HZ ticks (after the
+  // time namespace's boottime offset, which /proc adds).
+  field_at(f, "start_boottime").predicate = [](const Trial &t, uint32_t o,
+                                               const SolveOptions &opt) {
+    Checks c;
+    auto ok = [&opt](const Subject &s) {
+      return [&opt, &s](uint64_t v) {
+        if (!s.boot || !s.boot->contains(v))
+          return false;
+        if (!s.start_ticks)
+          return true;
+        auto ns = static_cast<int64_t>(v) + opt.boot_offset_ns;
+        return ns >= 0 && uint64_t(ns) / opt.tick_ns == *s.start_ticks;
+      };
+    };
+    for (const Subject *s : {&t.leader, &t.thread, &t.grandchild})
+      c.need(check<uint64_t>(*s, o, ok(*s)));
+    c.optional(t.exiter, check<uint64_t>(t.exiter, o, ok(t.exiter)));
+    return c.v;
+  };
+  // exit_code: E's status as do_group_exit() stores it, at
+  // sched_process_exit; live tasks hold 0 there.
+  field_at(f, "exit_code").predicate = [](const Trial &t, uint32_t o, const SolveOptions &) {
+    auto want = exit_code_of(t.exiter);
+    if (!want)
+      return Verdict::unknown;
+    Checks c;
+    c.need(check<int32_t>(t.exiter, o, equals<int32_t>(*want)));
+    c.need(check<int32_t>(t.leader, o, equals<int32_t>(0)));
+    c.need(check<int32_t>(t.thread, o, equals<int32_t>(0)));
+    c.need(check<int32_t>(t.grandchild, o, equals<int32_t>(0)));
+    return c.v;
+  };
+  field_at(f, "exit_code").cannot_test =
+      need_captured({Role::leader, Role::thread, Role::grandchild, Role::exiter});
+  for (auto &d : f.fields)
+    if (!d.cannot_test)
+      d.cannot_test = kNeedLTG;
+}
+
+// The start_time / start_boottime trap: on a machine never suspended,
+// CLOCK_BOOTTIME == CLOCK_MONOTONIC, so both fields fall into both windows
+// and both candidate sets are the same pair (Pixie hit this). The order of
+// their values tells them apart wherever they sit (value_order.h); only when
+// the values are equal in every task does the declaration order decide, and
+// only on a layout that is the declared one.
+void settle(std::vector<FieldResult> &out, const std::vector<Trial> &trials,
+            const LayoutOrder &layout) {
+  FieldResult *st = nullptr, *bt = nullptr;
+  for (auto &r : out) {
+    if (r.name == ts("start_time"))
+      st = &r;
+    if (r.name == ts("start_boottime"))
+      bt = &r;
+  }
+  if (st && bt)
+    split_by_value_order(*st, *bt, trials, layout);
 }
 
 // L, T, G at their trigger and E at exit, read through the offsets.
@@ -68,9 +256,10 @@ void verify(ReadbackCheck &c) {
                 (!pid || (G.has(parent_pid) && u32(G, parent_pid) == T.tid)),
             "parent->pid read back as " + std::to_string(i32(G, parent_pid)) +
                 ", want the tracer " + std::to_string(T.tid));
-  c.check("exit_code", E.has(exit_code) && i32(E, exit_code) == *t.exiter.exit_code,
+  auto want_exit = exit_code_of(t.exiter);
+  c.check("exit_code", E.has(exit_code) && want_exit && i32(E, exit_code) == *want_exit,
           "exit_code read back as " + std::to_string(i32(E, exit_code)) + ", want " +
-              std::to_string(*t.exiter.exit_code));
+              std::to_string(want_exit.value_or(-1)));
 }
 
 } // namespace
@@ -152,6 +341,10 @@ Family task() {
       {{"task_struct.real_parent", "task_struct.tgid"}},
       {{"task_struct.parent", "task_struct.pid"}},
   };
+  add_id_predicates(f);
+  add_pointer_predicates(f);
+  add_time_predicates(f);
+  f.settle = settle;
   f.verify = verify;
   return f;
 }

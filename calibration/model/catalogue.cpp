@@ -39,6 +39,16 @@ const Family *family_of(const std::string &name) {
   return it == index().end() ? nullptr : it->second.first;
 }
 
+bool read_only_at_exit(const std::string &name) {
+  const Family *fam = family_of(name);
+  if (!fam)
+    return false;
+  for (const auto &p : fam->readback)
+    if (p.path == std::vector<std::string>{name})
+      return p.sites == kAtExit;
+  return false;
+}
+
 void run_in_subject(Role role) {
   for (const auto &fam : catalogue())
     if (fam.in_subject)

@@ -10,6 +10,7 @@
 #include "calibration/model/read_plan.h"
 #include "calibration/model/result.h"
 #include "calibration/model/snapshot.h"
+#include "calibration/model/solve_options.h"
 
 #include <functional>
 #include <map>
@@ -20,8 +21,6 @@
 
 namespace offsetprobe {
 
-struct LayoutOrder;  // calibration/solve/layout_order.h
-struct SolveOptions; // calibration/solve/solver.h
 namespace chain {
 struct ChainSolve; // calibration/solve/chain_search.h
 }
@@ -44,10 +43,11 @@ struct FieldDef {
   std::string known;    // its known value, and where that comes from
   // Extra names in the exports, for consumers of other tools (Pixie's).
   std::vector<std::string> export_aliases;
-  // A field in task_struct's own bytes of a family other than task: the
-  // predicate solve_declared() (solver.h) runs on every aligned offset of
-  // every stage-1 trial, and why a trial cannot test it (empty: any can).
-  // Empty for the fields other solvers find.
+  // A field in task_struct's own bytes: the predicate the solver runs on
+  // every aligned offset of every stage-1 trial (solve() for the task family,
+  // solve_declared() for a family whose experiment is "predicates"; solver.h),
+  // and why a trial cannot test it (empty: any can). Empty for the fields
+  // other solvers find.
   Predicate predicate;
   CannotTest cannot_test;
   // Its rank in its struct's declaration order (Family::declared_order), or
@@ -127,6 +127,13 @@ struct Family {
   // there: `verify` compares what was read with the known values and passes
   // or fails each field.
   std::vector<ReadbackPath> readback;
+  // After solve()'s search of the family's predicates, before its
+  // elimination: a rule for fields the predicates leave with the same
+  // candidates (e.g. two clocks that read alike on a machine never
+  // suspended), given the layout as the fields show it. It may only narrow
+  // candidates, with its reason in the result.
+  std::function<void(std::vector<FieldResult> &, const std::vector<Trial> &, const LayoutOrder &)>
+      settle;
   std::function<void(ReadbackCheck &)> verify;
   // Runs inside each of the engine's subjects L, T and G, in that subject's
   // own task, after it set its comm and before it triggers: what the family
@@ -162,6 +169,11 @@ const std::vector<Family> &catalogue();
 const FieldDef *find_field(const std::string &name);
 // The family a field belongs to, or nullptr.
 const Family *family_of(const std::string &field_name);
+
+// True when the catalogue reads field `name` back only at the exit hook (its
+// read-back path is the field alone, at kAtExit only): its known value is
+// seen only when sched_process_exit is attached.
+bool read_only_at_exit(const std::string &name);
 
 // Runs every family's in_subject hook for `role` (in the subject's task).
 void run_in_subject(Role role);

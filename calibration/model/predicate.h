@@ -7,9 +7,12 @@
 #pragma once
 
 #include "calibration/model/snapshot.h"
+#include "calibration/model/solve_options.h"
 
 #include <functional>
+#include <initializer_list>
 #include <string>
+#include <vector>
 
 namespace offsetprobe {
 
@@ -20,8 +23,10 @@ enum class Verdict {
   mismatch, // at least one subject contradicts
 };
 
-// A field's predicate: does the field sit at `off` in this trial?
-using Predicate = std::function<Verdict(const Trial &, uint32_t off)>;
+// A field's predicate: does the field sit at `off` in this trial? The
+// options carry what the host told besides the trials (its USER_HZ tick, its
+// time namespace's boottime offset).
+using Predicate = std::function<Verdict(const Trial &, uint32_t off, const SolveOptions &)>;
 // Why a trial cannot test a field at all ("" when it can): a field that no
 // min_trials trials could test is unresolved with this reason.
 using CannotTest = std::function<std::string(const Trial &)>;
@@ -52,6 +57,41 @@ struct Checks {
 
 template <typename T> std::function<bool(T)> equals(T want) {
   return [want](T got) { return got == want; };
+}
+
+// The stage-1 subject of `t` in role `r` (leader, thread, grandchild, exiter,
+// creds, unshared).
+inline const Subject &subject(const Trial &t, Role r) {
+  switch (r) {
+  case Role::leader:
+    return t.leader;
+  case Role::thread:
+    return t.thread;
+  case Role::grandchild:
+    return t.grandchild;
+  case Role::exiter:
+    return t.exiter;
+  case Role::creds:
+    return t.creds;
+  case Role::unshared:
+    return t.unshared;
+  }
+  return t.leader;
+}
+
+// Why a trial cannot test a field that needs `roles` captured: "not
+// captured: exiter" ("" when every one was). The roles are copied: an
+// initializer_list's array dies with the full-expression that made it, long
+// before the returned function is called.
+inline CannotTest need_captured(std::initializer_list<Role> roles) {
+  return [roles = std::vector<Role>(roles)](const Trial &t) {
+    static const char *names[] = {"leader", "thread", "grandchild", "exiter", "creds", "unshared"};
+    std::string out;
+    for (Role r : roles)
+      if (!subject(t, r).snap.captured)
+        out += std::string(out.empty() ? "" : ", ") + names[static_cast<int>(r)];
+    return out.empty() ? "" : "not captured: " + out;
+  };
 }
 
 } // namespace offsetprobe

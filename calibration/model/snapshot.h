@@ -95,7 +95,9 @@ struct Subject {
   std::optional<Window> mono;          // CLOCK_MONOTONIC window around its start
   std::optional<Window> boot;          // CLOCK_BOOTTIME window, host clock domain
   std::optional<uint64_t> start_ticks; // /proc/<pid>/stat field 22, host domain
-  std::optional<int32_t> exit_code;    // expected task->exit_code (code << 8)
+  // E's exit status as wait(2) reports it, W_EXITCODE(status, 0), when it
+  // was seen at its exit.
+  std::optional<int32_t> wait_status;
   // Chain stage: known values behind pointers, read from /proc while it lived.
   std::optional<std::array<uint32_t, 8>> cred_ids; // kCredIds order (/proc/<pid>/status)
   std::optional<uint32_t> loginuid, sessionid;     // /proc/<pid>/loginuid, sessionid

@@ -79,7 +79,7 @@ json subject(const Subject &s) {
   j["mono"] = window(s.mono);
   j["boot"] = window(s.boot);
   j["start_ticks"] = opt(s.start_ticks);
-  j["exit_code"] = opt(s.exit_code);
+  j["exit_code"] = opt(s.wait_status); // v1's name for the wait status
   // The families' own known values (Family::observe), when any were read.
   if (!s.known.empty())
     j["known"] = s.known;
@@ -149,7 +149,7 @@ bool read_subject(const json &j, Subject &s, std::string &error) {
       return false;
     }
     read_opt(j, "start_ticks", s.start_ticks);
-    read_opt(j, "exit_code", s.exit_code);
+    read_opt(j, "exit_code", s.wait_status);
     if (j.contains("known"))
       s.known = j.at("known").get<std::map<std::string, int64_t>>();
     if (!j.contains("chain")) // written without chains

@@ -74,7 +74,7 @@ split_mm_by_exiter(const std::vector<const Trial *> &trials, const std::vector<u
   int first_null = 0, second_null = 0, equal = 0, other = 0;
   for (const Trial *t : trials) {
     const Snapshot &e = t->exiter.snap;
-    if (!t->exiter.exit_code || !e.captured)
+    if (!t->exiter.wait_status || !e.captured)
       continue;
     auto x = word(e, a), y = word(e, b);
     if (!x || !y)

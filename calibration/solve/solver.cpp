@@ -3,7 +3,7 @@
 
 #include "calibration/model/catalogue.h"
 #include "calibration/model/predicate.h"
-#include "calibration/solve/value_order.h"
+#include "calibration/solve/layout_order.h"
 
 #include <algorithm>
 #include <functional>
@@ -23,213 +23,29 @@ struct FieldSpec {
   CannotTest cannot_test;
 };
 
-std::function<bool(uint64_t)> in_window(const std::optional<Window> &w) {
-  return [w](uint64_t v) { return w && w->contains(v); };
+// The families solve() finds on the stage-1 trials: those of the engine's
+// own experiment (no experiment of their own) whose fields have predicates.
+// The task family today.
+bool solved_in_stage1(const Family &fam) {
+  return fam.experiment.empty() &&
+         std::any_of(fam.fields.begin(), fam.fields.end(),
+                     [](const FieldDef &d) { return static_cast<bool>(d.predicate); });
 }
 
-std::string missing_subjects(const Trial &t, const std::vector<Role> &roles) {
-  std::string out;
-  for (Role r : roles) {
-    const Subject *s = r == Role::leader       ? &t.leader
-                       : r == Role::thread     ? &t.thread
-                       : r == Role::grandchild ? &t.grandchild
-                                               : &t.exiter;
-    if (!s->snap.captured) {
-      static const char *names[] = {"leader", "thread", "grandchild", "exiter"};
-      out += std::string(out.empty() ? "" : ", ") + names[static_cast<int>(r)];
-    }
-  }
-  return out.empty() ? "" : "not captured: " + out;
+FieldSpec spec_of(const FieldDef &d) {
+  FieldSpec spec{unsolved(d), d.align, d.predicate, d.cannot_test};
+  if (!spec.cannot_test)
+    spec.cannot_test = [](const Trial &) { return std::string(); };
+  return spec;
 }
 
-// task_struct's field `member` as the catalogue declares it (its size and
-// aliases); `size` must agree, so that a predicate's reads match the field.
-FieldResult field(const char *member, uint32_t size, std::vector<std::string> aliases = {}) {
-  const FieldDef *d = find_field(std::string("task_struct.") + member);
-  if (!d || d->size != size || d->aliases != aliases)
-    throw std::logic_error(std::string("solver and catalogue disagree on task_struct.") + member);
-  return unsolved(*d);
-}
-
-// Why a trial cannot test a field: one of `roles` was not captured. The
-// roles are copied: an initializer_list's array dies with the
-// full-expression that made it, long before the lambda is called.
-auto need(std::initializer_list<Role> roles) {
-  return [roles = std::vector<Role>(roles)](const Trial &t) { return missing_subjects(t, roles); };
-}
-
-// The ids: pid, tgid, comm.
-void add_id_specs(std::vector<FieldSpec> &specs) {
-
-  // pid: every task's own tid. The thread separates it from tgid.
-  specs.push_back(
-      {field("pid", 4), 4,
-       [](const Trial &t, uint32_t o) {
-         Checks c;
-         c.need(check<int32_t>(t.leader, o, equals<int32_t>(t.leader.snap.tid)));
-         c.need(check<int32_t>(t.thread, o, equals<int32_t>(t.thread.snap.tid)));
-         c.need(check<int32_t>(t.grandchild, o, equals<int32_t>(t.grandchild.snap.tid)));
-         c.optional(t.exiter, check<int32_t>(t.exiter, o, equals<int32_t>(t.exiter.snap.tid)));
-         return c.v;
-       },
-       need({Role::leader, Role::thread, Role::grandchild})});
-
-  // tgid: the thread's is its leader's, not its own tid.
-  specs.push_back({field("tgid", 4), 4,
-                   [](const Trial &t, uint32_t o) {
-                     Checks c;
-                     c.need(check<int32_t>(t.leader, o, equals<int32_t>(t.leader.snap.tgid)));
-                     c.need(check<int32_t>(t.thread, o, equals<int32_t>(t.leader.snap.tgid)));
-                     c.need(
-                         check<int32_t>(t.grandchild, o, equals<int32_t>(t.grandchild.snap.tgid)));
-                     return c.v;
-                   },
-                   need({Role::leader, Role::thread, Role::grandchild})});
-
-  // comm: the cookie, NUL-padded to 16 bytes. Any byte offset is tried.
-  specs.push_back({field("comm", 16), 1,
-                   [](const Trial &t, uint32_t o) {
-                     Checks c;
-                     auto comm_is = [o](const Subject &s) {
-                       if (!s.snap.readable_range(o, 16))
-                         return Verdict::unknown;
-                       char want[16] = {};
-                       s.comm.copy(want, 15);
-                       return std::equal(want, want + 16, s.snap.bytes.begin() + o)
-                                  ? Verdict::match
-                                  : Verdict::mismatch;
-                     };
-                     c.need(comm_is(t.leader));
-                     c.need(comm_is(t.thread));
-                     c.need(comm_is(t.grandchild));
-                     c.optional(t.exiter, comm_is(t.exiter));
-                     return c.v;
-                   },
-                   need({Role::leader, Role::thread, Role::grandchild})});
-}
-
-// The task pointers: group_leader, real_parent, parent.
-void add_pointer_specs(std::vector<FieldSpec> &specs) {
-  // group_leader: the thread's and the leader's point to the leader; a
-  // process's own (G, E) to itself. Requiring T -> L rules out saved-register
-  // copies of the current task (Pixie's false match in cpu_context on arm64).
-  specs.push_back(
-      {field("group_leader", 8), 8,
-       [](const Trial &t, uint32_t o) {
-         Checks c;
-         auto l = t.leader.snap.task_addr;
-         c.need(check<uint64_t>(t.leader, o, equals<uint64_t>(l)));
-         c.need(check<uint64_t>(t.thread, o, equals<uint64_t>(l)));
-         c.need(check<uint64_t>(t.grandchild, o, equals<uint64_t>(t.grandchild.snap.task_addr)));
-         c.optional(t.exiter,
-                    check<uint64_t>(t.exiter, o, equals<uint64_t>(t.exiter.snap.task_addr)));
-         return c.v;
-       },
-       need({Role::leader, Role::thread, Role::grandchild})});
-
-  // real_parent: G's (ptraced by T) and E's point to L; T shares L's (both
-  // were created by the calibrator's side), which is neither 0 nor L itself.
-  specs.push_back({field("real_parent", 8), 8,
-                   [](const Trial &t, uint32_t o) {
-                     Checks c;
-                     auto l = t.leader.snap.task_addr;
-                     c.need(check<uint64_t>(t.grandchild, o, equals<uint64_t>(l)));
-                     c.optional(t.exiter, check<uint64_t>(t.exiter, o, equals<uint64_t>(l)));
-                     if (!t.leader.snap.readable_range(o, 8))
-                       c.need(Verdict::unknown);
-                     else {
-                       auto lp = t.leader.snap.load<uint64_t>(o);
-                       c.need(lp != 0 && lp != l ? Verdict::match : Verdict::mismatch);
-                       c.need(check<uint64_t>(t.thread, o, equals<uint64_t>(lp)));
-                     }
-                     return c.v;
-                   },
-                   need({Role::leader, Role::thread, Role::grandchild})});
-
-  // parent: differs from real_parent only while ptraced: G's points to T.
-  specs.push_back(
-      {field("parent", 8), 8,
-       [](const Trial &t, uint32_t o) {
-         if (!t.traced)
-           return Verdict::unknown;
-         Checks c;
-         auto l = t.leader.snap.task_addr;
-         c.need(check<uint64_t>(t.grandchild, o, equals<uint64_t>(t.thread.snap.task_addr)));
-         c.optional(t.exiter, check<uint64_t>(t.exiter, o, equals<uint64_t>(l)));
-         if (!t.leader.snap.readable_range(o, 8))
-           c.need(Verdict::unknown);
-         else {
-           auto lp = t.leader.snap.load<uint64_t>(o);
-           c.need(lp != 0 && lp != l ? Verdict::match : Verdict::mismatch);
-           c.need(check<uint64_t>(t.thread, o, equals<uint64_t>(lp)));
-         }
-         return c.v;
-       },
-       [](const Trial &t) {
-         if (!t.traced)
-           return "ptrace not permitted (" + t.trace_error +
-                  "): parent equals real_parent unless a task is ptraced";
-         return missing_subjects(t, {Role::leader, Role::thread, Role::grandchild});
-       }});
-}
-
-// The times and the exit code: start_time, start_boottime, exit_code.
-void add_time_specs(std::vector<FieldSpec> &specs, const SolveOptions &opt) {
-  // start_time: CLOCK_MONOTONIC ns at fork, inside the window around it.
-  specs.push_back({field("start_time", 8), 8,
-                   [](const Trial &t, uint32_t o) {
-                     Checks c;
-                     for (const Subject *s : {&t.leader, &t.thread, &t.grandchild})
-                       c.need(check<uint64_t>(*s, o, in_window(s->mono)));
-                     c.optional(t.exiter, check<uint64_t>(t.exiter, o, in_window(t.exiter.mono)));
-                     return c.v;
-                   },
-                   need({Role::leader, Role::thread, Role::grandchild})});
-
-  // start_boottime: CLOCK_BOOTTIME ns at fork, inside the window, and equal
-  // to /proc/<pid>/stat field 22 once truncated to USER_HZ ticks (after the
-  // time namespace's boottime offset, which /proc adds).
-  specs.push_back({field("start_boottime", 8, {"real_start_time"}), 8,
-                   [opt](const Trial &t, uint32_t o) {
-                     Checks c;
-                     auto ok = [&opt](const Subject &s) {
-                       return [&opt, &s](uint64_t v) {
-                         if (!s.boot || !s.boot->contains(v))
-                           return false;
-                         if (!s.start_ticks)
-                           return true;
-                         auto ns = static_cast<int64_t>(v) + opt.boot_offset_ns;
-                         return ns >= 0 && uint64_t(ns) / opt.tick_ns == *s.start_ticks;
-                       };
-                     };
-                     for (const Subject *s : {&t.leader, &t.thread, &t.grandchild})
-                       c.need(check<uint64_t>(*s, o, ok(*s)));
-                     c.optional(t.exiter, check<uint64_t>(t.exiter, o, ok(t.exiter)));
-                     return c.v;
-                   },
-                   need({Role::leader, Role::thread, Role::grandchild})});
-
-  // exit_code: do_group_exit() stores (code & 0xff) << 8 before the
-  // sched_process_exit tracepoint fires; live tasks hold 0 there.
-  specs.push_back({field("exit_code", 4), 4,
-                   [](const Trial &t, uint32_t o) {
-                     if (!t.exiter.exit_code)
-                       return Verdict::unknown;
-                     Checks c;
-                     c.need(check<int32_t>(t.exiter, o, equals<int32_t>(*t.exiter.exit_code)));
-                     c.need(check<int32_t>(t.leader, o, equals<int32_t>(0)));
-                     c.need(check<int32_t>(t.thread, o, equals<int32_t>(0)));
-                     c.need(check<int32_t>(t.grandchild, o, equals<int32_t>(0)));
-                     return c.v;
-                   },
-                   need({Role::leader, Role::thread, Role::grandchild, Role::exiter})});
-}
-
-std::vector<FieldSpec> make_specs(const SolveOptions &opt) {
+std::vector<FieldSpec> make_specs() {
   std::vector<FieldSpec> specs;
-  add_id_specs(specs);
-  add_pointer_specs(specs);
-  add_time_specs(specs, opt);
+  for (const auto &fam : catalogue())
+    if (solved_in_stage1(fam))
+      for (const auto &d : fam.fields)
+        if (d.predicate)
+          specs.push_back(spec_of(d));
   return specs;
 }
 
@@ -282,7 +98,7 @@ FieldResult search(const FieldSpec &spec, const std::vector<Trial> &trials, cons
     uint32_t support = 0;
     bool contradicted = false;
     for (const Trial *t : usable) {
-      Verdict v = spec.predicate(*t, o);
+      Verdict v = spec.predicate(*t, o, opt);
       if (v == Verdict::mismatch) {
         contradicted = true;
         break;
@@ -349,7 +165,7 @@ void withdraw_overlaps(std::vector<FieldResult> &out, size_t from) {
 const std::vector<FieldResult> &task_struct_fields() {
   static const std::vector<FieldResult> fields = [] {
     std::vector<FieldResult> out;
-    for (const auto &s : make_specs(SolveOptions{}))
+    for (const auto &s : make_specs())
       out.push_back(s.base);
     return out;
   }();
@@ -357,7 +173,7 @@ const std::vector<FieldResult> &task_struct_fields() {
 }
 
 std::vector<FieldResult> solve(const std::vector<Trial> &trials, const SolveOptions &opt) {
-  auto specs = make_specs(opt);
+  auto specs = make_specs();
   uint32_t limit = capture_size(trials);
   if (opt.struct_size)
     limit = std::min(limit, *opt.struct_size);
@@ -366,24 +182,12 @@ std::vector<FieldResult> solve(const std::vector<Trial> &trials, const SolveOpti
   for (const auto &spec : specs)
     out.push_back(search(spec, trials, opt, limit));
 
-  // The start_time / start_boottime trap: on a machine never suspended,
-  // CLOCK_BOOTTIME == CLOCK_MONOTONIC, so both fields fall into both windows
-  // and both candidate sets are the same pair (Pixie hit this). The order of
-  // their values tells them apart wherever they sit (value_order.h); only
-  // when the values are equal in every task does the declaration order
-  // decide, and only on a layout that is the declared one.
+  // The families' rules for fields their predicates cannot tell apart
+  // (Family::settle), with the layout as the fields show it.
   LayoutOrder layout = detect_layout_order(out, opt.layout);
-  {
-    FieldResult *st = nullptr, *bt = nullptr;
-    for (auto &f : out) {
-      if (f.member == "start_time")
-        st = &f;
-      if (f.member == "start_boottime")
-        bt = &f;
-    }
-    if (st && bt)
-      split_by_value_order(*st, *bt, trials, layout);
-  }
+  for (const auto &fam : catalogue())
+    if (solved_in_stage1(fam) && fam.settle)
+      fam.settle(out, trials, layout);
 
   // Elimination: two members of one struct never share bytes, so when a
   // field has exactly one candidate x, and another field of the struct is
@@ -393,7 +197,7 @@ std::vector<FieldResult> solve(const std::vector<Trial> &trials, const SolveOpti
   // offset was unreadable in every trial might otherwise have "won" a
   // neighbour's offset and pass it on. So it applies only when the
   // eliminator's and all the candidates' bytes were read in every captured
-  // snapshot. It settles e.g. start_time {a, a+8} next to start_boottime {a+8}
+  // snapshot. It settles e.g. one start time's {a, a+8} next to the other's {a+8}
   // (seen on a Debian 6.12 rt kernel under QEMU, tests/fixtures/).
   auto read_everywhere = [&](uint32_t off, uint32_t size) {
     for (const auto &t : trials)
@@ -447,11 +251,9 @@ void solve_declared(const std::vector<Trial> &trials, const SolveOptions &opt,
   size_t from = established.size();
   for (const auto &fam : catalogue())
     for (const auto &d : fam.fields) {
-      if (!d.predicate || !sel.has(d.name()))
+      if (fam.experiment != "predicates" || !d.predicate || !sel.has(d.name()))
         continue;
-      FieldSpec spec{unsolved(d), d.align, d.predicate, d.cannot_test};
-      if (!spec.cannot_test)
-        spec.cannot_test = [](const Trial &) { return std::string(); };
+      FieldSpec spec = spec_of(d);
       bool untestable = false;
       established.push_back(search(spec, trials, opt, limit, &untestable));
       // A field that need not be found (FieldDef::required) and that no
