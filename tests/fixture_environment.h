@@ -9,6 +9,14 @@
 // structs behind their pointers), so an offset that is wrong reads the wrong
 // bytes and fails the read-back just as on the kernel.
 //
+// The families that run experiments of their own replay recordings of them
+// when given (record_files, record_net; tests/fixtures/files, net): the
+// files experiment's walks are answered from the recorded walks (a walk
+// through other offsets is answered "not read"), and the net experiment's
+// trials are the recorded trials, whose hits carry the read-back plan's
+// values read from the sk bytes and pointees each hit captured. Without a
+// recording the family adds no fields.
+//
 // The memory the reader reads may differ from what the scanners serve: a
 // test that moves a field's value in the captured trials (the solver is
 // fooled) keeps the kernel's own bytes for the read-back, which must catch
@@ -16,6 +24,8 @@
 #pragma once
 
 #include "calibration/experiment/environment.h"
+#include "calibration/solve/files/record.h"
+#include "calibration/solve/net/sock_solver.h"
 #include "calibration/solve/solver.h"
 
 #include <map>
@@ -35,7 +45,11 @@ public:
   FixtureEnvironment(const FixtureEnvironment &) = delete;
   FixtureEnvironment &operator=(const FixtureEnvironment &) = delete;
 
-  bool live() const override { return false; }
+  void run_experiment(const Family &fam, const CalibrateOptions &opt,
+                      std::optional<uint32_t> task_size,
+                      std::vector<FieldResult> &fields) const override;
+  void read_back(const Family &fam, const CalibrateOptions &opt,
+                 std::vector<FieldResult> &fields) const override;
   void check_privileges() const override {}
   TimeNsOffsets timens_offsets() const override { return {0, recorded_.boot_offset_ns}; }
   std::optional<uint32_t> task_struct_size() const override { return recorded_.struct_size; }
@@ -44,8 +58,16 @@ public:
   const Backend &backend(const CalibrateOptions &) const override { return backend_; }
   std::unique_ptr<Subjects> start_subjects(const CalibrateOptions &opt) const override;
 
+  // A recording of the files family's experiment (OFFSETPROBE_FILES_DUMP).
+  void record_files(files::FilesCapture capture);
+  // The net family's recorded trials (OFFSETPROBE_DUMP_NET_TRIALS), the
+  // release of their kernel, and the net.ns.inum offset their scanner
+  // followed (that kernel's BTF).
+  void record_net(std::vector<net::SockTrial> trials, std::string release, uint32_t inum_offset);
+
   // What the calibration asked for, for the tests to check.
   mutable int scanner_loads = 0, chain_scanner_loads = 0, reader_loads = 0;
+  mutable int files_runs = 0, files_readbacks = 0, net_runs = 0, net_readbacks = 0;
   mutable std::vector<std::string> phases; // Subjects::run's phases, in order
 
   // Which subject a cookie was given to (by the fake Subjects::run).
@@ -69,6 +91,13 @@ private:
   size_t validation_trial_;
   Backend backend_;
   mutable std::map<std::string, Served> by_cookie_;
+  std::optional<files::FilesCapture> files_;
+  struct NetRecording {
+    std::vector<net::SockTrial> trials;
+    std::string release;
+    uint32_t inum_offset = 0;
+  };
+  std::optional<NetRecording> net_;
 };
 
 // The subject of `role` in a trial.

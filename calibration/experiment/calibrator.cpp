@@ -5,11 +5,9 @@
 #include "calibration/model/catalogue.h"
 #include "calibration/solve/chains.h"
 #include "calibration/families/families.h"
-#include "calibration/experiment/files/experiment.h"
 #include "calibration/model/error.h"
 #include "calibration/solve/readback_check.h"
 #include "calibration/solve/layout_order.h"
-#include "calibration/experiment/net/net_experiment.h"
 #include "calibration/solve/net/sock_solver.h"
 #include "calibration/solve/solver.h"
 #include "calibration/experiment/subject.h"
@@ -240,20 +238,28 @@ void block_all_signals() {
   pthread_sigmask(SIG_BLOCK, &all, nullptr);
 }
 
-// The files family's own experiment (calibration/experiment/files/, live kernel only)
-// needs nothing of the task experiment: it runs from the start, in a thread
-// of its own, while the task experiment waits on its subjects. The fields it
-// found come out of the future, whose destructor joins it on every path.
+// The family whose own experiment is `experiment` (Family::experiment).
+const Family &family_with_experiment(const std::string &experiment) {
+  for (const auto &fam : catalogue())
+    if (fam.experiment == experiment)
+      return fam;
+  throw std::logic_error("catalogue: no family runs the " + experiment + " experiment");
+}
+
+// The files family's own experiment (calibration/experiment/files/) needs nothing of the task
+// experiment: it runs from the start, in a thread of its own, while the task experiment waits on
+// its subjects. The fields it found come out of the future, whose destructor joins it on every
+// path.
 std::future<std::vector<FieldResult>> start_files_experiment(const CalibrateOptions &opt,
                                                              const Environment &env,
-                                                             const Backend &backend,
                                                              std::optional<uint32_t> slab) {
-  if (!env.live())
+  const Family &fam = family_with_experiment("files");
+  if (!opt.fields.has_family(fam))
     return {};
-  return std::async(std::launch::async, [&opt, &backend, slab] {
+  return std::async(std::launch::async, [&opt, &env, &fam, slab] {
     block_all_signals();
     std::vector<FieldResult> got;
-    files::add_files_family(opt, backend, slab, got);
+    env.run_experiment(fam, opt, slab, got);
     mark("files family");
     return got;
   });
@@ -265,13 +271,13 @@ std::future<std::vector<FieldResult>> start_files_experiment(const CalibrateOpti
 // net family's fields appended.
 std::future<std::vector<FieldResult>> start_net_experiment(const CalibrateOptions &opt,
                                                            const Environment &env,
-                                                           const Backend &backend,
                                                            const std::vector<FieldResult> &fields) {
-  if (!env.live() || !net::net_selected(opt))
+  const Family &fam = family_with_experiment("net");
+  if (!opt.fields.has_family(fam))
     return {};
-  return std::async(std::launch::async, [&opt, &backend, copy = fields]() mutable {
+  return std::async(std::launch::async, [&opt, &env, &fam, copy = fields]() mutable {
     block_all_signals();
-    net::calibrate_net(opt, backend, copy);
+    env.run_experiment(fam, opt, std::nullopt, copy);
     mark("net family");
     return copy;
   });
@@ -344,7 +350,7 @@ Calibration calibrate(const CalibrateOptions &opt) try {
   // makes the kernel wait for an RCU grace period (tp_rcu_cond_sync), which
   // costs milliseconds; overlapping the two sessions avoids it.
   const Backend &backend = env.backend(opt);
-  auto files_done = start_files_experiment(opt, env, backend, slab);
+  auto files_done = start_files_experiment(opt, env, slab);
   std::unique_ptr<Scanner> scanner_holder;
   // The host starts on another thread while this one loads the scanner.
   SubjectsStarter host_holder(env, opt);
@@ -415,7 +421,7 @@ Calibration calibrate(const CalibrateOptions &opt) try {
     v.run(opt, *reader, host_holder.wait(), subjects.back(), ns, ns.boottime_ns, so.tick_ns);
     mark("validated");
   }
-  auto net_done = start_net_experiment(opt, env, backend, r.fields);
+  auto net_done = start_net_experiment(opt, env, r.fields);
   scanner_holder.reset();
   host_holder.wait().finish();
   // The report's order as before: the task experiment's fields, the net
@@ -454,8 +460,7 @@ std::vector<FieldResult> validate_offsets(const CalibrateOptions &opt,
   // interrupt (EINTR); the future's destructor joins on every path.
   auto files_done = std::async(std::launch::async, [&opt, &env, copy = fields]() mutable {
     block_all_signals();
-    if (env.live())
-      files::validate_files_family(opt, copy);
+    env.read_back(family_with_experiment("files"), opt, copy);
     mark("validate: files family");
     return copy;
   });
@@ -463,14 +468,9 @@ std::vector<FieldResult> validate_offsets(const CalibrateOptions &opt,
   // program too, and reads skc_net through net.ns.inum's offset: it runs in
   // a third thread with that offset as the bundle gives it, and skc_net
   // falls afterwards if net.ns.inum fails its own read-back here.
-  std::optional<uint32_t> inum;
-  for (const auto &f : fields)
-    if (f.name == "net.ns.inum" && f.status == FieldStatus::calibrated)
-      inum = f.offset;
-  auto net_done = std::async(std::launch::async, [&opt, &env, inum, copy = fields]() mutable {
+  auto net_done = std::async(std::launch::async, [&opt, &env, copy = fields]() mutable {
     block_all_signals();
-    if (env.live())
-      net::validate_net(opt, env.backend(opt), copy, inum);
+    env.read_back(family_with_experiment("net"), opt, copy);
     mark("validate: net family");
     return copy;
   });

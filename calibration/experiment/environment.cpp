@@ -2,7 +2,10 @@
 #include "calibration/experiment/environment.h"
 
 #include "calibration/experiment/calibrator.h"
+#include "calibration/experiment/files/experiment.h"
+#include "calibration/experiment/net/net_experiment.h"
 #include "calibration/experiment/subject_host.h"
+#include "calibration/model/catalogue.h"
 
 #include <unistd.h>
 
@@ -42,7 +45,21 @@ private:
 
 class LiveEnvironment : public Environment {
 public:
-  bool live() const override { return true; }
+  void run_experiment(const Family &fam, const CalibrateOptions &opt,
+                      std::optional<uint32_t> task_size,
+                      std::vector<FieldResult> &fields) const override {
+    if (fam.experiment == "files")
+      files::add_files_family(opt, backend(opt), task_size, fields);
+    else if (fam.experiment == "net")
+      net::calibrate_net(opt, backend(opt), fields);
+  }
+  void read_back(const Family &fam, const CalibrateOptions &opt,
+                 std::vector<FieldResult> &fields) const override {
+    if (fam.experiment == "files")
+      files::validate_files_family(opt, fields);
+    else if (fam.experiment == "net")
+      net::validate_net(opt, backend(opt), fields, net::given_inum_offset(fields));
+  }
   void check_privileges() const override { check_bpf_privileges(); }
   TimeNsOffsets timens_offsets() const override { return read_timens_offsets(); }
   std::optional<uint32_t> task_struct_size() const override { return slab_task_struct_size(); }

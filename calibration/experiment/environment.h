@@ -22,6 +22,7 @@
 namespace offsetprobe {
 
 struct CalibrateOptions; // calibration/model/calibrate_options.h
+struct Family;           // calibration/model/catalogue.h
 struct Cookies;          // calibration/experiment/subject.h
 struct Launched;         // calibration/experiment/subject_host.h
 
@@ -52,10 +53,18 @@ public:
 class Environment {
 public:
   virtual ~Environment() = default;
-  // False: the families that run experiments of their own (net, files:
-  // calibration/experiment/net, calibration/experiment/files) are not run, their fields stay
-  // unresolved (they have their own fakes: tests/fake_files_kernel.h).
-  virtual bool live() const = 0;
+  // The families that run experiments of their own (Family::experiment:
+  // calibration/experiment/files/, calibration/experiment/net/): runs `fam`'s
+  // and appends its selected fields to `fields`, which holds what the
+  // engine's stages found (the net experiment follows net.ns.inum's offset
+  // from it). `task_size`: task_struct's size, where the kernel tells.
+  virtual void run_experiment(const Family &fam, const CalibrateOptions &opt,
+                              std::optional<uint32_t> task_size,
+                              std::vector<FieldResult> &fields) const = 0;
+  // Reads back the calibrated fields of such a family in `fields` (offsets
+  // found elsewhere: a bundle), passing or failing each.
+  virtual void read_back(const Family &fam, const CalibrateOptions &opt,
+                         std::vector<FieldResult> &fields) const = 0;
   // Throws Error(ErrorKind::permission) naming what is missing.
   virtual void check_privileges() const = 0;
   virtual TimeNsOffsets timens_offsets() const = 0;

@@ -148,18 +148,8 @@ void add_files_family(const CalibrateOptions &opt, const Backend &backend,
 }
 
 void validate_files_family(const CalibrateOptions &opt, std::vector<FieldResult> &fields) {
-  const auto &names = families::files_field_names();
   std::vector<FieldResult> mine;
-  FoundOffsets found;
-  for (const auto &f : fields) {
-    if (f.name == "task_struct.mm" && f.offset)
-      found.mm = *f.offset;
-    if (std::find(names.begin(), names.end(), f.name) == names.end())
-      continue;
-    mine.push_back(f);
-    if (f.status == FieldStatus::calibrated && f.offset)
-      found.off[f.name] = *f.offset;
-  }
+  FoundOffsets found = given_offsets(fields, mine);
   if (found.off.empty() || (opt.backend && opt.backend->name != "libbpf"))
     return;
   try {

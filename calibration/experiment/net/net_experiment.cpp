@@ -116,11 +116,9 @@ void socket_behind_sk_socket(std::vector<FieldResult> &fields) {
 // sk_type and sk_protocol were bit-fields before 5.6 (sk_type:16 and
 // sk_protocol:8 in one word with sk_userlocks and others): a byte offset
 // found there would not be the field's. Not reported, with the reason.
-void refuse_bitfields(std::vector<FieldResult> &fields) {
-  utsname u{};
+void refuse_bitfields(const std::string &release, std::vector<FieldResult> &fields) {
   unsigned maj = 0, min = 0;
-  if (::uname(&u) != 0 || std::sscanf(u.release, "%u.%u", &maj, &min) != 2 || maj > 5 ||
-      (maj == 5 && min >= 6))
+  if (std::sscanf(release.c_str(), "%u.%u", &maj, &min) != 2 || maj > 5 || (maj == 5 && min >= 6))
     return;
   for (auto &f : fields)
     if (f.name == "sock.sk_type" || f.name == "sock.sk_protocol") {
@@ -128,16 +126,15 @@ void refuse_bitfields(std::vector<FieldResult> &fields) {
       f.offset.reset();
       f.candidates.clear();
       f.required = false;
-      f.reason = std::string("a bit-field on this kernel (") + u.release +
+      f.reason = std::string("a bit-field on this kernel (") + release +
                  ", before 5.6): no byte offset, and no bit offset is guessed";
     }
 }
 
 // Reads every calibrated field of `mine` back in the kernel, from the sk of
 // a fresh trial's hits, and fails those that do not read back.
-void readback(const CalibrateOptions &opt, SockScanSession &scan,
-              std::optional<uint32_t> inum_offset, std::optional<uint32_t> private_data,
-              std::vector<FieldResult> &mine) {
+void readback(const CalibrateOptions &opt, SockTrials &scan, std::optional<uint32_t> inum_offset,
+              std::optional<uint32_t> private_data, std::vector<FieldResult> &mine) {
   bool any = std::any_of(mine.begin(), mine.end(),
                          [](const FieldResult &f) { return f.status == FieldStatus::calibrated; });
   if (!any)
@@ -145,16 +142,11 @@ void readback(const CalibrateOptions &opt, SockScanSession &scan,
   throw_if_stopped(opt);
   std::map<std::string, uint32_t> steps;
   scan.set_plan(make_plan(mine, inum_offset, private_data, steps));
-  auto cookie = make_cookie();
-  scan.add_cookie(cookie);
   mark("read-back: plan set");
-  auto run = run_sock_trial(scan, cookie);
+  auto run = scan.run();
   mark("read-back: trial run");
-  if (!run.error.empty() && run.cannot_run.empty()) {
-    cookie = make_cookie();
-    scan.add_cookie(cookie);
-    run = run_sock_trial(scan, cookie);
-  }
+  if (!run.error.empty() && run.cannot_run.empty())
+    run = scan.run();
   if (!run.error.empty() || !run.cannot_run.empty()) {
     // Nothing read back: nothing is reported.
     for (auto &f : mine)
@@ -181,28 +173,79 @@ std::optional<uint32_t> inum_offset_of(const std::vector<FieldResult> &fields) {
   return std::nullopt;
 }
 
-} // namespace
-
-void validate_net(const CalibrateOptions &opt, const Backend &backend,
-                  std::vector<FieldResult> &fields, std::optional<uint32_t> inum) {
+// The net family's calibrated fields in `fields`.
+std::vector<FieldResult *> calibrated_net_fields(std::vector<FieldResult> &fields) {
   std::vector<FieldResult *> mine;
   for (auto &f : fields)
     if (family_of(f.name) == &net_family() && f.status == FieldStatus::calibrated)
       mine.push_back(&f);
+  return mine;
+}
+
+// The live source: the socket subject on a thread of ours, its comm a fresh
+// cookie for each trial, under the socket scanner.
+class LiveSockTrials : public SockTrials {
+public:
+  LiveSockTrials(const ObjectLoader &sockscan, std::optional<uint32_t> inum_offset,
+                 bool readback_only)
+      : scan_(sockscan, inum_offset, readback_only) {}
+  void set_plan(const std::vector<SockStep> &plan) override { scan_.set_plan(plan); }
+  SockTrialRun run() override {
+    auto cookie = make_cookie();
+    scan_.add_cookie(cookie);
+    return run_sock_trial(scan_, cookie);
+  }
+  std::string release() const override {
+    utsname u{};
+    return ::uname(&u) == 0 ? u.release : "";
+  }
+
+private:
+  SockScanSession scan_;
+};
+
+} // namespace
+
+std::unique_ptr<SockTrials> live_sock_trials(const ObjectLoader &sockscan,
+                                             std::optional<uint32_t> inum_offset,
+                                             bool readback_only) {
+  return std::make_unique<LiveSockTrials>(sockscan, inum_offset, readback_only);
+}
+
+std::optional<uint32_t> given_inum_offset(const std::vector<FieldResult> &fields) {
+  for (const auto &f : fields)
+    if (f.name == "net.ns.inum" && f.status == FieldStatus::calibrated)
+      return f.offset;
+  return std::nullopt;
+}
+
+void validate_net(const CalibrateOptions &opt, const Backend &backend,
+                  std::vector<FieldResult> &fields, std::optional<uint32_t> inum) {
+  auto mine = calibrated_net_fields(fields);
   if (mine.empty())
     return;
-  auto fail_all = [&](const std::string &why) {
+  if (!backend.sockscan) {
     for (auto *f : mine) {
       f->candidates = {*f->offset};
       f->offset.reset();
       f->status = FieldStatus::unresolved;
-      f->reason = why;
+      f->reason = "the " + backend.name + " backend has no socket scanner";
       f->required = false;
       f->validation = Validation::not_run;
     }
-  };
-  if (!backend.sockscan)
-    return fail_all("the " + backend.name + " backend has no socket scanner");
+    return;
+  }
+  mark("validate: start");
+  auto source = live_sock_trials(backend.sockscan, inum, /*readback_only=*/true);
+  mark("validate: socket scanner loaded (read-back only)");
+  validate_net(opt, *source, fields, inum);
+}
+
+void validate_net(const CalibrateOptions &opt, SockTrials &source, std::vector<FieldResult> &fields,
+                  std::optional<uint32_t> inum) {
+  auto mine = calibrated_net_fields(fields);
+  if (mine.empty())
+    return;
   std::vector<FieldResult> copy;
   for (auto *f : mine)
     copy.push_back(*f);
@@ -210,11 +253,8 @@ void validate_net(const CalibrateOptions &opt, const Backend &backend,
   std::optional<uint32_t> private_data;
   if (const auto *pd = calibrated(fields, "file.private_data"))
     private_data = pd->offset;
-  refuse_bitfields(copy);
-  mark("validate: start");
-  SockScanSession scan(backend.sockscan, inum, /*readback_only=*/true);
-  mark("validate: socket scanner loaded (read-back only)");
-  readback(opt, scan, inum, private_data, copy);
+  refuse_bitfields(source.release(), copy);
+  readback(opt, source, inum, private_data, copy);
   for (size_t i = 0; i < mine.size(); i++)
     *mine[i] = copy[i];
 }
@@ -226,43 +266,58 @@ bool net_selected(const CalibrateOptions &opt) {
   return false;
 }
 
-void calibrate_net(const CalibrateOptions &opt, const Backend &backend,
-                   std::vector<FieldResult> &fields) {
+namespace {
+
+// The selected fields of the net family, unsolved.
+std::vector<FieldResult> selected_net_fields(const CalibrateOptions &opt) {
   std::vector<FieldResult> mine;
   for (const auto &f : net_family().fields)
     if (opt.fields.has(f.name())) {
       mine.push_back(unsolved(f));
       mine.back().required = f.required;
     }
+  return mine;
+}
+
+} // namespace
+
+void calibrate_net(const CalibrateOptions &opt, const Backend &backend,
+                   std::vector<FieldResult> &fields) {
+  if (selected_net_fields(opt).empty())
+    return;
+  if (!backend.sockscan) {
+    auto mine = selected_net_fields(opt);
+    all_unresolved(mine, "the " + backend.name + " backend has no socket scanner", false);
+    for (auto &f : mine)
+      fields.push_back(std::move(f));
+    return;
+  }
+  mark("start");
+  auto source = live_sock_trials(backend.sockscan, inum_offset_of(fields), false);
+  mark("socket scanner loaded");
+  calibrate_net(opt, *source, fields);
+}
+
+void calibrate_net(const CalibrateOptions &opt, SockTrials &scan,
+                   std::vector<FieldResult> &fields) {
+  std::vector<FieldResult> mine = selected_net_fields(opt);
   if (mine.empty())
     return;
   auto append = [&] {
     for (auto &f : mine)
       fields.push_back(std::move(f));
   };
-  if (!backend.sockscan) {
-    all_unresolved(mine, "the " + backend.name + " backend has no socket scanner", false);
-    return append();
-  }
   std::optional<uint32_t> inum_offset = inum_offset_of(fields);
-  mark("start");
-  SockScanSession scan(backend.sockscan, inum_offset);
-  mark("socket scanner loaded");
   std::vector<SockTrial> trials;
   std::string no_v6, no_repair, no_udp;
   for (uint32_t i = 0; i < opt.trials; i++) {
     throw_if_stopped(opt);
-    auto cookie = make_cookie();
-    scan.add_cookie(cookie);
-    auto run = run_sock_trial(scan, cookie);
+    auto run = scan.run();
     // A trial that went wrong (a hit missing under load, say) is run again
     // with fresh values, once; a second failure leaves the fields unresolved
     // rather than failing the whole calibration.
-    if (!run.error.empty() && run.cannot_run.empty()) {
-      cookie = make_cookie();
-      scan.add_cookie(cookie);
-      run = run_sock_trial(scan, cookie);
-    }
+    if (!run.error.empty() && run.cannot_run.empty())
+      run = scan.run();
     if (!run.cannot_run.empty()) {
       all_unresolved(mine, "the socket subject cannot run here: " + run.cannot_run, false);
       return append();
@@ -290,7 +345,7 @@ void calibrate_net(const CalibrateOptions &opt, const Backend &backend,
   }
   solve_sock_fields(trials, std::min<uint32_t>(3, opt.trials), mine);
   auto socket = solve_socket_fields(trials, std::min<uint32_t>(3, opt.trials), mine);
-  refuse_bitfields(mine);
+  refuse_bitfields(scan.release(), mine);
   for (auto &f : mine) {
     if (f.name == "sock_common.skc_net" && !inum_offset) {
       f.status = FieldStatus::unresolved;

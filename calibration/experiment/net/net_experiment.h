@@ -6,14 +6,38 @@
 
 #include "calibration/model/calibrate_options.h"
 #include "calibration/experiment/capture.h"
+#include "calibration/experiment/net/sock_subject.h"
 #include "calibration/experiment/net/sockscan_session.h"
 
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
-
 #include <vector>
 
 namespace offsetprobe::net {
+
+// Where the net experiment's trials come from: the socket subject under the
+// socket scanner on this kernel (live_sock_trials), or a recording of them
+// (the tests' fake environment, tests/fixture_environment.h).
+class SockTrials {
+public:
+  virtual ~SockTrials() = default;
+  // The read-back plan the hits of the next trials carry.
+  virtual void set_plan(const std::vector<SockStep> &plan) = 0;
+  // One trial, with fresh random values.
+  virtual SockTrialRun run() = 0;
+  // The kernel's release (uname -r): sk_type and sk_protocol are bit-fields
+  // before 5.6.
+  virtual std::string release() const = 0;
+};
+
+// The socket subject and `backend`'s socket scanner, which follows the sk's
+// first words to net.ns.inum at `inum_offset` (none: not followed);
+// `readback_only` as SockScanSession's. Throws Error like SockScanSession.
+std::unique_ptr<SockTrials> live_sock_trials(const ObjectLoader &sockscan,
+                                             std::optional<uint32_t> inum_offset,
+                                             bool readback_only);
 
 // True when `opt.fields` selects a field of the net family.
 bool net_selected(const CalibrateOptions &opt);
@@ -26,6 +50,10 @@ bool net_selected(const CalibrateOptions &opt);
 // when the program cannot be loaded or on a stop signal.
 void calibrate_net(const CalibrateOptions &opt, const Backend &backend,
                    std::vector<FieldResult> &fields);
+// The same on trials from `source` (which follows net.ns.inum at the offset
+// in `fields`, as calibrate_net's own does).
+void calibrate_net(const CalibrateOptions &opt, SockTrials &source,
+                   std::vector<FieldResult> &fields);
 
 // Reads the calibrated net fields of `fields` (offsets found elsewhere: a
 // bundle) back on this kernel, like a calibration's own read-back; those
@@ -36,5 +64,12 @@ void calibrate_net(const CalibrateOptions &opt, const Backend &backend,
 // skc_net_behind_failed_inum).
 void validate_net(const CalibrateOptions &opt, const Backend &backend,
                   std::vector<FieldResult> &fields, std::optional<uint32_t> inum);
+// The same on a trial from `source` (read-back only, following `inum`).
+void validate_net(const CalibrateOptions &opt, SockTrials &source, std::vector<FieldResult> &fields,
+                  std::optional<uint32_t> inum);
+
+// net.ns.inum's offset as `fields` give it (calibrated), or none: the offset
+// a bundle's read-back follows before that field's own read-back passed.
+std::optional<uint32_t> given_inum_offset(const std::vector<FieldResult> &fields);
 
 } // namespace offsetprobe::net

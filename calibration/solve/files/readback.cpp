@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "calibration/solve/files/readback.h"
 
+#include "calibration/model/catalogue.h"
+
 #include <cstring>
 #include <functional>
 #include <map>
@@ -334,6 +336,21 @@ void readback_files(Memory &mem, const TrialKnown &trial, int f, int r, const Fo
   SubjectCheck(mem, f, trial.files, found, c).run();
   SubjectCheck(mem, r, trial.chroot, found, c).run();
   c.finish();
+}
+
+FoundOffsets given_offsets(const std::vector<FieldResult> &fields, std::vector<FieldResult> &mine) {
+  FoundOffsets found;
+  for (const auto &f : fields) {
+    if (f.name == "task_struct.mm" && f.offset)
+      found.mm = *f.offset;
+    const Family *fam = family_of(f.name);
+    if (!fam || fam->experiment != "files")
+      continue;
+    mine.push_back(f);
+    if (f.status == FieldStatus::calibrated && f.offset)
+      found.off[f.name] = *f.offset;
+  }
+  return found;
 }
 
 } // namespace offsetprobe::files

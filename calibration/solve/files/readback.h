@@ -15,6 +15,11 @@
 
 namespace offsetprobe::files {
 
+// The offsets a read-back of offsets found elsewhere (a bundle's) walks:
+// the family's calibrated fields of `fields` and task_struct.mm's offset.
+// `mine` gets the family's fields of `fields`, for readback_files.
+FoundOffsets given_offsets(const std::vector<FieldResult> &fields, std::vector<FieldResult> &mine);
+
 // Reads back every calibrated field of `fields` for the subjects `f` (F)
 // and `r` (R) of `trial`, and passes or fails it.
 void readback_files(Memory &mem, const TrialKnown &trial, int f, int r, const FoundOffsets &found,
