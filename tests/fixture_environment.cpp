@@ -3,6 +3,7 @@
 
 #include "calibration/experiment/calibrator.h"
 #include "calibration/experiment/subject_host.h"
+#include "calibration/model/predicate.h"
 
 #include "scanner.h"
 
@@ -11,25 +12,11 @@
 namespace offsetprobe::test {
 
 Subject &subject_of(Trial &t, Role role) {
-  switch (role) {
-  case Role::leader:
-    return t.leader;
-  case Role::thread:
-    return t.thread;
-  case Role::grandchild:
-    return t.grandchild;
-  case Role::exiter:
-    return t.exiter;
-  case Role::creds:
-    return t.creds;
-  case Role::unshared:
-    return t.unshared;
-  }
-  throw std::logic_error("no such role");
+  return const_cast<Subject &>(subject(t, role));
 }
 
 const Subject &subject_of(const Trial &t, Role role) {
-  return subject_of(const_cast<Trial &>(t), role);
+  return subject(t, role);
 }
 
 namespace {
