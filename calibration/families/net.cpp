@@ -86,6 +86,13 @@ std::vector<FieldDef> net_fields() {
       field("tcp_sock", "bytes_acked", 8, 8,
             "TCP_INFO's tcpi_bytes_acked at rest; apart from bytes_sent after the peer acked "
             "bytes queued in repair mode (never transmitted)"),
+      // tcp_sock.total_retrans: retransmission episodes on loopback
+      // (calibration/experiment/net/retrans_subject.cpp), captured at the
+      // client's close.
+      field("tcp_sock", "total_retrans", 4, 4,
+            "TCP_INFO's tcpi_total_retrans at rest: 0 on the accepted sockets, 1 (a tail loss "
+            "probe) and 2 (a probe then an RTO) on clients whose ACKs a socket filter dropped, "
+            "with a route rto_min of 4 ms"),
       // sk_socket and struct socket: through the pointees of the sk's words
       // (calibration/solve/net/socket_solver.h), each read back by a round trip.
       field("sock", "sk_socket", 8, 8,
@@ -136,6 +143,9 @@ Family net() {
     at(n).absent = "kernels older than the TCP_INFO field (bytes_received 4.1+, segs_in and "
                    "segs_out 4.2+)";
   at("tcp_sock.bytes_acked").absent = "kernels older than tcpi_bytes_acked (4.1)";
+  at("tcp_sock.total_retrans").absent =
+      "hosts where the subject may not set its namespace's route metrics or attach a socket "
+      "filter (unresolved: the value 0 only)";
   for (auto *n : {"sock.sk_type", "sock.sk_protocol"})
     at(n).absent = "kernels before 5.6 (bit-fields sk_type:16 and sk_protocol:8 in one "
                    "word: reported not present, no bit offset is guessed)";

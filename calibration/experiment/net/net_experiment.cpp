@@ -309,7 +309,7 @@ void calibrate_net(const CalibrateOptions &opt, SockTrials &scan,
   };
   std::optional<uint32_t> inum_offset = inum_offset_of(fields);
   std::vector<SockTrial> trials;
-  std::string no_v6, no_repair, no_udp;
+  std::string no_v6, no_repair, no_udp, no_retrans;
   for (uint32_t i = 0; i < opt.trials; i++) {
     throw_if_stopped(opt);
     auto run = scan.run();
@@ -333,6 +333,8 @@ void calibrate_net(const CalibrateOptions &opt, SockTrials &scan,
       no_repair = run.no_repair;
     if (!run.no_udp.empty())
       no_udp = run.no_udp;
+    if (!run.no_retrans.empty())
+      no_retrans = run.no_retrans;
     trials.push_back(std::move(run.trial));
     mark("trial run");
   }
@@ -362,6 +364,11 @@ void calibrate_net(const CalibrateOptions &opt, SockTrials &scan,
       f.reason = "TCP_REPAIR refused here (" + no_repair +
                  "): tcp_sock's sequence numbers "
                  "cannot be known";
+    if (!no_retrans.empty() && f.name == "tcp_sock.total_retrans" &&
+        f.status != FieldStatus::calibrated) {
+      f.reason = "no retransmission episode here (" + no_retrans + "): the value 0 only";
+      f.required = false;
+    }
     bool udp_only =
         f.name == "sock.sk_type" || f.name == "sock.sk_protocol" || f.name == "socket.type";
     if (!no_udp.empty() && udp_only && f.status == FieldStatus::unresolved) {

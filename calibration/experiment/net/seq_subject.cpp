@@ -244,6 +244,7 @@ private:
     hit.capture.what = "acked pair client close";
     hit.capture.known["sock_common.skc_state"] = {kEstablished};
     hit.capture.known["tcp_sock.bytes_acked"] = le_bytes(ti.tcpi_bytes_acked, 8);
+    hit.capture.known["tcp_sock.total_retrans"] = le_bytes(ti.tcpi_total_retrans, 4);
     run_.trial.captures.push_back(hit.capture);
     run_.events.push_back(std::move(hit));
   }

@@ -2,6 +2,7 @@
 #include "calibration/experiment/net/sock_subject.h"
 
 #include "calibration/model/error.h"
+#include "calibration/experiment/net/retrans_subject.h"
 #include "calibration/experiment/net/seq_subject.h"
 #include "calibration/experiment/net/sock_subject_parts.h"
 #include "calibration/experiment/net/udp_subject.h"
@@ -28,6 +29,7 @@
 #include <array>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <utility>
 #include <stdexcept>
 #include <thread>
@@ -462,7 +464,7 @@ private:
              a.tcpi_rttvar == b.tcpi_rttvar && a.tcpi_snd_cwnd == b.tcpi_snd_cwnd &&
              a.tcpi_bytes_received == b.tcpi_bytes_received &&
              a.tcpi_bytes_acked == b.tcpi_bytes_acked && a.tcpi_segs_in == b.tcpi_segs_in &&
-             a.tcpi_segs_out == b.tcpi_segs_out;
+             a.tcpi_segs_out == b.tcpi_segs_out && a.tcpi_total_retrans == b.tcpi_total_retrans;
     };
     tcp_info a = read(), b{};
     for (int i = 0;; i++) {
@@ -483,6 +485,8 @@ private:
     s.known["tcp_sock.bytes_acked"] = le_bytes(b.tcpi_bytes_acked, 8);
     s.known["tcp_sock.segs_in"] = le_bytes(b.tcpi_segs_in, 4);
     s.known["tcp_sock.segs_out"] = le_bytes(b.tcpi_segs_out, 4);
+    // 0 on a loss-free loopback; retrans_subject.cpp's episodes move it.
+    s.known["tcp_sock.total_retrans"] = le_bytes(b.tcpi_total_retrans, 4);
   }
 
   void bind_known_from(Sock &s, const Endpoint &local, const Endpoint &peer) {
@@ -528,12 +532,19 @@ SockTrialRun run_sock_trial(SockScanSession &scan, const std::string &cookie) {
     Subject s(scan, run);
     try {
       s.setup();
-      if (run.cannot_run.empty())
+      // The retransmission episodes run on a helper thread beside the
+      // other sockets; their clients are closed last, by this thread.
+      std::optional<RetransEpisodes> retrans;
+      if (run.cannot_run.empty()) {
+        retrans.emplace();
         s.run();
+      }
       if (run.cannot_run.empty() && run.error.empty())
         run_seq_sockets(scan, run);
       if (run.cannot_run.empty() && run.error.empty())
         run_udp_socket(scan, run);
+      if (retrans && run.cannot_run.empty() && run.error.empty())
+        retrans->finish(scan, run);
     } catch (const TrialError &e) {
       run.error = e.what();
     } catch (const Error &) {

@@ -32,6 +32,10 @@ struct SockTrialRun {
   // udp:udp_fail_queue_rcv_skb): sk_type, sk_protocol and socket.type then
   // have the TCP value only (udp_subject.h).
   std::string no_udp;
+  // Why the retransmission episodes could not run (the route's rto_min or
+  // the socket filter refused): total_retrans is then known as 0 only
+  // (retrans_subject.h).
+  std::string no_retrans;
   // A hit that was missing or not the one expected: the trial is void.
   std::string error;
 };

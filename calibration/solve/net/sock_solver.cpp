@@ -38,6 +38,8 @@ const std::vector<SockFieldSpec> &sock_value_fields() {
       {"tcp_sock.snd_nxt", 4, 4},
       {"tcp_sock.rcv_nxt", 4, 4},
       {"tcp_sock.bytes_acked", 8, 8},
+      // calibration/experiment/net/retrans_subject.cpp
+      {"tcp_sock.total_retrans", 4, 4},
       // u16 since 5.6 (bit-fields before: net_experiment.cpp refuses them
       // there); the UDP socket's hits (udp_subject.cpp) vary them.
       {"sock.sk_type", 2, 2},
