@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # `offsetprobe verify` end to end: input handling and exit codes, and
 # --btf FILE with a real file (a copy of the running kernel's BTF, with the
-# kernel's own hidden, and pid's offset from bpftool).
+# kernel's own hidden, and the offsets of pid and tcp_sock.total_retrans
+# from bpftool).
 # Usage: verify_cli.sh OFFSETPROBE_BINARY
 set -uo pipefail
 bin=$1
@@ -71,6 +72,22 @@ if [[ -r /sys/kernel/btf/vmlinux ]]; then
     expect "--btf FILE: pid at $((pid_off + 8))" 6 "mismatch" -- --input "$tmp/off8.json" --btf "$tmp/vmlinux.btf"
     stdin=$tmp/right.json expect "--btf FILE --json names the file" 0 "\"btf\": \"$tmp/vmlinux.btf\"" \
       -- --input - --btf "$tmp/vmlinux.btf" --json
+    # A net field the same way: tcp_sock.total_retrans, a member of
+    # tcp_sock itself (the offset from the sk, docs/net-family.md).
+    retrans_off=$(bash "$(dirname "$0")/../scripts/matrix/btf-truth.sh" "$tmp/vmlinux.btf" tcp_sock 2>>"$tmp/truth.err" |
+      jq '.tcp_sock.members.total_retrans' 2>/dev/null)
+    if [[ ! $retrans_off =~ ^[0-9]+$ ]]; then
+      echo "FAIL: bpftool gave no offset of tcp_sock.total_retrans: $(head -c 300 "$tmp/truth.err")"
+      failures=$((failures + 1))
+    else
+      retrans() { # offset
+        printf '{"backend":"libbpf","trigger":"tracepoint","trials":3,"scan_bytes":16384,"fields":[{"name":"tcp_sock.total_retrans","struct":"tcp_sock","member":"total_retrans","aliases":[],"size":4,"status":"calibrated","offset":%s,"trials":3,"validation":"passed"}]}' "$1"
+      }
+      retrans "$retrans_off" >"$tmp/retrans.json"
+      retrans $((retrans_off + 4)) >"$tmp/retrans4.json"
+      expect "--btf FILE: tcp_sock.total_retrans at bpftool's $retrans_off" 0 "agree with BTF" -- --input "$tmp/retrans.json" --btf "$tmp/vmlinux.btf"
+      expect "--btf FILE: tcp_sock.total_retrans at $((retrans_off + 4))" 6 "mismatch" -- --input "$tmp/retrans4.json" --btf "$tmp/vmlinux.btf"
+    fi
     if [[ $(id -u) -eq 0 ]]; then
       rc=0
       unshare -m sh -c 'mount -t tmpfs none /sys/kernel/btf && test ! -e /sys/kernel/btf/vmlinux &&
