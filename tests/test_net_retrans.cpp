@@ -16,6 +16,8 @@
 
 #include "calibration/model/catalogue.h"
 
+#include "net_layout.h"
+
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -30,7 +32,7 @@ using namespace offsetprobe::net;
 
 namespace {
 
-using Layout = std::map<std::string, uint32_t>;
+using namespace net_layout;
 const char *const kField = "tcp_sock.total_retrans";
 
 // 6.18's offsets (this host's BTF).
@@ -79,14 +81,10 @@ struct Maker {
            {"data_segs_out", segs + 2},
            {"refcnt", 2}};
     }
-    SockCapture c;
-    c.what = kind == Kind::rest ? "accepted close" : kind == Kind::probe ? "probe" : "rto";
-    c.data.resize(kSkBytes);
-    for (auto &b : c.data)
-      b = static_cast<uint8_t>(rng());
-    c.readable = ~0ull;
-    for (const auto &[name, val] : v)
-      std::memcpy(c.data.data() + lay.at(name), &val, 4);
+    auto c = planted(rng, lay, v,
+                     kind == Kind::rest    ? "accepted close"
+                     : kind == Kind::probe ? "probe"
+                                           : "rto");
     c.known[kField] = le_bytes(v[kField], 4);
     return c;
   }
@@ -111,19 +109,6 @@ FieldResult solve(const std::vector<SockTrial> &trials) {
   REQUIRE(out.size() == 1);
   solve_sock_fields(trials, 3, out);
   return out[0];
-}
-
-std::vector<uint32_t> at(const Layout &lay, std::initializer_list<const char *> names) {
-  std::vector<uint32_t> out;
-  for (auto n : names)
-    out.push_back(lay.at(n));
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-std::vector<uint32_t> sorted(std::vector<uint32_t> v) {
-  std::sort(v.begin(), v.end());
-  return v;
 }
 
 } // namespace

@@ -12,6 +12,8 @@
 
 #include "calibration/model/catalogue.h"
 
+#include "net_layout.h"
+
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -26,7 +28,7 @@ using namespace offsetprobe::net;
 
 namespace {
 
-using Layout = std::map<std::string, uint32_t>;
+using namespace net_layout;
 
 // 6.18's offsets (this host's BTF).
 Layout layout_618() {
@@ -86,14 +88,10 @@ struct Maker {
         {"rcvq_space.seq", r},
         {"cwnd_usage_seq", n ? s + n : 0},
     };
-    SockCapture c;
-    c.what = kind == Kind::full ? "seq full" : kind == Kind::small ? "seq small" : "seq unsent";
-    c.data.resize(kSkBytes);
-    for (auto &b : c.data)
-      b = static_cast<uint8_t>(rng());
-    c.readable = ~0ull;
-    for (const auto &[name, val] : v)
-      std::memcpy(c.data.data() + lay.at(name), &val, 4);
+    auto c = planted(rng, lay, v,
+                     kind == Kind::full    ? "seq full"
+                     : kind == Kind::small ? "seq small"
+                                           : "seq unsent");
     for (auto f : kFields)
       c.known[f] = le_bytes(v[f], 4);
     return c;
@@ -124,19 +122,6 @@ FieldResult &get(std::vector<FieldResult> &fs, const std::string &n) {
     if (f.name == n)
       return f;
   throw std::logic_error(n);
-}
-
-std::vector<uint32_t> at(const Layout &lay, std::initializer_list<const char *> names) {
-  std::vector<uint32_t> out;
-  for (auto n : names)
-    out.push_back(lay.at(n));
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-std::vector<uint32_t> sorted(std::vector<uint32_t> v) {
-  std::sort(v.begin(), v.end());
-  return v;
 }
 
 std::vector<FieldResult> solve(const std::vector<SockTrial> &trials) {

@@ -11,7 +11,6 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/prctl.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -35,24 +34,13 @@ struct NoRetrans : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-uint32_t rnd_in(uint32_t lo, uint32_t hi) {
-  uint32_t v = 0;
-  if (getrandom(&v, sizeof(v), 0) != sizeof(v))
-    throw NoRetrans("getrandom failed");
-  return lo + v % (hi - lo + 1);
-}
-
-std::string err(const std::string &what) {
-  return errno_text(what);
-}
-
 // rto_min (4 ms, locked as iproute2 locks it) on the local route to
 // 127.0.0.1 of this thread's network namespace: the RTO of a loopback
 // connection is then rto_min plus a little (8 ms at HZ=250), not 200 ms.
 void set_rto_min_route() {
   Fd nl(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
   if (nl.get() < 0)
-    throw NoRetrans(err("netlink socket"));
+    throw NoRetrans(errno_text("netlink socket"));
   struct {
     nlmsghdr n;
     rtmsg r;
@@ -94,7 +82,7 @@ void set_rto_min_route() {
   kernel.nl_family = AF_NETLINK;
   if (::sendto(nl.get(), &req, req.n.nlmsg_len, 0, reinterpret_cast<sockaddr *>(&kernel),
                sizeof(kernel)) < 0)
-    throw NoRetrans(err("RTM_NEWROUTE rto_min"));
+    throw NoRetrans(errno_text("RTM_NEWROUTE rto_min"));
   char buf[1024];
   ssize_t n = ::recv(nl.get(), buf, sizeof(buf), 0);
   auto *h = reinterpret_cast<nlmsghdr *>(buf);
@@ -103,7 +91,7 @@ void set_rto_min_route() {
   int e = reinterpret_cast<nlmsgerr *>(NLMSG_DATA(h))->error;
   if (e != 0) {
     errno = -e;
-    throw NoRetrans(err("RTM_NEWROUTE rto_min (local 127.0.0.1 dev lo table local)"));
+    throw NoRetrans(errno_text("RTM_NEWROUTE rto_min (local 127.0.0.1 dev lo table local)"));
   }
 }
 
@@ -111,7 +99,7 @@ tcp_info info_of(int fd) {
   tcp_info ti{};
   socklen_t len = sizeof(ti);
   if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
-    throw NoRetrans(err("TCP_INFO"));
+    throw NoRetrans(errno_text("TCP_INFO"));
   return ti;
 }
 
@@ -159,10 +147,10 @@ struct RetransEpisodes::State {
     sockaddr_in la{};
     la.sin_family = AF_INET;
     la.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    la.sin_port = htons(static_cast<uint16_t>(rnd_in(10000, 60999)));
+    la.sin_port = htons(static_cast<uint16_t>(random_in(10000, 60999)));
     if (listener < 0 || ::bind(listener, reinterpret_cast<sockaddr *>(&la), sizeof(la)) != 0 ||
         ::listen(listener, 4) != 0)
-      throw NoRetrans(err("retransmission listener"));
+      throw NoRetrans(errno_text("retransmission listener"));
     // A tail loss probe alone (1: nothing marked lost, no RTO), and a probe
     // then an RTO (2: every segment in flight marked lost), each with 2 or 3
     // segments in flight: tcp_sock.lost and total_rto (6.7+) differ from
@@ -171,14 +159,14 @@ struct RetransEpisodes::State {
     for (uint32_t target : {1u, 2u}) {
       auto e = std::make_unique<Episode>();
       e->target = target;
-      for (uint32_t i = 0, n = rnd_in(2, 3); i < n; i++)
-        e->seg.push_back(rnd_in(1, 500));
+      for (uint32_t i = 0, n = random_in(2, 3); i < n; i++)
+        e->seg.push_back(random_in(1, 500));
       e->client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
       if (e->client < 0 || ::connect(e->client, reinterpret_cast<sockaddr *>(&la), sizeof(la)) != 0)
-        throw NoRetrans(err("retransmission client connect"));
+        throw NoRetrans(errno_text("retransmission client connect"));
       e->server = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
       if (e->server < 0)
-        throw NoRetrans(err("retransmission accept"));
+        throw NoRetrans(errno_text("retransmission accept"));
       int one = 1;
       ::setsockopt(e->client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
       ::setsockopt(e->server, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -189,12 +177,12 @@ struct RetransEpisodes::State {
     sock_fprog prog{1, drop};
     for (auto &e : eps) {
       if (::setsockopt(e->client, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) != 0)
-        throw NoRetrans(err("SO_ATTACH_FILTER"));
+        throw NoRetrans(errno_text("SO_ATTACH_FILTER"));
       std::vector<char> buf(500, 'r');
       for (uint32_t n : e->seg)
         if (::send(e->client, buf.data(), n, MSG_NOSIGNAL | MSG_DONTWAIT) !=
             static_cast<ssize_t>(n))
-          throw NoRetrans(err("retransmission client send"));
+          throw NoRetrans(errno_text("retransmission client send"));
     }
     // The targets, polled side by side (up to 1.5 s: past it the episode
     // ends anyway; its count is read at rest all the same).
@@ -206,10 +194,10 @@ struct RetransEpisodes::State {
           continue;
         int zero = 0;
         if (::setsockopt(e->client, SOL_SOCKET, SO_DETACH_FILTER, &zero, sizeof(zero)) != 0)
-          throw NoRetrans(err("SO_DETACH_FILTER"));
+          throw NoRetrans(errno_text("SO_DETACH_FILTER"));
         // Its ACK of every segment rides on one byte of data.
         if (::send(e->server, "a", 1, MSG_NOSIGNAL | MSG_DONTWAIT) != 1)
-          throw NoRetrans(err("retransmission server send"));
+          throw NoRetrans(errno_text("retransmission server send"));
         e->acked = true;
         left--;
       }
@@ -232,12 +220,12 @@ struct RetransEpisodes::State {
       wait_in(e.server, "retransmission server");
       ssize_t r = ::recv(e.server, buf.data(), buf.size(), MSG_DONTWAIT);
       if (r <= 0)
-        throw NoRetrans(err("retransmission server recv"));
+        throw NoRetrans(errno_text("retransmission server recv"));
       got += static_cast<uint32_t>(r);
     }
     wait_in(e.client, "retransmission client");
     if (::recv(e.client, buf.data(), 1, MSG_DONTWAIT) != 1)
-      throw NoRetrans(err("retransmission client recv"));
+      throw NoRetrans(errno_text("retransmission client recv"));
     for (int i = 0;; i++) {
       tcp_info t = info_of(e.client);
       if (t.tcpi_unacked == 0 && t.tcpi_notsent_bytes == 0) {

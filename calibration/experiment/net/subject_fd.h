@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// What the network family's subjects (seq_subject, udp_subject) share: an
-// owned file descriptor, closed on every path, and errno's text.
+// What the network family's subjects (seq_subject, udp_subject,
+// retrans_subject) share: an owned file descriptor, closed on every path,
+// errno's text, and a random number in a range.
 #pragma once
 
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
+#include <stdexcept>
 #include <string>
 #include <utility>
 
@@ -34,6 +38,14 @@ private:
 // "what: <strerror(errno)>".
 inline std::string errno_text(const std::string &what) {
   return what + ": " + std::strerror(errno);
+}
+
+// A random number in [lo, hi] (getrandom; std::runtime_error when it fails).
+inline uint32_t random_in(uint32_t lo, uint32_t hi) {
+  uint32_t v = 0;
+  if (getrandom(&v, sizeof(v), 0) != sizeof(v))
+    throw std::runtime_error("getrandom failed");
+  return lo + v % (hi - lo + 1);
 }
 
 } // namespace offsetprobe::net
