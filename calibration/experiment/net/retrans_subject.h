@@ -12,7 +12,9 @@
 //
 // The episodes run on a helper thread of their own (not the subject's comm:
 // the socket scanner does not see it) beside the subject's other sockets;
-// only the clients' closes are the subject's, at the end of the trial.
+// only the clients' closes are the subject's, at the end of the trial. The
+// probe-only client (~8 ms) fits in the time the other sockets take; the
+// client with an RTO (~20 ms) does not, and runs in the first trial only.
 #pragma once
 
 #include "calibration/experiment/net/sock_subject.h"
@@ -24,8 +26,9 @@ namespace offsetprobe::net {
 class RetransEpisodes {
 public:
   // Starts the helper thread. Call from the subject's thread, inside its
-  // network namespace (lo up): the helper shares it.
-  RetransEpisodes();
+  // network namespace (lo up): the helper shares it. `with_rto`: a second
+  // client, retransmitting twice (a probe, then an RTO).
+  explicit RetransEpisodes(bool with_rto);
   ~RetransEpisodes();
   RetransEpisodes(const RetransEpisodes &) = delete;
   RetransEpisodes &operator=(const RetransEpisodes &) = delete;

@@ -28,7 +28,9 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <condition_variable>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <utility>
 #include <stdexcept>
@@ -42,7 +44,11 @@ using namespace subject_parts;
 
 class Subject {
 public:
-  Subject(SockScanSession &scan, SockTrialRun &run) : scan_(scan), run_(run) {}
+  explicit Subject(SockTrialRun &run) : run_(run) {}
+
+  // The scanner, once it is loaded: setup() does without it (it moves no
+  // TCP socket), run() needs it.
+  void attach(SockScanSession &scan) { scan_ = &scan; }
 
   void setup() {
     if (::unshare(CLONE_NEWNET) != 0) {
@@ -261,7 +267,7 @@ private:
   // exactly one, or the trial is void. Extra values hold at this hit only.
   void expect(const Sock &s, int oldstate, int newstate, const std::string &what,
               std::map<std::string, std::vector<uint8_t>> extra = {}) {
-    auto events = scan_.drain();
+    auto events = scan_->drain();
     std::string why;
     auto at = pick_hit(events, oldstate, newstate, why);
     if (!at)
@@ -373,7 +379,7 @@ private:
     expect(c, kCloseWait, kLastAck, fam + " client close");
     close_listener(l, pending, fam + " listener");
     waiting.clear();
-    scan_.drain(); // the pending clients' ends, not used
+    scan_->drain(); // the pending clients' ends, not used
   }
 
   // A v4 client with a loose source route through another local address
@@ -398,7 +404,7 @@ private:
       throw TrialError(err("connect for v4 source-routed client"));
     expect(r, kClose, kSynSent, "v4 source-routed client connect");
     ::close(std::exchange(r.fd, -1));
-    scan_.drain();
+    scan_->drain();
   }
 
   // Random amounts of data both ways, each read whole by the other end.
@@ -510,41 +516,63 @@ private:
     s.ss = 3; // a blocking connect that returned: SS_CONNECTED
   }
 
-  SockScanSession &scan_;
+  SockScanSession *scan_ = nullptr;
   SockTrialRun &run_;
   Endpoint a6_, b6_;
 };
 
 } // namespace
 
-SockTrialRun run_sock_trial(SockScanSession &scan, const std::string &cookie) {
+struct PendingSockTrial::State {
+  std::string cookie;
+  bool rto_episode = false;
   SockTrialRun run;
   // An Error (the scanner's ring buffer or maps failing under it) ends the
   // command as it would on any thread: it is carried out of the thread and
   // rethrown, never turned into a trial error that a retry recovers from.
   std::exception_ptr fatal;
-  // A thread of its own: unshare(CLONE_NEWNET) moves only this thread, and
+  std::mutex mu;
+  std::condition_variable cv;
+  bool released = false;
+  SockScanSession *scan = nullptr; // nullptr once released: abandoned
+  std::thread thread;
+
+  // The subject thread: unshare(CLONE_NEWNET) moves only this thread, and
   // its comm is the cookie. It ends (and its namespace with it) before the
   // next trial.
-  std::thread t([&] {
+  void subject() {
     ::prctl(PR_SET_NAME, cookie.c_str());
-    scan.drain();
-    Subject s(scan, run);
+    Subject s(run);
+    // The retransmission episodes run on a helper thread beside the other
+    // sockets, from the namespace's set-up on; their clients are closed
+    // last, by this thread.
+    std::optional<RetransEpisodes> retrans;
     try {
       s.setup();
-      // The retransmission episodes run on a helper thread beside the
-      // other sockets; their clients are closed last, by this thread.
-      std::optional<RetransEpisodes> retrans;
-      if (run.cannot_run.empty()) {
-        retrans.emplace();
+      if (run.cannot_run.empty())
+        retrans.emplace(rto_episode);
+    } catch (const std::exception &e) {
+      run.error = std::string("subject: ") + e.what();
+    }
+    SockScanSession *sc = nullptr;
+    {
+      std::unique_lock lk(mu);
+      cv.wait(lk, [&] { return released; });
+      sc = scan;
+    }
+    if (!sc)
+      return;
+    sc->drain();
+    s.attach(*sc);
+    try {
+      if (run.cannot_run.empty() && run.error.empty())
         s.run();
-      }
       if (run.cannot_run.empty() && run.error.empty())
-        run_seq_sockets(scan, run);
+        run_seq_sockets(*sc, run);
       if (run.cannot_run.empty() && run.error.empty())
-        run_udp_socket(scan, run);
+        run_udp_socket(*sc, run);
       if (retrans && run.cannot_run.empty() && run.error.empty())
-        retrans->finish(scan, run);
+        retrans->finish(*sc, run);
     } catch (const TrialError &e) {
       run.error = e.what();
     } catch (const Error &) {
@@ -553,12 +581,48 @@ SockTrialRun run_sock_trial(SockScanSession &scan, const std::string &cookie) {
     } catch (const std::exception &e) {
       run.error = std::string("subject: ") + e.what();
     }
-    scan.drain();
-  });
-  t.join();
-  if (fatal)
-    std::rethrow_exception(fatal);
-  return run;
+    sc->drain();
+  }
+
+  void release(SockScanSession *sc) {
+    {
+      std::lock_guard lk(mu);
+      if (released)
+        return;
+      released = true;
+      scan = sc;
+    }
+    cv.notify_all();
+  }
+};
+
+PendingSockTrial::PendingSockTrial(const std::string &cookie, bool rto_episode)
+    : st_(std::make_unique<State>()) {
+  st_->cookie = cookie;
+  st_->rto_episode = rto_episode;
+  st_->thread = std::thread([st = st_.get()] { st->subject(); });
+}
+
+PendingSockTrial::~PendingSockTrial() {
+  st_->release(nullptr);
+  if (st_->thread.joinable())
+    st_->thread.join();
+}
+
+const std::string &PendingSockTrial::cookie() const {
+  return st_->cookie;
+}
+
+SockTrialRun PendingSockTrial::run(SockScanSession &scan) {
+  st_->release(&scan);
+  st_->thread.join();
+  if (st_->fatal)
+    std::rethrow_exception(st_->fatal);
+  return std::move(st_->run);
+}
+
+SockTrialRun run_sock_trial(SockScanSession &scan, const std::string &cookie, bool rto_episode) {
+  return PendingSockTrial(cookie, rto_episode).run(scan);
 }
 
 } // namespace offsetprobe::net

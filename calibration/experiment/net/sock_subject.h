@@ -10,6 +10,7 @@
 
 #include "calibration/experiment/net/sockscan_session.h"
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -40,9 +41,34 @@ struct SockTrialRun {
   std::string error;
 };
 
+// A trial whose subject thread starts at once: it takes its comm (the
+// cookie), unshares its network namespace, sets it up and starts the
+// retransmission episodes (its own sockets move only once it runs, so the
+// scanner misses nothing yet), then waits for run(). Made before the
+// socket scanner is loaded, its episodes run while the scanner loads.
+class PendingSockTrial {
+public:
+  PendingSockTrial(const std::string &cookie, bool rto_episode);
+  // Not run: the thread is let go without its trial and joined.
+  ~PendingSockTrial();
+  PendingSockTrial(const PendingSockTrial &) = delete;
+  PendingSockTrial &operator=(const PendingSockTrial &) = delete;
+  const std::string &cookie() const;
+  // Lets the subject run its trial with `scan` (the cookie registered by
+  // the caller); returns when every socket is closed and the thread ended.
+  // Once only.
+  SockTrialRun run(SockScanSession &scan);
+  struct State;
+
+private:
+  std::unique_ptr<State> st_;
+};
+
 // Runs one trial on a thread of its own, whose comm is `cookie` (registered
 // in `scan` by the caller). Returns when every socket is closed and the
-// thread has ended.
-SockTrialRun run_sock_trial(SockScanSession &scan, const std::string &cookie);
+// thread has ended. `rto_episode`: the retransmission episodes include the
+// client with an RTO (retrans_subject.h), which lengthens the trial.
+SockTrialRun run_sock_trial(SockScanSession &scan, const std::string &cookie,
+                            bool rto_episode = false);
 
 } // namespace offsetprobe::net
