@@ -10,7 +10,7 @@
 #   when the run had ended; anything else (a "subject died" 9, say) fails;
 # - the whole process table holds nothing of the run, alive or zombie
 #   (lib_live.sh run_tasks: the run's session, the subjects' command line
-#   `__offsetprobe_subject <calibrator pid>`, and a marker put in the run's
+#   `__offsetprobe_subject <calibrator pid> <families>`, and a marker put in the run's
 #   environment): at once after a stop the calibrator handled (it reaps
 #   everything before it exits), within 5 s after SIGKILL (the kernel's
 #   parent-death signals and pipe EOFs; the dead are reaped by PID 1);

@@ -104,14 +104,14 @@ alive() {
 # run_tasks SID [MARKER]: "pid state comm" of every process of the whole
 # table that belongs to the run whose command was started with `setsid` (its
 # pid is SID): by session (every subject inherits it, and a zombie keeps it),
-# by the subjects' command line (`__offsetprobe_subject <calibrator pid>`,
-# which every subject inherits from the host), or by MARKER in the
+# by the subjects' command line (`__offsetprobe_subject <calibrator pid>
+# <families>`, which every subject inherits from the host), or by MARKER in the
 # environment. Zombies included (state Z); neighbours' runs never match.
 run_tasks() {
   local sid=$1 marker=${2:-} p s
   {
     ps -e -o pid=,sid= | awk -v s="$sid" '$2 == s { print $1 }'
-    pgrep -f "__offsetprobe_subject $sid\$"
+    pgrep -f "__offsetprobe_subject $sid( |\$)"
     [[ -n $marker ]] && grep -l -s -a -F -- "$marker" /proc/[0-9]*/environ | cut -d/ -f3
   } | sort -un | while read -r p; do
     s=$(awk '{ sub(/.*\) /, ""); print $1 }' "/proc/$p/stat" 2>/dev/null) || continue

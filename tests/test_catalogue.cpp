@@ -202,6 +202,22 @@ TEST_CASE("--fields: families, fields and all") {
   }
 }
 
+TEST_CASE("subject hooks: only the selected families' run in the subjects") {
+  std::string why;
+  auto parse = [&](const std::string &text) {
+    auto sel = FieldSelection::parse(text, why);
+    REQUIRE(sel);
+    return subject_hooks_arg(*sel);
+  };
+  // sched is the one family with an in_subject hook today: its real-time
+  // thread and negative nice values are set only when it is asked for.
+  CHECK(parse("task") == "-");
+  CHECK(parse("task,cred,ns,mm,audit") == "-");
+  CHECK(parse("sched") == "sched");
+  CHECK(parse("task_struct.policy") == "sched");
+  CHECK(parse("all") == "sched");
+}
+
 TEST_CASE("read-back plan: every field, from the task or through its pointers") {
   auto fields = all_calibrated();
   ReadbackPlan rp = readback_plan(fields);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "calibration/experiment/subject_host.h"
+#include "calibration/model/catalogue.h"
 
 #include "calibration/model/error.h"
 #include "calibration/experiment/proc_read.h"
@@ -51,13 +52,13 @@ SubjectHost::SubjectHost(const CalibrateOptions &opt) {
     // Between fork and exec (async-signal-safe calls only): a group of its
     // own, and the parent-death signal with the check that we did not die
     // before it was set (it survives exec; the host sets it again anyway).
-    child_ =
-        bp::child(opt.self_exe, kSubjectArg, std::to_string(self), bp::posix::fd.bind(0, in[0]),
-                  bp::posix::fd.bind(1, out[1]), bp::extend::on_exec_setup([self](auto &) {
-                    ::setpgid(0, 0);
-                    if (!die_with_parent(self))
-                      ::_exit(127);
-                  }));
+    child_ = bp::child(opt.self_exe, kSubjectArg, std::to_string(self),
+                       subject_hooks_arg(opt.fields), bp::posix::fd.bind(0, in[0]),
+                       bp::posix::fd.bind(1, out[1]), bp::extend::on_exec_setup([self](auto &) {
+                         ::setpgid(0, 0);
+                         if (!die_with_parent(self))
+                           ::_exit(127);
+                       }));
     group_.adopt(child_.id());
   } catch (const std::exception &e) {
     ::close(in[0]);

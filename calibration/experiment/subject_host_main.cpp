@@ -86,9 +86,11 @@ void spawn_leader(const std::string &cmd, int index, std::istringstream &is,
 
 } // namespace
 
-// The subject host: started once per calibration (Boost.Process), it forks
-// one leader per trial on command, so a trial costs a fork rather than an
-// exec. Commands on stdin, one per line:
+// The subject host: started once per calibration (Boost.Process) as
+// `<self> <kSubjectArg> <calibrator pid> <families>`, where <families> names
+// the families whose in_subject hooks the subjects run (subject_hooks_arg).
+// It forks one leader per trial on command, so a trial costs a fork rather
+// than an exec. Commands on stdin, one per line:
 //   trial <index> <cookie_L> <cookie_T> <cookie_G> <cookie_E> <exit_status>
 //         <cookie_C> <cookie_N> <uid> <gid> <suid> <sgid> <euid> <egid> <fsuid>
 //         <fsgid> <loginuid>
@@ -101,7 +103,7 @@ void spawn_leader(const std::string &cmd, int index, std::istringstream &is,
 // leader's "<index> ready ...", or "<index> died <status>". On EOF it kills
 // what is left, reaps everything and exits.
 int subject_main(int argc, char **argv) {
-  if (argc != 3) {
+  if (argc != 4) {
     std::fprintf(stderr, "offsetprobe: subject mode is internal\n");
     return 2;
   }
@@ -126,6 +128,7 @@ int subject_main(int argc, char **argv) {
   // instead, after the fork, it cost every leader ~60 page faults and its
   // construction (docs/calibrate-benchmark.md).
   (void)catalogue();
+  select_subject_hooks(argv[3]);
 
   std::map<int, LeaderSlot> leaders;
   auto reap = [&] {

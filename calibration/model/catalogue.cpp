@@ -2,6 +2,8 @@
 #include "calibration/model/catalogue.h"
 
 #include <algorithm>
+#include <set>
+#include <sstream>
 #include <stdexcept>
 
 namespace offsetprobe {
@@ -49,10 +51,35 @@ bool read_only_at_exit(const std::string &name) {
   return false;
 }
 
+namespace {
+// The families whose in_subject hooks run here (select_subject_hooks).
+std::set<std::string> &subject_hooks() {
+  static std::set<std::string> names;
+  return names;
+}
+} // namespace
+
 void run_in_subject(Role role) {
   for (const auto &fam : catalogue())
-    if (fam.in_subject)
+    if (fam.in_subject && subject_hooks().count(fam.name))
       fam.in_subject(role);
+}
+
+std::string subject_hooks_arg(const FieldSelection &sel) {
+  std::string arg;
+  for (const auto &fam : catalogue())
+    if (fam.in_subject && sel.has_family(fam))
+      arg += (arg.empty() ? "" : ",") + fam.name;
+  return arg.empty() ? "-" : arg;
+}
+
+void select_subject_hooks(const std::string &arg) {
+  subject_hooks().clear();
+  if (arg == "-")
+    return;
+  std::istringstream is(arg);
+  for (std::string name; std::getline(is, name, ',');)
+    subject_hooks().insert(name);
 }
 
 FieldResult unsolved(const FieldDef &d) {

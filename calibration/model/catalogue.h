@@ -137,9 +137,10 @@ struct Family {
   std::function<void(ReadbackCheck &)> verify;
   // Runs inside each of the engine's subjects L, T and G, in that subject's
   // own task, after it set its comm and before it triggers: what the family
-  // sets there for its predicates to find (e.g. a scheduling policy). Every
-  // subject runs it, whatever --fields selected; it must not fail the
-  // subject (what it could not set, `observe` sees).
+  // sets there for its predicates to find (e.g. a scheduling policy). The
+  // subjects run it when one of the family's fields is selected
+  // (subject_hooks_arg); it must not fail the subject (what it could not
+  // set, `observe` sees).
   std::function<void(Role)> in_subject;
   // Runs in the calibrator while the subjects live (trials and validation),
   // for L, T and G when one of the family's fields is selected: reads the
@@ -175,7 +176,8 @@ const Family *family_of(const std::string &field_name);
 // seen only when sched_process_exit is attached.
 bool read_only_at_exit(const std::string &name);
 
-// Runs every family's in_subject hook for `role` (in the subject's task).
+// Runs the in_subject hook for `role` (in the subject's task) of every
+// family that select_subject_hooks() named.
 void run_in_subject(Role role);
 
 // A field as an unsolved result (status unresolved, no reason).
@@ -216,6 +218,15 @@ struct FieldDecl {
   std::string name;
   std::vector<std::string> needs; // Requires: the pointer fields it is reached through
 };
+
+// The subject host's argument that names the families whose in_subject
+// hooks its subjects run: the selected ones, joined by ',', or "-" for none.
+// Nothing reads an unselected family's settings, and they act on the
+// machine: sched's makes a real-time thread at a random priority up to 99
+// and negative nice values, which `--fields task` never asked for.
+std::string subject_hooks_arg(const FieldSelection &sel);
+// In the subject host, from that argument, before any subject runs.
+void select_subject_hooks(const std::string &arg);
 
 // The Requires graph of the selected fields (or, with no selection, of every
 // field outside the task family), for plan_stages (calibration/solve/chains.h).
