@@ -25,6 +25,8 @@
  *   and is compiled, so a trigger program BCC will not attach is left out by
  *   OP_WANT_* (the loader passes what it needs; libbpf builds them all).
  *   Program names are the same for both backends: the loaders attach by name.
+ * - Subprograms (OP_SUBPROG). libbpf: global functions, verified once each;
+ *   BCC: inlined.
  */
 #ifndef OFFSETPROBE_BPF_COMPAT_H
 #define OFFSETPROBE_BPF_COMPAT_H
@@ -42,6 +44,8 @@
 #define OP_RINGBUF_MAP(name, bytes) BPF_RINGBUF_OUTPUT(name, (bytes) / 4096)
 /* The bounds are constants on BCC: unrolled, every index is a constant too. */
 #define OP_UNROLL _Pragma("unroll")
+/* Every non-static function is a program to BCC: its subprograms inline. */
+#define OP_SUBPROG static __always_inline
 #ifndef OP_WANT_TP
 #define OP_WANT_TP 0
 #endif
@@ -82,6 +86,11 @@
   } name SEC(".maps")
 /* Bounds are run-time rodata: the verifier walks the loop. */
 #define OP_UNROLL
+/* A global function, which the kernel verifies once, on its own (5.6+),
+ * instead of at each call: its arguments are scalars (pointers to memory
+ * need 5.12+), and the object keeps .BTF.ext's function info for it
+ * (bpf/meson.build, strip_bpf.py --keep-func-info). */
+#define OP_SUBPROG __attribute__((noinline))
 #define OP_WANT_TP 1
 #define OP_WANT_RAW 1
 #define OP_WANT_UPROBE 1

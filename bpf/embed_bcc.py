@@ -12,8 +12,9 @@ compat.bpf.h says what differs between the backends. Here:
   user-space loader share the very same plain-data headers and their layouts
   cannot drift. System includes (<...>) are left for BCC to resolve;
 - the map calls, written as libbpf's bpf_map_*_elem(&map, ...) and
-  bpf_ringbuf_reserve(&map, size, 0), become BCC's
-  map.lookup()/insert()/update()/delete()/ringbuf_reserve(): BCC's rewriter
+  bpf_ringbuf_reserve(&map, size, 0) or bpf_ringbuf_output(&map, ...), become
+  BCC's map.lookup()/insert()/update()/delete()/ringbuf_reserve()/
+  ringbuf_output(): BCC's rewriter
   accepts a map call
   only as literal source text, never from a macro, so no header can do it.
 """
@@ -31,7 +32,9 @@ LOOKUP = re.compile(r"\bbpf_map_lookup_elem\(&(\w+),\s*")
 DELETE = re.compile(r"\bbpf_map_delete_elem\(&(\w+),\s*")
 # bpf_ringbuf_reserve(&m, SIZE, 0): BCC's m.ringbuf_reserve(SIZE) (no flags).
 RESERVE = re.compile(r"\bbpf_ringbuf_reserve\(&(\w+),\s*(.+?),\s*0\)")
-LEFT = re.compile(r"\bbpf_map_\w+_elem\(&|\bbpf_ringbuf_reserve\(&")
+# bpf_ringbuf_output(&m, DATA, SIZE, FLAGS): BCC's m.ringbuf_output(DATA, SIZE, FLAGS).
+OUTPUT = re.compile(r"\bbpf_ringbuf_output\(&(\w+),\s*")
+LEFT = re.compile(r"\bbpf_map_\w+_elem\(&|\bbpf_ringbuf_(reserve|output)\(&")
 
 
 def expand(path, seen, deps):
@@ -60,6 +63,7 @@ def to_bcc_map_calls(text, src):
                                  m.group(2)), text)
     text = LOOKUP.sub(lambda m: m.group(1) + ".lookup(", text)
     text = DELETE.sub(lambda m: m.group(1) + ".delete(", text)
+    text = OUTPUT.sub(lambda m: m.group(1) + ".ringbuf_output(", text)
     text = RESERVE.sub(lambda m: "%s.ringbuf_reserve(%s)" % (m.group(1), m.group(2)), text)
     for n, line in enumerate(text.splitlines(), 1):
         if LEFT.search(line):

@@ -32,6 +32,14 @@ OP_LICENSE_GPL;
 
 OP_RINGBUF_MAP(events, 2 * 1024 * 1024); /* about 100 hits of 21 KiB */
 
+/* Each hit is built here, then copied to `events` whole: the per-word work
+ * below runs in subprograms (OP_SUBPROG), which on 5.10 may take scalars
+ * but no pointer to the ring buffer's memory. One event per nesting level
+ * (`depth`): a hit in softirq on top of a hit in process context on the same
+ * CPU (a TCP timer under a subject's syscall) builds its own. */
+OP_PERCPU_ARRAY_MAP(scratch, struct op_sk_event, OP_SK_NEST);
+OP_PERCPU_ARRAY_MAP(depth, __u32, 1);
+
 OP_ARRAY_MAP(plan, struct op_sk_plan, 1);
 
 /* Offset of ns.inum in struct net (the ns family's net.ns.inum), or
@@ -86,77 +94,140 @@ static __always_inline void read_plan(struct op_sk_event *e, __u64 sk)
   }
 }
 
+/* An index below `n` (a power of two) as the verifier can see it: a
+ * subprogram knows nothing of its arguments, and a bounds check the compiler
+ * applies to one copy of a register leaves the copy it indexes with
+ * unbounded. The callers pass indices below `n` only. */
+static __always_inline __u32 in_bounds(__u32 i, __u32 n)
+{
+  asm volatile("" : "+r"(i));
+  return i & (n - 1);
+}
+
+/* Word i of the sk, for sk_socket: followed when it looks like a kernel
+ * pointer, and when `deep`, noted in back_word if its pointee holds the sk (a
+ * struct socket). A subprogram verified once for every i (global functions,
+ * 5.6+, are checked on their own, whatever the caller), where the loop that
+ * was inlined made the verifier walk each of the 128 words: 89887
+ * instructions, 32 ms of the socket scanner's load here. */
+OP_SUBPROG int follow_word(__u32 level, __u32 i, __u64 sk, __u32 deep)
+{
+  struct op_sk_event *e = bpf_map_lookup_elem(&scratch, &level);
+  __u64 w = 0, eq = 0;
+  __u32 j, n;
+
+  if (!e)
+    return 0;
+  i = in_bounds(i, OP_SK_FOLLOW);
+  if (!(e->readable & 1ULL << (i * 8 / OP_SK_CHUNK)))
+    return 0;
+  __builtin_memcpy(&w, e->data + i * 8, 8);
+  if (w < kernel_min || bpf_probe_read_kernel(e->follow[i], OP_SK_PEEK, (void *)w))
+    return 0;
+  e->follow_ok[(i / 64) & 1] |= 1ULL << (i % 64);
+  if (!deep)
+    return 0;
+  /* Branch-free (x == 0 is ((x | -x) >> 63) ^ 1). */
+  for (j = 0; j < OP_SK_PEEK / 8; j++) {
+    __u64 v = 0, x;
+
+    __builtin_memcpy(&v, e->follow[i] + j * 8, 8);
+    x = v ^ sk;
+    eq |= ((x | -x) >> 63) ^ 1;
+  }
+  if (!eq)
+    return 0;
+  n = e->nback;
+  if (n < OP_SK_BACK)
+    e->back_word[n] = i;
+  e->nback = n + 1;
+  return 0;
+}
+
+/* Word m of the k-th pointee that held the sk: OP_SK_DEEP bytes of what it
+ * points to (the struct file of a socket, for socket.file). */
+OP_SUBPROG int deep_word(__u32 level, __u32 k, __u32 m)
+{
+  struct op_sk_event *e = bpf_map_lookup_elem(&scratch, &level);
+  __u64 v = 0;
+  __u32 idx;
+
+  if (!e)
+    return 0;
+  k = in_bounds(k, OP_SK_BACK);
+  m = in_bounds(m, OP_SK_PEEK / 8);
+  idx = e->back_word[k];
+  if (idx >= OP_SK_FOLLOW) /* OP_SK_NO_PARENT: no such pointee */
+    return 0;
+  idx = in_bounds(idx, OP_SK_FOLLOW);
+  __builtin_memcpy(&v, e->follow[idx] + m * 8, 8);
+  if (v < kernel_min)
+    return 0;
+  e->deep_ok[k] |= read_ok(bpf_probe_read_kernel(e->deep[k][m], OP_SK_DEEP, (void *)v), 1ULL << m);
+  return 0;
+}
+
+/* Word i of the sk, for skc_net: the u32 at net.ns.inum behind it. */
+OP_SUBPROG int inum_word(__u32 level, __u32 i)
+{
+  struct op_sk_event *e = bpf_map_lookup_elem(&scratch, &level);
+  __u64 w = 0;
+
+  if (!e)
+    return 0;
+  i = in_bounds(i, OP_SK_WORDS);
+  e->inum[i] = 0;
+  if (inum_offset == OP_SK_NO_PARENT || !(e->readable & 1ULL << (i * 8 / OP_SK_CHUNK)))
+    return 0;
+  __builtin_memcpy(&w, e->data + i * 8, 8);
+  if (w < kernel_min)
+    return 0;
+  e->words_ok |= read_ok(bpf_probe_read_kernel(&e->inum[i], 4, (void *)(w + inum_offset)),
+                         1ULL << i);
+  return 0;
+}
+
 /* The words of the sk followed for sk_socket, and behind the first pointees
  * that point back to the sk (a struct socket), their own words followed for
  * socket.file (sockscan.h). */
-static __always_inline void follow_words(struct op_sk_event *e, __u64 sk, int deep)
+static __always_inline void follow_words(struct op_sk_event *e, __u32 level, __u64 sk, __u32 deep)
 {
-  __u32 i, j, k, m, n;
+  __u32 i, k, m;
 
   e->follow_ok[0] = 0;
   e->follow_ok[1] = 0;
   e->back_word[0] = OP_SK_NO_PARENT;
   e->back_word[1] = OP_SK_NO_PARENT;
   e->nback = 0;
-  for (i = 0; i < OP_SK_FOLLOW; i++) {
-    __u64 w = 0, eq = 0;
-
-    if (!(e->readable & 1ULL << (i * 8 / OP_SK_CHUNK)))
-      continue;
-    __builtin_memcpy(&w, e->data + i * 8, 8);
-    if (w < kernel_min || bpf_probe_read_kernel(e->follow[i], OP_SK_PEEK, (void *)w))
-      continue;
-    e->follow_ok[i / 64] |= 1ULL << (i % 64);
-    if (!deep)
-      continue;
-    /* Branch-free (x == 0 is ((x | -x) >> 63) ^ 1), and the count of
-     * matches kept in the event rather than a register: the verifier tracks
-     * a register's values path by path, and gave up (1M instructions) on
-     * the 128 words; with these, about 90K. */
-#pragma unroll
-    for (j = 0; j < OP_SK_PEEK / 8; j++) {
-      __u64 v = 0, x;
-
-      __builtin_memcpy(&v, e->follow[i] + j * 8, 8);
-      x = v ^ sk;
-      eq |= ((x | -x) >> 63) ^ 1;
-    }
-    if (!eq)
-      continue;
-    n = e->nback;
-    if (n < OP_SK_BACK)
-      e->back_word[n] = i;
-    e->nback = n + 1;
-  }
-  for (k = 0; k < OP_SK_BACK; k++) {
-    __u32 idx = e->back_word[k];
-
-    e->deep_ok[k] = 0;
-    if (!deep || idx >= OP_SK_FOLLOW)
-      continue;
-    for (m = 0; m < OP_SK_PEEK / 8; m++) {
-      __u64 v = 0;
-
-      __builtin_memcpy(&v, e->follow[idx] + m * 8, 8);
-      if (v < kernel_min)
-        continue;
-      e->deep_ok[k] |=
-          read_ok(bpf_probe_read_kernel(e->deep[k][m], OP_SK_DEEP, (void *)v), 1ULL << m);
-    }
-  }
+  e->deep_ok[0] = 0;
+  e->deep_ok[1] = 0;
+  for (i = 0; i < OP_SK_FOLLOW; i++)
+    follow_word(level, i, sk, deep);
+  if (!deep)
+    return;
+  for (k = 0; k < OP_SK_BACK; k++)
+    for (m = 0; m < OP_SK_PEEK / 8; m++)
+      deep_word(level, k, m);
 }
 
 static __always_inline int scan(__u64 sk, int oldstate, int newstate, __u32 hook)
 {
   struct op_sk_event *e;
-  __u32 *slot, i;
+  __u32 *slot, *d, level, zero = 0, i;
 
   slot = subject_slot();
   if (!slot)
     return 0;
-  e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+  d = bpf_map_lookup_elem(&depth, &zero);
+  if (!d)
+    return 0;
+  level = *d;
+  if (level >= OP_SK_NEST)
+    return 0;
+  e = bpf_map_lookup_elem(&scratch, &level);
   if (!e)
     return 0;
+  *d = level + 1;
   e->sk = sk;
   e->pid_tgid = bpf_get_current_pid_tgid();
   e->slot = *slot;
@@ -166,32 +237,20 @@ static __always_inline int scan(__u64 sk, int oldstate, int newstate, __u32 hook
   e->readable = 0;
   e->words_ok = 0;
   e->vals_ok = 0;
-  if (readback_only) {
-    read_plan(e, sk);
-    bpf_ringbuf_submit(e, 0);
-    return 0;
+  if (!readback_only) {
+    for (i = 0; i < OP_SK_CHUNKS; i++)
+      e->readable |= read_ok(bpf_probe_read_kernel(e->data + i * OP_SK_CHUNK, OP_SK_CHUNK,
+                                                   (void *)(sk + i * OP_SK_CHUNK)),
+                             1ULL << i);
+    for (i = 0; i < OP_SK_WORDS; i++)
+      inum_word(level, i);
+    /* socket.file is found at the TCP hits: the UDP program leaves the deep
+     * copies out. */
+    follow_words(e, level, sk, hook == OP_HOOK_STATE);
   }
-  for (i = 0; i < OP_SK_CHUNKS; i++)
-    e->readable |= read_ok(bpf_probe_read_kernel(e->data + i * OP_SK_CHUNK, OP_SK_CHUNK,
-                                                 (void *)(sk + i * OP_SK_CHUNK)),
-                           1ULL << i);
-  for (i = 0; i < OP_SK_WORDS; i++) {
-    __u64 w = 0;
-
-    e->inum[i] = 0;
-    if (inum_offset == OP_SK_NO_PARENT || !(e->readable & 1ULL << (i * 8 / OP_SK_CHUNK)))
-      continue;
-    __builtin_memcpy(&w, e->data + i * 8, 8);
-    if (w < kernel_min)
-      continue;
-    e->words_ok |= read_ok(bpf_probe_read_kernel(&e->inum[i], 4, (void *)(w + inum_offset)),
-                           1ULL << i);
-  }
-  /* socket.file is found at the TCP hits: the UDP program (verified on its
-   * own) leaves the deep copies out, which halves its verification. */
-  follow_words(e, sk, hook == OP_HOOK_STATE);
   read_plan(e, sk);
-  bpf_ringbuf_submit(e, 0);
+  bpf_ringbuf_output(&events, e, sizeof(*e), 0);
+  *d = level;
   return 0;
 }
 

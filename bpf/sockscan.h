@@ -34,6 +34,9 @@
 /* Rows of the event's vals: a power of two at least OP_SK_MAX_STEPS, so that
  * a parent index masked with OP_SK_VAL_ROWS - 1 needs no bounds check. */
 #define OP_SK_VAL_ROWS 64
+/* Hits built at once on one CPU (a softirq's on top of a syscall's): one
+ * scratch event each; a deeper one is dropped (its trial runs again). */
+#define OP_SK_NEST 2
 /* Kernel pointers are at or above this (chainscan.h's OP_KPTR_MIN). */
 #define OP_SK_KPTR_MIN 0xff00000000000000ULL
 #define OP_SK_NO_PARENT 0xffffffffu

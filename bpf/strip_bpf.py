@@ -2,7 +2,12 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """Strips a BPF object for embedding: DWARF and .BTF.ext go, .BTF stays.
 
-Usage: strip_bpf.py LLVM_OBJCOPY IN.o OUT.o
+Usage: strip_bpf.py [--keep-func-info] LLVM_OBJCOPY IN.o OUT.o
+
+With --keep-func-info, .BTF.ext stays with its function info only (its line
+info is emptied): a program with global subprograms (OP_SUBPROG,
+compat.bpf.h) needs it, or the kernel verifies them as static ones, at every
+call.
 
 libbpf needs .BTF (the maps' definitions, the .rodata constants' names), not
 .BTF.ext: its line and function info only make verifier logs readable, and
@@ -37,8 +42,8 @@ def btf_ext(data):
     for i in range(shnum):
         name, off, size = section(i)
         if data[stroff + name:data.index(b"\0", stroff + name)] == b".BTF.ext":
-            return data[off:off + size], end
-    return None, end
+            return data[off:off + size], end, off
+    return None, end, None
 
 
 def core_relo_len(ext, end):
@@ -52,15 +57,31 @@ def core_relo_len(ext, end):
 
 
 def main():
-    objcopy, src, dst = sys.argv[1:4]
+    args = sys.argv[1:]
+    keep_func_info = args[:1] == ["--keep-func-info"]
+    if keep_func_info:
+        args = args[1:]
+    objcopy, src, dst = args[:3]
     with open(src, "rb") as f:
         data = f.read()
-    ext, end = btf_ext(data)
+    ext, end, _ = btf_ext(data)
     if ext is not None and core_relo_len(ext, end):
         sys.exit(f"strip_bpf.py: {src} has CO-RE relocations in .BTF.ext; "
                  "stripping it would drop them (offsetprobe's programs must not use CO-RE)")
-    subprocess.run([objcopy, "--strip-debug", "--remove-section=.BTF.ext",
-                    "--remove-section=.rel.BTF.ext", src, dst], check=True)
+    if not keep_func_info:
+        subprocess.run([objcopy, "--strip-debug", "--remove-section=.BTF.ext",
+                        "--remove-section=.rel.BTF.ext", src, dst], check=True)
+        return
+    subprocess.run([objcopy, "--strip-debug", src, dst], check=True)
+    with open(dst, "rb") as f:
+        out = bytearray(f.read())
+    ext, end, off = btf_ext(bytes(out))
+    if ext is None:
+        sys.exit(f"strip_bpf.py: {src} has no .BTF.ext to keep")
+    # struct btf_ext_header: line_info_len (u32) at byte 20.
+    struct.pack_into(end + "I", out, off + 20, 0)
+    with open(dst, "wb") as f:
+        f.write(out)
 
 
 if __name__ == "__main__":
