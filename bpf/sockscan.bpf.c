@@ -103,6 +103,11 @@ static __always_inline __u32 in_bounds(__u32 i, __u32 n)
   asm volatile("" : "+r"(i));
   return i & (n - 1);
 }
+/* The bounds in_bounds() is used with: a mask is a bound only for these. */
+#define OP_POW2(n) ((n) > 0 && ((n) & ((n) - 1)) == 0)
+_Static_assert(OP_POW2(OP_SK_FOLLOW) && OP_POW2(OP_SK_WORDS) && OP_POW2(OP_SK_BACK) &&
+                   OP_POW2(OP_SK_PEEK / 8),
+               "in_bounds() masks: its bounds must be powers of two");
 
 /* Word i of the sk, for sk_socket: followed when it looks like a kernel
  * pointer, and when `deep`, noted in back_word if its pointee holds the sk (a
