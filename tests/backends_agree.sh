@@ -139,7 +139,11 @@ bundle_run() {
   mkdir -p "$tmp/cache-$1"
   "$op" --cache-dir "$tmp/cache-$1" calibrate --backend bcc --bundle "$2" --fields "$bcc_fields" --json \
     >"$tmp/$1.json" 2>"$tmp/$1.err" || rc=$?
-  [[ $rc -eq 0 ]] || { fail "bcc --bundle $1: exit $rc"; cat "$tmp/$1.err"; return 1; }
+  [[ $rc -eq 0 ]] || {
+    fail "bcc --bundle $1: exit $rc"; cat "$tmp/$1.err"
+    jq -c '.fields[] | select(.status != "calibrated" or .validation == "failed")' "$tmp/$1.json"
+    return 1
+  }
 }
 if bundle_run good "$tmp/good.bundle"; then
   src=$(jq -r .source "$tmp/good.json")

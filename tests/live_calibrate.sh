@@ -101,6 +101,8 @@ elif [[ $rc -eq 4 && $not_found != task_struct.parent ]]; then
 elif [[ $rc -eq 4 ]] && ! jq -e '.fields[] | select(.name == "task_struct.parent") | .reason |
     test("ptrace|PTRACE|traced")' "$tmp/strace.json" >/dev/null; then
   fail "calibrate under strace: parent not calibrated for another reason than ptrace" "$tmp/strace.json"
+elif [[ $rc -eq 4 ]] && ! grep -q '^offsetprobe: warning: task_struct.parent is unresolved: .*PTRACE' "$tmp/strace.err"; then
+  fail "calibrate --json under strace: exit 4 but stderr does not name task_struct.parent" "$tmp/strace.err"
 elif [[ $rc -eq 0 && -n $not_found ]]; then
   fail "calibrate under strace: exit 0 with [$not_found] not calibrated" "$tmp/strace.json"
 elif ! grep -q '/proc/self/timens_offsets' "$tmp/strace.log"; then

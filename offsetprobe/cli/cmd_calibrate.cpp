@@ -186,6 +186,15 @@ void register_calibrate(CLI::App &app, GlobalOptions &g, CommandFn &run) {
         j["cache_path"] = out.path ? nlohmann::json(*out.path) : nlohmann::json(nullptr);
         j["kernel"] = to_json(out.entry).at("kernel");
         std::cout << j.dump(2) << std::endl;
+        // The JSON holds every reason; stderr names what kept the result
+        // from being complete, so a script that only sees the exit code and
+        // its log still knows which field to look at.
+        // (Not the fields --no-validate left unread: that was asked for.)
+        for (const auto &f : r.fields)
+          if (blocks_complete(f) &&
+              (f.status != FieldStatus::calibrated || f.validation == Validation::failed))
+            log_warn(f.name + " is " + to_string(f.status) + ": " + f.reason +
+                     (f.validation_detail.empty() ? "" : " (" + f.validation_detail + ")"));
       } else {
         print_table(r);
         if (out.source == "cache")
