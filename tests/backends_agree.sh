@@ -12,7 +12,8 @@
 #        by BCC's programs; every field has the same status, offset, size and
 #        validation with both backends; each agrees with the kernel's BTF; the
 #        BCC reader accepts the bundle's offsets (source bundle) and rejects
-#        each altered one (read-back failed, calibrated instead)
+#        each altered one (read-back failed, calibrated instead; at most one
+#        of those calibrations may end "cannot tell", exit 4, caching nothing)
 # Usage: backends_agree.sh OFFSETPROBE_BINARY
 set -uo pipefail
 op=$1
@@ -133,17 +134,20 @@ jq --slurpfile k "$tmp/bcc-names.json" '.layouts[].fields |= map(select(.name as
   "$tmp/good.bundle" >"$tmp/good.bundle.bcc" && mv "$tmp/good.bundle.bcc" "$tmp/good.bundle"
 bcc_fields=$(jq -r 'join(",")' "$tmp/bcc-names.json")
 n_all=$(jq length "$tmp/bcc-names.json")
-# bundle_run NAME BUNDLE: calibrate --backend bcc --bundle BUNDLE with an empty cache.
+# bundle_run NAME BUNDLE [4]: calibrate --backend bcc --bundle BUNDLE with an
+# empty cache; with 4, exit 4 (a field left ambiguous or unresolved) is
+# returned as 4 instead of failing.
 bundle_run() {
   local rc=0
   mkdir -p "$tmp/cache-$1"
   "$op" --cache-dir "$tmp/cache-$1" calibrate --backend bcc --bundle "$2" --fields "$bcc_fields" --json \
     >"$tmp/$1.json" 2>"$tmp/$1.err" || rc=$?
-  [[ $rc -eq 0 ]] || {
+  [[ $rc -eq 0 || ($rc -eq 4 && ${3:-} == 4) ]] || {
     fail "bcc --bundle $1: exit $rc"; cat "$tmp/$1.err"
     jq -c '.fields[] | select(.status != "calibrated" or .validation == "failed")' "$tmp/$1.json"
     return 1
   }
+  return $rc
 }
 if bundle_run good "$tmp/good.bundle"; then
   src=$(jq -r .source "$tmp/good.json")
@@ -152,19 +156,41 @@ if bundle_run good "$tmp/good.bundle"; then
 fi
 # Each altered field is moved by a few bytes (to the next id, into the
 # namespace's ns_common next to inum, to end_code, past sk_mark: the socket
-# scanner's read-back).
+# scanner's read-back). What is checked is the refusal: the bundle failed the
+# read-back and a calibration ran instead. That calibration may, rarely, end
+# with a field it cannot tell (exit 4: "cannot tell" is never wrong, and
+# tests/load.sh bounds how often); it then caches nothing and must not
+# report the altered offset. One such run is tolerated and printed with its
+# fields; a second fails the test.
+incomplete_runs=0
 for alter in cred.uid:4 uts_namespace.ns.inum:4 mm_struct.start_code:8 sock.sk_mark:4; do
   name=${alter%%:*}
   to=$(($(jq --arg n "$name" '.fields[] | select(.name == $n) | .offset' "$tmp/libbpf-all.json") + ${alter#*:}))
   jq --arg n "$name" --argjson to "$to" \
     '.layouts[].fields |= map(if .name == $n then .offset = $to else . end)' \
     "$tmp/good.bundle" >"$tmp/bad.bundle"
-  bundle_run "bad-$name" "$tmp/bad.bundle" || continue
+  rc=0
+  bundle_run "bad-$name" "$tmp/bad.bundle" 4 || rc=$?
+  [[ $rc -eq 0 || $rc -eq 4 ]] || continue
   src=$(jq -r .source "$tmp/bad-$name.json")
-  if [[ $src == calibrated ]] && grep -q 'failed the read-back' "$tmp/bad-$name.err"; then
-    ok "bcc rejects $name at $to (read-back failed, calibrated instead)"
-  else
+  at=$(jq --arg n "$name" '.fields[] | select(.name == $n) | .offset' "$tmp/bad-$name.json")
+  if [[ $src != calibrated ]] || ! grep -q 'failed the read-back' "$tmp/bad-$name.err"; then
     fail "bcc --bundle with $name at $to: source $src, want a failed read-back"; cat "$tmp/bad-$name.err"
+  elif [[ $at == "$to" ]]; then
+    fail "bcc --bundle with $name at $to: the altered offset is reported"
+  elif [[ $rc -eq 0 ]]; then
+    ok "bcc rejects $name at $to (read-back failed, calibrated instead)"
+  elif compgen -G "$tmp/cache-bad-$name/*.json" >/dev/null; then
+    fail "bcc --bundle with $name at $to: exit 4, yet a cache entry was written"
+  else
+    incomplete_runs=$((incomplete_runs + 1))
+    what=$(jq -r '[.fields[] | select(.status != "calibrated" and .status != "not_present")
+                   | "\(.name) \(.status)"] | join(", ")' "$tmp/bad-$name.json")
+    if [[ $incomplete_runs -gt 1 ]]; then
+      fail "bcc --bundle with $name at $to: a second calibration that cannot tell ($what)"
+    else
+      ok "bcc rejects $name at $to (read-back failed, calibrated instead; NOTE: exit 4, cannot tell: $what; nothing cached)"
+    fi
   fi
 done
 finish

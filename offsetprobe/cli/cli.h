@@ -28,5 +28,6 @@ void register_bundle(CLI::App &app, GlobalOptions &g, CommandFn &run);
 void register_count(CLI::App &app, GlobalOptions &g, CommandFn &run);
 void register_opens(CLI::App &app, GlobalOptions &g, CommandFn &run);
 void register_conn(CLI::App &app, GlobalOptions &g, CommandFn &run);
+void register_fields(CLI::App &app, GlobalOptions &g, CommandFn &run);
 
 } // namespace offsetprobe

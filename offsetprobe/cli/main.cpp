@@ -35,6 +35,7 @@ int main(int argc, char **argv) {
   register_count(app, g, run);
   register_opens(app, g, run);
   register_conn(app, g, run);
+  register_fields(app, g, run);
 
   try {
     app.parse(argc, argv);

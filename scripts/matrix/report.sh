@@ -49,13 +49,19 @@ jq -s --argjson wall "$wall" --argjson missing "$(printf '%s\n' "${missing[@]}" 
                   fields: (.fields | map({name, required, status, offset, btf_offset, verdict, reason}))})
   }' "${results[@]}" >"$out/summary.json"
 
-# The Markdown tables: one row per kernel with the nine direct task_struct
-# fields as columns and the pointer-chain fields summed up; then one row per
-# chain field with its offset on each kernel. summary.json and the per-kernel
-# result.json have every field in full.
-jq -r '
-  (["pid","tgid","comm","group_leader","real_parent","parent","exit_code","start_time","start_boottime"]
-    | map("task_struct." + .)) as $direct
+# The Markdown tables: one row per kernel with the task family's fields (the
+# catalogue's first, task_struct's own: OFFSETPROBE's `fields task`) as
+# columns and the pointer-chain fields summed up; then one row per chain field
+# with its offset on each kernel. summary.json and the per-kernel result.json
+# have every field in full. Without OFFSETPROBE, every task_struct field
+# reported is a column.
+direct=null
+if [ -n "$tool" ]; then
+  direct=$("$tool" fields --json task 2>/dev/null | jq -c 'map(.name)') || direct=null
+fi
+jq -r --argjson direct "$direct" '
+  ($direct // (reduce (.results[].fields[].name | select(startswith("task_struct."))) as $n
+                 ([]; if any(.[]; . == $n) then . else . + [$n] end))) as $direct
   # in the order calibrate reports them
   | (reduce (.results[].fields[].name) as $n ([]; if any(.[]; . == $n) then . else . + [$n] end)
      | map(select(. as $n | $direct | index($n) | not))) as $chain_names

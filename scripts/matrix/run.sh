@@ -492,8 +492,7 @@ run_attempt() {
   fi
 
   # our own BTF oracle, independent of `offsetprobe verify`: every struct the
-  # calibration reports fields of (task_struct, cred, nsproxy, the namespaces,
-  # mm_struct)
+  # calibration reports fields of
   local truth=null structs
   structs=$(jq -r '[.calibrate.output.fields[]?.struct] + ["task_struct"] | unique | .[]' \
     <<<"$guest" 2>/dev/null || echo task_struct)
