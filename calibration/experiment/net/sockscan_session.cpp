@@ -12,6 +12,7 @@
 #include <bpf/libbpf.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <utility>
@@ -33,26 +34,34 @@ namespace {
   throw Error(ErrorKind::bpf, std::string("socket scanner: ") + what + ": " + errno_text(err));
 }
 
-SockEvent to_event(const op_sk_event &e) {
+// The bytes of a read-back hit (readback_only): the event up to `data`, the
+// fields before it. Nothing after it was filled in the program.
+constexpr size_t kReadbackEventBytes = offsetof(op_sk_event, data);
+
+// `whole`: a scan's hit, every member; otherwise a read-back's, which ends
+// before `data` (the capture's bytes, words and pointees stay empty).
+SockEvent to_event(const op_sk_event &e, bool whole) {
   SockEvent out;
   auto &c = out.capture;
   c.sk = e.sk;
   c.oldstate = e.oldstate;
   c.newstate = e.newstate;
-  c.data.assign(e.data, e.data + OP_SK_BYTES);
   c.readable = e.readable;
   for (uint32_t i = 0; i < OP_SK_WORDS; i++)
     c.inum[i] = e.inum[i];
   c.words_ok = e.words_ok;
   c.hook = e.hook == OP_HOOK_UDP ? Hook::udp : Hook::state;
-  c.follow.assign(&e.follow[0][0], &e.follow[0][0] + sizeof(e.follow));
-  c.deep.assign(&e.deep[0][0][0], &e.deep[0][0][0] + sizeof(e.deep));
-  for (uint32_t k = 0; k < OP_SK_BACK; k++) {
-    c.back_word[k] = e.back_word[k];
-    c.deep_ok[k] = e.deep_ok[k];
+  if (whole) {
+    c.data.assign(e.data, e.data + OP_SK_BYTES);
+    c.follow.assign(&e.follow[0][0], &e.follow[0][0] + sizeof(e.follow));
+    c.deep.assign(&e.deep[0][0][0], &e.deep[0][0][0] + sizeof(e.deep));
+    for (uint32_t k = 0; k < OP_SK_BACK; k++) {
+      c.back_word[k] = e.back_word[k];
+      c.deep_ok[k] = e.deep_ok[k];
+    }
+    for (uint32_t i = 0; i < OP_SK_FOLLOW / 64; i++)
+      c.follow_ok[i] = e.follow_ok[i];
   }
-  for (uint32_t i = 0; i < OP_SK_FOLLOW / 64; i++)
-    c.follow_ok[i] = e.follow_ok[i];
   out.slot = e.slot;
   out.pid_tgid = e.pid_tgid;
   out.vals_ok = e.vals_ok;
@@ -68,6 +77,7 @@ struct SockScanSession::Impl {
   std::string udp_error;
   ring_buffer *rb = nullptr;
   std::vector<SockEvent> pending;
+  bool readback_only = false;
   ~Impl() {
     ring_buffer__free(rb);
     if (obj)
@@ -96,6 +106,7 @@ ObjectLoader sockscan_libbpf_loader() {
 SockScanSession::SockScanSession(const ObjectLoader &load, std::optional<uint32_t> inum_offset,
                                  bool readback_only)
     : impl_(std::make_unique<Impl>()) {
+  impl_->readback_only = readback_only;
   impl_->obj = load(sockscan_spec(inum_offset, readback_only)).take();
   LoadedObject &obj = *impl_->obj;
   if (auto e = obj.attach({HookKind::raw_tracepoint, "scan_sock", "inet_sock_set_state"}))
@@ -110,10 +121,18 @@ SockScanSession::SockScanSession(const ObjectLoader &load, std::optional<uint32_
   impl_->rb = ring_buffer__new(
       obj.map_fd("events"),
       [](void *ctx, void *data, size_t size) -> int {
-        if (size < sizeof(op_sk_event))
+        auto *impl = static_cast<Impl *>(ctx);
+        if (size < (impl->readback_only ? kReadbackEventBytes : sizeof(op_sk_event)))
           return 0;
-        static_cast<Impl *>(ctx)->pending.push_back(
-            to_event(*static_cast<const op_sk_event *>(data)));
+        if (!impl->readback_only) {
+          impl->pending.push_back(to_event(*static_cast<const op_sk_event *>(data), true));
+          return 0;
+        }
+        // A read-back hit: its first bytes only, in an event to_event()
+        // reads no further than them.
+        static thread_local op_sk_event e;
+        std::memcpy(&e, data, kReadbackEventBytes);
+        impl->pending.push_back(to_event(e, false));
         return 0;
       },
       impl_.get(), nullptr);
