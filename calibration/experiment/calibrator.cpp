@@ -414,6 +414,11 @@ Calibration calibrate(const CalibrateOptions &opt) try {
   bool any = false;
   for (const auto &f : r.fields)
     any |= f.status == FieldStatus::calibrated;
+  // The net experiment starts as soon as net.ns.inum is solved, beside the
+  // validation rather than after it (it was the last to end): it follows
+  // the sk's words through the solved offset, and skc_net falls below if
+  // net.ns.inum then fails its own read-back, as on the bundle's path.
+  auto net_done = start_net_experiment(opt, env, r.fields);
   if (opt.validate && any) {
     mark("solved");
     Validator v(r.fields);
@@ -421,13 +426,18 @@ Calibration calibrate(const CalibrateOptions &opt) try {
     v.run(opt, *reader, host_holder.wait(), subjects.back(), ns, ns.boottime_ns, so.tick_ns);
     mark("validated");
   }
-  auto net_done = start_net_experiment(opt, env, r.fields);
   scanner_holder.reset();
   host_holder.wait().finish();
   // The report's order as before: the task experiment's fields, the net
-  // family's, the files family's.
-  if (net_done.valid())
-    r.fields = net_done.get();
+  // family's, the files family's. Of the net thread's copy only the net
+  // family's fields are taken: the others in it are from before validation.
+  if (net_done.valid()) {
+    const Family &net_fam = family_with_experiment("net");
+    for (auto &f : net_done.get())
+      if (family_of(f.name) == &net_fam)
+        r.fields.push_back(std::move(f));
+    net::skc_net_behind_failed_inum(r.fields);
+  }
   if (files_done.valid())
     for (auto &f : files_done.get())
       r.fields.push_back(std::move(f));
