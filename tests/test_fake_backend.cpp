@@ -386,4 +386,40 @@ TEST_CASE("fake backend: the files family's recorded walks through calibrate() a
   CHECK(seen);
 }
 
+// calibrate() starts the net experiment once net.ns.inum is solved, beside
+// its validation: when that read-back then fails, skc_net (found through the
+// solved offset) must fall with it, and nothing else of the net family.
+TEST_CASE("fake backend: skc_net falls when net.ns.inum fails the read-back that ran beside it") {
+  for (std::string release : {"6.1.0-50-amd64", "5.10.0-32-amd64"}) {
+    CAPTURE(release);
+    NetKernel k(release);
+    // The validation subject's net namespace is another one than the one
+    // its memory shows: net.ns.inum reads back a different inode.
+    auto memory = k.fx.dump.trials;
+    int moved = 0;
+    for (auto &t : memory)
+      for (Subject *s : {&t.leader, &t.thread, &t.grandchild, &t.exiter, &t.creds, &t.unshared})
+        if (auto it = s->ns_inum.find("net"); it != s->ns_inum.end())
+          it->second += 1, moved++;
+    REQUIRE(moved > 0);
+    FixtureEnvironment env(k.fx.dump.trials, memory, k.fx.dump.options);
+    env.record_net(k.net.trials, k.net.release, k.fx.btf.at("net.ns.inum").get<uint32_t>());
+    Calibration cal = calibrate(options(env, kWithNet, true));
+    const auto &inum = field(cal, "net.ns.inum");
+    INFO(inum.reason << " " << inum.validation_detail);
+    CHECK(inum.validation == Validation::failed);
+    CHECK_FALSE(inum.offset);
+    const auto &skc_net = field(cal, "sock_common.skc_net");
+    INFO(skc_net.reason);
+    CHECK(skc_net.status == FieldStatus::unresolved);
+    CHECK_FALSE(skc_net.offset);
+    CHECK(skc_net.validation == Validation::failed);
+    CHECK(skc_net.reason.find("net.ns.inum") != std::string::npos);
+    // Read without net.ns.inum: unaffected.
+    const auto &daddr = field(cal, "sock_common.skc_daddr");
+    CHECK(daddr.status == FieldStatus::calibrated);
+    CHECK(daddr.validation == Validation::passed);
+  }
+}
+
 } // namespace offsetprobe::test
