@@ -6,7 +6,8 @@
 # files), N pairs, alternating which goes first;
 # prints the median, p10 and p90 of each run's in-process elapsed_ms and of
 # the per-pair difference, and the net experiment's own time
-# (OFFSETPROBE_TIMING: its thread starts after "validated" and ends at "net
+# (OFFSETPROBE_TIMING: its thread starts at "net + start", once net.ns.inum
+# is solved, and ends at "net
 # family"). Root and BPF needed.
 # Usage: bench_net.sh [-n PAIRS] [OFFSETPROBE]
 set -euo pipefail
