@@ -436,7 +436,9 @@ Calibration calibrate(const CalibrateOptions &opt) try {
     for (auto &f : net_done.get())
       if (family_of(f.name) == &net_fam)
         r.fields.push_back(std::move(f));
-    net::skc_net_behind_failed_inum(r.fields);
+    // (--no-validate: nothing failed, nothing was read back.)
+    if (opt.validate)
+      net::skc_net_behind_failed_inum(r.fields);
   }
   if (files_done.valid())
     for (auto &f : files_done.get())
