@@ -36,6 +36,13 @@ const FieldDef *find_field(const std::string &name) {
   return it == index().end() ? nullptr : it->second.second;
 }
 
+const Family *find_family(const std::string &name) {
+  for (const auto &f : catalogue())
+    if (f.name == name)
+      return &f;
+  return nullptr;
+}
+
 const Family *family_of(const std::string &name) {
   auto it = index().find(name);
   return it == index().end() ? nullptr : it->second.first;
@@ -134,11 +141,7 @@ std::optional<FieldSelection> FieldSelection::parse(const std::string &text, std
     }
     if (item == "all")
       return all();
-    const Family *fam = nullptr;
-    for (const auto &f : catalogue())
-      if (f.name == item)
-        fam = &f;
-    if (fam) {
+    if (const Family *fam = find_family(item)) {
       for (const auto &f : fam->fields)
         s.add_with_requires(f.name());
     } else if (find_field(item)) {

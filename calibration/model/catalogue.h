@@ -170,6 +170,8 @@ const std::vector<Family> &catalogue();
 const FieldDef *find_field(const std::string &name);
 // The family a field belongs to, or nullptr.
 const Family *family_of(const std::string &field_name);
+// A family by its name ("cred"), or nullptr.
+const Family *find_family(const std::string &name);
 
 // True when the catalogue reads field `name` back only at the exit hook (its
 // read-back path is the field alone, at kAtExit only): its known value is

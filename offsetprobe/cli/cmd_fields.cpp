@@ -28,10 +28,7 @@ int list_fields(const std::vector<std::string> &wanted, bool as_json) {
   // usage error, named.
   std::set<std::string> families, names;
   for (const auto &w : wanted) {
-    bool family = false;
-    for (const auto &fam : catalogue())
-      family |= fam.name == w;
-    if (family)
+    if (find_family(w))
       families.insert(w);
     else if (find_field(w))
       names.insert(w);
