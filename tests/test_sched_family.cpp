@@ -64,7 +64,8 @@ std::vector<Trial> sched_trials(const SchedLayout &l, int n, bool rt = true) {
       bool is_rt = rt && x == &t.thread;
       int32_t nice = (i * 7 + idx * 13) % 40 - 20;
       int32_t rt_prio = is_rt ? 1 + (i * 31 + 17) % 99 : 0;
-      int32_t policy = is_rt ? 1 + (i % 2) : (i + idx) % 2 ? 3 : 0;
+      // L alternates OTHER and BATCH by trial; G takes the other one.
+      int32_t policy = is_rt ? 1 + (i % 2) : (i + idx / 2) % 2 ? 3 : 0;
       int32_t static_prio = 120 + nice;
       int32_t prio = is_rt ? 99 - rt_prio : static_prio;
       put(*x, l.static_prio, static_prio);
@@ -172,6 +173,50 @@ TEST_CASE("sched: no values from /proc, or too few trials: unresolved") {
   fields = solve_sched(trials2);
   CHECK(field(fields, kStatic).status == FieldStatus::ambiguous);
   CHECK(field(fields, kStatic).required);
+}
+
+// task_struct.mm_cid and last_mm_cid on 6.18: 0 in G (alone in its mm), 0
+// or 1 in L and T (two threads of one mm). When L and G were both
+// SCHED_OTHER and T SCHED_FIFO in all three trials, such a word matched
+// policy everywhere (seen once in CI). The subjects now make L and G differ.
+void put_cid_decoy(std::vector<Trial> &trials, uint32_t off) {
+  for (size_t i = 0; i < trials.size(); i++) {
+    put(trials[i].leader, off, static_cast<int32_t>(i % 2));
+    put(trials[i].thread, off, static_cast<int32_t>(1 - i % 2));
+    put(trials[i].grandchild, off, 0);
+  }
+}
+
+TEST_CASE("sched: a small per-mm counter cannot pass for policy when L and G differ") {
+  auto l = layouts()[0];
+  auto trials = sched_trials(l, 3);
+  put_cid_decoy(trials, 900);
+  auto fields = solve_sched(trials);
+  CHECK(field(fields, kPolicy).status == FieldStatus::calibrated);
+  CHECK(field(fields, kPolicy).offset == l.policy);
+}
+
+TEST_CASE("sched: the old free choice (all SCHED_OTHER, T FIFO) is ambiguous, not wrong") {
+  // The rule that L and G differ is what separates the counter: without it
+  // (both 0 in every trial, T 1), the same decoy leaves policy ambiguous.
+  auto l = layouts()[0];
+  auto trials = sched_trials(l, 3);
+  for (auto &t : trials)
+    for (Subject *x : {&t.leader, &t.thread, &t.grandchild}) {
+      int32_t p = x == &t.thread ? 1 : 0;
+      put(*x, l.policy, p);
+      x->known[kPolicy] = p;
+    }
+  // Here the counter must equal policy in each subject: 0 in L, 1 in T.
+  for (auto &t : trials) {
+    put(t.leader, 900, 0);
+    put(t.thread, 900, 1);
+    put(t.grandchild, 900, 0);
+  }
+  auto fields = solve_sched(trials);
+  CHECK(field(fields, kPolicy).status == FieldStatus::ambiguous);
+  CHECK(field(fields, kPolicy).candidates == std::vector<uint32_t>{l.policy, 900});
+  CHECK_FALSE(field(fields, kPolicy).offset);
 }
 
 TEST_CASE("sched: a true copy of static_prio leaves it ambiguous") {
