@@ -4,11 +4,12 @@
 // the engine needs to find, read back and verify them is in this file.
 //
 // The experiment: each subject picks its own random values (in_subject). L
-// and G run SCHED_OTHER or SCHED_BATCH at a random nice; T (a thread of L)
-// runs SCHED_FIFO or SCHED_RR at a random rt_priority and nice. The
-// calibrator reads what each really got from /proc (observe), so a refused
-// call is seen, never assumed. G takes the normal policy L did not. The predicates then want each
-// subject's own value at the offset, in every trial.
+// runs SCHED_OTHER or SCHED_BATCH at a random nice, and G (L's child) the
+// one L did not take; T (a thread of L) runs SCHED_FIFO or SCHED_RR at a
+// random rt_priority and nice. The calibrator reads what each really got
+// from /proc (observe), so a refused call is seen, never assumed. The
+// predicates then want each subject's own value at the offset, in every
+// trial.
 #include "calibration/families/families.h"
 #include "calibration/solve/readback_check.h"
 
