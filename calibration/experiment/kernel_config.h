@@ -12,12 +12,13 @@
 
 namespace offsetprobe {
 
-// The running kernel's config: /proc/config.gz (gunzipped), else
-// /boot/config-<release>. nullopt when neither is readable. `source` says which.
-std::optional<std::string> read_kernel_config(std::string *source = nullptr);
-
-// From the running kernel's config: randomized with the option as evidence,
-// or nullopt when the config is unavailable.
+// From the running kernel's config (/proc/config.gz gunzipped, else
+// /boot/config-<release>): randomized with the option and its file as
+// evidence, or nullopt when neither is readable.
 std::optional<LayoutOrder> layout_from_kernel_config();
+// The same from these files: `gz_path` gunzipped when it is a whole gzip
+// stream, else `plain_path` as it is.
+std::optional<LayoutOrder> layout_from_config_files(const std::string &gz_path,
+                                                    const std::string &plain_path);
 
 } // namespace offsetprobe
