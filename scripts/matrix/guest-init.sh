@@ -22,6 +22,10 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 # Keep kernel messages off the console so they cannot split the result block.
 echo 1 >/proc/sys/kernel/printk
+# The host (run.sh) tells a kernel that panicked before this line (in its
+# own boot, before any of our code ran: a passing reason, tried again) from
+# one that panicked after it (reported, never retried).
+echo "=====OFFSETPROBE-INIT-STARTED====="
 
 cfg() { sed -n "s/^$1=//p" /matrix.conf; }
 FIXTURES=$(cfg fixtures)

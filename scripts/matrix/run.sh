@@ -338,10 +338,8 @@ gnu_build_id() {
 
 # --- one kernel ---------------------------------------------------------------------------
 binary_sha=$(sha256sum "$binary" | cut -d' ' -f1)
-# A failure that says nothing about offsetprobe or the kernel: the mirror, or
-# a guest starved of CPU on a crowded host. Tried again (--retries), and both
-# attempts are reported.
-transient_re='^(download failed|guest hung|guest printed no result block|no console output)'
+# transient_re, is_transient and console_failure: what a guest's console says.
+. "$here/console.sh"
 
 run_one() {
   local req=$1 pkg=$2
@@ -356,7 +354,7 @@ run_one() {
   while :; do
     run_attempt "$@"
     f=$(jq -r '.failure // ""' "$kd/result.json" 2>/dev/null || echo "no result.json")
-    if [ "$attempt" -lt "$retries" ] && grep -qE "$transient_re" <<<"$f"; then
+    if [ "$attempt" -lt "$retries" ] && is_transient "$f"; then
       why+=("$f")
       log "$release: attempt $attempt failed for a passing reason ($f); trying again"
       attempt=$((attempt + 1))
@@ -469,15 +467,7 @@ run_attempt() {
     if [ -s "$kd/guest.json" ] && jq -e . "$kd/guest.json" >/dev/null 2>&1; then
       guest=$(jq -c . "$kd/guest.json")
     elif [ -z "$failure" ]; then
-      if grep -q 'Kernel panic' "$kd/console.log"; then
-        failure="guest panicked: $(tr -d '\r' <"$kd/console.log" | grep -m1 'Kernel panic' | cut -c1-160)"
-      elif [ "$timed_out" = true ]; then
-        failure="guest hung: no result after ${guest_timeout}s"
-      elif [ -s "$kd/guest.json" ]; then
-        failure="guest result block is not valid JSON"
-      else
-        failure="guest printed no result block (qemu exit $qrc)"
-      fi
+      failure=$(console_failure "$kd/console.log" "$kd/guest.json" "$timed_out" "$guest_timeout" "$qrc")
     fi
   elif [ -z "$failure" ]; then
     failure="no console output (qemu exit $qrc: $(tail -n 2 "$kd/qemu.log" | tr '\n' ' '))"

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# NAME   matrix_console: how the matrix judges a guest from its console
+# RUN    scripts/matrix/console.sh's console_failure and is_transient on
+#        consoles made here (no QEMU)
+# EXPECT a panic before /init started (no INIT-STARTED line from
+#        guest-init.sh) is a passing reason, tried again; a panic after it is
+#        not (it may be offsetprobe's doing); a hang, no result block and a
+#        bad block are what they were
+# Usage: matrix_console.sh
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../scripts/matrix/console.sh
+. "$here/../scripts/matrix/console.sh"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+bad=0
+check() { # NAME GOT WANT_PREFIX WANT_TRANSIENT(yes|no)
+  local t=no
+  is_transient "$2" && t=yes
+  if [[ $2 == "$3"* && $t == "$4" ]]; then
+    echo "ok   $1: $2 (retried: $t)"
+  else
+    echo "FAIL $1: got '$2' (retried: $t), want '$3...' (retried: $4)"
+    bad=$((bad + 1))
+  fi
+}
+: >"$tmp/empty.json"
+
+printf 'Linux version 6.12\r\ntraps: double fault\r\nKernel panic - not syncing: Fatal exception in interrupt\r\n' >"$tmp/early"
+check "panic in the kernel's own boot" "$(console_failure "$tmp/early" "$tmp/empty.json" false 600 0)" \
+  "guest panicked before /init: Kernel panic - not syncing: Fatal exception" yes
+
+printf 'Linux version 6.12\n=====OFFSETPROBE-INIT-STARTED=====\r\nBUG: unable to handle page fault\nKernel panic - not syncing: Fatal exception\n' >"$tmp/late"
+check "panic once /init ran" "$(console_failure "$tmp/late" "$tmp/empty.json" false 600 0)" \
+  "guest panicked: Kernel panic - not syncing: Fatal exception" no
+
+printf 'Linux version 6.12\n=====OFFSETPROBE-INIT-STARTED=====\n' >"$tmp/quiet"
+check "hung" "$(console_failure "$tmp/quiet" "$tmp/empty.json" true 600 124)" \
+  "guest hung: no result after 600s" yes
+check "no result block" "$(console_failure "$tmp/quiet" "$tmp/empty.json" false 600 0)" \
+  "guest printed no result block (qemu exit 0)" yes
+echo '{"schema": ' >"$tmp/block.json"
+check "a result block that is not JSON" "$(console_failure "$tmp/quiet" "$tmp/block.json" false 600 0)" \
+  "guest result block is not valid JSON" no
+check "a wrong offset is never retried" "offset mismatch" "offset mismatch" no
+check "a download is" "download failed: 404" "download failed" yes
+
+# guest-init.sh says it started before it runs any of our code.
+init=$here/../scripts/matrix/guest-init.sh
+marker=$(grep -n '^echo "=====OFFSETPROBE-INIT-STARTED====="' "$init" | cut -d: -f1)
+first_op=$(grep -n '\$OP ' "$init" | head -1 | cut -d: -f1)
+if [[ -n $marker && -n $first_op && $marker -lt $first_op ]]; then
+  echo "ok   guest-init.sh prints INIT-STARTED (line $marker) before its first offsetprobe command (line $first_op)"
+else
+  echo "FAIL guest-init.sh: INIT-STARTED at line '${marker}', first offsetprobe command at line '${first_op}'"
+  bad=$((bad + 1))
+fi
+[[ $bad -eq 0 ]] || { echo "$bad check(s) failed"; exit 1; }
