@@ -10,7 +10,7 @@
 # Usage: matrix_console.sh
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=../scripts/matrix/console.sh
+# shellcheck disable=SC1091 # sourced from the tree, by path
 . "$here/../scripts/matrix/console.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -49,6 +49,7 @@ check "a download is" "download failed: 404" "download failed" yes
 # guest-init.sh says it started before it runs any of our code.
 init=$here/../scripts/matrix/guest-init.sh
 marker=$(grep -n '^echo "=====OFFSETPROBE-INIT-STARTED====="' "$init" | cut -d: -f1)
+# shellcheck disable=SC2016 # the literal text $OP in guest-init.sh
 first_op=$(grep -n '\$OP ' "$init" | head -1 | cut -d: -f1)
 if [[ -n $marker && -n $first_op && $marker -lt $first_op ]]; then
   echo "ok   guest-init.sh prints INIT-STARTED (line $marker) before its first offsetprobe command (line $first_op)"
