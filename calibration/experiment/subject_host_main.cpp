@@ -123,11 +123,11 @@ int subject_main(int argc, char **argv) {
   int sfd = signalfd(-1, &chld, SFD_CLOEXEC);
   if (sfd < 0)
     return 4;
-  // Built here, once: the leaders forked below run the families' subject
-  // hooks (run_in_subject), which read the catalogue. Built in each leader
-  // instead, after the fork, it cost every leader ~60 page faults and its
-  // construction (docs/calibrate-benchmark.md).
-  (void)catalogue();
+  // The families whose subject hooks the leaders forked below run
+  // (run_in_subject). select_subject_hooks() builds the catalogue here, once,
+  // when there is one: built in each leader instead, after the fork, it cost
+  // every leader ~60 page faults and its construction; built when there is
+  // none, it cost this host ~100 (docs/calibrate-benchmark.md).
   select_subject_hooks(argv[3]);
 
   std::map<int, LeaderSlot> leaders;
