@@ -5,7 +5,6 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <sstream>
 #include <vector>
 
 #include <fcntl.h>
@@ -191,12 +190,20 @@ std::optional<std::array<uint64_t, 10>> own_mm_layout() {
   const char *p = strrchr(buf, ')');
   if (!p)
     return std::nullopt;
-  std::istringstream is(p + 1);
+  // The numbers after the comm, read in place (no iostream: its locale and
+  // buffers cost each leader fresh pages, a page fault each).
   std::vector<uint64_t> v;
-  std::string tok;
-  while (is >> tok) {
-    char *end = nullptr;
-    v.push_back(strtoull(tok.c_str(), &end, 10));
+  v.reserve(52);
+  for (const char *q = p + 1; *q;) {
+    while (*q == ' ' || *q == '\n')
+      q++;
+    if (!*q)
+      break;
+    // Each whitespace-separated token, as strtoull reads its start (the
+    // state letter reads as 0, as it did through the stream).
+    v.push_back(strtoull(q, nullptr, 10));
+    while (*q && *q != ' ' && *q != '\n')
+      q++;
   }
   std::array<uint64_t, 10> out{};
   for (int i = 0; i < 10; i++) {
