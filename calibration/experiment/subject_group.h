@@ -45,7 +45,8 @@ inline constexpr const char *kNeutralComm = "op-subject";
 bool die_with_parent(pid_t parent);
 
 // In a freshly forked subject: closes every descriptor but 0, 1, 2 and
-// `keep`, so that it holds no write end of a pipe it (or a sibling) reads.
+// `keep` (at most 16), so that it holds no write end of a pipe it (or a
+// sibling) reads. Allocates nothing.
 void keep_only_fds(std::initializer_list<int> keep);
 
 // The calibrator's side: one group per subject host. start() is called
