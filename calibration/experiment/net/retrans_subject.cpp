@@ -285,8 +285,7 @@ void RetransEpisodes::finish(SockScanSession &scan, SockTrialRun &run) {
     hit.capture.what = what;
     hit.capture.known["sock_common.skc_state"] = {kEstablished};
     hit.capture.known["tcp_sock.total_retrans"] = le_bytes(e->known, 4);
-    run.trial.captures.push_back(hit.capture);
-    run.events.push_back(std::move(hit));
+    run.keep(std::move(hit));
   }
   st_->eps.clear();
   scan.drain();

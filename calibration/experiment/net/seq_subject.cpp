@@ -187,8 +187,7 @@ private:
     hit.capture.known["tcp_sock.snd_una"] = le_bytes(snd_una, 4);
     hit.capture.known["tcp_sock.snd_nxt"] = le_bytes(snd_nxt, 4);
     hit.capture.known["tcp_sock.rcv_nxt"] = le_bytes(rcv_nxt, 4);
-    run_.trial.captures.push_back(hit.capture);
-    run_.events.push_back(std::move(hit));
+    run_.keep(std::move(hit));
   }
 
   // tcp_sock.bytes_acked apart from bytes_sent, which equals it on a
@@ -245,8 +244,7 @@ private:
     hit.capture.known["sock_common.skc_state"] = {kEstablished};
     hit.capture.known["tcp_sock.bytes_acked"] = le_bytes(ti.tcpi_bytes_acked, 8);
     hit.capture.known["tcp_sock.total_retrans"] = le_bytes(ti.tcpi_total_retrans, 4);
-    run_.trial.captures.push_back(hit.capture);
-    run_.events.push_back(std::move(hit));
+    run_.keep(std::move(hit));
   }
 
   // n bytes from one socket to the other, read whole (n small enough for

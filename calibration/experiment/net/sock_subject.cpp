@@ -288,8 +288,7 @@ private:
       hit->capture.known[k] = v;
     hit->capture.known_not = s.known_not;
     hit->capture.known_shr = s.known_shr;
-    run_.trial.captures.push_back(hit->capture);
-    run_.events.push_back(std::move(*hit));
+    run_.keep(std::move(*hit));
   }
 
   void listen_on(Sock &s, const std::string &what) {

@@ -18,7 +18,10 @@ namespace offsetprobe::net {
 
 struct SockTrialRun {
   SockTrial trial;
-  // The hits kept, with the read-back values, parallel to trial.captures.
+  // The hits kept, with the read-back values, parallel to trial.captures
+  // (keep()): the capture itself moves to trial.captures, the event keeps
+  // only the plan's values (vals, vals_ok), which is all the read-back
+  // checks read of it.
   std::vector<SockEvent> events;
   // Why the experiment could not run on this host (no network namespace,
   // say): the fields are then unresolved, not required.
@@ -39,6 +42,13 @@ struct SockTrialRun {
   std::string no_retrans;
   // A hit that was missing or not the one expected: the trial is void.
   std::string error;
+  // Keeps `hit` (its known values set): one copy of its ~21 KiB capture,
+  // not two (each fresh page a page fault, ~10 us on this kind of VM).
+  void keep(SockEvent &&hit) {
+    trial.captures.push_back(std::move(hit.capture));
+    hit.capture = SockCapture();
+    events.push_back(std::move(hit));
+  }
 };
 
 // A trial whose subject thread starts at once: it takes its comm (the

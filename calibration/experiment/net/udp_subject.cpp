@@ -96,8 +96,7 @@ void capture(SockScanSession &scan, SockTrialRun &run) {
     hit.capture.known["socket.type"] = le_bytes(SOCK_DGRAM, 2);
     hit.capture.known["socket.state"] = le_bytes(1, 4); // SS_UNCONNECTED
     hit.capture.known["socket.sk"] = le_bytes(hit.capture.sk, 8);
-    run.trial.captures.push_back(hit.capture);
-    run.events.push_back(std::move(hit));
+    run.keep(std::move(hit));
     return;
   }
   throw StepError("UDP socket: no hit of udp:udp_fail_queue_rcv_skb in 2000 datagrams");
