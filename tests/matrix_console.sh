@@ -3,10 +3,11 @@
 # NAME   matrix_console: how the matrix judges a guest from its console
 # RUN    scripts/matrix/console.sh's console_failure and is_transient on
 #        consoles made here (no QEMU)
-# EXPECT a panic before /init started (no INIT-STARTED line from
-#        guest-init.sh) is a passing reason, tried again; a panic after it is
-#        not (it may be offsetprobe's doing); a hang, no result block and a
-#        bad block are what they were
+# EXPECT a panic before offsetprobe ran (no STARTING line from
+#        guest-init.sh, which prints it just before its first offsetprobe
+#        command) is a passing reason, tried again; a panic after it is not
+#        (it may be offsetprobe's doing); a hang, no result block and a bad
+#        block are what they were
 # Usage: matrix_console.sh
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -28,14 +29,14 @@ check() { # NAME GOT WANT_PREFIX WANT_TRANSIENT(yes|no)
 : >"$tmp/empty.json"
 
 printf 'Linux version 6.12\r\ntraps: double fault\r\nKernel panic - not syncing: Fatal exception in interrupt\r\n' >"$tmp/early"
-check "panic in the kernel's own boot" "$(console_failure "$tmp/early" "$tmp/empty.json" false 600 0)" \
-  "guest panicked before /init: Kernel panic - not syncing: Fatal exception" yes
+check "panic before offsetprobe ran" "$(console_failure "$tmp/early" "$tmp/empty.json" false 600 0)" \
+  "guest panicked before offsetprobe ran: Kernel panic - not syncing: Fatal exception" yes
 
-printf 'Linux version 6.12\n=====OFFSETPROBE-INIT-STARTED=====\r\nBUG: unable to handle page fault\nKernel panic - not syncing: Fatal exception\n' >"$tmp/late"
-check "panic once /init ran" "$(console_failure "$tmp/late" "$tmp/empty.json" false 600 0)" \
+printf 'Linux version 6.12\n=====OFFSETPROBE-STARTING=====\r\nBUG: unable to handle page fault\nKernel panic - not syncing: Fatal exception\n' >"$tmp/late"
+check "panic once offsetprobe started" "$(console_failure "$tmp/late" "$tmp/empty.json" false 600 0)" \
   "guest panicked: Kernel panic - not syncing: Fatal exception" no
 
-printf 'Linux version 6.12\n=====OFFSETPROBE-INIT-STARTED=====\n' >"$tmp/quiet"
+printf 'Linux version 6.12\n=====OFFSETPROBE-STARTING=====\n' >"$tmp/quiet"
 check "hung" "$(console_failure "$tmp/quiet" "$tmp/empty.json" true 600 124)" \
   "guest hung: no result after 600s" yes
 check "no result block" "$(console_failure "$tmp/quiet" "$tmp/empty.json" false 600 0)" \
@@ -46,15 +47,16 @@ check "a result block that is not JSON" "$(console_failure "$tmp/quiet" "$tmp/bl
 check "a wrong offset is never retried" "offset mismatch" "offset mismatch" no
 check "a download is" "download failed: 404" "download failed" yes
 
-# guest-init.sh says it started before it runs any of our code.
+# guest-init.sh prints STARTING once, before its first offsetprobe command.
 init=$here/../scripts/matrix/guest-init.sh
-marker=$(grep -n '^echo "=====OFFSETPROBE-INIT-STARTED====="' "$init" | cut -d: -f1)
+marker=$(grep -n '^echo "=====OFFSETPROBE-STARTING====="' "$init" | cut -d: -f1)
 # shellcheck disable=SC2016 # the literal text $OP in guest-init.sh
-first_op=$(grep -n '\$OP ' "$init" | head -1 | cut -d: -f1)
-if [[ -n $marker && -n $first_op && $marker -lt $first_op ]]; then
-  echo "ok   guest-init.sh prints INIT-STARTED (line $marker) before its first offsetprobe command (line $first_op)"
+first_op=$(grep -n '\$OP\b' "$init" | grep -v '^[0-9]*: *#' | head -1 | cut -d: -f1)
+if [[ $(grep -c '=====OFFSETPROBE-STARTING=====' "$init") -eq 1 && -n $marker && -n $first_op &&
+  $marker -lt $first_op ]]; then
+  echo "ok   guest-init.sh prints STARTING (line $marker) before its first offsetprobe command (line $first_op)"
 else
-  echo "FAIL guest-init.sh: INIT-STARTED at line '${marker}', first offsetprobe command at line '${first_op}'"
+  echo "FAIL guest-init.sh: STARTING at line '${marker}', first offsetprobe command at line '${first_op}'"
   bad=$((bad + 1))
 fi
 [[ $bad -eq 0 ]] || { echo "$bad check(s) failed"; exit 1; }

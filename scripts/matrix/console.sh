@@ -4,13 +4,14 @@
 # tests/matrix_console.sh.
 
 # A failure that says nothing about offsetprobe or the kernel: the mirror, a
-# guest starved of CPU on a crowded host, or a kernel that panicked in its
-# own boot before /init ran (6.12.95+deb12-cloud-amd64 once took a double
-# fault there under TCG, and booted on the next try). Tried again
-# (--retries), and both attempts are reported. A panic after /init started
-# (guest-init.sh's INIT-STARTED line) is never retried: it may be
-# offsetprobe's doing.
-transient_re='^(download failed|guest hung|guest printed no result block|no console output|guest panicked before /init)'
+# guest starved of CPU on a crowded host, or a kernel that panicked before
+# offsetprobe ran (in its boot, or in guest-init.sh's busybox set-up:
+# 6.12.95+deb12-cloud-amd64 once took a double fault under TCG in a clone()
+# of that set-up, and booted on the next tries). Tried again (--retries),
+# and both attempts are reported. A panic after guest-init.sh's STARTING
+# line, printed just before its first offsetprobe command, is never
+# retried: it may be offsetprobe's doing.
+transient_re='^(download failed|guest hung|guest printed no result block|no console output|guest panicked before offsetprobe ran)'
 
 # is_transient FAILURE: true when run.sh boots the kernel again.
 is_transient() { grep -qE "$transient_re" <<<"$1"; }
@@ -22,7 +23,7 @@ console_failure() {
   local log=$1 block=$2 timed_out=$3 timeout_s=$4 qrc=$5
   if grep -q 'Kernel panic' "$log"; then
     local when="guest panicked"
-    grep -q '=====OFFSETPROBE-INIT-STARTED=====' "$log" || when="guest panicked before /init"
+    grep -q '=====OFFSETPROBE-STARTING=====' "$log" || when="guest panicked before offsetprobe ran"
     echo "$when: $(tr -d '\r' <"$log" | grep -m1 'Kernel panic' | cut -c1-160)"
   elif [ "$timed_out" = true ]; then
     echo "guest hung: no result after ${timeout_s}s"

@@ -22,10 +22,6 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 # Keep kernel messages off the console so they cannot split the result block.
 echo 1 >/proc/sys/kernel/printk
-# The host (run.sh) tells a kernel that panicked before this line (in its
-# own boot, before any of our code ran: a passing reason, tried again) from
-# one that panicked after it (reported, never retried).
-echo "=====OFFSETPROBE-INIT-STARTED====="
 
 cfg() { sed -n "s/^$1=//p" /matrix.conf; }
 FIXTURES=$(cfg fixtures)
@@ -79,6 +75,12 @@ LO_UP=$(bool lo_is_up)
 HAS_BTF=$(bool test -r /sys/kernel/btf/vmlinux)
 HAS_SYSCALL_TP=$(bool test -d "$TRACEFS/events/syscalls")
 HAS_EXIT_TP=$(bool test -d "$TRACEFS/events/sched/sched_process_exit")
+
+# The host (run.sh, scripts/matrix/console.sh) tells a kernel that panicked
+# before this line (in its own boot, or in this script's busybox set-up:
+# offsetprobe had not run, a passing reason, booted again) from one that
+# panicked after it (reported, never retried). Nothing above runs $OP.
+echo "=====OFFSETPROBE-STARTING====="
 
 # --- calibrate with BTF hidden ------------------------------------------------
 # A tmpfs over /sys/kernel/btf: calibration must not be able to read the answer.
