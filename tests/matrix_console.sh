@@ -36,6 +36,22 @@ printf 'Linux version 6.12\n=====OFFSETPROBE-STARTING=====\r\nBUG: unable to han
 check "panic once offsetprobe started" "$(console_failure "$tmp/late" "$tmp/empty.json" false 600 0)" \
   "guest panicked: Kernel panic - not syncing: Fatal exception" no
 
+# The emulator's double fault (tests/fixtures/matrix/, a real console of
+# 6.12.95+deb12-cloud-amd64 under TCG), and the same oops with what must
+# keep it reported: a BPF program on its stack, another function at its RIP.
+fault=$here/fixtures/matrix/tcg-double-fault.console.log
+check "TCG's double fault after STARTING" "$(console_failure "$fault" "$tmp/empty.json" false 600 0)" \
+  "guest panicked in the emulator (TCG double fault" yes
+sed 's/ security_inode_alloc+0x2c/ bpf_prog_6deef7357e7b4530_scan+0x2c/' "$fault" >"$tmp/bpf"
+check "the same with a BPF program on the stack" \
+  "$(console_failure "$tmp/bpf" "$tmp/empty.json" false 600 0)" "guest panicked: " no
+sed 's/RIP: 0010:kmem_cache_alloc_noprof/RIP: 0010:__x64_sys_bpf/' "$fault" >"$tmp/rip"
+check "the same at another RIP" "$(console_failure "$tmp/rip" "$tmp/empty.json" false 600 0)" \
+  "guest panicked: " no
+sed 's/65 48 0f c7 0e 75 a8/65 48 0f c7 0f 75 a8/' "$fault" >"$tmp/insn"
+check "the same after another instruction" \
+  "$(console_failure "$tmp/insn" "$tmp/empty.json" false 600 0)" "guest panicked: " no
+
 printf 'Linux version 6.12\n=====OFFSETPROBE-STARTING=====\n' >"$tmp/quiet"
 check "hung" "$(console_failure "$tmp/quiet" "$tmp/empty.json" true 600 124)" \
   "guest hung: no result after 600s" yes
