@@ -353,8 +353,9 @@ run_one() {
   fi
   # The CPU model of each attempt (recorded in result.json). After QEMU's
   # own double fault (console.sh: tcg_double_fault) an x86 guest is booted
-  # again without 5-level paging: 6.12.95+deb12-cloud-amd64 took it in 4 of
-  # 7 boots with -cpu max and in none of 10 with max,-la57 (2026-12-03).
+  # again without 5-level paging. 6.12.95+deb12-cloud-amd64 on 2026-12-03:
+  # 5 of 11 boots with -cpu max failed (3 such double faults, 2 with init
+  # killed by SIGSEGV), none of 10 with max,-la57.
   # The first attempt keeps LA57, whose kernel addresses the socket
   # scanner's pointer bound once missed (docs/net-family.md).
   attempt_cpu=$cpu
