@@ -43,6 +43,13 @@ fault=$here/fixtures/matrix/tcg-double-fault.console.log
 check "TCG's double fault after STARTING" "$(console_failure "$fault" "$tmp/empty.json" false 600 0)" \
   "guest panicked in the emulator (TCG double fault" yes
 sed 's/ security_inode_alloc+0x2c/ bpf_prog_6deef7357e7b4530_scan+0x2c/' "$fault" >"$tmp/bpf"
+if is_emulator_fault "$(console_failure "$fault" "$tmp/empty.json" false 600 0)" &&
+  ! is_emulator_fault "guest panicked: x"; then
+  echo "ok   is_emulator_fault tells the two apart"
+else
+  echo "FAIL is_emulator_fault"
+  bad=$((bad + 1))
+fi
 check "the same with a BPF program on the stack" \
   "$(console_failure "$tmp/bpf" "$tmp/empty.json" false 600 0)" "guest panicked: " no
 sed 's/RIP: 0010:kmem_cache_alloc_noprof/RIP: 0010:__x64_sys_bpf/' "$fault" >"$tmp/rip"

@@ -36,6 +36,8 @@ tcg_double_fault() {
 
 # is_transient FAILURE: true when run.sh boots the kernel again.
 is_transient() { grep -qE "$transient_re" <<<"$1"; }
+# is_emulator_fault FAILURE: console_failure's verdict for tcg_double_fault.
+is_emulator_fault() { [[ $1 == "guest panicked in the emulator"* ]]; }
 
 # console_failure CONSOLE_LOG BLOCK TIMED_OUT(true|false) TIMEOUT_S QEMU_RC:
 # why a guest whose console holds no valid result block failed (CONSOLE_LOG

@@ -347,7 +347,7 @@ run_one() {
   local kd=$out/kernels/$release attempt=1 why=() f
   if [ "$resume" = 1 ] && [ -s "$kd/result.json" ] \
      && [ "$(jq -r '.binary_sha256 // ""' "$kd/result.json" 2>/dev/null)" = "$binary_sha" ] \
-     && ! jq -r '.failure' "$kd/result.json" | grep -qE "$transient_re"; then
+     && ! is_transient "$(jq -r '.failure' "$kd/result.json")"; then
     log "$release: already judged by this binary ($(jq -r .verdict "$kd/result.json")), not booted again"
     return 0
   fi
@@ -358,13 +358,13 @@ run_one() {
   # killed by SIGSEGV), none of 10 with max,-la57.
   # The first attempt keeps LA57, whose kernel addresses the socket
   # scanner's pointer bound once missed (docs/net-family.md).
-  attempt_cpu=$cpu
+  local attempt_cpu=$cpu # run_attempt's -cpu (bash scoping: its caller's local)
   while :; do
     run_attempt "$@"
     f=$(jq -r '.failure // ""' "$kd/result.json" 2>/dev/null || echo "no result.json")
     if [ "$attempt" -lt "$retries" ] && is_transient "$f"; then
       why+=("$f")
-      if [ "$arch" = amd64 ] && [[ $f == "guest panicked in the emulator"* ]] && [[ $attempt_cpu != *-la57* ]]; then
+      if [ "$arch" = amd64 ] && is_emulator_fault "$f" && [[ $attempt_cpu != *-la57* ]]; then
         attempt_cpu="$attempt_cpu,-la57"
       fi
       log "$release: attempt $attempt failed for a passing reason ($f); trying again (-cpu $attempt_cpu)"
