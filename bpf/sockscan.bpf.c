@@ -59,6 +59,42 @@ OP_CONST(__u64, kernel_min, OP_SK_KERNEL_MIN, OP_SK_KPTR_MIN);
  * scan's paths, which are nearly all of its work: the read-back's object
  * loads in a few ms rather than ~50-250 ms. */
 OP_CONST(__u32, readback_only, OP_SK_READBACK_ONLY, 0);
+/* The TCP state moves at which the sk is copied: bit (old << 4 | new) % 64
+ * of copy_at_<(old << 4 | new) / 64>, states 0-15 (user space sets the moves
+ * its subjects pick hits of: kPickedTransitions in
+ * calibration/solve/net/sock_solver.h). Every other hit carries its states,
+ * pid and read-back values, as a read-back's does: the copy and the
+ * pointer-following were most of the program's ~65 us per hit, and about
+ * half of a calibration's hits are moves no subject picks (loopback softirq
+ * work for the peer sockets, FIN_WAIT1 -> FIN_WAIT2, ...). All ones: every
+ * hit is copied. */
+OP_CONST(__u64, copy_at_0, OP_SK_COPY_AT_0, ~0ULL);
+OP_CONST(__u64, copy_at_1, OP_SK_COPY_AT_1, ~0ULL);
+OP_CONST(__u64, copy_at_2, OP_SK_COPY_AT_2, ~0ULL);
+OP_CONST(__u64, copy_at_3, OP_SK_COPY_AT_3, ~0ULL);
+
+/* x != 0, as 0 or 1 and without a branch (x == 0 is its ^ 1). */
+static __always_inline __u64 nonzero(__u64 x)
+{
+  x = (x | -x) >> 63;
+  asm volatile("" : "+r"(x));
+  return x;
+}
+
+/* 1 when the hit of old -> new is copied (copy_at), else 0. A state outside
+ * 0-15 (none in tcp_states.h) is copied. Without a branch: the verifier
+ * then walks the copy's paths once, not once per copy_at word (a switch
+ * here doubled the instructions it processed for scan_sock, 12358 to
+ * 22553). */
+static __always_inline __u64 copied_move(int oldstate, int newstate)
+{
+  __u64 bit = (((__u64)(__u32)oldstate & 15) << 4) | ((__u64)(__u32)newstate & 15);
+  __u64 word = bit >> 6, w;
+
+  w = (copy_at_0 & -(nonzero(word) ^ 1)) | (copy_at_1 & -(nonzero(word ^ 1) ^ 1)) |
+      (copy_at_2 & -(nonzero(word ^ 2) ^ 1)) | (copy_at_3 & -(nonzero(word ^ 3) ^ 1));
+  return nonzero(((__u32)oldstate | (__u32)newstate) >> 4) | ((w >> (bit & 63)) & 1);
+}
 
 /* Every step of the plan, without a branch (read_ok.bpf.h says why): each
  * step reads, and only a step in use (size 1-16: a size of 0 ends the plan)
@@ -72,7 +108,9 @@ static __always_inline void read_plan(struct op_sk_event *e, __u64 sk)
   __u32 zero = 0, i;
   struct op_sk_plan *pl = bpf_map_lookup_elem(&plan, &zero);
 
-  if (!pl)
+  /* No plan (a scan before its read-back): the 48 reads below would each
+   * fault on address 0 + offset, ~15 us of every hit here. */
+  if (!pl || pl->steps[0].size == 0)
     return;
   for (i = 0; i < OP_SK_MAX_STEPS; i++) {
     struct op_sk_step *s = &pl->steps[i];
@@ -218,7 +256,7 @@ static __always_inline void follow_words(struct op_sk_event *e, __u32 level, __u
 static __always_inline int scan(__u64 sk, int oldstate, int newstate, __u32 hook)
 {
   struct op_sk_event *e;
-  __u32 *slot, *d, level, zero = 0, i;
+  __u32 *slot, *d, level, zero = 0, i, copy;
 
   slot = subject_slot();
   if (!slot)
@@ -242,7 +280,12 @@ static __always_inline int scan(__u64 sk, int oldstate, int newstate, __u32 hook
   e->readable = 0;
   e->words_ok = 0;
   e->vals_ok = 0;
-  if (!readback_only) {
+  /* First, so that the verifier walks it once, not once after the copy's
+   * path and once after its absence. */
+  read_plan(e, sk);
+  /* The UDP hook's hits (states -1) are all copied. */
+  copy = !readback_only && (hook != OP_HOOK_STATE || copied_move(oldstate, newstate));
+  if (copy) {
     for (i = 0; i < OP_SK_CHUNKS; i++)
       e->readable |= read_ok(bpf_probe_read_kernel(e->data + i * OP_SK_CHUNK, OP_SK_CHUNK,
                                                    (void *)(sk + i * OP_SK_CHUNK)),
@@ -253,12 +296,12 @@ static __always_inline int scan(__u64 sk, int oldstate, int newstate, __u32 hook
      * copies out. */
     follow_words(e, level, sk, hook == OP_HOOK_STATE);
   }
-  read_plan(e, sk);
-  /* The read-back's hits end before `data`: nothing after it was filled,
-   * and copying the ~20 KiB of it into the ring buffer (and out again) for
-   * every hit was most of the read-back's time in the subject. */
-  bpf_ringbuf_output(&events, e,
-                     readback_only ? __builtin_offsetof(struct op_sk_event, data) : sizeof(*e), 0);
+  /* The read-back's hits, and the ones not copied, end before `data`:
+   * nothing after it was filled, and copying the ~20 KiB of it into the
+   * ring buffer (and out again) for every hit was most of the read-back's
+   * time in the subject. */
+  bpf_ringbuf_output(&events, e, copy ? sizeof(*e) : __builtin_offsetof(struct op_sk_event, data),
+                     0);
   *d = level;
   return 0;
 }

@@ -452,4 +452,47 @@ TEST_CASE("skc_net falls with net.ns.inum's read-back, and only then") {
   }
 }
 
+TEST_CASE("net solver: hits the scanner did not copy count, and are never picked") {
+  SockEvent copied, uncopied, softirq;
+  copied.capture.oldstate = kClose, copied.capture.newstate = kSynSent;
+  copied.capture.data.assign(kSkBytes, 0);
+  uncopied.capture = copied.capture;
+  uncopied.capture.data.clear();
+  uncopied.capture.uncopied = true;
+  softirq.capture.oldstate = kSynSent, softirq.capture.newstate = kEstablished;
+  softirq.capture.uncopied = true;
+  std::string why;
+  // An uncopied hit of another move is no obstacle: the copied one is taken.
+  auto at = pick_hit({softirq, copied}, kClose, kSynSent, why);
+  REQUIRE(at);
+  CHECK(*at == 1);
+  // An uncopied hit of the asked move still counts: two hits, none taken.
+  CHECK_FALSE(pick_hit({copied, uncopied}, kClose, kSynSent, why));
+  CHECK(why.find("2 hits") != std::string::npos);
+  // The only hit of the move, uncopied: the trial is void, not read.
+  CHECK_FALSE(pick_hit({softirq, uncopied}, kClose, kSynSent, why));
+  CHECK(why.find("no copy") != std::string::npos);
+  // A move the scanner is not told to copy is a subject's bug.
+  CHECK_THROWS_AS(pick_hit({softirq}, kSynSent, kEstablished, why), std::logic_error);
+}
+
+TEST_CASE("net solver: the scanner's copy_at bitmap holds the picked moves and no other") {
+  auto w = copy_at_words(kPickedTransitions);
+  auto has = [&w](int o, int n) {
+    uint32_t bit = static_cast<uint32_t>(o) << 4 | static_cast<uint32_t>(n);
+    return (w[bit / 64] >> (bit % 64) & 1) != 0;
+  };
+  int set = 0;
+  for (int o = 0; o < 16; o++)
+    for (int n = 0; n < 16; n++)
+      set += has(o, n);
+  CHECK(set == static_cast<int>(kPickedTransitions.size()));
+  for (const auto &t : kPickedTransitions)
+    CHECK(has(t.oldstate, t.newstate));
+  CHECK_FALSE(has(kSynSent, kEstablished));
+  CHECK_FALSE(has(kSynSent, kClose)); // kClose -> kSynSent reversed
+  CHECK(has(kClose, kListen));        // word 1: 7 << 4 | 10 = 122
+  CHECK_THROWS_AS(copy_at_words({{{16, 1}}}), std::logic_error);
+}
+
 } // namespace offsetprobe::test

@@ -26,8 +26,6 @@ namespace offsetprobe::net {
 
 namespace {
 
-enum : int { kEstablished = 1, kFinWait1 = 4 }; // include/net/tcp_states.h
-
 // The episodes cannot run here (the route or the filter refused, a socket
 // step failed): total_retrans stays unknown, the trial goes on.
 struct NoRetrans : std::runtime_error {

@@ -22,8 +22,6 @@ namespace offsetprobe::net {
 
 namespace {
 
-enum : int { kEstablished = 1, kFinWait1 = 4, kClose = 7 }; // include/net/tcp_states.h
-
 struct StepError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };

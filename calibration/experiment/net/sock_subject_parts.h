@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // The net subject's own small types (calibration/experiment/net/sock_subject.cpp only):
-// TCP states, random numbers and ports, an endpoint as the kernel stores it,
+// random numbers and ports, an endpoint as the kernel stores it,
 // and one socket with the values known of it.
 #pragma once
 
@@ -22,17 +22,6 @@
 #include <vector>
 
 namespace offsetprobe::net::subject_parts {
-
-// TCP states (include/net/tcp_states.h), as the tracepoint passes them.
-enum : int {
-  kEstablished = 1,
-  kSynSent = 2,
-  kFinWait1 = 4,
-  kClose = 7,
-  kCloseWait = 8,
-  kLastAck = 9,
-  kListen = 10,
-};
 
 inline uint64_t rnd() {
   uint64_t v = 0;

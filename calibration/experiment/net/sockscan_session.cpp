@@ -87,8 +87,13 @@ struct SockScanSession::Impl {
 
 ProgramSpec sockscan_spec(std::optional<uint32_t> inum_offset, bool readback_only) {
   ProgramSpec spec("the socket scanner");
+  const auto copy_at = copy_at_words(kPickedTransitions);
   spec.u32("inum_offset", "OP_SK_INUM_OFFSET", inum_offset ? *inum_offset : OP_SK_NO_PARENT)
       .u64("kernel_min", "OP_SK_KERNEL_MIN", OP_SK_KPTR_MIN)
+      .u64("copy_at_0", "OP_SK_COPY_AT_0", copy_at[0])
+      .u64("copy_at_1", "OP_SK_COPY_AT_1", copy_at[1])
+      .u64("copy_at_2", "OP_SK_COPY_AT_2", copy_at[2])
+      .u64("copy_at_3", "OP_SK_COPY_AT_3", copy_at[3])
       .flag("readback_only", "OP_SK_READBACK_ONLY", readback_only)
       .load("scan_sock")
       .load("scan_udp");
@@ -122,17 +127,19 @@ SockScanSession::SockScanSession(const ObjectLoader &load, std::optional<uint32_
       obj.map_fd("events"),
       [](void *ctx, void *data, size_t size) -> int {
         auto *impl = static_cast<Impl *>(ctx);
-        if (size < (impl->readback_only ? kReadbackEventBytes : sizeof(op_sk_event)))
+        if (size < kReadbackEventBytes)
           return 0;
-        if (!impl->readback_only) {
+        if (!impl->readback_only && size >= sizeof(op_sk_event)) {
           impl->pending.push_back(to_event(*static_cast<const op_sk_event *>(data), true));
           return 0;
         }
-        // A read-back hit: its first bytes only, in an event to_event()
-        // reads no further than them.
+        // A read-back hit, or a scanning hit the program did not copy (a
+        // move no subject picks: copy_at): its first bytes only, in an
+        // event to_event() reads no further than them.
         static thread_local op_sk_event e;
         std::memcpy(&e, data, kReadbackEventBytes);
         impl->pending.push_back(to_event(e, false));
+        impl->pending.back().capture.uncopied = !impl->readback_only;
         return 0;
       },
       impl_.get(), nullptr);

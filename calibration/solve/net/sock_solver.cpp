@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
 
 namespace offsetprobe::net {
 
@@ -59,8 +60,25 @@ std::vector<uint8_t> be16_bytes(uint16_t v) {
   return {static_cast<uint8_t>(v >> 8), static_cast<uint8_t>(v)};
 }
 
+std::array<uint64_t, 4> copy_at_words(const std::array<Transition, 6> &moves) {
+  std::array<uint64_t, 4> w{};
+  for (const auto &m : moves) {
+    if (m.oldstate < 0 || m.oldstate > 15 || m.newstate < 0 || m.newstate > 15)
+      throw std::logic_error("copy_at_words: a TCP state outside 0-15");
+    uint32_t bit = static_cast<uint32_t>(m.oldstate) << 4 | static_cast<uint32_t>(m.newstate);
+    w[bit / 64] |= uint64_t{1} << (bit % 64);
+  }
+  return w;
+}
+
 std::optional<size_t> pick_hit(const std::vector<SockEvent> &events, int oldstate, int newstate,
                                std::string &why) {
+  if (std::none_of(kPickedTransitions.begin(), kPickedTransitions.end(), [&](const Transition &t) {
+        return t.oldstate == oldstate && t.newstate == newstate;
+      }))
+    throw std::logic_error("pick_hit: " + std::to_string(oldstate) + " -> " +
+                           std::to_string(newstate) +
+                           " is not in kPickedTransitions: the scanner does not copy its sk");
   std::optional<size_t> hit;
   int n = 0;
   for (size_t i = 0; i < events.size(); i++)
@@ -68,6 +86,11 @@ std::optional<size_t> pick_hit(const std::vector<SockEvent> &events, int oldstat
       hit = i;
       n++;
     }
+  if (n == 1 && events[*hit].capture.uncopied) {
+    why = "the hit of " + std::to_string(oldstate) + " -> " + std::to_string(newstate) +
+          " carries no copy of the sk";
+    return std::nullopt;
+  }
   if (n == 1)
     return hit;
   why = std::to_string(n) + " hits of " + std::to_string(oldstate) + " -> " +

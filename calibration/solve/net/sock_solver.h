@@ -30,6 +30,44 @@ inline constexpr uint32_t kNoWord = 0xffffffffu;
 // The hook of a hit (OP_HOOK_*).
 enum class Hook : int { state = 0, udp = 1 };
 
+// TCP states (include/net/tcp_states.h), as sock:inet_sock_set_state
+// passes them.
+enum : int {
+  kEstablished = 1,
+  kSynSent = 2,
+  kFinWait1 = 4,
+  kClose = 7,
+  kCloseWait = 8,
+  kLastAck = 9,
+  kListen = 10,
+};
+
+// A TCP state move, as a hit of sock:inet_sock_set_state gives it.
+struct Transition {
+  int oldstate = 0, newstate = 0;
+};
+
+// The moves the subjects pick hits of (pick_hit), and the only ones at which
+// the socket scanner copies the sk (bpf/sockscan.bpf.c's copy_at): a
+// calibration's other hits (SYN_SENT -> ESTABLISHED in loopback softirq,
+// FIN_WAIT1 -> FIN_WAIT2, ...: about half of them) carry their states, pid
+// and read-back values but nothing of the sk, which was most of the
+// scanner's cost. They still count in pick_hit: a second hit of a move is
+// a second hit whether it was copied or not. A subject that asks pick_hit
+// for a move not listed here is a bug (std::logic_error), never a guess.
+inline constexpr std::array<Transition, 6> kPickedTransitions{{
+    {kClose, kSynSent},        // connect
+    {kClose, kListen},         // listen
+    {kListen, kClose},         // a listener's close
+    {kEstablished, kFinWait1}, // close, first
+    {kCloseWait, kLastAck},    // close, second
+    {kEstablished, kClose},    // close with unread data (a reset)
+}};
+
+// The copy_at bitmap of the socket scanner for `moves`: bit (old << 4 | new)
+// % 64 of word (old << 4 | new) / 64, for states 0-15.
+std::array<uint64_t, 4> copy_at_words(const std::array<Transition, 6> &moves);
+
 // One capture of a subject socket, at the transition its own syscall made
 // (connect: CLOSE -> SYN_SENT, listen: CLOSE -> LISTEN, close: ...): the
 // values the subject set or read for it hold at that moment.
@@ -64,6 +102,9 @@ struct SockCapture {
   // Values known only above a shift: (the field >> shift) == value
   // (TCP_INFO's tcpi_rtt is srtt_us >> 3, tcpi_rttvar mdev_us >> 2).
   std::map<std::string, std::pair<uint64_t, uint32_t>> known_shr;
+  // A scanning hit whose sk the scanner did not copy (its move is not one of
+  // kPickedTransitions): its states, pid and read-back values only.
+  bool uncopied = false;
 };
 
 // One trial: a fresh network namespace, fresh random addresses, ports and
@@ -89,7 +130,9 @@ struct SockEvent {
 // FIN_WAIT1, ...). That transition runs in the syscall's process context;
 // the other hits (loopback softirq work run on the subject's stack, for its
 // other sockets) have other transitions. None, or more than one: nullopt
-// and `why`; the trial is then void, never guessed.
+// and `why`; the trial is then void, never guessed. So is a hit that the
+// scanner did not copy (SockCapture::uncopied). Throws std::logic_error for
+// a move that is not one of kPickedTransitions.
 std::optional<size_t> pick_hit(const std::vector<SockEvent> &events, int oldstate, int newstate,
                                std::string &why);
 
