@@ -39,15 +39,17 @@ one() {
   local name=$1 t0 t1 rc=0
   shift
   rm -rf "$tmp/c"
-  t0=$(date +%s%N)
+  # bash's own clock, in us: $(date +%s%N) timed a date process's exit and
+  # the next one's start too (5-10 ms here) in every run.
+  t0=${EPOCHREALTIME/./}
   "$bin" --cache-dir "$tmp/c" calibrate --json "$@" >"$tmp/out.json" 2>"$tmp/err" || rc=$?
-  t1=$(date +%s%N)
+  t1=${EPOCHREALTIME/./}
   if [[ $rc -ne 0 ]]; then
     echo "bench: $name run failed (exit $rc): $(head -1 "$tmp/err")" >&2
     bad=$((bad + 1))
     return
   fi
-  echo $(((t1 - t0) / 1000)) | awk '{ printf "%.1f\n", $1 / 1000 }' >>"$tmp/$name.wall"
+  awk -v us=$((t1 - t0)) 'BEGIN { printf "%.1f\n", us / 1e3 }' >>"$tmp/$name.wall"
   jq .elapsed_ms "$tmp/out.json" >>"$tmp/$name.elapsed"
   jq -r .source "$tmp/out.json" >>"$tmp/$name.source"
 }
