@@ -39,6 +39,10 @@ OP_RINGBUF_MAP(events, 2 * 1024 * 1024); /* about 100 hits of 21 KiB */
  * CPU (a TCP timer under a subject's syscall) builds its own. */
 OP_PERCPU_ARRAY_MAP(scratch, struct op_sk_event, OP_SK_NEST);
 OP_PERCPU_ARRAY_MAP(depth, __u32, 1);
+/* Hits that did not fit in `events`: a lost hit could have been the second
+ * hit of a move that user space then takes for the only one, so a trial
+ * during which any was lost is void (SockScanSession::lost()). */
+OP_PERCPU_ARRAY_MAP(lost, __u64, 1);
 
 OP_ARRAY_MAP(plan, struct op_sk_plan, 1);
 
@@ -300,8 +304,13 @@ static __always_inline int scan(__u64 sk, int oldstate, int newstate, __u32 hook
    * nothing after it was filled, and copying the ~20 KiB of it into the
    * ring buffer (and out again) for every hit was most of the read-back's
    * time in the subject. */
-  bpf_ringbuf_output(&events, e, copy ? sizeof(*e) : __builtin_offsetof(struct op_sk_event, data),
-                     0);
+  if (bpf_ringbuf_output(&events, e,
+                         copy ? sizeof(*e) : __builtin_offsetof(struct op_sk_event, data), 0)) {
+    __u64 *n = bpf_map_lookup_elem(&lost, &zero);
+
+    if (n)
+      *n += 1;
+  }
   *d = level;
   return 0;
 }

@@ -562,6 +562,13 @@ struct PendingSockTrial::State {
     if (!sc)
       return;
     sc->drain();
+    std::optional<uint64_t> lost_before;
+    try {
+      lost_before = sc->lost();
+    } catch (const Error &) {
+      fatal = std::current_exception();
+      return;
+    }
     s.attach(*sc);
     try {
       if (run.cannot_run.empty() && run.error.empty())
@@ -581,6 +588,15 @@ struct PendingSockTrial::State {
       run.error = std::string("subject: ") + e.what();
     }
     sc->drain();
+    // A hit lost to a full ring buffer may have been the second hit of a
+    // move that pick_hit then took for the only one: the trial is void.
+    try {
+      if (uint64_t n = sc->lost() - *lost_before; n > 0 && run.error.empty())
+        run.error = "the socket scanner's ring buffer was full: " + std::to_string(n) +
+                    " hits lost, the trial is void";
+    } catch (const Error &) {
+      fatal = std::current_exception();
+    }
   }
 
   void release(SockScanSession *sc) {

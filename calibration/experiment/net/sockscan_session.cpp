@@ -178,6 +178,20 @@ void SockScanSession::set_plan(const std::vector<SockStep> &steps) {
     fail("writing the read-back plan", errno);
 }
 
+uint64_t SockScanSession::lost() const {
+  int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0)
+    fail("counting the CPUs", ncpu);
+  std::vector<uint64_t> per_cpu(static_cast<size_t>(ncpu));
+  uint32_t zero = 0;
+  if (bpf_map_lookup_elem(impl_->obj->map_fd("lost"), &zero, per_cpu.data()))
+    fail("reading the lost hits", errno);
+  uint64_t n = 0;
+  for (uint64_t v : per_cpu)
+    n += v;
+  return n;
+}
+
 std::vector<SockEvent> SockScanSession::drain() {
   if (ring_buffer__consume(impl_->rb) < 0)
     fail("reading the ring buffer", errno);

@@ -52,6 +52,9 @@ public:
   void set_plan(const std::vector<SockStep> &steps);
   // Every hit since the last call, in order.
   std::vector<SockEvent> drain();
+  // Hits the program could not put in its ring buffer since it was loaded
+  // (it was full), summed over the CPUs. Throws Error(ErrorKind::bpf).
+  uint64_t lost() const;
   // Why udp:udp_fail_queue_rcv_skb (the UDP socket's hook) is not
   // attached, or empty.
   const std::string &udp_error() const;
