@@ -287,7 +287,7 @@ void solve_sock_fields(const std::vector<SockTrial> &trials, uint32_t min_trials
       f.status = FieldStatus::unresolved;
       f.candidates = c;
       f.offset.reset();
-      f.reason = "the known value never changed between captures: its one candidate proves nothing";
+      f.reason = kNeverChanged;
     }
   }
 }

@@ -136,6 +136,11 @@ struct SockEvent {
 std::optional<size_t> pick_hit(const std::vector<SockEvent> &events, int oldstate, int newstate,
                                std::string &why);
 
+// The reason of a field whose known value was the same in every capture:
+// its one candidate is where that value happens to sit, proving nothing.
+inline constexpr const char *kNeverChanged =
+    "the known value never changed between captures: its one candidate proves nothing";
+
 // The field of a socket struct, as the solver sees it.
 struct SockFieldSpec {
   std::string name; // "sock_common.skc_daddr"

@@ -65,7 +65,7 @@ void settle(FieldResult *f, const std::vector<uint32_t> &cands, uint32_t support
     f->reason = std::to_string(cands.size()) + " offsets hold the known value in every capture";
   } else if (distinct < 2) {
     f->candidates = cands;
-    f->reason = "the known value never changed between captures: its one candidate proves nothing";
+    f->reason = kNeverChanged;
   } else {
     f->status = FieldStatus::calibrated;
     f->offset = cands[0];
