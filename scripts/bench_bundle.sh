@@ -3,20 +3,24 @@
 # Benchmark (not a test): `calibrate` on a kernel that the fleet bundle holds
 # (the bundle's offsets validated by the read-back, no experiment) against a
 # cold calibration (--force --no-bundle), interleaved run by run in one
-# invocation so that both see the same machine. The bundle is this kernel's
-# own entry, calibrated first (this host's kernel is not a Debian build).
+# invocation so that both see the same machine. The bundle is the shipped
+# fleet bundle (dist/fleet/bundle.json: its ~100 builds are parsed past on
+# every lookup) with this kernel's own entry added, calibrated first (this
+# host's kernel is not a Debian build). -s: this kernel's entry alone.
 # Prints the medians, p10/p90 of whole-process wall time and of the in-process
 # elapsed_ms, and writes them as Markdown. Root and BPF needed.
-# Usage: bench_bundle.sh [-n RUNS] [-o OUT.md] [OFFSETPROBE]
+# Usage: bench_bundle.sh [-n RUNS] [-o OUT.md] [-s] [OFFSETPROBE]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=30
 out=""
-while getopts "n:o:" opt; do
+shipped=dist/fleet/bundle.json
+while getopts "n:o:s" opt; do
   case $opt in
   n) runs=$OPTARG ;;
   o) out=$OPTARG ;;
-  *) echo "usage: $0 [-n RUNS] [-o OUT.md] [OFFSETPROBE]" >&2; exit 2 ;;
+  s) shipped="" ;;
+  *) echo "usage: $0 [-n RUNS] [-o OUT.md] [-s] [OFFSETPROBE]" >&2; exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
@@ -27,7 +31,8 @@ command -v jq >/dev/null || { echo "bench: jq missing" >&2; exit 1; }
 
 "$bin" -q --cache-dir "$tmp/src" calibrate --force --no-bundle >/dev/null ||
   { echo "bench: the source calibration failed" >&2; exit 1; }
-"$bin" -q bundle create -o "$tmp/fleet.bundle" "$tmp"/src/*.json
+"$bin" -q bundle create -o "$tmp/fleet.bundle" ${shipped:+"$shipped"} "$tmp"/src/*.json
+bundle_desc="this kernel's entry$([[ -z $shipped ]] || echo " and $shipped's $(jq '.builds | length' "$shipped") builds"), $(stat -c %s "$tmp/fleet.bundle") bytes"
 
 stats() { # FILE -> "median p10 p90"
   sort -g "$1" | awk '{ v[NR] = $1 }
@@ -67,7 +72,7 @@ read -r ce _ _ <<<"$(stats "$tmp/cold.elapsed")"
 ratio=$(awk -v a="$bw" -v b="$cw" 'BEGIN { printf "%.2f", a / b }')
 report=$(
   cat <<EOF
-$(date -u +%Y-%m-%dT%H:%MZ), kernel $(uname -r), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg), $runs runs of each, interleaved, $bad failed.
+$(date -u +%Y-%m-%dT%H:%MZ), kernel $(uname -r), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg), $runs runs of each, interleaved, $bad failed; bundle: $bundle_desc.
 
 | path | source | wall median (ms) | p10 | p90 | elapsed_ms median |
 |---|---|---|---|---|---|
