@@ -388,7 +388,7 @@ void calibrate_net(const CalibrateOptions &opt, SockTrials &scan,
   solve_sock_fields(trials, min_trials, mine);
   auto socket = solve_socket_fields(trials, min_trials, mine);
   // A field whose known value was the same in every capture (loopback RTTs
-  // that came out equal, about 1 calibration in 60 for tcp_sock.mdev_us) is
+  // that came out equal: tcp_sock.mdev_us, rarely) is
   // unresolved, not guessed. Up to kExtraTrials more trials give it other
   // values: a trial only adds captures, and every candidate must hold its
   // value in all of them, so more trials can remove candidates, never add
