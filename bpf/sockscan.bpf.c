@@ -100,42 +100,6 @@ static __always_inline __u64 copied_move(int oldstate, int newstate)
   return nonzero(((__u32)oldstate | (__u32)newstate) >> 4) | ((w >> (bit & 63)) & 1);
 }
 
-/* Every step of the plan, without a branch (read_ok.bpf.h says why): each
- * step reads, and only a step in use (size 1-16: a size of 0 ends the plan)
- * whose parent was read counts. A step whose parent was not read reads from
- * address 0 + offset, which faults harmlessly; its bit stays clear either
- * way. With a map lookup and a branch per step the verifier walked 12002
- * instructions of this loop (6.5 ms; 12.2 ms for the UDP program) in the
- * read-back-only mode. */
-static __always_inline void read_plan(struct op_sk_event *e, __u64 sk)
-{
-  __u32 zero = 0, i;
-  struct op_sk_plan *pl = bpf_map_lookup_elem(&plan, &zero);
-
-  /* No plan (a scan before its read-back): the 48 reads below would each
-   * fault on address 0 + offset, ~15 us of every hit here. */
-  if (!pl || pl->steps[0].size == 0)
-    return;
-  for (i = 0; i < OP_SK_MAX_STEPS; i++) {
-    struct op_sk_step *s = &pl->steps[i];
-    __u64 used, has_parent, parent_ok, mask, base;
-    __u32 p = s->parent, size = s->size;
-
-    used = ((__u64)size | -(__u64)size) >> 63; /* size != 0 */
-    size = ((size - 1) & 15) + 1;              /* 1-16 for the verifier */
-    has_parent = (__u64)(p ^ OP_SK_NO_PARENT);
-    has_parent = (has_parent | -has_parent) >> 63; /* p != OP_SK_NO_PARENT */
-    asm volatile("" : "+r"(has_parent));
-    p &= OP_SK_VAL_ROWS - 1;
-    parent_ok = ((e->vals_ok >> p) & 1) | (has_parent ^ 1);
-    mask = -has_parent; /* all ones: from the parent's value */
-    asm volatile("" : "+r"(mask));
-    base = (sk & ~mask) | (e->vals[p][0] & mask);
-    e->vals_ok |= read_ok(bpf_probe_read_kernel(e->vals[i], size, (void *)(base + s->offset)),
-                          (used & parent_ok) << i);
-  }
-}
-
 /* An index below `n` (a power of two) as the verifier can see it: a
  * subprogram knows nothing of its arguments, and a bounds check the compiler
  * applies to one copy of a register leaves the copy it indexes with
@@ -150,6 +114,58 @@ static __always_inline __u32 in_bounds(__u32 i, __u32 n)
 _Static_assert(OP_POW2(OP_SK_FOLLOW) && OP_POW2(OP_SK_WORDS) && OP_POW2(OP_SK_BACK) &&
                    OP_POW2(OP_SK_PEEK / 8),
                "in_bounds() masks: its bounds must be powers of two");
+
+/* Step i of the plan, without a branch (read_ok.bpf.h says why): it reads,
+ * and counts only when in use (size 1-16: a size of 0 ends the plan) and
+ * its parent was read. A step whose parent was not read reads from address
+ * 0 + offset, which faults harmlessly; its bit stays clear either way. A
+ * subprogram verified once for every i: the loop of 48 inlined steps was
+ * most of the verifier's work in the read-back-only mode (9765 of its
+ * instructions for each program), with a map lookup and a branch per step
+ * inlined 12002 (6.5 ms; 12.2 ms for the UDP program). */
+OP_SUBPROG int plan_step(__u32 level, __u32 i, __u64 sk)
+{
+  struct op_sk_event *e = bpf_map_lookup_elem(&scratch, &level);
+  __u32 zero = 0;
+  struct op_sk_plan *pl = bpf_map_lookup_elem(&plan, &zero);
+  struct op_sk_step *s;
+  __u64 used, has_parent, parent_ok, mask, base;
+  __u32 p, size;
+
+  if (!e || !pl)
+    return 0;
+  i = in_bounds(i, OP_SK_VAL_ROWS);
+  s = &pl->steps[i];
+  p = s->parent;
+  size = s->size;
+  used = ((__u64)size | -(__u64)size) >> 63; /* size != 0 */
+  size = ((size - 1) & 15) + 1;              /* 1-16 for the verifier */
+  has_parent = (__u64)(p ^ OP_SK_NO_PARENT);
+  has_parent = (has_parent | -has_parent) >> 63; /* p != OP_SK_NO_PARENT */
+  asm volatile("" : "+r"(has_parent));
+  p &= OP_SK_VAL_ROWS - 1;
+  parent_ok = ((e->vals_ok >> p) & 1) | (has_parent ^ 1);
+  mask = -has_parent; /* all ones: from the parent's value */
+  asm volatile("" : "+r"(mask));
+  base = (sk & ~mask) | (e->vals[p][0] & mask);
+  e->vals_ok |= read_ok(bpf_probe_read_kernel(e->vals[i], size, (void *)(base + s->offset)),
+                        (used & parent_ok) << i);
+  return 0;
+}
+
+/* Every step of the plan, in order (a step's parent comes before it). */
+static __always_inline void read_plan(__u32 level, __u64 sk)
+{
+  __u32 zero = 0, i;
+  struct op_sk_plan *pl = bpf_map_lookup_elem(&plan, &zero);
+
+  /* No plan (a scan before its read-back): the 48 reads would each fault
+   * on address 0 + offset, ~15 us of every hit here. */
+  if (!pl || pl->steps[0].size == 0)
+    return;
+  for (i = 0; i < OP_SK_MAX_STEPS; i++)
+    plan_step(level, i, sk);
+}
 
 /* Word i of the sk, for sk_socket: followed when it looks like a kernel
  * pointer, and when `deep`, noted in back_word if its pointee holds the sk (a
@@ -286,7 +302,7 @@ static __always_inline int scan(__u64 sk, int oldstate, int newstate, __u32 hook
   e->vals_ok = 0;
   /* First, so that the verifier walks it once, not once after the copy's
    * path and once after its absence. */
-  read_plan(e, sk);
+  read_plan(level, sk);
   /* The UDP hook's hits (states -1) are all copied. */
   copy = !readback_only && (hook != OP_HOOK_STATE || copied_move(oldstate, newstate));
   if (copy) {
