@@ -68,7 +68,7 @@ OP_CONST(__u32, readback_only, OP_SK_READBACK_ONLY, 0);
  * its subjects pick hits of: kPickedTransitions in
  * calibration/solve/net/sock_solver.h). Every other hit carries its states,
  * pid and read-back values, as a read-back's does: the copy and the
- * pointer-following were most of the program's ~65 us per hit, and about
+ * pointer-following were most of the program's cost per hit, and about
  * half of a calibration's hits are moves no subject picks (loopback softirq
  * work for the peer sockets, FIN_WAIT1 -> FIN_WAIT2, ...). All ones: every
  * hit is copied. */
