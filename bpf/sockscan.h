@@ -51,9 +51,10 @@ struct op_sk_step {
   unsigned int pad;
 };
 
-/* The whole plan, the one element of the `plan` map. OP_SK_VAL_ROWS long, of which the first OP_SK_MAX_STEPS
- * are used: a step's index masked to OP_SK_VAL_ROWS - 1 is then in bounds
- * for the verifier (the step is a subprogram, sockscan.bpf.c). */
+/* The whole plan, the one element of the `plan` map. OP_SK_VAL_ROWS long,
+ * of which the first OP_SK_MAX_STEPS are used: a step's index masked to
+ * OP_SK_VAL_ROWS - 1 is then in bounds for the verifier (the step is a
+ * subprogram, sockscan.bpf.c). */
 struct op_sk_plan {
   struct op_sk_step steps[OP_SK_VAL_ROWS];
 };
