@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
+#include "bpf/runtime/loaded_object.h"
 #include "connwatch/conn_session.h"
 
 #include "bpf/runtime/libbpf_object.h"
@@ -143,16 +144,9 @@ uint64_t ConnSession::open_count() const {
 
 ConnDrops ConnSession::drops() const {
   ConnDrops d;
-  int ncpu = libbpf_num_possible_cpus();
-  if (ncpu <= 0)
-    return d;
-  std::vector<uint64_t> v(static_cast<size_t>(ncpu));
+  // A slot that cannot be read counts 0, as it did before percpu_sum.
   auto sum = [&](uint32_t slot) {
-    uint64_t total = 0;
-    if (bpf_map_lookup_elem(impl_->obj->map_fd("drops"), &slot, v.data()) == 0)
-      for (auto x : v)
-        total += x;
-    return total;
+    return percpu_sum(impl_->obj->map_fd("drops"), slot).value_or(0);
   };
   d.map_full = sum(OP_CONN_DROP_MAP_FULL);
   d.ringbuf = sum(OP_CONN_DROP_RINGBUF);

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
+#include "bpf/runtime/loaded_object.h"
 #include "counting/counter_session.h"
 
 #include "calibration/model/error.h"
@@ -198,17 +199,8 @@ uint64_t take_count(int counts_fd, const CountKey &k) {
 
 DropCounts read_drops(int drops_fd) {
   DropCounts d;
-  int ncpu = libbpf_num_possible_cpus();
-  if (ncpu <= 0)
-    return d;
-  std::vector<uint64_t> v(static_cast<size_t>(ncpu));
-  auto sum = [&](uint32_t slot) {
-    uint64_t total = 0;
-    if (bpf_map_lookup_elem(drops_fd, &slot, v.data()) == 0)
-      for (auto x : v)
-        total += x;
-    return total;
-  };
+  // A slot that cannot be read counts 0, as it did before percpu_sum.
+  auto sum = [&](uint32_t slot) { return percpu_sum(drops_fd, slot).value_or(0); };
   d.map_full = sum(OP_DROP_MAP_FULL);
   d.read_error = sum(OP_DROP_READ);
   d.other_ns = sum(OP_DROP_OTHER_NS);

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
+#include "bpf/runtime/loaded_object.h"
 #include "opens/opens_session.h"
 
 #include "calibration/model/error.h"
@@ -166,16 +167,9 @@ const std::vector<std::string> &OpensSession::attached() const {
 
 OpensDrops OpensSession::drops() const {
   OpensDrops d;
-  int ncpu = libbpf_num_possible_cpus();
-  if (ncpu <= 0)
-    return d;
-  std::vector<uint64_t> v(static_cast<size_t>(ncpu));
+  // A slot that cannot be read counts 0, as it did before percpu_sum.
   auto sum = [&](uint32_t slot) {
-    uint64_t total = 0;
-    if (bpf_map_lookup_elem(impl_->obj->map_fd("drops"), &slot, v.data()) == 0)
-      for (auto x : v)
-        total += x;
-    return total;
+    return percpu_sum(impl_->obj->map_fd("drops"), slot).value_or(0);
   };
   d.ringbuf = sum(OP_OPENS_DROP_RINGBUF);
   d.other_ns = sum(OP_OPENS_DROP_OTHER_NS);

@@ -6,10 +6,12 @@
 #include "scanner.h"
 
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 namespace offsetprobe {
 
@@ -24,6 +26,19 @@ Failure attach_failure(const LoadedObject &obj, const std::string &what, const A
 
 bool lookup_slot(const LoadedObject &obj, const std::string &map, uint32_t slot, void *value) {
   return bpf_map_lookup_elem(obj.map_fd(map), &slot, value) == 0;
+}
+
+std::optional<uint64_t> percpu_sum(int map_fd, uint32_t slot) {
+  int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0)
+    return std::nullopt;
+  std::vector<uint64_t> v(static_cast<size_t>(ncpu));
+  if (bpf_map_lookup_elem(map_fd, &slot, v.data()) != 0)
+    return std::nullopt;
+  uint64_t total = 0;
+  for (uint64_t x : v)
+    total += x;
+  return total;
 }
 
 void add_cookie(const LoadedObject &obj, const std::string &what, const std::string &cookie,

@@ -71,6 +71,11 @@ using ObjectLoader = std::function<Expected<std::unique_ptr<LoadedObject>>(const
 // false when the lookup fails.
 bool lookup_slot(const LoadedObject &obj, const std::string &map, uint32_t slot, void *value);
 
+// The sum over the possible CPUs of slot `slot` of the per-CPU array map
+// `map_fd` (u64 values: a program's drop counters); nullopt when the CPUs
+// cannot be counted or the lookup fails.
+std::optional<uint64_t> percpu_sum(int map_fd, uint32_t slot);
+
 // Registers a subject cookie (a comm, truncated to 15 characters) in the
 // object's `cookies` map under `slot`. Throws Error(ErrorKind::failure) when slot
 // is not below max_slots, Error(ErrorKind::bpf) when the update fails.

@@ -562,7 +562,7 @@ struct PendingSockTrial::State {
     if (!sc)
       return;
     sc->drain();
-    std::optional<uint64_t> lost_before;
+    uint64_t lost_before = 0;
     try {
       lost_before = sc->lost();
     } catch (const Error &) {
@@ -591,7 +591,7 @@ struct PendingSockTrial::State {
     // A hit lost to a full ring buffer may have been the second hit of a
     // move that pick_hit then took for the only one: the trial is void.
     try {
-      if (uint64_t n = sc->lost() - *lost_before; n > 0 && run.error.empty())
+      if (uint64_t n = sc->lost() - lost_before; n > 0 && run.error.empty())
         run.error = "the socket scanner's ring buffer was full: " + std::to_string(n) +
                     " hits lost, the trial is void";
     } catch (const Error &) {

@@ -179,17 +179,10 @@ void SockScanSession::set_plan(const std::vector<SockStep> &steps) {
 }
 
 uint64_t SockScanSession::lost() const {
-  int ncpu = libbpf_num_possible_cpus();
-  if (ncpu <= 0)
-    fail("counting the CPUs", ncpu);
-  std::vector<uint64_t> per_cpu(static_cast<size_t>(ncpu));
-  uint32_t zero = 0;
-  if (bpf_map_lookup_elem(impl_->obj->map_fd("lost"), &zero, per_cpu.data()))
+  auto n = percpu_sum(impl_->obj->map_fd("lost"), 0);
+  if (!n)
     fail("reading the lost hits", errno);
-  uint64_t n = 0;
-  for (uint64_t v : per_cpu)
-    n += v;
-  return n;
+  return *n;
 }
 
 std::vector<SockEvent> SockScanSession::drain() {
