@@ -3,11 +3,16 @@
 #include "calibration/model/result_json.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <optional>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 namespace offsetprobe {
 
@@ -88,9 +93,8 @@ json compact_field(const json &f, const json &trials) {
   return c;
 }
 
-json expand_field(const json &c, const json &trials) {
-  json f = c;
-  const std::string name = c.value("name", "");
+json expand_field(json f, const json &trials) {
+  const std::string name = f.value("name", "");
   auto dot = name.find('.');
   if (dot != std::string::npos) {
     if (!f.contains("struct"))
@@ -107,43 +111,144 @@ json expand_field(const json &c, const json &trials) {
   return f;
 }
 
-// A parser callback that keeps, of a v2 bundle, the build `id` and the
-// layout it names, and drops every other build and layout while parsing.
-// The bundle writer (nlohmann's sorted keys) puts "builds" before
-// "layouts"; a bundle in the other order keeps every layout, which is slower
-// but the same result. A v1 bundle's entries are all kept. An entry that is
-// dropped is not checked against the schema: it is never used.
-json::parser_callback_t keep_one_build(const std::string &id) {
-  struct State {
-    std::string top;    // the top-level key being parsed
-    std::string layout; // the layout the kept build names, once seen
-    bool in_kept = false, layout_next = false, builds_seen = false;
-  };
-  auto st = std::make_shared<State>();
-  return [st, id](int depth, json::parse_event_t event, json &parsed) {
-    if (event == json::parse_event_t::key) {
-      if (depth == 1) {
-        st->builds_seen |= st->top == "builds";
-        st->top = parsed.get<std::string>();
-      } else if (depth == 2 && st->top == "builds") {
-        st->in_kept = parsed.get<std::string>() == id;
-        return st->in_kept;
-      } else if (depth == 2 && st->top == "layouts")
-        // No build named a layout: none is needed, unless "builds" is
-        // still to come.
-        return st->layout.empty() ? !st->builds_seen : parsed.get<std::string>() == st->layout;
-      else if (depth == 3 && st->in_kept && st->top == "builds")
-        st->layout_next = parsed.get<std::string>() == "layout";
+// A SAX handler that builds, of a v2 bundle, only the build `id` and the
+// layout it names (and the small top-level values), and skips every other
+// build and layout as it is parsed: the lexer still reads the whole text,
+// so a bundle malformed anywhere is refused, but nothing of the skipped
+// parts is built. (nlohmann's parser callback, used before, built each value
+// and then dropped it: ~2.5 ms and ~100 page faults of a calibrate that
+// consults the shipped bundle.) The bundle writer (nlohmann's sorted keys)
+// puts "builds" before "layouts"; a bundle in the other order keeps every
+// layout, which is slower but the same result. A v1 bundle's entries are all
+// kept. An entry that is skipped is not checked against the schema: it is
+// never used. Nesting deeper than `max_depth` is refused, as parse_json does.
+class KeepOneBuild : public nlohmann::json_sax<json> {
+public:
+  KeepOneBuild(std::string id, std::size_t max_depth) : id_(std::move(id)), max_depth_(max_depth) {}
+
+  json root;
+  std::optional<std::size_t> error_byte; // where the text stopped being JSON
+  bool too_deep = false;
+
+  bool null() override { return value(nullptr); }
+  bool boolean(bool v) override { return value(v); }
+  bool number_integer(number_integer_t v) override { return value(v); }
+  bool number_unsigned(number_unsigned_t v) override { return value(v); }
+  bool number_float(number_float_t v, const string_t &) override { return value(v); }
+  bool string(string_t &v) override {
+    if (layout_next_ && depth_ == 3 && skip_from_ == 0)
+      layout_ = v;
+    layout_next_ = false;
+    return value(std::move(v));
+  }
+  bool binary(binary_t &) override { return false; } // not in JSON text
+  bool start_object(std::size_t) override { return open(json::object()); }
+  bool start_array(std::size_t) override { return open(json::array()); }
+  bool end_object() override { return close(); }
+  bool end_array() override { return close(); }
+  bool key(string_t &k) override {
+    // depth_ is the depth of the object this key is in (the document is 1).
+    if (skip_from_)
+      return true;
+    bool keep = true;
+    if (depth_ == 1) {
+      builds_seen_ |= top_ == "builds";
+      top_ = k;
+    } else if (depth_ == 2 && top_ == "builds")
+      keep = k == id_;
+    else if (depth_ == 2 && top_ == "layouts")
+      // No build named a layout: none is needed, unless "builds" is still
+      // to come.
+      keep = layout_.empty() ? !builds_seen_ : k == layout_;
+    else if (depth_ == 3 && top_ == "builds")
+      layout_next_ = k == "layout";
+    skip_next_ = !keep;
+    key_ = std::move(k);
+    return true;
+  }
+  bool parse_error(std::size_t byte, const std::string &,
+                   const nlohmann::detail::exception &) override {
+    error_byte = byte;
+    return false;
+  }
+
+private:
+  // A scalar: into the parent, unless skipped.
+  template <class V> bool value(V &&v) {
+    if (skip_from_ || std::exchange(skip_next_, false))
+      return true;
+    insert(json(std::forward<V>(v)));
+    return true;
+  }
+  bool open(json &&empty) {
+    if (++depth_ > max_depth_) {
+      too_deep = true;
+      return false;
+    }
+    if (skip_from_)
+      return true;
+    if (std::exchange(skip_next_, false)) {
+      skip_from_ = depth_;
       return true;
     }
-    if (event == json::parse_event_t::value && st->layout_next && depth == 3) {
-      st->layout_next = false;
-      if (parsed.is_string())
-        st->layout = parsed.get<std::string>();
-    }
+    stack_.push_back(insert(std::move(empty)));
     return true;
-  };
-}
+  }
+  bool close() {
+    if (skip_from_ == depth_)
+      skip_from_ = 0;
+    else if (!skip_from_)
+      stack_.pop_back();
+    --depth_;
+    return true;
+  }
+  // Into the innermost open value: under the last key of an object, at the
+  // end of an array; the document itself when nothing is open. The pointer
+  // stays valid while it is on the stack: a map's values do not move, and
+  // an array only grows while its last element is not open.
+  json *insert(json &&v) {
+    if (stack_.empty()) {
+      root = std::move(v);
+      return &root;
+    }
+    json &parent = *stack_.back();
+    if (parent.is_object())
+      return &(parent[key_] = std::move(v));
+    parent.push_back(std::move(v));
+    return &parent.back();
+  }
+
+  std::string id_;
+  std::size_t max_depth_;
+  std::vector<json *> stack_;
+  std::string key_, top_, layout_;
+  std::size_t depth_ = 0, skip_from_ = 0; // skip_from_: the depth of a skipped value, 0 for none
+  bool skip_next_ = false, layout_next_ = false, builds_seen_ = false;
+};
+
+// The bundle's text in memory: an anonymous mapping populated at once
+// (MAP_POPULATE) and read into, where a std::string took a page fault per
+// 4 KiB on its first write (~80 of them for the shipped bundle, ~12 us each
+// on this kind of VM).
+class BundleText {
+public:
+  explicit BundleText(std::size_t cap) : len_(cap) {
+    void *p = ::mmap(nullptr, len_, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    mem_ = p == MAP_FAILED ? nullptr : static_cast<char *>(p);
+  }
+  ~BundleText() {
+    if (mem_)
+      ::munmap(mem_, len_);
+  }
+  BundleText(const BundleText &) = delete;
+  BundleText &operator=(const BundleText &) = delete;
+  char *data() const { return mem_; }
+
+private:
+  std::size_t len_;
+  char *mem_ = nullptr;
+};
 
 bool is_v1(const json &doc) {
   return doc.is_object() && doc.contains("schema") && doc["schema"] == kBundleSchemaV1;
@@ -209,19 +314,20 @@ CacheResult<json> bundle_entries(const json &doc, const std::string &what) {
       return make_error(ErrorCode::schema_invalid, where + ": layout " +
                                                        b["layout"].get<std::string>() +
                                                        " is missing or has no \"fields\" array");
-    json entry = b;
+    // Built in place: each of the layout's fields is copied once (layouts
+    // are shared between builds), nothing else is (three copies of every
+    // field were ~1.5 ms of each calibrate that consults the bundle).
+    json &entry = entries[id] = b;
     entry.erase("layout");
     entry["schema"] = reader::kSchema;
     entry["kernel"]["build_id"] = id;
     json trials = b["calibration"].value("trials", json());
-    json fields = json::array();
+    json &fields = entry["calibration"]["fields"] = json::array();
     for (const auto &c : (*l)["fields"]) {
       if (!c.is_object())
         return make_error(ErrorCode::schema_invalid, where + ": a layout field is not an object");
       fields.push_back(expand_field(c, trials));
     }
-    entry["calibration"]["fields"] = fields;
-    entries[id] = entry;
   }
   return entries;
 }
@@ -282,19 +388,47 @@ CacheResult<std::string> bundle_write(const json &bundle, const std::string &pat
 }
 
 CacheResult<CacheEntry> lookup_bundle(const std::string &path, const KernelId &kernel) {
-  auto bytes = reader::read_file(path, kMaxBundleBytes);
-  if (!bytes)
-    return bytes.error();
-  // Only this kernel's build, and its layout, are built as JSON values: the
-  // parser drops the others as it goes (the text is still checked whole).
-  // Building every one of the shipped archive's 102 builds and 56 layouts
-  // took ~44 ms of every calibrate that consults it; expanding them all,
-  // another ~130 ms.
-  auto j = reader::parse_json(bytes.value(), path, reader::kMaxJsonDepth,
-                              keep_one_build(kernel.build_id));
-  if (!j)
-    return j.error();
-  auto es = bundle_entries(j.value(), path);
+  auto file = reader::open_file(path, kMaxBundleBytes);
+  if (!file)
+    return file.error();
+  BundleText text(file.value().size());
+  if (!text.data())
+    return make_error(ErrorCode::io, "cannot read " + path + ": " + strerror(errno));
+  auto got = file.value().read_into(text.data(), path);
+  if (!got)
+    return got.error();
+  std::string_view bytes(text.data(), got.value());
+  // Only this kernel's build, and its layout, are built as JSON values
+  // (KeepOneBuild). Building every one of the shipped archive's 102 builds
+  // and 56 layouts took ~44 ms of every calibrate that consults it;
+  // expanding them all, another ~130 ms.
+  if (bytes.find_first_not_of(" \t\r\n") == std::string_view::npos)
+    return make_error(ErrorCode::truncated, path + " holds no JSON (empty or truncated)");
+  KeepOneBuild keep(kernel.build_id, reader::kMaxJsonDepth);
+  bool ok = false;
+  try {
+    ok = json::sax_parse(bytes.begin(), bytes.end(), &keep);
+  } catch (const std::exception &) {
+    ok = false;
+  }
+  if (keep.too_deep)
+    return make_error(ErrorCode::corrupt, path + " is nested more than " +
+                                              std::to_string(reader::kMaxJsonDepth) +
+                                              " levels deep; refusing to parse it");
+  if (!ok) {
+    // An error at the very end of the input means the document stopped
+    // early (parse_json's rule).
+    if (keep.error_byte && *keep.error_byte >= bytes.size())
+      return make_error(ErrorCode::truncated, path + " ends early after " +
+                                                  std::to_string(bytes.size()) +
+                                                  " bytes (truncated JSON)");
+    return make_error(
+        ErrorCode::corrupt,
+        path + " is not valid JSON" +
+            (keep.error_byte ? " (byte " + std::to_string(*keep.error_byte) + ")" : std::string()));
+  }
+  const json &doc = keep.root;
+  auto es = bundle_entries(doc, path);
   if (!es)
     return es.error();
   auto it = es.value().find(kernel.build_id);

@@ -294,7 +294,34 @@ TEST_CASE("bundle v2: each layout once, every entry restored exactly") {
           ErrorCode::not_found);
     // Not JSON past the kept build: the whole text is still checked.
     std::ofstream(d.file("cut.bundle")) << text.substr(0, text.size() - 3);
-    CHECK_FALSE(lookup_bundle(d.file("cut.bundle"), a.kernel));
+    auto cut = lookup_bundle(d.file("cut.bundle"), a.kernel);
+    REQUIRE_FALSE(cut);
+    CHECK(cut.error().code == ErrorCode::truncated);
+    // Nor is a skipped build: a bad token or a nesting too deep in c's
+    // build refuses the bundle for a as well.
+    std::string c_build = "\"cccccccccccccccc\":";
+    auto at = text.find(c_build);
+    REQUIRE(at != std::string::npos);
+    std::string bad_token = text, too_deep = text;
+    bad_token.insert(at + c_build.size() + 1, "\"x\":tru,");
+    too_deep.insert(at + c_build.size() + 1,
+                    "\"x\":" + std::string(40, '[') + std::string(40, ']') + ",");
+    std::ofstream(d.file("token.bundle")) << bad_token;
+    std::ofstream(d.file("deep.bundle")) << too_deep;
+    for (const char *name : {"token.bundle", "deep.bundle"}) {
+      auto r = lookup_bundle(d.file(name), a.kernel);
+      REQUIRE_FALSE(r);
+      CHECK_MESSAGE(r.error().code == ErrorCode::corrupt, name);
+    }
+    // The same insertion, well formed and shallow, is skipped with c.
+    std::string fine = text;
+    fine.insert(at + c_build.size() + 1, "\"x\":[[1]],");
+    std::ofstream(d.file("fine.bundle")) << fine;
+    auto ok = lookup_bundle(d.file("fine.bundle"), a.kernel);
+    REQUIRE_MESSAGE(ok, ok.error().message);
+    CHECK(to_json(ok.value()) == to_json(a));
+    std::ofstream(d.file("blank.bundle")) << " \n";
+    CHECK(lookup_bundle(d.file("blank.bundle"), a.kernel).error().code == ErrorCode::truncated);
   }
   // A v2 bundle merges with an entry like a v1 one.
   std::vector<std::string> notes;

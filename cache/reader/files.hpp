@@ -107,11 +107,47 @@ inline Result<int> open_cache_dir(const std::string &dir, const Safety &s = {}) 
   return fd;
 }
 
-// read_file_at: reads `name` relative to `dirfd` (or AT_FDCWD) with O_NOFOLLOW,
-// checks it is a regular file with one link, within `cap` (by fstat, before
-// reading), and, under owner checks, owned by root and not group- or
-// world-writable. Errors: not_found, unsafe, too_large, truncated (empty), io.
-inline Result<std::string> read_file_at(int dirfd, const std::string &name,
+// A file opened and checked by open_file_at; closes it.
+class CheckedFile {
+public:
+  CheckedFile(int fd, std::size_t size) : fd_(fd), size_(size) {}
+  CheckedFile(CheckedFile &&o) noexcept : fd_(o.fd_), size_(o.size_) { o.fd_ = -1; }
+  CheckedFile &operator=(CheckedFile &&) = delete;
+  ~CheckedFile() {
+    if (fd_ >= 0)
+      ::close(fd_);
+  }
+  int fd() const { return fd_; }
+  std::size_t size() const { return size_; } // by fstat, > 0 and within the cap
+
+  // Reads up to size() bytes into `buf`; how many were read (fewer when the
+  // file shrank under us: the parser reports that as truncated).
+  Result<std::size_t> read_into(char *buf, const std::string &shown_path) const {
+    std::size_t got = 0;
+    while (got < size_) {
+      ssize_t n = ::read(fd_, buf + got, size_ - got);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        return make_error(ErrorCode::io, "cannot read " + shown_path + ": " + strerror(errno));
+      if (n == 0)
+        break;
+      got += static_cast<std::size_t>(n);
+    }
+    return got;
+  }
+
+private:
+  int fd_;
+  std::size_t size_;
+};
+
+// open_file_at: opens `name` relative to `dirfd` (or AT_FDCWD) with
+// O_NOFOLLOW, checks it is a regular file with one link, within `cap` (by
+// fstat, before reading), and, under owner checks, owned by root and not
+// group- or world-writable. Errors: not_found, unsafe, too_large, truncated
+// (empty), io.
+inline Result<CheckedFile> open_file_at(int dirfd, const std::string &name,
                                         const std::string &shown_path, std::size_t cap,
                                         const Safety &s = {}) {
   // O_NONBLOCK: a planted FIFO must not hang the reader before fstat says so.
@@ -127,7 +163,10 @@ inline Result<std::string> read_file_at(int dirfd, const std::string &name,
   }
   struct Closer {
     int fd;
-    ~Closer() { ::close(fd); }
+    ~Closer() {
+      if (fd >= 0)
+        ::close(fd);
+    }
   } closer{fd};
   struct stat st {};
   if (::fstat(fd, &st) != 0)
@@ -150,20 +189,29 @@ inline Result<std::string> read_file_at(int dirfd, const std::string &name,
                                                 "-byte limit; refusing to read it");
   if (st.st_size == 0)
     return make_error(ErrorCode::truncated, shown_path + " is empty (truncated)");
-  std::string out(static_cast<std::size_t>(st.st_size), '\0');
-  std::size_t got = 0;
-  while (got < out.size()) {
-    ssize_t n = ::read(fd, out.data() + got, out.size() - got);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return make_error(ErrorCode::io, "cannot read " + shown_path + ": " + strerror(errno));
-    if (n == 0)
-      break;
-    got += static_cast<std::size_t>(n);
-  }
-  out.resize(got); // shrank under us: the parser reports it as truncated
+  closer.fd = -1;
+  return CheckedFile(fd, static_cast<std::size_t>(st.st_size));
+}
+
+// read_file_at: open_file_at, then the whole file as a string.
+inline Result<std::string> read_file_at(int dirfd, const std::string &name,
+                                        const std::string &shown_path, std::size_t cap,
+                                        const Safety &s = {}) {
+  auto f = open_file_at(dirfd, name, shown_path, cap, s);
+  if (!f)
+    return f.error();
+  std::string out(f.value().size(), '\0');
+  auto got = f.value().read_into(out.data(), shown_path);
+  if (!got)
+    return got.error();
+  out.resize(got.value());
   return out;
+}
+
+// open_file: open_file_at for a path of its own.
+inline Result<CheckedFile> open_file(const std::string &path, std::size_t cap,
+                                     const Safety &s = {}) {
+  return open_file_at(AT_FDCWD, path, path, cap, s);
 }
 
 // read_file: read_file_at for a path of its own (bundles, `bundle create`
