@@ -41,6 +41,14 @@ struct {
  * says whether the current task is one; this map gives it a record. */
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, FW_MAX_CHUNKS);
+  __uint(map_flags, BPF_F_MMAPABLE);
+  __type(key, __u32);
+  __type(value, struct fw_chunk);
+} fw_chunks SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
   __uint(max_entries, OP_MAX_SLOTS);
   __type(key, __u32);
   __type(value, __u32);
@@ -92,10 +100,17 @@ static __always_inline int walk(void) {
   resp->readable = 0;
 #pragma unroll
   for (c = 0; c < FW_CHUNKS; c++) {
+    struct fw_chunk *chunk;
+    __u32 at;
+
     if (c >= req->nchunks)
       break;
+    at = req->chunk_first + c;
+    chunk = bpf_map_lookup_elem(&fw_chunks, &at);
+    if (!chunk)
+      break;
     resp->readable |=
-        read_ok(bpf_probe_read_kernel(resp->bytes + c * FW_CHUNK, FW_CHUNK,
+        read_ok(bpf_probe_read_kernel(chunk->bytes, FW_CHUNK,
                                       (void *)(base + (__s64)req->copy_off + c * FW_CHUNK)),
                 1ULL << c);
   }

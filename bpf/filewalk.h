@@ -23,12 +23,19 @@
 #define FW_BYTES (FW_CHUNK * FW_CHUNKS)
 /* Requests per round (a walk of more is served in several rounds). */
 #define FW_MAX_REQ 1024
+/* Chunks per round, shared by its requests: each request's bytes are the
+ * chunks [chunk_first, chunk_first + nchunks) of fw_chunks, so a round
+ * touches only the memory its requests copy. (A 2 KiB slot per response
+ * was touched whole by the kernel and by user space for a 256-byte read;
+ * each new page of a BPF map costs ~10 us on a VM that shadows page
+ * tables, ~250 pages for a read-back of one subject.) */
+#define FW_MAX_CHUNKS 2048
 
 struct fw_request {
-  unsigned int nsteps;  /* pointers followed (0: copy from the task) */
-  unsigned int nchunks; /* chunks copied, 1..FW_CHUNKS */
-  int copy_off;         /* signed: a struct around the pointee (struct mount) */
-  unsigned int pad;
+  unsigned int nsteps;              /* pointers followed (0: copy from the task) */
+  unsigned int nchunks;             /* chunks copied, 1..FW_CHUNKS */
+  int copy_off;                     /* signed: a struct around the pointee (struct mount) */
+  unsigned int chunk_first;         /* its first chunk in fw_chunks */
   unsigned int steps[FW_MAX_STEPS]; /* offset of each pointer in its base */
 };
 
@@ -37,7 +44,10 @@ struct fw_response {
   unsigned long long ptr[FW_MAX_STEPS]; /* each pointer read (0 on a fault) */
   unsigned long long readable;          /* bit c: chunk c was read */
   unsigned long long done;              /* 1 once the request ran */
-  unsigned char bytes[FW_BYTES];
+};
+
+struct fw_chunk {
+  unsigned char bytes[FW_CHUNK];
 };
 
 /* The round: requests [0, count) are served in order, one per trigger. */

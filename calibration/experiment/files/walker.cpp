@@ -42,8 +42,8 @@ size_t map_bytes(bpf_map *m) {
 struct LiveWalker::Impl {
   op_filewalk *skel = nullptr;
   bpf_link *link = nullptr;
-  void *req_mem = MAP_FAILED, *resp_mem = MAP_FAILED;
-  size_t req_len = 0, resp_len = 0;
+  void *req_mem = MAP_FAILED, *resp_mem = MAP_FAILED, *chunk_mem = MAP_FAILED;
+  size_t req_len = 0, resp_len = 0, chunk_len = 0;
   uint32_t next_slot = 0;
   std::map<int, std::function<void(uint32_t)>> triggers;
   ~Impl() {
@@ -52,6 +52,8 @@ struct LiveWalker::Impl {
       munmap(req_mem, req_len);
     if (resp_mem != MAP_FAILED)
       munmap(resp_mem, resp_len);
+    if (chunk_mem != MAP_FAILED)
+      munmap(chunk_mem, chunk_len);
     op_filewalk__destroy(skel);
   }
 };
@@ -73,11 +75,15 @@ LiveWalker::LiveWalker() : impl_(std::make_unique<Impl>()) {
                 "the file walker: attaching raw_tracepoint/sys_enter: " + err_text(errno));
   impl_->req_len = map_bytes(s->maps.fw_requests);
   impl_->resp_len = map_bytes(s->maps.fw_responses);
+  impl_->chunk_len = map_bytes(s->maps.fw_chunks);
   impl_->req_mem = mmap(nullptr, impl_->req_len, PROT_READ | PROT_WRITE, MAP_SHARED,
                         bpf_map__fd(s->maps.fw_requests), 0);
   impl_->resp_mem = mmap(nullptr, impl_->resp_len, PROT_READ | PROT_WRITE, MAP_SHARED,
                          bpf_map__fd(s->maps.fw_responses), 0);
-  if (impl_->req_mem == MAP_FAILED || impl_->resp_mem == MAP_FAILED)
+  impl_->chunk_mem =
+      mmap(nullptr, impl_->chunk_len, PROT_READ, MAP_SHARED, bpf_map__fd(s->maps.fw_chunks), 0);
+  if (impl_->req_mem == MAP_FAILED || impl_->resp_mem == MAP_FAILED ||
+      impl_->chunk_mem == MAP_FAILED)
     fail("mmap", errno);
 }
 
@@ -95,23 +101,33 @@ void LiveWalker::add_subject(int id, const std::string &cookie,
 }
 
 std::vector<WalkResponse> LiveWalker::walk(int subject, const std::vector<WalkRequest> &reqs) {
+  static_assert(sizeof(fw_chunk) == FW_CHUNK, "chunks are contiguous in fw_chunks");
   std::vector<WalkResponse> out;
+  out.reserve(reqs.size());
   auto *rq = static_cast<fw_request *>(impl_->req_mem);
   auto *rs = static_cast<fw_response *>(impl_->resp_mem);
-  for (size_t first = 0; first < reqs.size(); first += FW_MAX_REQ) {
-    uint32_t n = static_cast<uint32_t>(std::min<size_t>(FW_MAX_REQ, reqs.size() - first));
-    for (uint32_t i = 0; i < n; i++) {
-      const WalkRequest &q = reqs[first + i];
+  const auto *chunks = static_cast<const unsigned char *>(impl_->chunk_mem);
+  for (size_t first = 0; first < reqs.size();) {
+    // A round: at most FW_MAX_REQ requests and FW_MAX_CHUNKS chunks.
+    uint32_t n = 0, used = 0;
+    while (first + n < reqs.size() && n < FW_MAX_REQ) {
+      const WalkRequest &q = reqs[first + n];
       if (q.steps.size() > FW_MAX_STEPS || q.len == 0 || q.len > FW_BYTES || q.len % FW_CHUNK)
         throw Error(ErrorKind::failure, "the file walker: a request beyond its capacity");
+      uint32_t nchunks = q.len / FW_CHUNK;
+      if (used + nchunks > FW_MAX_CHUNKS)
+        break;
       fw_request r{};
       r.nsteps = static_cast<uint32_t>(q.steps.size());
-      r.nchunks = q.len / FW_CHUNK;
+      r.nchunks = nchunks;
       r.copy_off = q.copy_off;
+      r.chunk_first = used;
       for (size_t k = 0; k < q.steps.size(); k++)
         r.steps[k] = q.steps[k];
-      rq[i] = r;
-      rs[i].done = 0;
+      rq[n] = r;
+      rs[n].done = 0;
+      used += nchunks;
+      n++;
     }
     uint32_t zero = 0;
     fw_control ctl{n, 0};
@@ -121,14 +137,16 @@ std::vector<WalkResponse> LiveWalker::walk(int subject, const std::vector<WalkRe
     for (uint32_t i = 0; i < n; i++) {
       const WalkRequest &q = reqs[first + i];
       const fw_response &r = rs[i];
+      const unsigned char *bytes = chunks + size_t(rq[i].chunk_first) * FW_CHUNK;
       WalkResponse w;
       w.done = r.done != 0;
       w.task = r.task;
       w.ptrs.assign(r.ptr, r.ptr + q.steps.size());
       w.readable = w.done ? r.readable : 0;
-      w.bytes.assign(r.bytes, r.bytes + q.len);
+      w.bytes.assign(bytes, bytes + q.len);
       out.push_back(std::move(w));
     }
+    first += n;
   }
   return out;
 }
