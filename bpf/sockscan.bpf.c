@@ -30,7 +30,13 @@
 
 OP_LICENSE_GPL;
 
-OP_RINGBUF_MAP(events, 2 * 1024 * 1024); /* about 100 hits of 21 KiB */
+/* About 23 copied hits of 21 KiB. The subjects drain the ring after every
+ * transition they expect: a calibration here peaked at 109 KiB (5 copied
+ * hits) between two drains, and a lost hit voids its trial. Each page the
+ * ring's producer first reaches costs a fault on both sides (~10 us each on a
+ * VM that shadows page tables): a calibration pushes ~3.2 MiB through it, so
+ * a 2 MiB ring was touched whole (~1000 faults), this one once (~256). */
+OP_RINGBUF_MAP(events, 512 * 1024);
 
 /* Each hit is built here, then copied to `events` whole: the per-word work
  * below runs in subprograms (OP_SUBPROG), which on 5.10 may take scalars
