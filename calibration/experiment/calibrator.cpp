@@ -495,6 +495,9 @@ std::vector<FieldResult> validate_offsets(const CalibrateOptions &opt,
   auto host_holder = env.start_subjects(opt);
   Subjects &host = *host_holder;
   auto subjects = make_subjects(1);
+  // The subject is set up now and held, while the reader loads (as
+  // calibrate() does with its validation subject).
+  host.prepare({&subjects[0]});
   mark("validate: host started");
   auto reader = reader_done.get();
   v.run(opt, *reader, host, subjects[0], ns, ns.boottime_ns, tick_ns);
