@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "offsetprobe/cli/cli.h"
 #include "offsetprobe/cli/exit_codes.h"
+#include "calibration/experiment/files/subject.h"
 #include "calibration/experiment/subject.h"
 
 #include <cstdio>
@@ -12,6 +13,8 @@ int main(int argc, char **argv) {
   // not go through the CLI (their argv is private protocol).
   if (argc >= 2 && std::string(argv[1]) == kSubjectArg)
     return subject_main(argc, argv);
+  if (argc >= 2 && std::string(argv[1]) == files::kFilesSubjectArg)
+    return files::files_subject_main(argc, argv);
 
   CLI::App app{"offsetprobe: find kernel struct field offsets without headers or BTF"};
   app.set_version_flag("--version", OFFSETPROBE_VERSION);

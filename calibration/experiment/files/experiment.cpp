@@ -65,7 +65,7 @@ std::vector<FieldResult> run_files_experiment(const FilesOptions &opt, FilesCapt
     // Every trial's subjects set themselves up at once (mounts, files):
     // the waits overlap.
     for (uint32_t i = 0; i < n; i++)
-      subjects.push_back(std::make_unique<FilesTrial>(opt.timeout_ms));
+      subjects.push_back(std::make_unique<FilesTrial>(opt.timeout_ms, opt.self_exe));
     for (auto &s : subjects)
       s->wait_ready();
   } catch (const SubjectError &e) {
@@ -135,6 +135,7 @@ void add_files_family(const CalibrateOptions &opt, const Backend &backend,
     fo.trials = opt.trials;
     fo.timeout_ms = opt.subject_timeout_ms;
     fo.validate = opt.validate;
+    fo.self_exe = opt.self_exe;
     fo.task_bytes = slab;
     fo.mm_bytes = slab_object_size("mm_struct", 2 * kMaxCopy);
     struct utsname u {};
@@ -157,7 +158,7 @@ void validate_files_family(const CalibrateOptions &opt, std::vector<FieldResult>
   if (found.off.empty() || (opt.backend && opt.backend->name != "libbpf"))
     return;
   try {
-    FilesTrial trial(opt.subject_timeout_ms);
+    FilesTrial trial(opt.subject_timeout_ms, opt.self_exe);
     trial.wait_ready();
     LiveWalker walker;
     for (bool chroot : {false, true})

@@ -20,9 +20,10 @@ struct FilesOptions {
   uint32_t trials = 3;
   uint32_t timeout_ms = 10'000;
   bool validate = true;
-  std::optional<uint32_t> task_bytes; // task_struct's size, when known (slab)
-  std::optional<uint32_t> mm_bytes;   // mm_struct's size, when known (slab)
-  std::string kernel_release;         // uname -r: the size of the embedded vfsmount
+  std::optional<uint32_t> task_bytes;      // task_struct's size, when known (slab)
+  std::optional<uint32_t> mm_bytes;        // mm_struct's size, when known (slab)
+  std::string kernel_release;              // uname -r: the size of the embedded vfsmount
+  std::string self_exe = "/proc/self/exe"; // this binary: run as the files subject
 };
 
 // Runs the experiment and returns the family's fields, each calibrated and

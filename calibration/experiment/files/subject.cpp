@@ -3,6 +3,7 @@
 
 #include "calibration/experiment/files/subject_plan.h"
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdlib>
@@ -14,6 +15,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <spawn.h>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -293,7 +295,50 @@ std::string read_line(int fd, uint32_t timeout_ms, pid_t pid) {
 
 } // namespace
 
-FilesTrial::FilesTrial(uint32_t timeout_ms) : timeout_ms_(timeout_ms), plan_(new Plan) {
+namespace {
+
+// The plan as F's command line (one argument, space-separated words: every
+// name is [a-z0-9], every number decimal), in the order decode_plan reads it.
+std::string encode_plan(const FilesTrial::Plan &p) {
+  std::ostringstream o;
+  o << p.base;
+  for (const auto *n : {&p.a, &p.a1, &p.a2, &p.same, &p.sub, &p.m1, &p.b1, &p.m2, &p.fc, &p.fz,
+                        &p.sub2, &p.w, &p.d, &p.e})
+    o << ' ' << *n;
+  for (const auto &r : p.reg)
+    o << ' ' << r.fd << ' ' << r.acc << ' ' << r.extra << ' ' << r.size << ' ' << r.pos << ' '
+      << r.mode << ' ' << r.uid << ' ' << r.gid;
+  o << ' ' << p.high_fd << ' ' << p.ev_init << ' ' << p.ev_add << ' ' << p.f_cookie << ' '
+    << p.r_cookie;
+  return o.str();
+}
+
+bool decode_plan(const std::string &text, FilesTrial::Plan &p) {
+  std::istringstream is(text);
+  is >> p.base;
+  for (auto *n : {&p.a, &p.a1, &p.a2, &p.same, &p.sub, &p.m1, &p.b1, &p.m2, &p.fc, &p.fz, &p.sub2,
+                  &p.w, &p.d, &p.e})
+    is >> *n;
+  for (auto &r : p.reg)
+    is >> r.fd >> r.acc >> r.extra >> r.size >> r.pos >> r.mode >> r.uid >> r.gid;
+  is >> p.high_fd >> p.ev_init >> p.ev_add >> p.f_cookie >> p.r_cookie;
+  std::string extra;
+  return !is.fail() && !(is >> extra);
+}
+
+} // namespace
+
+int files_subject_main(int argc, char **argv) {
+  FilesTrial::Plan p;
+  if (argc != 3 || !decode_plan(argv[2], p)) {
+    errno = EINVAL;
+    die(kAck, "the files subject's plan");
+  }
+  run_f(p);
+}
+
+FilesTrial::FilesTrial(uint32_t timeout_ms, const std::string &self_exe)
+    : timeout_ms_(timeout_ms), plan_(new Plan) {
   Plan &p = *plan_;
   for (auto *s : {&p.a, &p.a1, &p.a2, &p.same, &p.sub, &p.m1, &p.b1, &p.m2, &p.fc, &p.fz, &p.sub2,
                   &p.w, &p.d, &p.e})
@@ -330,21 +375,41 @@ FilesTrial::FilesTrial(uint32_t timeout_ms) : timeout_ms_(timeout_ms), plan_(new
   int fc[2], fa[2], rc[2], ra[2];
   if (pipe2(fc, O_CLOEXEC) || pipe2(fa, O_CLOEXEC) || pipe2(rc, O_CLOEXEC) || pipe2(ra, O_CLOEXEC))
     throw SubjectError(std::string("pipe: ") + std::strerror(errno));
-  pid_t pid = fork();
-  if (pid < 0)
-    throw SubjectError(std::string("fork: ") + std::strerror(errno));
-  if (pid == 0) {
-    // F's own process group, which R (CLONE_PARENT) inherits: cleanup()
-    // kills and reaps the group, R included before its pid is known.
-    setpgid(0, 0);
-    // Ends the subjects use, at planned numbers (dup2 clears O_CLOEXEC).
-    int ends[4] = {fc[0], fa[1], rc[0], ra[1]};
-    int tmp[4];
-    for (int i = 0; i < 4; i++)
-      tmp[i] = fcntl(ends[i], F_DUPFD, 64);
-    for (int i = 0; i < 4; i++)
-      dup2(tmp[i], kCmd + i);
-    run_f(p);
+  // F is this binary executed anew (files_subject_main), not a fork of the
+  // calibrator: a fork write-protected every page of this large,
+  // multi-threaded process (each page any thread wrote afterwards took a
+  // copy-on-write fault, ~12 us on this kind of VM), and F, R (a fork of F)
+  // and their exits each handled its whole address space. posix_spawn
+  // shares our memory until the exec (CLONE_VM|CLONE_VFORK in glibc).
+  // F's own process group, which R (CLONE_PARENT) inherits: cleanup() kills
+  // and reaps the group, R included before its pid is known.
+  posix_spawnattr_t attr;
+  posix_spawn_file_actions_t fa_;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawn_file_actions_init(&fa_);
+  // The ends the subjects use, at planned numbers (dup2 clears O_CLOEXEC),
+  // through numbers above all four so that no end is overwritten first.
+  int ends[4] = {fc[0], fa[1], rc[0], ra[1]};
+  int above = std::max(*std::max_element(ends, ends + 4) + 1, kRAck + 1);
+  for (int i = 0; i < 4; i++)
+    posix_spawn_file_actions_adddup2(&fa_, ends[i], above + i);
+  for (int i = 0; i < 4; i++) {
+    posix_spawn_file_actions_adddup2(&fa_, above + i, kCmd + i);
+    posix_spawn_file_actions_addclose(&fa_, above + i);
+  }
+  std::string plan_arg = encode_plan(p);
+  char *argv[] = {const_cast<char *>("offsetprobe-files"), const_cast<char *>(kFilesSubjectArg),
+                  plan_arg.data(), nullptr};
+  pid_t pid = -1;
+  int err = posix_spawn(&pid, self_exe.c_str(), &fa_, &attr, argv, environ);
+  posix_spawn_file_actions_destroy(&fa_);
+  posix_spawnattr_destroy(&attr);
+  if (err != 0) {
+    for (int e : {fc[0], fc[1], fa[0], fa[1], rc[0], rc[1], ra[0], ra[1]})
+      close(e);
+    throw SubjectError("starting the files subject (" + self_exe + "): " + std::strerror(err));
   }
   setpgid(pid, pid); // also here: the group exists before either side runs on
   f_.pid = pid;

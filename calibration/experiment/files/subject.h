@@ -33,13 +33,20 @@ struct SubjectError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// argv[1] of F: `self_exe` run as the files subject (files_subject_main).
+inline constexpr const char *kFilesSubjectArg = "__offsetprobe_files_subject";
+
+// F's main: argv[2] is its plan. Never returns; set-up errors go to F's
+// ack pipe, as a forked F reported them.
+[[noreturn]] int files_subject_main(int argc, char **argv);
+
 // One trial's two live subjects. The destructor kills and reaps them.
 class FilesTrial {
 public:
-  // Forks F (and F forks R), which set themselves up meanwhile: call
-  // wait_ready() before anything else. Throws SubjectError when the
-  // fork fails.
-  explicit FilesTrial(uint32_t timeout_ms);
+  // Starts F, `self_exe` executed as the files subject (and F forks R),
+  // which set themselves up meanwhile: call wait_ready() before anything
+  // else. Throws SubjectError when F cannot be started.
+  FilesTrial(uint32_t timeout_ms, const std::string &self_exe);
   // Waits until both subjects are ready. Throws SubjectError with the
   // subject's reason when the setup failed (no CAP_SYS_ADMIN for
   // unshare/mount, say); the subjects are gone then.
