@@ -387,7 +387,8 @@ CacheResult<std::string> bundle_write(const json &bundle, const std::string &pat
   return r;
 }
 
-CacheResult<CacheEntry> lookup_bundle(const std::string &path, const KernelId &kernel) {
+CacheResult<CacheEntry> lookup_bundle(const std::string &path, const KernelId &kernel,
+                                      const std::function<void()> &named) {
   auto file = reader::open_file(path, kMaxBundleBytes);
   if (!file)
     return file.error();
@@ -398,6 +399,9 @@ CacheResult<CacheEntry> lookup_bundle(const std::string &path, const KernelId &k
   if (!got)
     return got.error();
   std::string_view bytes(text.data(), got.value());
+  if (named && !kernel.build_id.empty() &&
+      bytes.find("\"" + kernel.build_id + "\"") != std::string_view::npos)
+    named();
   // Only this kernel's build, and its layout, are built as JSON values
   // (KeepOneBuild). Building every one of the shipped archive's 102 builds
   // and 56 layouts took ~44 ms of every calibrate that consults it;

@@ -22,6 +22,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,10 @@ CacheResult<std::string> bundle_write(const nlohmann::json &bundle, const std::s
 // validates the offsets with the reader program before trusting them.
 // Errors: not_found (no file, or no entry for this build id), corrupt,
 // truncated, schema_invalid, future_schema, wrong_build_id, unsafe, too_large, io.
-CacheResult<CacheEntry> lookup_bundle(const std::string &path, const KernelId &kernel);
+// `named`, if set, is called once the bundle's text is read and names the
+// build id (a likely hit), before it is parsed: a caller may start work the
+// hit will need beside the parse.
+CacheResult<CacheEntry> lookup_bundle(const std::string &path, const KernelId &kernel,
+                                      const std::function<void()> &named = {});
 
 } // namespace offsetprobe

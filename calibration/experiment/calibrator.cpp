@@ -452,8 +452,28 @@ Calibration calibrate(const CalibrateOptions &opt) try {
   throw;
 }
 
+ValidationSubjects::ValidationSubjects() = default;
+ValidationSubjects::ValidationSubjects(ValidationSubjects &&) noexcept = default;
+ValidationSubjects &ValidationSubjects::operator=(ValidationSubjects &&) noexcept = default;
+ValidationSubjects::~ValidationSubjects() = default;
+
+ValidationSubjects start_validation_subjects(const CalibrateOptions &opt) try {
+  const Environment &env = opt.environment ? *opt.environment : live_environment();
+  env.check_privileges();
+  ValidationSubjects s;
+  s.host = env.start_subjects(opt);
+  s.subjects = make_subjects(1);
+  // Set up now and held, as calibrate() does with its validation subject.
+  s.host->prepare({&s.subjects[0]});
+  return s;
+} catch (...) {
+  throw_if_stopped(opt);
+  throw;
+}
+
 std::vector<FieldResult> validate_offsets(const CalibrateOptions &opt,
-                                          std::vector<FieldResult> fields) try {
+                                          std::vector<FieldResult> fields,
+                                          ValidationSubjects *started) try {
   const Environment &env = opt.environment ? *opt.environment : live_environment();
   env.check_privileges();
   auto ns = env.timens_offsets();
@@ -492,12 +512,12 @@ std::vector<FieldResult> validate_offsets(const CalibrateOptions &opt,
     block_all_signals();
     return v.load(opt, env, opt.trigger);
   });
-  auto host_holder = env.start_subjects(opt);
-  Subjects &host = *host_holder;
-  auto subjects = make_subjects(1);
-  // The subject is set up now and held, while the reader loads (as
-  // calibrate() does with its validation subject).
-  host.prepare({&subjects[0]});
+  // The subject is set up (and held) while the reader loads, if the caller
+  // did not start it already.
+  ValidationSubjects own =
+      started && started->host ? std::move(*started) : start_validation_subjects(opt);
+  Subjects &host = *own.host;
+  auto &subjects = own.subjects;
   mark("validate: host started");
   auto reader = reader_done.get();
   v.run(opt, *reader, host, subjects[0], ns, ns.boottime_ns, tick_ns);

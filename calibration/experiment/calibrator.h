@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -35,10 +36,29 @@ struct Calibration {
 // found is not an exception: it is reported in the result.
 Calibration calibrate(const CalibrateOptions &opt);
 
+// The subject host and the validation subject, started (the subject set up
+// and held) before the offsets to validate are known, so that a caller can
+// parse them meanwhile. `opt` must outlive it and be the options
+// validate_offsets() gets. The destructor ends the host and the subject if
+// validate_offsets() did not take them.
+struct ValidationSubjects {
+  ValidationSubjects();
+  ValidationSubjects(ValidationSubjects &&) noexcept;
+  ValidationSubjects &operator=(ValidationSubjects &&) noexcept;
+  ~ValidationSubjects();
+  std::unique_ptr<Subjects> host;
+  std::vector<Launched> subjects; // one
+};
+// Throws Error like calibrate() (privileges, the host's start).
+ValidationSubjects start_validation_subjects(const CalibrateOptions &opt);
+
 // Reads offsets found elsewhere (a fleet bundle, say) back on this kernel with
 // the reader program, exactly like a calibration's own validation. Fields
-// that fail become unresolved. Throws Error like calibrate().
+// that fail become unresolved. Throws Error like calibrate(). `started`:
+// subjects from start_validation_subjects(opt), taken over; without them
+// it starts its own.
 std::vector<FieldResult> validate_offsets(const CalibrateOptions &opt,
-                                          std::vector<FieldResult> fields);
+                                          std::vector<FieldResult> fields,
+                                          ValidationSubjects *started = nullptr);
 
 } // namespace offsetprobe

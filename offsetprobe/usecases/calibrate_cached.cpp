@@ -5,6 +5,7 @@
 #include "offsetprobe/usecases/calibrate_cached.h"
 
 #include "cache/bundle.h"
+#include "calibration/experiment/calibrator.h"
 #include "calibration/experiment/subject_group.h"
 #include "calibration/model/timing.h"
 #include "offsetprobe/usecases/cache_common.h"
@@ -136,7 +137,21 @@ CalibrateOptions engine_options(const CalibrateOptions &req) {
 // nothing of the bundle is used.
 std::optional<CacheEntry> from_bundle(const GlobalOptions &g, const CalibrateOptions &req,
                                       const KernelId &kernel, bool &partial) {
-  auto e = lookup_bundle(req.bundle, kernel);
+  // Every field of the entry is read back, with subjects that set every
+  // family's known values: a narrower selection's subjects would not set the
+  // values of the families it leaves out (--fields task once failed on the
+  // bundle's sched fields and calibrated instead), and its fields' read-backs
+  // rest on others' offsets (mm_struct.exe_file on task_struct.mm,
+  // socket.file on file.private_data). Only the selection is kept below.
+  CalibrateOptions whole = req;
+  whole.fields = FieldSelection::all();
+  const CalibrateOptions vopt = engine_options(whole);
+  // When the bundle's text names this build, the subject host starts and
+  // sets the validation subject up while the text is parsed (~3 ms here,
+  // with one CPU idle otherwise). It ends with this function if the entry
+  // is not used.
+  std::optional<ValidationSubjects> early;
+  auto e = lookup_bundle(req.bundle, kernel, [&] { early = start_validation_subjects(vopt); });
   if (!e) {
     if (req.bundle_required && e.error().code != CacheErrorCode::not_found)
       throw_cache_error(e.error());
@@ -157,15 +172,8 @@ std::optional<CacheEntry> from_bundle(const GlobalOptions &g, const CalibrateOpt
     if (const FieldResult *b = entry.calibration.find(name); !b || cannot_tell(b))
       missing += (missing.empty() ? "" : ",") + name;
   auto t0 = std::chrono::steady_clock::now();
-  // Every field of the entry is read back, with subjects that set every
-  // family's known values: a narrower selection's subjects would not set the
-  // values of the families it leaves out (--fields task once failed on the
-  // bundle's sched fields and calibrated instead), and its fields' read-backs
-  // rest on others' offsets (mm_struct.exe_file on task_struct.mm,
-  // socket.file on file.private_data). Only the selection is kept below.
-  CalibrateOptions whole = req;
-  whole.fields = FieldSelection::all();
-  entry.calibration.fields = validate_offsets(engine_options(whole), entry.calibration.fields);
+  entry.calibration.fields =
+      validate_offsets(vopt, entry.calibration.fields, early ? &*early : nullptr);
   // Any field of the bundle that failed its read-back, optional ones too (a
   // calibration that leaves an optional field unresolved is still usable,
   // but an offset the bundle got wrong for this build says the entry is not
