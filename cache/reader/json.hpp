@@ -17,11 +17,8 @@
 namespace offsetprobe::reader {
 
 // parse_json: depth-limited, non-throwing parse. Errors: corrupt, truncated.
-// A parser callback (nlohmann's) may drop values the caller will not use,
-// which saves building them; the whole text is still checked.
 inline Result<nlohmann::json> parse_json(std::string_view text, const std::string &what,
-                                         std::size_t max_depth = kMaxJsonDepth,
-                                         const nlohmann::json::parser_callback_t &keep = nullptr) {
+                                         std::size_t max_depth = kMaxJsonDepth) {
   std::size_t depth = 0;
   bool in_string = false, escape = false, any = false;
   for (char c : text) {
@@ -49,7 +46,7 @@ inline Result<nlohmann::json> parse_json(std::string_view text, const std::strin
   if (!any)
     return make_error(ErrorCode::truncated, what + " holds no JSON (empty or truncated)");
   try {
-    return nlohmann::json::parse(text.begin(), text.end(), keep);
+    return nlohmann::json::parse(text.begin(), text.end());
   } catch (const nlohmann::json::parse_error &e) {
     // An error at the very end of the input means the document stopped early.
     if (e.byte >= text.size())
