@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "cache/bundle.h"
+#include "cache/json_syntax.h"
 #include "calibration/model/result_json.h"
 
 #include <fcntl.h>
@@ -111,120 +112,62 @@ json expand_field(json f, const json &trials) {
   return f;
 }
 
-// A SAX handler that builds, of a v2 bundle, only the build `id` and the
-// layout it names (and the small top-level values), and skips every other
-// build and layout as it is parsed: the lexer still reads the whole text,
-// so a bundle malformed anywhere is refused, but nothing of the skipped
-// parts is built (nlohmann's parser callback, used before, built each value
-// and then dropped it; the lexer's ~2 ms for the shipped bundle's 328 KiB
-// are most of the parse either way). The bundle writer (nlohmann's sorted keys)
-// puts "builds" before "layouts"; a bundle in the other order keeps every
-// layout, which is slower but the same result. A v1 bundle's entries are all
-// kept. An entry that is skipped is not checked against the schema: it is
-// never used. Nesting deeper than `max_depth` is refused, as parse_json does.
-class KeepOneBuild : public nlohmann::json_sax<json> {
-public:
-  KeepOneBuild(std::string id, std::size_t max_depth) : id_(std::move(id)), max_depth_(max_depth) {}
-
-  json root;
-  std::optional<std::size_t> error_byte; // where the text stopped being JSON
-  bool too_deep = false;
-
-  bool null() override { return value(nullptr); }
-  bool boolean(bool v) override { return value(v); }
-  bool number_integer(number_integer_t v) override { return value(v); }
-  bool number_unsigned(number_unsigned_t v) override { return value(v); }
-  bool number_float(number_float_t v, const string_t &) override { return value(v); }
-  bool string(string_t &v) override {
-    if (layout_next_ && depth_ == 3 && skip_from_ == 0)
-      layout_ = v;
-    layout_next_ = false;
-    return value(std::move(v));
-  }
-  bool binary(binary_t &) override { return false; } // not in JSON text
-  bool start_object(std::size_t) override { return open(json::object()); }
-  bool start_array(std::size_t) override { return open(json::array()); }
-  bool end_object() override { return close(); }
-  bool end_array() override { return close(); }
-  bool key(string_t &k) override {
-    // depth_ is the depth of the object this key is in (the document is 1).
-    if (skip_from_)
-      return true;
-    bool keep = true;
-    if (depth_ == 1) {
-      builds_seen_ |= top_ == "builds";
-      top_ = k;
-    } else if (depth_ == 2 && top_ == "builds")
-      keep = k == id_;
-    else if (depth_ == 2 && top_ == "layouts")
-      // No build named a layout: none is needed, unless "builds" is still
-      // to come.
-      keep = layout_.empty() ? !builds_seen_ : k == layout_;
-    else if (depth_ == 3 && top_ == "builds")
-      layout_next_ = k == "layout";
-    skip_next_ = !keep;
-    key_ = std::move(k);
-    return true;
-  }
-  bool parse_error(std::size_t byte, const std::string &,
-                   const nlohmann::detail::exception &) override {
-    error_byte = byte;
-    return false;
-  }
-
-private:
-  // A scalar: into the parent, unless skipped.
-  template <class V> bool value(V &&v) {
-    if (skip_from_ || std::exchange(skip_next_, false))
-      return true;
-    insert(json(std::forward<V>(v)));
-    return true;
-  }
-  bool open(json &&empty) {
-    if (++depth_ > max_depth_) {
-      too_deep = true;
-      return false;
+// The bundle as lookup_bundle needs it, from the spans scan_json noted: its
+// top-level members, but of "builds" only build `id` and of "layouts" only
+// the layout that build names. The scan checked the whole text (a bundle
+// malformed anywhere is refused); the lexing and building of the other
+// builds and layouts is skipped (with nlohmann's SAX parser, lexing the
+// whole text was ~2 ms of the shipped bundle's lookup, and building every
+// build and layout ~44 ms before that). A skipped entry is not checked
+// against the schema: it is never used. A later duplicate key wins, as it
+// does in nlohmann's parse. nullopt when the text has another shape (not an
+// object, "builds" or "layouts" not an object, a key among those written
+// with escapes): the caller then builds it whole.
+std::optional<json> keep_one_build(const JsonSyntax &s, const std::string &id) {
+  if (!s.top_is_object)
+    return std::nullopt;
+  auto escaped = [](std::string_view k) { return k.find('\\') != std::string_view::npos; };
+  auto parse = [](std::string_view v) { return json::parse(v.begin(), v.end()); };
+  json root = json::object();
+  const JsonMember *layouts = nullptr;
+  for (const auto &m : s.members) {
+    if (escaped(m.key))
+      return std::nullopt;
+    bool builds = m.key == "builds";
+    if (!builds && m.key != "layouts") {
+      root[std::string(m.key)] = parse(m.value);
+      continue;
     }
-    if (skip_from_)
-      return true;
-    if (std::exchange(skip_next_, false)) {
-      skip_from_ = depth_;
-      return true;
+    if (m.value.empty() || m.value.front() != '{')
+      return std::nullopt;
+    const JsonMember *keep = nullptr;
+    for (const auto &b : m.members) {
+      if (escaped(b.key))
+        return std::nullopt;
+      if (builds && b.key == id)
+        keep = &b;
     }
-    stack_.push_back(insert(std::move(empty)));
-    return true;
+    json &obj = root[std::string(m.key)] = json::object();
+    if (builds && keep)
+      obj[id] = parse(keep->value);
+    if (!builds)
+      layouts = &m;
   }
-  bool close() {
-    if (skip_from_ == depth_)
-      skip_from_ = 0;
-    else if (!skip_from_)
-      stack_.pop_back();
-    --depth_;
-    return true;
-  }
-  // Into the innermost open value: under the last key of an object, at the
-  // end of an array; the document itself when nothing is open. The pointer
-  // stays valid while it is on the stack: a map's values do not move, and
-  // an array only grows while its last element is not open.
-  json *insert(json &&v) {
-    if (stack_.empty()) {
-      root = std::move(v);
-      return &root;
-    }
-    json &parent = *stack_.back();
-    if (parent.is_object())
-      return &(parent[key_] = std::move(v));
-    parent.push_back(std::move(v));
-    return &parent.back();
-  }
-
-  std::string id_;
-  std::size_t max_depth_;
-  std::vector<json *> stack_;
-  std::string key_, top_, layout_;
-  std::size_t depth_ = 0, skip_from_ = 0; // skip_from_: the depth of a skipped value, 0 for none
-  bool skip_next_ = false, layout_next_ = false, builds_seen_ = false;
-};
+  if (!layouts)
+    return root;
+  const json *b =
+      root.contains("builds") && root["builds"].contains(id) ? &root["builds"][id] : nullptr;
+  if (!b || !b->is_object() || !b->contains("layout") || !(*b)["layout"].is_string())
+    return root;
+  const std::string lid = (*b)["layout"].get<std::string>();
+  const JsonMember *keep = nullptr;
+  for (const auto &l : layouts->members)
+    if (l.key == lid)
+      keep = &l;
+  if (keep)
+    root["layouts"][lid] = parse(keep->value);
+  return root;
+}
 
 // The bundle's text in memory: an anonymous mapping populated at once
 // (MAP_POPULATE) and read into, where a std::string took a page fault per
@@ -402,36 +345,35 @@ CacheResult<CacheEntry> lookup_bundle(const std::string &path, const KernelId &k
   if (named && !kernel.build_id.empty() &&
       bytes.find("\"" + kernel.build_id + "\"") != std::string_view::npos)
     named();
-  // Only this kernel's build, and its layout, are built as JSON values
-  // (KeepOneBuild). Building every one of the shipped archive's 102 builds
-  // and 56 layouts took ~44 ms of every calibrate that consults it;
-  // expanding them all, another ~130 ms.
+  // The whole text is checked, but only this kernel's build and its layout
+  // are parsed into JSON values (keep_one_build).
   if (bytes.find_first_not_of(" \t\r\n") == std::string_view::npos)
     return make_error(ErrorCode::truncated, path + " holds no JSON (empty or truncated)");
-  KeepOneBuild keep(kernel.build_id, reader::kMaxJsonDepth);
-  bool ok = false;
-  try {
-    ok = json::sax_parse(bytes.begin(), bytes.end(), &keep);
-  } catch (const std::exception &) {
-    ok = false;
-  }
-  if (keep.too_deep)
+  JsonSyntax syntax = scan_json(bytes, reader::kMaxJsonDepth, {"builds", "layouts"});
+  if (syntax.too_deep)
     return make_error(ErrorCode::corrupt, path + " is nested more than " +
                                               std::to_string(reader::kMaxJsonDepth) +
                                               " levels deep; refusing to parse it");
-  if (!ok) {
+  if (!syntax.ok) {
     // An error at the very end of the input means the document stopped
     // early (parse_json's rule).
-    if (keep.error_byte && *keep.error_byte >= bytes.size())
+    if (syntax.error_byte >= bytes.size())
       return make_error(ErrorCode::truncated, path + " ends early after " +
                                                   std::to_string(bytes.size()) +
                                                   " bytes (truncated JSON)");
-    return make_error(
-        ErrorCode::corrupt,
-        path + " is not valid JSON" +
-            (keep.error_byte ? " (byte " + std::to_string(*keep.error_byte) + ")" : std::string()));
+    return make_error(ErrorCode::corrupt,
+                      path + " is not valid JSON (byte " + std::to_string(syntax.error_byte) + ")");
   }
-  const json &doc = keep.root;
+  std::optional<json> kept;
+  try {
+    kept = keep_one_build(syntax, kernel.build_id);
+    if (!kept)
+      kept = json::parse(bytes.begin(), bytes.end());
+  } catch (const std::exception &e) {
+    // Not expected: the scan accepted the text.
+    return make_error(ErrorCode::corrupt, path + " is not valid JSON (" + e.what() + ")");
+  }
+  const json &doc = *kept;
   auto es = bundle_entries(doc, path);
   if (!es)
     return es.error();

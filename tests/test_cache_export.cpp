@@ -2,12 +2,14 @@
 // Exports (json, C header, BCC flags, env) and fleet bundles.
 #include "cache/bundle.h"
 #include "cache/export.h"
+#include "cache/json_syntax.h"
 #include "cache_fixtures.h"
 
 #include <doctest/doctest.h>
 
 #include <fstream>
 #include <functional>
+#include <random>
 
 namespace offsetprobe::test {
 
@@ -361,6 +363,131 @@ TEST_CASE("bundle v2: a malformed bundle is refused, never half read") {
   auto m = bundle_entries(moved, "x");
   REQUIRE(m);
   CHECK(m.value()["aaaaaaaaaaaaaaaa"]["calibration"]["fields"][0]["offset"] == 9999);
+}
+
+// scan_json, the syntax check behind lookup_bundle, against nlohmann's own
+// verdict on the same text: every case and every mutation must agree, or
+// the lookup would take a text the parser refuses (or refuse one it takes).
+TEST_CASE("scan_json accepts exactly what nlohmann accepts") {
+  size_t accepted = 0, refused = 0;
+  auto agree = [&](const std::string &text) {
+    JsonSyntax s = scan_json(text, 1000);
+    bool want = json::accept(text);
+    (want ? accepted : refused)++;
+    CHECK_MESSAGE(s.ok == want,
+                  "text: " << json(text).dump(-1, ' ', true, json::error_handler_t::replace));
+    if (!s.ok)
+      CHECK(s.error_byte >= 1);
+  };
+  for (const char *t : {"{}",
+                        "[]",
+                        "0",
+                        "-0",
+                        "-0.5e+3",
+                        "1E9",
+                        "01",
+                        "1.",
+                        ".5",
+                        "-",
+                        "1e",
+                        "1e+",
+                        "+1",
+                        "tru",
+                        "true",
+                        "nul",
+                        "null x",
+                        "[1,]",
+                        "[,1]",
+                        "{\"a\":1,}",
+                        "{\"a\" 1}",
+                        "{1:2}",
+                        "\"\\u12\"",
+                        "\"\\ud800\"",
+                        "\"\\ud800\\udc00\"",
+                        "\"\\udc00\"",
+                        "\"\\ud800\\u0041\"",
+                        "\"\\x\"",
+                        "\"a\tb\"",
+                        "\"\xc3\xa9\"",
+                        "\"\xc0\xaf\"",
+                        "\"\xe0\x9f\x80\"",
+                        "\"\xed\xa0\x80\"",
+                        "\"\xf4\x90\x80\x80\"",
+                        "\"\xf0\x9f\x98\x80\"",
+                        "\"\xff\"",
+                        "\xef\xbb\xbf{}",
+                        "\xef\xbb{}",
+                        "\xef{}",
+                        " \r\n\t[ ] ",
+                        "[]]",
+                        "{\"a\":{\"b\":[true,false,null]}}",
+                        "\"\\/\\b\\f\\n\\r\\t\""})
+    agree(t);
+  // Mutations of a real bundle's text: bytes replaced, dropped and inserted.
+  TempDir d;
+  CacheStore store(d.path());
+  auto a = sample_entry(sample_kernel("aaaaaaaaaaaaaaaa"));
+  auto b = sample_entry(sample_kernel("bbbbbbbbbbbbbbbb"));
+  json v1 = json::object();
+  v1["entries"] = {{"aaaaaaaaaaaaaaaa", to_json(a)}, {"bbbbbbbbbbbbbbbb", to_json(b)}};
+  const std::string base = bundle_compact(v1).dump(1);
+  REQUIRE(scan_json(base, 1000).ok);
+  const std::string alphabet =
+      std::string("{}[],:\"\\ u0123456789eE+-.tfnl\t\n") + "\x80\xc3\xe0\xed\xf4\xff";
+  std::mt19937 rng(20261203);
+  for (int i = 0; i < 3000; i++) {
+    std::string t = base;
+    for (int k = 0, n = 1 + static_cast<int>(rng() % 3); k < n; k++) {
+      size_t at = rng() % t.size();
+      char c = alphabet[rng() % alphabet.size()];
+      switch (rng() % 3) {
+      case 0:
+        t[at] = c;
+        break;
+      case 1:
+        t.erase(at, 1);
+        break;
+      default:
+        t.insert(at, 1, c);
+      }
+    }
+    agree(t);
+  }
+  // Both verdicts were exercised (a mutation of whitespace or of a string's
+  // letters keeps the text valid).
+  CHECK(accepted > 100);
+  CHECK(refused > 1000);
+  // Every proper prefix ends early: the error is at the end (truncated).
+  for (size_t n = 0; n < base.size(); n += 7) {
+    JsonSyntax s = scan_json(std::string_view(base).substr(0, n), 1000);
+    CHECK_FALSE(s.ok);
+    CHECK(s.error_byte >= n);
+  }
+}
+
+TEST_CASE("scan_json: the spans of the members it notes, and the nesting limit") {
+  std::string text = " {\"schema\":\"s\",\"builds\":{\"x\":{\"layout\":\"L\"},\"y\":[1, 2]},"
+                     "\"layouts\":{\"L\":{\"fields\":[]}},\"builds\":{\"z\":{}}, \"n\" : 5 } ";
+  JsonSyntax s = scan_json(text, 32, {"builds"});
+  REQUIRE(s.ok);
+  CHECK(s.top_is_object);
+  REQUIRE(s.members.size() == 5);
+  CHECK(s.members[0].key == "schema");
+  CHECK(s.members[0].value == "\"s\"");
+  CHECK(s.members[1].key == "builds");
+  REQUIRE(s.members[1].members.size() == 2);
+  CHECK(s.members[1].members[0].key == "x");
+  CHECK(s.members[1].members[0].value == "{\"layout\":\"L\"}");
+  CHECK(s.members[1].members[1].value == "[1, 2]");
+  CHECK(s.members[2].members.empty()); // "layouts" was not asked for
+  CHECK(s.members[3].members.size() == 1);
+  CHECK(s.members[4].value == "5");
+  // The limit counts objects and arrays: 3 levels pass a limit of 3, 4 do not.
+  CHECK(scan_json("[[{}]]", 3).ok);
+  JsonSyntax deep = scan_json("[[{\"a\":[]}]]", 3);
+  CHECK_FALSE(deep.ok);
+  CHECK(deep.too_deep);
+  CHECK_FALSE(scan_json("[[{\"a\":[}]]", 30).too_deep);
 }
 
 } // namespace offsetprobe::test
