@@ -184,7 +184,7 @@ void register_calibrate(CLI::App &app, GlobalOptions &g, CommandFn &run) {
         auto j = to_json(r);
         j["source"] = out.source;
         j["cache_path"] = out.path ? nlohmann::json(*out.path) : nlohmann::json(nullptr);
-        j["kernel"] = to_json(out.entry).at("kernel");
+        j["kernel"] = to_json(out.entry.kernel);
         std::cout << j.dump(2) << std::endl;
         // The JSON holds every reason; stderr names what kept the result
         // from being complete, so a script that only sees the exit code and
