@@ -48,8 +48,8 @@ public:
   void run_experiment(const Family &fam, const CalibrateOptions &opt,
                       std::optional<uint32_t> task_size,
                       std::vector<FieldResult> &fields) const override;
-  void read_back(const Family &fam, const CalibrateOptions &opt,
-                 std::vector<FieldResult> &fields) const override;
+  void read_back(const Family &fam, const CalibrateOptions &opt, std::vector<FieldResult> &fields,
+                 Deferred &later) const override;
   void check_privileges() const override {}
   TimeNsOffsets timens_offsets() const override { return {0, recorded_.boot_offset_ns}; }
   std::optional<uint32_t> task_struct_size() const override { return recorded_.struct_size; }

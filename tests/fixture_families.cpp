@@ -148,7 +148,7 @@ void FixtureEnvironment::run_experiment(const Family &fam, const CalibrateOption
 }
 
 void FixtureEnvironment::read_back(const Family &fam, const CalibrateOptions &opt,
-                                   std::vector<FieldResult> &fields) const {
+                                   std::vector<FieldResult> &fields, Deferred &) const {
   if (fam.experiment == "files" && files_ && files_->validation) {
     files_readbacks++;
     std::vector<FieldResult> mine;

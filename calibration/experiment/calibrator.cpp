@@ -473,7 +473,7 @@ ValidationSubjects start_validation_subjects(const CalibrateOptions &opt) try {
 
 std::vector<FieldResult> validate_offsets(const CalibrateOptions &opt,
                                           std::vector<FieldResult> fields,
-                                          ValidationSubjects *started) try {
+                                          ValidationSubjects *started, Deferred *later) try {
   const Environment &env = opt.environment ? *opt.environment : live_environment();
   env.check_privileges();
   auto ns = env.timens_offsets();
@@ -490,21 +490,29 @@ std::vector<FieldResult> validate_offsets(const CalibrateOptions &opt,
   // (the bundle's validation-only path spends most of its time in these
   // two). Signals stay with this thread, whose blocking calls they must
   // interrupt (EINTR); the future's destructor joins on every path.
-  auto files_done = std::async(std::launch::async, [&opt, &env, copy = fields]() mutable {
+  // What each family leaves to end goes to `later` when the caller takes it,
+  // and is ended in the family's thread otherwise.
+  auto read_back = [&opt, &env, later](const char *family, std::vector<FieldResult> copy) {
     block_all_signals();
-    env.read_back(family_with_experiment("files"), opt, copy);
+    Deferred left;
+    env.read_back(family_with_experiment(family), opt, copy, left);
+    if (!later)
+      left.clear();
+    return std::make_pair(std::move(copy), std::move(left));
+  };
+  auto files_done = std::async(std::launch::async, [&read_back, copy = fields]() mutable {
+    auto r = read_back("files", std::move(copy));
     mark("validate: files family");
-    return copy;
+    return r;
   });
   // The net family's read-back (calibration/experiment/net/) has its own subjects and
   // program too, and reads skc_net through net.ns.inum's offset: it runs in
   // a third thread with that offset as the bundle gives it, and skc_net
   // falls afterwards if net.ns.inum fails its own read-back here.
-  auto net_done = std::async(std::launch::async, [&opt, &env, copy = fields]() mutable {
-    block_all_signals();
-    env.read_back(family_with_experiment("net"), opt, copy);
+  auto net_done = std::async(std::launch::async, [&read_back, copy = fields]() mutable {
+    auto r = read_back("net", std::move(copy));
     mark("validate: net family");
-    return copy;
+    return r;
   });
   // The reader loads (the kernel's verifier) while the subject host starts.
   Validator v(fields);
@@ -537,8 +545,12 @@ std::vector<FieldResult> validate_offsets(const CalibrateOptions &opt,
           if (mine.name == f.name)
             mine = f;
   };
-  take(files_done.get(), "files");
-  take(net_done.get(), "net");
+  for (auto [done, family] : {std::pair{&files_done, "files"}, std::pair{&net_done, "net"}}) {
+    auto [copy, left] = done->get();
+    take(copy, family);
+    if (later)
+      later->take(std::move(left));
+  }
   net::skc_net_behind_failed_inum(fields);
   mark("validate: joined");
   throw_if_stopped(opt);

@@ -53,12 +53,12 @@ public:
     else if (fam.experiment == "net")
       net::calibrate_net(opt, backend(opt), fields);
   }
-  void read_back(const Family &fam, const CalibrateOptions &opt,
-                 std::vector<FieldResult> &fields) const override {
+  void read_back(const Family &fam, const CalibrateOptions &opt, std::vector<FieldResult> &fields,
+                 Deferred &later) const override {
     if (fam.experiment == "files")
-      files::validate_files_family(opt, fields);
+      files::validate_files_family(opt, fields, &later);
     else if (fam.experiment == "net")
-      net::validate_net(opt, backend(opt), fields, net::given_inum_offset(fields));
+      net::validate_net(opt, backend(opt), fields, net::given_inum_offset(fields), &later);
   }
   void check_privileges() const override { check_bpf_privileges(); }
   TimeNsOffsets timens_offsets() const override { return read_timens_offsets(); }

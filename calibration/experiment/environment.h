@@ -8,6 +8,8 @@
 // calibrator, its stage planner and its validator run without root or BPF.
 #pragma once
 
+#include "calibration/experiment/teardown.h"
+
 #include "calibration/experiment/capture.h"
 #include "calibration/experiment/kernel_config.h"
 #include "calibration/experiment/proc_read.h"
@@ -62,9 +64,10 @@ public:
                               std::optional<uint32_t> task_size,
                               std::vector<FieldResult> &fields) const = 0;
   // Reads back the calibrated fields of such a family in `fields` (offsets
-  // found elsewhere: a bundle), passing or failing each.
+  // found elsewhere: a bundle), passing or failing each. What is left to
+  // end once the results are in (subjects, programs) may go to `later`.
   virtual void read_back(const Family &fam, const CalibrateOptions &opt,
-                         std::vector<FieldResult> &fields) const = 0;
+                         std::vector<FieldResult> &fields, Deferred &later) const = 0;
   // Throws Error(ErrorKind::permission) naming what is missing.
   virtual void check_privileges() const = 0;
   virtual TimeNsOffsets timens_offsets() const = 0;

@@ -136,7 +136,8 @@ CalibrateOptions engine_options(const CalibrateOptions &req) {
 // on, and joined to it: `partial` says so. A field both hold must agree, or
 // nothing of the bundle is used.
 std::optional<CacheEntry> from_bundle(const GlobalOptions &g, const CalibrateOptions &req,
-                                      const KernelId &kernel, bool &partial) {
+                                      const KernelId &kernel, bool &partial,
+                                      std::shared_ptr<Teardown> &teardown) {
   // Every field of the entry is read back, with subjects that set every
   // family's known values: a narrower selection's subjects would not set the
   // values of the families it leaves out (--fields task once failed on the
@@ -172,8 +173,13 @@ std::optional<CacheEntry> from_bundle(const GlobalOptions &g, const CalibrateOpt
     if (const FieldResult *b = entry.calibration.find(name); !b || cannot_tell(b))
       missing += (missing.empty() ? "" : ",") + name;
   auto t0 = std::chrono::steady_clock::now();
+  Deferred later;
   entry.calibration.fields =
-      validate_offsets(vopt, entry.calibration.fields, early ? &*early : nullptr);
+      validate_offsets(vopt, entry.calibration.fields, early ? &*early : nullptr, &later);
+  // The read-back's subjects and programs end beside what follows (the
+  // checks, the save, the output); when the entry is not used, before the
+  // calibration starts (this function's end).
+  auto ending = std::make_shared<Teardown>(std::move(later));
   // Any field of the bundle that failed its read-back, optional ones too (a
   // calibration that leaves an optional field unresolved is still usable,
   // but an offset the bundle got wrong for this build says the entry is not
@@ -231,6 +237,7 @@ std::optional<CacheEntry> from_bundle(const GlobalOptions &g, const CalibrateOpt
   }
   entry.calibrated_at.clear(); // save() stamps the time it was proven here
   entry.tool_version = OFFSETPROBE_VERSION;
+  teardown = std::move(ending);
   log_info(g, "offsets from bundle " + req.bundle + " validated on this kernel");
   return entry;
 }
@@ -280,7 +287,7 @@ CalibrateOutcome calibrate_cached(const GlobalOptions &g, const CalibrateOptions
   std::optional<CacheEntry> entry;
   bool partial = false;
   if (!req.bundle.empty())
-    entry = from_bundle(g, req, kernel, partial);
+    entry = from_bundle(g, req, kernel, partial, out.teardown);
   mark("bundle");
   if (entry) {
     out.entry = std::move(*entry);

@@ -152,20 +152,27 @@ void add_files_family(const CalibrateOptions &opt, const Backend &backend,
       fields.push_back(f);
 }
 
-void validate_files_family(const CalibrateOptions &opt, std::vector<FieldResult> &fields) {
+void validate_files_family(const CalibrateOptions &opt, std::vector<FieldResult> &fields,
+                           Deferred *later) {
   std::vector<FieldResult> mine;
   FoundOffsets found = given_offsets(fields, mine);
   if (found.off.empty() || (opt.backend && opt.backend->name != "libbpf"))
     return;
   try {
-    FilesTrial trial(opt.subject_timeout_ms, opt.self_exe);
-    trial.wait_ready();
-    LiveWalker walker;
+    auto trial = std::make_unique<FilesTrial>(opt.subject_timeout_ms, opt.self_exe);
+    trial->wait_ready();
+    auto walker = std::make_unique<LiveWalker>();
     for (bool chroot : {false, true})
-      walker.add_subject(subject_id(0, chroot), trial.cookie(chroot),
-                         [&trial, chroot](uint32_t k) { trial.trigger(chroot, k); });
-    TrialKnown known = trial.known();
-    readback_files(walker, known, subject_id(0, false), subject_id(0, true), found, mine);
+      walker->add_subject(subject_id(0, chroot), trial->cookie(chroot),
+                          [t = trial.get(), chroot](uint32_t k) { t->trigger(chroot, k); });
+    TrialKnown known = trial->known();
+    readback_files(*walker, known, subject_id(0, false), subject_id(0, true), found, mine);
+    // Ended as they were when they went out of scope here: the walker
+    // (which triggers through the trial) first.
+    if (later) {
+      later->keep(std::move(trial));
+      later->keep(std::move(walker));
+    }
   } catch (const SubjectError &e) {
     // The subjects could not run here: nothing is passed.
     for (auto &f : mine)

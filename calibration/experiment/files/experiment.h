@@ -3,6 +3,7 @@
 #pragma once
 
 #include "calibration/solve/files/record.h"
+#include "calibration/experiment/teardown.h"
 #include "calibration/model/result.h"
 
 #include <optional>
@@ -54,7 +55,10 @@ void add_files_family(const CalibrateOptions &opt, const Backend &backend,
 // field of the family in `fields` read through the given offsets and passed,
 // or failed and made unresolved as after a calibration. Other backends than
 // libbpf leave the family's validation not run (the entry is then not
-// complete, and calibrate falls back to the experiment).
-void validate_files_family(const CalibrateOptions &opt, std::vector<FieldResult> &fields);
+// complete, and calibrate falls back to the experiment). `later`: where the
+// subjects and the walker go once the results are in, to be ended by the
+// caller (teardown.h); without it they end before this returns.
+void validate_files_family(const CalibrateOptions &opt, std::vector<FieldResult> &fields,
+                           Deferred *later = nullptr);
 
 } // namespace offsetprobe::files

@@ -251,7 +251,7 @@ std::optional<uint32_t> given_inum_offset(const std::vector<FieldResult> &fields
 }
 
 void validate_net(const CalibrateOptions &opt, const Backend &backend,
-                  std::vector<FieldResult> &fields, std::optional<uint32_t> inum) {
+                  std::vector<FieldResult> &fields, std::optional<uint32_t> inum, Deferred *later) {
   auto mine = calibrated_net_fields(fields);
   if (mine.empty())
     return;
@@ -270,6 +270,8 @@ void validate_net(const CalibrateOptions &opt, const Backend &backend,
   auto source = live_sock_trials(backend.sockscan, inum, /*readback_only=*/true);
   mark("validate: socket scanner loaded (read-back only)");
   validate_net(opt, *source, fields, inum);
+  if (later)
+    later->keep(std::move(source));
 }
 
 void validate_net(const CalibrateOptions &opt, SockTrials &source, std::vector<FieldResult> &fields,

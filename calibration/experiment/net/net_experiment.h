@@ -8,6 +8,7 @@
 #include "calibration/experiment/capture.h"
 #include "calibration/experiment/net/sock_subject.h"
 #include "calibration/experiment/net/sockscan_session.h"
+#include "calibration/experiment/teardown.h"
 
 #include <map>
 #include <memory>
@@ -62,8 +63,11 @@ void calibrate_net(const CalibrateOptions &opt, SockTrials &source,
 // it before that offset's own read-back has passed (so that both run at
 // once) and fails skc_net afterwards if it did not (sock_solver.h:
 // skc_net_behind_failed_inum).
+// `later`: where the socket scanner goes once the results are in, to be
+// detached by the caller (teardown.h); without it, before this returns.
 void validate_net(const CalibrateOptions &opt, const Backend &backend,
-                  std::vector<FieldResult> &fields, std::optional<uint32_t> inum);
+                  std::vector<FieldResult> &fields, std::optional<uint32_t> inum,
+                  Deferred *later = nullptr);
 // The same on a trial from `source` (read-back only, following `inum`).
 void validate_net(const CalibrateOptions &opt, SockTrials &source, std::vector<FieldResult> &fields,
                   std::optional<uint32_t> inum);
