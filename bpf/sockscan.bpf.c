@@ -325,9 +325,13 @@ static __always_inline int scan(__u64 sk, int oldstate, int newstate, __u32 hook
   /* The read-back's hits, and the ones not copied, end before `data`:
    * nothing after it was filled, and copying the ~20 KiB of it into the
    * ring buffer (and out again) for every hit was most of the read-back's
-   * time in the subject. */
+   * time in the subject. A copied hit whose words held no pointer back to
+   * the sk (nback 0: no deep copies, most hits) ends before `deep`, its
+   * last 8 KiB. */
   if (bpf_ringbuf_output(&events, e,
-                         copy ? sizeof(*e) : __builtin_offsetof(struct op_sk_event, data), 0)) {
+                         copy ? (e->nback ? sizeof(*e) : __builtin_offsetof(struct op_sk_event, deep))
+                              : __builtin_offsetof(struct op_sk_event, data),
+                         0)) {
     __u64 *n = bpf_map_lookup_elem(&lost, &zero);
 
     if (n)

@@ -38,9 +38,14 @@ namespace {
 // fields before it. Nothing after it was filled in the program.
 constexpr size_t kReadbackEventBytes = offsetof(op_sk_event, data);
 
-// `whole`: a scan's hit, every member; otherwise a read-back's, which ends
-// before `data` (the capture's bytes, words and pointees stay empty).
-SockEvent to_event(const op_sk_event &e, bool whole) {
+// A copied hit without deep copies (no word of the sk pointed back to it)
+// ends before `deep`.
+constexpr size_t kNoDeepEventBytes = offsetof(op_sk_event, deep);
+
+// `whole`: a scan's hit, every member but `deep` unless `deep`; otherwise a
+// read-back's, which ends before `data` (the capture's bytes, words and
+// pointees stay empty). Only the members the hit carries are read.
+SockEvent to_event(const op_sk_event &e, bool whole, bool deep) {
   SockEvent out;
   auto &c = out.capture;
   c.sk = e.sk;
@@ -54,7 +59,10 @@ SockEvent to_event(const op_sk_event &e, bool whole) {
   if (whole) {
     c.data.assign(e.data, e.data + OP_SK_BYTES);
     c.follow.assign(&e.follow[0][0], &e.follow[0][0] + sizeof(e.follow));
-    c.deep.assign(&e.deep[0][0][0], &e.deep[0][0][0] + sizeof(e.deep));
+    // Left empty without them: the solver reads deep only behind a
+    // back_word, which is then kNoWord (socket_solver.cpp).
+    if (deep)
+      c.deep.assign(&e.deep[0][0][0], &e.deep[0][0][0] + sizeof(e.deep));
     for (uint32_t k = 0; k < OP_SK_BACK; k++) {
       c.back_word[k] = e.back_word[k];
       c.deep_ok[k] = e.deep_ok[k];
@@ -129,8 +137,9 @@ SockScanSession::SockScanSession(const ObjectLoader &load, std::optional<uint32_
         auto *impl = static_cast<Impl *>(ctx);
         if (size < kReadbackEventBytes)
           return 0;
-        if (!impl->readback_only && size >= sizeof(op_sk_event)) {
-          impl->pending.push_back(to_event(*static_cast<const op_sk_event *>(data), true));
+        if (!impl->readback_only && size >= kNoDeepEventBytes) {
+          impl->pending.push_back(
+              to_event(*static_cast<const op_sk_event *>(data), true, size >= sizeof(op_sk_event)));
           return 0;
         }
         // A read-back hit, or a scanning hit the program did not copy (a
@@ -138,7 +147,7 @@ SockScanSession::SockScanSession(const ObjectLoader &load, std::optional<uint32_
         // event to_event() reads no further than them.
         static thread_local op_sk_event e;
         std::memcpy(&e, data, kReadbackEventBytes);
-        impl->pending.push_back(to_event(e, false));
+        impl->pending.push_back(to_event(e, false, false));
         impl->pending.back().capture.uncopied = !impl->readback_only;
         return 0;
       },
