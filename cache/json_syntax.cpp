@@ -109,14 +109,36 @@ private:
     }
   }
 
+  // An empty container's closing character, consumed.
+  bool closes_at_once(char close) {
+    if (p_ >= end_ || *p_ != close)
+      return false;
+    ++p_;
+    --depth_;
+    return true;
+  }
+
+  // After a container's element: a comma (more follow) or its closing
+  // character; anything else fails.
+  enum class Next { more, closed, failed };
+  Next next(char close) {
+    ws();
+    if (p_ < end_ && *p_ == ',') {
+      ++p_;
+      ws();
+      return Next::more;
+    }
+    if (closes_at_once(close))
+      return Next::closed;
+    fail(p_);
+    return Next::failed;
+  }
+
   bool object(std::vector<JsonMember> *note, bool inner) {
     if (!open())
       return false;
-    if (p_ < end_ && *p_ == '}') {
-      ++p_;
-      --depth_;
+    if (closes_at_once('}'))
       return true;
-    }
     for (;;) {
       if (p_ >= end_ || *p_ != '"')
         return fail(p_);
@@ -140,46 +162,21 @@ private:
         return false;
       if (note)
         note->back().value = std::string_view(v, static_cast<std::size_t>(p_ - v));
-      ws();
-      if (p_ >= end_)
-        return fail(p_);
-      if (*p_ == ',') {
-        ++p_;
-        ws();
-        continue;
-      }
-      if (*p_ != '}')
-        return fail(p_);
-      ++p_;
-      --depth_;
-      return true;
+      if (Next n = next('}'); n != Next::more)
+        return n == Next::closed;
     }
   }
 
   bool array() {
     if (!open())
       return false;
-    if (p_ < end_ && *p_ == ']') {
-      ++p_;
-      --depth_;
+    if (closes_at_once(']'))
       return true;
-    }
     for (;;) {
       if (!value(nullptr, false))
         return false;
-      ws();
-      if (p_ >= end_)
-        return fail(p_);
-      if (*p_ == ',') {
-        ++p_;
-        ws();
-        continue;
-      }
-      if (*p_ != ']')
-        return fail(p_);
-      ++p_;
-      --depth_;
-      return true;
+      if (Next n = next(']'); n != Next::more)
+        return n == Next::closed;
     }
   }
 
