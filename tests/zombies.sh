@@ -146,4 +146,11 @@ at_stage "the host killed at trial-spawned" trial-spawned kill-host 9
 at_stage "the host hung at validate-spawned" validate-spawned hang-host 9
 at_stage "SIGINT at trial-released" trial-released SIGINT 130
 at_stage "SIGTERM at validate-ready" validate-ready SIGTERM 143
+# The bundle's read-back ends its subject host on the Teardown's thread: a
+# host that will not end is still this run's error (exit 9), and nothing is
+# left of it.
+if [[ -f $tmp/fleet.bundle ]]; then
+  at_stage "the host hung at validate-ready (the bundle's read-back)" validate-ready hang-host 9 \
+    --bundle "$tmp/fleet.bundle"
+fi
 finish

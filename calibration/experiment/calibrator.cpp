@@ -497,7 +497,7 @@ std::vector<FieldResult> validate_offsets(const CalibrateOptions &opt,
     Deferred left;
     env.read_back(family_with_experiment(family), opt, copy, left);
     if (!later)
-      left.clear();
+      (void)left.run(); // (objects only: nothing throws)
     return std::make_pair(std::move(copy), std::move(left));
   };
   auto files_done = std::async(std::launch::async, [&read_back, copy = fields]() mutable {
@@ -534,7 +534,14 @@ std::vector<FieldResult> validate_offsets(const CalibrateOptions &opt,
   // tail (a raw tracepoint's detach patches kernel text on every CPU).
   reader.reset();
   mark("validate: task and chains read back");
-  host.finish();
+  // The host ends its subjects and exits (their exits, a namespace's among
+  // them, are CPU the file and net read-backs need now): with `later`, once
+  // the results are in. Its error (a host or subject that would not end)
+  // then comes from the caller's Teardown::wait().
+  if (later)
+    later->then([h = std::shared_ptr<Subjects>(std::move(own.host))] { h->finish(); });
+  else
+    host.finish();
   mark("validate: host finished");
   throw_if_stopped(opt);
   // Only each family's own fields changed in its copy.

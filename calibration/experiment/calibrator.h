@@ -56,10 +56,10 @@ ValidationSubjects start_validation_subjects(const CalibrateOptions &opt);
 // the reader program, exactly like a calibration's own validation. Fields
 // that fail become unresolved. Throws Error like calibrate(). `started`:
 // subjects from start_validation_subjects(opt), taken over; without them
-// it starts its own. `later`: where the files and net families' subjects
-// and programs go once their results are in, for the caller to end
-// (teardown.h: beside its own remaining work); without it they end before
-// this returns.
+// it starts its own. `later`: where the subject host's finish and the
+// files and net families' subjects and programs go once their results are
+// in, for the caller to end (teardown.h: beside its own remaining work;
+// `opt` must outlive them); without it they end before this returns.
 std::vector<FieldResult> validate_offsets(const CalibrateOptions &opt,
                                           std::vector<FieldResult> fields,
                                           ValidationSubjects *started = nullptr,

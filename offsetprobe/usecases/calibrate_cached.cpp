@@ -146,7 +146,10 @@ std::optional<CacheEntry> from_bundle(const GlobalOptions &g, const CalibrateOpt
   // socket.file on file.private_data). Only the selection is kept below.
   CalibrateOptions whole = req;
   whole.fields = FieldSelection::all();
-  const CalibrateOptions vopt = engine_options(whole);
+  // On the heap: the subject host keeps a reference to its options, and it
+  // is finished by the Teardown after this function has returned.
+  auto vopt_owner = std::make_unique<CalibrateOptions>(engine_options(whole));
+  const CalibrateOptions &vopt = *vopt_owner;
   // When the bundle's text names this build, the subject host starts and
   // sets the validation subject up while the text is parsed (~3 ms here,
   // with one CPU idle otherwise). It ends with this function if the entry
@@ -174,11 +177,13 @@ std::optional<CacheEntry> from_bundle(const GlobalOptions &g, const CalibrateOpt
       missing += (missing.empty() ? "" : ",") + name;
   auto t0 = std::chrono::steady_clock::now();
   Deferred later;
+  later.keep(std::move(vopt_owner)); // freed last, after the host's finish
   entry.calibration.fields =
       validate_offsets(vopt, entry.calibration.fields, early ? &*early : nullptr, &later);
   // The read-back's subjects and programs end beside what follows (the
-  // checks, the save, the output); when the entry is not used, before the
-  // calibration starts (this function's end).
+  // checks, the save); when the entry is not used, before the calibration
+  // starts (this function's end, their errors dropped: the calibration
+  // starts its own subjects).
   auto ending = std::make_shared<Teardown>(std::move(later));
   // Any field of the bundle that failed its read-back, optional ones too (a
   // calibration that leaves an optional field unresolved is still usable,
@@ -286,8 +291,9 @@ CalibrateOutcome calibrate_cached(const GlobalOptions &g, const CalibrateOptions
   mark("cache looked up");
   std::optional<CacheEntry> entry;
   bool partial = false;
+  std::shared_ptr<Teardown> teardown;
   if (!req.bundle.empty())
-    entry = from_bundle(g, req, kernel, partial, out.teardown);
+    entry = from_bundle(g, req, kernel, partial, teardown);
   mark("bundle");
   if (entry) {
     out.entry = std::move(*entry);
@@ -306,6 +312,10 @@ CalibrateOutcome calibrate_cached(const GlobalOptions &g, const CalibrateOptions
     out.path = saved.value();
     mark("saved");
   }
+  // The bundle's read-back has ended (its subject host's error, if any, is
+  // this command's): nothing of it outlives calibrate_cached.
+  if (teardown)
+    teardown->wait();
   return out;
 }
 } // namespace offsetprobe

@@ -8,7 +8,6 @@
 #include "offsetprobe/usecases/global_options.h"
 
 #include <atomic>
-#include <memory>
 #include <optional>
 #include <string>
 
@@ -19,10 +18,6 @@ struct CalibrateOutcome {
   std::string source;              // "cache", "bundle", "bundle+calibrated" or "calibrated"
   std::optional<std::string> path; // where the entry is stored, if it is
   std::optional<Calibration> raw;  // the trials, when calibrated here
-  // From the bundle: the read-back's subjects and programs being ended on a
-  // thread of their own while the caller saves and prints; the last copy
-  // of the outcome joins it.
-  std::shared_ptr<Teardown> teardown;
 };
 
 // Installs SIGINT/SIGTERM/SIGHUP handlers that stop a calibration cleanly;
