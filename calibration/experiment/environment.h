@@ -8,11 +8,10 @@
 // calibrator, its stage planner and its validator run without root or BPF.
 #pragma once
 
-#include "calibration/experiment/teardown.h"
-
 #include "calibration/experiment/capture.h"
 #include "calibration/experiment/kernel_config.h"
 #include "calibration/experiment/proc_read.h"
+#include "calibration/experiment/teardown.h"
 #include "calibration/model/snapshot.h"
 
 #include <functional>
