@@ -354,16 +354,8 @@ CacheResult<CacheEntry> lookup_bundle(const std::string &path, const KernelId &k
     return make_error(ErrorCode::corrupt, path + " is nested more than " +
                                               std::to_string(reader::kMaxJsonDepth) +
                                               " levels deep; refusing to parse it");
-  if (!syntax.ok) {
-    // An error at the very end of the input means the document stopped
-    // early (parse_json's rule).
-    if (syntax.error_byte >= bytes.size())
-      return make_error(ErrorCode::truncated, path + " ends early after " +
-                                                  std::to_string(bytes.size()) +
-                                                  " bytes (truncated JSON)");
-    return make_error(ErrorCode::corrupt,
-                      path + " is not valid JSON (byte " + std::to_string(syntax.error_byte) + ")");
-  }
+  if (!syntax.ok)
+    return reader::json_syntax_error(path, syntax.error_byte, bytes.size());
   std::optional<json> kept;
   try {
     kept = keep_one_build(syntax, kernel.build_id);

@@ -16,6 +16,17 @@
 
 namespace offsetprobe::reader {
 
+// The error for a text that stopped being JSON at `byte` (1-based, as
+// nlohmann counts): truncated when that is its end (the document stopped
+// early), corrupt otherwise.
+inline Error json_syntax_error(const std::string &what, std::size_t byte, std::size_t size) {
+  if (byte >= size)
+    return make_error(ErrorCode::truncated, what + " ends early after " + std::to_string(size) +
+                                                " bytes (truncated JSON)");
+  return make_error(ErrorCode::corrupt,
+                    what + " is not valid JSON (byte " + std::to_string(byte) + ")");
+}
+
 // parse_json: depth-limited, non-throwing parse. Errors: corrupt, truncated.
 inline Result<nlohmann::json> parse_json(std::string_view text, const std::string &what,
                                          std::size_t max_depth = kMaxJsonDepth) {
@@ -48,13 +59,7 @@ inline Result<nlohmann::json> parse_json(std::string_view text, const std::strin
   try {
     return nlohmann::json::parse(text.begin(), text.end());
   } catch (const nlohmann::json::parse_error &e) {
-    // An error at the very end of the input means the document stopped early.
-    if (e.byte >= text.size())
-      return make_error(ErrorCode::truncated, what + " ends early after " +
-                                                  std::to_string(text.size()) +
-                                                  " bytes (truncated JSON)");
-    return make_error(ErrorCode::corrupt,
-                      what + " is not valid JSON (byte " + std::to_string(e.byte) + ")");
+    return json_syntax_error(what, e.byte, text.size());
   } catch (const std::exception &) {
     return make_error(ErrorCode::corrupt, what + " is not valid JSON");
   }
