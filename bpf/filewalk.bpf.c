@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * The file walker: for a subject picked by comm cookie, serves one request
- * (filewalk.h) per trigger syscall: follows the request's pointer offsets
- * from the current task and copies bytes at the last pointer.
+ * The file walker: for a subject picked by comm cookie, serves the next
+ * FW_PER_TRIGGER requests (filewalk.h) per trigger syscall: for each, follows
+ * the request's pointer offsets from the current task and copies bytes at the
+ * last pointer.
  *
  * It dereferences only values it read itself, starting at the current task,
  * and only when they lie in the kernel half of the address space
@@ -63,24 +64,14 @@ struct {
 
 const volatile __u64 trigger_nr = 0;
 
-static __always_inline int walk(void) {
-  struct fw_control *ctl;
+/* Request idx of the round. A global function (OP_SUBPROG,
+ * compat.bpf.h): verified once, whatever the number of calls. */
+__attribute__((noinline)) int serve(__u32 idx) {
   struct fw_request *req;
   struct fw_response *resp;
-  __u32 zero = 0, idx, i, c;
+  __u32 i, c;
   __u64 base;
 
-  if (!subject_record(&fw_slots))
-    return 0;
-  ctl = bpf_map_lookup_elem(&fw_control, &zero);
-  if (!ctl)
-    return 0;
-  /* Not atomic: a fetch-and-add that returns its value needs BPF_FETCH
-   * (5.12+), and only one subject, one thread, triggers during a round. */
-  idx = ctl->next;
-  ctl->next = idx + 1;
-  if (idx >= ctl->count || idx >= FW_MAX_REQ)
-    return 0;
   req = bpf_map_lookup_elem(&fw_requests, &idx);
   resp = bpf_map_lookup_elem(&fw_responses, &idx);
   if (!req || !resp)
@@ -115,6 +106,28 @@ static __always_inline int walk(void) {
                 1ULL << c);
   }
   resp->done = 1;
+  return 0;
+}
+
+/* The next FW_PER_TRIGGER requests of the round. */
+static __always_inline int walk(void) {
+  struct fw_control *ctl;
+  __u32 zero = 0, first, k;
+
+  if (!subject_record(&fw_slots))
+    return 0;
+  ctl = bpf_map_lookup_elem(&fw_control, &zero);
+  if (!ctl)
+    return 0;
+  /* Not atomic: a fetch-and-add that returns its value needs BPF_FETCH
+   * (5.12+), and only one subject, one thread, triggers during a round. */
+  first = ctl->next;
+  ctl->next = first + FW_PER_TRIGGER;
+  for (k = 0; k < FW_PER_TRIGGER; k++) {
+    if (first + k >= ctl->count || first + k >= FW_MAX_REQ)
+      break;
+    serve(first + k);
+  }
   return 0;
 }
 

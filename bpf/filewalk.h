@@ -8,8 +8,9 @@
  * walk found. So the walker knows no field: user space writes requests, each
  * "follow these pointer offsets from the current task, then copy this many
  * bytes at this (signed) offset from the last pointer", and the subject makes
- * one trigger syscall per request; every run of the program takes the next
- * request. One load serves every round of the experiment and its read-back.
+ * one trigger syscall per FW_PER_TRIGGER requests; every run of the program
+ * takes the next ones. One load serves every round of the experiment and its
+ * read-back.
  */
 #ifndef OFFSETPROBE_BPF_FILEWALK_H
 #define OFFSETPROBE_BPF_FILEWALK_H
@@ -21,6 +22,12 @@
 #define FW_CHUNK 256
 #define FW_CHUNKS 8
 #define FW_BYTES (FW_CHUNK * FW_CHUNKS)
+/* Requests served per trigger syscall. One per trigger was ~970 getppid
+ * calls in a read-back of the three file subjects, each a syscall (~1 us on
+ * a VM with page-table isolation) that ran every program attached to
+ * sys_enter. The requests of a round do not depend on one another: user
+ * space writes them all before the first trigger. */
+#define FW_PER_TRIGGER 32
 /* Requests per round (a walk of more is served in several rounds). */
 #define FW_MAX_REQ 1024
 /* Chunks per round, shared by its requests: each request's bytes are the

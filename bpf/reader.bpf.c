@@ -45,6 +45,41 @@ const volatile struct op_read_step steps[OP_MAX_STEPS] = {};
 
 OP_ARRAY_MAP(readbacks, struct op_readback, OP_MAX_SLOTS);
 
+#ifndef OP_BCC
+/* Step i of the plan at `site` for the subject in `slot`, as op_read_step()
+ * (read_step.bpf.h) does it: a global function, verified once for every i.
+ * The unrolled loop of inlined steps made the verifier walk each step of the
+ * plan: 2160 instructions processed, 1.5 ms of the trigger program's load on
+ * 6.18, and its passes over the whole program, dead steps included. Reads of
+ * the plan's rodata with a variable index are no longer constants: the size
+ * is masked to 1..OP_STEP_BYTES (the loaders check the plan, so the mask
+ * changes nothing) and the indices are bounded for the verifier. */
+OP_SUBPROG int read_step_at(__u32 slot, __u64 task, __u32 site, __u32 step)
+{
+  struct op_readback *rb = bpf_map_lookup_elem(&readbacks, &slot);
+  /* One 64-bit index, bounded once: every use derives from it (with the
+   * __u32 argument clang bounded a zero-extended copy and indexed ok[] with
+   * the argument's register, which the verifier knows nothing of). */
+  __u64 i = step, base = task;
+  __u32 parent, size, offset;
+
+  if (!rb || i >= OP_MAX_STEPS || !(steps[i].sites & site))
+    return 0;
+  parent = steps[i].parent;
+  offset = steps[i].offset;
+  size = ((steps[i].size - 1) & (OP_STEP_BYTES - 1)) + 1;
+  if (parent != OP_FROM_TASK) {
+    parent -= 1;
+    if (parent >= OP_MAX_STEPS)
+      return 0;
+    base = rb->values[parent][0];
+  }
+  rb->ok[i / 64] |= read_ok(bpf_probe_read_kernel(rb->values[i], size, (void *)(base + offset)),
+                            1ull << (i % 64));
+  return 0;
+}
+#endif
+
 static __always_inline int read_fields(__u32 site, __u32 max_steps)
 {
   struct op_readback *rb;
@@ -70,14 +105,12 @@ static __always_inline int read_fields(__u32 site, __u32 max_steps)
   OP_PLAN
 #undef OP_STEP
 #else
-  /* Unrolled: each step's index, and so its rodata, is a constant; the steps
-   * past the hook's bound are dead code the verifier skips. */
-#pragma unroll
+  /* A bounded loop (the bound is rodata: a constant to the verifier) of
+   * calls to the step's global function. */
   for (i = 0; i < max_steps; i++) {
     if (i >= (site == OP_SITE_EXIT ? nr_exit_steps : nr_steps))
       break;
-    op_read_step(rb, task, site, i, steps[i].parent, steps[i].offset, steps[i].size,
-                 steps[i].sites);
+    read_step_at(*slot, task, site, i);
   }
 #endif
   return 0;

@@ -16,10 +16,10 @@
  * of 6.18) with room for another family. */
 #define OP_MAX_STEPS 96
 /* Steps the exit program may read: the catalogue puts them first (2 today:
- * one field and the pointer it is read through). Its own, smaller unroll
- * keeps the exit program ~1/10 of the trigger program's size: the
- * verifier's passes over the whole program, dead steps included, cost
- * ~0.6 us an instruction. */
+ * one field and the pointer it is read through). Its own, smaller bound
+ * keeps the exit program small: the verifier's passes over the whole
+ * program, dead steps included, cost ~0.6 us an instruction (under BCC,
+ * where the steps are inlined, each is a few dozen). */
 #define OP_MAX_EXIT_STEPS 8
 /* Bytes a step may read: the largest field (comm) and any pointer fit. */
 #define OP_STEP_BYTES 16

@@ -133,7 +133,7 @@ std::vector<WalkResponse> LiveWalker::walk(int subject, const std::vector<WalkRe
     fw_control ctl{n, 0};
     if (bpf_map__update_elem(impl_->skel->maps.fw_control, &zero, sizeof zero, &ctl, sizeof ctl, 0))
       throw Error(ErrorKind::bpf, "the file walker: setting a round: " + err_text(errno));
-    impl_->triggers.at(subject)(n);
+    impl_->triggers.at(subject)((n + FW_PER_TRIGGER - 1) / FW_PER_TRIGGER);
     for (uint32_t i = 0; i < n; i++) {
       const WalkRequest &q = reqs[first + i];
       const fw_response &r = rs[i];
