@@ -2,6 +2,7 @@
 #include "calibration/experiment/files/subject.h"
 
 #include "calibration/experiment/files/subject_plan.h"
+#include "calibration/experiment/random.h"
 
 #include <algorithm>
 #include <array>
@@ -22,7 +23,6 @@
 #include <sys/eventfd.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -35,15 +35,8 @@ namespace offsetprobe::files {
 
 namespace {
 
-uint64_t rnd64() {
-  uint64_t v = 0;
-  while (getrandom(&v, sizeof v, 0) != sizeof v) {
-  }
-  return v;
-}
-
 uint64_t rnd(uint64_t lo, uint64_t hi) { // [lo, hi)
-  return lo + rnd64() % (hi - lo);
+  return random_in(lo, hi - 1);
 }
 
 std::string rnd_name(size_t lo, size_t hi) {

@@ -6,7 +6,6 @@
 #include <linux/tcp.h> // TCP_REPAIR_*, struct tcp_info with tcpi_notsent_bytes (glibc's is older)
 #include <netinet/in.h>
 #include <poll.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -31,10 +30,11 @@ struct NoRepair : std::runtime_error {
 };
 
 uint32_t rnd32() {
-  uint32_t v = 0;
-  if (getrandom(&v, sizeof(v), 0) != sizeof(v))
-    throw StepError("getrandom failed");
-  return v;
+  try {
+    return static_cast<uint32_t>(random_u64());
+  } catch (const std::runtime_error &e) {
+    throw StepError(e.what());
+  }
 }
 uint32_t rnd_in(uint32_t lo, uint32_t hi) {
   return lo + rnd32() % (hi - lo + 1);

@@ -4,9 +4,10 @@
 // and one socket with the values known of it.
 #pragma once
 
+#include "calibration/experiment/random.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -24,13 +25,10 @@
 namespace offsetprobe::net::subject_parts {
 
 inline uint64_t rnd() {
-  uint64_t v = 0;
-  if (getrandom(&v, sizeof(v), 0) != sizeof(v))
-    throw std::runtime_error("getrandom failed");
-  return v;
+  return random_u64();
 }
 inline uint32_t rnd_in(uint32_t lo, uint32_t hi) {
-  return lo + static_cast<uint32_t>(rnd() % (hi - lo + 1));
+  return static_cast<uint32_t>(random_in(lo, hi));
 }
 
 inline std::string err(const std::string &what) {

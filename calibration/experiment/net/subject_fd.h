@@ -4,7 +4,8 @@
 // errno's text, and a random number in a range.
 #pragma once
 
-#include <sys/random.h>
+#include "calibration/experiment/random.h"
+
 #include <unistd.h>
 
 #include <cerrno>
@@ -42,10 +43,7 @@ inline std::string errno_text(const std::string &what) {
 
 // A random number in [lo, hi] (getrandom; std::runtime_error when it fails).
 inline uint32_t random_in(uint32_t lo, uint32_t hi) {
-  uint32_t v = 0;
-  if (getrandom(&v, sizeof(v), 0) != sizeof(v))
-    throw std::runtime_error("getrandom failed");
-  return lo + v % (hi - lo + 1);
+  return static_cast<uint32_t>(offsetprobe::random_in(lo, hi));
 }
 
 } // namespace offsetprobe::net

@@ -4,7 +4,6 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -24,10 +23,11 @@ struct StepError : std::runtime_error {
 };
 
 uint32_t rnd_in(uint32_t lo, uint32_t hi) {
-  uint32_t v = 0;
-  if (getrandom(&v, sizeof(v), 0) != sizeof(v))
-    throw StepError("getrandom failed");
-  return lo + v % (hi - lo + 1);
+  try {
+    return static_cast<uint32_t>(random_in(lo, hi));
+  } catch (const std::runtime_error &e) {
+    throw StepError(e.what());
+  }
 }
 
 std::string err(const std::string &what) {
