@@ -2,6 +2,7 @@
 // The host protocol as run_subjects() reads it, against a stand-in host (a
 // shell script as CalibrateOptions::self_exe) that answers in a chosen
 // order. No root, no BPF.
+#include "calibration/experiment/random.h"
 #include "calibration/experiment/subject_host.h"
 #include "calibration/experiment/subject.h"
 
@@ -9,10 +10,12 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <string>
 
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 using namespace offsetprobe;
@@ -66,4 +69,37 @@ TEST_CASE("subject protocol: a leader's ready line before its host's spawn line"
     CHECK(l.mono.lo == 1);
     CHECK(l.boot.hi == 4);
   }
+}
+
+// experiment/random.h: the range, and a forked child that does not repeat
+// its parent's buffered numbers.
+TEST_CASE("random_in stays in its range; a forked child draws its own numbers") {
+  for (int i = 0; i < 2000; i++) {
+    uint64_t v = random_in(7, 9);
+    CHECK((v >= 7 && v <= 9));
+  }
+  CHECK(random_in(5, 5) == 5);
+  (void)random_u64(); // the buffer holds the parent's next words now
+  int fds[2];
+  REQUIRE(pipe(fds) == 0);
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    uint64_t w[4];
+    for (auto &x : w)
+      x = random_u64();
+    _exit(write(fds[1], w, sizeof w) == sizeof w ? 0 : 1);
+  }
+  close(fds[1]);
+  uint64_t child[4] = {};
+  REQUIRE(read(fds[0], child, sizeof child) == sizeof child);
+  close(fds[0]);
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  // The parent's next four words: equal to the child's only if the child
+  // had drawn from the parent's buffer (2^-256 by chance).
+  uint64_t mine[4];
+  for (auto &x : mine)
+    x = random_u64();
+  CHECK(std::memcmp(child, mine, sizeof mine) != 0);
 }
