@@ -28,15 +28,20 @@
  * sys_enter. The requests of a round do not depend on one another: user
  * space writes them all before the first trigger. */
 #define FW_PER_TRIGGER 32
-/* Requests per round (a walk of more is served in several rounds). */
-#define FW_MAX_REQ 1024
+/* Requests per round (a walk of more is served in several rounds): a
+ * subject's read-back is 482 on 6.18, a round of the experiment at most as
+ * many. Each map is allocated and zeroed whole when the walker loads. */
+#define FW_MAX_REQ 512
 /* Chunks per round, shared by its requests: each request's bytes are the
  * chunks [chunk_first, chunk_first + nchunks) of fw_chunks, so a round
  * touches only the memory its requests copy. (A 2 KiB slot per response
  * was touched whole by the kernel and by user space for a 256-byte read;
  * each new page of a BPF map costs ~10 us on a VM that shadows page
  * tables, ~250 pages for a read-back of one subject.) */
-#define FW_MAX_CHUNKS 2048
+/* 512 (128 KiB) holds a subject's read-back (482 chunks); the experiment's
+ * largest rounds (~1700 chunks) are served in four. With 2048 the map was
+ * 512 KiB to allocate and zero at every load. */
+#define FW_MAX_CHUNKS 512
 
 struct fw_request {
   unsigned int nsteps;              /* pointers followed (0: copy from the task) */
