@@ -36,7 +36,13 @@ OP_LICENSE_GPL;
  * ring's producer first reaches costs a fault on both sides (~10 us each on a
  * VM that shadows page tables): a calibration pushes ~3.2 MiB through it, so
  * a 2 MiB ring was touched whole (~1000 faults), this one once (~256). */
-OP_RINGBUF_MAP(events, 512 * 1024);
+#ifndef OP_SK_RINGBUF_BYTES
+#define OP_SK_RINGBUF_BYTES (512 * 1024)
+#endif
+/* The loaders size it (OP_SK_RINGBUF_BYTES for BCC): a read-back's hits
+ * end before `data` (1.4 KiB) and come at most 5 between two drains, so it
+ * takes 64 KiB, which the kernel allocates, zeroes and maps at the load. */
+OP_RINGBUF_MAP(events, OP_SK_RINGBUF_BYTES);
 
 /* Each hit is built here, then copied to `events` whole: the per-word work
  * below runs in subprograms (OP_SUBPROG), which on 5.10 may take scalars

@@ -103,6 +103,7 @@ ProgramSpec sockscan_spec(std::optional<uint32_t> inum_offset, bool readback_onl
       .u64("copy_at_2", "OP_SK_COPY_AT_2", copy_at[2])
       .u64("copy_at_3", "OP_SK_COPY_AT_3", copy_at[3])
       .flag("readback_only", "OP_SK_READBACK_ONLY", readback_only)
+      .map_size("events", "OP_SK_RINGBUF_BYTES", readback_only ? 64 * 1024 : 512 * 1024)
       .load("scan_sock")
       .load("scan_udp");
   return spec;
