@@ -43,7 +43,13 @@ const volatile __u32 nr_exit_steps = 0;
 const volatile struct op_read_step steps[OP_MAX_STEPS] = {};
 #endif
 
-OP_ARRAY_MAP(readbacks, struct op_readback, OP_MAX_SLOTS);
+/* One record per subject read back: a validation reads six (L, T, G, E, C,
+ * N). The loaders size it (OP_READER_SLOTS for BCC): at OP_MAX_SLOTS it was
+ * 100 KiB for the kernel to allocate and zero at every load. */
+#ifndef OP_READER_SLOTS
+#define OP_READER_SLOTS OP_MAX_SLOTS
+#endif
+OP_ARRAY_MAP(readbacks, struct op_readback, OP_READER_SLOTS);
 
 #ifndef OP_BCC
 /* Step i of the plan at `site` for the subject in `slot`, as op_read_step()

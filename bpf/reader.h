@@ -21,6 +21,8 @@
  * program, dead steps included, cost ~0.6 us an instruction (under BCC,
  * where the steps are inlined, each is a few dozen). */
 #define OP_MAX_EXIT_STEPS 8
+/* Subjects one reader reads back (its `readbacks` map's size). */
+#define OP_READER_SLOTS_USED 8
 /* Bytes a step may read: the largest field (comm) and any pointer fit. */
 #define OP_STEP_BYTES 16
 /* op_read_step.parent of a step whose base is the current task. */

@@ -161,7 +161,8 @@ ProgramSpec reader_spec(const ReadPlan &plan) {
   ProgramSpec spec("the reader");
   spec.constant({"nr_steps", 4, {all.size()}, {}})
       .constant({"nr_exit_steps", 4, {exit_bound}, {}})
-      .constant(std::move(steps));
+      .constant(std::move(steps))
+      .map_size("readbacks", "OP_READER_SLOTS", OP_READER_SLOTS_USED);
   return spec;
 }
 
@@ -176,7 +177,7 @@ ReaderSession::~ReaderSession() = default;
 
 uint32_t ReaderSession::add_cookie(const std::string &cookie) {
   uint32_t slot = next_slot_++;
-  offsetprobe::add_cookie(*obj_, "the reader", cookie, slot, OP_MAX_SLOTS);
+  offsetprobe::add_cookie(*obj_, "the reader", cookie, slot, OP_READER_SLOTS_USED);
   return slot;
 }
 
