@@ -60,6 +60,7 @@ OP_ARRAY_MAP(readbacks, struct op_readback, OP_READER_SLOTS);
  * the plan's rodata with a variable index are no longer constants: the size
  * is masked to 1..OP_STEP_BYTES (the loaders check the plan, so the mask
  * changes nothing) and the indices are bounded for the verifier. */
+_Static_assert((OP_STEP_BYTES & (OP_STEP_BYTES - 1)) == 0, "read_step_at masks the size");
 OP_SUBPROG int read_step_at(__u32 slot, __u64 task, __u32 site, __u32 step)
 {
   struct op_readback *rb = bpf_map_lookup_elem(&readbacks, &slot);
