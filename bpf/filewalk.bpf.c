@@ -64,8 +64,9 @@ struct {
 
 const volatile __u64 trigger_nr = 0;
 
-/* Request idx of the round. A global function (OP_SUBPROG,
- * compat.bpf.h): verified once, whatever the number of calls. */
+/* Request idx of the round. A global function (noinline and not static, as
+ * compat.bpf.h's OP_SUBPROG, which this libbpf-only object does not
+ * include): verified once, whatever the number of calls. */
 __attribute__((noinline)) int serve(__u32 idx) {
   struct fw_request *req;
   struct fw_response *resp;
