@@ -29,15 +29,16 @@ struct NoRepair : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-uint32_t rnd32() {
+// random_in (random.h), its failure this step's.
+uint32_t rnd_in(uint32_t lo, uint32_t hi) {
   try {
-    return static_cast<uint32_t>(random_u64());
+    return static_cast<uint32_t>(random_in(lo, hi));
   } catch (const std::runtime_error &e) {
     throw StepError(e.what());
   }
 }
-uint32_t rnd_in(uint32_t lo, uint32_t hi) {
-  return lo + rnd32() % (hi - lo + 1);
+uint32_t rnd32() {
+  return rnd_in(0, UINT32_MAX);
 }
 
 std::string err(const std::string &what) {
