@@ -7,17 +7,8 @@
 #include <cstdio>
 #include <iostream>
 
-#include <malloc.h>
-
 int main(int argc, char **argv) {
   using namespace offsetprobe;
-  // One malloc arena for every thread. Each thread's own arena starts on
-  // fresh pages, and a page touched for the first time costs ~12 us on the
-  // kind of VM offsetprobe is measured on: one arena reuses what another
-  // thread freed (~100 fewer page faults in a bundled calibration). The
-  // threads here mostly wait on the kernel, not on malloc's lock. Set before
-  // any thread starts; the subjects (this binary, exec'd or forked) too.
-  mallopt(M_ARENA_MAX, 1);
   // Subjects are re-executions of this binary; they must start fast and must
   // not go through the CLI (their argv is private protocol).
   if (argc >= 2 && std::string(argv[1]) == kSubjectArg)
