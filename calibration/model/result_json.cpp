@@ -6,27 +6,30 @@ namespace offsetprobe {
 using nlohmann::json;
 
 json to_json(const FieldResult &f) {
-  json j = {
-      {"name", f.name},
-      {"struct", f.struct_name},
-      {"member", f.member},
-      {"aliases", f.aliases},
-      {"size", f.size},
-      {"status", to_string(f.status)},
-      {"offset", f.offset ? json(*f.offset) : json(nullptr)},
-      {"trials", f.trials},
-      {"validation", to_string(f.validation)},
-  };
+  // Built member by member into the object's map: an initializer list of
+  // pairs made and converted a temporary array per member (a cache entry's
+  // ~126 fields are converted on every save and every --json).
+  json j(json::value_t::object);
+  auto &o = *j.get_ptr<json::object_t *>();
+  o.emplace("name", f.name);
+  o.emplace("struct", f.struct_name);
+  o.emplace("member", f.member);
+  o.emplace("aliases", f.aliases);
+  o.emplace("size", f.size);
+  o.emplace("status", to_string(f.status));
+  o.emplace("offset", f.offset ? json(*f.offset) : json(nullptr));
+  o.emplace("trials", f.trials);
+  o.emplace("validation", to_string(f.validation));
   if (!f.candidates.empty())
-    j["candidates"] = f.candidates;
+    o.emplace("candidates", f.candidates);
   if (!f.reason.empty())
-    j["reason"] = f.reason;
+    o.emplace("reason", f.reason);
   if (!f.validation_detail.empty())
-    j["validation_detail"] = f.validation_detail;
+    o.emplace("validation_detail", f.validation_detail);
   if (!f.required)
-    j["required"] = false;
+    o.emplace("required", false);
   if (f.interchangeable)
-    j["interchangeable"] = true;
+    o.emplace("interchangeable", true);
   return j;
 }
 
@@ -35,9 +38,9 @@ json to_json(const CalibrationResult &r) {
   for (const auto &f : r.fields)
     fields.push_back(to_json(f));
   json j = {
-      {"backend", r.backend},       {"trigger", r.trigger},       {"trials", r.trials},
-      {"scan_bytes", r.scan_bytes}, {"elapsed_ms", r.elapsed_ms}, {"complete", r.complete()},
-      {"fields", fields},
+      {"backend", r.backend},        {"trigger", r.trigger},       {"trials", r.trials},
+      {"scan_bytes", r.scan_bytes},  {"elapsed_ms", r.elapsed_ms}, {"complete", r.complete()},
+      {"fields", std::move(fields)},
   };
   j["task_struct_size"] = r.task_struct_size ? json(*r.task_struct_size) : json(nullptr);
   if (!r.layout.empty())
