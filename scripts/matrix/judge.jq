@@ -73,6 +73,30 @@ def field_verdict($f; $b):
           (if ($c.rc | IN(0, 143) | not) then "count exited \($c.rc)" else empty end),
           (if $c.pass != true and ($c.why // "") != "" then "guest: \($c.why)" else empty end)
         ] end) as $count_problems
+# The fleet bundle's path: a bundle of this kernel's own cold entry,
+# validated in the guest (BTF hidden). It must take the read-back path
+# ("bundle", or "bundle+calibrated" where the cold run left an optional field
+# unresolved: those are calibrated again) and report every field the cold
+# calibration found at the same offset, read back ("passed"), and every
+# absent one absent.
+| ($guest.bundled // null) as $bun
+| ($bun.output // null) as $bout
+| (if $bun == null or $bun.available != true then null
+   else [ (if ($bun.why // "") == "" and $bun.rc != 0 then "exited \($bun.rc)\($bun.stderr // "" | last_line)" else empty end),
+          (if ($bun.why // "") != "" then "guest: \($bun.why)" else empty end),
+          (if $bun.rc == 0 and $bout == null then "printed no JSON" else empty end),
+          (if $bout != null and ($bout.source | IN("bundle", "bundle+calibrated") | not)
+           then "source \($bout.source // "-"), not the bundle's read-back" else empty end),
+          (if $bout != null then
+             ($cal.fields // [])[] as $f
+             | (($bout.fields // []) | map(select(.name == $f.name)) | first) as $b
+             | if $b == null then "\($f.name) not reported"
+               elif $f.status == "calibrated" and ($b.status != "calibrated" or $b.offset != $f.offset or $b.validation != "passed")
+               then "\($f.name): \($b.status) at \($b.offset // "-") (\($b.validation // "-")), cold \($f.offset)"
+               elif $f.status == "not_present" and $b.status != "not_present" then "\($f.name): \($b.status), cold not_present"
+               else empty end
+           else empty end)
+        ] end) as $bundle_problems
 | [ if $failure != "" then $failure else empty end,
     if $guest == null then (if $failure == "" then "no result from the guest" else empty end)
     else
@@ -94,6 +118,12 @@ def field_verdict($f; $b):
        else empty end),
       (if $count_expected and ($c == null or $c.available != true) then
          "count smoke test not run: \($c.why // "no count block")"
+       else empty end),
+      (if $bundle_expected and ($bun == null or ($bun.available != true and (($bun.why // "") | startswith("skipped:") | not))) then
+         "bundle validation not run: \($bun.why // "no bundled block")"
+       else empty end),
+      (if $bundle_problems != null and ($bundle_problems | length) > 0 then
+         "bundle validation: \($bundle_problems | .[0:4] | join(", "))\(if ($bundle_problems | length) > 4 then " and \(($bundle_problems | length) - 4) more" else "" end)"
        else empty end),
       (if $count_problems != null and ($count_problems | length) > 0 then
          "count smoke test: \($count_problems | join(", "))" else empty end),
@@ -126,6 +156,10 @@ def field_verdict($f; $b):
                  + { counted: ($row.count // null), start_ticks: ($row.start_ticks // null),
                      check: ($row.check // null), guest_pass: $c.pass,
                      pass: ($c.available == true and $count_problems != null and ($count_problems | length) == 0) } end),
+    bundled: (if $bun == null then null
+              else ($bun | {available, rc, seconds, why})
+                   + { source: ($bout.source // null), elapsed_ms: ($bout.elapsed_ms // null),
+                       pass: ($bun.available == true and $bundle_problems != null and ($bundle_problems | length) == 0) } end),
     guest: $guest,
     verdict: (if ($problems | length) == 0 then "pass" else "fail" end),
     failure: ($problems | join("; "))

@@ -40,12 +40,15 @@ jq -s --argjson wall "$wall" --argjson missing "$(printf '%s\n' "${missing[@]}" 
     fields_optional_unresolved: (map(.fields[] | select(.verdict == "optional")) | length),
     count_smoke: {run: map(select(.count.available == true)) | length,
                   passed: map(select(.count.pass == true)) | length},
+    bundle_readback: {run: map(select(.bundled.available == true)) | length,
+                      passed: map(select(.bundled.pass == true)) | length},
     runner_failures: $missing,
     results: map({package, release, flavour, suite, version, verdict, failure, boot_seconds,
                   download, btf, needs_module,
                   calibrate_ms: (.guest.calibrate.output.elapsed_ms // null),
                   count: (if .count == null then null
                           else .count | {available, pass, n, counted, start_ticks, proc_start_ticks, check, rc, why} end),
+                  bundled: .bundled,
                   fields: (.fields | map({name, required, status, offset, btf_offset, verdict, reason}))})
   }' "${results[@]}" >"$out/summary.json"
 
@@ -101,7 +104,9 @@ jq -r --argjson direct "$direct" '
     "\(.kernels) kernels, \(.passed) passed; \(.fields_ok)/\(.fields_checked) fields pass"
     + " (\(.fields_equal_btf) calibrated and equal to BTF, \(.fields_absent) absent on both sides"
     + (if .fields_optional_unresolved > 0 then ", \(.fields_optional_unresolved) not resolved but optional" else "" end)
-    + "); count smoke \(.count_smoke.passed)/\(.count_smoke.run); wall \(.wall_seconds // "-") s."
+    + "); count smoke \(.count_smoke.passed)/\(.count_smoke.run)"
+    + (if .bundle_readback == null then "" else "; bundle read-back \(.bundle_readback.passed)/\(.bundle_readback.run)" end)
+    + "; wall \(.wall_seconds // "-") s."
     + (if (.runner_failures | length) > 0 then " No result (runner failure): \(.runner_failures | join(", "))." else "" end),
     (if ($chain_names | length) > 0 then
       "",

@@ -311,6 +311,8 @@ probe_binary=$binary
 has_cmd() { "$probe_binary" --help 2>&1 | grep -qE "^ +$1( |$)"; }
 count_expected=false
 has_cmd count && count_expected=true
+bundle_expected=false
+has_cmd bundle && bundle_expected=true
 
 # Things the guest needs from a kernel with no modules loaded.
 required_config=(CONFIG_BPF_SYSCALL CONFIG_BPF_EVENTS CONFIG_TRACEPOINTS CONFIG_FTRACE_SYSCALLS
@@ -525,6 +527,7 @@ run_attempt() {
     --argjson qrc "$qrc" --argjson timed_out "$timed_out" --argjson config "$cfg_json" \
     --arg needs_module "${needs_module# }" --slurpfile guest_file "$kd/guest-block.json" --slurpfile truth_file "$kd/btf-truth.json" \
     --arg build_id "$build_id" --arg cpu "$attempt_cpu" --argjson count_expected "$count_expected" \
+    --argjson bundle_expected "$bundle_expected" \
     --arg truth_source "$([ -n "$local_truth" ] && echo "build:$local_truth" || echo btf)" \
     --argjson count_n "$count_n" --arg calibrated_at "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
     -f "$here/judge.jq" >"$kd/result.json"
