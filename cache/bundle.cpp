@@ -325,7 +325,10 @@ CacheResult<std::string> bundle_write(const json &bundle, const std::string &pat
   int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0)
     return make_error(ErrorCode::io, "cannot open directory " + dir + ": " + strerror(errno));
-  auto r = atomic_write_file(dfd, dir, name, bundle.dump(1) + "\n");
+  // Compact, as the shipped fleet bundle is: every calibrate on a kernel
+  // without a cache entry reads and checks the whole text, and indented it
+  // was half as long again (jq prints it indented for a reader).
+  auto r = atomic_write_file(dfd, dir, name, bundle.dump() + "\n");
   ::close(dfd);
   return r;
 }
