@@ -210,7 +210,7 @@ if $OP --help 2>&1 | grep -qE '^ +count( |$)' && [ -x /bin/count_subject ]; then
     CPID=$!
     if waitfor /out/count.err "Ctrl-C stops" 600; then
       echo g >&3
-      waitfor /tmp/subject.out done 600 || COUNT_WHY="the subject did not finish"
+      waitfor /tmp/subject.out "done" 600 || COUNT_WHY="the subject did not finish"
       sleep 1.5 # an interval passes while the subject lives: its key is checked
     else
       COUNT_WHY="count did not start"
@@ -230,7 +230,7 @@ if $OP --help 2>&1 | grep -qE '^ +count( |$)' && [ -x /bin/count_subject ]; then
   tail -n 1 /out/count.json >/out/count.final.json 2>/dev/null
   if [ -z "$COUNT_WHY" ]; then
     # busybox has no jq: pull this pid's row apart with sed.
-    ROW=$(tr -d ' \n' </out/count.final.json | sed 's/},{/}\n{/g' | tr -d '[]' | grep "\"pid\":$COUNT_SUBJ_PID[,}]")
+    ROW=$(tr -d ' \n' </out/count.final.json | sed 's/},{/}\n{/g' | tr -d '[]' | grep "\"pid\":${COUNT_SUBJ_PID}[,}]")
     GOT=$(echo "$ROW" | sed -n 's/.*"count":\([0-9]*\).*/\1/p')
     TICKS=$(echo "$ROW" | sed -n 's/.*"start_ticks":\([0-9]*\).*/\1/p')
     if ! grep -q '"final":true' /out/count.final.json 2>/dev/null && ! tr -d ' \n' </out/count.final.json | grep -q '"final":true'; then
