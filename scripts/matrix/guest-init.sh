@@ -84,10 +84,10 @@ echo "=====OFFSETPROBE-STARTING====="
 
 # --- calibrate with BTF hidden ------------------------------------------------
 # A tmpfs over /sys/kernel/btf: calibration must not be able to read the answer.
+# (Undone with `umount /sys/kernel/btf` for verify; the bundle's run hides it again.)
+hide_btf() { mount -t tmpfs none /sys/kernel/btf 2>/dev/null && [ ! -e /sys/kernel/btf/vmlinux ]; }
 BTF_HIDDEN=false
-if mount -t tmpfs none /sys/kernel/btf 2>/dev/null && [ ! -e /sys/kernel/btf/vmlinux ]; then
-  BTF_HIDDEN=true
-fi
+hide_btf && BTF_HIDDEN=true
 # --cache-dir: once calibrate writes its cache entry, it lands in /out/cache and
 # the host bundles that real entry.
 mkdir -m 0755 /out/cache
@@ -95,11 +95,14 @@ CAL_ARGS="--cache-dir /out/cache calibrate --json"
 # A slower hang detector than calibrate's 10 s when run.sh asks for one: an
 # emulated guest on busy host cores can take longer than that for a subject's
 # answer (5.10 rt arm64 under TCG at load 25 on 2 cores did).
-SUBJECT_TIMEOUT_MS=$(cfg subject_timeout_ms)
-[ -n "$SUBJECT_TIMEOUT_MS" ] && CAL_ARGS="$CAL_ARGS --timeout $SUBJECT_TIMEOUT_MS"
 # --fields from run.sh (a local kernel's truth covers only some structs).
+# Both go to the bundle's run below too.
+RUN_ARGS=""
+SUBJECT_TIMEOUT_MS=$(cfg subject_timeout_ms)
+[ -n "$SUBJECT_TIMEOUT_MS" ] && RUN_ARGS="$RUN_ARGS --timeout $SUBJECT_TIMEOUT_MS"
 FIELDS=$(cfg fields)
-[ -n "$FIELDS" ] && CAL_ARGS="$CAL_ARGS --fields $FIELDS"
+[ -n "$FIELDS" ] && RUN_ARGS="$RUN_ARGS --fields $FIELDS"
+CAL_ARGS="$CAL_ARGS$RUN_ARGS"
 if [ "$FIXTURES" = 1 ]; then
   if $OP calibrate --help 2>&1 | grep -q -- --dump-snapshots; then
     CAL_ARGS="$CAL_ARGS --dump-snapshots /out/snapshots.json"
@@ -150,15 +153,13 @@ elif [ -z "$ENTRY" ]; then
 elif ! $OP bundle create -o /tmp/self.bundle "$ENTRY" >/out/bundle-create.out 2>&1; then
   BUNDLE_AVAIL=true
   BUNDLE_WHY="bundle create failed: $(tail -n 1 /out/bundle-create.out)"
-elif ! mount -t tmpfs none /sys/kernel/btf 2>/dev/null || [ -e /sys/kernel/btf/vmlinux ]; then
+elif ! hide_btf; then
   BUNDLE_AVAIL=true
   BUNDLE_WHY="could not hide /sys/kernel/btf"
 else
   BUNDLE_AVAIL=true
   mkdir -m 0755 /tmp/bundle-cache
-  BUN_ARGS="--cache-dir /tmp/bundle-cache calibrate --json --bundle /tmp/self.bundle"
-  [ -n "$SUBJECT_TIMEOUT_MS" ] && BUN_ARGS="$BUN_ARGS --timeout $SUBJECT_TIMEOUT_MS"
-  [ -n "$FIELDS" ] && BUN_ARGS="$BUN_ARGS --fields $FIELDS"
+  BUN_ARGS="--cache-dir /tmp/bundle-cache calibrate --json --bundle /tmp/self.bundle$RUN_ARGS"
   # shellcheck disable=SC2086
   timeout "$STEP_TIMEOUT" $OP $BUN_ARGS >/out/bundled.json 2>/out/bundled.err
   BUNDLE_RC=$?
