@@ -105,7 +105,7 @@ jq -r --argjson direct "$direct" '
     + " (\(.fields_equal_btf) calibrated and equal to BTF, \(.fields_absent) absent on both sides"
     + (if .fields_optional_unresolved > 0 then ", \(.fields_optional_unresolved) not resolved but optional" else "" end)
     + "); count smoke \(.count_smoke.passed)/\(.count_smoke.run)"
-    + (if .bundle_readback == null then "" else "; bundle read-back \(.bundle_readback.passed)/\(.bundle_readback.run)" end)
+    + "; bundle read-back \(.bundle_readback.passed)/\(.bundle_readback.run)"
     + "; wall \(.wall_seconds // "-") s."
     + (if (.runner_failures | length) > 0 then " No result (runner failure): \(.runner_failures | join(", "))." else "" end),
     (if ($chain_names | length) > 0 then
