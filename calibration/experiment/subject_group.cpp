@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <mutex>
 #include <vector>
 
 #include <signal.h>
@@ -19,10 +20,21 @@ namespace offsetprobe {
 
 namespace {
 
-// The group of the calibration running in this process (0: none); read by
-// the signal handler, hence a lock-free atomic.
-std::atomic<pid_t> g_running_group{0};
+// The groups of the calibrations running in this process (0: a free slot);
+// read by the signal handler, hence lock-free atomics. More than one at a
+// time: the bundle's read-back ends its subjects on a thread of its own while
+// a calibration of the fields the bundle lacks has already started its own.
+constexpr size_t kMaxGroups = 8;
+std::array<std::atomic<pid_t>, kMaxGroups> g_running_groups{};
 static_assert(std::atomic<pid_t>::is_always_lock_free);
+
+// PR_SET_CHILD_SUBREAPER is the process's, not a group's: set while any group
+// lives, restored when the last one ends. A group that restored it on its own
+// end took it from a calibration still running beside it, whose orphans then
+// went to PID 1 (zombies under a PID 1 that reaps nothing, tests/zombies.sh).
+std::mutex g_reaper_mutex;
+int g_live_groups = 0;
+int g_was_subreaper = 0;
 
 } // namespace
 
@@ -79,8 +91,11 @@ SubjectGroup::SubjectGroup() {
   // Orphans of the subjects (a leader whose host was killed, the init of the
   // unshared subject's pid namespace) come back to us rather than to PID 1,
   // which in a container may be an agent that reaps nothing.
-  prctl(PR_GET_CHILD_SUBREAPER, &was_subreaper_, 0, 0, 0);
-  prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+  std::lock_guard lock(g_reaper_mutex);
+  if (g_live_groups++ == 0) {
+    prctl(PR_GET_CHILD_SUBREAPER, &g_was_subreaper, 0, 0, 0);
+    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+  }
 }
 
 SubjectGroup::~SubjectGroup() {
@@ -89,7 +104,13 @@ SubjectGroup::~SubjectGroup() {
 
 void SubjectGroup::adopt(pid_t pgid) {
   pgid_ = pgid;
-  g_running_group.store(pgid);
+  for (size_t i = 0; i < g_running_groups.size() && slot_ < 0; i++) {
+    pid_t free = 0;
+    if (g_running_groups[i].compare_exchange_strong(free, pgid))
+      slot_ = static_cast<int>(i);
+  }
+  // No free slot (never so many at once): the end() below still kills and
+  // reaps the group; only a stop signal would not reach it at once.
 }
 
 std::string SubjectGroup::end(int timeout_ms) {
@@ -97,8 +118,10 @@ std::string SubjectGroup::end(int timeout_ms) {
     return "";
   ended_ = true;
   std::string left;
+  if (slot_ >= 0)
+    g_running_groups[static_cast<size_t>(slot_)].store(0);
+  slot_ = -1;
   if (pgid_ > 0) {
-    g_running_group.store(0);
     // Every member dies; each one's children are reparented to us (the
     // subreaper) before it can be reaped, so the group is empty exactly
     // when waitpid says we have no child left in it. Killed again on every
@@ -122,15 +145,16 @@ std::string SubjectGroup::end(int timeout_ms) {
   }
   // Once reaped, the id may name someone else's group: never kill it again.
   pgid_ = 0;
-  if (!was_subreaper_)
+  std::lock_guard lock(g_reaper_mutex);
+  if (--g_live_groups == 0 && !g_was_subreaper)
     prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
   return left;
 }
 
 void kill_subjects_from_signal_handler() {
-  pid_t g = g_running_group.load();
-  if (g > 0)
-    ::kill(-g, SIGKILL);
+  for (auto &slot : g_running_groups)
+    if (pid_t g = slot.load(); g > 0)
+      ::kill(-g, SIGKILL);
 }
 
 } // namespace offsetprobe

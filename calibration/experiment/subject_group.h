@@ -70,12 +70,12 @@ public:
 
 private:
   pid_t pgid_ = 0;
-  int was_subreaper_ = 0;
+  int slot_ = -1; // in the signal handler's table of running groups
   bool ended_ = false;
 };
 
-// Async-signal-safe: SIGKILL to the subject group of the calibration that is
-// running in this process, if any. The stop handlers call it so that the
+// Async-signal-safe: SIGKILL to the subject groups of the calibrations that
+// are running in this process, if any. The stop handlers call it so that the
 // subjects are gone at once even while the calibrator is busy (compiling a
 // BCC program, say) and notices the stop only later.
 void kill_subjects_from_signal_handler();

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 
 #include <signal.h>
 #include <unistd.h>
@@ -94,15 +95,20 @@ bool covers(const CacheEntry &e, const CalibrateOptions &req) {
 
 // Test only (docs/reliability.md): with OFFSETPROBE_TEST_STAGE_HOOK=<stage>
 // the calibrator prints "offsetprobe: test stage hook: <stage> calibrator=<pid>
-// pids=<host>,<leader>..." on stderr when it reaches <stage> and stops itself
-// with SIGSTOP, so that a test can kill a subject or signal the calibrator at
-// exactly that point and then SIGCONT it. Unset, nothing changes.
+// pids=<host>,<leader>..." on stderr the first time it reaches <stage> and
+// stops itself with SIGSTOP, so that a test can kill a subject or signal the
+// calibrator at exactly that point and then SIGCONT it. Only the first time:
+// a run that passes a stage twice (the bundle's read-back, then a calibration
+// of the fields the bundle lacks) would otherwise stop again with nobody left
+// to continue it. Unset, nothing changes.
 void install_test_stage_hook(CalibrateOptions &opt) {
   const char *want = std::getenv("OFFSETPROBE_TEST_STAGE_HOOK");
   if (!want || !*want)
     return;
-  opt.on_stage = [stage = std::string(want)](const std::string &at, const std::vector<int> &pids) {
-    if (at != stage)
+  auto fired = std::make_shared<std::atomic<bool>>(false);
+  opt.on_stage = [stage = std::string(want), fired](const std::string &at,
+                                                    const std::vector<int> &pids) {
+    if (at != stage || fired->exchange(true))
       return;
     std::string line = "offsetprobe: test stage hook: " + at +
                        " calibrator=" + std::to_string(getpid()) + " pids=";
