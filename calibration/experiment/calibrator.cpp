@@ -354,7 +354,7 @@ Calibration calibrate(const CalibrateOptions &opt) try {
   std::unique_ptr<Scanner> scanner_holder;
   // The host starts on another thread while this one loads the scanner.
   SubjectsStarter host_holder(env, opt);
-  auto subjects = make_subjects(opt.trials + 1); // the last one validates
+  auto subjects = make_subjects(opt.trials, 1); // the last one validates
   std::vector<Launched *> trial_subjects;
   for (uint32_t i = 0; i < opt.trials; i++)
     trial_subjects.push_back(&subjects[i]);
@@ -462,7 +462,7 @@ ValidationSubjects start_validation_subjects(const CalibrateOptions &opt) try {
   env.check_privileges();
   ValidationSubjects s;
   s.host = env.start_subjects(opt);
-  s.subjects = make_subjects(1);
+  s.subjects = make_subjects(0, 1);
   // Set up now and held, as calibrate() does with its validation subject.
   s.host->prepare({&s.subjects[0]});
   return s;

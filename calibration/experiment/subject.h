@@ -36,12 +36,39 @@ struct Cookies {
 };
 
 // The ids the creds subject C takes (setresgid, setfsgid, setresuid,
-// setfsuid; all distinct and unusual) and the loginuid it writes into
-// /proc/self/loginuid before that (which gives it a new sessionid too).
+// setfsuid; unusual) and the loginuid it writes into /proc/self/loginuid
+// before that (which gives it a new sessionid too).
+//
+// Each id call commits a new struct cred and the one it replaces is freed
+// with its bytes intact, so C's slab neighbours can hold a stale cred with
+// most of C's final ids. The last call changes one id (setfsuid), so the cred
+// before it holds the other seven; where the slab puts it next to C's cred
+// at the same distance in every trial, those seven ids each had two
+// candidates (a CI run of 2026-12-04: uid to egid ambiguous, exit 4). So the
+// trials take their ids in three orders (CredOrder), and in two of them the
+// last call sets a whole family: C's stale creds then hold none of that
+// family's final ids, and a stale candidate cannot survive every trial.
+// The price: fsuid equals euid in a uids_last trial and fsgid equals egid in
+// a gids_last one; the all_distinct trial tells those apart.
+enum class CredOrder {
+  all_distinct, // gids, fsgid, uids, fsuid: eight distinct ids
+  uids_last,    // gids, fsgid, then setresuid: fsuid = euid
+  gids_last,    // uids, fsuid, then setresgid: fsgid = egid
+};
+
 struct CredPlan {
   // uid, gid, suid, sgid, euid, egid, fsuid, fsgid: struct cred's order.
   uint32_t ids[8] = {};
   uint32_t loginuid = 0;
+  // The order follows from the ids (sent to the subject host as they are):
+  // fsuid == euid means uids_last, fsgid == egid gids_last.
+  CredOrder order() const {
+    if (ids[6] == ids[4])
+      return CredOrder::uids_last;
+    if (ids[7] == ids[5])
+      return CredOrder::gids_last;
+    return CredOrder::all_distinct;
+  }
 };
 
 // A fresh random cookie: "op" + 13 random characters, from getrandom().

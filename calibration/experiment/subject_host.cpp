@@ -231,10 +231,11 @@ static Cookies fresh_cookies() {
                  make_cookie(), make_cookie(), make_cookie()};
 }
 
-// Distinct, unusual ids for C: a random base in [1e6, 9e6), then +1..+8 in
-// struct cred's order, and a loginuid beyond them. Random per trial, so a
-// decoy that matches one trial's value is dropped by the others.
-static CredPlan fresh_cred_plan() {
+// Unusual ids for C: a random base in [1e6, 9e6), then +1..+8 in struct
+// cred's order, and a loginuid beyond them. Random per trial, so a decoy that
+// matches one trial's value is dropped by the others. `order` (CredOrder,
+// subject.h) makes fsuid equal euid, or fsgid equal egid.
+static CredPlan fresh_cred_plan(CredOrder order) {
   uint32_t r = 0;
   while (getrandom(&r, sizeof(r), 0) != sizeof(r)) {
   }
@@ -242,6 +243,10 @@ static CredPlan fresh_cred_plan() {
   CredPlan p;
   for (uint32_t i = 0; i < 8; i++)
     p.ids[i] = base + 1 + i;
+  if (order == CredOrder::uids_last)
+    p.ids[6] = p.ids[4];
+  else if (order == CredOrder::gids_last)
+    p.ids[7] = p.ids[5];
   p.loginuid = base + 20;
   return p;
 }
@@ -477,13 +482,17 @@ void retrigger(const CalibrateOptions &opt, SubjectHost &host,
   }
 }
 
-std::vector<Launched> make_subjects(uint32_t n) {
-  std::vector<Launched> out(n);
-  for (uint32_t i = 0; i < n; i++) {
+std::vector<Launched> make_subjects(uint32_t trials, uint32_t readbacks) {
+  static constexpr CredOrder orders[] = {CredOrder::all_distinct, CredOrder::uids_last,
+                                         CredOrder::gids_last};
+  std::vector<Launched> out(trials + readbacks);
+  for (uint32_t i = 0; i < out.size(); i++) {
     out[i].index = static_cast<int>(i);
     out[i].cookies = fresh_cookies();
     out[i].exit_status = random_exit_status();
-    out[i].cred_plan = fresh_cred_plan();
+    // A read-back's subject takes eight distinct ids: each id's read-back
+    // then tells its offset from every other id's.
+    out[i].cred_plan = fresh_cred_plan(i < trials ? orders[i % 3] : CredOrder::all_distinct);
   }
   return out;
 }

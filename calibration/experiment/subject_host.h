@@ -118,8 +118,10 @@ void release_subjects(SubjectHost &host, const std::vector<Launched *> &subjects
 void retrigger(const CalibrateOptions &opt, SubjectHost &host,
                const std::vector<Launched *> &subjects);
 
-// `n` leaders to launch, each with fresh cookies, exit code and ids.
-std::vector<Launched> make_subjects(uint32_t n);
+// The leaders of `trials` trials, then of `readbacks` read-backs, each with
+// fresh cookies, exit code and ids. The trials' C takes its ids in the three
+// CredOrders in turn (--trials is at least 3: every order runs).
+std::vector<Launched> make_subjects(uint32_t trials, uint32_t readbacks);
 
 // Fills a trial's known values (windows in the host clock domain).
 Trial make_trial(const Launched &l, const TimeNsOffsets &ns);

@@ -34,24 +34,68 @@ void append_error(std::string &to, const std::string &what) {
 
 namespace {
 
-// Raises CAP_SETUID in the effective set again after setresuid() to non-zero
-// ids cleared it (PR_SET_KEEPCAPS kept it in the permitted set).
-bool raise_setuid_cap() {
+// Raises CAP_SETUID and CAP_SETGID in the effective set again after
+// setresuid() to non-zero ids cleared them (PR_SET_KEEPCAPS kept them in the
+// permitted set).
+bool raise_id_caps() {
   __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
   __user_cap_data_struct data[2]{};
   if (syscall(SYS_capget, &hdr, data) != 0)
     return false;
-  constexpr int cap_setuid = 7;
-  data[0].effective |= 1u << cap_setuid;
+  constexpr int cap_setgid = 6, cap_setuid = 7;
+  data[0].effective |= (1u << cap_setuid) | (1u << cap_setgid);
   return syscall(SYS_capset, &hdr, data) == 0;
+}
+
+// setresgid, then setfsgid unless fsgid is to stay egid.
+bool take_gids(const uint32_t *id, bool fs, std::string &cred_error) {
+  if (setresgid(id[1], id[5], id[3]) != 0) {
+    append_error(cred_error, "setresgid:" + err_name(errno));
+    return false;
+  }
+  if (!fs)
+    return true;
+  setfsgid(id[7]);
+  if (static_cast<uint32_t>(setfsgid(static_cast<gid_t>(-1))) != id[7]) {
+    append_error(cred_error, "setfsgid:EPERM");
+    return false;
+  }
+  return true;
+}
+
+// setresuid (keeping the capabilities when more calls follow), then
+// setfsuid unless fsuid is to stay euid.
+bool take_uids(const uint32_t *id, bool more, std::string &cred_error) {
+  if (more && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) {
+    append_error(cred_error, "keepcaps:" + err_name(errno));
+    return false;
+  }
+  if (setresuid(id[0], id[4], id[2]) != 0) {
+    append_error(cred_error, "setresuid:" + err_name(errno));
+    return false;
+  }
+  if (!more)
+    return true;
+  if (!raise_id_caps()) {
+    append_error(cred_error, "capset:" + err_name(errno));
+    return false;
+  }
+  setfsuid(id[6]);
+  if (static_cast<uint32_t>(setfsuid(static_cast<uid_t>(-1))) != id[6]) {
+    append_error(cred_error, "setfsuid:EPERM");
+    return false;
+  }
+  return true;
 }
 
 } // namespace
 
 // C: loginuid first (writing it needs CAP_AUDIT_CONTROL, which setresuid to
-// non-zero ids takes away), then gids (while still root), then uids, then
-// fsuid (needs CAP_SETUID back: setresuid resets fsuid to euid). Returns the
-// errors as "what:ERRNO" tokens.
+// non-zero ids takes away), then the ids in the plan's order (CredOrder,
+// subject.h): gids while still root, then uids, then fsuid (needs CAP_SETUID
+// back: setresuid resets fsuid to euid); or gids, fsgid and setresuid last;
+// or uids, fsuid (capabilities kept and raised again) and setresgid last.
+// Returns the errors as "what:ERRNO" tokens.
 void take_credentials(const CredPlan &p, std::string &cred_error, std::string &loginuid_error) {
   int fd = open("/proc/self/loginuid", O_WRONLY | O_CLOEXEC);
   if (fd < 0) {
@@ -63,20 +107,17 @@ void take_credentials(const CredPlan &p, std::string &cred_error, std::string &l
     close(fd);
   }
   const uint32_t *id = p.ids; // uid gid suid sgid euid egid fsuid fsgid
-  if (setresgid(id[1], id[5], id[3]) != 0)
-    return append_error(cred_error, "setresgid:" + err_name(errno));
-  setfsgid(id[7]);
-  if (static_cast<uint32_t>(setfsgid(static_cast<gid_t>(-1))) != id[7])
-    return append_error(cred_error, "setfsgid:EPERM");
-  if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0)
-    return append_error(cred_error, "keepcaps:" + err_name(errno));
-  if (setresuid(id[0], id[4], id[2]) != 0)
-    return append_error(cred_error, "setresuid:" + err_name(errno));
-  if (!raise_setuid_cap())
-    return append_error(cred_error, "capset:" + err_name(errno));
-  setfsuid(id[6]);
-  if (static_cast<uint32_t>(setfsuid(static_cast<uid_t>(-1))) != id[6])
-    append_error(cred_error, "setfsuid:EPERM");
+  switch (p.order()) {
+  case CredOrder::all_distinct:
+    (void)(take_gids(id, true, cred_error) && take_uids(id, true, cred_error));
+    break;
+  case CredOrder::uids_last:
+    (void)(take_gids(id, true, cred_error) && take_uids(id, false, cred_error));
+    break;
+  case CredOrder::gids_last:
+    (void)(take_uids(id, true, cred_error) && take_gids(id, false, cred_error));
+    break;
+  }
 }
 
 #ifndef CLONE_NEWTIME

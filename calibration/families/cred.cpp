@@ -226,11 +226,14 @@ Family cred() {
     d.size = 4;
     d.align = 4;
     d.via = {"task_struct.real_cred", "task_struct.cred"};
-    d.known = "/proc/<pid>/status Uid:/Gid: lines of L (root) and C (distinct ids)";
+    d.known = "/proc/<pid>/status Uid:/Gid: lines of L (root) and C (unusual ids)";
     f.fields.push_back(d);
   }
-  f.roles = {{Role::creds, "C: forked by L, sets eight distinct ids with setresuid/setresgid "
-                           "and setfsuid/setfsgid"}};
+  f.roles = {{Role::creds, "C: forked by L, sets unusual ids with setresuid/setresgid and "
+                           "setfsuid/setfsgid, in one of three orders by trial (all eight "
+                           "distinct; setresuid last, fsuid = euid; setresgid last, fsgid = "
+                           "egid) so that no stale cred of C's holds a family's final ids in "
+                           "every trial"}};
   f.rule = "The pointer is the candidate whose pointee holds every id of C and of L. struct "
            "cred declares uid, gid, suid, sgid, euid, egid, fsuid, fsgid one after the other "
            "(since 2.6.29): a stale cred in the slab neighbours can repeat some of C's ids, so "
