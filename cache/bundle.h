@@ -33,7 +33,8 @@ inline constexpr const char *kBundleSchemaV1 = "offsetprobe-bundle/v1";
 // ~3 KiB per kernel: 64 MiB is room for ~20000 kernel builds.
 inline constexpr std::size_t kMaxBundleBytes = 64u << 20;
 // Where `calibrate` looks for a bundle when none is given: the fleet archive
-// that `meson install` and the .deb ship (dist/fleet/bundle.json).
+// that `meson install` and the .deb ship (dist/fleet/ARCH/bundle.json, the
+// package's architecture's).
 #ifndef OFFSETPROBE_BUNDLE_PATH
 #define OFFSETPROBE_BUNDLE_PATH "/usr/share/offsetprobe/bundle.json"
 #endif

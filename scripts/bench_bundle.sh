@@ -4,9 +4,9 @@
 # (the bundle's offsets validated by the read-back, no experiment) against a
 # cold calibration (--force --no-bundle), interleaved run by run in one
 # invocation so that both see the same machine. The bundle is the shipped
-# fleet bundle (dist/fleet/bundle.json: its ~100 builds are parsed past on
-# every lookup) with this kernel's own entry added, calibrated first (this
-# host's kernel is not a Debian build). -s: this kernel's entry alone.
+# fleet bundle of this architecture (dist/fleet/ARCH/bundle.json: its ~100
+# builds are parsed past on every lookup) with this kernel's own entry added,
+# calibrated first (this host's kernel is not a Debian build). -s: this kernel's entry alone.
 # Prints the medians, p10/p90 of whole-process wall time and of the in-process
 # elapsed_ms, and writes them as Markdown. Root and BPF needed.
 # Usage: bench_bundle.sh [-n RUNS] [-o OUT.md] [-s] [OFFSETPROBE]
@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=30
 out=""
-shipped=dist/fleet/bundle.json
+case $(uname -m) in aarch64) shipped=dist/fleet/arm64/bundle.json ;; *) shipped=dist/fleet/amd64/bundle.json ;; esac
 while getopts "n:o:s" opt; do
   case $opt in
   n) runs=$OPTARG ;;
