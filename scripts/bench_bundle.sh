@@ -6,7 +6,8 @@
 # invocation so that both see the same machine. The bundle is the shipped
 # fleet bundle of this architecture (dist/fleet/ARCH/bundle.json: its ~100
 # builds are parsed past on every lookup) with this kernel's own entry added,
-# calibrated first (this host's kernel is not a Debian build). -s: this kernel's entry alone.
+# calibrated first (this host's kernel is not a Debian build). -s: this
+# kernel's entry alone.
 # Prints the medians, p10/p90 of whole-process wall time and of the in-process
 # elapsed_ms, and writes them as Markdown. Root and BPF needed.
 # Usage: bench_bundle.sh [-n RUNS] [-o OUT.md] [-s] [OFFSETPROBE]

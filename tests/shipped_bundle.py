@@ -5,8 +5,8 @@ holds every field of this binary's catalogue (`offsetprobe fields --json`),
 each calibrated with an offset or not_present, every build names a layout
 the bundle holds, and every build is ARCH's (its kernel's machine: x86_64
 for amd64, aarch64 for arm64; a bundle copied into the other architecture's
-directory would ship kernels no host of that package can run). A field added to the catalogue without the archive being
-rerun fails here: on every fleet kernel, the default `calibrate` would read
+directory would ship kernels no host of that package can run). A field added
+to the catalogue without the archive being rerun fails here: on every fleet kernel, the default `calibrate` would read
 the bundle back and then calibrate that field on the spot (the eighteenth
 session found the bundle without tcp_sock.total_retrans: 125 ms instead of
 ~26). No root. Usage: shipped_bundle.py OFFSETPROBE_BINARY BUNDLE ARCH"""

@@ -26,6 +26,13 @@ ARCHES = ["amd64", "arm64"]
 MARKERS = {"amd64": "o", "arm64": "^"}
 
 
+def arch_counts(builds):
+    """The architectures present, in ARCHES' order, and '105 amd64, 136 arm64'."""
+    arches = [arch for arch in ARCHES if any(b["arch"] == arch for b in builds)]
+    return arches, ", ".join("%d %s" % (sum(1 for b in builds if b["arch"] == arch), arch)
+                             for arch in arches)
+
+
 def arch_of(release):
     """'6.1.0-50-rt-arm64' and '6.12.95+deb12-arm64-16k' -> 'arm64'."""
     m = re.search(r"-(amd64|arm64)(?:-16k)?$", release)
@@ -46,7 +53,7 @@ def series_of(release):
 
 
 def load(results_dirs):
-    builds = []
+    builds, seen = [], set()
     paths = [p for d in results_dirs
              for p in sorted(glob.glob(os.path.join(d, "kernels", "*", "result.json")))]
     for path in paths:
@@ -56,8 +63,9 @@ def load(results_dirs):
         if r.get("verdict") != "pass" or r.get("flavour") not in FLAVOURS or arch not in ARCHES:
             continue
         # The same build judged in two directories counts once.
-        if any(b["release"] == r["release"] and b["build_id"] == r.get("build_id") for b in builds):
+        if (r["release"], r.get("build_id")) in seen:
             continue
+        seen.add((r["release"], r.get("build_id")))
         series, key = series_of(r["release"])
         series = "%s %s" % (arch, series)
         key = (ARCHES.index(arch),) + key
@@ -115,8 +123,7 @@ def plot(builds, series_order, fields, path):
                for arch in ARCHES for fl in FLAVOURS
                if any(b["arch"] == arch and b["flavour"] == fl for b in builds)]
     fig.legend(handles=handles, loc="upper right", fontsize=7, ncol=2)
-    counts = ", ".join("%d %s" % (sum(1 for b in builds if b["arch"] == arch), arch)
-                       for arch in ARCHES if any(b["arch"] == arch for b in builds))
+    _, counts = arch_counts(builds)
     fig.suptitle("Offset (bytes) of each field that moves, on %d Debian kernel builds (%s); "
                  "x: builds by series (%s), then flavour, then ABI. %d fields never move."
                  % (len(builds), counts, ", ".join(series_order), len(still)), fontsize=9)
@@ -172,7 +179,7 @@ def main():
                                                                 "; ".join(d)))
     if moves == 0:
         lines.append("| - | - | - | - | none |")
-    arches = [arch for arch in ARCHES if any(b["arch"] == arch for b in builds)]
+    arches, counts = arch_counts(builds)
     lines += ["", "## Per field", "",
               "| field | distinct offsets | " + " | ".join("offsets seen on %s" % arch for arch in arches)
               + " |", "|---|---|" + "---|" * len(arches)]
@@ -188,9 +195,7 @@ def main():
     with open(os.path.join(a.out, "drift.md"), "w") as out:
         out.write("\n".join(lines) + "\n")
     print("drift: %d builds (%s), %d layouts, %d of %d fields move; wrote %s and drift.md"
-          % (len(builds), ", ".join("%d %s" % (sum(1 for b in builds if b["arch"] == arch), arch)
-                                    for arch in arches),
-             len(layouts), len(moving), len(fields), png))
+          % (len(builds), counts, len(layouts), len(moving), len(fields), png))
 
 
 if __name__ == "__main__":
