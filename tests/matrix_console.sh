@@ -58,6 +58,18 @@ check "the same at another RIP" "$(console_failure "$tmp/rip" "$tmp/empty.json" 
 sed 's/65 48 0f c7 0e 75 a8/65 48 0f c7 0f 75 a8/' "$fault" >"$tmp/insn"
 check "the same after another instruction" \
   "$(console_failure "$tmp/insn" "$tmp/empty.json" false 600 0)" "guest panicked: " no
+sed 's/EFLAGS: 56da0fc2/EFLAGS: 00010246/' "$fault" >"$tmp/flags"
+check "the same with an EFLAGS a CPU can hold" \
+  "$(console_failure "$tmp/flags" "$tmp/empty.json" false 600 0)" "guest panicked: " no
+# The same fault in __kmalloc (the slab's fast path inlined there), a real
+# console of 6.12.107+deb13-cloud-amd64 from the fleet archive of 2026-12-04,
+# in a subject's unshare(); with a possible EFLAGS it stays reported.
+kfault=$here/fixtures/matrix/tcg-double-fault-kmalloc.console.log
+check "TCG's double fault in __kmalloc" "$(console_failure "$kfault" "$tmp/empty.json" false 600 0)" \
+  "guest panicked in the emulator (TCG double fault" yes
+sed 's/EFLAGS: 75960e42/EFLAGS: 00000246/' "$kfault" >"$tmp/kflags"
+check "the same in __kmalloc with an EFLAGS a CPU can hold" \
+  "$(console_failure "$tmp/kflags" "$tmp/empty.json" false 600 0)" "guest panicked: " no
 
 printf 'Linux version 6.12\n=====OFFSETPROBE-STARTING=====\n' >"$tmp/quiet"
 check "hung" "$(console_failure "$tmp/quiet" "$tmp/empty.json" true 600 124)" \
