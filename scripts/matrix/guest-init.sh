@@ -103,14 +103,20 @@ SUBJECT_TIMEOUT_MS=$(cfg subject_timeout_ms)
 FIELDS=$(cfg fields)
 [ -n "$FIELDS" ] && RUN_ARGS="$RUN_ARGS --fields $FIELDS"
 CAL_ARGS="$CAL_ARGS$RUN_ARGS"
-if [ "$FIXTURES" = 1 ]; then
-  if $OP calibrate --help 2>&1 | grep -q -- --dump-snapshots; then
-    CAL_ARGS="$CAL_ARGS --dump-snapshots /out/snapshots.json"
-    # The net family's raw trials too (scripts/matrix/fixture.sh).
-    export OFFSETPROBE_DUMP_NET_TRIALS=/out/net-trials.json
-  else
-    echo "calibrate has no --dump-snapshots" >/out/snapshots.err
-  fi
+# The raw trials are always written (to /tmp, outside the archive sent to the
+# host): with fixtures they go to /out; without, only when the calibration
+# failed, so that a failure seen once (cred's ten fields unresolved on two rt
+# builds of the 2026-12-04 amd64 archive, passing on every boot since) can be
+# replayed offline (scripts/matrix/fixture.sh makes a fixture of them). A
+# wrong offset (verify failing) keeps them too: see after verify.
+DUMP_AVAIL=false
+if $OP calibrate --help 2>&1 | grep -q -- --dump-snapshots; then
+  DUMP_AVAIL=true
+  CAL_ARGS="$CAL_ARGS --dump-snapshots /tmp/snapshots.json"
+  # The net family's raw trials too (scripts/matrix/fixture.sh).
+  export OFFSETPROBE_DUMP_NET_TRIALS=/tmp/net-trials.json
+elif [ "$FIXTURES" = 1 ]; then
+  echo "calibrate has no --dump-snapshots" >/out/snapshots.err
 fi
 T0=$(now)
 if [ "$BTF_HIDDEN" = true ]; then
@@ -123,6 +129,7 @@ else
 fi
 T1=$(now)
 umount /sys/kernel/btf 2>/dev/null
+unset OFFSETPROBE_DUMP_NET_TRIALS
 
 # --- verify against the kernel's BTF -----------------------------------------
 if [ -s /out/calibrate.json ]; then
@@ -133,6 +140,13 @@ else
   VER_RC=-1
 fi
 T2=$(now)
+# The raw trials go to the host with fixtures, or when the calibration failed
+# or an offset differed from BTF.
+if [ "$DUMP_AVAIL" = true ] && { [ "$FIXTURES" = 1 ] || [ "$CAL_RC" != 0 ] || [ "$VER_RC" != 0 ]; }; then
+  mv /tmp/snapshots.json /out/snapshots.json 2>/dev/null
+  mv /tmp/net-trials.json /out/net-trials.json 2>/dev/null
+fi
+rm -f /tmp/snapshots.json /tmp/net-trials.json
 
 # --- the fleet bundle's path: this kernel's own entry, validated -------------
 # `calibrate` on a kernel the shipped bundle holds does not calibrate: it

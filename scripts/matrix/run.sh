@@ -538,6 +538,12 @@ run_attempt() {
     # A local kernel's fixture carries its build-time truth (fixture.sh).
     "$here/fixture.sh" "$kd" "$fixtures/$release-$([ -n "$local_truth" ] && echo local || echo debian).json.gz" ||
       log "$release: could not write the fixture"
+  elif [ "$guest" != null ] && [ -s "$kd/guest-files/snapshots.json" ] &&
+    [ "$(jq -r .verdict "$kd/result.json")" != pass ]; then
+    # A failed calibration's raw trials (guest-init.sh sends them then):
+    # a fixture beside its result, to replay what went wrong.
+    "$here/fixture.sh" "$kd" "$kd/fixture.json.gz" >/dev/null 2>&1 &&
+      log "$release: its raw trials are in $kd/fixture.json.gz"
   fi
 
   local v
