@@ -22,7 +22,7 @@ transient_re='^(download failed|guest hung|guest printed no result block|no cons
 # started its first offsetprobe command (2026-12-03 11:10 UTC,
 # tests/fixtures/matrix/), passing on the boots between and after;
 # 6.12.107+deb13-cloud-amd64 in __kmalloc (the same inlined fast path) at
-# 4.8 s in a subject's unshare() (2026-12-04 14:0x UTC, the fleet archive).
+# 4.8 s in a subject's unshare() (2026-12-04, the amd64 fleet archive run).
 # Narrow on purpose: a double fault, the first kernel RIP in
 # kmem_cache_alloc* or __kmalloc*, that instruction just before it in the Code
 # bytes, an EFLAGS no CPU can hold (a reserved bit, 22-31, set), and no BPF
