@@ -383,4 +383,60 @@ TEST_CASE("fixtures: a truncated file is an error, not an empty fixture") {
   fs::remove(cut);
 }
 
+// A real failure (tests/fixtures/failures/, the matrix of 2026-12-04): on
+// 6.12.94+deb12-rt-amd64 in a 1 GiB guest, C's struct cred in trial 0 sat at
+// physical 0x3ffdff00, 256 bytes before the end of the guest's last RAM page
+// (0x3ffe0000 on is firmware's, not in the kernel's direct map). The chain
+// scanner reads each pointee in 512 B chunks, so its first chunk ran into
+// the unmapped page and faulted whole: C's ids were unreadable in that
+// trial, and cred's ten fields could not be told. What must hold on it: the
+// cause is in the capture, the cred family is "cannot tell", and every
+// field the solver does report equals BTF.
+TEST_CASE("fixtures: a pointee that faulted at the end of RAM leaves cred unresolved, "
+          "nothing wrong") {
+  auto text =
+      read_gz(fixture_dir() / "failures" / "6.12.94+deb12-rt-amd64-cred-end-of-ram.json.gz");
+  REQUIRE(text);
+  auto j = nlohmann::json::parse(*text, nullptr, false);
+  REQUIRE(!j.is_discarded());
+  std::string error;
+  auto dump = trial_dump_from_json(j.at("trials"), error);
+  REQUIRE_MESSAGE(dump, error);
+  const auto &btf = j.at("btf");
+  const uint32_t cred_off = btf.at("task_struct.cred").get<uint32_t>();
+  // The cause: C's cred pointer in trial 0 is within one chunk of a 4 KiB
+  // page's end, and none of its chunks was read; L's, in the same trial, was.
+  const Trial &t0 = dump->trials.at(0);
+  const auto &plan = t0.creds.chain.ptr_offsets;
+  auto at = std::find(plan.begin(), plan.end(), cred_off);
+  REQUIRE(at != plan.end());
+  size_t k = static_cast<size_t>(at - plan.begin());
+  uint64_t ptr = t0.creds.snap.load<uint64_t>(cred_off);
+  CHECK(4096 - (ptr & 4095) < OP_CHAIN_CHUNK_SIZE);
+  CHECK(t0.creds.chain.pointees.at(k).readable == 0);
+  CHECK(t0.leader.chain.pointees.at(k).readable != 0);
+
+  auto fields = solve(dump->trials, dump->options);
+  auto chain = solve_audit(dump->trials, dump->options);
+  for (auto &f : solve_chains(dump->trials, dump->options))
+    chain.push_back(f);
+  fields.insert(fields.end(), chain.begin(), chain.end());
+  int cred_unresolved = 0;
+  for (const auto &f : fields) {
+    CAPTURE(f.name);
+    INFO(std::string(to_string(f.status)) << ": " << f.reason);
+    bool cred = f.name.rfind("cred.", 0) == 0 || f.name == "task_struct.cred" ||
+                f.name == "task_struct.real_cred";
+    if (cred) {
+      CHECK(f.status == FieldStatus::unresolved);
+      CHECK_FALSE(f.offset.has_value());
+      cred_unresolved++;
+    } else if (f.status == FieldStatus::calibrated && btf.contains(f.name) &&
+               !btf.at(f.name).is_null()) {
+      CHECK(f.offset == std::optional<uint32_t>(btf.at(f.name).get<uint32_t>()));
+    }
+  }
+  CHECK(cred_unresolved == 10);
+}
+
 } // namespace offsetprobe::test
