@@ -45,6 +45,9 @@ ReadValues to_read_values(const op_readback &raw, const ReadPlan &plan) {
   return rv;
 }
 
+static_assert(OP_NESTED_CHUNKS * OP_CHAIN_GRAINS <= 64 && OP_PTEE_CHUNKS * OP_CHAIN_GRAINS <= 64,
+              "a readable mask holds one bit per grain");
+
 ChainCapture to_chain_capture(const op_chain_snapshot &raw, const ChainPlan &plan) {
   ChainCapture out;
   if (raw.count == 0)
@@ -56,7 +59,7 @@ ChainCapture to_chain_capture(const op_chain_snapshot &raw, const ChainPlan &pla
     Snapshot s;
     s.captured = true;
     s.task_addr = addr;
-    s.chunk_size = OP_CHAIN_CHUNK_SIZE;
+    s.chunk_size = OP_CHAIN_GRAIN; // the masks count 64 B grains (chainscan.h)
     s.readable = readable;
     s.bytes.assign(b, b + n);
     return s;
