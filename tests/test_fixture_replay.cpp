@@ -389,7 +389,9 @@ TEST_CASE("fixtures: a truncated file is an error, not an empty fixture") {
 // (0x3ffe0000 on is firmware's, not in the kernel's direct map). The chain
 // scanner reads each pointee in 512 B chunks, so its first chunk ran into
 // the unmapped page and faulted whole: C's ids were unreadable in that
-// trial, and cred's ten fields could not be told. What must hold on it: the
+// trial, and cred's ten fields could not be told (read_chunk.bpf.h now reads
+// such a chunk again up to the page's end: test_read_chunk). What must hold
+// on this capture: the
 // cause is in the capture, the cred family is "cannot tell", and every
 // field the solver does report equals BTF.
 TEST_CASE("fixtures: a pointee that faulted at the end of RAM leaves cred unresolved, "
