@@ -25,9 +25,12 @@ static __always_inline __u64 read_chunk(unsigned char *dst, __u64 p, __u32 c)
 
   dst += c * OP_CHAIN_CHUNK_SIZE;
   whole = read_ok(bpf_probe_read_kernel(dst, OP_CHAIN_CHUNK_SIZE, (void *)at), 1);
-  /* Bytes to the page's end, whole grains, below one chunk. */
-  len = (4096 - (at & 4095)) & (OP_CHAIN_CHUNK_SIZE - OP_CHAIN_GRAIN);
-  len *= whole ^ 1;
+  /* Bytes to the page's end, whole grains, below one chunk; none when the
+   * first read worked. The mask comes last: it is the size's bound for the
+   * verifier (5.10's refused the product with "R2 min value is negative,
+   * either use unsigned or 'var &= const'"). */
+  len = (4096 - (at & 4095)) * (whole ^ 1);
+  len &= OP_CHAIN_CHUNK_SIZE - OP_CHAIN_GRAIN;
   part = read_ok(bpf_probe_read_kernel(dst, len, (void *)at), 1);
   return (whole * ((1ULL << OP_CHAIN_GRAINS) - 1) |
           part * ((1ULL << (len / OP_CHAIN_GRAIN)) - 1))
