@@ -19,8 +19,7 @@
  * bytes; when the chunk does not cross a page the second read faults like
  * the first (the same page) and adds nothing, whatever its length. Only a
  * read that worked sets bits. */
-static __always_inline __u64 read_chunk(unsigned char *dst, __u64 p, __u32 c)
-{
+static __always_inline __u64 read_chunk(unsigned char *dst, __u64 p, __u32 c) {
   __u64 at = p + c * OP_CHAIN_CHUNK_SIZE, whole, part, len;
 
   dst += c * OP_CHAIN_CHUNK_SIZE;
@@ -32,8 +31,7 @@ static __always_inline __u64 read_chunk(unsigned char *dst, __u64 p, __u32 c)
   len = (4096 - (at & 4095)) * (whole ^ 1);
   len &= OP_CHAIN_CHUNK_SIZE - OP_CHAIN_GRAIN;
   part = read_ok(bpf_probe_read_kernel(dst, len, (void *)at), 1);
-  return (whole * ((1ULL << OP_CHAIN_GRAINS) - 1) |
-          part * ((1ULL << (len / OP_CHAIN_GRAIN)) - 1))
+  return (whole * ((1ULL << OP_CHAIN_GRAINS) - 1) | part * ((1ULL << (len / OP_CHAIN_GRAIN)) - 1))
          << (c * OP_CHAIN_GRAINS);
 }
 
