@@ -44,6 +44,15 @@ std::vector<fs::path> fixtures() {
   return gz_fixtures(fixture_dir());
 }
 
+// The chain fields of a dump as a calibration solves them: audit's, then
+// the chain families'.
+std::vector<FieldResult> solve_all_chains(const TrialDump &dump) {
+  auto chain = solve_audit(dump.trials, dump.options);
+  for (auto &f : solve_chains(dump.trials, dump.options))
+    chain.push_back(f);
+  return chain;
+}
+
 } // namespace
 
 TEST_CASE("fixtures: the solver finds every field at its BTF offset") {
@@ -98,9 +107,7 @@ TEST_CASE("fixtures: the solver finds every field at its BTF offset") {
     CHECK_MESSAGE(plan.error.empty(), plan.error);
     CHECK(plan.plan.ptr_offsets == recorded.ptr_offsets);
     CHECK(plan.plan.nested_of == recorded.nested_of);
-    auto chain = solve_audit(dump->trials, dump->options);
-    for (auto &f : solve_chains(dump->trials, dump->options))
-      chain.push_back(f);
+    auto chain = solve_all_chains(*dump);
     REQUIRE(chain.size() == chain_fields().size());
     for (const auto &f : chain) {
       CAPTURE(f.name);
@@ -346,9 +353,7 @@ TEST_CASE("randomized kernels' captures (tests/fixtures/randstruct/*.json.gz): 0
       judge(f);
     CHECK(exact >= static_cast<int>(task_struct_fields().size()) - 2);
 
-    auto chain = solve_audit(dump->trials, dump->options);
-    for (auto &f : solve_chains(dump->trials, dump->options))
-      chain.push_back(f);
+    auto chain = solve_all_chains(*dump);
     REQUIRE(chain.size() == chain_fields().size());
     for (const auto &f : chain) {
       CAPTURE(f.name);
@@ -419,9 +424,7 @@ TEST_CASE("fixtures: a pointee that faulted at the end of RAM leaves cred unreso
   CHECK(t0.leader.chain.pointees.at(k).readable != 0);
 
   auto fields = solve(dump->trials, dump->options);
-  auto chain = solve_audit(dump->trials, dump->options);
-  for (auto &f : solve_chains(dump->trials, dump->options))
-    chain.push_back(f);
+  auto chain = solve_all_chains(*dump);
   fields.insert(fields.end(), chain.begin(), chain.end());
   int cred_unresolved = 0;
   for (const auto &f : fields) {
