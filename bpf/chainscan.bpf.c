@@ -36,6 +36,17 @@ OP_CONST_ARRAY(__u32, ptr_off, OP_MAX_PTRS, OP_PTR_OFFS);
 OP_CONST(__u32, nr_nested, OP_NR_NESTED, 0);
 OP_CONST_ARRAY(__u32, nested_of, OP_MAX_NESTED, OP_NESTED_OF);
 
+_Static_assert(OP_CHAIN_GRAIN == OP_GRAIN, "chainscan.h's grain is read_chunk.bpf.h's");
+
+/* Chunk c of the struct at p into dst + c * OP_CHAIN_CHUNK_SIZE; returns the
+ * mask of the grains read, shifted to the chunk's place. */
+static __always_inline __u64 read_chunk(unsigned char *dst, __u64 p, __u32 c)
+{
+  return op_read_grains(dst + c * OP_CHAIN_CHUNK_SIZE, p + c * OP_CHAIN_CHUNK_SIZE,
+                        OP_CHAIN_CHUNK_SIZE)
+         << (c * OP_CHAIN_GRAINS);
+}
+
 static __always_inline int capture(void)
 {
   struct op_chain_snapshot *snap;

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Test only (tests/test_read_chunk.cpp): runs the chain scanner's read_chunk
- * (read_chunk.bpf.h) at addresses just before a page that is not mapped, so
+ * Test only (tests/test_read_chunk.cpp): runs the scanners' chunk read
+ * (read_chunk.bpf.h: op_read_grains in 512 B chunks, op_read_prefix in 256 B
+ * ones) at addresses just before a page that is not mapped, so
  * that the read again to a page's end is checked against the real thing.
  * The area is the value of a one-entry BPF_F_MMAPABLE array: the kernel
  * puts it in page-aligned vmalloc memory that ends at a page boundary, and
  * vmalloc leaves the next page unmapped (its guard page). The program
- * copies chunk 0 of `area + sizeof(area) - back[i]` for each case, never an
+ * copies the chunk at `area + sizeof(area) - back[i]` for each case, never an
  * address user space supplies; it is run by BPF_PROG_TEST_RUN, never
  * attached.
  */
@@ -46,7 +47,8 @@ int chunk_test(struct op_chunktest_args *args)
 
     if (back > sizeof(*a))
       return 2;
-    o->mask[i] = read_chunk(o->bytes[i], base - back, 0);
+    o->mask[i] = op_read_grains(o->bytes[i], base - back, OP_CHUNKTEST_BIG);
+    o->small_len[i] = op_read_prefix(o->small_bytes[i], base - back, OP_CHUNKTEST_SMALL);
   }
   return 0;
 }

@@ -9,7 +9,8 @@
  * and only when they lie in the kernel half of the address space
  * (kptr_or_0); user space supplies offsets, never addresses. Every read is a
  * bpf_probe_read_kernel(): a fault leaves a zero pointer (whose reads fault
- * in turn) or clears one chunk's bit.
+ * in turn) or leaves a chunk unread but for its bytes before the page that
+ * faulted (read_chunk.bpf.h).
  */
 #include <linux/types.h>
 #include <linux/bpf.h>
@@ -18,6 +19,7 @@
 #include "filewalk.h"
 #include "subject.bpf.h"
 #include "read_ok.bpf.h"
+#include "read_chunk.bpf.h"
 #include "kptr.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -89,7 +91,6 @@ __attribute__((noinline)) int serve(__u32 idx) {
     resp->ptr[i] = p;
     base = kptr_or_0(p);
   }
-  resp->readable = 0;
 #pragma unroll
   for (c = 0; c < FW_CHUNKS; c++) {
     struct fw_chunk *chunk;
@@ -101,10 +102,8 @@ __attribute__((noinline)) int serve(__u32 idx) {
     chunk = bpf_map_lookup_elem(&fw_chunks, &at);
     if (!chunk)
       break;
-    resp->readable |=
-        read_ok(bpf_probe_read_kernel(chunk->bytes, FW_CHUNK,
-                                      (void *)(base + (__s64)req->copy_off + c * FW_CHUNK)),
-                1ULL << c);
+    resp->read[c] =
+        op_read_prefix(chunk->bytes, base + (__s64)req->copy_off + c * FW_CHUNK, FW_CHUNK);
   }
   resp->done = 1;
   return 0;

@@ -18,7 +18,8 @@
 /* Pointers followed from the task at most: task -> files -> fdt -> fd ->
  * fd[i] -> file -> f_inode -> i_sb is 6 (the array element is a step). */
 #define FW_MAX_STEPS 8
-/* Bytes copied per request, in chunks (a fault voids one chunk). */
+/* Bytes copied per request, in chunks (a fault voids one chunk, but for the
+ * bytes before the page that faulted: read_chunk.bpf.h). */
 #define FW_CHUNK 256
 #define FW_CHUNKS 8
 #define FW_BYTES (FW_CHUNK * FW_CHUNKS)
@@ -54,7 +55,7 @@ struct fw_request {
 struct fw_response {
   unsigned long long task;              /* the current task's address */
   unsigned long long ptr[FW_MAX_STEPS]; /* each pointer read (0 on a fault) */
-  unsigned long long readable;          /* bit c: chunk c was read */
+  unsigned short read[FW_CHUNKS];       /* bytes read from chunk c's start */
   unsigned long long done;              /* 1 once the request ran */
 };
 

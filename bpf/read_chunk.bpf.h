@@ -1,38 +1,50 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * The chain scanner's chunk read (chainscan.bpf.c), in a header of its own
- * so that tests/test_read_chunk.cpp runs the same code against a real
- * unmapped page (bpf/chunktest.bpf.c).
+ * A chunk read that keeps the bytes before a page that faults: the chain
+ * scanner's chunks (chainscan.bpf.c), the socket scanner's (sockscan.bpf.c,
+ * the sk and the struct file behind its socket) and the file walker's
+ * (filewalk.bpf.c). In a header of its own so
+ * that tests/test_read_chunk.cpp runs the same code against a real unmapped
+ * page (bpf/chunktest.bpf.c).
  */
 #ifndef OFFSETPROBE_BPF_READ_CHUNK_H
 #define OFFSETPROBE_BPF_READ_CHUNK_H
 
-#include "chainscan.h"
 #include "read_ok.bpf.h"
 
-/* Chunk c of the struct at p into dst + c * OP_CHAIN_CHUNK_SIZE; returns the
- * mask of the 64 B grains read, shifted to the chunk's place. A chunk that
- * faults (the helper zeroes it) is read again up to the end of its 4 KiB
- * page, in whole grains: the page after may be outside the direct map (the
- * end of a RAM range) while the struct's own bytes are not. Branchless, as
- * read_ok.bpf.h explains: when the first read worked the second reads 0
- * bytes; when the chunk does not cross a page the second read faults like
- * the first (the same page) and adds nothing, whatever its length. Only a
- * read that worked sets bits. */
-static __always_inline __u64 read_chunk(unsigned char *dst, __u64 p, __u32 c) {
-  __u64 at = p + c * OP_CHAIN_CHUNK_SIZE, whole, part, len;
+/* The unit a read chunk is marked in by op_read_grains: bit g of a mask is
+ * bytes [g * OP_GRAIN, (g + 1) * OP_GRAIN) of the chunk. */
+#define OP_GRAIN 64
 
-  dst += c * OP_CHAIN_CHUNK_SIZE;
-  whole = read_ok(bpf_probe_read_kernel(dst, OP_CHAIN_CHUNK_SIZE, (void *)at), 1);
-  /* Bytes to the page's end, whole grains, below one chunk; none when the
-   * first read worked. The mask comes last: it is the size's bound for the
-   * verifier (5.10's refused the product with "R2 min value is negative,
-   * either use unsigned or 'var &= const'"). */
+/* `size` bytes at `at` into dst; returns how many bytes were read from `at`:
+ * `size`, or those before a page that faults, or 0. `size` is a constant
+ * power of two, at most 4096. A chunk that faults (the helper zeroes it) is
+ * read again up to the end of its 4 KiB page: the page after may be outside
+ * the direct map (the end of a RAM range) while the struct's own bytes are
+ * not (C's cred 256 B before a guest's last RAM page,
+ * tests/fixtures/failures/). Branchless, as read_ok.bpf.h explains: when
+ * the first read worked the second reads 0 bytes. When the chunk does not
+ * cross a page, the bytes to the page's end are `size` or more, and the
+ * mask below makes them any length within the page that faulted: the
+ * second read faults like the first and adds nothing. (4096 itself: the
+ * 5.10 verifier wants the mask last, as the size's bound; it refused the
+ * product with "R2 min value is negative, either use unsigned or 'var &=
+ * const'".) */
+static __always_inline __u32 op_read_prefix(unsigned char *dst, __u64 at, __u32 size) {
+  __u64 whole, part, len;
+
+  whole = read_ok(bpf_probe_read_kernel(dst, size, (void *)at), 1);
   len = (4096 - (at & 4095)) * (whole ^ 1);
-  len &= OP_CHAIN_CHUNK_SIZE - OP_CHAIN_GRAIN;
+  len &= size - 1;
   part = read_ok(bpf_probe_read_kernel(dst, len, (void *)at), 1);
-  return (whole * ((1ULL << OP_CHAIN_GRAINS) - 1) | part * ((1ULL << (len / OP_CHAIN_GRAIN)) - 1))
-         << (c * OP_CHAIN_GRAINS);
+  return whole * size + part * len;
+}
+
+/* The same read, as the mask of the whole OP_GRAIN grains it read (`size`
+ * at most 32 * OP_GRAIN): the chain and socket scanners mark what they read
+ * per grain. The bytes of a grain read only in part are left unmarked. */
+static __always_inline __u64 op_read_grains(unsigned char *dst, __u64 at, __u32 size) {
+  return (1ULL << (op_read_prefix(dst, at, size) / OP_GRAIN)) - 1;
 }
 
 #endif

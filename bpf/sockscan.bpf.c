@@ -27,6 +27,7 @@
 #include "sockscan.h"
 #include "subject.bpf.h"
 #include "read_ok.bpf.h"
+#include "read_chunk.bpf.h"
 
 OP_LICENSE_GPL;
 
@@ -126,6 +127,9 @@ static __always_inline __u32 in_bounds(__u32 i, __u32 n)
 _Static_assert(OP_POW2(OP_SK_FOLLOW) && OP_POW2(OP_SK_WORDS) && OP_POW2(OP_SK_BACK) &&
                    OP_POW2(OP_SK_PEEK / 8),
                "in_bounds() masks: its bounds must be powers of two");
+_Static_assert(OP_SK_GRAIN == OP_GRAIN && OP_SK_BYTES / OP_SK_GRAIN <= 64 &&
+                   OP_SK_PEEK / 8 * OP_SK_DEEP_GRAINS <= 64,
+               "readable and deep_ok hold one bit per grain of read_chunk.bpf.h");
 
 /* Step i of the plan, without a branch (read_ok.bpf.h says why): it reads,
  * and counts only when in use (size 1-16: a size of 0 ends the plan) and
@@ -194,7 +198,7 @@ OP_SUBPROG int follow_word(__u32 level, __u32 i, __u64 sk, __u32 deep)
   if (!e)
     return 0;
   i = in_bounds(i, OP_SK_FOLLOW);
-  if (!(e->readable & 1ULL << (i * 8 / OP_SK_CHUNK)))
+  if (!(e->readable & 1ULL << (i * 8 / OP_SK_GRAIN)))
     return 0;
   __builtin_memcpy(&w, e->data + i * 8, 8);
   if (w < kernel_min || bpf_probe_read_kernel(e->follow[i], OP_SK_PEEK, (void *)w))
@@ -238,7 +242,7 @@ OP_SUBPROG int deep_word(__u32 level, __u32 k, __u32 m)
   __builtin_memcpy(&v, e->follow[idx] + m * 8, 8);
   if (v < kernel_min)
     return 0;
-  e->deep_ok[k] |= read_ok(bpf_probe_read_kernel(e->deep[k][m], OP_SK_DEEP, (void *)v), 1ULL << m);
+  e->deep_ok[k] |= op_read_grains(e->deep[k][m], v, OP_SK_DEEP) << (m * OP_SK_DEEP_GRAINS);
   return 0;
 }
 
@@ -252,7 +256,7 @@ OP_SUBPROG int inum_word(__u32 level, __u32 i)
     return 0;
   i = in_bounds(i, OP_SK_WORDS);
   e->inum[i] = 0;
-  if (inum_offset == OP_SK_NO_PARENT || !(e->readable & 1ULL << (i * 8 / OP_SK_CHUNK)))
+  if (inum_offset == OP_SK_NO_PARENT || !(e->readable & 1ULL << (i * 8 / OP_SK_GRAIN)))
     return 0;
   __builtin_memcpy(&w, e->data + i * 8, 8);
   if (w < kernel_min)
@@ -319,9 +323,8 @@ static __always_inline int scan(__u64 sk, int oldstate, int newstate, __u32 hook
   copy = !readback_only && (hook != OP_HOOK_STATE || copied_move(oldstate, newstate));
   if (copy) {
     for (i = 0; i < OP_SK_CHUNKS; i++)
-      e->readable |= read_ok(bpf_probe_read_kernel(e->data + i * OP_SK_CHUNK, OP_SK_CHUNK,
-                                                   (void *)(sk + i * OP_SK_CHUNK)),
-                             1ULL << i);
+      e->readable |= op_read_grains(e->data + i * OP_SK_CHUNK, sk + i * OP_SK_CHUNK, OP_SK_CHUNK)
+                     << (i * (OP_SK_CHUNK / OP_SK_GRAIN));
     for (i = 0; i < OP_SK_WORDS; i++)
       inum_word(level, i);
     /* socket.file is found at the TCP hits: the UDP program leaves the deep

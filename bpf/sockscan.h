@@ -6,10 +6,14 @@
 /* Bytes copied from the sk pointer, in chunks so that one faulting chunk
  * (past the end of a slab page) does not void the others: 16 x 256 B = 4 KiB.
  * tcp_sock is 2.2-2.4 KiB on 6.1-6.18 (2304 B on 6.18 here), larger on debug
- * kernels. */
+ * kernels. A chunk that faults is read again up to its page's end
+ * (read_chunk.bpf.h), so what was read is kept per 64 B grain: bit g of
+ * `readable` is bytes [64 g, 64 g + 64), and of deep_ok[k] bit
+ * m * OP_SK_DEEP_GRAINS + g is grain g of word m's pointee. */
 #define OP_SK_CHUNK 256
 #define OP_SK_CHUNKS 16
 #define OP_SK_BYTES (OP_SK_CHUNK * OP_SK_CHUNKS)
+#define OP_SK_GRAIN 64
 /* The first words of the sk that may point to its struct net: each is
  * followed, and the u32 at net.ns.inum read (skc_net sits in sock_common's
  * first 136 bytes; 64 words leave room for debug and randomized layouts). */
@@ -28,6 +32,7 @@
 #define OP_SK_PEEK 64
 #define OP_SK_BACK 2
 #define OP_SK_DEEP 512
+#define OP_SK_DEEP_GRAINS (OP_SK_DEEP / OP_SK_GRAIN)
 /* The read-back: up to this many steps of up to 16 bytes each (vals_ok is
  * a u64). */
 #define OP_SK_MAX_STEPS 48
@@ -68,7 +73,7 @@ struct op_sk_plan {
 struct op_sk_event {
   unsigned long long sk;          /* args[0] */
   unsigned long long pid_tgid;    /* bpf_get_current_pid_tgid() */
-  unsigned long long readable;    /* bit i set: chunk i was read */
+  unsigned long long readable;    /* bit g set: grain g of data was read */
   unsigned long long words_ok;    /* bit i set: word i was followed */
   unsigned long long vals_ok;     /* bit i set: step i was read */
   unsigned int slot;              /* the cookie's slot */
@@ -83,7 +88,8 @@ struct op_sk_event {
   /* the first words whose pointee holds the sk, or OP_SK_NO_PARENT */
   unsigned int back_word[OP_SK_BACK];
   unsigned int nback; /* pointees that held the sk (the program's counter) */
-  /* bit m of deep_ok[k]: word m of back_word[k]'s pointee was followed */
+  /* bit m * OP_SK_DEEP_GRAINS + g of deep_ok[k]: grain g of what word m of
+   * back_word[k]'s pointee points to was read */
   unsigned long long deep_ok[OP_SK_BACK];
   unsigned char follow[OP_SK_FOLLOW][OP_SK_PEEK];
   unsigned char deep[OP_SK_BACK][OP_SK_PEEK / 8][OP_SK_DEEP];

@@ -44,7 +44,24 @@ public:
   // Objects lie at random distances from each other, as slab objects of
   // different caches do: what follows an object differs from run to run.
   std::mt19937_64 gaps{12345};
+  // Every object at the end of a RAM range: it ends at a 4 KiB page whose
+  // next page is not mapped (a read that touches it faults whole), as C's
+  // cred once did in a guest (tests/fixtures/failures/). Objects start on a
+  // 64 B boundary, as the slab's tiled slots of such sizes do.
+  bool end_of_ram = false;
+  // The walker's read again up to the page's end (bpf/read_chunk.bpf.h);
+  // false: as it read before, a chunk that faults is lost whole.
+  bool read_to_page_end = true;
+  std::vector<bool> unmapped = std::vector<bool>(arena.size() / 4096);
   uint64_t alloc(size_t n) {
+    if (end_of_ram && n <= 4096) {
+      size_t end = (used + (n + 63) / 64 * 64 + 4095) / 4096 * 4096;
+      if (end + 4096 > arena.size())
+        throw std::runtime_error("fake kernel: arena full");
+      unmapped[end / 4096] = true;
+      used = end + 4096;
+      return kBase + end - (n + 63) / 64 * 64;
+    }
     used = (used + 63) / 64 * 64 + 64 * (gaps() % 32);
     uint64_t a = kBase + used;
     used += n + 64;
@@ -59,12 +76,24 @@ public:
     return v;
   }
   bool read(uint64_t a, void *out, size_t n) const {
-    if (a < kBase || a + n > kBase + arena.size()) {
+    bool ok = a >= kBase && a + n <= kBase + arena.size();
+    for (uint64_t p = (a - kBase) / 4096; ok && n && p <= (a - kBase + n - 1) / 4096; p++)
+      ok = !unmapped[p];
+    if (!ok) {
       std::memset(out, 0, n);
       return false;
     }
     std::memcpy(out, &arena[a - kBase], n);
     return true;
+  }
+  // A chunk as the walker reads it: the bytes read from its start.
+  uint32_t read_chunk(uint64_t a, uint8_t *out) const {
+    if (read(a, out, files::kChunk))
+      return files::kChunk;
+    if (!read_to_page_end)
+      return 0;
+    uint32_t len = 4096 - (a & 4095);
+    return len < files::kChunk && read(a, out, len) ? len : 0;
   }
 
   std::vector<files::WalkResponse> walk(int subject,
@@ -83,9 +112,8 @@ public:
       }
       r.bytes.resize(q.len);
       for (uint32_t c = 0; c * files::kChunk < q.len; c++)
-        if (read(base + q.copy_off + c * files::kChunk, r.bytes.data() + c * files::kChunk,
-                 files::kChunk))
-          r.readable |= 1ull << c;
+        r.chunk_read.push_back(
+            read_chunk(base + q.copy_off + c * files::kChunk, r.bytes.data() + c * files::kChunk));
       out.push_back(std::move(r));
     }
     walks++;

@@ -39,10 +39,8 @@ std::optional<std::vector<uint8_t>> read_step(const net::SockCapture &c,
     return std::vector<uint8_t>(from, from + st.size);
   };
   if (!st.parent) {
-    for (uint32_t ch = st.offset / net::kSkChunk; ch <= (st.offset + st.size - 1) / net::kSkChunk;
-         ch++)
-      if (ch >= 64 || !(c.readable >> ch & 1))
-        return std::nullopt;
+    if (!c.data_read(st.offset, st.size))
+      return std::nullopt;
     return slice(c.data, 0, net::kSkBytes);
   }
   const auto &p = plan[*st.parent];
@@ -64,7 +62,7 @@ std::optional<std::vector<uint8_t>> read_step(const net::SockCapture &c,
     return std::nullopt;
   for (size_t k = 0; k < c.back_word.size(); k++) {
     uint32_t m = p.offset / 8;
-    if (c.back_word[k] != g.offset / 8 || !(c.deep_ok[k] >> m & 1))
+    if (c.back_word[k] != g.offset / 8 || !c.deep_read(k, m, st.offset, st.size))
       continue;
     return slice(c.deep, (k * 8 + m) * net::kDeep, net::kDeep);
   }

@@ -128,8 +128,11 @@ struct Run {
 };
 
 std::unique_ptr<Run> run(const FakeLayout &L, uint64_t seed, size_t ntrials = 3,
-                         std::function<void(FakeWorld &)> tweak = {}, files::SolveConfig cfg = {}) {
+                         std::function<void(FakeWorld &)> tweak = {}, files::SolveConfig cfg = {},
+                         std::function<void(FakeKernel &)> kernel = {}) {
   auto r = std::make_unique<Run>();
+  if (kernel)
+    kernel(r->k);
   FakeWorld w(r->k, L, seed);
   if (tweak)
     tweak(w);
@@ -254,6 +257,79 @@ TEST_CASE("files: the read-back fails a wrong offset") {
       CHECK(f.validation == Validation::passed);
     }
   }
+}
+
+TEST_CASE("files: structs at the end of a RAM range, the page after each unmapped") {
+  // Every struct ends at a page whose next page faults, as C's cred did in
+  // a guest (tests/fixtures/failures/). The walker copies whole 256 B
+  // chunks: an fdtable (64 B) or a struct file's last chunk runs into that
+  // page. Read again up to the page's end, the struct's own bytes are kept.
+  FakeLayout L = shuffled();
+  auto r = run(L, 11, 3, {}, {}, [](FakeKernel &k) { k.end_of_ram = true; });
+  check_all(r->sol.fields, L);
+
+  // The premise: read as before (a chunk that faults is lost whole), the
+  // same kernel leaves fields unresolved, and none wrong.
+  auto before = run(L, 11, 3, {}, {}, [](FakeKernel &k) {
+    k.end_of_ram = true;
+    k.read_to_page_end = false;
+  });
+  auto want = expected(L);
+  size_t calibrated = 0;
+  for (const auto &f : before->sol.fields) {
+    INFO(f.name);
+    if (f.status == FieldStatus::calibrated) {
+      calibrated++;
+      CHECK(f.offset == want.at(f.name));
+    }
+  }
+  CHECK(calibrated < want.size());
+
+  // A record of such a walk keeps the partial chunks (a shorter hex string)
+  // and replays to the same result.
+  FakeKernel k;
+  k.end_of_ram = true;
+  FakeWorld w(k, L, 12);
+  std::vector<TrialKnown> trials;
+  for (size_t i = 0; i < 3; i++)
+    trials.push_back(w.trial(files::subject_id(i, false), files::subject_id(i, true)));
+  files::RecordingMemory rec(k);
+  auto live = files::solve_files(rec, trials, files::SolveConfig{});
+  files::FilesCapture cap;
+  cap.trials = trials;
+  cap.memory = rec.to_json();
+  std::string text = files::to_json(cap).dump();
+  size_t partial = 0;
+  for (size_t at = text.find("\"chunks\":[\""); at != std::string::npos;
+       at = text.find("\"chunks\":[\"", at + 1))
+    for (size_t q = at + 10; text[q] == '"';) {
+      size_t end = text.find('"', q + 1);
+      size_t n = end - q - 1;
+      partial += n > 0 && n < 2 * files::kChunk;
+      q = text[end + 1] == ',' ? end + 2 : end + 1;
+    }
+  CHECK(partial > 0);
+  auto back = files::capture_from_json(nlohmann::json::parse(text));
+  files::ReplayMemory replay(back.memory);
+  auto again = files::solve_files(replay, back.trials, back.config);
+  CHECK(replay.misses() == 0);
+  REQUIRE(again.fields.size() == live.fields.size());
+  for (size_t i = 0; i < live.fields.size(); i++) {
+    CHECK(again.fields[i].offset == live.fields[i].offset);
+    CHECK(again.fields[i].status == live.fields[i].status);
+  }
+}
+
+TEST_CASE("files: a walk's partial chunk: only the bytes read count") {
+  files::WalkResponse r;
+  r.bytes.assign(3 * files::kChunk, 0);
+  r.chunk_read = {files::kChunk, 128, 0};
+  CHECK(r.ok(0, 256));
+  CHECK(r.ok(250, 8)); // across chunks 0 and 1, both read there
+  CHECK(r.ok(256 + 120, 8));
+  CHECK_FALSE(r.ok(256 + 121, 8));
+  CHECK_FALSE(r.ok(512, 1));
+  CHECK_FALSE(r.ok(3 * files::kChunk - 4, 8)); // past the end
 }
 
 TEST_CASE("files: one trial whose subjects cannot show it leaves a field unresolved") {

@@ -103,7 +103,9 @@ TEST_CASE("net fixtures: a trial dump round-trips, and a damaged one is refused 
   c.newstate = 2;
   c.data.assign(net::kSkBytes, 0);
   c.data[48] = 0xab;
-  c.readable = 0xffff;
+  c.readable = 0x0000'0f00'0000'00ffull; // grains: bytes 0-511 and 2560-2815
+  c.deep.assign(net::kBack * (net::kPeek / 8) * net::kDeep, 0);
+  c.deep_ok = {0x0000'0000'0000'0f00ull, 0}; // word 1's first 256 B
   c.inum[6] = 4026532114u;
   c.words_ok = 1ull << 6;
   c.known["sock_common.skc_num"] = {0x34, 0x12};
@@ -117,10 +119,39 @@ TEST_CASE("net fixtures: a trial dump round-trips, and a damaged one is refused 
   const auto &b = back->trials[1].captures.at(0);
   CHECK(b.sk == c.sk);
   CHECK(b.data == c.data);
+  CHECK(b.readable == c.readable);
+  CHECK(b.deep_ok == c.deep_ok);
+  CHECK(b.data_read(2560, 256));
+  CHECK_FALSE(b.data_read(2560, 257));
+  CHECK(b.deep_read(0, 1, 192, 64));
+  CHECK_FALSE(b.deep_read(0, 1, 200, 64));
+  CHECK_FALSE(b.deep_read(0, 2, 0, 8));
   CHECK(b.inum == c.inum);
   CHECK(b.known == c.known);
   CHECK(b.known_shr == c.known_shr);
   CHECK(back->trials[1].netns_inum == t.netns_inum);
+  // A dump from before the masks counted 64 B grains (no "grain"): a bit of
+  // readable was a 256 B chunk, a bit of deep_ok a whole 512 B copy.
+  auto chunks = j;
+  for (auto &tr : chunks["trials"]) {
+    auto &cap = tr["captures"][0];
+    cap.erase("grain");
+    cap["readable"] = "0x0000000000000401";                        // chunks 0 and 10
+    cap["deep_ok"] = {"0x0000000000000002", "0x0000000000000000"}; // word 1
+  }
+  auto old = net::trials_from_json(chunks, error);
+  REQUIRE_MESSAGE(old, error);
+  const auto &o = old->trials[0].captures.at(0);
+  CHECK(o.readable == 0x0000'0f00'0000'000full);
+  CHECK(o.deep_ok[0] == 0x0000'0000'0000'ff00ull);
+  CHECK(o.deep_ok[1] == 0);
+  CHECK(o.data_read(0, 256));
+  CHECK_FALSE(o.data_read(0, 257));
+  CHECK(o.deep_read(0, 1, 0, net::kDeep));
+  auto grain = j;
+  grain["trials"][0]["captures"][0]["grain"] = 256;
+  CHECK_FALSE(net::trials_from_json(grain, error));
+  CHECK(error.find("grain") != std::string::npos);
   auto cut = j;
   cut["trials"][2]["captures"][0]["data"] = "abc";
   CHECK_FALSE(net::trials_from_json(cut, error));

@@ -95,12 +95,12 @@ struct Maker {
       bool first = L.sk_socket / 8 < kDecoyWord;
       c.back_word = {first ? L.sk_socket / 8 : kDecoyWord, first ? kDecoyWord : L.sk_socket / 8};
       uint32_t k = first ? 0 : 1;
-      c.deep_ok[k] = 0xff;
+      c.deep_ok[k] = ~0ull; // every grain of every word's copy
       auto deep = [&](uint32_t m) { return c.deep.data() + (k * (kPeek / 8) + m) * kDeep; };
       if (deep_file)
         std::memcpy(deep(L.file / 8) + L.private_data, &sock, 8);
       else
-        c.deep_ok[k] &= ~(1ull << (L.file / 8));
+        c.deep_ok[k] &= ~(0xffull << (L.file / 8 * kDeepGrains));
       // The socket's sk word leads to the sk, which holds the socket
       // pointer at sk_socket (below kDeep in these layouts).
       std::memcpy(deep(L.sk / 8) + L.sk_socket, &sock, 8);

@@ -9,6 +9,7 @@
 
 #include <bpf/libbpf.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <sys/mman.h>
@@ -102,6 +103,7 @@ void LiveWalker::add_subject(int id, const std::string &cookie,
 
 std::vector<WalkResponse> LiveWalker::walk(int subject, const std::vector<WalkRequest> &reqs) {
   static_assert(sizeof(fw_chunk) == FW_CHUNK, "chunks are contiguous in fw_chunks");
+  static_assert(FW_CHUNK == kChunk);
   std::vector<WalkResponse> out;
   out.reserve(reqs.size());
   auto *rq = static_cast<fw_request *>(impl_->req_mem);
@@ -142,8 +144,9 @@ std::vector<WalkResponse> LiveWalker::walk(int subject, const std::vector<WalkRe
       w.done = r.done != 0;
       w.task = r.task;
       w.ptrs.assign(r.ptr, r.ptr + q.steps.size());
-      w.readable = w.done ? r.readable : 0;
       w.bytes.assign(bytes, bytes + q.len);
+      for (uint32_t c = 0; c < q.len / FW_CHUNK; c++)
+        w.chunk_read.push_back(w.done ? std::min<uint32_t>(r.read[c], FW_CHUNK) : 0);
       out.push_back(std::move(w));
     }
     first += n;

@@ -19,7 +19,8 @@
 
 namespace offsetprobe::net {
 
-static_assert(kSkBytes == OP_SK_BYTES && kSkChunk == OP_SK_CHUNK && kSkWords == OP_SK_WORDS);
+static_assert(kSkBytes == OP_SK_BYTES && kSkChunk == OP_SK_CHUNK && kSkWords == OP_SK_WORDS &&
+              kSkGrain == OP_SK_GRAIN && kDeepGrains == OP_SK_DEEP_GRAINS);
 static_assert(kFollowWords == OP_SK_FOLLOW && kPeek == OP_SK_PEEK && kBack == OP_SK_BACK &&
               kDeep == OP_SK_DEEP && kNoWord == OP_SK_NO_PARENT);
 

@@ -40,16 +40,14 @@ std::vector<uint8_t> from_hex(const std::string &s) {
 }
 
 json response_json(const WalkResponse &r) {
-  // Unreadable chunks are zeros: they are left out of the hex to keep
-  // records small ("" for a chunk that was not read).
+  // Each chunk's bytes that were read, as hex: unreadable ones are zeros
+  // and left out to keep records small ("" for a chunk that was not read, a
+  // shorter string for one read up to a page that faulted).
   json chunks = json::array();
   for (size_t c = 0; c * kChunk < r.bytes.size(); c++) {
-    if (!((r.readable >> c) & 1)) {
-      chunks.push_back("");
-      continue;
-    }
-    std::vector<uint8_t> part(r.bytes.begin() + c * kChunk,
-                              r.bytes.begin() + std::min(r.bytes.size(), (c + 1) * kChunk));
+    size_t n = c < r.chunk_read.size() ? r.chunk_read[c] : 0;
+    auto from = r.bytes.begin() + c * kChunk;
+    std::vector<uint8_t> part(from, from + std::min(n, r.bytes.size() - c * kChunk));
     chunks.push_back(to_hex(part));
   }
   return {{"task", r.task}, {"ptrs", r.ptrs}, {"done", r.done}, {"chunks", chunks}};
@@ -63,8 +61,9 @@ WalkResponse response_from_json(const json &j) {
   size_t c = 0;
   for (const auto &ch : j.at("chunks")) {
     auto b = from_hex(ch.get<std::string>());
-    if (!b.empty())
-      r.readable |= 1ull << c;
+    if (b.size() > kChunk)
+      throw std::runtime_error("files capture: a chunk of " + std::to_string(b.size()) + " bytes");
+    r.chunk_read.push_back(static_cast<uint32_t>(b.size()));
     b.resize(kChunk);
     r.bytes.insert(r.bytes.end(), b.begin(), b.end());
     c++;

@@ -61,10 +61,9 @@ bool Solver::have(std::initializer_list<const char *> names) const {
 WalkResponse Solver::merge(const std::vector<WalkResponse> &parts) {
   WalkResponse out;
   for (const auto &p : parts) {
-    size_t chunk0 = out.bytes.size() / kChunk;
-    for (size_t c = 0; c * kChunk < p.bytes.size() && chunk0 + c < 64; c++)
-      if ((p.readable >> c) & 1)
-        out.readable |= 1ull << (chunk0 + c);
+    // Whole chunks each (a request's length is a multiple of kChunk).
+    out.chunk_read.resize(out.bytes.size() / kChunk);
+    out.chunk_read.insert(out.chunk_read.end(), p.chunk_read.begin(), p.chunk_read.end());
     out.bytes.insert(out.bytes.end(), p.bytes.begin(), p.bytes.end());
     out.task = p.task;
     out.done = p.done;

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "calibration/solve/files/walk.h"
 
+#include <algorithm>
+
 namespace offsetprobe::files {
 
 std::string WalkRequest::key() const {
@@ -13,9 +15,9 @@ std::string WalkRequest::key() const {
 bool WalkResponse::ok(int64_t at, uint32_t n) const {
   if (at < 0 || n == 0 || static_cast<uint64_t>(at) + n > bytes.size())
     return false;
-  for (uint64_t c = static_cast<uint64_t>(at) / kChunk;
-       c <= static_cast<uint64_t>(at + n - 1) / kChunk; c++)
-    if (!((readable >> c) & 1))
+  uint64_t end = static_cast<uint64_t>(at) + n;
+  for (uint64_t c = static_cast<uint64_t>(at) / kChunk; c <= (end - 1) / kChunk; c++)
+    if (c >= chunk_read.size() || c * kChunk + chunk_read[c] < std::min(end, (c + 1) * kChunk))
       return false;
   return true;
 }

@@ -27,8 +27,11 @@ struct WalkResponse {
   uint64_t task = 0;          // the current task's address
   std::vector<uint64_t> ptrs; // each pointer read (0 on a fault)
   std::vector<uint8_t> bytes; // `len` bytes; zero where a chunk faulted
-  uint64_t readable = 0;      // bit c: the 256 B chunk c was read
-  bool done = false;          // the request ran
+  // Bytes read from the start of each kChunk chunk: kChunk, 0 when it
+  // faulted, or those before a page that faulted when it ran into one
+  // (bpf/read_chunk.bpf.h: the struct's bytes before that page are kept).
+  std::vector<uint32_t> chunk_read;
+  bool done = false; // the request ran
 
   // The bytes [at, at + n) were read (relative to the copy's start).
   bool ok(int64_t at, uint32_t n) const;

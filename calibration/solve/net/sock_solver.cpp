@@ -101,12 +101,7 @@ std::optional<size_t> pick_hit(const std::vector<SockEvent> &events, int oldstat
 namespace {
 
 bool readable(const SockCapture &c, uint32_t off, uint32_t size) {
-  if (off + size > c.data.size())
-    return false;
-  for (uint32_t chunk = off / kSkChunk; chunk <= (off + size - 1) / kSkChunk; chunk++)
-    if (!(c.readable >> chunk & 1))
-      return false;
-  return true;
+  return off + size <= c.data.size() && c.data_read(off, size);
 }
 
 } // namespace

@@ -18,7 +18,10 @@ namespace offsetprobe::net {
 
 inline constexpr uint32_t kSkBytes = 4096; // OP_SK_BYTES
 inline constexpr uint32_t kSkChunk = 256;  // OP_SK_CHUNK
-inline constexpr uint32_t kSkWords = 64;   // OP_SK_WORDS
+// What was read is kept per grain of this many bytes (OP_SK_GRAIN): a chunk
+// that faulted is read again up to its page's end (bpf/read_chunk.bpf.h).
+inline constexpr uint32_t kSkGrain = 64;
+inline constexpr uint32_t kSkWords = 64; // OP_SK_WORDS
 // The pointees of the sk's first words (sk_socket), and behind the ones
 // that point back to the sk, their words' pointees (socket.file):
 // bpf/sockscan.h.
@@ -26,6 +29,7 @@ inline constexpr uint32_t kFollowWords = 128; // OP_SK_FOLLOW
 inline constexpr uint32_t kPeek = 64;         // OP_SK_PEEK
 inline constexpr uint32_t kBack = 2;          // OP_SK_BACK
 inline constexpr uint32_t kDeep = 512;        // OP_SK_DEEP
+inline constexpr uint32_t kDeepGrains = kDeep / kSkGrain;
 inline constexpr uint32_t kNoWord = 0xffffffffu;
 // The hook of a hit (OP_HOOK_*).
 enum class Hook : int { state = 0, udp = 1 };
@@ -76,7 +80,7 @@ struct SockCapture {
   uint64_t sk = 0;
   int oldstate = 0, newstate = 0;
   std::vector<uint8_t> data; // kSkBytes from the sk pointer
-  uint64_t readable = 0;     // bit i: chunk i was read
+  uint64_t readable = 0;     // bit g: data's grain g (kSkGrain bytes) was read
   // The u32 at net.ns.inum behind each of the first kSkWords words (when
   // the word looked like a kernel pointer: bit i of words_ok).
   std::array<uint32_t, 64> inum{};
@@ -87,11 +91,23 @@ struct SockCapture {
   std::vector<uint8_t> follow;
   std::array<uint64_t, 2> follow_ok{};
   // The first kBack words whose pointee holds the sk (kNoWord: none), and
-  // kDeep bytes behind each of that pointee's kPeek / 8 words (bit m of
-  // deep_ok[k]): deep[(k * 8 + m) * kDeep ...].
+  // kDeep bytes behind each of that pointee's kPeek / 8 words (grain g of
+  // word m's: bit m * kDeepGrains + g of deep_ok[k]): deep[(k * 8 + m) *
+  // kDeep ...].
   std::array<uint32_t, 2> back_word{kNoWord, kNoWord};
   std::vector<uint8_t> deep;
   std::array<uint64_t, 2> deep_ok{};
+
+  // Whether data's bytes [off, off + size) were read.
+  bool data_read(uint32_t off, uint32_t size) const {
+    return size > 0 && off + size <= kSkBytes && grains_read(readable, off, size);
+  }
+  // Whether bytes [off, off + size) behind word m of the k-th pointee that
+  // held the sk were read.
+  bool deep_read(uint32_t k, uint32_t m, uint32_t off, uint32_t size) const {
+    return k < deep_ok.size() && m < kPeek / 8 && size > 0 && off + size <= kDeep &&
+           grains_read(deep_ok[k] >> (m * kDeepGrains), off, size);
+  }
   // Known values: a field's bytes as the kernel stores them, by field name.
   // A field without an entry is not known for this capture.
   std::map<std::string, std::vector<uint8_t>> known;
@@ -105,6 +121,14 @@ struct SockCapture {
   // A scanning hit whose sk the scanner did not copy (its move is not one of
   // kPickedTransitions): its states, pid and read-back values only.
   bool uncopied = false;
+
+private:
+  static bool grains_read(uint64_t mask, uint32_t off, uint32_t size) {
+    for (uint32_t g = off / kSkGrain; g <= (off + size - 1) / kSkGrain; g++)
+      if (g >= 64 || !(mask >> g & 1))
+        return false;
+    return true;
+  }
 };
 
 // One trial: a fresh network namespace, fresh random addresses, ports and

@@ -82,6 +82,16 @@ template <size_t N> void u64s_from(const json &j, std::array<uint64_t, N> &a, co
     a[i] = unhex64(j[i], what);
 }
 
+// Bit i of `mask` as bits [i * n, i * n + n): a mask of chunks as one of
+// grains, n grains a chunk.
+uint64_t spread_bits(uint64_t mask, uint32_t n) {
+  uint64_t out = 0;
+  for (uint32_t i = 0; i * n < 64; i++)
+    if (mask >> i & 1)
+      out |= (n >= 64 ? ~0ull : (1ull << n) - 1) << (i * n);
+  return out;
+}
+
 json capture_to_json(const SockCapture &c) {
   json known = json::object(), known_not = json::object(), known_shr = json::object();
   for (const auto &[k, v] : c.known)
@@ -99,6 +109,7 @@ json capture_to_json(const SockCapture &c) {
           {"newstate", c.newstate},
           {"hook", static_cast<int>(c.hook)},
           {"data", hex(c.data)},
+          {"grain", kSkGrain},
           {"readable", hex64(c.readable)},
           {"inum", inum},
           {"words_ok", hex64(c.words_ok)},
@@ -126,6 +137,15 @@ SockCapture capture_from_json(const json &j) {
   if (c.data.size() != kSkBytes)
     throw std::runtime_error("data is not " + std::to_string(kSkBytes) + " bytes");
   c.readable = unhex64(j.at("readable"), "readable");
+  // Captures made before the masks counted grains (no "grain": one bit per
+  // 256 B chunk of data, one per whole kDeep copy in deep_ok) have each bit
+  // spread over its grains.
+  bool chunk_masks = !j.contains("grain");
+  if (!chunk_masks && (!j.at("grain").is_number_unsigned() || j.at("grain") != kSkGrain))
+    throw std::runtime_error("grain is " + j.at("grain").dump() + ", want " +
+                             std::to_string(kSkGrain));
+  if (chunk_masks)
+    c.readable = spread_bits(c.readable, kSkChunk / kSkGrain);
   const auto &inum = j.at("inum");
   if (!inum.is_array() || inum.size() != c.inum.size())
     throw std::runtime_error("inum is not an array of " + std::to_string(c.inum.size()));
@@ -142,6 +162,9 @@ SockCapture capture_from_json(const json &j) {
     throw std::runtime_error("deep is not " + std::to_string(kBack * (kPeek / 8) * kDeep) +
                              " bytes");
   u64s_from(j.at("deep_ok"), c.deep_ok, "deep_ok");
+  if (chunk_masks)
+    for (auto &d : c.deep_ok)
+      d = spread_bits(d, kDeepGrains);
   for (const auto &[k, v] : j.at("known").items())
     c.known[k] = unhex(v, "a known value");
   for (const auto &[k, v] : j.at("known_not").items())

@@ -146,8 +146,8 @@ std::set<std::pair<uint32_t, uint32_t>> file_pairs(const std::vector<SockTrial> 
       uint64_t sock = word_at(c.data.data() + w * 8);
       std::erase_if(pairs, [&](const auto &mp) {
         auto [m, p] = mp;
-        if (!(c.deep_ok[k] >> m & 1) || word_at(peek(c, w) + m * 8) == c.sk)
-          return true; // not followed, or the word holding the sk: the file is not the sk
+        if (!c.deep_read(k, m, p * 8, 8) || word_at(peek(c, w) + m * 8) == c.sk)
+          return true; // not read, or the word holding the sk: the file is not the sk
         return word_at(c.deep.data() + (k * (kPeek / 8) + m) * kDeep + p * 8) != sock;
       });
     }
