@@ -145,6 +145,32 @@ std::unique_ptr<Run> run(const FakeLayout &L, uint64_t seed, size_t ntrials = 3,
   return r;
 }
 
+// Solves three trials of a world on `k` through a recording, then again on
+// the record's JSON text, and checks that both agree; returns the text.
+std::string check_replay(FakeKernel &k, const FakeLayout &L, uint64_t seed) {
+  FakeWorld w(k, L, seed);
+  std::vector<TrialKnown> trials;
+  for (size_t i = 0; i < 3; i++)
+    trials.push_back(w.trial(files::subject_id(i, false), files::subject_id(i, true)));
+  files::RecordingMemory rec(k);
+  auto live = files::solve_files(rec, trials, files::SolveConfig{});
+  files::FilesCapture cap;
+  cap.trials = trials;
+  cap.memory = rec.to_json();
+  std::string text = files::to_json(cap).dump();
+  auto back = files::capture_from_json(nlohmann::json::parse(text));
+  files::ReplayMemory replay(back.memory);
+  auto again = files::solve_files(replay, back.trials, back.config);
+  CHECK(replay.misses() == 0);
+  REQUIRE(again.fields.size() == live.fields.size());
+  for (size_t i = 0; i < live.fields.size(); i++) {
+    CHECK(again.fields[i].name == live.fields[i].name);
+    CHECK(again.fields[i].offset == live.fields[i].offset);
+    CHECK(again.fields[i].status == live.fields[i].status);
+  }
+  return text;
+}
+
 void check_all(const std::vector<FieldResult> &fields, const FakeLayout &L) {
   auto want = expected(L);
   REQUIRE(fields.size() == want.size());
@@ -289,16 +315,7 @@ TEST_CASE("files: structs at the end of a RAM range, the page after each unmappe
   // and replays to the same result.
   FakeKernel k;
   k.end_of_ram = true;
-  FakeWorld w(k, L, 12);
-  std::vector<TrialKnown> trials;
-  for (size_t i = 0; i < 3; i++)
-    trials.push_back(w.trial(files::subject_id(i, false), files::subject_id(i, true)));
-  files::RecordingMemory rec(k);
-  auto live = files::solve_files(rec, trials, files::SolveConfig{});
-  files::FilesCapture cap;
-  cap.trials = trials;
-  cap.memory = rec.to_json();
-  std::string text = files::to_json(cap).dump();
+  std::string text = check_replay(k, L, 12);
   size_t partial = 0;
   for (size_t at = text.find("\"chunks\":[\""); at != std::string::npos;
        at = text.find("\"chunks\":[\"", at + 1))
@@ -309,15 +326,6 @@ TEST_CASE("files: structs at the end of a RAM range, the page after each unmappe
       q = text[end + 1] == ',' ? end + 2 : end + 1;
     }
   CHECK(partial > 0);
-  auto back = files::capture_from_json(nlohmann::json::parse(text));
-  files::ReplayMemory replay(back.memory);
-  auto again = files::solve_files(replay, back.trials, back.config);
-  CHECK(replay.misses() == 0);
-  REQUIRE(again.fields.size() == live.fields.size());
-  for (size_t i = 0; i < live.fields.size(); i++) {
-    CHECK(again.fields[i].offset == live.fields[i].offset);
-    CHECK(again.fields[i].status == live.fields[i].status);
-  }
 }
 
 TEST_CASE("files: a walk's partial chunk: only the bytes read count") {
@@ -350,27 +358,8 @@ TEST_CASE("files: one trial whose subjects cannot show it leaves a field unresol
 }
 
 TEST_CASE("files: a recorded run replays to the same result") {
-  FakeLayout L = shuffled();
   FakeKernel k;
-  FakeWorld w(k, L, 9);
-  std::vector<TrialKnown> trials;
-  for (size_t i = 0; i < 3; i++)
-    trials.push_back(w.trial(files::subject_id(i, false), files::subject_id(i, true)));
-  files::RecordingMemory rec(k);
-  auto live = files::solve_files(rec, trials, files::SolveConfig{});
-  files::FilesCapture cap;
-  cap.trials = trials;
-  cap.memory = rec.to_json();
-  auto back = files::capture_from_json(nlohmann::json::parse(files::to_json(cap).dump()));
-  files::ReplayMemory replay(back.memory);
-  auto again = files::solve_files(replay, back.trials, back.config);
-  CHECK(replay.misses() == 0);
-  REQUIRE(again.fields.size() == live.fields.size());
-  for (size_t i = 0; i < live.fields.size(); i++) {
-    CHECK(again.fields[i].name == live.fields[i].name);
-    CHECK(again.fields[i].offset == live.fields[i].offset);
-    CHECK(again.fields[i].status == live.fields[i].status);
-  }
+  check_replay(k, shuffled(), 9);
 }
 
 TEST_CASE("files: vfsmount's size by kernel release") {
