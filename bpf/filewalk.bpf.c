@@ -82,6 +82,9 @@ __attribute__((noinline)) int serve(__u32 idx) {
   base = bpf_get_current_task();
   resp->task = base;
 #pragma unroll
+  for (c = 0; c < FW_CHUNKS; c++)
+    resp->read[c] = 0;
+#pragma unroll
   for (i = 0; i < FW_MAX_STEPS; i++) {
     __u64 p = 0;
 

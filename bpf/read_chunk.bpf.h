@@ -25,11 +25,10 @@
  * tests/fixtures/failures/). Branchless, as read_ok.bpf.h explains: when
  * the first read worked the second reads 0 bytes. When the chunk does not
  * cross a page, the bytes to the page's end are `size` or more, and the
- * mask below makes them any length within the page that faulted: the
- * second read faults like the first and adds nothing. (4096 itself: the
- * 5.10 verifier wants the mask last, as the size's bound; it refused the
- * product with "R2 min value is negative, either use unsigned or 'var &=
- * const'".) */
+ * mask makes them some length within the page that faulted: the second
+ * read faults like the first and adds nothing. The mask comes last: it is
+ * the size's bound for the verifier (5.10's refused the product with "R2
+ * min value is negative, either use unsigned or 'var &= const'"). */
 static __always_inline __u32 op_read_prefix(unsigned char *dst, __u64 at, __u32 size) {
   __u64 whole, part, len;
 
