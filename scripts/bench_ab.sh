@@ -3,8 +3,9 @@
 # Benchmark (not a test): two offsetprobe binaries (say, before and after a
 # change), a full cold calibration each (`calibrate --no-cache --json` plus
 # ARGS), interleaved run by run in one invocation so that both see the same
-# machine. Prints median, p10 and p90 of the whole-process wall time and of
-# the in-process elapsed_ms, and the fields each calibrated. Root and BPF.
+# machine, in alternating order. Prints median, p10 and p90 of the
+# whole-process wall time and of the in-process elapsed_ms, and the fields
+# each calibrated. Root and BPF.
 # -a ARGS / -b ARGS: calibrate arguments for A or B only (word-split), for
 # binaries whose options differ (an old --fields all is a new
 # --fields task,cred,ns,mm,audit).
@@ -56,9 +57,18 @@ one() { # NAME BIN EXTRA_ARGS
   jq '[.fields[] | select(.status == "calibrated")] | length' "$tmp/out.json" >>"$tmp/$1.fields"
 }
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+# The order alternates run by run: with A always first, B was 5-6 ms slower
+# in two runs and 1.7 ms faster once swapped (docs/calibrate-benchmark.md,
+# twenty-second session): a run's aftermath (a network namespace freed by a
+# kworker after its exit) lands on the next one.
 for ((i = 0; i < runs; i++)); do
-  one a "$a" "$a_args"
-  one b "$b" "$b_args"
+  if ((i % 2 == 0)); then
+    one a "$a" "$a_args"
+    one b "$b" "$b_args"
+  else
+    one b "$b" "$b_args"
+    one a "$a" "$a_args"
+  fi
 done
 row() { # NAME LABEL
   local w w10 w90 e e10 e90
